@@ -1,0 +1,28 @@
+import { defineConfig } from "vitest/config";
+
+// Two layers, both run by `npm test`:
+// - unit: pure functions, providers against in-process emulators, components under Pulumi mocks;
+// - integration: real processes — Docker engine, sshd on loopback, the Pulumi engine.
+// Pulumi's runtime state is process-global, so every file runs in its own forked process.
+export default defineConfig({
+  test: {
+    pool: "forks",
+    isolate: true,
+    maxWorkers: 2,
+    projects: [
+      {
+        extends: true,
+        test: { name: "unit", include: ["test/unit/**/*.test.ts"], testTimeout: 30_000 },
+      },
+      {
+        extends: true,
+        test: {
+          name: "integration",
+          include: ["test/integration/**/*.test.ts"],
+          testTimeout: 600_000,
+          hookTimeout: 600_000,
+        },
+      },
+    ],
+  },
+});
