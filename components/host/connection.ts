@@ -1,0 +1,41 @@
+import * as pulumi from "@pulumi/pulumi";
+
+/**
+ * How the serving and benchmark layers reach the machine that runs the containers.
+ * Produced by the host layer (`HgxHost`), consumed by everything downstream, so that the
+ * same serving component runs on a Lambda instance, an existing SSH host or this machine.
+ */
+export type HostConnection = SshHostConnection | LocalHostConnection;
+
+/** A host reached over SSH (a Lambda instance or an existing on-prem box). */
+export interface SshHostConnection {
+  readonly kind: "ssh";
+  /** Address (IP or DNS name) the SSH client connects to. */
+  readonly host: pulumi.Input<string>;
+  /** SSH port. @default 22 */
+  readonly port: pulumi.Input<number>;
+  /** Login user; on Lambda's GPU Base image this is `ubuntu`. */
+  readonly user: pulumi.Input<string>;
+  /** Private key (OpenSSH or PEM). Always a Pulumi secret. */
+  readonly privateKey: pulumi.Input<string>;
+}
+
+/** This machine: commands run locally and Docker is the local engine (the `local` stack). */
+export interface LocalHostConnection {
+  readonly kind: "local";
+  /** Docker endpoint. @default "unix:///var/run/docker.sock" */
+  readonly dockerHost?: string;
+}
+
+/** Arguments for `command.remote.Command`'s `connection` from an SSH host connection. */
+export function remoteConnectionArgs(conn: SshHostConnection) {
+  return {
+    host: conn.host,
+    port: conn.port,
+    user: conn.user,
+    privateKey: conn.privateKey,
+    // A fresh HGX instance can take a while to accept SSH after `active`: keep dialling.
+    dialErrorLimit: 60,
+    perDialTimeout: 15,
+  };
+}
