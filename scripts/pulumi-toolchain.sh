@@ -6,7 +6,8 @@
 #   ~/.pulumi/bin, or anything on PATH) at or above PULUMI_MIN_VERSION.
 # - Otherwise builds the CLI from github.com/pulumi/pulumi/pkg/v3 through a throw-away wrapper
 #   module (pkg/v3's go.mod has replace directives, so `go install pkg@version` is refused).
-# - Builds pulumi-resource-command at a pinned commit the same way.
+# - Builds pulumi-resource-command at a pinned commit the same way when the module proxy serves it
+#   (it does not in this workplace: see build_command_plugin); set PULUMI_REQUIRE_COMMAND_PLUGIN=1 to fail then.
 # Results are cached outside the repository, keyed by version, so a second run takes seconds.
 #
 # Prints the directory to put on PATH as its last line (`eval` friendly: `export PATH=...`).
@@ -72,17 +73,35 @@ GOMOD
   log "built $CLI_DIR/pulumi"
 }
 
+# Returns non-zero (after logging the exact error) when the plugin cannot be had: the Go module
+# proxy reachable from this workplace has refused github.com/pulumi/pulumi-command/provider
+# (403 "This module version is not available"), so the engine tests are written not to need it.
 build_command_plugin() {
+  local installed
+  installed="$(command -v pulumi-resource-command 2>/dev/null || true)"
+  if [ -n "$installed" ] && [ "$installed" != "$BIN_DIR/pulumi-resource-command" ]; then
+    mkdir -p "$CMD_DIR" && ln -sf "$installed" "$CMD_DIR/pulumi-resource-command"
+  fi
   if [ -x "$CMD_DIR/pulumi-resource-command" ]; then return 0; fi
+  if [ -f "$CACHE_ROOT/command-v$COMMAND_VERSION.unavailable" ] && [ -z "${PULUMI_TOOLCHAIN_RETRY:-}" ]; then
+    log "pulumi-resource-command v$COMMAND_VERSION unavailable (cached verdict; PULUMI_TOOLCHAIN_RETRY=1 to try again): $(tail -n 2 "$CACHE_ROOT/command-v$COMMAND_VERSION.unavailable" | tr '\n' ' ')"
+    return 1
+  fi
   ensure_go
   log "building pulumi-resource-command v$COMMAND_VERSION from the Go module proxy"
   mkdir -p "$CMD_DIR.tmp"
-  GOBIN="$CMD_DIR.tmp" CGO_ENABLED=0 go install -trimpath \
+  if GOBIN="$CMD_DIR.tmp" CGO_ENABLED=0 go install -trimpath \
     -ldflags "-s -w -X github.com/pulumi/pulumi-command/provider/pkg/version.Version=$COMMAND_VERSION" \
-    "github.com/pulumi/pulumi-command/provider/cmd/pulumi-resource-command@$COMMAND_COMMIT"
-  rm -rf "$CMD_DIR"
-  mv "$CMD_DIR.tmp" "$CMD_DIR"
-  log "built $CMD_DIR/pulumi-resource-command"
+    "github.com/pulumi/pulumi-command/provider/cmd/pulumi-resource-command@$COMMAND_COMMIT" 2>"$CMD_DIR.err"; then
+    rm -rf "$CMD_DIR" "$CMD_DIR.err"
+    mv "$CMD_DIR.tmp" "$CMD_DIR"
+    log "built $CMD_DIR/pulumi-resource-command"
+    return 0
+  fi
+  mv "$CMD_DIR.err" "$CACHE_ROOT/command-v$COMMAND_VERSION.unavailable"
+  rm -rf "$CMD_DIR.tmp"
+  log "WARNING: cannot build pulumi-resource-command v$COMMAND_VERSION: $(tail -n 2 "$CACHE_ROOT/command-v$COMMAND_VERSION.unavailable" | tr '\n' ' ')"
+  return 1
 }
 
 main() {
@@ -94,10 +113,16 @@ main() {
     build_cli
     cli="$CLI_DIR/pulumi"
   fi
-  build_command_plugin
   ln -sf "$cli" "$BIN_DIR/pulumi"
-  ln -sf "$CMD_DIR/pulumi-resource-command" "$BIN_DIR/pulumi-resource-command"
-  log "toolchain ready in $BIN_DIR: $("$BIN_DIR/pulumi" version), command v$COMMAND_VERSION"
+  local command_state="command v$COMMAND_VERSION"
+  if build_command_plugin; then
+    ln -sf "$CMD_DIR/pulumi-resource-command" "$BIN_DIR/pulumi-resource-command"
+  else
+    rm -f "$BIN_DIR/pulumi-resource-command"
+    command_state="command provider UNAVAILABLE"
+    [ -n "${PULUMI_REQUIRE_COMMAND_PLUGIN:-}" ] && exit 1
+  fi
+  log "toolchain ready in $BIN_DIR: $("$BIN_DIR/pulumi" version), $command_state"
   if [ "${1:-}" = "--print-env" ]; then
     printf 'export PATH="%s:$PATH"\n' "$BIN_DIR"
   else

@@ -1,0 +1,608 @@
+/**
+ * The stack's configuration contract: one schema (the source of truth for `Pulumi.yaml`'s typed
+ * `config:` block, kept in sync by a test), and one pure function that turns raw stack config into
+ * a validated, typed object — or into ONE error listing every problem, each naming the key, the
+ * value and the fix, before any resource is created.
+ */
+import * as net from "node:net";
+import ms from "ms";
+import * as pulumi from "@pulumi/pulumi";
+
+/** The Pulumi project name; config keys are `<project>:<key>`. */
+export const PROJECT = "hgx-inference";
+
+type SchemaType = "string" | "integer" | "boolean" | "array" | "object";
+
+export interface ConfigKeySchema {
+  readonly type: SchemaType;
+  readonly description: string;
+  /** Default applied when the key is unset (also written into Pulumi.yaml). */
+  readonly default?: string | number | boolean | readonly string[] | Readonly<Record<string, unknown>>;
+  /**
+   * Must be stored as a Pulumi secret (`pulumi config set --secret`). Enforced by this module, not
+   * by Pulumi.yaml: Pulumi treats a declared key without a default as required, and a secret with a
+   * default as unencrypted, so optional secrets are declared with an empty default there.
+   */
+  readonly secret?: boolean;
+}
+
+/** Regions Lambda Cloud's public API knows (`PublicRegionCode` in the vendor's OpenAPI 1.8.3). */
+export const LAMBDA_REGIONS = [
+  "us-east-1", "us-east-2", "us-east-3", "us-west-1", "us-west-2", "us-west-3", "us-south-1", "us-south-2",
+  "us-south-3", "us-midwest-1", "us-midwest-2", "europe-central-1", "asia-south-1", "asia-northeast-1",
+  "asia-northeast-2", "australia-east-1", "me-west-1",
+] as const;
+
+export const HOST_MODES = ["lambda", "existing", "local"] as const;
+export type HostMode = (typeof HOST_MODES)[number];
+export const BENCHMARK_RUNNERS = ["remote", "native"] as const;
+export type BenchmarkRunner = (typeof BENCHMARK_RUNNERS)[number];
+
+/** Named workloads; `coding` is the seed's (8192 in / 1024 out, 512 prompts, 32 concurrent). */
+export const WORKLOADS = {
+  coding: { inputLen: 8192, outputLen: 1024, numPrompts: 512, concurrency: 32 },
+  /** A scaled-down rehearsal for the `local` stack and pipelines (seconds, not minutes). */
+  smoke: { inputLen: 512, outputLen: 64, numPrompts: 32, concurrency: 8 },
+} as const;
+export type WorkloadName = keyof typeof WORKLOADS;
+
+/**
+ * Every setting the stack reads. Keys are flat (so `pulumi config set` stays simple and secrets are
+ * per-key); the prefix names the layer. Objects only where the value is a map by nature.
+ */
+export const CONFIG_SCHEMA = {
+  // --- host -----------------------------------------------------------------------------------
+  hostMode: { type: "string", default: "lambda", description: "Where the model server runs: `lambda` (launch an instance through the Lambda Cloud API), `existing` (any SSH-reachable GPU host) or `local` (this machine's Docker engine with the SGLang simulator)." },
+  replicas: { type: "integer", default: 1, description: "Number of independent host + server pairs to deploy (each gets its own instance and endpoint)." },
+  // --- Lambda Cloud -----------------------------------------------------------------------------
+  lambdaApiKey: { type: "string", secret: true, default: "", description: "Lambda Cloud API key (secret). Required in `lambda` mode." },
+  lambdaApiUrl: { type: "string", default: "https://cloud.lambda.ai/api/v1", description: "Lambda Cloud API base URL (point it at a local emulator in tests)." },
+  lambdaRegions: { type: "array", default: ["us-east-1", "us-west-1", "us-south-1", "us-midwest-1", "us-east-3", "us-south-2"], description: "Regions in preference order; the first with capacity wins (a filesystem pins its own region)." },
+  lambdaInstanceType: { type: "string", default: "gpu_8x_b200_sxm6", description: "Lambda instance type (`gpu_<N>x_<model>`); the GPU count is read from the name." },
+  lambdaImageFamily: { type: "string", default: "gpu-base-24-04", description: "OS image family (GPU Base ships the NVIDIA driver, Docker and the container toolkit)." },
+  lambdaSshPublicKey: { type: "string", default: "", description: "OpenSSH public key to register; empty = let the API generate a pair (the private key becomes a secret output)." },
+  lambdaSshPrivateKey: { type: "string", secret: true, default: "", description: "Private key matching `lambdaSshPublicKey` (secret); required when a public key is given, so the stack can reach the host." },
+  lambdaFilesystemName: { type: "string", default: "", description: "Persistent filesystem for the Hugging Face cache (survives teardown); empty = local NVMe only." },
+  lambdaRetainFilesystem: { type: "boolean", default: true, description: "Keep the filesystem (and the downloaded weights) when the stack is destroyed." },
+  lambdaFirewallAllowlist: { type: "array", default: [], description: "CIDRs allowed to reach the serving port; empty = the port stays closed (reach it over SSH)." },
+  lambdaTtl: { type: "string", default: "12h", description: "Expiry written into the instance's tags for the reaper (`8h`, `2d`); `0` = no expiry." },
+  lambdaBootTimeout: { type: "string", default: "45m", description: "How long to wait for the instance to become `active` before terminating it." },
+  // --- existing SSH host --------------------------------------------------------------------------
+  sshHost: { type: "string", default: "", description: "Address of the existing host (`existing` mode)." },
+  sshPort: { type: "integer", default: 22, description: "SSH port of the existing host." },
+  sshUser: { type: "string", default: "ubuntu", description: "SSH login user of the existing host." },
+  sshPrivateKey: { type: "string", secret: true, default: "", description: "Private key for the existing host (secret)." },
+  gpuCount: { type: "integer", default: 8, description: "GPUs expected on an existing or local host (Lambda: read from the instance type)." },
+  gpuModel: { type: "string", default: "B200", description: "GPU model name expected in `nvidia-smi` output." },
+  hourlyPriceUsd: { type: "string", default: "0", description: "Hourly price of an existing host in USD, for cost outputs (Lambda: read from the API)." },
+  // --- SGLang ----------------------------------------------------------------------------------------
+  sglangImage: { type: "string", default: "lmsysorg/sglang:v0.5.14", description: "SGLang image pinned to a release tag (optionally `@sha256:` digest)." },
+  sglangAllowLatest: { type: "boolean", default: false, description: "Allow an image tagged `latest` (or untagged): it moves under you, so it is refused by default." },
+  sglangModel: { type: "string", default: "Qwen/Qwen3.5-397B-A17B", description: "Hugging Face model id (`--model-path`)." },
+  sglangServedModelName: { type: "string", default: "qwen", description: "Name clients send as `model` (`--served-model-name`); must not contain `:`." },
+  sglangPreset: { type: "string", default: "seed", description: "Flag preset: `seed` (exactly the seed's flags) or `b200` (tuned: MTP, metrics, watchdog...)." },
+  sglangFlags: { type: "object", default: {}, description: "Flag overrides merged over the preset, keyed by SGLang flag name without dashes prefix, e.g. {\"mem-fraction-static\": 0.8}." },
+  sglangExtraArgs: { type: "array", default: [], description: "Extra free-form SGLang arguments appended verbatim (unknown flags produce a warning)." },
+  sglangPort: { type: "integer", default: 8000, description: "Port SGLang listens on (host and container)." },
+  sglangApiKey: { type: "string", secret: true, default: "", description: "API key SGLang requires as a Bearer token (secret); required when the port is open to a CIDR allowlist." },
+  sglangStartupTimeout: { type: "string", default: "90m", description: "How long to wait for the container to become healthy (a cold 400B start takes long)." },
+  sglangHealthStartPeriod: { type: "string", default: "60m", description: "Docker healthcheck start period (failures during it do not count)." },
+  // --- Hugging Face ------------------------------------------------------------------------------
+  hfToken: { type: "string", secret: true, default: "", description: "Hugging Face token (secret); optional for this public model, needed for gated ones." },
+  hfCacheVolume: { type: "string", default: "hf-cache", description: "Docker volume holding the Hugging Face cache when no host path is used." },
+  hfCachePath: { type: "string", default: "", description: "Absolute host path for the cache; empty = `<filesystem mount>/huggingface` when a filesystem exists, else the volume." },
+  // --- benchmark ----------------------------------------------------------------------------------
+  benchmarkEnabled: { type: "boolean", default: true, description: "Run the benchmark after deploy and export its metrics." },
+  benchmarkRunner: { type: "string", default: "remote", description: "`remote` (vllm bench serve in a container on the host) or `native` (the TypeScript runner on the machine running Pulumi)." },
+  benchmarkWorkload: { type: "string", default: "coding", description: "Workload preset: `coding` (seed: 8192/1024, 512 prompts, 32 concurrent) or `smoke`." },
+  benchmarkInputLen: { type: "integer", default: 0, description: "Input tokens per prompt (0 = from the workload)." },
+  benchmarkOutputLen: { type: "integer", default: 0, description: "Output tokens per request (0 = from the workload)." },
+  benchmarkNumPrompts: { type: "integer", default: 0, description: "Number of prompts (0 = from the workload)." },
+  benchmarkConcurrency: { type: "integer", default: 0, description: "Maximum concurrent requests (0 = from the workload)." },
+  benchmarkEndpoint: { type: "string", default: "/v1/chat/completions", description: "API path the benchmark posts to." },
+  benchmarkTimeout: { type: "string", default: "2h", description: "Hard timeout of one benchmark run." },
+  benchmarkThresholds: { type: "object", default: {}, description: "Optional gates: {minOutputTokensPerSecond, maxP99TtftMs, maxFailedRequests}; a miss fails the update." },
+  benchmarkReportDir: { type: "string", default: "reports", description: "Where the Markdown report and SVG chart are written." },
+} as const satisfies Record<string, ConfigKeySchema>;
+
+export type ConfigKey = keyof typeof CONFIG_SCHEMA;
+
+/** A secret setting: whether it was given, and its value as a Pulumi secret. */
+export interface SecretSetting {
+  readonly present: boolean;
+  readonly value: pulumi.Output<string>;
+}
+
+export interface LambdaSettings {
+  readonly apiKey: SecretSetting;
+  readonly apiUrl: string;
+  readonly regions: readonly string[];
+  readonly instanceType: string;
+  readonly imageFamily: string;
+  readonly sshPublicKey?: string;
+  readonly sshPrivateKey: SecretSetting;
+  readonly filesystemName?: string;
+  readonly retainFilesystem: boolean;
+  readonly firewallAllowlist: readonly string[];
+  /** Expiry after launch in ms; undefined = no expiry. */
+  readonly ttlMs?: number;
+  readonly bootTimeoutMs: number;
+}
+
+export interface ExistingHostSettings {
+  readonly address: string;
+  readonly port: number;
+  readonly user: string;
+  readonly privateKey: SecretSetting;
+}
+
+export interface SglangSettings {
+  readonly image: string;
+  readonly allowLatest: boolean;
+  readonly model: string;
+  readonly servedModelName: string;
+  readonly preset: string;
+  readonly flagOverrides: Readonly<Record<string, string | number | boolean>>;
+  readonly extraArgs: readonly string[];
+  readonly port: number;
+  readonly apiKey: SecretSetting;
+  readonly startupTimeoutMs: number;
+  readonly healthStartPeriodMs: number;
+}
+
+export interface BenchmarkThresholds {
+  readonly minOutputTokensPerSecond?: number;
+  readonly maxP99TtftMs?: number;
+  readonly maxFailedRequests?: number;
+}
+
+export interface BenchmarkSettings {
+  readonly enabled: boolean;
+  readonly runner: BenchmarkRunner;
+  readonly workload: WorkloadName;
+  readonly inputLen: number;
+  readonly outputLen: number;
+  readonly numPrompts: number;
+  readonly concurrency: number;
+  readonly endpoint: string;
+  readonly timeoutMs: number;
+  readonly thresholds: BenchmarkThresholds;
+  readonly reportDir: string;
+}
+
+/** The validated, typed stack configuration. */
+export interface StackConfig {
+  readonly project: string;
+  readonly stack: string;
+  readonly hostMode: HostMode;
+  readonly replicas: number;
+  readonly gpuCount: number;
+  readonly gpuModel: string;
+  readonly hourlyPriceUsd: number;
+  readonly lambda: LambdaSettings;
+  readonly existing: ExistingHostSettings;
+  readonly sglang: SglangSettings;
+  readonly hf: { readonly token: SecretSetting; readonly cacheVolume: string; readonly cachePath?: string };
+  readonly benchmark: BenchmarkSettings;
+}
+
+/** One problem with one setting. */
+export interface ConfigProblem {
+  readonly key: string;
+  readonly message: string;
+}
+
+/** Thrown with every problem found, so a user fixes them all in one round. */
+export class ConfigValidationError extends Error {
+  constructor(readonly problems: readonly ConfigProblem[]) {
+    super(
+      `Invalid stack configuration (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n` +
+        problems.map((p) => `  - ${PROJECT}:${p.key}: ${p.message}`).join("\n"),
+    );
+    this.name = "ConfigValidationError";
+  }
+}
+
+/**
+ * Raw stack config as Pulumi hands it over: strings (objects and arrays as JSON text), keyed by
+ * the key without the project prefix. Secrets arrive decrypted here and leave wrapped as secrets.
+ */
+export type RawConfig = Readonly<Record<string, string | undefined>>;
+
+/** How the raw values are stored, for checks that need more than the value. */
+export interface RawConfigContext {
+  readonly stack: string;
+  readonly project?: string;
+  /** Keys the schema marks secret whose stored value is NOT encrypted. */
+  readonly plaintextSecretKeys?: readonly string[];
+  /** Keys set in this project's namespace that the schema does not know (typos). */
+  readonly unknownKeys?: readonly string[];
+}
+
+/** Validators for extra settings (e.g. SGLang flags) contributed by the layers that own them. */
+export type ConfigCheck = (config: StackConfig) => ConfigProblem[];
+
+/** Parses and validates raw config; throws `ConfigValidationError` listing every problem. */
+export function parseStackConfig(
+  raw: RawConfig,
+  context: RawConfigContext,
+  extraChecks: readonly ConfigCheck[] = [],
+): StackConfig {
+  const r = new Reader(raw);
+  const hostMode = r.oneOf("hostMode", HOST_MODES);
+  const lambdaInstanceType = r.string("lambdaInstanceType");
+  const workloadName = r.oneOf("benchmarkWorkload", Object.keys(WORKLOADS) as WorkloadName[]);
+  const workload = WORKLOADS[workloadName] ?? WORKLOADS.coding;
+
+  const config: StackConfig = {
+    project: context.project ?? PROJECT,
+    stack: context.stack,
+    hostMode,
+    replicas: r.integer("replicas", 1, 64),
+    gpuCount: hostMode === "lambda" ? gpuCountOfInstanceType(lambdaInstanceType) ?? 0 : r.integer("gpuCount", 1, 64),
+    gpuModel: r.string("gpuModel"),
+    hourlyPriceUsd: r.decimal("hourlyPriceUsd", 0),
+    lambda: {
+      apiKey: r.secret("lambdaApiKey"),
+      apiUrl: r.url("lambdaApiUrl"),
+      regions: r.regions("lambdaRegions"),
+      instanceType: lambdaInstanceType,
+      imageFamily: r.string("lambdaImageFamily"),
+      sshPublicKey: r.optionalString("lambdaSshPublicKey"),
+      sshPrivateKey: r.secret("lambdaSshPrivateKey"),
+      filesystemName: r.optionalString("lambdaFilesystemName"),
+      retainFilesystem: r.boolean("lambdaRetainFilesystem"),
+      firewallAllowlist: r.cidrs("lambdaFirewallAllowlist"),
+      ttlMs: r.duration("lambdaTtl", { allowZero: true }) || undefined,
+      bootTimeoutMs: r.duration("lambdaBootTimeout"),
+    },
+    existing: {
+      address: r.string("sshHost"),
+      port: r.integer("sshPort", 1, 65535),
+      user: r.string("sshUser"),
+      privateKey: r.secret("sshPrivateKey"),
+    },
+    sglang: {
+      image: r.string("sglangImage"),
+      allowLatest: r.boolean("sglangAllowLatest"),
+      model: r.string("sglangModel"),
+      servedModelName: r.string("sglangServedModelName"),
+      preset: r.string("sglangPreset"),
+      flagOverrides: r.flagMap("sglangFlags"),
+      extraArgs: r.stringArray("sglangExtraArgs"),
+      port: r.integer("sglangPort", 1, 65535),
+      apiKey: r.secret("sglangApiKey"),
+      startupTimeoutMs: r.duration("sglangStartupTimeout"),
+      healthStartPeriodMs: r.duration("sglangHealthStartPeriod"),
+    },
+    hf: {
+      token: r.secret("hfToken"),
+      cacheVolume: r.string("hfCacheVolume"),
+      cachePath: r.optionalString("hfCachePath"),
+    },
+    benchmark: {
+      enabled: r.boolean("benchmarkEnabled"),
+      runner: r.oneOf("benchmarkRunner", BENCHMARK_RUNNERS),
+      workload: workloadName,
+      inputLen: r.integer("benchmarkInputLen", 1, 1_048_576, workload.inputLen),
+      outputLen: r.integer("benchmarkOutputLen", 1, 262_144, workload.outputLen),
+      numPrompts: r.integer("benchmarkNumPrompts", 1, 1_000_000, workload.numPrompts),
+      concurrency: r.integer("benchmarkConcurrency", 1, 100_000, workload.concurrency),
+      endpoint: r.string("benchmarkEndpoint"),
+      timeoutMs: r.duration("benchmarkTimeout"),
+      thresholds: r.thresholds("benchmarkThresholds"),
+      reportDir: r.string("benchmarkReportDir"),
+    },
+  };
+
+  const problems = [
+    ...storageProblems(context),
+    ...r.problems,
+    ...crossChecks(config, raw),
+    ...extraChecks.flatMap((check) => check(config)),
+  ];
+  if (problems.length > 0) throw new ConfigValidationError(problems);
+  return config;
+}
+
+/** GPU count encoded in a Lambda instance type name (`gpu_8x_b200_sxm6` → 8). */
+export function gpuCountOfInstanceType(instanceType: string): number | undefined {
+  const m = /^gpu_(\d+)x_[a-z0-9_]+$/.exec(instanceType);
+  return m ? Number(m[1]) : undefined;
+}
+
+/** Whether an image reference floats: tagged `latest`, or no tag and no digest. */
+export function isFloatingImage(image: string): boolean {
+  if (image.includes("@sha256:")) return false;
+  const lastSegment = image.slice(image.lastIndexOf("/") + 1);
+  const colon = lastSegment.indexOf(":");
+  return colon < 0 || lastSegment.slice(colon + 1) === "latest";
+}
+
+/** Checks a CIDR (`10.0.0.0/8`, `2001:db8::/32`); returns a reason or undefined when valid. */
+export function cidrProblem(cidr: string): string | undefined {
+  const [address, prefix, ...rest] = cidr.split("/");
+  if (rest.length > 0 || prefix === undefined) return "expected ADDRESS/PREFIX, e.g. 203.0.113.0/24";
+  const family = net.isIP(address ?? "");
+  if (family === 0) return `'${address}' is not an IPv4 or IPv6 address`;
+  const bits = Number(prefix);
+  const max = family === 4 ? 32 : 128;
+  if (!/^\d+$/.test(prefix) || bits > max) return `prefix /${prefix} must be 0-${max}`;
+  return undefined;
+}
+
+function storageProblems(context: RawConfigContext): ConfigProblem[] {
+  const known = Object.keys(CONFIG_SCHEMA);
+  return [
+    ...(context.plaintextSecretKeys ?? []).map((key) => ({
+      key,
+      message: `is stored in plaintext in the stack file, but it is a secret. Fix: pulumi config set --secret ${PROJECT}:${key} <value>`,
+    })),
+    ...(context.unknownKeys ?? []).map((key) => {
+      const guess = closestKey(key, known);
+      return {
+        key,
+        message: `is not a setting of this stack${guess ? ` (did you mean ${guess}?)` : ""}. Fix: pulumi config rm ${PROJECT}:${key}${guess ? ` && pulumi config set ${PROJECT}:${guess} <value>` : ""}`,
+      };
+    }),
+  ];
+}
+
+/** The known key nearest to a typo (edit distance ≤ 3), if any. */
+export function closestKey(key: string, known: readonly string[]): string | undefined {
+  let best: { key: string; distance: number } | undefined;
+  for (const candidate of known) {
+    const distance = editDistance(key.toLowerCase(), candidate.toLowerCase());
+    if (distance <= 3 && (!best || distance < best.distance)) best = { key: candidate, distance };
+  }
+  return best?.key;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
+}
+
+function crossChecks(c: StackConfig, raw: RawConfig): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const add = (key: ConfigKey, message: string) => problems.push({ key, message });
+  if (c.hostMode === "lambda") {
+    if (!c.lambda.apiKey.present)
+      add("lambdaApiKey", `is required when hostMode is "lambda". Fix: pulumi config set --secret ${PROJECT}:lambdaApiKey <key> (or use hostMode "existing")`);
+    if (c.lambda.sshPublicKey && !c.lambda.sshPrivateKey.present)
+      add("lambdaSshPrivateKey", `is required when lambdaSshPublicKey is set, or the stack cannot reach the host. Fix: pulumi config set --secret ${PROJECT}:lambdaSshPrivateKey -- "$(cat ~/.ssh/id_ed25519)", or unset lambdaSshPublicKey to have a key generated`);
+    if (gpuCountOfInstanceType(c.lambda.instanceType) === undefined)
+      add("lambdaInstanceType", `= "${c.lambda.instanceType}" is not a Lambda instance type name. Fix: use the form gpu_<N>x_<model>, e.g. gpu_8x_b200_sxm6`);
+  }
+  if (c.hostMode === "existing") {
+    if (!c.existing.address)
+      add("sshHost", `is required when hostMode is "existing". Fix: pulumi config set ${PROJECT}:sshHost <ip-or-dns-name>`);
+    if (!c.existing.privateKey.present)
+      add("sshPrivateKey", `is required when hostMode is "existing". Fix: pulumi config set --secret ${PROJECT}:sshPrivateKey -- "$(cat ~/.ssh/id_ed25519)"`);
+  }
+  if (isFloatingImage(c.sglang.image) && !c.sglang.allowLatest)
+    add("sglangImage", `= "${c.sglang.image}" floats (tag 'latest' or none): deploys would not be reproducible. Fix: pin a release tag such as lmsysorg/sglang:v0.5.14, or set ${PROJECT}:sglangAllowLatest true`);
+  if (c.sglang.servedModelName.includes(":"))
+    add("sglangServedModelName", `= "${c.sglang.servedModelName}" contains ':', which SGLang reserves for LoRA adapters. Fix: use a name without ':', e.g. "qwen"`);
+  if (c.benchmark.concurrency > c.benchmark.numPrompts)
+    add("benchmarkConcurrency", `= ${c.benchmark.concurrency} exceeds benchmarkNumPrompts = ${c.benchmark.numPrompts}: the extra slots would never be used. Fix: lower the concurrency or raise the prompt count`);
+  if (!c.benchmark.endpoint.startsWith("/"))
+    add("benchmarkEndpoint", `= "${c.benchmark.endpoint}" must be a path starting with '/'. Fix: /v1/chat/completions`);
+  if (c.hf.cachePath !== undefined && !c.hf.cachePath.startsWith("/"))
+    add("hfCachePath", `= "${c.hf.cachePath}" must be an absolute path ('~' only expands in a shell). Fix: e.g. /home/ubuntu/.cache/huggingface`);
+  if (c.lambda.firewallAllowlist.length > 0 && !c.sglang.apiKey.present && c.hostMode === "lambda")
+    add("sglangApiKey", `is required when lambdaFirewallAllowlist opens the serving port (${c.lambda.firewallAllowlist.join(", ")}). Fix: pulumi config set --secret ${PROJECT}:sglangApiKey <key>`);
+  if (c.benchmark.runner === "remote" && c.hostMode === "local" && raw.benchmarkRunner !== undefined)
+    add("benchmarkRunner", `= "remote" needs an SSH host, but hostMode is "local". Fix: pulumi config set ${PROJECT}:benchmarkRunner native`);
+  return problems;
+}
+
+/** Reads raw values with the schema's defaults, collecting problems instead of throwing. */
+class Reader {
+  readonly problems: ConfigProblem[] = [];
+  constructor(private readonly raw: RawConfig) {}
+
+  private fail(key: string, value: unknown, reason: string, fix: string): void {
+    const shown = typeof value === "string" ? JSON.stringify(value) : JSON.stringify(value) ?? String(value);
+    this.problems.push({ key, message: `= ${shown} ${reason}. Fix: ${fix}` });
+  }
+
+  private rawOrDefault(key: ConfigKey): unknown {
+    const value = this.raw[key];
+    if (value !== undefined) return value;
+    const schema: ConfigKeySchema = CONFIG_SCHEMA[key];
+    return schema.default;
+  }
+
+  string(key: ConfigKey): string {
+    const v = this.rawOrDefault(key);
+    return typeof v === "string" ? v.trim() : v === undefined ? "" : String(v);
+  }
+
+  optionalString(key: ConfigKey): string | undefined {
+    const v = this.string(key);
+    return v === "" ? undefined : v;
+  }
+
+  oneOf<T extends string>(key: ConfigKey, allowed: readonly T[]): T {
+    const v = this.string(key);
+    if ((allowed as readonly string[]).includes(v)) return v as T;
+    this.fail(key, v, `is not one of ${allowed.join(", ")}`, `pulumi config set ${PROJECT}:${key} ${allowed[0]}`);
+    return allowed[0]!;
+  }
+
+  integer(key: ConfigKey, min: number, max: number, fallback?: number): number {
+    // For workload-derived settings, unset and 0 both mean "take the workload's value".
+    const given = this.raw[key];
+    const v = fallback !== undefined && (given === undefined || given === "0") ? String(fallback) : given ?? this.rawOrDefault(key);
+    const n = typeof v === "number" ? v : Number(v);
+    if (typeof v === "string" && !/^-?\d+$/.test(v.trim())) {
+      this.fail(key, v, `is not a whole number`, `pulumi config set ${PROJECT}:${key} <integer ${min}-${max}>`);
+      return fallback ?? min;
+    }
+    if (!Number.isInteger(n) || n < min || n > max) {
+      this.fail(key, v, `is outside ${min}-${max}`, `pulumi config set ${PROJECT}:${key} <integer ${min}-${max}>`);
+      return fallback ?? min;
+    }
+    return n;
+  }
+
+  decimal(key: ConfigKey, min: number): number {
+    const v = this.string(key);
+    const n = Number(v);
+    if (v === "" || !Number.isFinite(n) || n < min) {
+      this.fail(key, v, `is not a number >= ${min}`, `pulumi config set ${PROJECT}:${key} 45.92`);
+      return min;
+    }
+    return n;
+  }
+
+  boolean(key: ConfigKey): boolean {
+    const v = this.rawOrDefault(key);
+    if (typeof v === "boolean") return v;
+    if (v === "true") return true;
+    if (v === "false") return false;
+    this.fail(key, v, "is not true or false", `pulumi config set ${PROJECT}:${key} true`);
+    return false;
+  }
+
+  url(key: ConfigKey): string {
+    const v = this.string(key);
+    try {
+      const u = new URL(v);
+      if (u.protocol !== "https:" && u.protocol !== "http:") throw new Error("protocol");
+    } catch {
+      this.fail(key, v, "is not an http(s) URL", `pulumi config set ${PROJECT}:${key} https://cloud.lambda.ai/api/v1`);
+    }
+    return v.replace(/\/+$/, "");
+  }
+
+  /** `8h`, `45m`, `90 minutes`, `2d`; `0` only where `allowZero`; negatives are refused. */
+  duration(key: ConfigKey, opts: { allowZero?: boolean } = {}): number {
+    const v = this.string(key);
+    if (opts.allowZero && (v === "0" || v === "none" || v === "")) return 0;
+    const n = /^\d+$/.test(v) ? Number(v) * 1000 : ms(v as ms.StringValue);
+    if (typeof n !== "number" || !Number.isFinite(n) || n <= 0) {
+      const reason = typeof n === "number" && n < 0 ? "is negative" : "is not a positive duration";
+      this.fail(key, v, reason, `pulumi config set ${PROJECT}:${key} 8h   (units: s, m, h, d; plain numbers are seconds)`);
+      return 0;
+    }
+    return n;
+  }
+
+  private json(key: ConfigKey): unknown {
+    const v = this.rawOrDefault(key);
+    if (typeof v !== "string") return v;
+    try {
+      return JSON.parse(v);
+    } catch {
+      this.fail(key, v, "is not valid JSON", `pulumi config set --path '${PROJECT}:${key}[0]' <value>`);
+      return undefined;
+    }
+  }
+
+  stringArray(key: ConfigKey): string[] {
+    const v = this.json(key);
+    if (v === undefined) return [];
+    if (!Array.isArray(v) || v.some((x) => typeof x !== "string")) {
+      this.fail(key, v, "is not a list of strings", `pulumi config set --path '${PROJECT}:${key}[0]' <value>`);
+      return [];
+    }
+    return v as string[];
+  }
+
+  regions(key: ConfigKey): string[] {
+    const regions = this.stringArray(key);
+    if (regions.length === 0) this.fail(key, regions, "is empty", `pulumi config set --path '${PROJECT}:${key}[0]' us-east-1`);
+    for (const region of regions) {
+      if (!(LAMBDA_REGIONS as readonly string[]).includes(region))
+        this.fail(key, region, `is not a Lambda Cloud region`, `use one of ${LAMBDA_REGIONS.join(", ")}`);
+    }
+    if (new Set(regions).size !== regions.length) this.fail(key, regions, "lists a region twice", "list each region once, in preference order");
+    return regions;
+  }
+
+  cidrs(key: ConfigKey): string[] {
+    const cidrs = this.stringArray(key);
+    for (const cidr of cidrs) {
+      const problem = cidrProblem(cidr);
+      if (problem) this.fail(key, cidr, `is not a valid CIDR (${problem})`, "write it as ADDRESS/PREFIX, e.g. 203.0.113.7/32");
+    }
+    return cidrs;
+  }
+
+  flagMap(key: ConfigKey): Record<string, string | number | boolean> {
+    const v = this.json(key);
+    if (v === undefined) return {};
+    if (typeof v !== "object" || v === null || Array.isArray(v)) {
+      this.fail(key, v, "is not an object of flag → value", `pulumi config set --path '${PROJECT}:${key}.mem-fraction-static' 0.8`);
+      return {};
+    }
+    const out: Record<string, string | number | boolean> = {};
+    for (const [flag, value] of Object.entries(v as Record<string, unknown>)) {
+      if (typeof value === "string" || typeof value === "number" || typeof value === "boolean") out[flag.replace(/^--/, "")] = value;
+      else this.fail(`${key}.${flag}`, value, "must be a string, number or boolean", `pulumi config set --path '${PROJECT}:${key}.${flag}' <value>`);
+    }
+    return out;
+  }
+
+  thresholds(key: ConfigKey): BenchmarkThresholds {
+    const v = this.json(key);
+    if (v === undefined) return {};
+    if (typeof v !== "object" || v === null || Array.isArray(v)) {
+      this.fail(key, v, "is not an object", `pulumi config set --path '${PROJECT}:${key}.minOutputTokensPerSecond' 1000`);
+      return {};
+    }
+    const known = ["minOutputTokensPerSecond", "maxP99TtftMs", "maxFailedRequests"] as const;
+    const out: Record<string, number> = {};
+    for (const [name, value] of Object.entries(v as Record<string, unknown>)) {
+      if (!(known as readonly string[]).includes(name)) {
+        this.fail(`${key}.${name}`, value, "is not a known threshold", `use one of ${known.join(", ")}`);
+        continue;
+      }
+      const n = typeof value === "string" ? Number(value) : value;
+      if (typeof n !== "number" || !Number.isFinite(n) || n < 0) {
+        this.fail(`${key}.${name}`, value, "must be a number >= 0", `pulumi config set --path '${PROJECT}:${key}.${name}' <number>`);
+        continue;
+      }
+      out[name] = n;
+    }
+    return out;
+  }
+
+  secret(key: ConfigKey): SecretSetting {
+    const v = this.raw[key];
+    // The value never enters a message; only its presence is checked here.
+    return { present: v !== undefined && v !== "", value: pulumi.secret(v ?? "") };
+  }
+}
+
+/** `isConfigSecret` exists in the runtime but not in its type declarations. */
+const runtimeConfig = pulumi.runtime as unknown as { isConfigSecret?: (fullKey: string) => boolean };
+
+/** Reads this stack's raw config and how it is stored, through the Pulumi runtime (program context only). */
+export function readRawStackConfig(project: string = pulumi.getProject()): { raw: RawConfig; context: RawConfigContext } {
+  const raw: Record<string, string | undefined> = {};
+  const plaintextSecretKeys: string[] = [];
+  for (const [key, schema] of Object.entries(CONFIG_SCHEMA) as [ConfigKey, ConfigKeySchema][]) {
+    // getConfig returns the decrypted string for secrets without logging it; the Reader wraps it
+    // as a secret at once.
+    const value = pulumi.runtime.getConfig(`${project}:${key}`);
+    raw[key] = value;
+    const isSecret = runtimeConfig.isConfigSecret?.(`${project}:${key}`) ?? true;
+    if (schema.secret && value !== undefined && value !== "" && !isSecret) plaintextSecretKeys.push(key);
+  }
+  const prefix = `${project}:`;
+  const unknownKeys = Object.keys(pulumi.runtime.allConfig())
+    .filter((fullKey) => fullKey.startsWith(prefix))
+    .map((fullKey) => fullKey.slice(prefix.length))
+    .filter((key) => !(key in CONFIG_SCHEMA));
+  return { raw, context: { stack: pulumi.getStack(), project, plaintextSecretKeys, unknownKeys } };
+}

@@ -1,0 +1,207 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { parse } from "yaml";
+import { describe, expect, it } from "vitest";
+import {
+  CONFIG_SCHEMA,
+  ConfigValidationError,
+  cidrProblem,
+  closestKey,
+  gpuCountOfInstanceType,
+  isFloatingImage,
+  parseStackConfig,
+  type RawConfig,
+  type RawConfigContext,
+} from "../../../components/config";
+import { projectFileDocument } from "../../../components/projectFile";
+
+const root = path.resolve(__dirname, "..", "..", "..");
+const lambdaBase: RawConfig = { hostMode: "lambda", lambdaApiKey: "sk-test-not-a-real-key" };
+
+function problemsOf(raw: RawConfig, context: Partial<RawConfigContext> = {}): string[] {
+  try {
+    parseStackConfig(raw, { stack: "test", ...context });
+    return [];
+  } catch (err) {
+    if (!(err instanceof ConfigValidationError)) throw err;
+    return err.problems.map((p) => `${p.key}: ${p.message}`);
+  }
+}
+
+/** Reads a stack file's `hgx-inference:*` entries as the raw strings Pulumi hands to a program. */
+function stackFileRaw(file: string): RawConfig {
+  const doc = parse(fs.readFileSync(path.join(root, file), "utf8")) as { config?: Record<string, unknown> };
+  const raw: Record<string, string> = {};
+  for (const [fullKey, value] of Object.entries(doc.config ?? {})) {
+    const key = fullKey.replace(/^hgx-inference:/, "");
+    raw[key] = typeof value === "string" ? value : JSON.stringify(value);
+  }
+  return raw;
+}
+
+describe("parseStackConfig: defaults", () => {
+  it("yields the seed's setup on Lambda from the defaults plus an API key", () => {
+    const c = parseStackConfig(lambdaBase, { stack: "dev" });
+    expect(c.hostMode).toBe("lambda");
+    expect(c.gpuCount).toBe(8);
+    expect(c.lambda.instanceType).toBe("gpu_8x_b200_sxm6");
+    expect(c.lambda.bootTimeoutMs).toBe(45 * 60_000);
+    expect(c.lambda.ttlMs).toBe(12 * 3_600_000);
+    expect(c.sglang).toMatchObject({ model: "Qwen/Qwen3.5-397B-A17B", servedModelName: "qwen", port: 8000, preset: "seed" });
+    expect(c.benchmark).toMatchObject({ inputLen: 8192, outputLen: 1024, numPrompts: 512, concurrency: 32, endpoint: "/v1/chat/completions" });
+  });
+
+  it("wraps secrets as Pulumi secrets and records only their presence", async () => {
+    const { isSecret } = await import("@pulumi/pulumi");
+    const c = parseStackConfig(lambdaBase, { stack: "dev" });
+    expect(c.lambda.apiKey.present).toBe(true);
+    expect(await isSecret(c.lambda.apiKey.value)).toBe(true);
+    expect(c.hf.token.present).toBe(false);
+  });
+
+  it("takes workload sizes from the workload preset unless overridden", () => {
+    const c = parseStackConfig({ ...lambdaBase, benchmarkWorkload: "smoke", benchmarkNumPrompts: "40" }, { stack: "dev" });
+    expect(c.benchmark).toMatchObject({ inputLen: 512, outputLen: 64, numPrompts: 40, concurrency: 8 });
+  });
+
+  it("parses flag overrides, thresholds, lists and a TTL of 0 (no expiry)", () => {
+    const c = parseStackConfig(
+      {
+        ...lambdaBase,
+        sglangFlags: JSON.stringify({ "--mem-fraction-static": 0.8, "context-length": 131072 }),
+        benchmarkThresholds: JSON.stringify({ minOutputTokensPerSecond: 1000, maxP99TtftMs: 6000 }),
+        lambdaFirewallAllowlist: JSON.stringify(["203.0.113.7/32", "2001:db8::/32"]),
+        sglangApiKey: "k",
+        lambdaTtl: "0",
+      },
+      { stack: "dev" },
+    );
+    expect(c.sglang.flagOverrides).toEqual({ "mem-fraction-static": 0.8, "context-length": 131072 });
+    expect(c.benchmark.thresholds).toEqual({ minOutputTokensPerSecond: 1000, maxP99TtftMs: 6000 });
+    expect(c.lambda.firewallAllowlist).toEqual(["203.0.113.7/32", "2001:db8::/32"]);
+    expect(c.lambda.ttlMs).toBeUndefined();
+  });
+});
+
+// Each row: a bad setting, and the fragments its message must contain (the key, the value, the fix).
+const badValues: Array<{ name: string; raw: RawConfig; expect: string[] }> = [
+  { name: "unknown host mode", raw: { hostMode: "aws" }, expect: ["hostMode:", '"aws"', "is not one of lambda, existing, local", "Fix: pulumi config set hgx-inference:hostMode lambda"] },
+  { name: "lambda mode without an API key", raw: { hostMode: "lambda" }, expect: ["lambdaApiKey:", 'is required when hostMode is "lambda"', "pulumi config set --secret hgx-inference:lambdaApiKey"] },
+  { name: "existing mode without an address", raw: { hostMode: "existing", sshPrivateKey: "k" }, expect: ["sshHost:", 'is required when hostMode is "existing"', "pulumi config set hgx-inference:sshHost"] },
+  { name: "existing mode without a private key", raw: { hostMode: "existing", sshHost: "10.1.2.3" }, expect: ["sshPrivateKey:", "pulumi config set --secret hgx-inference:sshPrivateKey"] },
+  { name: "unknown Lambda region", raw: { ...lambdaBase, lambdaRegions: '["us-east-1","mars-north-1"]' }, expect: ["lambdaRegions:", '"mars-north-1"', "is not a Lambda Cloud region", "use one of us-east-1"] },
+  { name: "empty region list", raw: { ...lambdaBase, lambdaRegions: "[]" }, expect: ["lambdaRegions:", "is empty"] },
+  { name: "instance type of the wrong format", raw: { ...lambdaBase, lambdaInstanceType: "8xB200" }, expect: ["lambdaInstanceType:", '"8xB200"', "gpu_<N>x_<model>", "gpu_8x_b200_sxm6"] },
+  { name: "image tagged latest without opt-in", raw: { ...lambdaBase, sglangImage: "lmsysorg/sglang:latest" }, expect: ["sglangImage:", '"lmsysorg/sglang:latest"', "floats", "sglangAllowLatest true"] },
+  { name: "untagged image without opt-in", raw: { ...lambdaBase, sglangImage: "lmsysorg/sglang" }, expect: ["sglangImage:", "floats"] },
+  { name: "served model name with a colon", raw: { ...lambdaBase, sglangServedModelName: "qwen:3.5" }, expect: ["sglangServedModelName:", '"qwen:3.5"', "reserves for LoRA", "without ':'"] },
+  { name: "concurrency above the prompt count", raw: { ...lambdaBase, benchmarkNumPrompts: "16", benchmarkConcurrency: "32" }, expect: ["benchmarkConcurrency:", "= 32 exceeds benchmarkNumPrompts = 16", "lower the concurrency"] },
+  { name: "negative TTL", raw: { ...lambdaBase, lambdaTtl: "-2h" }, expect: ["lambdaTtl:", '"-2h"', "is negative", "pulumi config set hgx-inference:lambdaTtl 8h"] },
+  { name: "unparseable duration", raw: { ...lambdaBase, lambdaBootTimeout: "soon" }, expect: ["lambdaBootTimeout:", '"soon"', "is not a positive duration"] },
+  { name: "malformed CIDR", raw: { ...lambdaBase, sglangApiKey: "k", lambdaFirewallAllowlist: '["10.0.0.0/33","203.0.113.5"]' }, expect: ["lambdaFirewallAllowlist:", '"10.0.0.0/33"', "prefix /33 must be 0-32", '"203.0.113.5"', "ADDRESS/PREFIX"] },
+  { name: "port out of range", raw: { ...lambdaBase, sglangPort: "70000" }, expect: ["sglangPort:", '"70000"', "is outside 1-65535"] },
+  { name: "port that is not a number", raw: { ...lambdaBase, sglangPort: "eighty" }, expect: ["sglangPort:", "is not a whole number"] },
+  { name: "open serving port without an API key", raw: { ...lambdaBase, lambdaFirewallAllowlist: '["203.0.113.0/24"]' }, expect: ["sglangApiKey:", "is required when lambdaFirewallAllowlist opens the serving port"] },
+  { name: "relative cache path", raw: { ...lambdaBase, hfCachePath: "~/.cache/huggingface" }, expect: ["hfCachePath:", "must be an absolute path"] },
+  { name: "unknown threshold", raw: { ...lambdaBase, benchmarkThresholds: '{"minTokPerS": 5}' }, expect: ["benchmarkThresholds.minTokPerS:", "is not a known threshold", "minOutputTokensPerSecond"] },
+  { name: "flags that are not an object", raw: { ...lambdaBase, sglangFlags: "[1,2]" }, expect: ["sglangFlags:", "is not an object of flag"] },
+  { name: "invalid JSON list", raw: { ...lambdaBase, sglangExtraArgs: "[--foo" }, expect: ["sglangExtraArgs:", "is not valid JSON"] },
+  { name: "boolean that is not one", raw: { ...lambdaBase, sglangAllowLatest: "yes" }, expect: ["sglangAllowLatest:", '"yes"', "is not true or false"] },
+  { name: "public key without its private key", raw: { ...lambdaBase, lambdaSshPublicKey: "ssh-ed25519 AAAA test" }, expect: ["lambdaSshPrivateKey:", "is required when lambdaSshPublicKey is set"] },
+];
+
+describe("parseStackConfig: bad values", () => {
+  it.each(badValues)("$name", ({ raw, expect: fragments }) => {
+    const problems = problemsOf(raw).join("\n");
+    for (const fragment of fragments) expect(problems).toContain(fragment);
+  });
+
+  it("reports every problem in one error, not one per run", () => {
+    const problems = problemsOf({
+      hostMode: "lambda",
+      lambdaRegions: '["nowhere-1"]',
+      lambdaTtl: "-1h",
+      sglangServedModelName: "a:b",
+      benchmarkNumPrompts: "4",
+      benchmarkConcurrency: "8",
+    });
+    expect(problems.map((p) => p.split(":")[0])).toEqual(
+      expect.arrayContaining(["lambdaRegions", "lambdaTtl", "sglangServedModelName", "benchmarkConcurrency", "lambdaApiKey"]),
+    );
+    expect(problems.length).toBeGreaterThanOrEqual(5);
+  });
+
+  it("never prints a secret's value in a message", () => {
+    let message = "";
+    try {
+      parseStackConfig({ ...lambdaBase, lambdaTtl: "-1h" }, { stack: "t", plaintextSecretKeys: ["lambdaApiKey"] });
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toContain("lambdaApiKey: is stored in plaintext");
+    expect(message).not.toContain("sk-test-not-a-real-key");
+  });
+
+  it("names unknown keys and suggests the nearest real one", () => {
+    const problems = problemsOf(lambdaBase, { unknownKeys: ["sglangPrt"] }).join("\n");
+    expect(problems).toContain("sglangPrt: is not a setting of this stack (did you mean sglangPort?)");
+    expect(closestKey("totallyDifferent", Object.keys(CONFIG_SCHEMA))).toBeUndefined();
+  });
+});
+
+describe("pure helpers", () => {
+  it.each([
+    ["gpu_8x_b200_sxm6", 8],
+    ["gpu_1x_a10", 1],
+    ["gpu_8x_h100_sxm5", 8],
+    ["b200", undefined],
+  ])("gpuCountOfInstanceType(%s) = %s", (type, count) => expect(gpuCountOfInstanceType(type)).toBe(count));
+
+  it.each([
+    ["lmsysorg/sglang:latest", true],
+    ["lmsysorg/sglang", true],
+    ["localhost:5000/sglang", true],
+    ["localhost:5000/sglang:v0.5.14", false],
+    ["lmsysorg/sglang:v0.5.14-cu130", false],
+    ["lmsysorg/sglang@sha256:" + "a".repeat(64), false],
+  ])("isFloatingImage(%s) = %s", (image, floating) => expect(isFloatingImage(image)).toBe(floating));
+
+  it.each([
+    ["0.0.0.0/0", undefined],
+    ["::/0", undefined],
+    ["10.0.0.0/8", undefined],
+    ["10.0.0.0", "expected ADDRESS/PREFIX"],
+    ["10.0.0/8", "is not an IPv4 or IPv6 address"],
+    ["2001:db8::/129", "prefix /129 must be 0-128"],
+    ["1.2.3.4/x", "prefix /x must be 0-32"],
+  ])("cidrProblem(%s)", (cidr, problem) => {
+    const result = cidrProblem(cidr);
+    if (problem === undefined) expect(result).toBeUndefined();
+    else expect(result).toContain(problem);
+  });
+});
+
+describe("Pulumi.yaml and the stack files", () => {
+  it("Pulumi.yaml declares every setting with the schema's type and default (run npm run sync:pulumi-yaml)", () => {
+    const onDisk = parse(fs.readFileSync(path.join(root, "Pulumi.yaml"), "utf8"));
+    expect(onDisk).toEqual(JSON.parse(JSON.stringify(projectFileDocument())));
+    for (const entry of Object.values(onDisk.config as Record<string, { default?: unknown }>)) {
+      // A declared key without a default is REQUIRED by the Pulumi CLI: every key needs one.
+      expect(entry.default).not.toBeUndefined();
+    }
+  });
+
+  it("Pulumi.dev.yaml is a valid seed setup once the API key is set", () => {
+    const raw = stackFileRaw("Pulumi.dev.yaml");
+    expect(problemsOf(raw).join("\n")).toContain("lambdaApiKey");
+    const c = parseStackConfig({ ...raw, lambdaApiKey: "sk" }, { stack: "dev" });
+    expect(c.lambda.instanceType).toBe("gpu_8x_b200_sxm6");
+    expect(c.sglang.preset).toBe("seed");
+  });
+
+  it("Pulumi.local.yaml is valid as it stands", () => {
+    const c = parseStackConfig(stackFileRaw("Pulumi.local.yaml"), { stack: "local" });
+    expect(c.hostMode).toBe("local");
+    expect(c.benchmark.runner).toBe("native");
+  });
+});
