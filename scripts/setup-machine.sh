@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs and starts the machine-level services the tests and the local stack need:
+# Debian's docker.io (dockerd started if not running) and openssh-server (the SSH test host runs
+# its own sshd on a loopback port), plus the small tools the test fixtures use.
+# Idempotent: a second run only checks.
+set -euo pipefail
+log() { printf '[setup-machine] %s\n' "$*" >&2; }
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+packages=(docker.io openssh-server openssh-client busybox-static curl iproute2 procps)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  log "installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! docker info >/dev/null 2>&1; then
+  log "starting dockerd"
+  $SUDO mkdir -p /var/log
+  ( $SUDO dockerd >/var/log/hgx-dockerd.log 2>&1 & )
+  for _ in $(seq 1 60); do
+    docker info >/dev/null 2>&1 && break
+    sleep 1
+  done
+  docker info >/dev/null 2>&1 || { log "dockerd did not start; last log lines:"; tail -n 30 /var/log/hgx-dockerd.log >&2; exit 1; }
+fi
+log "docker engine $(docker version --format '{{.Server.Version}}') ready"
+
+$SUDO mkdir -p /run/sshd
+command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || { log "sshd missing after install"; exit 1; }
+log "sshd available at $(command -v sshd || echo /usr/sbin/sshd)"
