@@ -1,0 +1,132 @@
+/**
+ * Policy pack for the HGX inference stack. Wiring only: the rules live in
+ * `components/ops/policy-rules.ts` as plain functions with unit tests.
+ *
+ * Run (from the repository root, no separate install: the pack resolves @pulumi/policy from the
+ * root node_modules):
+ *
+ *   pulumi preview --policy-pack policy [--policy-pack-config policy/config.json]
+ *
+ * Resource policies run before each resource is created or updated, so they block `up`; stack
+ * policies see the whole stack and run after the resources are registered (in preview, on the
+ * planned state).
+ */
+import { PolicyPack, type PolicyResource, type ReportViolation, type ResourceValidationArgs } from "@pulumi/policy";
+import {
+  containerExposureViolations,
+  firewallExposureViolations,
+  instanceCostViolations,
+  pinnedImageViolations,
+  POLICY_DEFAULTS,
+  snapshotProps,
+  stackCostViolations,
+  stackExposureViolations,
+  ttlViolations,
+  type PolicyResourceView,
+} from "../components/ops/policy-rules";
+
+/** The engine's view of a resource as plain data, unknown preview values marked. */
+function view(r: ResourceValidationArgs | PolicyResource): PolicyResourceView {
+  return { type: r.type, name: r.name, urn: r.urn, props: snapshotProps(r.props) as Record<string, unknown> };
+}
+
+function reportAll(messages: readonly string[], report: ReportViolation, urn?: string): void {
+  for (const m of messages) report(m, urn);
+}
+
+interface TtlConfig {
+  productionStacks: string[];
+}
+interface PortConfig {
+  servingPorts: number[];
+}
+interface CostConfig {
+  maxUsdPerHour: number;
+}
+
+const servingPortsSchema = {
+  servingPorts: {
+    type: "array" as const,
+    items: { type: "integer" as const, minimum: 1, maximum: 65535 },
+    default: [...POLICY_DEFAULTS.servingPorts],
+    description: "Ports the inference server listens on.",
+  },
+};
+const costSchema = {
+  maxUsdPerHour: {
+    type: "number" as const,
+    minimum: 0,
+    default: POLICY_DEFAULTS.maxHourlyCostUsd,
+    description: "Ceiling for the compute spend in US dollars per hour.",
+  },
+};
+
+new PolicyPack("hgx-inference-ops", {
+  description: "Guards for the HGX inference stack: pinned images, expiring dev hosts, no open unauthenticated endpoint, a spend ceiling.",
+  enforcementLevel: "mandatory",
+  policies: [
+    {
+      name: "pinned-images",
+      description: "Container images are pinned to a release tag or digest; `latest` and untagged references are refused.",
+      severity: "medium",
+      validateResource: (args, report) => reportAll(pinnedImageViolations(view(args)), report),
+    },
+    {
+      name: "ttl-outside-prod",
+      description: "Outside production stacks every Lambda instance carries an expiry, so a forgotten host is reaped.",
+      severity: "high",
+      configSchema: {
+        properties: {
+          productionStacks: {
+            type: "array",
+            items: { type: "string" },
+            default: [...POLICY_DEFAULTS.productionStacks],
+            description: "Stack names exempt from the expiry requirement.",
+          },
+        },
+      },
+      validateResource: (args, report) =>
+        reportAll(ttlViolations(view(args), args.getConfig<TtlConfig>().productionStacks ?? POLICY_DEFAULTS.productionStacks), report),
+    },
+    {
+      name: "serving-port-requires-api-key",
+      description: "A container publishing the serving port on all interfaces, or a firewall opening it to the world, requires an API key.",
+      severity: "critical",
+      configSchema: { properties: servingPortsSchema },
+      validateResource: (args, report) => {
+        const ports = args.getConfig<PortConfig>().servingPorts ?? POLICY_DEFAULTS.servingPorts;
+        const v = view(args);
+        reportAll([...containerExposureViolations(v, ports), ...firewallExposureViolations(v, ports)], report);
+      },
+    },
+    {
+      name: "firewall-serving-port-requires-api-key",
+      description: "A firewall rule opening the serving port to 0.0.0.0/0 or ::/0 needs an API key on the server behind it.",
+      severity: "critical",
+      configSchema: { properties: servingPortsSchema },
+      validateStack: (args, report) => {
+        const ports = args.getConfig<PortConfig>().servingPorts ?? POLICY_DEFAULTS.servingPorts;
+        // Container findings are reported by the resource policy above; here only the firewall ones.
+        const views = args.resources.map(view);
+        const containerOnly = new Set(views.flatMap((v) => containerExposureViolations(v, ports)));
+        reportAll(stackExposureViolations(views, ports).filter((m) => !containerOnly.has(m)), report);
+      },
+    },
+    {
+      name: "max-hourly-cost",
+      description: "No single instance may cost more than the hourly ceiling.",
+      severity: "high",
+      configSchema: { properties: costSchema },
+      validateResource: (args, report) =>
+        reportAll(instanceCostViolations(view(args), args.getConfig<CostConfig>().maxUsdPerHour ?? POLICY_DEFAULTS.maxHourlyCostUsd), report),
+    },
+    {
+      name: "max-hourly-cost-stack",
+      description: "All instances of the stack together stay under the hourly ceiling.",
+      severity: "high",
+      configSchema: { properties: costSchema },
+      validateStack: (args, report) =>
+        reportAll(stackCostViolations(args.resources.map(view), args.getConfig<CostConfig>().maxUsdPerHour ?? POLICY_DEFAULTS.maxHourlyCostUsd), report),
+    },
+  ],
+});

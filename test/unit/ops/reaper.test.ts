@@ -1,0 +1,200 @@
+/**
+ * The reaper against the in-process Lambda emulator: instances of several projects, stacks and
+ * expiries are launched through the emulator's HTTP API with tags; only the expired ones of this
+ * project may be terminated, and only with --confirm.
+ */
+import { execFile } from "node:child_process";
+import * as path from "node:path";
+import { beforeEach, describe, expect, it } from "vitest";
+import { formatDuration, parseExpiry, planReap, runReaper } from "../../../components/ops/reaper";
+import type { Instance, Tag } from "../../../components/host/lambda/types";
+import { startLambdaEmulator, type LambdaEmulator } from "../../fixtures/lambda-emulator";
+
+const repoRoot = path.resolve(__dirname, "..", "..", "..");
+const PROJECT = "hgx-inference";
+const NOW = Date.now();
+const iso = (offsetMs: number) => new Date(NOW + offsetMs).toISOString().replace(/\.\d{3}Z$/, "Z");
+const HOUR = 3_600_000;
+
+/** name -> tags; the fleet every emulator test starts from. */
+const FLEET: Record<string, Tag[]> = {
+  "dev-expired": tags({ project: PROJECT, stack: "dev", expires: iso(-2 * HOUR) }),
+  "ci-expired": tags({ project: PROJECT, stack: "ci", expires: iso(-5 * 60_000) }),
+  "dev-fresh": tags({ project: PROJECT, stack: "dev", expires: iso(6 * HOUR) }),
+  "prod-never": tags({ project: PROJECT, stack: "prod", expires: "never" }),
+  "dev-no-expiry": tags({ project: PROJECT, stack: "dev" }),
+  "dev-garbled": tags({ project: PROJECT, stack: "dev", expires: "tomorrow" }),
+  "other-expired": tags({ project: "someone-else", stack: "dev", expires: iso(-48 * HOUR) }),
+  "untagged": [],
+};
+const EXPECTED_TERMINATED = ["ci-expired", "dev-expired"];
+
+function tags(t: { project?: string; stack?: string; expires?: string }): Tag[] {
+  const out: Tag[] = [];
+  if (t.project) out.push({ key: "hgx:project", value: t.project });
+  if (t.stack) out.push({ key: "hgx:stack", value: t.stack }, { key: "hgx:resource", value: "gpu" });
+  if (t.expires) out.push({ key: "hgx:expires-at", value: t.expires });
+  return out;
+}
+
+let emu: LambdaEmulator;
+let idsByName: Record<string, string> = {};
+
+async function api<T>(method: string, p: string, body?: unknown): Promise<T> {
+  const res = await fetch(`${emu.baseUrl}${p}`, {
+    method,
+    headers: { authorization: `Bearer ${emu.apiKey}`, "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const json = (await res.json()) as { data?: T; error?: { code: string } };
+  if (!res.ok) throw new Error(`${method} ${p}: ${res.status} ${json.error?.code}`);
+  return json.data as T;
+}
+
+/** Launches the fleet through the emulator's HTTP API (fresh emulator per test). */
+async function launchFleet(): Promise<void> {
+  idsByName = {};
+  for (const [name, t] of Object.entries(FLEET)) {
+    const { instance_ids } = await api<{ instance_ids: string[] }>("POST", "/instance-operations/launch", {
+      region_name: "us-east-1",
+      instance_type_name: "gpu_8x_b200_sxm6",
+      ssh_key_names: ["reaper-test"],
+      name,
+      tags: t,
+    });
+    idsByName[name] = instance_ids[0];
+  }
+}
+
+const statusOf = (name: string) => emu.state.instance(idsByName[name])!.status;
+const terminateRequests = () => emu.requests().filter((r) => r.path.endsWith("/instance-operations/terminate"));
+const reaperEnv = () => ({ ...process.env, LAMBDA_API_KEY: emu.apiKey, LAMBDA_API_BASE_URL: emu.baseUrl, LAMBDA_API_REQUEST_INTERVAL_MS: "0" });
+
+async function reap(argv: string[], env: NodeJS.ProcessEnv = reaperEnv()) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await runReaper(argv, { out: (l) => out.push(l), err: (l) => err.push(l), env });
+  return { code, out: out.join("\n"), err: err.join("\n") };
+}
+
+describe("planReap (pure)", () => {
+  const inst = (id: string, status: string, t: Tag[]): Instance =>
+    ({ id, name: id, status, tags: t, ssh_key_names: [], file_system_names: [], region: { name: "us-east-1" }, instance_type: { name: "gpu_8x_b200_sxm6", price_cents_per_hour: 4592 } }) as unknown as Instance;
+  it("terminates only expired instances of the project and counts the others as untouched", () => {
+    const plan = planReap(
+      [
+        inst("a", "active", tags({ project: PROJECT, stack: "dev", expires: iso(-HOUR) })),
+        inst("b", "active", tags({ project: PROJECT, stack: "dev", expires: iso(HOUR) })),
+        inst("c", "terminating", tags({ project: PROJECT, stack: "dev", expires: iso(-HOUR) })),
+        inst("d", "active", tags({ project: "x", expires: iso(-HOUR) })),
+        inst("e", "booting", []),
+      ],
+      { project: PROJECT, now: new Date(NOW) },
+    );
+    expect(plan.decisions.map((d) => [d.id, d.action])).toEqual([
+      ["a", "terminate"],
+      ["b", "keep"],
+      ["c", "keep"],
+    ]);
+    expect(plan.decisions.find((d) => d.id === "c")!.reason).toBe("already terminating");
+    expect(plan.foreignCount).toBe(2);
+    expect(planReap([inst("a", "active", tags({ project: PROJECT, stack: "dev", expires: iso(-HOUR) }))], { project: PROJECT, now: new Date(NOW), stack: "ci" }).decisions).toEqual([]);
+    expect(() => planReap([], { project: "", now: new Date() })).toThrow(/--project/);
+  });
+  it("reads only full ISO times; 'never', absent and garbled expiries keep the instance", () => {
+    expect(parseExpiry("2030-01-01T00:00:00Z")).toEqual({ kind: "at", at: new Date("2030-01-01T00:00:00Z") });
+    expect(parseExpiry("2030-01-01T00:00:00.123+02:00").kind).toBe("at");
+    expect(parseExpiry("never")).toEqual({ kind: "never" });
+    expect(parseExpiry(undefined)).toEqual({ kind: "absent" });
+    expect(parseExpiry("1700000000")).toEqual({ kind: "invalid" });
+    expect(parseExpiry("2030-13-45T99:00:00Z")).toEqual({ kind: "invalid" });
+    expect(formatDuration(-(2 * HOUR + 5 * 60_000))).toBe("2h 5m");
+    expect(formatDuration(3 * 86_400_000 + HOUR)).toBe("3d 1h");
+  });
+});
+
+describe("reaper against the Lambda emulator", () => {
+  beforeEach(async () => {
+    emu = await startLambdaEmulator({ bootMs: 0, terminateMs: 0 });
+    emu.seed.sshKey("reaper-test", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHxz0v3rW6fJtq4s0wVfXW0m3R3y7Ww0Zq5CwzJ2l7bq reaper@test");
+    await launchFleet();
+    return async () => emu.close();
+  });
+
+  it("dry run: prints the plan and terminates nothing", async () => {
+    const r = await reap([]);
+    expect(r.err).toBe("");
+    expect(r.code).toBe(0);
+    for (const name of EXPECTED_TERMINATED) expect(r.out).toMatch(new RegExp(`would terminate\\s+${idsByName[name]}\\s+${name}`));
+    expect(r.out).toMatch(/would terminate 2 expired instances \(\$91\.84\/h\); keeping 4; 2 instances of other projects or without a project tag not touched/);
+    expect(r.out).toMatch(/dry run: nothing was terminated/);
+    expect(r.out).not.toContain("other-expired");
+    expect(r.out).not.toContain("untagged");
+    expect(r.out).toMatch(/keep\s+\S+\s+dev-garbled .*unreadable hgx:expires-at 'tomorrow'/);
+    expect(terminateRequests()).toEqual([]);
+    for (const name of Object.keys(FLEET)) expect(statusOf(name)).toBe("active");
+  });
+
+  it("--confirm terminates exactly the expired instances of this project", async () => {
+    const r = await reap(["--confirm"]);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/TERMINATE\s+\S+\s+ci-expired/);
+    expect(r.out).toMatch(/terminating 2 expired instances/);
+    expect(terminateRequests()).toHaveLength(1);
+    for (const name of Object.keys(FLEET)) {
+      const gone = ["terminating", "terminated"].includes(statusOf(name));
+      expect({ name, gone }).toEqual({ name, gone: EXPECTED_TERMINATED.includes(name) });
+    }
+    // A second run finds nothing left to do.
+    const again = await reap(["--confirm"]);
+    expect(again.out).toMatch(/terminating 0 expired instances/);
+    expect(terminateRequests()).toHaveLength(1);
+  });
+
+  it("--stack limits the run to one stack; --project to another project's instances", async () => {
+    const r = await reap(["--confirm", "--stack", "dev", "--json"]);
+    expect(r.code).toBe(0);
+    const doc = JSON.parse(r.out) as { terminated: string[]; decisions: { id: string; action: string }[] };
+    expect(doc.terminated).toEqual([idsByName["dev-expired"]]);
+    expect(statusOf("ci-expired")).toBe("active");
+    const other = await reap(["--project", "someone-else"]);
+    expect(other.out).toMatch(/would terminate\s+\S+\s+other-expired/);
+    expect(statusOf("other-expired")).toBe("active");
+  });
+
+  it("reads the key from LAMBDA_API_KEY only and never prints it", async () => {
+    const noKey = await reap([], { ...reaperEnv(), LAMBDA_API_KEY: "" });
+    expect(noKey.code).toBe(2);
+    expect(noKey.err).toMatch(/LAMBDA_API_KEY/);
+    const flag = await reap(["--api-key", emu.apiKey]);
+    expect(flag.code).toBe(2);
+    expect(flag.err).toMatch(/LAMBDA_API_KEY only/);
+    expect(flag.err).not.toContain(emu.apiKey);
+    const wrong = await reap([], { ...reaperEnv(), LAMBDA_API_KEY: "secret_wrong_key_123" });
+    expect(wrong.code).toBe(1);
+    expect(wrong.err).not.toContain("secret_wrong_key_123");
+    expect(terminateRequests()).toEqual([]);
+  });
+
+  it("runs as a process: dry run first, then --confirm", async () => {
+    const run = (args: string[]) =>
+      new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+        execFile(
+          process.execPath,
+          [path.join(repoRoot, "node_modules/tsx/dist/cli.mjs"), path.join(repoRoot, "scripts/reaper.ts"), ...args],
+          { cwd: repoRoot, env: reaperEnv(), timeout: 60_000 },
+          (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? -1) : 0, stdout, stderr }),
+        );
+      });
+    const dry = await run([]);
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toMatch(/would terminate 2 expired instances/);
+    expect(terminateRequests()).toEqual([]);
+    const real = await run(["--confirm"]);
+    expect(real.code).toBe(0);
+    expect(`${real.stdout}${real.stderr}`).not.toContain(emu.apiKey);
+    expect(EXPECTED_TERMINATED.map(statusOf).every((s) => s === "terminating" || s === "terminated")).toBe(true);
+    expect(statusOf("other-expired")).toBe("active");
+    expect(statusOf("untagged")).toBe("active");
+  }, 60_000);
+});
