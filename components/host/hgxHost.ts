@@ -1,0 +1,298 @@
+import * as pulumi from "@pulumi/pulumi";
+import type { HostConnection, LocalHostConnection, SshHostConnection } from "./connection";
+import { LambdaMachine, type LambdaMachineArgs } from "./lambdaMachine";
+import { HostReadiness, validateGpuExpectation, type GpuExpectation, type HostReadinessArgs } from "./readiness";
+
+/** Where the GPU host comes from. */
+export type HgxHostMode = "lambda" | "existing" | "local";
+export const HGX_HOST_MODES: readonly HgxHostMode[] = ["lambda", "existing", "local"];
+
+/** An SSH host that already exists: an on-prem HGX box or a reserved instance. */
+export interface ExistingHostArgs {
+  /** Address (IP or DNS name) to SSH to. */
+  readonly address: pulumi.Input<string>;
+  /**
+   * SSH port.
+   * @default 22
+   */
+  readonly port?: pulumi.Input<number>;
+  /**
+   * Login user (must be able to use Docker; see `grantDockerGroup`).
+   * @default "ubuntu"
+   */
+  readonly user?: pulumi.Input<string>;
+  /** Private key for `user` (OpenSSH or PEM). Wrapped as a Pulumi secret whatever it arrives as. */
+  readonly privateKey: pulumi.Input<string>;
+  /**
+   * Persistent directory on the host for the model cache (e.g. an NFS mount), if there is one.
+   * @default undefined (no persistent cache path)
+   */
+  readonly cacheMountPath?: pulumi.Input<string>;
+  /**
+   * Label reported as `region` (where the box is), for reports.
+   * @default "existing"
+   */
+  readonly region?: string;
+  /**
+   * Label reported as `instanceType`.
+   * @default "existing"
+   */
+  readonly instanceType?: string;
+}
+
+/** This machine's Docker engine (the `local` stack: a simulator instead of GPUs). */
+export interface LocalHostArgs {
+  /**
+   * Docker endpoint.
+   * @default "unix:///var/run/docker.sock"
+   */
+  readonly dockerHost?: string;
+}
+
+export interface HgxHostArgs {
+  /**
+   * Where the host comes from: `lambda` launches an instance through the Lambda Cloud API,
+   * `existing` uses an SSH host you already have, `local` uses this machine's Docker engine.
+   * Decides which children exist, so it is a plain value.
+   * @example
+   * ```ts
+   * { mode: "existing", existing: { address: "10.0.0.5", user: "ubuntu", privateKey: cfg.requireSecret("sshPrivateKey") } }
+   * ```
+   */
+  readonly mode: HgxHostMode;
+  /** Machine settings for `lambda` mode (required there). */
+  readonly lambda?: LambdaMachineArgs;
+  /** Host settings for `existing` mode (required there). */
+  readonly existing?: ExistingHostArgs;
+  /** Settings for `local` mode. */
+  readonly local?: LocalHostArgs;
+  /**
+   * GPUs the readiness checks demand (ignored in `local` mode, which has none).
+   * @default read from the Lambda instance type (`gpu_8x_b200_sxm6` -> 8 x B200); `{ count: 8, model: "B200" }` otherwise
+   */
+  readonly gpus?: GpuExpectation;
+  /**
+   * Hourly price in USD for cost outputs in `existing`/`local` mode (Lambda reads it from the API).
+   * @default 0
+   */
+  readonly hourlyPriceUsd?: number;
+  /**
+   * Let the readiness check add the login user to the `docker` group through passwordless sudo
+   * when Docker refuses it (Lambda's GPU Base image may need that for `ubuntu`).
+   * @default true in `lambda` mode, false otherwise (an existing box is not ours to change)
+   */
+  readonly grantDockerGroup?: boolean;
+  /**
+   * Key file path written into the ready-to-paste `sshCommand` (the key itself never is).
+   * @default `~/.ssh/<name>.pem`
+   */
+  readonly sshKeyPath?: string;
+  /** Escape hatch merged last into the readiness component's args. */
+  readonly transform?: { readiness?: Partial<HostReadinessArgs> };
+}
+
+/** GPUs implied by a Lambda instance type name (`gpu_<N>x_<model>[_<variant>...]`). */
+export function gpuExpectationFromInstanceType(instanceType: string): GpuExpectation | undefined {
+  const m = /^gpu_(\d+)x_([a-z0-9]+)(?:_[a-z0-9]+)*$/.exec(instanceType);
+  return m ? { count: Number(m[1]), model: m[2].toUpperCase() } : undefined;
+}
+
+/** Plain-value checks of the args; throws naming the setting, the value and the fix. */
+export function validateHgxHostArgs(name: string, args: HgxHostArgs): void {
+  if (!HGX_HOST_MODES.includes(args.mode)) {
+    throw new Error(`HgxHost ${name}: mode must be one of ${HGX_HOST_MODES.join(", ")}, got '${String(args.mode)}'`);
+  }
+  if (args.mode === "lambda" && !args.lambda) {
+    throw new Error(`HgxHost ${name}: mode "lambda" needs the \`lambda\` machine settings (instance type, regions, API key...)`);
+  }
+  if (args.mode === "existing") {
+    if (!args.existing) {
+      throw new Error(`HgxHost ${name}: mode "existing" needs \`existing: { address, user, privateKey }\` (set sshHost, sshUser and sshPrivateKey in stack config)`);
+    }
+    if (typeof args.existing.address === "string" && args.existing.address.trim() === "") {
+      throw new Error(`HgxHost ${name}: existing.address is empty; set it to the host's IP or DNS name (stack config sshHost)`);
+    }
+    const port = args.existing.port;
+    if (typeof port === "number" && (!Number.isInteger(port) || port < 1 || port > 65535)) {
+      throw new Error(`HgxHost ${name}: existing.port must be 1-65535, got ${port}`);
+    }
+  }
+  const price = args.hourlyPriceUsd;
+  if (price !== undefined && (!Number.isFinite(price) || price < 0)) {
+    throw new Error(`HgxHost ${name}: hourlyPriceUsd must be a non-negative number of USD per hour, got ${price}`);
+  }
+  if (args.gpus) validateGpuExpectation(args.gpus);
+}
+
+/** The ready-to-paste SSH command (key file path only, never key material). */
+export function sshCommandLine(keyPath: string, user: string, host: string, port: number): string {
+  return `ssh -i ${keyPath} -p ${port} ${user}@${host}`;
+}
+
+/** Fields every mode fills in; `undefined` where a mode has no such thing. */
+interface HostFacts {
+  connection: HostConnection;
+  instanceId: pulumi.Output<string>;
+  ip: pulumi.Output<string>;
+  region: pulumi.Output<string>;
+  instanceType: pulumi.Output<string>;
+  hourlyPriceUsd: pulumi.Output<number>;
+  sshUser: pulumi.Output<string | undefined>;
+  sshPort: pulumi.Output<number | undefined>;
+  privateKey: pulumi.Output<string | undefined>;
+  cacheMountPath: pulumi.Output<string | undefined>;
+}
+
+/**
+ * A machine ready to run GPU containers: a Lambda instance, an existing SSH host or this machine,
+ * with the readiness checks passed. Downstream layers take `connection`, whose address resolves
+ * only after the checks passed, so they wait on a real signal.
+ */
+export class HgxHost extends pulumi.ComponentResource {
+  public readonly mode: HgxHostMode;
+  /** How to reach the host; for SSH hosts the address resolves only once readiness passed. */
+  public readonly connection: HostConnection;
+  /** Lambda instance id; `existing:<user>@<address>:<port>` or `local` otherwise. */
+  public readonly instanceId: pulumi.Output<string>;
+  public readonly ip: pulumi.Output<string>;
+  public readonly region: pulumi.Output<string>;
+  public readonly instanceType: pulumi.Output<string>;
+  public readonly hourlyPriceUsd: pulumi.Output<number>;
+  public readonly sshUser: pulumi.Output<string | undefined>;
+  public readonly sshPort: pulumi.Output<number | undefined>;
+  /** `ssh -i <keyfile> -p <port> <user>@<ip>`; undefined in local mode. */
+  public readonly sshCommand: pulumi.Output<string | undefined>;
+  /** Private key of the SSH connection (secret); undefined in local mode. */
+  public readonly privateKey: pulumi.Output<string | undefined>;
+  /** Persistent cache directory on the host, if any. */
+  public readonly cacheMountPath: pulumi.Output<string | undefined>;
+  /** GPUs verified by the readiness checks (0 in local mode). */
+  public readonly gpuCount: pulumi.Output<number>;
+  /** UTC time the readiness checks passed. */
+  public readonly readyAt: pulumi.Output<string>;
+  /** The Lambda machine (lambda mode only). */
+  public readonly machine?: LambdaMachine;
+  public readonly readiness: HostReadiness;
+
+  constructor(name: string, args: HgxHostArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("hgx:host:HgxHost", name, {}, opts);
+    try {
+      validateHgxHostArgs(name, args);
+    } catch (err) {
+      throw new pulumi.ResourceError((err as Error).message, this);
+    }
+    this.mode = args.mode;
+
+    const lambdaType = (args.lambda as { instanceType?: unknown } | undefined)?.instanceType;
+    const gpus: GpuExpectation | false =
+      args.mode === "local"
+        ? false
+        : (args.gpus ??
+          (args.mode === "lambda" && typeof lambdaType === "string" ? gpuExpectationFromInstanceType(lambdaType) : undefined) ?? {
+            count: 8,
+            model: "B200",
+          });
+
+    let facts: HostFacts;
+    let triggers: pulumi.Input<unknown>[] = [];
+    if (args.mode === "lambda") {
+      const machine = new LambdaMachine(`${name}-machine`, args.lambda as LambdaMachineArgs, { parent: this });
+      this.machine = machine;
+      triggers = [machine.instanceId];
+      facts = {
+        connection: machine.connection,
+        instanceId: machine.instanceId,
+        ip: machine.ip,
+        region: machine.region,
+        instanceType: machine.instanceType,
+        hourlyPriceUsd: machine.hourlyPriceUsd,
+        sshUser: machine.sshUser,
+        sshPort: machine.sshPort,
+        privateKey: pulumi.secret(machine.privateKey),
+        cacheMountPath: pulumi.output(machine.cacheMountPath),
+      };
+    } else if (args.mode === "existing") {
+      const e = args.existing as ExistingHostArgs;
+      const port = pulumi.output(e.port ?? 22);
+      const user = pulumi.output(e.user ?? "ubuntu");
+      const address = pulumi.output(e.address);
+      const privateKey = pulumi.secret(e.privateKey);
+      const conn: SshHostConnection = { kind: "ssh", host: address, port, user, privateKey };
+      facts = {
+        connection: conn,
+        instanceId: pulumi.interpolate`existing:${user}@${address}:${port}`,
+        ip: address,
+        region: pulumi.output(e.region ?? "existing"),
+        instanceType: pulumi.output(e.instanceType ?? "existing"),
+        hourlyPriceUsd: pulumi.output(args.hourlyPriceUsd ?? 0),
+        sshUser: user,
+        sshPort: port,
+        privateKey,
+        cacheMountPath: pulumi.output(e.cacheMountPath),
+      };
+    } else {
+      const conn: LocalHostConnection = { kind: "local", dockerHost: args.local?.dockerHost };
+      facts = {
+        connection: conn,
+        instanceId: pulumi.output("local"),
+        ip: pulumi.output("127.0.0.1"),
+        region: pulumi.output("local"),
+        instanceType: pulumi.output("local"),
+        hourlyPriceUsd: pulumi.output(args.hourlyPriceUsd ?? 0),
+        sshUser: pulumi.output<string | undefined>(undefined),
+        sshPort: pulumi.output<number | undefined>(undefined),
+        privateKey: pulumi.output<string | undefined>(undefined),
+        cacheMountPath: pulumi.output<string | undefined>(undefined),
+      };
+    }
+
+    this.readiness = new HostReadiness(
+      `${name}-readiness`,
+      {
+        connection: facts.connection,
+        gpus,
+        grantDockerGroup: args.grantDockerGroup ?? args.mode === "lambda",
+        triggers,
+        ...args.transform?.readiness,
+      },
+      { parent: this },
+    );
+    const ready = this.readiness.ready;
+
+    // Gate the address on readiness: whatever connects to the host waits for the checks.
+    this.connection =
+      facts.connection.kind === "ssh"
+        ? { ...facts.connection, host: pulumi.all([facts.connection.host, ready]).apply(([host]) => host) }
+        : facts.connection;
+    this.instanceId = facts.instanceId;
+    this.ip = facts.ip;
+    this.region = facts.region;
+    this.instanceType = facts.instanceType;
+    this.hourlyPriceUsd = facts.hourlyPriceUsd;
+    this.sshUser = facts.sshUser;
+    this.sshPort = facts.sshPort;
+    this.privateKey = facts.privateKey;
+    this.cacheMountPath = facts.cacheMountPath;
+    const keyPath = args.sshKeyPath ?? `~/.ssh/${name}.pem`;
+    this.sshCommand = pulumi
+      .all([facts.ip, facts.sshUser, facts.sshPort])
+      .apply(([ip, user, port]) => (user === undefined || port === undefined ? undefined : sshCommandLine(keyPath, user, ip, port)));
+    this.gpuCount = ready.apply(() => (gpus === false ? 0 : gpus.count));
+    this.readyAt = ready;
+
+    this.registerOutputs({
+      instanceId: this.instanceId,
+      ip: this.ip,
+      region: this.region,
+      instanceType: this.instanceType,
+      hourlyPriceUsd: this.hourlyPriceUsd,
+      sshUser: this.sshUser,
+      sshPort: this.sshPort,
+      sshCommand: this.sshCommand,
+      privateKey: this.privateKey,
+      cacheMountPath: this.cacheMountPath,
+      gpuCount: this.gpuCount,
+      readyAt: this.readyAt,
+    });
+  }
+}
