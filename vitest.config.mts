@@ -19,6 +19,7 @@ export default defineConfig({
         test: {
           name: "integration",
           include: ["test/integration/**/*.test.ts"],
+          globalSetup: ["test/globalSetup.ts"],
           testTimeout: 600_000,
           hookTimeout: 600_000,
         },
