@@ -1,0 +1,412 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import { type HostConnection, remoteConnectionArgs } from "../host/connection";
+import {
+  type BaselineFigures,
+  type BaselineRatios,
+  type BenchmarkThresholds,
+  checkThresholds,
+  compareToBaseline,
+  formatThresholdFailure,
+  SEED_BASELINE,
+  validateBaseline,
+  validateThresholds,
+} from "./baseline";
+import { benchmarkCost, type BenchmarkCost, validateHourlyPrice } from "./cost";
+import { renderNativeBenchCommand } from "./nativeCommand";
+import { renderRemoteBenchCommand, DEFAULT_VLLM_IMAGE, DEFAULT_HF_CACHE_DIR, DEFAULT_REMOTE_RESULT_DIR } from "./remoteRunner";
+import { type BenchmarkReportInput, reportPaths, writeBenchmarkReport } from "./report";
+import { type BenchmarkMetrics, type BenchmarkSummary, parseBenchmarkOutput, summarize } from "./results";
+import { type BenchmarkWorkload, resolveWorkload, workloadKey } from "./workload";
+
+/** Which client generates the load. */
+export type BenchmarkRunnerKind = "remote" | "native";
+
+export interface BenchmarkArgs {
+  /** The machine the server runs on (from `HgxHost`). */
+  readonly connection: HostConnection;
+  /**
+   * Resolves once the server answers (the serving layer's readiness gate). Only its
+   * dependency is used, never its value, so a value that changes between runs does not re-run
+   * the benchmark.
+   */
+  readonly serverReady: pulumi.Input<string>;
+  /**
+   * Port the server listens on; the remote runner reaches it on the host's loopback.
+   * @default 8000
+   */
+  readonly port?: number;
+  /**
+   * Server URL as reachable from the Pulumi machine, for the native runner.
+   * @default `http://127.0.0.1:${port}` (right for the `local` stack; an SSH host needs a tunnel or a public URL)
+   */
+  readonly baseUrl?: pulumi.Input<string>;
+  /** Name the server answers to (`--served-model-name`), e.g. `"qwen"`. */
+  readonly servedModelName: pulumi.Input<string>;
+  /** Model id or host path whose tokenizer builds the random prompts, e.g. `"Qwen/Qwen3.5-397B-A17B"`. */
+  readonly modelPath: pulumi.Input<string>;
+  /** Server API key, sent as a Bearer token. Kept secret: it reaches the runner by stdin / environment only. */
+  readonly apiKey?: pulumi.Input<string>;
+  /**
+   * Hash of everything that defines the server (image, model, flags). The benchmark runs again
+   * when, and only when, this or the workload changes.
+   */
+  readonly serverSpecHash: pulumi.Input<string>;
+  /**
+   * `"remote"`: the pinned `vllm bench serve` container on the host itself (the reference).
+   * `"native"`: the TypeScript runner on the Pulumi machine (`scripts/bench.ts`).
+   * @default "remote" for an SSH host, "native" for the local stack
+   */
+  readonly runner?: BenchmarkRunnerKind;
+  /**
+   * The load; unset fields come from the seed workload.
+   * @default `{ inputLen: 8192, outputLen: 1024, numPrompts: 512, maxConcurrency: 32, endpoint: "/v1/chat/completions", temperature: 0, ignoreEos: true }`
+   * @example
+   * ```ts
+   * { workload: { numPrompts: 64, maxConcurrency: 8 } }
+   * ```
+   */
+  readonly workload?: Partial<BenchmarkWorkload>;
+  /**
+   * Limits the run must meet; a miss fails `pulumi up` with every miss listed.
+   * @default {} (nothing checked)
+   * @example
+   * ```ts
+   * { thresholds: { minOutputThroughput: 1100, maxTtftP99Ms: 6000, maxFailedRequests: 0 } }
+   * ```
+   */
+  readonly thresholds?: BenchmarkThresholds;
+  /**
+   * Fail the update when a threshold is missed (false: only warn, and report the misses).
+   * @default true
+   */
+  readonly failOnThresholdMiss?: boolean;
+  /** Reference figures for ratios, the report and `minOutputThroughputRatio`. @default SEED_BASELINE */
+  readonly baseline?: BaselineFigures;
+  /** Live instance price in dollars per hour (the host's cents per hour / 100; 0 for the local stack). */
+  readonly hourlyPriceUsd: pulumi.Input<number>;
+  /**
+   * Hard limit on one benchmark run, seconds (the seed run takes about 7 minutes).
+   * @default 3600
+   */
+  readonly timeoutSeconds?: number;
+  /**
+   * Directory (relative to the Pulumi project) the Markdown + SVG report is written to.
+   * @default "reports"
+   */
+  readonly reportDir?: string;
+  /** Pinned image for the remote runner. @default "vllm/vllm-openai:v0.18.0" */
+  readonly vllmImage?: string;
+  /** HF cache on the host, mounted for the tokenizer (remote runner). @default "~/.cache/huggingface" */
+  readonly hfCacheDir?: string;
+  /** Host directory for the result file (remote runner). @default "/var/tmp/hgx-benchmark" */
+  readonly remoteResultDir?: string;
+  /** Docker CLI on the host (remote runner), e.g. `"sudo docker"`. @default "docker" */
+  readonly docker?: string;
+  /** Repository root holding `scripts/bench.ts` (native runner). @default this checkout */
+  readonly repoDir?: string;
+  /** Escape hatch: extra arguments merged last into the runner's command resource. */
+  readonly transform?: {
+    readonly remoteCommand?: Partial<command.remote.CommandArgs>;
+    readonly localCommand?: Partial<command.local.CommandArgs>;
+  };
+}
+
+/** Plain (non-Output) settings after defaults and validation. */
+export interface ResolvedBenchmarkSettings {
+  readonly runner: BenchmarkRunnerKind;
+  readonly port: number;
+  readonly workload: BenchmarkWorkload;
+  readonly thresholds: BenchmarkThresholds;
+  readonly failOnThresholdMiss: boolean;
+  readonly baseline: BaselineFigures;
+  readonly timeoutSeconds: number;
+  readonly reportDir: string;
+  readonly vllmImage: string;
+  readonly hfCacheDir: string;
+  readonly remoteResultDir: string;
+  readonly docker: string;
+  readonly repoDir: string;
+}
+
+/** Applies every default and validates plain values before anything is created. */
+export function resolveBenchmarkSettings(args: BenchmarkArgs): ResolvedBenchmarkSettings {
+  const runner = args.runner ?? (args.connection.kind === "ssh" ? "remote" : "native");
+  if (runner !== "remote" && runner !== "native") {
+    throw new Error(`benchmark runner must be "remote" or "native", got ${JSON.stringify(runner)}.`);
+  }
+  if (runner === "native" && args.connection.kind === "ssh" && args.baseUrl === undefined) {
+    throw new Error(
+      'benchmark runner "native" on an SSH host needs baseUrl: the server must be reachable from the Pulumi machine. ' +
+        'Fix: set baseUrl (e.g. an SSH tunnel at http://127.0.0.1:8000) or use runner "remote".',
+    );
+  }
+  const port = args.port ?? 8000;
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new Error(`benchmark port must be 1-65535, got ${String(port)}. Fix: pass the port the server listens on (8000 in the seed).`);
+  }
+  const timeoutSeconds = args.timeoutSeconds ?? 3600;
+  if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 1) {
+    throw new Error(`benchmark timeoutSeconds must be a whole number >= 1, got ${String(timeoutSeconds)}. Fix: e.g. 3600 (one hour).`);
+  }
+  return {
+    runner,
+    port,
+    workload: resolveWorkload(args.workload),
+    thresholds: validateThresholds(args.thresholds),
+    failOnThresholdMiss: args.failOnThresholdMiss ?? true,
+    baseline: validateBaseline(args.baseline ?? SEED_BASELINE),
+    timeoutSeconds,
+    reportDir: args.reportDir ?? "reports",
+    vllmImage: args.vllmImage ?? DEFAULT_VLLM_IMAGE,
+    hfCacheDir: args.hfCacheDir ?? DEFAULT_HF_CACHE_DIR,
+    remoteResultDir: args.remoteResultDir ?? DEFAULT_REMOTE_RESULT_DIR,
+    docker: args.docker ?? "docker",
+    repoDir: args.repoDir ?? findRepoRoot(__dirname),
+  };
+}
+
+/**
+ * The nearest directory at or above `start` holding a package.json: the repository root both
+ * when run from source (ts-node, tsx) and when compiled into `bin/`.
+ */
+export function findRepoRoot(start: string): string {
+  let dir = path.resolve(start);
+  for (;;) {
+    if (fs.existsSync(path.join(dir, "package.json"))) return dir;
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error(`no package.json above ${start}. Fix: pass the Benchmark's repoDir (the checkout holding scripts/bench.ts).`);
+    dir = parent;
+  }
+}
+
+/**
+ * The re-run triggers: the server spec hash, the workload, the runner and (remote) the image.
+ * Deliberately nothing that changes on its own (no time, no random, no readiness value).
+ */
+export function benchmarkTriggers(s: ResolvedBenchmarkSettings, serverSpecHash: pulumi.Input<string>): pulumi.Input<string>[] {
+  return [serverSpecHash, workloadKey(s.workload), s.runner, s.runner === "remote" ? s.vllmImage : "native"];
+}
+
+/** Everything derived from one parsed result, as plain data. */
+export interface BenchmarkEvaluation {
+  readonly metrics: BenchmarkMetrics;
+  readonly ratios: BaselineRatios;
+  readonly cost: BenchmarkCost;
+  readonly thresholdMisses: string[];
+}
+
+/** Parses the runner's stdout and derives ratios, cost and threshold misses. */
+export function evaluateBenchmark(stdout: string, hourlyPriceUsd: number, s: Pick<ResolvedBenchmarkSettings, "baseline" | "thresholds">): BenchmarkEvaluation {
+  const metrics = parseBenchmarkOutput(stdout);
+  return {
+    metrics,
+    ratios: compareToBaseline(metrics, s.baseline),
+    cost: benchmarkCost(metrics, validateHourlyPrice(hourlyPriceUsd)),
+    thresholdMisses: checkThresholds(metrics, s.thresholds, s.baseline),
+  };
+}
+
+/** One log line for `pulumi up`. */
+export function benchmarkHeadline(e: BenchmarkEvaluation): string {
+  const m = e.metrics;
+  const r = (x: number | null): string => (x === null ? "n/a" : `${x.toFixed(2)}x`);
+  const usd = (x: number | null): string => (x === null ? "n/a" : `$${x.toFixed(2)}`);
+  return (
+    `benchmark: ${m.completed} ok / ${m.failed} failed in ${m.durationS.toFixed(1)} s; ` +
+    `output ${m.outputThroughput.toFixed(0)} tok/s (${r(e.ratios.outputThroughput)} baseline), total ${m.totalTokenThroughput.toFixed(0)} tok/s; ` +
+    `TTFT mean/p99 ${m.ttft.mean.toFixed(0)}/${m.ttft.p99.toFixed(0)} ms; TPOT ${m.tpot.mean.toFixed(1)}/${m.tpot.p99.toFixed(1)} ms; ` +
+    `${usd(e.cost.costPerMillionOutputTokens)} per 1M output tokens`
+  );
+}
+
+/**
+ * The pass/fail output. On a miss it throws a `ResourceError` listing every miss (attached to
+ * `resource`, so `pulumi up` prints it under the component and the update fails), or only
+ * warns when `failOnMiss` is false. Evaluated after `after` (the report) so a failing run still
+ * leaves its report.
+ */
+export function thresholdGate(
+  evaluation: pulumi.Output<Pick<BenchmarkEvaluation, "thresholdMisses">>,
+  after: pulumi.Output<unknown>,
+  failOnMiss: boolean,
+  resource: pulumi.Resource,
+): pulumi.Output<boolean> {
+  return pulumi.all([evaluation, after]).apply(([e]) => {
+    if (e.thresholdMisses.length === 0) return true;
+    const message = formatThresholdFailure(e.thresholdMisses);
+    // hideStack: the message is the whole story; a stack trace would only bury the misses
+    if (failOnMiss) throw new pulumi.ResourceError(message, resource, true);
+    pulumi.log.warn(message, resource);
+    return false;
+  });
+}
+
+/**
+ * Benchmarks the served model once the server is ready, with either the pinned `vllm bench
+ * serve` container on the host or the native runner, and exports the metrics, their ratios to
+ * the baseline, the cost per million tokens and a report.
+ *
+ * It re-runs only when the server spec hash, the workload, the runner or the runner image
+ * change: those are the command's `triggers`, and the command text holds nothing volatile.
+ *
+ * A threshold miss fails `pulumi up` with a `ResourceError` on this component listing every
+ * miss. The measurement itself is kept in state (it succeeded), so the next `pulumi up` does not
+ * re-run a 7-minute benchmark: it re-evaluates the stored result and keeps failing until the
+ * thresholds or the server change. The report is written before the gate, so a failing run
+ * still leaves its report for the pull request.
+ */
+export class Benchmark extends pulumi.ComponentResource {
+  /** The command resource that runs the benchmark (remote for an SSH host with the remote runner). */
+  public readonly command: command.remote.Command | command.local.Command;
+  /** Typed metrics (the raw JSON is in `rawJson`). */
+  public readonly metrics: pulumi.Output<BenchmarkSummary>;
+  /** The result JSON (vllm `--save-result` format, every key kept), re-serialized compactly. */
+  public readonly rawJson: pulumi.Output<string>;
+  /** Measured / baseline for each baseline figure. */
+  public readonly ratios: pulumi.Output<BaselineRatios>;
+  public readonly hourlyCostUsd: pulumi.Output<number>;
+  /** Dollars per million output tokens at the measured throughput (null if nothing was produced). */
+  public readonly costPerMillionOutputTokens: pulumi.Output<number | null>;
+  /** Dollars per million input + output tokens at the measured throughput. */
+  public readonly costPerMillionTotalTokens: pulumi.Output<number | null>;
+  /** Every threshold the run missed; empty when it passed. */
+  public readonly thresholdMisses: pulumi.Output<string[]>;
+  /** true when every threshold is met; rejects (failing the update) on a miss unless `failOnThresholdMiss` is false. */
+  public readonly passed: pulumi.Output<boolean>;
+  /** Markdown report path (relative to the Pulumi project unless `reportDir` is absolute). */
+  public readonly reportPath: pulumi.Output<string>;
+  /** SVG chart path beside the Markdown report. */
+  public readonly reportSvgPath: pulumi.Output<string>;
+
+  constructor(name: string, args: BenchmarkArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("hgx:benchmark:Benchmark", name, {}, opts);
+
+    const s = resolveBenchmarkSettings(args);
+    const triggers = benchmarkTriggers(s, args.serverSpecHash);
+    // serverReady is an ordering signal: its value is consumed here and never embedded.
+    const ready = pulumi.output(args.serverReady);
+    const apiKey = args.apiKey === undefined ? undefined : pulumi.secret(args.apiKey);
+
+    if (s.runner === "remote") {
+      const script = pulumi
+        .all([args.servedModelName, args.modelPath, ready])
+        .apply(([servedModelName, modelPath]) =>
+          renderRemoteBenchCommand({
+            image: s.vllmImage,
+            port: s.port,
+            model: modelPath,
+            servedModelName,
+            workload: s.workload,
+            hfCacheDir: s.hfCacheDir,
+            resultDir: s.remoteResultDir,
+            timeoutSeconds: s.timeoutSeconds,
+            apiKeyFromStdin: apiKey !== undefined,
+            docker: s.docker,
+          }),
+        );
+      const stdin = apiKey === undefined ? undefined : pulumi.secret(pulumi.interpolate`${apiKey}\n`);
+      const common = {
+        create: script,
+        triggers,
+        // The container's console (progress, summary table) goes to stderr; stdout is the JSON only.
+        logging: "stderr" as const,
+        addPreviousOutputInEnv: false,
+        ...(stdin === undefined ? {} : { stdin }),
+      };
+      if (args.connection.kind === "ssh") {
+        this.command = new command.remote.Command(
+          `${name}-run`,
+          { connection: remoteConnectionArgs(args.connection), ...common, ...args.transform?.remoteCommand },
+          { parent: this },
+        );
+      } else {
+        this.command = new command.local.Command(
+          `${name}-run`,
+          { interpreter: ["/bin/sh", "-c"], ...common, ...args.transform?.localCommand },
+          { parent: this },
+        );
+      }
+    } else {
+      const baseUrl = args.baseUrl ?? `http://127.0.0.1:${s.port}`;
+      const cli = pulumi
+        .all([baseUrl, args.servedModelName, args.modelPath, ready])
+        .apply(([url, servedModelName, modelPath]) =>
+          renderNativeBenchCommand({ baseUrl: url, servedModelName, model: modelPath, workload: s.workload, timeoutSeconds: s.timeoutSeconds }),
+        );
+      this.command = new command.local.Command(
+        `${name}-run`,
+        {
+          create: cli,
+          dir: s.repoDir,
+          interpreter: ["/bin/sh", "-c"],
+          triggers,
+          logging: "stderr",
+          addPreviousOutputInEnv: false,
+          ...(apiKey === undefined ? {} : { environment: { OPENAI_API_KEY: apiKey } }),
+          ...args.transform?.localCommand,
+        },
+        { parent: this },
+      );
+    }
+
+    const stackName = pulumi.getStack();
+    const evaluation = pulumi.all([this.command.stdout, args.hourlyPriceUsd]).apply(([stdout, price]) => {
+      try {
+        return evaluateBenchmark(stdout, price, s);
+      } catch (err) {
+        throw new pulumi.ResourceError(`benchmark result could not be read: ${(err as Error).message}`, this);
+      }
+    });
+
+    this.metrics = evaluation.apply((e) => summarize(e.metrics));
+    this.rawJson = evaluation.apply((e) => JSON.stringify(e.metrics.raw));
+    this.ratios = evaluation.apply((e) => e.ratios);
+    this.hourlyCostUsd = evaluation.apply((e) => e.cost.hourlyCostUsd);
+    this.costPerMillionOutputTokens = evaluation.apply((e) => e.cost.costPerMillionOutputTokens);
+    this.costPerMillionTotalTokens = evaluation.apply((e) => e.cost.costPerMillionTotalTokens);
+    this.thresholdMisses = evaluation.apply((e) => e.thresholdMisses);
+
+    const paths = reportPaths(s.reportDir, stackName);
+    const written = pulumi.all([evaluation, args.servedModelName, args.serverSpecHash]).apply(([e, servedModelName, specHash]) => {
+      const report: BenchmarkReportInput = {
+        stackName,
+        runner: s.runner,
+        servedModelName,
+        workload: s.workload,
+        metrics: summarize(e.metrics),
+        baseline: s.baseline,
+        ratios: e.ratios,
+        cost: e.cost,
+        thresholds: s.thresholds,
+        thresholdMisses: e.thresholdMisses,
+        serverSpecHash: specHash,
+      };
+      // Files are a side effect: never during preview.
+      if (!pulumi.runtime.isDryRun()) {
+        writeBenchmarkReport(s.reportDir, report);
+        pulumi.log.info(`${benchmarkHeadline(e)}; report ${paths.markdown}`, this);
+      }
+      return paths;
+    });
+    this.reportPath = written.apply((p) => p.markdown);
+    this.reportSvgPath = written.apply((p) => p.svg);
+
+    this.passed = thresholdGate(evaluation, written, s.failOnThresholdMiss, this);
+
+    this.registerOutputs({
+      metrics: this.metrics,
+      rawJson: this.rawJson,
+      ratios: this.ratios,
+      hourlyCostUsd: this.hourlyCostUsd,
+      costPerMillionOutputTokens: this.costPerMillionOutputTokens,
+      costPerMillionTotalTokens: this.costPerMillionTotalTokens,
+      thresholdMisses: this.thresholdMisses,
+      passed: this.passed,
+      reportPath: this.reportPath,
+      reportSvgPath: this.reportSvgPath,
+    });
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * The benchmark workload: what both runners (the pinned `vllm bench serve` container and the
+ * native TypeScript runner) are asked to send. One definition so both command lines, the
+ * re-run trigger and the report all describe the same thing.
+ */
+
+/** Latency metrics `vllm bench serve` can report percentiles for. */
+export type PercentileMetric = "ttft" | "tpot" | "itl" | "e2el";
+
+export interface BenchmarkWorkload {
+  /** Prompt length in tokens (`--random-input-len`). @default 8192 */
+  readonly inputLen: number;
+  /** Completion length in tokens (`--random-output-len`). @default 1024 */
+  readonly outputLen: number;
+  /** Number of requests (`--num-prompts`). @default 512 */
+  readonly numPrompts: number;
+  /** Requests in flight at most (`--max-concurrency`). @default 32 */
+  readonly maxConcurrency: number;
+  /** OpenAI-compatible path (`--endpoint`). @default "/v1/chat/completions" */
+  readonly endpoint: string;
+  /**
+   * Sampling temperature. Recent vllm releases send none unless asked, older ones sent 0.0:
+   * pinning it keeps runs comparable across runner versions. @default 0
+   */
+  readonly temperature: number;
+  /** Force exactly `outputLen` tokens per request (`--ignore-eos`). @default true */
+  readonly ignoreEos: boolean;
+  /** Metrics to report percentiles for. @default ["ttft", "tpot", "itl", "e2el"] */
+  readonly percentileMetrics: readonly PercentileMetric[];
+  /** Percentiles to report. @default [50, 90, 99] */
+  readonly metricPercentiles: readonly number[];
+}
+
+/** The seed article's coding workload: 8192 in / 1024 out, 512 prompts, 32 in flight. */
+export const SEED_WORKLOAD: BenchmarkWorkload = Object.freeze({
+  inputLen: 8192,
+  outputLen: 1024,
+  numPrompts: 512,
+  maxConcurrency: 32,
+  endpoint: "/v1/chat/completions",
+  temperature: 0,
+  ignoreEos: true,
+  percentileMetrics: Object.freeze(["ttft", "tpot", "itl", "e2el"] as PercentileMetric[]),
+  metricPercentiles: Object.freeze([50, 90, 99]),
+});
+
+const PERCENTILE_METRICS: readonly PercentileMetric[] = ["ttft", "tpot", "itl", "e2el"];
+
+type CountSetting = "inputLen" | "outputLen" | "numPrompts" | "maxConcurrency";
+
+function positiveInteger(w: BenchmarkWorkload, setting: CountSetting, max: number): void {
+  const value = w[setting];
+  if (!Number.isInteger(value) || value < 1 || value > max) {
+    throw new Error(
+      `benchmark workload ${setting} must be an integer between 1 and ${max}, got ${String(value)}. ` +
+        `Fix: set workload.${setting} to a whole number (the seed uses ${SEED_WORKLOAD[setting]}).`,
+    );
+  }
+}
+
+/** Fills defaults from the seed workload and validates every field (errors name the field and the fix). */
+export function resolveWorkload(partial?: Partial<BenchmarkWorkload>): BenchmarkWorkload {
+  const w: BenchmarkWorkload = { ...SEED_WORKLOAD, ...(partial ?? {}) };
+  positiveInteger(w, "inputLen", 1_000_000);
+  positiveInteger(w, "outputLen", 1_000_000);
+  positiveInteger(w, "numPrompts", 1_000_000);
+  positiveInteger(w, "maxConcurrency", 100_000);
+  if (!/^\/[A-Za-z0-9._~\-/]*$/.test(w.endpoint)) {
+    throw new Error(`benchmark workload endpoint must be a URL path starting with "/", got ${JSON.stringify(w.endpoint)}. Fix: use "/v1/chat/completions".`);
+  }
+  if (!Number.isFinite(w.temperature) || w.temperature < 0 || w.temperature > 2) {
+    throw new Error(`benchmark workload temperature must be between 0 and 2, got ${String(w.temperature)}. Fix: use 0 for comparable runs.`);
+  }
+  if (w.percentileMetrics.length === 0 || w.percentileMetrics.some((m) => !PERCENTILE_METRICS.includes(m))) {
+    throw new Error(`benchmark workload percentileMetrics must be a non-empty subset of ${PERCENTILE_METRICS.join(",")}, got ${JSON.stringify(w.percentileMetrics)}.`);
+  }
+  if (w.metricPercentiles.length === 0 || w.metricPercentiles.some((p) => !Number.isFinite(p) || p <= 0 || p >= 100)) {
+    throw new Error(`benchmark workload metricPercentiles must be numbers strictly between 0 and 100, got ${JSON.stringify(w.metricPercentiles)}. Fix: use [50, 90, 99].`);
+  }
+  return {
+    ...w,
+    percentileMetrics: [...w.percentileMetrics],
+    metricPercentiles: [...w.metricPercentiles],
+  };
+}
+
+/**
+ * A stable, canonical text for the workload (fixed key order, no volatile fields): used as a
+ * re-run trigger, so the benchmark repeats exactly when the workload changes.
+ */
+export function workloadKey(w: BenchmarkWorkload): string {
+  return JSON.stringify({
+    inputLen: w.inputLen,
+    outputLen: w.outputLen,
+    numPrompts: w.numPrompts,
+    maxConcurrency: w.maxConcurrency,
+    endpoint: w.endpoint,
+    temperature: w.temperature,
+    ignoreEos: w.ignoreEos,
+    percentileMetrics: [...w.percentileMetrics],
+    metricPercentiles: [...w.metricPercentiles],
+  });
+}
