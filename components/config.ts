@@ -7,6 +7,7 @@
 import * as net from "node:net";
 import ms from "ms";
 import * as pulumi from "@pulumi/pulumi";
+import { THRESHOLD_KEYS, type BenchmarkThresholds } from "./benchmark/baseline";
 
 /** The Pulumi project name; config keys are `<project>:<key>`. */
 export const PROJECT = "hgx-inference";
@@ -101,7 +102,7 @@ export const CONFIG_SCHEMA = {
   benchmarkConcurrency: { type: "integer", default: 0, description: "Maximum concurrent requests (0 = from the workload)." },
   benchmarkEndpoint: { type: "string", default: "/v1/chat/completions", description: "API path the benchmark posts to." },
   benchmarkTimeout: { type: "string", default: "2h", description: "Hard timeout of one benchmark run." },
-  benchmarkThresholds: { type: "object", default: {}, description: "Optional gates: {minOutputTokensPerSecond, maxP99TtftMs, maxFailedRequests}; a miss fails the update." },
+  benchmarkThresholds: { type: "object", default: {}, description: "Optional gates: {minOutputThroughput, minTotalTokenThroughput, minOutputThroughputRatio, maxTtftP99Ms, maxTpotP99Ms, maxFailedRequests}; a miss fails the update." },
   benchmarkReportDir: { type: "string", default: "reports", description: "Where the Markdown report and SVG chart are written." },
 } as const satisfies Record<string, ConfigKeySchema>;
 
@@ -150,11 +151,7 @@ export interface SglangSettings {
   readonly healthStartPeriodMs: number;
 }
 
-export interface BenchmarkThresholds {
-  readonly minOutputTokensPerSecond?: number;
-  readonly maxP99TtftMs?: number;
-  readonly maxFailedRequests?: number;
-}
+export type { BenchmarkThresholds };
 
 export interface BenchmarkSettings {
   readonly enabled: boolean;
@@ -557,11 +554,11 @@ class Reader {
     const v = this.json(key);
     if (v === undefined) return {};
     if (typeof v !== "object" || v === null || Array.isArray(v)) {
-      this.fail(key, v, "is not an object", `pulumi config set --path '${PROJECT}:${key}.minOutputTokensPerSecond' 1000`);
+      this.fail(key, v, "is not an object", `pulumi config set --path '${PROJECT}:${key}.minOutputThroughput' 1000`);
       return {};
     }
-    const known = ["minOutputTokensPerSecond", "maxP99TtftMs", "maxFailedRequests"] as const;
-    const out: Record<string, number> = {};
+    const known = THRESHOLD_KEYS;
+    const out: { -readonly [K in keyof BenchmarkThresholds]: number } = {};
     for (const [name, value] of Object.entries(v as Record<string, unknown>)) {
       if (!(known as readonly string[]).includes(name)) {
         this.fail(`${key}.${name}`, value, "is not a known threshold", `use one of ${known.join(", ")}`);
@@ -572,7 +569,7 @@ class Reader {
         this.fail(`${key}.${name}`, value, "must be a number >= 0", `pulumi config set --path '${PROJECT}:${key}.${name}' <number>`);
         continue;
       }
-      out[name] = n;
+      out[name as keyof BenchmarkThresholds] = n;
     }
     return out;
   }

@@ -99,7 +99,8 @@ export interface BenchmarkThresholds {
   readonly maxFailedRequests?: number;
 }
 
-const THRESHOLD_KEYS: readonly (keyof BenchmarkThresholds)[] = [
+/** Every threshold name, in report order (also the accepted keys of the `benchmarkThresholds` setting). */
+export const THRESHOLD_KEYS: readonly (keyof BenchmarkThresholds)[] = [
   "minOutputThroughput",
   "minTotalTokenThroughput",
   "minOutputThroughputRatio",

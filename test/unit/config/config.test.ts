@@ -69,7 +69,7 @@ describe("parseStackConfig: defaults", () => {
       {
         ...lambdaBase,
         sglangFlags: JSON.stringify({ "--mem-fraction-static": 0.8, "context-length": 131072 }),
-        benchmarkThresholds: JSON.stringify({ minOutputTokensPerSecond: 1000, maxP99TtftMs: 6000 }),
+        benchmarkThresholds: JSON.stringify({ minOutputThroughput: 1000, maxTtftP99Ms: 6000 }),
         lambdaFirewallAllowlist: JSON.stringify(["203.0.113.7/32", "2001:db8::/32"]),
         sglangApiKey: "k",
         lambdaTtl: "0",
@@ -77,7 +77,7 @@ describe("parseStackConfig: defaults", () => {
       { stack: "dev" },
     );
     expect(c.sglang.flagOverrides).toEqual({ "mem-fraction-static": 0.8, "context-length": 131072 });
-    expect(c.benchmark.thresholds).toEqual({ minOutputTokensPerSecond: 1000, maxP99TtftMs: 6000 });
+    expect(c.benchmark.thresholds).toEqual({ minOutputThroughput: 1000, maxTtftP99Ms: 6000 });
     expect(c.lambda.firewallAllowlist).toEqual(["203.0.113.7/32", "2001:db8::/32"]);
     expect(c.lambda.ttlMs).toBeUndefined();
   });
@@ -103,7 +103,7 @@ const badValues: Array<{ name: string; raw: RawConfig; expect: string[] }> = [
   { name: "port that is not a number", raw: { ...lambdaBase, sglangPort: "eighty" }, expect: ["sglangPort:", "is not a whole number"] },
   { name: "open serving port without an API key", raw: { ...lambdaBase, lambdaFirewallAllowlist: '["203.0.113.0/24"]' }, expect: ["sglangApiKey:", "is required when lambdaFirewallAllowlist opens the serving port"] },
   { name: "relative cache path", raw: { ...lambdaBase, hfCachePath: "~/.cache/huggingface" }, expect: ["hfCachePath:", "must be an absolute path"] },
-  { name: "unknown threshold", raw: { ...lambdaBase, benchmarkThresholds: '{"minTokPerS": 5}' }, expect: ["benchmarkThresholds.minTokPerS:", "is not a known threshold", "minOutputTokensPerSecond"] },
+  { name: "unknown threshold", raw: { ...lambdaBase, benchmarkThresholds: '{"minTokPerS": 5}' }, expect: ["benchmarkThresholds.minTokPerS:", "is not a known threshold", "minOutputThroughput"] },
   { name: "flags that are not an object", raw: { ...lambdaBase, sglangFlags: "[1,2]" }, expect: ["sglangFlags:", "is not an object of flag"] },
   { name: "invalid JSON list", raw: { ...lambdaBase, sglangExtraArgs: "[--foo" }, expect: ["sglangExtraArgs:", "is not valid JSON"] },
   { name: "boolean that is not one", raw: { ...lambdaBase, sglangAllowLatest: "yes" }, expect: ["sglangAllowLatest:", '"yes"', "is not true or false"] },
