@@ -1,0 +1,84 @@
+/**
+ * Container image references: parse and refuse floating ones.
+ *
+ * Why: `lmsysorg/sglang:latest` (the seed's choice) moves under you, and SGLang renames flags
+ * between releases; the pinned tag is what decides which flags are valid, so a floating tag
+ * turns a working stack into a boot loop on the next pull.
+ */
+
+/** A parsed image reference `[registry/]repository[:tag][@sha256:digest]`. */
+export interface ImageRef {
+  /** Everything before the tag/digest, e.g. `lmsysorg/sglang` or `localhost:5000/sim`. */
+  readonly repository: string;
+  /** Tag, if any, e.g. `v0.5.9-cu129`. */
+  readonly tag?: string;
+  /** Content digest, if any, e.g. `sha256:ab12...`. */
+  readonly digest?: string;
+}
+
+const TAG_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+const DIGEST_RE = /^sha256:[a-f0-9]{64}$/;
+const REPO_RE = /^[a-z0-9]+([._-]+[a-z0-9]+)*(\/[a-z0-9]+([._-]+[a-z0-9]+)*)*$/;
+const REGISTRY_RE = /^[A-Za-z0-9.-]+(:[0-9]+)?$/;
+
+/** Pure parse; does not judge (see `validateImageRef`). */
+export function parseImageRef(ref: string): ImageRef {
+  let rest = ref;
+  let digest: string | undefined;
+  const at = rest.indexOf("@");
+  if (at >= 0) {
+    digest = rest.slice(at + 1);
+    rest = rest.slice(0, at);
+  }
+  let tag: string | undefined;
+  const lastSlash = rest.lastIndexOf("/");
+  const lastColon = rest.lastIndexOf(":");
+  // A colon before the last slash belongs to a registry port, not a tag.
+  if (lastColon > lastSlash) {
+    tag = rest.slice(lastColon + 1);
+    rest = rest.slice(0, lastColon);
+  }
+  return { repository: rest, ...(tag !== undefined ? { tag } : {}), ...(digest !== undefined ? { digest } : {}) };
+}
+
+/** Options for `validateImageRef`. */
+export interface ImagePolicy {
+  /**
+   * Accept `:latest` or an untagged reference. Only for throw-away experiments.
+   * @default false
+   */
+  readonly allowLatest?: boolean;
+}
+
+/** Every problem with an image reference; empty when usable. */
+export function validateImageRef(ref: string | undefined, policy: ImagePolicy = {}): string[] {
+  const errors: string[] = [];
+  if (ref === undefined || ref.trim() === "") {
+    return [`image is required; set a pinned SGLang release such as "lmsysorg/sglang:v0.5.9" (optionally "@sha256:<digest>")`];
+  }
+  if (/\s/.test(ref)) {
+    return [`image "${ref}" contains whitespace; remove it`];
+  }
+  const parsed = parseImageRef(ref);
+  const slash = parsed.repository.indexOf("/");
+  const first = slash >= 0 ? parsed.repository.slice(0, slash) : "";
+  const hasRegistry = first.includes(".") || first.includes(":") || first === "localhost";
+  const path = hasRegistry ? parsed.repository.slice(slash + 1) : parsed.repository;
+  if (hasRegistry && !REGISTRY_RE.test(first)) errors.push(`image "${ref}": registry "${first}" is malformed; use host[:port]`);
+  if (!REPO_RE.test(path)) {
+    errors.push(`image "${ref}": repository "${path}" is malformed; use lowercase letters, digits and . _ - separated by /`);
+  }
+  if (parsed.tag !== undefined && !TAG_RE.test(parsed.tag)) {
+    errors.push(`image "${ref}": tag "${parsed.tag}" is malformed; tags are up to 128 of [A-Za-z0-9_.-], not starting with . or -`);
+  }
+  if (parsed.digest !== undefined && !DIGEST_RE.test(parsed.digest)) {
+    errors.push(`image "${ref}": digest "${parsed.digest}" is malformed; use sha256: followed by 64 lowercase hex digits`);
+  }
+  const floating = parsed.digest === undefined && (parsed.tag === undefined || parsed.tag === "latest");
+  if (floating && policy.allowLatest !== true) {
+    errors.push(
+      `image "${ref}" is not pinned (${parsed.tag === undefined ? "no tag" : "tag latest"}): it changes under you and SGLang flag names change between releases; pin a release tag such as "${parsed.repository}:v0.5.9" (optionally "@sha256:<digest>"), or set allowLatest: true for a throw-away experiment`,
+    );
+  }
+  return errors;
+}

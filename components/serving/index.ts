@@ -1,0 +1,11 @@
+/** Serving layer: SGLang flags/presets, container spec, weights pre-download, readiness gate, SglangServer. */
+export * from "./sglangArgs";
+export * from "./image";
+export * from "./containerSpec";
+export * from "./weights";
+export * from "./readinessGate";
+export * from "./bootProgress";
+export * from "./timeline";
+export * from "./dockerEndpoint";
+export * from "./servingPlan";
+export * from "./sglangServer";

@@ -1,0 +1,516 @@
+/**
+ * Typed SGLang server arguments (`python -m sglang.launch_server ...`), the presets this project
+ * ships, and the ONE pure function that renders them to argv.
+ *
+ * Why typed: the flags decide whether a 400B model boots at all (GPU split, memory fraction,
+ * MTP/mamba combinations). Catching a bad combination here costs milliseconds; catching it on
+ * the host costs a cold boot (30-60 min) and the GPU hours behind it.
+ *
+ * The API key is deliberately NOT a field here: argv ends up in Pulumi state and in
+ * `docker inspect`. See `containerSpec.ts` (`API_KEY_ENV`) for how it reaches the server.
+ */
+
+/** KV-cache element types accepted by `--kv-cache-dtype`. */
+export const KV_CACHE_DTYPES = ["auto", "fp8_e4m3", "fp8_e5m2", "bf16", "bfloat16", "fp4_e2m1"] as const;
+export type KvCacheDtype = (typeof KV_CACHE_DTYPES)[number];
+
+/** `--mamba-ssm-dtype` values (state dtype of the Gated DeltaNet layers). */
+export const MAMBA_SSM_DTYPES = ["float32", "bfloat16", "float16"] as const;
+export type MambaSsmDtype = (typeof MAMBA_SSM_DTYPES)[number];
+
+/** `--mamba-scheduler-strategy` values (renamed `--mamba-radix-cache-strategy` in newer images). */
+export const MAMBA_SCHEDULER_STRATEGIES = ["no_buffer", "extra_buffer"] as const;
+export type MambaSchedulerStrategy = (typeof MAMBA_SCHEDULER_STRATEGIES)[number];
+
+/** `--speculative-algorithm` values. NEXTN is the MTP head built into the Qwen3.5 checkpoint. */
+export const SPECULATIVE_ALGORITHMS = ["NEXTN", "EAGLE", "EAGLE3", "STANDALONE", "NGRAM"] as const;
+export type SpeculativeAlgorithm = (typeof SPECULATIVE_ALGORITHMS)[number];
+
+/** `--log-level` values. */
+export const LOG_LEVELS = ["debug", "info", "warning", "error", "critical"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** Tool-call parsers known to SGLang releases of the Qwen3.5 era. */
+export const TOOL_CALL_PARSERS = [
+  "qwen3_coder", "qwen", "qwen25", "llama3", "mistral", "pythonic", "deepseekv3", "deepseekv31",
+  "deepseekv32", "glm", "glm45", "kimi_k2", "gpt-oss", "step3", "minimax-m2", "gigachat3",
+] as const;
+
+/** Reasoning parsers known to SGLang releases of the Qwen3.5 era. */
+export const REASONING_PARSERS = [
+  "qwen3", "qwen3-thinking", "deepseek-r1", "deepseek-v3", "glm45", "gpt-oss", "kimi", "kimi_k2",
+  "step3", "minimax", "minimax-append-think", "nano_v3",
+] as const;
+
+/** Attention backends; an unknown one is only a warning because the pinned image decides. */
+export const ATTENTION_BACKENDS = [
+  "trtllm_mha", "trtllm_mla", "flashinfer", "fa3", "fa4", "triton", "torch_native", "flashmla",
+  "cutlass_mla", "flex_attention", "aiter", "wave",
+] as const;
+
+/**
+ * SGLang server arguments this project models. `undefined` means "not rendered": SGLang's own
+ * default applies. Booleans render as a bare flag when `true` and nothing when `false`.
+ */
+export interface SglangFlags {
+  /** `--host`: address inside the container; `0.0.0.0` so the published port reaches it. */
+  readonly host?: string;
+  /** `--port`: port inside the container. */
+  readonly port?: number;
+  /** `--model-path`: Hugging Face repo id or a path inside the container. */
+  readonly modelPath: string;
+  /** `--served-model-name`: the `model` clients send; must not contain `:` (LoRA syntax). */
+  readonly servedModelName?: string;
+  /** `--tool-call-parser`. */
+  readonly toolCallParser?: string;
+  /** `--reasoning-parser`. */
+  readonly reasoningParser?: string;
+  /** `--mamba-ssm-dtype`. */
+  readonly mambaSsmDtype?: MambaSsmDtype;
+  /** `--tp-size`: tensor-parallel degree (GPUs per replica). */
+  readonly tpSize?: number;
+  /** `--trust-remote-code`. */
+  readonly trustRemoteCode?: boolean;
+  /** `--mem-fraction-static`: share of GPU memory for weights + KV cache, in (0, 1). */
+  readonly memFractionStatic?: number;
+  /** `--dp-size`: data-parallel replicas (or DP-attention groups with `--enable-dp-attention`). */
+  readonly dpSize?: number;
+  /** `--ep-size`: expert-parallel degree for the MoE layers. */
+  readonly epSize?: number;
+  /** `--context-length`. */
+  readonly contextLength?: number;
+  /** `--max-running-requests`. */
+  readonly maxRunningRequests?: number;
+  /** `--chunked-prefill-size`. */
+  readonly chunkedPrefillSize?: number;
+  /** `--max-prefill-tokens`. */
+  readonly maxPrefillTokens?: number;
+  /** `--kv-cache-dtype`. */
+  readonly kvCacheDtype?: KvCacheDtype;
+  /** `--quantization` (FP8 checkpoints are auto-detected; set only to force a method). */
+  readonly quantization?: string;
+  /** `--attention-backend`. */
+  readonly attentionBackend?: string;
+  /** `--mamba-scheduler-strategy`. */
+  readonly mambaSchedulerStrategy?: MambaSchedulerStrategy;
+  /** `--speculative-algorithm`. */
+  readonly speculativeAlgorithm?: SpeculativeAlgorithm;
+  /** `--speculative-num-steps`. */
+  readonly speculativeNumSteps?: number;
+  /** `--speculative-eagle-topk`. */
+  readonly speculativeEagleTopk?: number;
+  /** `--speculative-num-draft-tokens`. */
+  readonly speculativeNumDraftTokens?: number;
+  /** `--watchdog-timeout` in seconds. */
+  readonly watchdogTimeout?: number;
+  /** `--enable-metrics`: Prometheus `/metrics` on the API port. */
+  readonly enableMetrics?: boolean;
+  /** `--enable-cache-report`: cached-token counts in `usage`. */
+  readonly enableCacheReport?: boolean;
+  /** `--download-dir`. */
+  readonly downloadDir?: string;
+  /** `--log-level`. */
+  readonly logLevel?: LogLevel;
+  /** `--model-loader-extra-config`: rendered as compact JSON. */
+  readonly modelLoaderExtraConfig?: Readonly<Record<string, unknown>>;
+}
+
+/** Partial flags merged over a preset; an explicit `undefined` removes the preset's value. */
+export type SglangFlagOverrides = { readonly [K in keyof SglangFlags]?: SglangFlags[K] | undefined };
+
+type FlagKind = "string" | "int" | "float" | "bool" | "json";
+interface FlagSpec {
+  readonly key: keyof SglangFlags;
+  readonly flag: string;
+  readonly kind: FlagKind;
+}
+
+/**
+ * Render order. The seed's flags come first, in the seed's order, so the `seed` preset renders
+ * byte-for-byte the documented launch line; the production flags follow in a fixed order so
+ * that argv (and hence the container's replacement trigger) is deterministic.
+ */
+export const FLAG_TABLE: readonly FlagSpec[] = [
+  { key: "host", flag: "--host", kind: "string" },
+  { key: "port", flag: "--port", kind: "int" },
+  { key: "modelPath", flag: "--model-path", kind: "string" },
+  { key: "servedModelName", flag: "--served-model-name", kind: "string" },
+  { key: "toolCallParser", flag: "--tool-call-parser", kind: "string" },
+  { key: "reasoningParser", flag: "--reasoning-parser", kind: "string" },
+  { key: "mambaSsmDtype", flag: "--mamba-ssm-dtype", kind: "string" },
+  { key: "tpSize", flag: "--tp-size", kind: "int" },
+  { key: "trustRemoteCode", flag: "--trust-remote-code", kind: "bool" },
+  { key: "memFractionStatic", flag: "--mem-fraction-static", kind: "float" },
+  { key: "dpSize", flag: "--dp-size", kind: "int" },
+  { key: "epSize", flag: "--ep-size", kind: "int" },
+  { key: "contextLength", flag: "--context-length", kind: "int" },
+  { key: "maxRunningRequests", flag: "--max-running-requests", kind: "int" },
+  { key: "chunkedPrefillSize", flag: "--chunked-prefill-size", kind: "int" },
+  { key: "maxPrefillTokens", flag: "--max-prefill-tokens", kind: "int" },
+  { key: "kvCacheDtype", flag: "--kv-cache-dtype", kind: "string" },
+  { key: "quantization", flag: "--quantization", kind: "string" },
+  { key: "attentionBackend", flag: "--attention-backend", kind: "string" },
+  { key: "mambaSchedulerStrategy", flag: "--mamba-scheduler-strategy", kind: "string" },
+  { key: "speculativeAlgorithm", flag: "--speculative-algorithm", kind: "string" },
+  { key: "speculativeNumSteps", flag: "--speculative-num-steps", kind: "int" },
+  { key: "speculativeEagleTopk", flag: "--speculative-eagle-topk", kind: "int" },
+  { key: "speculativeNumDraftTokens", flag: "--speculative-num-draft-tokens", kind: "int" },
+  { key: "watchdogTimeout", flag: "--watchdog-timeout", kind: "float" },
+  { key: "enableMetrics", flag: "--enable-metrics", kind: "bool" },
+  { key: "enableCacheReport", flag: "--enable-cache-report", kind: "bool" },
+  { key: "downloadDir", flag: "--download-dir", kind: "string" },
+  { key: "logLevel", flag: "--log-level", kind: "string" },
+  { key: "modelLoaderExtraConfig", flag: "--model-loader-extra-config", kind: "json" },
+];
+
+/** Flags that may only arrive through a secret channel, never through argv. */
+export const SECRET_FLAGS = ["--api-key", "--admin-api-key"] as const;
+
+/**
+ * Other SGLang server flags seen in releases of the Qwen3.5 era. Passing one through
+ * `extraFlags` is silent; anything else gets a warning (typo, or a flag the pinned image may
+ * not know). Not an error: the pinned image, not this list, is the authority.
+ */
+export const OTHER_KNOWN_FLAGS: readonly string[] = [
+  "--tokenizer-path", "--tokenizer-mode", "--revision", "--load-format", "--dtype", "--skip-server-warmup",
+  "--max-total-tokens", "--page-size", "--schedule-policy", "--schedule-conservativeness",
+  "--cuda-graph-max-bs", "--cuda-graph-bs", "--disable-cuda-graph", "--disable-radix-cache",
+  "--enable-mixed-chunk", "--enable-dp-attention", "--enable-torch-compile", "--torch-compile-max-bs",
+  "--disable-overlap-schedule", "--random-seed", "--stream-interval", "--mamba-radix-cache-strategy",
+  "--moe-runner-backend", "--moe-a2a-backend", "--enable-hierarchical-cache", "--hicache-ratio",
+  "--decode-log-interval", "--enable-request-time-stats-logging", "--allow-auto-truncate",
+  "--speculative-draft-model-path", "--speculative-attention-mode", "--sampling-backend",
+  "--grammar-backend", "--mm-attention-backend", "--chat-template", "--json-model-override-args",
+  "--preferred-sampling-params", "--max-queued-requests", "--enable-p2p-check", "--model-impl",
+  "--nnodes", "--node-rank", "--dist-init-addr", "--show-time-cost",
+  "--disable-custom-all-reduce", "--enable-flashinfer-allreduce-fusion", "--max-mamba-cache-size",
+  "--mamba-full-memory-ratio", "--log-requests", "--log-requests-level", "--crash-dump-folder",
+  "--enable-expert-distribution-metrics", "--tokenizer-worker-num", "--disable-shared-experts-fusion",
+];
+
+/** The model every preset serves (the seed's model). */
+export const SEED_MODEL = "Qwen/Qwen3.5-397B-A17B";
+
+/**
+ * The seed's launch line, field for field. Rendering it yields exactly:
+ * `--host 0.0.0.0 --port 8000 --model-path Qwen/Qwen3.5-397B-A17B --served-model-name qwen
+ *  --tool-call-parser qwen3_coder --reasoning-parser qwen3 --mamba-ssm-dtype float32 --tp-size 8
+ *  --trust-remote-code --mem-fraction-static 0.85`.
+ */
+const SEED_PRESET: SglangFlags = {
+  host: "0.0.0.0",
+  port: 8000,
+  modelPath: SEED_MODEL,
+  servedModelName: "qwen",
+  toolCallParser: "qwen3_coder",
+  reasoningParser: "qwen3",
+  mambaSsmDtype: "float32",
+  tpSize: 8,
+  trustRemoteCode: true,
+  memFractionStatic: 0.85,
+};
+
+/**
+ * Tuned for 8x B200 (SM100) serving the BF16 checkpoint to the seed's coding workload
+ * (8192 in / 1024 out, concurrency 32). Each choice and why:
+ */
+const B200_PRESET: SglangFlags = {
+  ...SEED_PRESET,
+  // 0.85 leaves too little headroom once the MTP draft layers and their CUDA graphs are
+  // captured; OOM during graph capture at high fractions is the known failure. 0.80 is the
+  // low end of the vendor recipes and still leaves a large KV pool (GDN layers need ~4x less KV).
+  memFractionStatic: 0.8,
+  // SM100's TensorRT-LLM MHA kernels are the recipe choice on B200; valid with MTP because topk is 1.
+  attentionBackend: "trtllm_mha",
+  // Multi-token prediction with the checkpoint's own NEXTN head: 3 steps, topk 1 (required by
+  // trtllm_mha), 4 draft tokens (= steps + 1 for a chain). Cuts inter-token latency, which
+  // dominates a 1024-token completion.
+  speculativeAlgorithm: "NEXTN",
+  speculativeNumSteps: 3,
+  speculativeEagleTopk: 1,
+  speculativeNumDraftTokens: 4,
+  // MTP requires extra_buffer (no_buffer + radix cache raises at start); it also keeps prefix
+  // caching working with trtllm_mha, which matters for repeated code contexts.
+  mambaSchedulerStrategy: "extra_buffer",
+  // 32 concurrent benchmark streams with room for bursts; recipes use 128.
+  maxRunningRequests: 128,
+  // Two 8192-token prompts per prefill chunk: fewer prefill iterations interleaved with decode
+  // without starving decode batches (recipes use 16384-32768).
+  chunkedPrefillSize: 16384,
+  // The default 300 s watchdog fires during long first-batch compilations on this model.
+  watchdogTimeout: 1200,
+  // Prometheus /metrics for queue depth, KV usage and cache hit rate during the benchmark.
+  enableMetrics: true,
+  // Cached-token counts in `usage` show whether prefix caching is paying off.
+  enableCacheReport: true,
+  // ~800 GB of safetensors: multithreaded loading cuts the load phase from local NVMe/NFS.
+  modelLoaderExtraConfig: { enable_multithread_load: true, num_threads: 16 },
+  // kv-cache-dtype stays at the model default (BF16): FP8 KV without calibrated scales loses
+  // reasoning accuracy on this model, and GDN already keeps the KV footprint small.
+};
+
+export const SGLANG_PRESETS = { seed: SEED_PRESET, b200: B200_PRESET } as const;
+export type SglangPresetName = keyof typeof SGLANG_PRESETS;
+
+/** Preset + overrides -> flags; an override set to `undefined` removes the preset's flag. */
+export function resolveSglangFlags(preset: SglangPresetName, overrides: SglangFlagOverrides = {}): SglangFlags {
+  const base = SGLANG_PRESETS[preset];
+  if (base === undefined) {
+    throw new Error(
+      `serving preset "${String(preset)}" is unknown; use one of: ${Object.keys(SGLANG_PRESETS).join(", ")}`,
+    );
+  }
+  const merged: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(overrides)) {
+    if (value === undefined) delete merged[key];
+    else merged[key] = value;
+  }
+  return merged as unknown as SglangFlags;
+}
+
+function renderValue(kind: FlagKind, value: unknown): string {
+  switch (kind) {
+    case "json":
+      return typeof value === "string" ? value : JSON.stringify(value);
+    case "float":
+    case "int":
+      return String(value);
+    default:
+      return String(value);
+  }
+}
+
+/**
+ * THE renderer: flags (+ free-form extra tokens, appended verbatim) -> argv for
+ * `python -m sglang.launch_server`. Pure and deterministic.
+ */
+export function renderSglangArgv(flags: SglangFlags, extraFlags: readonly string[] = []): string[] {
+  const argv: string[] = [];
+  for (const spec of FLAG_TABLE) {
+    const value = flags[spec.key];
+    if (value === undefined || value === null) continue;
+    if (spec.kind === "bool") {
+      if (value === true) argv.push(spec.flag);
+      continue;
+    }
+    argv.push(spec.flag, renderValue(spec.kind, value));
+  }
+  return [...argv, ...extraFlags];
+}
+
+/** The served name clients use: `--served-model-name`, else the model path (SGLang's rule). */
+export function servedModelNameOf(flags: SglangFlags): string {
+  return flags.servedModelName ?? flags.modelPath;
+}
+
+/** Result of validation: every problem at once, errors fatal, warnings informative. */
+export interface ValidationResult {
+  readonly errors: string[];
+  readonly warnings: string[];
+}
+
+/** Facts about the host the flags are validated against. */
+export interface SglangHostFacts {
+  /** GPUs visible to the container; `undefined` skips the fit checks (not known yet). */
+  readonly gpuCount?: number;
+}
+
+function isPositiveInt(v: unknown): v is number {
+  return typeof v === "number" && Number.isInteger(v) && v > 0;
+}
+
+/** The value an extra flag carries (`--x v` or `--x=v`), or `true` when bare, or undefined. */
+export function extraFlagValue(extraFlags: readonly string[], flag: string): string | true | undefined {
+  for (let i = 0; i < extraFlags.length; i++) {
+    const token = extraFlags[i];
+    if (token === flag) {
+      const next = extraFlags[i + 1];
+      return next !== undefined && !next.startsWith("--") ? next : true;
+    }
+    if (token.startsWith(`${flag}=`)) return token.slice(flag.length + 1);
+  }
+  return undefined;
+}
+
+/** Flag names (`--x`) appearing in free-form extra tokens. */
+export function extraFlagNames(extraFlags: readonly string[]): string[] {
+  return extraFlags.filter((t) => t.startsWith("--")).map((t) => t.split("=")[0]);
+}
+
+/**
+ * Checks flags (+ extra tokens) against SGLang's rules and the host. Returns ALL problems;
+ * each message names the flag, the value seen and the fix.
+ */
+export function validateSglangFlags(
+  flags: SglangFlags,
+  extraFlags: readonly string[] = [],
+  host: SglangHostFacts = {},
+): ValidationResult {
+  const errors: string[] = [];
+  const warnings: string[] = [];
+
+  if (typeof flags.modelPath !== "string" || flags.modelPath.trim() === "") {
+    errors.push(`--model-path is required (got ${JSON.stringify(flags.modelPath)}); set it to a Hugging Face repo id such as "${SEED_MODEL}"`);
+  }
+  if (flags.servedModelName !== undefined) {
+    if (flags.servedModelName.trim() === "") {
+      errors.push(`--served-model-name is empty; set a name such as "qwen" or remove it to serve under the model path`);
+    } else if (flags.servedModelName.includes(":")) {
+      errors.push(
+        `--served-model-name "${flags.servedModelName}" contains ":", which SGLang reserves for LoRA adapters (model:adapter); use a name without ":", e.g. "${flags.servedModelName.replace(/:/g, "-")}"`,
+      );
+    }
+  }
+  if (flags.port !== undefined && !(Number.isInteger(flags.port) && flags.port >= 1 && flags.port <= 65535)) {
+    errors.push(`--port ${flags.port} is out of range; use an integer in 1-65535 (the seed uses 8000)`);
+  }
+
+  for (const [key, flag] of [
+    ["tpSize", "--tp-size"], ["dpSize", "--dp-size"], ["epSize", "--ep-size"], ["contextLength", "--context-length"],
+    ["maxRunningRequests", "--max-running-requests"], ["chunkedPrefillSize", "--chunked-prefill-size"],
+    ["maxPrefillTokens", "--max-prefill-tokens"], ["speculativeNumSteps", "--speculative-num-steps"],
+    ["speculativeEagleTopk", "--speculative-eagle-topk"], ["speculativeNumDraftTokens", "--speculative-num-draft-tokens"],
+  ] as const) {
+    const v = flags[key];
+    // chunked-prefill-size -1 is SGLang's documented "disable chunking".
+    if (v !== undefined && !isPositiveInt(v) && !(key === "chunkedPrefillSize" && v === -1)) {
+      errors.push(`${flag} ${v} is invalid; use a positive integer`);
+    }
+  }
+
+  const tp = flags.tpSize ?? 1;
+  const dp = flags.dpSize ?? 1;
+  const dpAttention = extraFlagValue(extraFlags, "--enable-dp-attention") !== undefined;
+  if (host.gpuCount !== undefined && isPositiveInt(tp) && isPositiveInt(dp)) {
+    const gpus = host.gpuCount;
+    const needed = dpAttention ? tp : tp * dp;
+    if (needed > gpus) {
+      errors.push(
+        dpAttention
+          ? `--tp-size ${tp} needs ${tp} GPUs but the host has ${gpus}; lower --tp-size to at most ${gpus}`
+          : `--tp-size ${tp} x --dp-size ${dp} needs ${needed} GPUs but the host has ${gpus}; lower --tp-size/--dp-size so tp x dp <= ${gpus} (BF16 Qwen3.5-397B needs tp 8; FP8/NVFP4 checkpoints fit at tp 4)`,
+      );
+    } else if (gpus % tp !== 0) {
+      errors.push(`--tp-size ${tp} does not divide the host's ${gpus} GPUs; use a divisor of ${gpus} (e.g. ${largestDivisorAtMost(gpus, tp)})`);
+    }
+  }
+  if (dpAttention && isPositiveInt(dp) && isPositiveInt(tp) && tp % dp !== 0) {
+    errors.push(`--dp-size ${dp} with --enable-dp-attention must divide --tp-size ${tp}; pick a divisor of ${tp}`);
+  }
+  if (flags.epSize !== undefined && isPositiveInt(flags.epSize) && isPositiveInt(tp) && (flags.epSize > tp || tp % flags.epSize !== 0)) {
+    errors.push(`--ep-size ${flags.epSize} must divide --tp-size ${tp} on one node; use 1 (no EP) or a divisor of ${tp}`);
+  }
+
+  if (flags.memFractionStatic !== undefined) {
+    const m = flags.memFractionStatic;
+    if (typeof m !== "number" || !Number.isFinite(m) || m <= 0 || m >= 1) {
+      errors.push(`--mem-fraction-static ${m} must be strictly between 0 and 1; vendor recipes use 0.80-0.85`);
+    } else if (m > 0.9) {
+      warnings.push(`--mem-fraction-static ${m} leaves little room for CUDA-graph capture (OOM there is a known failure); consider 0.80-0.85`);
+    }
+  }
+
+  checkEnum(errors, "--kv-cache-dtype", flags.kvCacheDtype, KV_CACHE_DTYPES);
+  checkEnum(errors, "--mamba-ssm-dtype", flags.mambaSsmDtype, MAMBA_SSM_DTYPES);
+  checkEnum(errors, "--mamba-scheduler-strategy", flags.mambaSchedulerStrategy, MAMBA_SCHEDULER_STRATEGIES);
+  checkEnum(errors, "--speculative-algorithm", flags.speculativeAlgorithm, SPECULATIVE_ALGORITHMS);
+  checkEnum(errors, "--log-level", flags.logLevel, LOG_LEVELS);
+  checkEnum(errors, "--tool-call-parser", flags.toolCallParser, TOOL_CALL_PARSERS);
+  checkEnum(errors, "--reasoning-parser", flags.reasoningParser, REASONING_PARSERS);
+  if (flags.kvCacheDtype !== undefined && flags.kvCacheDtype.startsWith("fp8")) {
+    warnings.push(`--kv-cache-dtype ${flags.kvCacheDtype}: FP8 KV without calibrated scales loses reasoning accuracy on Qwen3.5; prefer "auto"`);
+  }
+  if (flags.attentionBackend !== undefined && !(ATTENTION_BACKENDS as readonly string[]).includes(flags.attentionBackend)) {
+    warnings.push(`--attention-backend "${flags.attentionBackend}" is not one this project knows (${ATTENTION_BACKENDS.join(", ")}); check that the pinned image supports it`);
+  }
+
+  // Speculative decoding (MTP) rules.
+  const spec = flags.speculativeAlgorithm;
+  const strategyFromExtra = extraFlagValue(extraFlags, "--mamba-radix-cache-strategy");
+  const strategy = flags.mambaSchedulerStrategy ?? (typeof strategyFromExtra === "string" ? strategyFromExtra : undefined);
+  if (spec === "NEXTN" && strategy !== "extra_buffer") {
+    errors.push(
+      `--speculative-algorithm NEXTN (MTP) requires --mamba-scheduler-strategy extra_buffer (got ${strategy ?? "unset"}); set mambaSchedulerStrategy: "extra_buffer" (no_buffer with the radix cache fails at start)`,
+    );
+  }
+  const topk = flags.speculativeEagleTopk;
+  if (flags.attentionBackend === "trtllm_mha" && spec !== undefined && topk !== undefined && topk > 1) {
+    errors.push(
+      `--attention-backend trtllm_mha supports speculative decoding only with --speculative-eagle-topk <= 1 (got ${topk}); set speculativeEagleTopk: 1 or choose another attention backend`,
+    );
+  }
+  if (spec === undefined) {
+    for (const [key, flag] of [
+      ["speculativeNumSteps", "--speculative-num-steps"], ["speculativeEagleTopk", "--speculative-eagle-topk"],
+      ["speculativeNumDraftTokens", "--speculative-num-draft-tokens"],
+    ] as const) {
+      if (flags[key] !== undefined) warnings.push(`${flag} ${flags[key]} has no effect without --speculative-algorithm; set speculativeAlgorithm: "NEXTN" or remove it`);
+    }
+  } else if (topk === 1 && isPositiveInt(flags.speculativeNumSteps) && isPositiveInt(flags.speculativeNumDraftTokens) && flags.speculativeNumDraftTokens !== flags.speculativeNumSteps + 1) {
+    warnings.push(
+      `--speculative-num-draft-tokens ${flags.speculativeNumDraftTokens} with topk 1 should be --speculative-num-steps + 1 = ${flags.speculativeNumSteps + 1}; SGLang adjusts it`,
+    );
+  }
+  if (spec !== undefined && extraFlagValue(extraFlags, "--enable-mixed-chunk") !== undefined) {
+    errors.push(`--enable-mixed-chunk cannot be combined with --speculative-algorithm ${spec}; remove --enable-mixed-chunk from extraFlags`);
+  }
+
+  if (flags.tpSize === undefined && host.gpuCount !== undefined && host.gpuCount > 1) {
+    warnings.push(`--tp-size is unset, so SGLang uses 1 GPU of ${host.gpuCount}; set tpSize`);
+  }
+  if (flags.contextLength !== undefined && isPositiveInt(flags.contextLength) && flags.reasoningParser !== undefined && flags.contextLength < 131072) {
+    warnings.push(`--context-length ${flags.contextLength} is below 128K; long thinking traces may be truncated`);
+  }
+  if (flags.watchdogTimeout !== undefined && !(typeof flags.watchdogTimeout === "number" && flags.watchdogTimeout > 0)) {
+    errors.push(`--watchdog-timeout ${flags.watchdogTimeout} must be a positive number of seconds (recipes use >= 1200)`);
+  }
+  if (flags.modelLoaderExtraConfig !== undefined) {
+    const raw: unknown = flags.modelLoaderExtraConfig;
+    if (typeof raw === "string") {
+      try {
+        JSON.parse(raw);
+      } catch {
+        errors.push(`--model-loader-extra-config ${raw} is not valid JSON; pass an object such as {"enable_multithread_load": true}`);
+      }
+    } else if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+      errors.push(`--model-loader-extra-config must be a JSON object; got ${JSON.stringify(raw)}`);
+    }
+  }
+
+  // Free-form extras.
+  const typedFlags = new Map(FLAG_TABLE.map((s) => [s.flag, s.key] as const));
+  for (const name of extraFlagNames(extraFlags)) {
+    if ((SECRET_FLAGS as readonly string[]).includes(name)) {
+      errors.push(`${name} must not be passed in extraFlags: argv is stored in state and visible in docker inspect; set the component's apiKey (a secret) instead`);
+      continue;
+    }
+    const key = typedFlags.get(name);
+    if (key !== undefined) {
+      if (flags[key] !== undefined) {
+        errors.push(`${name} is set both by the preset/overrides (${key}=${JSON.stringify(flags[key])}) and in extraFlags; set it once, via flagOverrides.${key}`);
+      }
+      continue;
+    }
+    if (!OTHER_KNOWN_FLAGS.includes(name)) {
+      warnings.push(`extra flag ${name} is not a known SGLang server flag; it is passed through unchanged, check the spelling against the pinned image's --help`);
+    }
+  }
+  for (const token of extraFlags) {
+    if (/\s/.test(token) && token.startsWith("--")) {
+      errors.push(`extra flag token "${token}" contains whitespace; pass the flag and its value as separate tokens, e.g. ["--cuda-graph-max-bs", "64"]`);
+    }
+  }
+
+  return { errors, warnings };
+}
+
+function checkEnum(errors: string[], flag: string, value: string | undefined, allowed: readonly string[]): void {
+  if (value !== undefined && !allowed.includes(value)) {
+    errors.push(`${flag} "${value}" is not supported; use one of: ${allowed.join(", ")}`);
+  }
+}
+
+function largestDivisorAtMost(n: number, max: number): number {
+  for (let d = Math.min(n, max); d >= 1; d--) if (n % d === 0) return d;
+  return 1;
+}

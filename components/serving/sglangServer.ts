@@ -1,0 +1,423 @@
+/**
+ * SglangServer: SGLang in Docker on the host, from image pull to a verified endpoint.
+ *
+ * Children (all `${name}-<role>`, parent = this component):
+ *   docker-provider  Docker engine on the host (ssh://user@host:port with a 0600 key file, or the local socket)
+ *   image            docker.RemoteImage of the pinned SGLang release
+ *   image-pulled     local.Command stamping when the pull finished (timeline only)
+ *   cache-volume     docker.Volume for the HF cache, only when the host has no persistent filesystem
+ *   weights          remote/local Command: `hf download` into that cache, IN PARALLEL with the image pull
+ *   container        docker.Container, waits until Docker reports it healthy
+ *   boot-progress    remote/local Command printing the container's state once a minute during that wait
+ *   ready            remote/local Command: the readiness gate (/health, /v1/models, one completion)
+ *
+ * The endpoint output resolves only after the gate passed, so anything that depends on it
+ * (the benchmark) waits on a real signal.
+ */
+import * as command from "@pulumi/command";
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import { type HostConnection, remoteConnectionArgs } from "../host/connection";
+import {
+  API_KEY_ENV,
+  CONTAINER_IGNORE_CHANGES,
+  CONTAINER_REPLACE_ON,
+  HF_TOKEN_ENV,
+  renderDockerRunCommand,
+  shellQuote,
+  toContainerArgs,
+} from "./containerSpec";
+import { renderBootProgressScript } from "./bootProgress";
+import { dockerSshHost, dockerSshOpts, LOCAL_DOCKER_HOST, writePrivateKeyFile } from "./dockerEndpoint";
+import { renderReadinessGateScript } from "./readinessGate";
+import type { SglangFlagOverrides, SglangPresetName } from "./sglangArgs";
+import { checkGpuFit, type Duration, planServing, type ServingPlan } from "./servingPlan";
+import { buildTimeline, type TimelinePhase } from "./timeline";
+import { DEFAULT_DOWNLOADER_IMAGE, renderWeightsDownloadScript } from "./weights";
+
+/** Fields of a command child that `transform` may override. */
+export type HostCommandTransform = Partial<
+  Pick<command.local.CommandArgs, "create" | "update" | "delete" | "environment" | "stdin" | "triggers" | "logging" | "addPreviousOutputInEnv">
+>;
+
+export interface SglangServerArgs {
+  /** How to reach the host (from HgxHost): SSH, or this machine. */
+  readonly connection: HostConnection;
+  /**
+   * Resolves when the host is usable (HgxHost's `readyAt`). Every child waits for it; when it is
+   * an ISO time it also starts the timeline.
+   */
+  readonly hostReady: pulumi.Input<string>;
+  /** GPUs on the host; tp x dp must fit. Checked now when plain, else once known. */
+  readonly gpuCount: pulumi.Input<number>;
+  /**
+   * Persistent filesystem on the host (e.g. `/lambda/nfs/<name>`). When set, the HF cache is the
+   * host directory `<cacheMountPath>/huggingface` and survives the instance; otherwise a named
+   * Docker volume holds it. Plain, because it decides whether a volume child exists.
+   * @default undefined (named Docker volume)
+   */
+  readonly cacheMountPath?: string;
+  /**
+   * Pinned SGLang image, e.g. `lmsysorg/sglang:v0.5.9-cu129` (optionally `@sha256:<digest>`).
+   * @example "lmsysorg/sglang:v0.5.9-cu129"
+   */
+  readonly image: string;
+  /**
+   * Accept a floating `:latest`/untagged image. Only for throw-away experiments.
+   * @default false
+   */
+  readonly allowLatest?: boolean;
+  /**
+   * Flag preset: `seed` reproduces the seed's launch line exactly; `b200` is tuned for 8x B200.
+   * @default "b200"
+   */
+  readonly preset?: SglangPresetName;
+  /**
+   * Typed flags merged over the preset; `undefined` removes a preset flag.
+   * @default {}
+   * @example
+   * ```ts
+   * { memFractionStatic: 0.82, contextLength: 131072 }
+   * ```
+   */
+  readonly flagOverrides?: SglangFlagOverrides;
+  /**
+   * Free-form argv tokens appended after the typed flags (unknown flags produce a warning).
+   * @default []
+   * @example ["--cuda-graph-max-bs", "64"]
+   */
+  readonly extraFlags?: readonly string[];
+  /**
+   * Port published on the host.
+   * @default 8000
+   */
+  readonly port?: number;
+  /**
+   * CIDRs allowed through the host firewall. Non-empty publishes the port on 0.0.0.0; empty
+   * keeps it on 127.0.0.1 (reach it from the host or through an SSH tunnel).
+   * @default []
+   */
+  readonly firewallAllowlist?: readonly string[];
+  /**
+   * Hugging Face token (a secret), for gated models; never in argv, state in plain text or logs.
+   * @default undefined
+   */
+  readonly hfToken?: pulumi.Input<string>;
+  /**
+   * SGLang API key (a secret). Clients send `Authorization: Bearer <key>`; `/health` stays open.
+   * @default undefined (no auth)
+   */
+  readonly apiKey?: pulumi.Input<string>;
+  /**
+   * Docker health-check start period: failures in this window don't count.
+   * @default "60 minutes"
+   */
+  readonly healthStartPeriod?: Duration;
+  /**
+   * How long `pulumi up` waits for the container to become healthy.
+   * @default "90 minutes"
+   */
+  readonly waitTimeout?: Duration;
+  /**
+   * Upper bound for the readiness gate after the container is healthy.
+   * @default "15 minutes"
+   */
+  readonly readinessTimeout?: Duration;
+  /**
+   * Extra labels on the container (keys must not start with "hgx.").
+   * @default {}
+   */
+  readonly labels?: Readonly<Record<string, string>>;
+  /**
+   * Container name on the host.
+   * @default `hgx-${stack}-sglang`
+   */
+  readonly containerName?: string;
+  /**
+   * Named volume for the HF cache when there is no `cacheMountPath`.
+   * @default `hgx-${stack}-hf-cache`
+   */
+  readonly cacheVolumeName?: string;
+  /**
+   * Keep the cache volume on `pulumi destroy` (an existing on-prem host keeps its ~800 GB).
+   * @default false
+   */
+  readonly retainCache?: boolean;
+  /**
+   * Pre-download the weights in parallel with the image pull (off for a local path or the simulator).
+   * @default true
+   */
+  readonly preDownload?: boolean;
+  /**
+   * Model revision to pre-download.
+   * @default "main"
+   */
+  readonly weightsRevision?: string;
+  /**
+   * Image that runs `hf download`.
+   * @default "python:3.12-slim"
+   */
+  readonly downloaderImage?: string;
+  /** Escape hatch: fields merged last into each child's args. */
+  readonly transform?: {
+    readonly provider?: Partial<docker.ProviderArgs>;
+    readonly image?: Partial<docker.RemoteImageArgs>;
+    readonly cacheVolume?: Partial<docker.VolumeArgs>;
+    readonly weights?: HostCommandTransform;
+    readonly container?: Partial<docker.ContainerArgs>;
+    readonly gate?: HostCommandTransform;
+  };
+}
+
+/** Runs a bash script on the host: remote.Command over SSH, local.Command here. */
+function hostCommand(
+  name: string,
+  conn: HostConnection,
+  hostReady: pulumi.Input<string>,
+  args: {
+    script: pulumi.Input<string>;
+    stdin: pulumi.Input<string>;
+    triggers?: pulumi.Input<unknown>[];
+    transform?: HostCommandTransform;
+  },
+  opts: pulumi.CustomResourceOptions,
+): { resource: pulumi.CustomResource; stdout: pulumi.Output<string> } {
+  // `bash -c '<script>'`: the same text runs under either provider; no secret is in it.
+  const create = pulumi.all([args.script, hostReady]).apply(([s]) => `bash -c ${shellQuote(s)}`);
+  const common = {
+    create,
+    stdin: args.stdin,
+    triggers: args.triggers,
+    logging: "stdoutAndStderr" as const,
+    addPreviousOutputInEnv: false,
+    ...args.transform,
+  };
+  if (conn.kind === "ssh") {
+    const c = new command.remote.Command(name, { ...common, connection: remoteConnectionArgs(conn) }, opts);
+    return { resource: c, stdout: c.stdout };
+  }
+  const c = new command.local.Command(name, common, opts);
+  return { resource: c, stdout: c.stdout };
+}
+
+export class SglangServer extends pulumi.ComponentResource {
+  /** Base URL clients use; resolves only after the readiness gate passed. Host-local (127.0.0.1) unless published. */
+  readonly endpoint: pulumi.Output<string>;
+  /** `http://127.0.0.1:<port>`, valid on the host itself; gated like `endpoint`. */
+  readonly hostLocalEndpoint: pulumi.Output<string>;
+  /** The API key (secret), or undefined when auth is off. */
+  readonly apiKey: pulumi.Output<string | undefined>;
+  /** The `model` clients send. */
+  readonly servedModelName: pulumi.Output<string>;
+  /** The pulled image's repo digest (`repo@sha256:...`). */
+  readonly imageDigest: pulumi.Output<string>;
+  /** The equivalent `docker run` line, secrets as `-e NAME` (filled from the caller's environment). */
+  readonly dockerRunCommand: pulumi.Output<string>;
+  readonly containerName: pulumi.Output<string>;
+  /** Startup phases with ISO start/end times (see `TIMELINE_MEANINGS`). */
+  readonly timeline: pulumi.Output<TimelinePhase[]>;
+  /** Non-fatal configuration findings (also logged). */
+  readonly configWarnings: string[];
+  /** The validated plan (flags, argv, container spec). */
+  readonly plan: ServingPlan;
+
+  readonly provider: docker.Provider;
+  readonly image: docker.RemoteImage;
+  readonly cacheVolume?: docker.Volume;
+  readonly container: docker.Container;
+
+  constructor(name: string, args: SglangServerArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("hgx:serving:SglangServer", name, {}, opts);
+
+    // 1. Plain values -> validated plan (throws with every problem at once).
+    const stack = pulumi.getStack();
+    const gpuCountNow = typeof args.gpuCount === "number" ? args.gpuCount : undefined;
+    const containerName = args.containerName ?? `hgx-${stack}-sglang`;
+    const cacheVolumeName = args.cacheVolumeName ?? `hgx-${stack}-hf-cache`;
+    const preDownload = args.preDownload ?? true;
+    const { plan, errors, warnings } = planServing({
+      image: args.image,
+      allowLatest: args.allowLatest,
+      preset: args.preset,
+      flagOverrides: args.flagOverrides,
+      extraFlags: args.extraFlags,
+      port: args.port,
+      firewallAllowlist: args.firewallAllowlist,
+      gpuCount: gpuCountNow,
+      cacheMountPath: args.cacheMountPath,
+      cacheVolumeName,
+      containerName,
+      apiKey: args.apiKey !== undefined,
+      hfToken: args.hfToken !== undefined,
+      healthStartPeriod: args.healthStartPeriod,
+      waitTimeout: args.waitTimeout,
+      readinessTimeout: args.readinessTimeout,
+      project: pulumi.getProject(),
+      stack,
+      labels: args.labels,
+      preDownload,
+      weightsRevision: args.weightsRevision,
+    });
+    if (plan === undefined) {
+      throw new pulumi.ResourceError(`invalid serving configuration:\n- ${errors.join("\n- ")}`, this);
+    }
+    this.plan = plan;
+    this.configWarnings = warnings;
+    for (const w of warnings) pulumi.log.warn(w, this);
+    const extraFlags = args.extraFlags ?? [];
+    // GPU fit when the count is only known later: fail the dependent children, loudly.
+    const gpuChecked: pulumi.Output<number> = pulumi.output(args.gpuCount).apply((n) => {
+      const fit = checkGpuFit(plan.flags, extraFlags, n);
+      if (fit.length > 0) throw new pulumi.ResourceError(`invalid serving configuration:\n- ${fit.join("\n- ")}`, this);
+      return n;
+    });
+    const hostReady = pulumi.all([args.hostReady, gpuChecked]).apply(([r]) => r);
+    const conn = args.connection;
+    const secretEnv: Record<string, pulumi.Input<string>> = {};
+    if (args.apiKey !== undefined) secretEnv[API_KEY_ENV] = pulumi.secret(args.apiKey);
+    if (args.hfToken !== undefined) secretEnv[HF_TOKEN_ENV] = pulumi.secret(args.hfToken);
+
+    // 2. Docker engine on the host.
+    const providerArgs: docker.ProviderArgs =
+      conn.kind === "ssh"
+        ? {
+            host: pulumi.all([conn.user, conn.host, conn.port, hostReady]).apply(([u, h, p]) => dockerSshHost(u, h, p)),
+            // The ssh binary needs a key FILE; the path (not the key) is what the provider stores.
+            sshOpts: pulumi.unsecret(pulumi.output(conn.privateKey).apply((k) => dockerSshOpts(writePrivateKeyFile(k)))),
+          }
+        : { host: hostReady.apply(() => conn.dockerHost ?? LOCAL_DOCKER_HOST) };
+    this.provider = new docker.Provider(`${name}-docker-provider`, { ...providerArgs, ...args.transform?.provider }, { parent: this });
+    const onHost = { parent: this, provider: this.provider };
+
+    // 3. Image pull and weights download, both depending only on host readiness.
+    this.image = new docker.RemoteImage(
+      `${name}-image`,
+      // keepLocally: a replaced container must not force a re-pull of a ~20 GB image.
+      { name: args.image, keepLocally: true, ...args.transform?.image },
+      onHost,
+    );
+    const imagePulled = new command.local.Command(
+      `${name}-image-pulled`,
+      { create: "date -u +%Y-%m-%dT%H:%M:%SZ", triggers: [this.image.repoDigest], logging: "none" },
+      { parent: this, dependsOn: [this.image] },
+    );
+
+    if (plan.cacheMount.kind === "volume") {
+      this.cacheVolume = new docker.Volume(
+        `${name}-cache-volume`,
+        {
+          name: plan.cacheMount.volumeName,
+          labels: Object.entries(plan.spec.labels).map(([label, value]) => ({ label, value })),
+          ...args.transform?.cacheVolume,
+        },
+        { ...onHost, retainOnDelete: args.retainCache ?? false },
+      );
+    }
+
+    let weights: { resource: pulumi.CustomResource; stdout: pulumi.Output<string> } | undefined;
+    const cacheDeps: pulumi.Resource[] = this.cacheVolume ? [this.cacheVolume] : [];
+    if (preDownload) {
+      const script = renderWeightsDownloadScript({
+        model: plan.flags.modelPath,
+        revision: args.weightsRevision,
+        cacheMount: plan.cacheMount,
+        containerName: `${containerName}-weights`,
+        downloaderImage: args.downloaderImage ?? DEFAULT_DOWNLOADER_IMAGE,
+        labels: { "hgx.project": pulumi.getProject(), "hgx.stack": stack, "hgx.component": "serving-weights" },
+      });
+      pulumi.log.info(`weights: pre-downloading ${plan.flags.modelPath} in parallel with the image pull (progress lines every 30 s)`, this);
+      weights = hostCommand(
+        `${name}-weights`,
+        conn,
+        hostReady,
+        {
+          script,
+          // Token on stdin (secret input), read by the script; never on a command line.
+          stdin: pulumi.secret(pulumi.output(args.hfToken ?? "").apply((t) => `${t}\n`)),
+          transform: args.transform?.weights,
+        },
+        { parent: this, dependsOn: cacheDeps },
+      );
+    }
+
+    // 4. The server container; healthy before Pulumi moves on.
+    const containerArgs = toContainerArgs(plan.spec, {
+      imageId: this.image.imageId,
+      secretEnv,
+      waitTimeoutSeconds: plan.waitTimeoutSeconds,
+    });
+    pulumi.log.info(
+      `container ${containerName}: waiting up to ${Math.round(plan.waitTimeoutSeconds / 60)} min for /health (cold 400B boot: load 5-15 min + CUDA graphs)`,
+      this,
+    );
+    this.container = new docker.Container(`${name}-container`, { ...containerArgs, ...args.transform?.container }, {
+      ...onHost,
+      // Weights complete before the server starts, so SGLang never downloads concurrently.
+      dependsOn: [...cacheDeps, ...(weights !== undefined ? [weights.resource] : [])],
+      // What is served changes -> replace; metadata/orchestration knobs never restart a 1-hour boot.
+      replaceOnChanges: [...CONTAINER_REPLACE_ON],
+      ignoreChanges: [...CONTAINER_IGNORE_CHANGES],
+      deleteBeforeReplace: true,
+    });
+
+    // Progress during the container's long, otherwise silent health wait; starts together with it.
+    hostCommand(
+      `${name}-boot-progress`,
+      conn,
+      hostReady,
+      {
+        script: renderBootProgressScript({ containerName, timeoutSeconds: plan.waitTimeoutSeconds }),
+        stdin: pulumi.secret(pulumi.output(args.apiKey ?? "").apply((k) => `${k}\n`)),
+        // Re-run whenever the container is replaced (same inputs that replace it).
+        triggers: [this.image.imageId, JSON.stringify(plan.spec.command)],
+      },
+      { parent: this, dependsOn: [this.image, ...cacheDeps, ...(weights !== undefined ? [weights.resource] : [])] },
+    );
+
+    // 5. Readiness gate: a real request path, not just Docker's health status.
+    const hostLocalBase = `http://127.0.0.1:${plan.hostPort}`;
+    const gate = hostCommand(
+      `${name}-ready`,
+      conn,
+      hostReady,
+      {
+        script: renderReadinessGateScript({
+          baseUrl: hostLocalBase,
+          servedModelName: plan.servedModelName,
+          containerName,
+          timeoutSeconds: plan.readinessTimeoutSeconds,
+        }),
+        stdin: pulumi.secret(pulumi.output(args.apiKey ?? "").apply((k) => `${k}\n`)),
+        triggers: [this.container.id],
+        transform: args.transform?.gate,
+      },
+      { parent: this, dependsOn: [this.container] },
+    );
+
+    // 6. Outputs, gated on the readiness gate.
+    const publicHost: pulumi.Input<string> = conn.kind === "ssh" && plan.publiclyBound ? conn.host : "127.0.0.1";
+    this.endpoint = pulumi.all([publicHost, gate.stdout]).apply(([h]) => `http://${h}:${plan.hostPort}`);
+    this.hostLocalEndpoint = gate.stdout.apply(() => hostLocalBase);
+    this.apiKey = args.apiKey !== undefined ? pulumi.secret(pulumi.output(args.apiKey)) : pulumi.output(undefined);
+    this.servedModelName = pulumi.output(plan.servedModelName);
+    this.imageDigest = this.image.repoDigest;
+    this.dockerRunCommand = pulumi.output(renderDockerRunCommand(plan.spec));
+    this.containerName = pulumi.output(containerName);
+    this.timeline = pulumi
+      .all([args.hostReady, imagePulled.stdout, weights?.stdout ?? pulumi.output(""), gate.stdout])
+      .apply(([hostReadyAt, pulledAt, weightsLog, gateLog]) =>
+        buildTimeline({ hostReadyAt, imagePulledAt: pulledAt, weightsLog, gateLog }),
+      );
+
+    this.registerOutputs({
+      endpoint: this.endpoint,
+      hostLocalEndpoint: this.hostLocalEndpoint,
+      apiKey: this.apiKey,
+      servedModelName: this.servedModelName,
+      imageDigest: this.imageDigest,
+      dockerRunCommand: this.dockerRunCommand,
+      containerName: this.containerName,
+      timeline: this.timeline,
+    });
+  }
+}

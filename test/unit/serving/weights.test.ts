@@ -1,0 +1,153 @@
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { cacheMountFor } from "../../../components/serving/containerSpec";
+import {
+  completionMarkerName,
+  hubCacheDirName,
+  renderWeightsDownloadScript,
+  validateWeightsDownload,
+  type WeightsDownloadOptions,
+} from "../../../components/serving/weights";
+
+const TOKEN = "hf_secretTOKEN_123";
+let root: string;
+let bin: string;
+
+/**
+ * A fake `docker` that runs the downloader's inner script on this machine with HF_HOME pointed
+ * at a temp dir, plus fake `hf`/`pip`: enough to watch what the real script does end to end.
+ */
+beforeAll(() => {
+  root = fs.mkdtempSync(path.join(os.tmpdir(), "hgx-weights-test-"));
+  bin = path.join(root, "bin");
+  fs.mkdirSync(bin);
+  fs.writeFileSync(
+    path.join(bin, "docker"),
+    `#!/usr/bin/env bash
+call=$(mktemp "$FAKE_LOG/docker-XXXXXX")
+printf '%s\\0' "$@" > "$call"
+case "$1" in
+  rm) exit 0 ;;
+  exec) echo "12G"; exit 0 ;;
+  run)
+    inner="\${@: -1}"
+    HF_HOME="$FAKE_HF_HOME" sh -c "$inner"
+    rc=$?
+    sleep "\${FAKE_RUN_SLEEP:-0}"
+    exit "\${FAKE_RUN_EXIT:-$rc}" ;;
+esac
+exit 0
+`,
+    { mode: 0o755 },
+  );
+  fs.writeFileSync(
+    path.join(bin, "hf"),
+    `#!/usr/bin/env bash
+printf '%s\\n' "argv=$*" "token=\${HF_TOKEN-<unset>}" >> "$FAKE_LOG/hf"
+mkdir -p "$HF_HOME/hub/models--Qwen--Tiny/snapshots/abc" && echo '{}' > "$HF_HOME/hub/models--Qwen--Tiny/snapshots/abc/config.json"
+`,
+    { mode: 0o755 },
+  );
+  fs.writeFileSync(path.join(bin, "pip"), `#!/usr/bin/env bash\necho "pip $*" >> "$FAKE_LOG/pip"\n`, { mode: 0o755 });
+});
+afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
+
+const opts: WeightsDownloadOptions = {
+  model: "Qwen/Tiny",
+  cacheMount: cacheMountFor(undefined, "hgx-test-hf-cache"),
+  containerName: "hgx-test-sglang-weights",
+  progressIntervalSeconds: 1,
+  labels: { "hgx.stack": "test" },
+};
+
+function runScript(script: string, stdin: string, env: Record<string, string>) {
+  const log = fs.mkdtempSync(path.join(root, "log-"));
+  const r = spawnSync("bash", ["-c", script], {
+    input: stdin,
+    env: { PATH: `${bin}:${process.env.PATH}`, SHLVL: "1", FAKE_LOG: log, ...env },
+    timeout: 20_000,
+  });
+  const dockerCalls = fs
+    .readdirSync(log)
+    .filter((f) => f.startsWith("docker-"))
+    .map((f) => fs.readFileSync(path.join(log, f), "utf8").split("\0").slice(0, -1));
+  const read = (f: string) => (fs.existsSync(path.join(log, f)) ? fs.readFileSync(path.join(log, f), "utf8") : "");
+  return { status: r.status, stdout: r.stdout.toString(), stderr: r.stderr.toString(), dockerCalls, hf: read("hf"), pip: read("pip") };
+}
+
+describe("weights pre-download script", () => {
+  it("passes the token via stdin only, reports progress and timeline, then skips on a warm cache", () => {
+    const hfHome = fs.mkdtempSync(path.join(root, "hf-"));
+    const script = renderWeightsDownloadScript(opts);
+    expect(script).not.toContain(TOKEN);
+
+    const first = runScript(script, `${TOKEN}\n`, { FAKE_HF_HOME: hfHome, FAKE_RUN_SLEEP: "2.5" });
+    expect(first.stderr).toBe("");
+    expect(first.status).toBe(0);
+    // The token reached hf download through the environment, never through any argv.
+    expect(first.hf).toContain(`token=${TOKEN}`);
+    expect(first.hf).toContain("argv=download Qwen/Tiny --revision main");
+    for (const call of first.dockerCalls) expect(call.join(" ")).not.toContain(TOKEN);
+    const run = first.dockerCalls.find((c) => c[0] === "run");
+    expect(run).toBeDefined();
+    expect(run).not.toContain("HF_TOKEN");
+    expect(run?.join(" ")).toContain("-v hgx-test-hf-cache:/root/.cache/huggingface");
+    expect(run?.join(" ")).toContain("python:3.12-slim sh -c");
+    expect(run?.join(" ")).toContain("-e HF_XET_HIGH_PERFORMANCE=1");
+    expect(first.pip).toContain('install --quiet --no-cache-dir --disable-pip-version-check --root-user-action=ignore -U huggingface_hub[hf_xet]');
+    expect(first.stdout).toMatch(/^TIMELINE weights_start \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/m);
+    expect(first.stdout).toMatch(/^PROGRESS \S+ elapsed=\d+s cache=12G$/m);
+    expect(first.stdout).toContain("WEIGHTS downloaded: Qwen/Tiny@main");
+    expect(first.stdout).toMatch(/^TIMELINE weights_done \S+$/m);
+    expect(fs.existsSync(path.join(hfHome, "hub", hubCacheDirName("Qwen/Tiny"), completionMarkerName("main")))).toBe(true);
+    // The downloader container is removed on exit.
+    expect(first.dockerCalls.filter((c) => c[0] === "rm").length).toBeGreaterThanOrEqual(2);
+
+    const second = runScript(script, `${TOKEN}\n`, { FAKE_HF_HOME: hfHome });
+    expect(second.status).toBe(0);
+    expect(second.stdout).toContain("WEIGHTS skipped: cache already complete for Qwen/Tiny@main");
+    expect(second.hf).toBe("");
+    expect(second.pip).toBe("");
+  });
+
+  it("without a token, hf runs with HF_TOKEN unset (an empty token would be sent as-is)", () => {
+    const hfHome = fs.mkdtempSync(path.join(root, "hf-"));
+    const r = runScript(renderWeightsDownloadScript(opts), "\n", { FAKE_HF_HOME: hfHome });
+    expect(r.status).toBe(0);
+    expect(r.hf).toContain("token=<unset>");
+  });
+
+  it("a bind-mounted cache uses the host path; the setup step can be skipped", () => {
+    const script = renderWeightsDownloadScript({ ...opts, cacheMount: cacheMountFor("/lambda/nfs/fs1", "unused"), downloaderSetup: "", downloaderImage: "hgx/hf:1" });
+    const r = runScript(script, "", { FAKE_HF_HOME: fs.mkdtempSync(path.join(root, "hf-")) });
+    expect(r.status).toBe(0);
+    const run = r.dockerCalls.find((c) => c[0] === "run")?.join(" ");
+    expect(run).toContain("-v /lambda/nfs/fs1/huggingface:/root/.cache/huggingface");
+    expect(run).toContain("hgx/hf:1 sh -c");
+    expect(r.pip).toBe("");
+  });
+
+  it("failures and timeouts exit non-zero with a message naming the model and the fix", () => {
+    const failed = runScript(renderWeightsDownloadScript(opts), "", { FAKE_HF_HOME: fs.mkdtempSync(path.join(root, "hf-")), FAKE_RUN_EXIT: "1" });
+    expect(failed.status).toBe(1);
+    expect(failed.stderr).toMatch(/weights download of Qwen\/Tiny failed \(exit 1\).*401\/403/);
+    expect(failed.stdout).not.toContain("weights_done");
+    const timedOut = runScript(renderWeightsDownloadScript(opts), "", { FAKE_HF_HOME: fs.mkdtempSync(path.join(root, "hf-")), FAKE_RUN_EXIT: "124" });
+    expect(timedOut.stderr).toMatch(/exceeded 14400s; raise the weights timeout/);
+  });
+
+  it("validates its options", () => {
+    expect(validateWeightsDownload({ ...opts, model: "/models/local" })[0]).toMatch(/not a Hugging Face repo id/);
+    expect(validateWeightsDownload({ ...opts, revision: "bad rev" })[0]).toMatch(/revision "bad rev" is malformed/);
+    expect(validateWeightsDownload({ ...opts, timeoutSeconds: 5 })[0]).toMatch(/timeoutSeconds 5 must be an integer >= 60/);
+    expect(() => renderWeightsDownloadScript({ ...opts, model: "nope" })).toThrow(/not a Hugging Face repo id/);
+  });
+
+  it("is valid bash", () => {
+    const r = spawnSync("bash", ["-n", "-c", renderWeightsDownloadScript(opts)]);
+    expect(r.status).toBe(0);
+  });
+});
