@@ -2,7 +2,7 @@
 # Builds the SGLang simulator image without any registry: the simulator bundled into one JS file (Qwen3 tokenizer
 # included), this machine's `node` binary plus the libraries `ldd` lists, dash as /bin/sh, and a `python` shim so
 # `docker run ... <image> python -m sglang.launch_server <flags>` runs unchanged. The rootfs tarball is
-# `docker import`ed as hgx/sglang-sim:<content-hash> and tagged hgx/sglang-sim:local; an existing hash tag is reused.
+# a `curl` stand-in for the container healthcheck; `docker import`ed as hgx/sglang-sim:<content-hash> and tagged hgx/sglang-sim:local; an existing hash tag is reused.
 # Prints the hash tag on stdout (progress goes to stderr).
 #
 # Env: SIM_IMAGE_REPO (default hgx/sglang-sim), SIM_BUILD_DIR (default ~/.cache/hgx-sglang-sim), NODE_BIN (default: node on PATH).
@@ -47,6 +47,37 @@ exit 2
 SHIM
 chmod 755 "$stage/python"
 
+# The container healthcheck the serving layer renders probes /health with `curl -fsS -m N -o F URL`
+# (real SGLang images ship curl); this image has no curl, so a node stand-in answers that form.
+cat >"$stage/curl.js" <<'CURL'
+const http = require("node:http");
+const args = process.argv.slice(2);
+let url, out, timeoutS = 30, fail = false;
+for (let i = 0; i < args.length; i++) {
+  const a = args[i];
+  if (a === "-o") out = args[++i];
+  else if (a === "-m" || a === "--max-time") timeoutS = Number(args[++i]);
+  else if (a === "-H") args[++i];
+  else if (a.startsWith("-")) { if (a.replace(/^-+/, "").includes("f")) fail = true; }
+  else url = a;
+}
+if (!url) { process.stderr.write("curl (simulator stand-in): no URL\n"); process.exit(2); }
+const req = http.get(url, { timeout: timeoutS * 1000 }, (res) => {
+  const chunks = [];
+  res.on("data", (c) => chunks.push(c));
+  res.on("end", () => {
+    const body = Buffer.concat(chunks);
+    if (out && out !== "/dev/null") require("node:fs").writeFileSync(out, body);
+    else if (!out) process.stdout.write(body);
+    process.exit(fail && res.statusCode >= 400 ? 22 : 0);
+  });
+});
+req.on("timeout", () => { req.destroy(); process.exit(28); });
+req.on("error", () => process.exit(7));
+CURL
+printf '#!/bin/sh\nexec /usr/local/bin/node /opt/sglang-sim/curl.js "$@"\n' >"$stage/curl"
+chmod 755 "$stage/curl"
+
 # Shared libraries of node and dash, plus the dynamic loader, at the paths the binaries look for.
 libs="$( { ldd "$node_bin"; ldd "$shell_bin"; } | awk '/=> \//{print $3; next} $1 ~ /^\//{print $1}' | sort -u)"
 [[ -n "$libs" ]] || die "ldd listed no libraries for $node_bin"
@@ -54,7 +85,7 @@ libs="$( { ldd "$node_bin"; ldd "$shell_bin"; } | awk '/=> \//{print $3; next} $
 hash="$(
   {
     # Contents only (never the paths they were read from), so every caller gets the same tag.
-    for f in "$stage/sim.js" "$stage/python" "$node_bin" "$shell_bin" "${BASH_SOURCE[0]}"; do sha256sum <"$f"; done
+    for f in "$stage/sim.js" "$stage/python" "$stage/curl" "$stage/curl.js" "$node_bin" "$shell_bin" "${BASH_SOURCE[0]}"; do sha256sum <"$f"; done
     for lib in $libs; do printf '%s ' "$lib"; sha256sum <"$(readlink -f "$lib")"; done
   } | sha256sum | cut -c1-16
 )"
@@ -72,6 +103,8 @@ else
   ln -s dash "$rootfs/bin/sh"
   cp "$stage/sim.js" "$rootfs/opt/sglang-sim/sim.js"
   cp "$stage/python" "$rootfs/usr/bin/python"
+  cp "$stage/curl.js" "$rootfs/opt/sglang-sim/curl.js"
+  cp "$stage/curl" "$rootfs/usr/bin/curl"
   ln -s python "$rootfs/usr/bin/python3"
   for lib in $libs; do
     mkdir -p "$rootfs$(dirname "$lib")"

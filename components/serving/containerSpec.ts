@@ -125,6 +125,13 @@ export interface ContainerSpecInput {
    * @default "unless-stopped"
    */
   readonly restart?: ContainerSpec["restart"];
+  /**
+   * Whether the engine is a GPU host: request all GPUs through the NVIDIA runtime and lift the
+   * memlock limit (both only matter to CUDA/NCCL). False only for a GPU-less engine running the
+   * SGLang simulator (the `local` stack), where `--gpus` would fail.
+   * @default true
+   */
+  readonly gpuHost?: boolean;
 }
 
 /** Where the HF cache lives on the host for a given persistent filesystem path. */
@@ -155,6 +162,7 @@ export function buildContainerSpec(input: ContainerSpecInput): ContainerSpec {
     : ["python", "-m", "sglang.launch_server", ...input.sglangArgv];
   const secretEnvNames = [...(input.hfToken ? [HF_TOKEN_ENV] : []), ...(input.apiKey ? [API_KEY_ENV] : [])];
   const { project, stack, component, ...extraLabels } = input.labels;
+  const gpuHost = input.gpuHost ?? true;
   return {
     name: input.name,
     image: input.image,
@@ -165,12 +173,13 @@ export function buildContainerSpec(input: ContainerSpecInput): ContainerSpec {
       HF_XET_HIGH_PERFORMANCE: "1",
     },
     secretEnvNames,
-    gpus: "all",
+    gpus: gpuHost ? "all" : undefined,
     // NCCL at tp 8 needs far more shared memory than Docker's 64 MB default; host IPC gives it all.
     ipcMode: "host",
     shmSizeMb: undefined,
     ulimits: [
-      { name: "memlock", soft: -1, hard: -1 },
+      // Pinned host memory for CUDA/NCCL; a GPU-less engine may not allow an unlimited memlock.
+      ...(gpuHost ? [{ name: "memlock", soft: -1, hard: -1 }] : []),
       { name: "stack", soft: 67108864, hard: 67108864 },
     ],
     volumes: [cacheMountFor(input.cacheMountPath, input.cacheVolumeName)],

@@ -4,6 +4,7 @@
  * config fails in milliseconds with EVERY problem listed, each naming the setting, the value
  * and the fix.
  */
+import { createHash } from "node:crypto";
 import { validateImageRef } from "./image";
 import { buildContainerSpec, cacheMountFor, type CacheMount, type ContainerSpec } from "./containerSpec";
 import { validateReadinessGate } from "./readinessGate";
@@ -64,6 +65,8 @@ export interface ServingPlanInput {
   readonly stack: string;
   readonly labels?: Readonly<Record<string, string>>;
   readonly preDownload?: boolean;
+  /** See `ContainerSpecInput.gpuHost`. @default true */
+  readonly gpuHost?: boolean;
   readonly weightsRevision?: string;
 }
 
@@ -196,6 +199,7 @@ export function planServing(input: ServingPlanInput): { plan?: ServingPlan; erro
     hfToken: input.hfToken,
     labels: { ...(input.labels ?? {}), project: input.project, stack: input.stack, component: "serving" },
     healthStartPeriodSeconds: seconds.healthStartPeriod,
+    gpuHost: input.gpuHost,
   });
   return {
     plan: {
@@ -214,4 +218,13 @@ export function planServing(input: ServingPlanInput): { plan?: ServingPlan; erro
     errors,
     warnings,
   };
+}
+
+/**
+ * Identity of what the server runs: the image and the SGLang argv (model and every flag). The
+ * benchmark re-runs when, and only when, this (or its workload) changes.
+ */
+export function servingSpecHash(plan: Pick<ServingPlan, "argv" | "spec">): string {
+  const identity = JSON.stringify({ image: plan.spec.image, argv: plan.argv });
+  return createHash("sha256").update(identity).digest("hex").slice(0, 16);
 }

@@ -514,3 +514,55 @@ function largestDivisorAtMost(n: number, max: number): number {
   for (let d = Math.min(n, max); d >= 1; d--) if (n % d === 0) return d;
   return 1;
 }
+
+/**
+ * Overrides written with SGLang's own flag names (`{"mem-fraction-static": 0.8}`, as stack config
+ * holds them) → typed overrides. Values given as text are coerced by the flag's kind; names that
+ * are not modelled come back in `unknown` so the caller can point at them.
+ */
+export function overridesFromFlagNames(byName: Readonly<Record<string, string | number | boolean>>): {
+  overrides: SglangFlagOverrides;
+  unknown: string[];
+  errors: string[];
+} {
+  const overrides: Record<string, unknown> = {};
+  const unknown: string[] = [];
+  const errors: string[] = [];
+  for (const [rawName, value] of Object.entries(byName)) {
+    const flag = `--${rawName.replace(/^--/, "")}`;
+    const spec = FLAG_TABLE.find((s) => s.flag === flag);
+    if (!spec) {
+      unknown.push(flag);
+      continue;
+    }
+    const coerced = coerceFlagValue(spec.kind, value);
+    if (coerced === undefined) errors.push(`${flag} = ${JSON.stringify(value)} is not a valid ${spec.kind}`);
+    else overrides[spec.key] = coerced;
+  }
+  return { overrides: overrides as SglangFlagOverrides, unknown, errors };
+}
+
+function coerceFlagValue(kind: FlagKind, value: string | number | boolean): unknown {
+  switch (kind) {
+    case "bool":
+      if (typeof value === "boolean") return value;
+      return value === "true" ? true : value === "false" ? false : undefined;
+    case "int": {
+      const n = typeof value === "number" ? value : Number(value);
+      return Number.isInteger(n) ? n : undefined;
+    }
+    case "float": {
+      const n = typeof value === "number" ? value : Number(value);
+      return Number.isFinite(n) ? n : undefined;
+    }
+    case "json":
+      if (typeof value !== "string") return undefined;
+      try {
+        return JSON.parse(value) as unknown;
+      } catch {
+        return undefined;
+      }
+    default:
+      return String(value);
+  }
+}

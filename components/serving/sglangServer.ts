@@ -31,7 +31,7 @@ import { renderBootProgressScript } from "./bootProgress";
 import { dockerSshHost, dockerSshOpts, LOCAL_DOCKER_HOST, writePrivateKeyFile } from "./dockerEndpoint";
 import { renderReadinessGateScript } from "./readinessGate";
 import type { SglangFlagOverrides, SglangPresetName } from "./sglangArgs";
-import { checkGpuFit, type Duration, planServing, type ServingPlan } from "./servingPlan";
+import { checkGpuFit, type Duration, planServing, servingSpecHash, type ServingPlan } from "./servingPlan";
 import { buildTimeline, type TimelinePhase } from "./timeline";
 import { DEFAULT_DOWNLOADER_IMAGE, renderWeightsDownloadScript } from "./weights";
 
@@ -158,6 +158,12 @@ export interface SglangServerArgs {
    * @default "python:3.12-slim"
    */
   readonly downloaderImage?: string;
+  /**
+   * Whether the engine is a GPU host (`--gpus all`, unlimited memlock). False only for the
+   * SGLang simulator on a GPU-less engine (the `local` stack).
+   * @default true
+   */
+  readonly gpuHost?: boolean;
   /** Escape hatch: fields merged last into each child's args. */
   readonly transform?: {
     readonly provider?: Partial<docker.ProviderArgs>;
@@ -220,6 +226,8 @@ export class SglangServer extends pulumi.ComponentResource {
   readonly configWarnings: string[];
   /** The validated plan (flags, argv, container spec). */
   readonly plan: ServingPlan;
+  /** Hash of the image and the SGLang argv: what the benchmark keys its re-runs on. */
+  readonly specHash: string;
 
   readonly provider: docker.Provider;
   readonly image: docker.RemoteImage;
@@ -257,11 +265,13 @@ export class SglangServer extends pulumi.ComponentResource {
       labels: args.labels,
       preDownload,
       weightsRevision: args.weightsRevision,
+      gpuHost: args.gpuHost,
     });
     if (plan === undefined) {
       throw new pulumi.ResourceError(`invalid serving configuration:\n- ${errors.join("\n- ")}`, this);
     }
     this.plan = plan;
+    this.specHash = servingSpecHash(plan);
     this.configWarnings = warnings;
     for (const w of warnings) pulumi.log.warn(w, this);
     const extraFlags = args.extraFlags ?? [];
