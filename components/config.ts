@@ -216,7 +216,10 @@ export interface RawConfigContext {
   readonly unknownKeys?: readonly string[];
 }
 
-/** Validators for extra settings (e.g. SGLang flags) contributed by the layers that own them. */
+/**
+ * Validators contributed by the layers that own a setting's meaning (the serving layer checks the
+ * image pin, the served name and every SGLang flag: see `servingConfigCheck` in stack.ts).
+ */
 export type ConfigCheck = (config: StackConfig) => ConfigProblem[];
 
 /** Parses and validates raw config; throws `ConfigValidationError` listing every problem. */
@@ -308,14 +311,6 @@ export function gpuCountOfInstanceType(instanceType: string): number | undefined
   return m ? Number(m[1]) : undefined;
 }
 
-/** Whether an image reference floats: tagged `latest`, or no tag and no digest. */
-export function isFloatingImage(image: string): boolean {
-  if (image.includes("@sha256:")) return false;
-  const lastSegment = image.slice(image.lastIndexOf("/") + 1);
-  const colon = lastSegment.indexOf(":");
-  return colon < 0 || lastSegment.slice(colon + 1) === "latest";
-}
-
 /** Checks a CIDR (`10.0.0.0/8`, `2001:db8::/32`); returns a reason or undefined when valid. */
 export function cidrProblem(cidr: string): string | undefined {
   const [address, prefix, ...rest] = cidr.split("/");
@@ -384,10 +379,6 @@ function crossChecks(c: StackConfig, raw: RawConfig): ConfigProblem[] {
     if (!c.existing.privateKey.present)
       add("sshPrivateKey", `is required when hostMode is "existing". Fix: pulumi config set --secret ${PROJECT}:sshPrivateKey -- "$(cat ~/.ssh/id_ed25519)"`);
   }
-  if (isFloatingImage(c.sglang.image) && !c.sglang.allowLatest)
-    add("sglangImage", `= "${c.sglang.image}" floats (tag 'latest' or none): deploys would not be reproducible. Fix: pin a release tag such as lmsysorg/sglang:v0.5.14, or set ${PROJECT}:sglangAllowLatest true`);
-  if (c.sglang.servedModelName.includes(":"))
-    add("sglangServedModelName", `= "${c.sglang.servedModelName}" contains ':', which SGLang reserves for LoRA adapters. Fix: use a name without ':', e.g. "qwen"`);
   if (c.benchmark.concurrency > c.benchmark.numPrompts)
     add("benchmarkConcurrency", `= ${c.benchmark.concurrency} exceeds benchmarkNumPrompts = ${c.benchmark.numPrompts}: the extra slots would never be used. Fix: lower the concurrency or raise the prompt count`);
   if (!c.benchmark.endpoint.startsWith("/"))

@@ -8,19 +8,20 @@ import {
   cidrProblem,
   closestKey,
   gpuCountOfInstanceType,
-  isFloatingImage,
   parseStackConfig,
   type RawConfig,
   type RawConfigContext,
 } from "../../../components/config";
 import { projectFileDocument } from "../../../components/projectFile";
+import { parseWithLayerChecks } from "../../../components/stack";
 
 const root = path.resolve(__dirname, "..", "..", "..");
 const lambdaBase: RawConfig = { hostMode: "lambda", lambdaApiKey: "sk-test-not-a-real-key" };
 
 function problemsOf(raw: RawConfig, context: Partial<RawConfigContext> = {}): string[] {
   try {
-    parseStackConfig(raw, { stack: "test", ...context });
+    // The full validation a program runs: the config module plus the serving layer's checks.
+    parseWithLayerChecks(raw, { stack: "test", ...context });
     return [];
   } catch (err) {
     if (!(err instanceof ConfigValidationError)) throw err;
@@ -92,9 +93,17 @@ const badValues: Array<{ name: string; raw: RawConfig; expect: string[] }> = [
   { name: "unknown Lambda region", raw: { ...lambdaBase, lambdaRegions: '["us-east-1","mars-north-1"]' }, expect: ["lambdaRegions:", '"mars-north-1"', "is not a Lambda Cloud region", "use one of us-east-1"] },
   { name: "empty region list", raw: { ...lambdaBase, lambdaRegions: "[]" }, expect: ["lambdaRegions:", "is empty"] },
   { name: "instance type of the wrong format", raw: { ...lambdaBase, lambdaInstanceType: "8xB200" }, expect: ["lambdaInstanceType:", '"8xB200"', "gpu_<N>x_<model>", "gpu_8x_b200_sxm6"] },
-  { name: "image tagged latest without opt-in", raw: { ...lambdaBase, sglangImage: "lmsysorg/sglang:latest" }, expect: ["sglangImage:", '"lmsysorg/sglang:latest"', "floats", "sglangAllowLatest true"] },
-  { name: "untagged image without opt-in", raw: { ...lambdaBase, sglangImage: "lmsysorg/sglang" }, expect: ["sglangImage:", "floats"] },
-  { name: "served model name with a colon", raw: { ...lambdaBase, sglangServedModelName: "qwen:3.5" }, expect: ["sglangServedModelName:", '"qwen:3.5"', "reserves for LoRA", "without ':'"] },
+  { name: "image tagged latest without opt-in", raw: { ...lambdaBase, sglangImage: "lmsysorg/sglang:latest" }, expect: ["sglangImage:", '"lmsysorg/sglang:latest" is not pinned (tag latest)', "pin a release tag", "allowLatest"] },
+  { name: "untagged image without opt-in", raw: { ...lambdaBase, sglangImage: "lmsysorg/sglang" }, expect: ["sglangImage:", '"lmsysorg/sglang" is not pinned (no tag)'] },
+  { name: "served model name with a colon", raw: { ...lambdaBase, sglangServedModelName: "qwen:3.5" }, expect: ["sglangServedModelName:", '"qwen:3.5" contains ":"', "reserves for LoRA", 'without ":"'] },
+  { name: "tp-size that does not divide the GPU count", raw: { ...lambdaBase, sglangFlags: '{"tp-size": 3}' }, expect: ["sglangFlags:", "--tp-size 3 does not divide the host's 8 GPUs", "use a divisor of 8"] },
+  { name: "tp x dp larger than the instance's GPUs", raw: { ...lambdaBase, lambdaInstanceType: "gpu_4x_b200_sxm6" }, expect: ["sglangFlags:", "needs 8 GPUs but the host has 4", "lower --tp-size"] },
+  { name: "mem-fraction outside (0, 1)", raw: { ...lambdaBase, sglangFlags: '{"mem-fraction-static": 1.2}' }, expect: ["sglangFlags:", "--mem-fraction-static 1.2 must be strictly between 0 and 1"] },
+  { name: "mem-fraction that is not a number", raw: { ...lambdaBase, sglangFlags: '{"mem-fraction-static": "most"}' }, expect: ["sglangFlags:", '--mem-fraction-static = "most" is not a valid float'] },
+  { name: "MTP without the extra_buffer strategy", raw: { ...lambdaBase, sglangFlags: '{"speculative-algorithm": "NEXTN", "mamba-scheduler-strategy": "no_buffer"}' }, expect: ["sglangFlags:", "requires --mamba-scheduler-strategy extra_buffer"] },
+  { name: "unknown tool-call parser", raw: { ...lambdaBase, sglangFlags: '{"tool-call-parser": "bogus"}' }, expect: ["sglangFlags:", '--tool-call-parser "bogus" is not supported', "qwen3_coder"] },
+  { name: "flag the stack does not model", raw: { ...lambdaBase, sglangFlags: '{"nonsense-flag": 1}' }, expect: ["sglangFlags:", "--nonsense-flag is not a modelled SGLang flag", "sglangExtraArgs"] },
+  { name: "unknown preset", raw: { ...lambdaBase, sglangPreset: "fast" }, expect: ["sglangPreset:", '"fast" is not a preset', "seed or b200"] },
   { name: "concurrency above the prompt count", raw: { ...lambdaBase, benchmarkNumPrompts: "16", benchmarkConcurrency: "32" }, expect: ["benchmarkConcurrency:", "= 32 exceeds benchmarkNumPrompts = 16", "lower the concurrency"] },
   { name: "negative TTL", raw: { ...lambdaBase, lambdaTtl: "-2h" }, expect: ["lambdaTtl:", '"-2h"', "is negative", "pulumi config set hgx-inference:lambdaTtl 8h"] },
   { name: "unparseable duration", raw: { ...lambdaBase, lambdaBootTimeout: "soon" }, expect: ["lambdaBootTimeout:", '"soon"', "is not a positive duration"] },
@@ -158,15 +167,6 @@ describe("pure helpers", () => {
   ])("gpuCountOfInstanceType(%s) = %s", (type, count) => expect(gpuCountOfInstanceType(type)).toBe(count));
 
   it.each([
-    ["lmsysorg/sglang:latest", true],
-    ["lmsysorg/sglang", true],
-    ["localhost:5000/sglang", true],
-    ["localhost:5000/sglang:v0.5.14", false],
-    ["lmsysorg/sglang:v0.5.14-cu130", false],
-    ["lmsysorg/sglang@sha256:" + "a".repeat(64), false],
-  ])("isFloatingImage(%s) = %s", (image, floating) => expect(isFloatingImage(image)).toBe(floating));
-
-  it.each([
     ["0.0.0.0/0", undefined],
     ["::/0", undefined],
     ["10.0.0.0/8", undefined],
@@ -194,13 +194,13 @@ describe("Pulumi.yaml and the stack files", () => {
   it("Pulumi.dev.yaml is a valid seed setup once the API key is set", () => {
     const raw = stackFileRaw("Pulumi.dev.yaml");
     expect(problemsOf(raw).join("\n")).toContain("lambdaApiKey");
-    const c = parseStackConfig({ ...raw, lambdaApiKey: "sk" }, { stack: "dev" });
+    const c = parseWithLayerChecks({ ...raw, lambdaApiKey: "sk" }, { stack: "dev" });
     expect(c.lambda.instanceType).toBe("gpu_8x_b200_sxm6");
     expect(c.sglang.preset).toBe("seed");
   });
 
   it("Pulumi.local.yaml is valid as it stands", () => {
-    const c = parseStackConfig(stackFileRaw("Pulumi.local.yaml"), { stack: "local" });
+    const c = parseWithLayerChecks(stackFileRaw("Pulumi.local.yaml"), { stack: "local" });
     expect(c.hostMode).toBe("local");
     expect(c.benchmark.runner).toBe("native");
   });

@@ -1,0 +1,261 @@
+/**
+ * Composition: validated stack config → the arguments of each layer's component, and the stack's
+ * deployments (host → server → benchmark), instantiated `replicas` times with no shared state.
+ * `index.ts` only calls `loadStackConfig` and `deployStack` and exports what they return.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { Benchmark, type BenchmarkArgs } from "./benchmark";
+import {
+  PROJECT,
+  parseStackConfig,
+  readRawStackConfig,
+  type ConfigCheck,
+  type ConfigKey,
+  type RawConfig,
+  type RawConfigContext,
+  type StackConfig,
+} from "./config";
+import { HgxHost, type HgxHostArgs } from "./host";
+import { overridesFromFlagNames, planServing, SglangServer, type SglangServerArgs } from "./serving";
+
+/** Where the persistent Hugging Face cache lives on the host, decided from config (never an Output). */
+export function cacheMountPathFor(config: StackConfig): string | undefined {
+  if (config.hf.cachePath) return config.hf.cachePath;
+  if (config.hostMode === "lambda" && config.lambda.filesystemName) return `/lambda/nfs/${config.lambda.filesystemName}`;
+  return undefined;
+}
+
+/** SGLang flag overrides from config: the model and served name, then `sglangFlags` by flag name. */
+export function sglangOverridesFor(config: StackConfig) {
+  const byName = overridesFromFlagNames(config.sglang.flagOverrides);
+  return {
+    ...byName,
+    overrides: { modelPath: config.sglang.model, servedModelName: config.sglang.servedModelName, ...byName.overrides },
+  };
+}
+
+/**
+ * Serving settings checked with the serving layer's own validation (tp × dp against the GPUs,
+ * mem-fraction, MTP strategy, parsers, image pinning...), so bad flags fail before any resource.
+ */
+export const servingConfigCheck: ConfigCheck = (config) => {
+  const { overrides, unknown, errors: flagErrors } = sglangOverridesFor(config);
+  const problems: { key: ConfigKey | string; message: string }[] = [
+    ...flagErrors.map((message) => ({ key: "sglangFlags", message: `${message}. Fix: pulumi config set --path '${PROJECT}:sglangFlags.<flag>' <value>` })),
+    ...unknown.map((flag) => ({
+      key: "sglangFlags",
+      message: `${flag} is not a modelled SGLang flag. Fix: move it to sglangExtraArgs (passed verbatim), or correct the name`,
+    })),
+  ];
+  if (config.sglang.preset !== "seed" && config.sglang.preset !== "b200") {
+    problems.push({ key: "sglangPreset", message: `= "${config.sglang.preset}" is not a preset. Fix: use seed or b200` });
+    return problems;
+  }
+  const { errors } = planServing({
+    image: config.sglang.image,
+    allowLatest: config.sglang.allowLatest,
+    preset: config.sglang.preset,
+    flagOverrides: overrides,
+    extraFlags: config.sglang.extraArgs,
+    port: config.sglang.port,
+    firewallAllowlist: config.hostMode === "lambda" ? config.lambda.firewallAllowlist : [],
+    gpuCount: config.gpuCount,
+    cacheMountPath: cacheMountPathFor(config),
+    cacheVolumeName: config.hf.cacheVolume,
+    containerName: "validation",
+    apiKey: config.sglang.apiKey.present,
+    hfToken: config.hf.token.present,
+    healthStartPeriod: config.sglang.healthStartPeriodMs / 1000,
+    waitTimeout: config.sglang.startupTimeoutMs / 1000,
+    project: config.project,
+    stack: config.stack,
+  });
+  for (const message of errors) {
+    const key = /image/i.test(message) ? "sglangImage" : /served-model-name|servedModelName/.test(message) ? "sglangServedModelName" : "sglangFlags";
+    problems.push({ key, message });
+  }
+  return problems;
+};
+
+/** Parses raw config with every layer's checks (pure: used by tests and by `loadStackConfig`). */
+export function parseWithLayerChecks(raw: RawConfig, context: RawConfigContext): StackConfig {
+  return parseStackConfig(raw, context, [servingConfigCheck]);
+}
+
+/** Reads and validates this stack's config inside a Pulumi program; throws listing every problem. */
+export function loadStackConfig(): StackConfig {
+  const { raw, context } = readRawStackConfig(pulumi.getProject());
+  return parseWithLayerChecks(raw, context);
+}
+
+/** Component name of replica `index` (stable: adding replicas never renames existing ones). */
+export function replicaName(index: number): string {
+  return index === 0 ? "hgx" : `hgx-${index + 1}`;
+}
+
+/** HgxHost arguments for one replica. */
+export function hostArgsFor(config: StackConfig): HgxHostArgs {
+  const gpus = { count: config.gpuCount, model: config.gpuModel };
+  switch (config.hostMode) {
+    case "lambda":
+      return {
+        mode: "lambda",
+        lambda: {
+          regions: config.lambda.regions,
+          instanceType: config.lambda.instanceType,
+          imageFamily: config.lambda.imageFamily,
+          sshPublicKey: config.lambda.sshPublicKey,
+          sshPrivateKey: config.lambda.sshPrivateKey.present ? config.lambda.sshPrivateKey.value : undefined,
+          filesystemName: config.lambda.filesystemName,
+          retainFilesystemOnDelete: config.lambda.retainFilesystem,
+          firewallAllowlist: config.lambda.firewallAllowlist,
+          servingPort: config.sglang.port,
+          ttl: config.lambda.ttlMs === undefined ? "0" : `${Math.round(config.lambda.ttlMs / 1000)}s`,
+          waitTimeout: `${Math.round(config.lambda.bootTimeoutMs / 1000)}s`,
+          apiBaseUrl: config.lambda.apiUrl,
+          apiKeyConfigKey: `${config.project}:lambdaApiKey`,
+          tags: { project: config.project, stack: config.stack },
+        },
+      };
+    case "existing":
+      return {
+        mode: "existing",
+        existing: {
+          address: config.existing.address,
+          port: config.existing.port,
+          user: config.existing.user,
+          privateKey: config.existing.privateKey.value,
+          cacheMountPath: cacheMountPathFor(config),
+        },
+        gpus,
+        hourlyPriceUsd: config.hourlyPriceUsd,
+      };
+    case "local":
+      return { mode: "local", hourlyPriceUsd: config.hourlyPriceUsd };
+  }
+}
+
+/** SglangServer arguments for one replica on its host. */
+export function serverArgsFor(config: StackConfig, name: string, host: HgxHost): SglangServerArgs {
+  const local = config.hostMode === "local";
+  return {
+    connection: host.connection,
+    hostReady: host.readyAt,
+    // A local engine runs the simulator: the flags are still checked against the configured GPUs.
+    gpuCount: local ? config.gpuCount : host.gpuCount,
+    gpuHost: !local,
+    cacheMountPath: cacheMountPathFor(config),
+    image: config.sglang.image,
+    allowLatest: config.sglang.allowLatest,
+    preset: config.sglang.preset as SglangServerArgs["preset"],
+    flagOverrides: sglangOverridesFor(config).overrides,
+    extraFlags: config.sglang.extraArgs,
+    port: config.sglang.port,
+    firewallAllowlist: config.hostMode === "lambda" ? config.lambda.firewallAllowlist : [],
+    hfToken: config.hf.token.present ? config.hf.token.value : undefined,
+    apiKey: config.sglang.apiKey.present ? config.sglang.apiKey.value : undefined,
+    healthStartPeriod: config.sglang.healthStartPeriodMs / 1000,
+    waitTimeout: config.sglang.startupTimeoutMs / 1000,
+    containerName: `${config.project}-${config.stack}-${name}-sglang`,
+    cacheVolumeName: config.hf.cacheVolume,
+    // Weights on a persistent path or volume outlive the container: a redeploy downloads nothing.
+    retainCache: true,
+    // The simulator needs no weights, and a local engine may have no registry to pull the downloader from.
+    preDownload: !local,
+  };
+}
+
+/** Benchmark arguments for one replica's server. */
+export function benchmarkArgsFor(config: StackConfig, host: HgxHost, server: SglangServer): BenchmarkArgs {
+  const b = config.benchmark;
+  const cacheMountPath = cacheMountPathFor(config);
+  return {
+    connection: host.connection,
+    serverReady: server.endpoint,
+    port: config.sglang.port,
+    // The native runner runs where Pulumi runs: it needs the endpoint from there.
+    baseUrl: b.runner === "native" ? server.endpoint : undefined,
+    servedModelName: server.servedModelName,
+    modelPath: config.sglang.model,
+    apiKey: config.sglang.apiKey.present ? config.sglang.apiKey.value : undefined,
+    serverSpecHash: server.specHash,
+    runner: b.runner,
+    workload: {
+      inputLen: b.inputLen,
+      outputLen: b.outputLen,
+      numPrompts: b.numPrompts,
+      maxConcurrency: b.concurrency,
+      endpoint: b.endpoint,
+    },
+    thresholds: b.thresholds,
+    hourlyPriceUsd: host.hourlyPriceUsd,
+    timeoutSeconds: Math.round(b.timeoutMs / 1000),
+    reportDir: b.reportDir,
+    hfCacheDir: cacheMountPath ? `${cacheMountPath}/huggingface` : undefined,
+  };
+}
+
+/** One host with its server and (optionally) its benchmark. */
+export interface Deployment {
+  readonly name: string;
+  readonly host: HgxHost;
+  readonly server: SglangServer;
+  readonly benchmark?: Benchmark;
+}
+
+/** Builds every replica: host → server → benchmark, each chain independent of the others. */
+export function deployStack(config: StackConfig): Deployment[] {
+  return Array.from({ length: config.replicas }, (_, index) => {
+    const name = replicaName(index);
+    const host = new HgxHost(name, hostArgsFor(config));
+    const server = new SglangServer(name, serverArgsFor(config, name, host));
+    const benchmark = config.benchmark.enabled ? new Benchmark(name, benchmarkArgsFor(config, host, server)) : undefined;
+    return { name, host, server, benchmark };
+  });
+}
+
+/** Hours since an ISO time (for "cost so far"); 0 for a missing or future time. */
+export function hoursSince(iso: string | undefined, now: Date = new Date()): number {
+  const t = iso ? Date.parse(iso) : NaN;
+  return Number.isFinite(t) && t < now.getTime() ? (now.getTime() - t) / 3_600_000 : 0;
+}
+
+/** The stack outputs of one deployment (what each means is documented in the README). */
+export function deploymentOutputs(d: Deployment) {
+  const { host, server, benchmark } = d;
+  return {
+    host: {
+      instanceId: host.instanceId,
+      ip: host.ip,
+      region: host.region,
+      instanceType: host.instanceType,
+      hourlyPriceUsd: host.hourlyPriceUsd,
+      sshCommand: host.sshCommand,
+      cacheMountPath: host.cacheMountPath,
+      readyAt: host.readyAt,
+      // Since the host passed its checks (billing starts a little earlier, at launch).
+      costSoFarUsd: pulumi
+        .all([host.hourlyPriceUsd, host.readyAt])
+        .apply(([price, readyAt]) => Math.round(price * hoursSince(readyAt) * 100) / 100),
+    },
+    server: {
+      endpoint: server.endpoint,
+      apiKey: server.apiKey,
+      servedModelName: server.servedModelName,
+      imageDigest: server.imageDigest,
+      dockerRunCommand: server.dockerRunCommand,
+      timeline: server.timeline,
+    },
+    benchmark: benchmark && {
+      metrics: benchmark.metrics,
+      ratios: benchmark.ratios,
+      hourlyCostUsd: benchmark.hourlyCostUsd,
+      costPerMillionOutputTokens: benchmark.costPerMillionOutputTokens,
+      costPerMillionTotalTokens: benchmark.costPerMillionTotalTokens,
+      thresholdMisses: benchmark.thresholdMisses,
+      passed: benchmark.passed,
+      reportPath: benchmark.reportPath,
+      rawJson: benchmark.rawJson,
+    },
+  };
+}
