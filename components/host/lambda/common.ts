@@ -1,0 +1,197 @@
+// Helpers shared by the Lambda dynamic providers. Everything here is free of module-level state
+// so that Pulumi can serialize it by value into the dynamic-provider process.
+import { LambdaClient, resolveClientOptions } from "./client";
+
+/**
+ * Bumped whenever provider behaviour changes in a way existing resources should pick up:
+ * provider code changes alone produce no diff, a changed input does (and runs `update`).
+ */
+export const LAMBDA_PROVIDER_VERSION = "1";
+
+/** The value Pulumi substitutes for inputs not known yet (during preview). */
+export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+
+/** Inputs every Lambda dynamic resource carries. None of them is a secret. */
+export interface LambdaCommonInputs {
+  /** Behaviour version of the provider code; see LAMBDA_PROVIDER_VERSION. */
+  providerVersion: string;
+  /**
+   * Fully-qualified stack-config key holding the API key (e.g. `hgx-inference:lambdaApiKey`).
+   * Only the key's NAME is stored; the value arrives through the provider's `configure`.
+   */
+  apiKeyConfigKey?: string;
+  /** API base URL; empty = env LAMBDA_API_BASE_URL, else the public API. */
+  apiBaseUrl?: string;
+}
+
+/** Minimal view of the stack configuration handed to a dynamic provider's `configure`. */
+export interface StackConfigView {
+  get(key: string): string | undefined;
+}
+
+/** A client for one provider call: credentials resolved now, inside the provider process. */
+export function clientFor(inputs: LambdaCommonInputs, stackConfig: StackConfigView | undefined): LambdaClient {
+  return new LambdaClient(
+    resolveClientOptions({ stackConfig, apiKeyConfigKey: inputs.apiKeyConfigKey, baseUrl: inputs.apiBaseUrl }),
+  );
+}
+
+/** Timings of long waits, overridable through the environment (tests shrink them). */
+export interface WaitSettings {
+  /** Gap between two status polls. @default 15000 (env LAMBDA_POLL_INTERVAL_MS) */
+  readonly pollMs: number;
+  /** A progress line at least this often during a wait. @default 60000 (env LAMBDA_PROGRESS_INTERVAL_MS) */
+  readonly progressMs: number;
+  /** How long `delete` waits for `terminated`. @default 1200000 (env LAMBDA_TERMINATE_TIMEOUT_MS) */
+  readonly terminateTimeoutMs: number;
+  /** How long a delete keeps retrying an object still in use. @default 900000 (env LAMBDA_IN_USE_TIMEOUT_MS) */
+  readonly inUseTimeoutMs: number;
+}
+
+export function waitSettings(env: NodeJS.ProcessEnv = process.env): WaitSettings {
+  const num = (name: string, fallback: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw.trim() === "") return fallback;
+    const n = Number(raw);
+    if (!Number.isFinite(n) || n < 0) throw new Error(`Environment variable ${name}="${raw}" is not a non-negative number of milliseconds; unset it or fix it.`);
+    return n;
+  };
+  return {
+    pollMs: num("LAMBDA_POLL_INTERVAL_MS", 15_000),
+    progressMs: num("LAMBDA_PROGRESS_INTERVAL_MS", 60_000),
+    terminateTimeoutMs: num("LAMBDA_TERMINATE_TIMEOUT_MS", 1_200_000),
+    inUseTimeoutMs: num("LAMBDA_IN_USE_TIMEOUT_MS", 900_000),
+  };
+}
+
+/**
+ * A progress line from inside a provider. The dynamic-provider process has no engine
+ * connection (pulumi.log falls back to stdout there); the engine shows a provider's stderr.
+ */
+export function progress(line: string): void {
+  console.error(`[lambda] ${line}`);
+}
+
+export function sleep(ms: number): Promise<void> {
+  return ms > 0 ? new Promise((resolve) => setTimeout(resolve, ms)) : Promise.resolve();
+}
+
+/** "12m 05s" from milliseconds, for progress lines. */
+export function formatElapsed(ms: number): string {
+  const total = Math.max(0, Math.round(ms / 1000));
+  const h = Math.floor(total / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const s = total % 60;
+  const pad = (n: number) => String(n).padStart(2, "0");
+  return h > 0 ? `${h}h ${pad(m)}m ${pad(s)}s` : `${m}m ${pad(s)}s`;
+}
+
+const UNIT_MS: Record<string, number> = {
+  ms: 1,
+  s: 1000, sec: 1000, secs: 1000, second: 1000, seconds: 1000,
+  m: 60_000, min: 60_000, mins: 60_000, minute: 60_000, minutes: 60_000,
+  h: 3_600_000, hr: 3_600_000, hrs: 3_600_000, hour: 3_600_000, hours: 3_600_000,
+  d: 86_400_000, day: 86_400_000, days: 86_400_000,
+};
+
+/**
+ * Parses a readable duration: "45m", "8h", "2d", "90s", "45 minutes", "1h30m", "0".
+ * `setting` names the argument in the error message.
+ */
+export function parseDuration(text: string, setting: string): number {
+  const t = String(text).trim().toLowerCase();
+  if (t === "0") return 0;
+  const re = /(\d+(?:\.\d+)?)\s*([a-z]+)\s*/g;
+  let total = 0;
+  let consumed = 0;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(t)) !== null) {
+    if (m.index !== consumed) break;
+    const unit = UNIT_MS[m[2]];
+    if (unit === undefined) break;
+    total += Number(m[1]) * unit;
+    consumed = re.lastIndex;
+  }
+  if (t === "" || consumed !== t.length) {
+    throw new Error(`${setting}: "${text}" is not a duration; write it like "45m", "8h", "2d", "90s" or "1h30m" ("0" = none).`);
+  }
+  return Math.round(total);
+}
+
+/** 32-bit FNV-1a, hex: a short stable suffix for names that had to be shortened. */
+export function shortHash(text: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h.toString(16).padStart(8, "0");
+}
+
+/**
+ * A Lambda object name from parts: characters outside [A-Za-z0-9-] become "-", and a name
+ * longer than `max` is cut and suffixed with a hash of the full name so it stays unique.
+ */
+export function objectName(parts: readonly string[], max = 64): string {
+  const full = parts
+    .join("-")
+    .replace(/[^A-Za-z0-9-]+/g, "-")
+    .replace(/-+/g, "-")
+    .replace(/^-|-$/g, "");
+  if (full.length <= max) return full;
+  const suffix = shortHash(full);
+  return `${full.slice(0, max - suffix.length - 1).replace(/-$/, "")}-${suffix}`;
+}
+
+/**
+ * Drops `undefined` members (deeply). The dynamic-provider host converts results with protobuf's
+ * Struct.fromJavaScript, which rejects `undefined` ("Unexpected struct type").
+ */
+export function plain<T>(value: T): T {
+  return JSON.parse(JSON.stringify(value)) as T;
+}
+
+/** Deep equality for plain JSON values (inputs and outputs of dynamic resources). */
+export function sameJson(a: unknown, b: unknown): boolean {
+  return JSON.stringify(normalize(a)) === JSON.stringify(normalize(b));
+}
+
+function normalize(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(normalize);
+  if (v && typeof v === "object") {
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(v as Record<string, unknown>).sort()) {
+      const x = (v as Record<string, unknown>)[k];
+      if (x !== undefined) out[k] = normalize(x);
+    }
+    return out;
+  }
+  return v === null ? undefined : v;
+}
+
+/** Keys among `keys` whose values differ between old and new (unknown new values count as different). */
+export function changedKeys<T extends object>(olds: T, news: T, keys: readonly (keyof T & string)[]): string[] {
+  return keys.filter((k) => !sameJson(olds[k], news[k]));
+}
+
+/** Whether a value is (or contains) Pulumi's preview placeholder. */
+export function containsUnknown(v: unknown): boolean {
+  if (v === UNKNOWN) return true;
+  if (Array.isArray(v)) return v.some(containsUnknown);
+  if (v && typeof v === "object") return Object.values(v as Record<string, unknown>).some(containsUnknown);
+  return false;
+}
+
+/** IPv4 CIDR like "203.0.113.0/24" (the API's `ipv4network` format). */
+export function isIpv4Cidr(text: string): boolean {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(text);
+  if (!m) return false;
+  const octets = m.slice(1, 5).map(Number);
+  const prefix = Number(m[5]);
+  return octets.every((o) => o >= 0 && o <= 255) && prefix >= 0 && prefix <= 32;
+}
+
+/** Lambda region codes look like `us-east-1`, `europe-central-1`. */
+export function isRegionCode(text: string): boolean {
+  return /^[a-z]+(-[a-z]+)+-\d+$/.test(text);
+}

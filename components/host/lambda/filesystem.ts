@@ -1,0 +1,215 @@
+// Dynamic resource: a Lambda Cloud persistent filesystem (regional NFS) that keeps the Hugging
+// Face cache across teardowns. An existing filesystem of the same name is adopted (that is the
+// point: the weights survive), and its region then pins where the instance can launch.
+import * as pulumi from "@pulumi/pulumi";
+import {
+  changedKeys,
+  plain,
+  clientFor,
+  containsUnknown,
+  formatElapsed,
+  isRegionCode,
+  LAMBDA_PROVIDER_VERSION,
+  progress,
+  sleep,
+  waitSettings,
+  type LambdaCommonInputs,
+  type StackConfigView,
+} from "./common";
+import { DuplicateError, InUseError, NotFoundError } from "./errors";
+import type { LambdaClient } from "./client";
+import type { Filesystem as ApiFilesystem } from "./types";
+
+export interface FilesystemInputs extends LambdaCommonInputs {
+  /** Filesystem name: letters first, then letters, digits and "-" (max 60). */
+  fsName: string;
+  /**
+   * Regions in preference order, used only when the filesystem has to be created: it goes to
+   * the first one where `instanceType` has capacity (else the first). A creation hint only:
+   * changing it later does not move an existing filesystem.
+   */
+  regions: string[];
+  /** Instance type whose capacity picks the creation region (creation hint, like `regions`). */
+  instanceType: string;
+}
+
+export interface FilesystemOutputs extends FilesystemInputs {
+  filesystemId: string;
+  /** Region the filesystem lives in; it pins the instance's region. */
+  region: string;
+  /** Where Lambda mounts it on instances: /lambda/nfs/<name>. */
+  mountPoint: string;
+  /** Whether it existed before this resource was created (data from earlier runs). */
+  adopted: boolean;
+}
+
+const FS_NAME = /^[a-zA-Z]+[0-9a-zA-Z-]*$/;
+
+export function validateFilesystemInputs(news: FilesystemInputs): { property: string; reason: string }[] {
+  const failures: { property: string; reason: string }[] = [];
+  if (!containsUnknown(news.fsName) && (!FS_NAME.test(news.fsName ?? "") || news.fsName.length > 60)) {
+    failures.push({
+      property: "fsName",
+      reason: `filesystem name "${news.fsName ?? ""}" is invalid: start with a letter, then letters, digits or "-", at most 60 characters (e.g. "hf-cache")`,
+    });
+  }
+  if (!containsUnknown(news.regions)) {
+    if (!Array.isArray(news.regions) || news.regions.length === 0) {
+      failures.push({ property: "regions", reason: "regions must list at least one Lambda region, e.g. [\"us-east-1\"]" });
+    } else {
+      for (const r of news.regions) {
+        if (!isRegionCode(r)) failures.push({ property: "regions", reason: `"${r}" is not a Lambda region code (like "us-east-1")` });
+      }
+    }
+  }
+  return failures;
+}
+
+/** Creation region: the first preferred region with capacity for the instance type, else the first preferred. */
+export function chooseFilesystemRegion(preference: readonly string[], capacity: readonly string[]): string {
+  return preference.find((r) => capacity.includes(r)) ?? preference[0];
+}
+
+function outsFrom(inputs: FilesystemInputs, fs: ApiFilesystem, adopted: boolean): FilesystemOutputs {
+  return plain({
+    ...inputs,
+    filesystemId: fs.id,
+    region: fs.region.name,
+    mountPoint: fs.mount_point || `/lambda/nfs/${fs.name}`,
+    adopted,
+  });
+}
+
+async function findByName(client: LambdaClient, name: string): Promise<ApiFilesystem | undefined> {
+  return (await client.listFilesystems()).find((f) => f.name === name);
+}
+
+export class FilesystemProvider implements pulumi.dynamic.ResourceProvider<FilesystemInputs, FilesystemOutputs> {
+  private stackConfig: StackConfigView | undefined = undefined;
+
+  async configure(req: pulumi.dynamic.ConfigureRequest): Promise<void> {
+    this.stackConfig = req.config;
+  }
+
+  async check(_olds: FilesystemInputs, news: FilesystemInputs): Promise<pulumi.dynamic.CheckResult<FilesystemInputs>> {
+    return { inputs: plain(news), failures: validateFilesystemInputs(news) };
+  }
+
+  async diff(_id: string, olds: FilesystemOutputs, news: FilesystemInputs): Promise<pulumi.dynamic.DiffResult> {
+    // `regions` and `instanceType` are creation hints: a filesystem never moves, so they are
+    // deliberately left out (a change there is not an update of this resource).
+    const replaces = changedKeys<FilesystemInputs>(olds, news, ["fsName"]);
+    const updates = changedKeys<FilesystemInputs>(olds, news, ["providerVersion", "apiKeyConfigKey", "apiBaseUrl"]);
+    return { changes: replaces.length + updates.length > 0, replaces, deleteBeforeReplace: true };
+  }
+
+  async create(inputs: FilesystemInputs): Promise<{ id: string; outs: FilesystemOutputs }> {
+    const client = clientFor(inputs, this.stackConfig);
+    const existing = await findByName(client, inputs.fsName);
+    if (existing) {
+      if (!inputs.regions.includes(existing.region.name)) {
+        progress(
+          `filesystem "${inputs.fsName}" already exists in ${existing.region.name}, which is not among regions [${inputs.regions.join(", ")}]: ` +
+            `the instance will launch in ${existing.region.name} because a filesystem only attaches in its own region`,
+        );
+      } else {
+        progress(`filesystem "${inputs.fsName}" already exists in ${existing.region.name}: adopting it (${existing.id}), its data is kept`);
+      }
+      return { id: existing.id, outs: outsFrom(inputs, existing, true) };
+    }
+    const types = await client.listInstanceTypes();
+    const capacity = (types[inputs.instanceType]?.regions_with_capacity_available ?? []).map((r) => r.name);
+    const region = chooseFilesystemRegion(inputs.regions, capacity);
+    try {
+      const fs = await client.createFilesystem(inputs.fsName, region);
+      progress(`created filesystem "${inputs.fsName}" (${fs.id}) in ${region}`);
+      return { id: fs.id, outs: outsFrom(inputs, fs, false) };
+    } catch (e) {
+      if (e instanceof DuplicateError) {
+        // Lost response on a retried create, or a concurrent run: the name is ours now.
+        const fs = await findByName(client, inputs.fsName);
+        if (fs) return { id: fs.id, outs: outsFrom(inputs, fs, true) };
+      }
+      throw e;
+    }
+  }
+
+  async read(id: string, props?: FilesystemOutputs): Promise<pulumi.dynamic.ReadResult<FilesystemOutputs>> {
+    if (!props) throw new Error(`Filesystem read(${id}) needs the resource's last state; import is not supported.`);
+    const client = clientFor(props, this.stackConfig);
+    const fs = (await client.listFilesystems()).find((f) => f.id === id);
+    if (!fs) return { id: "", props: {} as FilesystemOutputs };
+    return { id, props: outsFrom(props, fs, props.adopted) };
+  }
+
+  async update(id: string, olds: FilesystemOutputs, news: FilesystemInputs): Promise<{ outs: FilesystemOutputs }> {
+    const client = clientFor(news, this.stackConfig);
+    const fs = (await client.listFilesystems()).find((f) => f.id === id);
+    if (!fs) throw new Error(`Filesystem ${id} ("${olds.fsName}") no longer exists in the Lambda account: run \`pulumi refresh\`, then \`pulumi up\`.`);
+    // Keep the creation hints as recorded: they did not take part in the diff.
+    return { outs: outsFrom({ ...news, regions: olds.regions, instanceType: olds.instanceType }, fs, olds.adopted) };
+  }
+
+  async delete(id: string, props: FilesystemOutputs): Promise<void> {
+    const client = clientFor(props, this.stackConfig);
+    const { inUseTimeoutMs, pollMs, progressMs } = waitSettings();
+    const started = Date.now();
+    let lastReport = started;
+    // Bounded by time and by count: a filesystem frees up some time after its instance terminated.
+    for (let attempt = 1; attempt <= 10_000; attempt++) {
+      try {
+        await client.deleteFilesystem(id);
+        return;
+      } catch (e) {
+        if (e instanceof NotFoundError) return;
+        if (!(e instanceof InUseError)) throw e;
+        const elapsed = Date.now() - started;
+        if (elapsed + pollMs > inUseTimeoutMs) {
+          throw new Error(
+            `Filesystem "${props.fsName}" (${id}) is still in use after ${formatElapsed(elapsed)}: terminate the instance that mounts it ` +
+              `(Lambda dashboard > Instances), then re-run \`pulumi destroy\`. Raise LAMBDA_IN_USE_TIMEOUT_MS to wait longer.`,
+          );
+        }
+        if (Date.now() - lastReport >= progressMs) {
+          progress(`filesystem "${props.fsName}" still in use after ${formatElapsed(elapsed)}; retrying delete`);
+          lastReport = Date.now();
+        }
+        await sleep(pollMs);
+      }
+    }
+    throw new Error(`Filesystem "${props.fsName}" (${id}) could not be deleted: too many attempts.`);
+  }
+}
+
+export interface FilesystemArgs {
+  /** Filesystem name (letters first, then letters/digits/"-", max 60). */
+  fsName: pulumi.Input<string>;
+  /** Regions in preference order (used to pick the creation region only). */
+  regions: pulumi.Input<pulumi.Input<string>[]>;
+  /** Instance type whose capacity picks the creation region. */
+  instanceType: pulumi.Input<string>;
+  /** Fully-qualified stack-config key holding the API key. @default none (env LAMBDA_API_KEY) */
+  apiKeyConfigKey?: pulumi.Input<string>;
+  /** API base URL. @default env LAMBDA_API_BASE_URL, else https://cloud.lambda.ai/api/v1 */
+  apiBaseUrl?: pulumi.Input<string>;
+}
+
+/** A persistent Lambda filesystem (token `pulumi-nodejs:dynamic/lambda:Filesystem`). */
+export class Filesystem extends pulumi.dynamic.Resource {
+  declare readonly filesystemId: pulumi.Output<string>;
+  declare readonly fsName: pulumi.Output<string>;
+  declare readonly region: pulumi.Output<string>;
+  declare readonly mountPoint: pulumi.Output<string>;
+  declare readonly adopted: pulumi.Output<boolean>;
+
+  constructor(name: string, args: FilesystemArgs, opts?: pulumi.CustomResourceOptions) {
+    super(
+      new FilesystemProvider(),
+      name,
+      { ...args, providerVersion: LAMBDA_PROVIDER_VERSION, filesystemId: undefined, region: undefined, mountPoint: undefined, adopted: undefined },
+      opts,
+      "lambda",
+      "Filesystem",
+    );
+  }
+}

@@ -1,0 +1,249 @@
+// Dynamic resource: inbound firewall rules for the instance, as Lambda firewall rulesets.
+// Rulesets are region-scoped and attach only at launch, while the launch region is decided
+// by capacity at launch time, so one ruleset (same name, same rules) exists per candidate
+// region and the instance attaches the one of the region it lands in. Rulesets are free.
+import * as pulumi from "@pulumi/pulumi";
+import {
+  changedKeys,
+  plain,
+  clientFor,
+  containsUnknown,
+  formatElapsed,
+  isIpv4Cidr,
+  isRegionCode,
+  LAMBDA_PROVIDER_VERSION,
+  progress,
+  sleep,
+  waitSettings,
+  type LambdaCommonInputs,
+  type StackConfigView,
+} from "./common";
+import { InUseError, NotFoundError } from "./errors";
+import type { LambdaClient } from "./client";
+import type { FirewallRule } from "./types";
+
+export interface FirewallRulesetInputs extends LambdaCommonInputs {
+  /** Ruleset name (max 64), the same in every region. */
+  rulesetName: string;
+  /** Regions to create the ruleset in (every region the instance may launch in). */
+  regions: string[];
+  /** Sources allowed to reach TCP 22. */
+  sshSourceCidrs: string[];
+  /** Port the model server listens on. */
+  servingPort: number;
+  /** Sources allowed to reach `servingPort`; empty = the port stays closed. */
+  servingAllowlist: string[];
+}
+
+export interface FirewallRulesetOutputs extends FirewallRulesetInputs {
+  /** Ruleset id per region. */
+  rulesetIds: Record<string, string>;
+  /** The rules as sent to the API. */
+  rules: FirewallRule[];
+}
+
+/**
+ * The inbound rules: SSH from `sshSourceCidrs`, ICMP from anywhere (as Lambda's default
+ * policy), and the serving port only from the allowlist (no rule at all when it is empty).
+ */
+export function firewallRules(sshSourceCidrs: readonly string[], servingPort: number, servingAllowlist: readonly string[]): FirewallRule[] {
+  const rules: FirewallRule[] = [];
+  for (const cidr of sshSourceCidrs) {
+    rules.push({ protocol: "tcp", port_range: [22, 22], source_network: cidr, description: "SSH" });
+  }
+  rules.push({ protocol: "icmp", source_network: "0.0.0.0/0", description: "ICMP (ping)" });
+  for (const cidr of servingAllowlist) {
+    rules.push({ protocol: "tcp", port_range: [servingPort, servingPort], source_network: cidr, description: `model server port ${servingPort}` });
+  }
+  return rules;
+}
+
+export function validateFirewallInputs(news: FirewallRulesetInputs): { property: string; reason: string }[] {
+  const failures: { property: string; reason: string }[] = [];
+  if (!containsUnknown(news.rulesetName) && (!news.rulesetName || news.rulesetName.length > 64)) {
+    failures.push({ property: "rulesetName", reason: `rulesetName must be 1-64 characters, got "${news.rulesetName ?? ""}"` });
+  }
+  if (!containsUnknown(news.regions)) {
+    if (!Array.isArray(news.regions) || news.regions.length === 0) {
+      failures.push({ property: "regions", reason: "regions must list at least one Lambda region, e.g. [\"us-east-1\"]" });
+    } else {
+      for (const r of news.regions) if (!isRegionCode(r)) failures.push({ property: "regions", reason: `"${r}" is not a Lambda region code (like "us-east-1")` });
+    }
+  }
+  for (const [prop, list] of [["sshSourceCidrs", news.sshSourceCidrs], ["servingAllowlist", news.servingAllowlist]] as const) {
+    if (containsUnknown(list)) continue;
+    if (!Array.isArray(list)) {
+      failures.push({ property: prop, reason: `${prop} must be a list of IPv4 CIDRs like "203.0.113.0/24"` });
+      continue;
+    }
+    for (const c of list) {
+      if (!isIpv4Cidr(c)) failures.push({ property: prop, reason: `${prop}: "${c}" is not an IPv4 CIDR; write it like "203.0.113.7/32" or "10.0.0.0/8"` });
+    }
+  }
+  if (!containsUnknown(news.servingPort) && (!Number.isInteger(news.servingPort) || news.servingPort < 1 || news.servingPort > 65535)) {
+    failures.push({ property: "servingPort", reason: `servingPort must be an integer 1-65535, got ${String(news.servingPort)}` });
+  }
+  return failures;
+}
+
+async function deleteWhenFree(client: LambdaClient, id: string, label: string): Promise<void> {
+  const { inUseTimeoutMs, pollMs, progressMs } = waitSettings();
+  const started = Date.now();
+  let lastReport = started;
+  for (let attempt = 1; attempt <= 10_000; attempt++) {
+    try {
+      await client.deleteFirewallRuleset(id);
+      return;
+    } catch (e) {
+      if (e instanceof NotFoundError) return;
+      if (!(e instanceof InUseError)) throw e;
+      const elapsed = Date.now() - started;
+      if (elapsed + pollMs > inUseTimeoutMs) {
+        throw new Error(
+          `Firewall ruleset ${label} (${id}) is still attached to an instance after ${formatElapsed(elapsed)}: terminate that instance, ` +
+            `then re-run \`pulumi destroy\`. Raise LAMBDA_IN_USE_TIMEOUT_MS to wait longer.`,
+        );
+      }
+      if (Date.now() - lastReport >= progressMs) {
+        progress(`firewall ruleset ${label} still in use after ${formatElapsed(elapsed)}; retrying delete`);
+        lastReport = Date.now();
+      }
+      await sleep(pollMs);
+    }
+  }
+}
+
+/** Makes the rulesets match: one per region with `rules`; adopts same-named ones; returns ids. */
+async function reconcile(
+  client: LambdaClient,
+  inputs: FirewallRulesetInputs,
+  known: Record<string, string>,
+  rules: FirewallRule[],
+): Promise<Record<string, string>> {
+  const ids: Record<string, string> = {};
+  const listed = await client.listFirewallRulesets();
+  for (const region of inputs.regions) {
+    const current = listed.find((r) => r.id === known[region]) ?? listed.find((r) => r.name === inputs.rulesetName && r.region.name === region);
+    if (current) {
+      await client.updateFirewallRuleset(current.id, { name: inputs.rulesetName, rules });
+      ids[region] = current.id;
+    } else {
+      const created = await client.createFirewallRuleset(inputs.rulesetName, region, rules);
+      ids[region] = created.id;
+    }
+  }
+  return ids;
+}
+
+export class FirewallRulesetProvider implements pulumi.dynamic.ResourceProvider<FirewallRulesetInputs, FirewallRulesetOutputs> {
+  private stackConfig: StackConfigView | undefined = undefined;
+
+  async configure(req: pulumi.dynamic.ConfigureRequest): Promise<void> {
+    this.stackConfig = req.config;
+  }
+
+  async check(_olds: FirewallRulesetInputs, news: FirewallRulesetInputs): Promise<pulumi.dynamic.CheckResult<FirewallRulesetInputs>> {
+    const inputs = { ...news, sshSourceCidrs: news.sshSourceCidrs ?? ["0.0.0.0/0"], servingAllowlist: news.servingAllowlist ?? [] };
+    return { inputs: plain(inputs), failures: validateFirewallInputs(inputs) };
+  }
+
+  async diff(_id: string, olds: FirewallRulesetOutputs, news: FirewallRulesetInputs): Promise<pulumi.dynamic.DiffResult> {
+    // Everything is changeable in place (PATCH rules/name, create/delete per region): no replaces.
+    const changed = changedKeys<FirewallRulesetInputs>(olds, news, [
+      "rulesetName",
+      "regions",
+      "sshSourceCidrs",
+      "servingPort",
+      "servingAllowlist",
+      "providerVersion",
+      "apiKeyConfigKey",
+      "apiBaseUrl",
+    ]);
+    return { changes: changed.length > 0, replaces: [] };
+  }
+
+  async create(inputs: FirewallRulesetInputs): Promise<{ id: string; outs: FirewallRulesetOutputs }> {
+    const client = clientFor(inputs, this.stackConfig);
+    const rules = firewallRules(inputs.sshSourceCidrs, inputs.servingPort, inputs.servingAllowlist);
+    const rulesetIds = await reconcile(client, inputs, {}, rules);
+    const ids = Object.values(rulesetIds);
+    // The resource id must be stable and non-empty: the sorted ids joined.
+    return { id: [...ids].sort().join(","), outs: plain({ ...inputs, rulesetIds, rules }) };
+  }
+
+  async read(id: string, props?: FirewallRulesetOutputs): Promise<pulumi.dynamic.ReadResult<FirewallRulesetOutputs>> {
+    if (!props) throw new Error(`FirewallRuleset read(${id}) needs the resource's last state; import is not supported.`);
+    const client = clientFor(props, this.stackConfig);
+    const listed = await client.listFirewallRulesets();
+    const rulesetIds: Record<string, string> = {};
+    for (const [region, rid] of Object.entries(props.rulesetIds ?? {})) {
+      if (listed.some((r) => r.id === rid)) rulesetIds[region] = rid;
+    }
+    if (Object.keys(rulesetIds).length === 0) return { id: "", props: {} as FirewallRulesetOutputs };
+    const first = listed.find((r) => r.id === Object.values(rulesetIds)[0]);
+    return { id, props: plain({ ...props, rulesetIds, rules: first?.rules ?? props.rules }) };
+  }
+
+  async update(_id: string, olds: FirewallRulesetOutputs, news: FirewallRulesetInputs): Promise<{ outs: FirewallRulesetOutputs }> {
+    const client = clientFor(news, this.stackConfig);
+    const rules = firewallRules(news.sshSourceCidrs, news.servingPort, news.servingAllowlist);
+    const rulesetIds = await reconcile(client, news, olds.rulesetIds ?? {}, rules);
+    // Regions no longer listed: delete their rulesets, unless an instance still uses one
+    // (then keep it in the outputs so `delete` removes it later).
+    for (const [region, rid] of Object.entries(olds.rulesetIds ?? {})) {
+      if (news.regions.includes(region)) continue;
+      try {
+        await client.deleteFirewallRuleset(rid);
+      } catch (e) {
+        if (e instanceof InUseError) rulesetIds[region] = rid;
+        else if (!(e instanceof NotFoundError)) throw e;
+      }
+    }
+    return { outs: plain({ ...news, rulesetIds, rules }) };
+  }
+
+  async delete(_id: string, props: FirewallRulesetOutputs): Promise<void> {
+    const client = clientFor(props, this.stackConfig);
+    for (const [region, rid] of Object.entries(props.rulesetIds ?? {})) {
+      await deleteWhenFree(client, rid, `"${props.rulesetName}" in ${region}`);
+    }
+  }
+}
+
+export interface FirewallRulesetArgs {
+  rulesetName: pulumi.Input<string>;
+  regions: pulumi.Input<pulumi.Input<string>[]>;
+  /** @default ["0.0.0.0/0"] */
+  sshSourceCidrs?: pulumi.Input<pulumi.Input<string>[]>;
+  servingPort: pulumi.Input<number>;
+  /** @default [] (serving port closed) */
+  servingAllowlist?: pulumi.Input<pulumi.Input<string>[]>;
+  /** Fully-qualified stack-config key holding the API key. @default none (env LAMBDA_API_KEY) */
+  apiKeyConfigKey?: pulumi.Input<string>;
+  /** API base URL. @default env LAMBDA_API_BASE_URL, else https://cloud.lambda.ai/api/v1 */
+  apiBaseUrl?: pulumi.Input<string>;
+}
+
+/** Firewall rulesets, one per candidate region (token `pulumi-nodejs:dynamic/lambda:FirewallRuleset`). */
+export class FirewallRuleset extends pulumi.dynamic.Resource {
+  declare readonly rulesetIds: pulumi.Output<Record<string, string>>;
+  declare readonly rules: pulumi.Output<FirewallRule[]>;
+
+  constructor(name: string, args: FirewallRulesetArgs, opts?: pulumi.CustomResourceOptions) {
+    super(
+      new FirewallRulesetProvider(),
+      name,
+      {
+        sshSourceCidrs: ["0.0.0.0/0"],
+        servingAllowlist: [],
+        ...args,
+        providerVersion: LAMBDA_PROVIDER_VERSION,
+        rulesetIds: undefined,
+        rules: undefined,
+      },
+      opts,
+      "lambda",
+      "FirewallRuleset",
+    );
+  }
+}

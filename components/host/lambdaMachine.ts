@@ -1,0 +1,359 @@
+// LambdaMachine: one Lambda Cloud GPU instance ready for SSH, with its SSH key, firewall
+// rulesets and (optionally) a persistent filesystem for the Hugging Face cache.
+//
+// How the API key reaches the providers (and why it is not an argument here):
+// dynamic providers run in Pulumi's separate `pulumi-nodejs` provider process, so nothing set in
+// this program (process.env, closures) reaches them, and any value passed as a resource input is
+// written to the state. Two channels avoid that, both read inside the provider methods:
+//   1. stack configuration: since Pulumi 3.13x the engine hands the whole stack config to the
+//      dynamic provider's `configure` (the SDK 3.248 `ResourceProvider.configure`); the providers
+//      read the key named by `apiKeyConfigKey` (default `<project>:lambdaApiKey`, set with
+//      `pulumi config set --secret lambdaApiKey ...`). Only the key's NAME is an input.
+//   2. the environment variable LAMBDA_API_KEY of the process running `pulumi`
+//      (inherited by the provider process; used when the config value is absent or empty).
+// Both also work for `pulumi destroy` and `pulumi refresh`, where this program does not run.
+import * as pulumi from "@pulumi/pulumi";
+import type { SshHostConnection } from "./connection";
+import { isIpv4Cidr, isRegionCode, objectName, parseDuration } from "./lambda/common";
+import { Filesystem, type FilesystemArgs } from "./lambda/filesystem";
+import { FirewallRuleset, type FirewallRulesetArgs } from "./lambda/firewallRuleset";
+import { Instance, type InstanceArgs } from "./lambda/instance";
+import { SshKey, type SshKeyArgs } from "./lambda/sshKey";
+
+export interface LambdaMachineArgs {
+  /**
+   * Regions in preference order. The first one listing capacity for `instanceType` wins; on
+   * insufficient capacity the launch moves on to the next. A filesystem pins its own region.
+   * @example
+   * ```ts
+   * { regions: ["us-east-1", "us-west-1", "us-south-1"] }
+   * ```
+   */
+  readonly regions: readonly string[];
+  /**
+   * Lambda instance type.
+   * @default "gpu_8x_b200_sxm6"
+   */
+  readonly instanceType?: string;
+  /**
+   * OS image family. GPU Base ships the NVIDIA driver, Docker and the container toolkit.
+   * @default "gpu-base-24-04"
+   */
+  readonly imageFamily?: string;
+  /**
+   * OpenSSH public key to register. When absent (or ""), the API generates a pair and the
+   * private key becomes the secret output `privateKey`.
+   * @default generated
+   */
+  readonly sshPublicKey?: string;
+  /** Private key matching `sshPublicKey` (a secret); required when `sshPublicKey` is given. */
+  readonly sshPrivateKey?: pulumi.Input<string>;
+  /**
+   * Persistent filesystem for the Hugging Face cache, mounted at `/lambda/nfs/<name>`. An existing
+   * filesystem of this name is adopted (its region then decides where the instance launches);
+   * otherwise it is created in the first preferred region with capacity.
+   * @default none (local NVMe only)
+   */
+  readonly filesystemName?: string;
+  /**
+   * Keep the filesystem (and the weights in it) when the stack is destroyed or the filesystem
+   * is replaced: Pulumi's `retainOnDelete`, so `pulumi destroy` still succeeds and the filesystem
+   * keeps billing (~$0.20/GB-month) until deleted in the dashboard. Set false to delete it with
+   * the stack (the delete waits while the terminated instance still holds it).
+   * This is deliberately not Pulumi's `protect`, which would make `pulumi destroy` fail.
+   * @default true
+   */
+  readonly retainFilesystemOnDelete?: boolean;
+  /**
+   * IPv4 CIDRs allowed to reach `servingPort`. Empty: the port stays closed (reach the server
+   * through an SSH tunnel).
+   * @default []
+   */
+  readonly firewallAllowlist?: readonly string[];
+  /**
+   * Port the model server listens on (opened only to `firewallAllowlist`).
+   * @default 8000
+   */
+  readonly servingPort?: number;
+  /**
+   * IPv4 CIDRs allowed to reach SSH (TCP 22).
+   * @default ["0.0.0.0/0"]
+   */
+  readonly sshSourceCidrs?: readonly string[];
+  /**
+   * Lifetime written into the instance's `hgx:expires-at` tag for the reaper ("8h", "2d"; "0" = no
+   * expiry). Applies at launch; changing it later does not relaunch.
+   * @default "12h"
+   */
+  readonly ttl?: string;
+  /**
+   * How long to wait for the instance to become `active` before terminating it (8-GPU machines
+   * often take 10-20 minutes). Applies at launch.
+   * @default "45m"
+   */
+  readonly waitTimeout?: string;
+  /**
+   * Project and stack written into the identity tags (`hgx:project`, `hgx:stack`).
+   * @default { project: pulumi.getProject(), stack: pulumi.getStack() }
+   */
+  readonly tags?: { readonly project?: string; readonly stack?: string };
+  /**
+   * Instance hostname (`^[a-z0-9][0-9a-z-]{0,62}$`).
+   * @default "<stack>-<name>", lowercased, invalid characters replaced by "-"
+   */
+  readonly hostname?: string;
+  /**
+   * Fully-qualified stack-config key holding the API key (see the file header).
+   * @default `${pulumi.getProject()}:lambdaApiKey`
+   */
+  readonly apiKeyConfigKey?: string;
+  /**
+   * Lambda Cloud API base URL (not a secret; recorded so deletes reach the same endpoint).
+   * @default env LAMBDA_API_BASE_URL of the provider process, else "https://cloud.lambda.ai/api/v1"
+   */
+  readonly apiBaseUrl?: pulumi.Input<string>;
+  /** Escape hatch: args merged last into each child. */
+  readonly transform?: {
+    readonly sshKey?: Partial<SshKeyArgs>;
+    readonly filesystem?: Partial<FilesystemArgs>;
+    readonly firewall?: Partial<FirewallRulesetArgs>;
+    readonly instance?: Partial<InstanceArgs>;
+  };
+}
+
+/** Plain values resolved from LambdaMachineArgs, defaults applied. */
+export interface ResolvedLambdaMachine {
+  readonly regions: string[];
+  readonly instanceType: string;
+  readonly imageFamily: string;
+  readonly generateKey: boolean;
+  readonly filesystemName?: string;
+  readonly retainFilesystemOnDelete: boolean;
+  readonly firewallAllowlist: string[];
+  readonly servingPort: number;
+  readonly sshSourceCidrs: string[];
+  readonly ttlSeconds: number;
+  readonly waitTimeoutSeconds: number;
+  readonly project: string;
+  readonly stack: string;
+  readonly hostname: string;
+  readonly apiKeyConfigKey: string;
+  readonly keyName: string;
+  readonly rulesetName: string;
+  readonly instanceName: string;
+  readonly cacheMountPath?: string;
+}
+
+/** Default hostname: "<stack>-<name>" made valid for `^[a-z0-9][0-9a-z-]{0,62}$`. */
+export function defaultHostname(stack: string, name: string): string {
+  const h = objectName([stack, name], 63).toLowerCase().replace(/^[^a-z0-9]+/, "");
+  return h || "hgx";
+}
+
+/**
+ * Validates the args and applies defaults. Throws one error listing every problem, each naming
+ * the setting, the value and the fix. `project`/`stack` come from the Pulumi runtime.
+ */
+export function resolveLambdaMachineArgs(name: string, args: LambdaMachineArgs, runtime: { project: string; stack: string }): ResolvedLambdaMachine {
+  const problems: string[] = [];
+  const regions = [...(args.regions ?? [])];
+  if (regions.length === 0) problems.push('regions: empty; list at least one Lambda region in preference order, e.g. ["us-east-1", "us-west-1"]');
+  for (const r of regions) if (!isRegionCode(r)) problems.push(`regions: "${r}" is not a Lambda region code; use names like "us-east-1"`);
+  const dup = regions.find((r, i) => regions.indexOf(r) !== i);
+  if (dup) problems.push(`regions: "${dup}" is listed twice; list each region once`);
+
+  const instanceType = args.instanceType ?? "gpu_8x_b200_sxm6";
+  if (!/^gpu_\d+x_[a-z0-9_]+$/.test(instanceType)) problems.push(`instanceType: "${instanceType}" is not a Lambda instance type name like "gpu_8x_b200_sxm6"`);
+  const imageFamily = args.imageFamily ?? "gpu-base-24-04";
+  if (!imageFamily) problems.push('imageFamily: empty; use an image family such as "gpu-base-24-04"');
+
+  const generateKey = !args.sshPublicKey;
+  if (!generateKey && args.sshPrivateKey === undefined) {
+    problems.push("sshPrivateKey: missing while sshPublicKey is set; pass the matching private key (as a secret) or drop sshPublicKey to have a pair generated");
+  }
+
+  const filesystemName = args.filesystemName || undefined;
+  if (filesystemName !== undefined && (!/^[a-zA-Z]+[0-9a-zA-Z-]*$/.test(filesystemName) || filesystemName.length > 60)) {
+    problems.push(`filesystemName: "${filesystemName}" is invalid; start with a letter, then letters, digits or "-", at most 60 characters (e.g. "hf-cache")`);
+  }
+
+  const firewallAllowlist = [...(args.firewallAllowlist ?? [])];
+  for (const c of firewallAllowlist) if (!isIpv4Cidr(c)) problems.push(`firewallAllowlist: "${c}" is not an IPv4 CIDR; write it like "203.0.113.7/32"`);
+  const sshSourceCidrs = [...(args.sshSourceCidrs ?? ["0.0.0.0/0"])];
+  if (sshSourceCidrs.length === 0) problems.push('sshSourceCidrs: empty would lock out SSH, which the stack needs; use ["0.0.0.0/0"] or your CIDR');
+  for (const c of sshSourceCidrs) if (!isIpv4Cidr(c)) problems.push(`sshSourceCidrs: "${c}" is not an IPv4 CIDR; write it like "203.0.113.0/24"`);
+  const servingPort = args.servingPort ?? 8000;
+  if (!Number.isInteger(servingPort) || servingPort < 1 || servingPort > 65535 || servingPort === 22) {
+    problems.push(`servingPort: ${servingPort} must be an integer 1-65535 other than 22`);
+  }
+
+  let ttlSeconds = 0;
+  let waitTimeoutSeconds = 0;
+  try {
+    ttlSeconds = Math.round(parseDuration(args.ttl ?? "12h", "ttl") / 1000);
+  } catch (e) {
+    problems.push((e as Error).message);
+  }
+  try {
+    waitTimeoutSeconds = Math.round(parseDuration(args.waitTimeout ?? "45m", "waitTimeout") / 1000);
+    if (waitTimeoutSeconds < 60) problems.push(`waitTimeout: "${args.waitTimeout}" is under a minute; 8-GPU instances take 10-20 minutes to boot, use e.g. "45m"`);
+  } catch (e) {
+    problems.push((e as Error).message);
+  }
+
+  const project = args.tags?.project ?? runtime.project;
+  const stack = args.tags?.stack ?? runtime.stack;
+  const hostname = args.hostname ?? defaultHostname(stack, name);
+  if (!/^[a-z0-9][0-9a-z-]{0,62}$/.test(hostname)) problems.push(`hostname: "${hostname}" must match ^[a-z0-9][0-9a-z-]{0,62}$ (lowercase letters, digits, "-")`);
+  const apiKeyConfigKey = args.apiKeyConfigKey ?? `${runtime.project}:lambdaApiKey`;
+  if (!/^[^:\s]+:[^:\s]+$/.test(apiKeyConfigKey)) {
+    problems.push(`apiKeyConfigKey: "${apiKeyConfigKey}" must be a fully-qualified config key "<namespace>:<key>", e.g. "${runtime.project}:lambdaApiKey"`);
+  }
+
+  if (problems.length > 0) throw new Error(`LambdaMachine "${name}": invalid arguments:\n  - ${problems.join("\n  - ")}`);
+  return {
+    regions,
+    instanceType,
+    imageFamily,
+    generateKey,
+    filesystemName,
+    retainFilesystemOnDelete: args.retainFilesystemOnDelete ?? true,
+    firewallAllowlist,
+    servingPort,
+    sshSourceCidrs,
+    ttlSeconds,
+    waitTimeoutSeconds,
+    project,
+    stack,
+    hostname,
+    apiKeyConfigKey,
+    keyName: objectName([project, stack, name, "key"]),
+    rulesetName: objectName([project, stack, name, "fw"]),
+    instanceName: objectName([project, stack, name]),
+    cacheMountPath: filesystemName ? `/lambda/nfs/${filesystemName}` : undefined,
+  };
+}
+
+/** A Lambda Cloud GPU instance reachable over SSH (token `hgx:host:LambdaMachine`). */
+export class LambdaMachine extends pulumi.ComponentResource {
+  readonly sshKey: SshKey;
+  readonly filesystem?: Filesystem;
+  readonly firewall: FirewallRuleset;
+  readonly instance: Instance;
+
+  /** Lambda instance id. */
+  readonly instanceId: pulumi.Output<string>;
+  /** Public IP; resolves only once the instance is `active`. */
+  readonly ip: pulumi.Output<string>;
+  /** Region the instance landed in. */
+  readonly region: pulumi.Output<string>;
+  readonly instanceType: pulumi.Output<string>;
+  /** Price read from the API at launch, USD per hour. */
+  readonly hourlyPriceUsd: pulumi.Output<number>;
+  readonly hostname: pulumi.Output<string>;
+  /** ISO expiry in the instance's tags, or "never". */
+  readonly expiresAt: pulumi.Output<string>;
+  /** Login user of the GPU Base image: "ubuntu". */
+  readonly sshUser: pulumi.Output<string>;
+  /** SSH port: 22. */
+  readonly sshPort: pulumi.Output<number>;
+  /**
+   * Private key that logs in (secret): the generated one, or `sshPrivateKey` when a public key
+   * was given. `generatedKey` tells which.
+   */
+  readonly privateKey: pulumi.Output<string>;
+  /** Whether the key pair was generated by the API (no `sshPublicKey` given). */
+  readonly generatedKey: boolean;
+  /** `/lambda/nfs/<filesystemName>`, or undefined without a filesystem. */
+  readonly cacheMountPath: string | undefined;
+  /** SSH connection for the serving and benchmark layers; gated on `active`. */
+  readonly connection: SshHostConnection;
+
+  constructor(name: string, args: LambdaMachineArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("hgx:host:LambdaMachine", name, {}, opts);
+    const cfg = resolveLambdaMachineArgs(name, args, { project: pulumi.getProject(), stack: pulumi.getStack() });
+    const api = { apiKeyConfigKey: cfg.apiKeyConfigKey, apiBaseUrl: args.apiBaseUrl };
+
+    this.sshKey = new SshKey(
+      `${name}-ssh-key`,
+      { keyName: cfg.keyName, publicKey: cfg.generateKey ? undefined : args.sshPublicKey, ...api, ...args.transform?.sshKey },
+      { parent: this },
+    );
+
+    if (cfg.filesystemName) {
+      this.filesystem = new Filesystem(
+        `${name}-filesystem`,
+        { fsName: cfg.filesystemName, regions: cfg.regions, instanceType: cfg.instanceType, ...api, ...args.transform?.filesystem },
+        { parent: this, retainOnDelete: cfg.retainFilesystemOnDelete },
+      );
+    }
+    const candidateRegions = this.filesystem ? this.filesystem.region.apply((r) => [r]) : cfg.regions;
+
+    this.firewall = new FirewallRuleset(
+      `${name}-firewall`,
+      {
+        rulesetName: cfg.rulesetName,
+        regions: candidateRegions,
+        sshSourceCidrs: cfg.sshSourceCidrs,
+        servingPort: cfg.servingPort,
+        servingAllowlist: cfg.firewallAllowlist,
+        ...api,
+        ...args.transform?.firewall,
+      },
+      { parent: this },
+    );
+
+    this.instance = new Instance(
+      `${name}-instance`,
+      {
+        resourceName: name,
+        project: cfg.project,
+        stack: cfg.stack,
+        instanceName: cfg.instanceName,
+        regions: cfg.regions,
+        instanceType: cfg.instanceType,
+        imageFamily: cfg.imageFamily,
+        sshKeyName: this.sshKey.keyName,
+        filesystemName: this.filesystem?.fsName,
+        filesystemRegion: this.filesystem?.region,
+        firewallRulesetIds: this.firewall.rulesetIds,
+        hostname: cfg.hostname,
+        ttlSeconds: cfg.ttlSeconds,
+        waitTimeoutSeconds: cfg.waitTimeoutSeconds,
+        ...api,
+        ...args.transform?.instance,
+      },
+      { parent: this },
+    );
+
+    this.instanceId = this.instance.instanceId;
+    this.ip = this.instance.ip;
+    this.region = this.instance.region;
+    this.instanceType = this.instance.instanceType;
+    this.hourlyPriceUsd = this.instance.priceCentsPerHour.apply((c) => c / 100);
+    this.hostname = this.instance.actualHostname;
+    this.expiresAt = this.instance.expiresAt;
+    this.cacheMountPath = cfg.cacheMountPath;
+    this.generatedKey = cfg.generateKey;
+    this.privateKey = cfg.generateKey
+      ? pulumi.secret(this.sshKey.privateKey)
+      : pulumi.secret(pulumi.output(args.sshPrivateKey as pulumi.Input<string>));
+    this.sshUser = pulumi.output("ubuntu");
+    this.sshPort = pulumi.output(22);
+    this.connection = { kind: "ssh", host: this.ip, port: this.sshPort, user: this.sshUser, privateKey: this.privateKey };
+
+    this.registerOutputs({
+      instanceId: this.instanceId,
+      ip: this.ip,
+      region: this.region,
+      instanceType: this.instanceType,
+      hourlyPriceUsd: this.hourlyPriceUsd,
+      hostname: this.hostname,
+      expiresAt: this.expiresAt,
+      sshUser: this.sshUser,
+      sshPort: this.sshPort,
+      privateKey: this.privateKey,
+      cacheMountPath: this.cacheMountPath,
+    });
+  }
+}

@@ -1,0 +1,327 @@
+/**
+ * `npm run bench -- --base-url http://127.0.0.1:8000 --served-model-name qwen [...]`
+ *
+ * The native runner with `vllm bench serve`'s flag names (openai-chat backend, random dataset,
+ * request rate inf). Progress bar and summary table go to stderr; the result JSON (vllm
+ * `--save-result` format) goes to the result file with --save-result, else to stdout. With
+ * --json only the JSON is printed on stdout, for programs to parse.
+ * The API key comes from OPENAI_API_KEY (never a flag, so it stays out of shell history and
+ * process listings). Exit codes: 0 run finished (failed requests are in the JSON), 1 every
+ * request failed or the run could not start, 2 bad arguments.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { parseArgs } from "node:util";
+import type { BenchmarkRunOptions } from "../components/benchmark/runner/runner";
+import type { GoodputSlo, PercentileMetric } from "../components/benchmark/runner/stats";
+
+export const USAGE = `Usage: npm run bench -- --base-url URL --served-model-name NAME [options]
+
+Server
+  --base-url URL               server root, e.g. http://127.0.0.1:8000 (required)
+  --endpoint PATH              default /v1/chat/completions
+  --served-model-name NAME     the request's "model" (default: --model)
+  --model ID                   recorded as model_id; also the tokenizer when in the HF cache
+  --tokenizer PATH|ID          tokenizer.json, its directory, or an id in $HF_HOME/hub
+                               (default: --model if cached, else the bundled Qwen3 tokenizer)
+Workload (defaults = the seed's coding workload)
+  --random-input-len N         prompt tokens, default 8192
+  --random-output-len N        max_completion_tokens, default 1024
+  --num-prompts N              default 512
+  --max-concurrency N          default 32
+  --random-range-ratio R       length spread in [0,1), default 0
+  --seed N                     default 0
+  --temperature T              default 0 (pinned for comparable runs)
+  --no-ignore-eos              let the model stop early (not comparable; default sends ignore_eos)
+  --request-id-prefix S        default bench-<random>-
+Limits
+  --timeout SECONDS            per request, default 1800
+  --total-timeout SECONDS      whole run, default 10800
+Output
+  --percentile-metrics LIST    of ttft,tpot,itl,e2el; default ttft,tpot,itl
+  --metric-percentiles LIST    default 99
+  --goodput KEY:MS ...         SLOs, e.g. --goodput ttft:3000 --goodput tpot:50
+  --label S                    default openai-chat
+  --save-result                write the JSON to --result-dir/--result-filename
+  --save-detailed              add per-request arrays (input_lens, output_lens, ttfts, itls, ...)
+  --result-dir DIR             default .
+  --result-filename NAME       default <label>-infqps-concurrency<N>-<model>-<date>.json
+  --json                       print only the JSON on stdout (no table)
+  --no-progress                no progress bar
+Environment: OPENAI_API_KEY (sent as Authorization: Bearer).`;
+
+/** What the CLI will do, from its arguments. */
+export interface BenchCliPlan {
+  readonly run: BenchmarkRunOptions;
+  /** Set when --tokenizer was not given: try --model in the HF cache, fall back to bundled. */
+  readonly modelForTokenizer: string | undefined;
+  readonly saveResult: boolean;
+  readonly saveDetailed: boolean;
+  readonly resultDir: string;
+  readonly resultFilename: string | undefined;
+  readonly jsonOnly: boolean;
+  readonly progress: boolean;
+}
+
+/** A command-line mistake: the message names the flag and the fix. */
+export class BenchUsageError extends Error {}
+
+function integerFlag(flag: string, raw: string | undefined, min: number): number | undefined {
+  if (raw === undefined) return undefined;
+  const value = Number(raw);
+  if (!/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(value) || value < min) {
+    throw new BenchUsageError(`--${flag} must be a whole number ≥ ${min}, got ${JSON.stringify(raw)}. Fix: e.g. --${flag} ${Math.max(min, 1)}.`);
+  }
+  return value;
+}
+
+function numberFlag(flag: string, raw: string | undefined, check: (v: number) => boolean, hint: string): number | undefined {
+  if (raw === undefined) return undefined;
+  const value = Number(raw);
+  if (raw.trim() === "" || !Number.isFinite(value) || !check(value)) {
+    throw new BenchUsageError(`--${flag} got ${JSON.stringify(raw)}. Fix: ${hint}.`);
+  }
+  return value;
+}
+
+const METRICS: readonly PercentileMetric[] = ["ttft", "tpot", "itl", "e2el"];
+
+/** Parses argv (without node and script) into a plan; throws BenchUsageError on bad input. */
+export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): BenchCliPlan | "help" {
+  let values: Record<string, string | boolean | string[] | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        "base-url": { type: "string" },
+        endpoint: { type: "string" },
+        "served-model-name": { type: "string" },
+        model: { type: "string" },
+        tokenizer: { type: "string" },
+        "random-input-len": { type: "string" },
+        "random-output-len": { type: "string" },
+        "num-prompts": { type: "string" },
+        "max-concurrency": { type: "string" },
+        "random-range-ratio": { type: "string" },
+        seed: { type: "string" },
+        temperature: { type: "string" },
+        "no-ignore-eos": { type: "boolean", default: false },
+        "request-id-prefix": { type: "string" },
+        timeout: { type: "string" },
+        "total-timeout": { type: "string" },
+        "percentile-metrics": { type: "string" },
+        "metric-percentiles": { type: "string" },
+        goodput: { type: "string", multiple: true },
+        label: { type: "string" },
+        "save-result": { type: "boolean", default: false },
+        "save-detailed": { type: "boolean", default: false },
+        "result-dir": { type: "string" },
+        "result-filename": { type: "string" },
+        json: { type: "boolean", default: false },
+        "no-progress": { type: "boolean", default: false },
+        help: { type: "boolean", short: "h", default: false },
+      },
+    }));
+  } catch (e) {
+    const msg = (e as Error).message;
+    const hint = /api.?key/i.test(msg) ? " The API key is read from the OPENAI_API_KEY environment variable, never from a flag." : "";
+    throw new BenchUsageError(`${msg}.${hint} Fix: see --help for the accepted flags.`);
+  }
+  if (values.help) return "help";
+  const str = (k: string) => values[k] as string | undefined;
+
+  const baseUrl = str("base-url");
+  if (!baseUrl) throw new BenchUsageError("--base-url is required. Fix: e.g. --base-url http://127.0.0.1:8000.");
+  try {
+    const u = new URL(baseUrl);
+    if (u.protocol !== "http:" && u.protocol !== "https:") throw new Error("protocol");
+  } catch {
+    throw new BenchUsageError(`--base-url ${JSON.stringify(baseUrl)} is not an http(s) URL. Fix: e.g. --base-url http://127.0.0.1:8000.`);
+  }
+  const model = str("model");
+  const servedModelName = str("served-model-name") ?? model;
+  if (!servedModelName) throw new BenchUsageError("--served-model-name (or --model) is required. Fix: e.g. --served-model-name qwen.");
+  const endpoint = str("endpoint");
+  if (endpoint !== undefined && !endpoint.startsWith("/")) {
+    throw new BenchUsageError(`--endpoint must start with "/", got ${JSON.stringify(endpoint)}. Fix: --endpoint /v1/chat/completions.`);
+  }
+
+  let percentileMetrics: PercentileMetric[] | undefined;
+  if (str("percentile-metrics") !== undefined) {
+    percentileMetrics = (str("percentile-metrics") as string).split(",").map((s) => s.trim()).filter(Boolean) as PercentileMetric[];
+    const bad = percentileMetrics.filter((m) => !METRICS.includes(m));
+    if (bad.length > 0 || percentileMetrics.length === 0) {
+      throw new BenchUsageError(`--percentile-metrics has unknown metric(s) ${JSON.stringify(bad)}. Fix: a comma list of ${METRICS.join(",")}.`);
+    }
+  }
+  let metricPercentiles: number[] | undefined;
+  if (str("metric-percentiles") !== undefined) {
+    metricPercentiles = (str("metric-percentiles") as string).split(",").map((s) => s.trim()).filter(Boolean).map(Number);
+    if (metricPercentiles.length === 0 || metricPercentiles.some((p) => !Number.isFinite(p) || p <= 0 || p >= 100)) {
+      throw new BenchUsageError(`--metric-percentiles must be numbers in (0, 100), got ${JSON.stringify(str("metric-percentiles"))}. Fix: e.g. --metric-percentiles 50,90,99.`);
+    }
+  }
+  let goodput: GoodputSlo | undefined;
+  const goodputArgs = (values.goodput as string[] | undefined) ?? [];
+  if (goodputArgs.length > 0) {
+    const slo: { ttft?: number; tpot?: number; e2el?: number } = {};
+    for (const item of goodputArgs.flatMap((g) => g.split(/\s+/)).filter(Boolean)) {
+      const [key, raw] = item.split(":");
+      const ms = Number(raw);
+      if (!["ttft", "tpot", "e2el"].includes(key) || raw === undefined || !Number.isFinite(ms) || ms < 0) {
+        throw new BenchUsageError(`--goodput ${JSON.stringify(item)} is not KEY:MS with KEY in ttft,tpot,e2el. Fix: e.g. --goodput ttft:3000 --goodput tpot:50.`);
+      }
+      slo[key as "ttft" | "tpot" | "e2el"] = ms;
+    }
+    goodput = slo;
+  }
+
+  const timeoutS = numberFlag("timeout", str("timeout"), (v) => v > 0, "a positive number of seconds, e.g. --timeout 1800");
+  const totalTimeoutS = numberFlag("total-timeout", str("total-timeout"), (v) => v > 0, "a positive number of seconds, e.g. --total-timeout 10800");
+  const run: BenchmarkRunOptions = {
+    baseUrl,
+    endpoint,
+    servedModelName,
+    modelId: model ?? servedModelName,
+    tokenizer: str("tokenizer"),
+    inputLen: integerFlag("random-input-len", str("random-input-len"), 1),
+    outputLen: integerFlag("random-output-len", str("random-output-len"), 1),
+    numPrompts: integerFlag("num-prompts", str("num-prompts"), 1),
+    maxConcurrency: integerFlag("max-concurrency", str("max-concurrency"), 1),
+    rangeRatio: numberFlag("random-range-ratio", str("random-range-ratio"), (v) => v >= 0 && v < 1, "a number in [0, 1), e.g. --random-range-ratio 0"),
+    seed: integerFlag("seed", str("seed"), 0),
+    temperature: numberFlag("temperature", str("temperature"), (v) => v >= 0, "a number ≥ 0, e.g. --temperature 0"),
+    ignoreEos: !values["no-ignore-eos"],
+    apiKey: env.OPENAI_API_KEY || undefined,
+    requestTimeoutMs: timeoutS === undefined ? undefined : Math.round(timeoutS * 1000),
+    totalTimeoutMs: totalTimeoutS === undefined ? undefined : Math.round(totalTimeoutS * 1000),
+    percentileMetrics,
+    metricPercentiles,
+    label: str("label"),
+    requestIdPrefix: str("request-id-prefix"),
+    goodput,
+  };
+  return {
+    run,
+    modelForTokenizer: str("tokenizer") === undefined ? model : undefined,
+    saveResult: values["save-result"] === true || str("result-filename") !== undefined,
+    saveDetailed: values["save-detailed"] === true,
+    resultDir: str("result-dir") ?? ".",
+    resultFilename: str("result-filename"),
+    jsonOnly: values.json === true,
+    progress: values["no-progress"] !== true,
+  };
+}
+
+async function main(): Promise<number> {
+  let plan: BenchCliPlan | "help";
+  try {
+    plan = parseBenchArgs(process.argv.slice(2));
+  } catch (e) {
+    if (e instanceof BenchUsageError) {
+      process.stderr.write(`bench: ${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+  if (plan === "help") {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  // Loaded after argument parsing so --help and usage errors answer instantly.
+  const { runBenchmark } = await import("../components/benchmark/runner/runner");
+  const { loadTokenizer, resolveTokenizerFile } = await import("../components/benchmark/runner/tokenizer");
+  const { toVllmResultJson, defaultResultFilename, formatSummaryTable } = await import("../components/benchmark/runner/result");
+  const cliProgress = await import("cli-progress");
+  const log = (line: string) => process.stderr.write(`${line}\n`);
+
+  let tokenizerSpec = plan.run.tokenizer;
+  if (tokenizerSpec === undefined && plan.modelForTokenizer) {
+    try {
+      resolveTokenizerFile(plan.modelForTokenizer);
+      tokenizerSpec = plan.modelForTokenizer;
+    } catch {
+      log(`bench: ${plan.modelForTokenizer} is not in the local Hugging Face cache; using the bundled Qwen3 tokenizer (pass --tokenizer to choose one).`);
+    }
+  }
+  let loadedTokenizer;
+  try {
+    loadedTokenizer = loadTokenizer(tokenizerSpec);
+  } catch (e) {
+    log(`bench: --tokenizer: ${(e as Error).message}`);
+    return 2;
+  }
+
+  const bar = plan.progress
+    ? new cliProgress.SingleBar(
+        {
+          stream: process.stderr,
+          format: "{phase} [{bar}] {value}/{total} {percentage}% | {duration_formatted} elapsed | eta {eta_formatted}",
+          hideCursor: true,
+          // Not a terminal (CI, pulumi logs): still print a line every 10 s so long runs show life.
+          noTTYOutput: true,
+          notTTYSchedule: 10_000,
+        },
+        cliProgress.Presets.shades_classic,
+      )
+    : undefined;
+  let phase: "prompts" | "requests" | undefined;
+  const progress = (name: "prompts" | "requests") => (done: number, total: number) => {
+    if (!bar) return;
+    if (phase !== name) {
+      if (phase) bar.stop();
+      phase = name;
+      bar.start(total, 0, { phase: name === "prompts" ? "building prompts" : "requests        " });
+    }
+    bar.update(done);
+  };
+
+  const controller = new AbortController();
+  const onSigint = () => {
+    log("\nbench: interrupted; ending in-flight requests and reporting what finished (Ctrl-C again to quit at once)");
+    controller.abort();
+    process.once("SIGINT", () => process.exit(130));
+  };
+  process.once("SIGINT", onSigint);
+
+  log(`bench: ${plan.run.numPrompts ?? 512} prompts of ${plan.run.inputLen ?? 8192} tokens → ${plan.run.baseUrl}${plan.run.endpoint ?? "/v1/chat/completions"}, tokenizer ${loadedTokenizer.id}`);
+  let result;
+  try {
+    result = await runBenchmark({ ...plan.run, loadedTokenizer, onDatasetProgress: progress("prompts"), signal: controller.signal }, progress("requests"));
+  } catch (e) {
+    bar?.stop();
+    log(`bench: ${(e as Error).message}`);
+    return 1;
+  } finally {
+    process.removeListener("SIGINT", onSigint);
+  }
+  bar?.stop();
+
+  const json = toVllmResultJson(result, { detailed: plan.saveDetailed });
+  const text = JSON.stringify(json, null, 2);
+  if (!plan.jsonOnly) log(formatSummaryTable(json, result.options.percentileMetrics, result.options.metricPercentiles));
+  if (result.metrics.failed > 0) {
+    const firstErrors = [...new Set(result.requests.filter((r) => !r.success).map((r) => r.error))].slice(0, 3);
+    log(`bench: ${result.metrics.failed} request(s) failed, e.g.: ${firstErrors.join(" | ")}`);
+  }
+  if (plan.saveResult) {
+    const file = path.join(plan.resultDir, plan.resultFilename ?? defaultResultFilename(json));
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, `${text}\n`);
+    log(`bench: result written to ${file}`);
+  }
+  if (plan.jsonOnly || !plan.saveResult) process.stdout.write(`${text}\n`);
+  return result.metrics.completed === 0 ? 1 : 0;
+}
+
+if (require.main === module) {
+  main().then(
+    (code) => process.exit(code),
+    (e: unknown) => {
+      process.stderr.write(`bench: ${(e as Error).stack ?? String(e)}\n`);
+      process.exit(1);
+    },
+  );
+}

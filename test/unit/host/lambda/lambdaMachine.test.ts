@@ -1,0 +1,145 @@
+// LambdaMachine under Pulumi mocks: children, wiring, defaults, secrecy, and that the API key
+// never becomes a resource input.
+import * as pulumi from "@pulumi/pulumi";
+import { beforeAll, describe, expect, it } from "vitest";
+import type * as LambdaMachineModule from "../../../../components/host/lambdaMachine";
+
+interface Recorded {
+  type: string;
+  name: string;
+  inputs: Record<string, unknown>;
+}
+const recorded: Recorded[] = [];
+const API_KEY = "secret_mock_key_5d1c9a";
+const GIVEN_PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\ngiven\n-----END OPENSSH PRIVATE KEY-----";
+
+let mod: typeof LambdaMachineModule;
+
+beforeAll(async () => {
+  pulumi.runtime.setAllConfig({ "hgx-inference:lambdaApiKey": API_KEY }, ["hgx-inference:lambdaApiKey"]);
+  await pulumi.runtime.setMocks(
+    {
+      newResource(args) {
+        recorded.push({ type: args.type, name: args.name, inputs: args.inputs });
+        const extras: Record<string, () => Record<string, unknown>> = {
+          "pulumi-nodejs:dynamic/lambda:SshKey": () => ({ keyId: "key-1", publicKeyOpenssh: "ssh-ed25519 AAAA", privateKey: args.inputs.publicKey ? "" : "-----BEGIN OPENSSH PRIVATE KEY-----\ngenerated" }),
+          "pulumi-nodejs:dynamic/lambda:Filesystem": () => ({ filesystemId: "fs-1", region: "us-south-1", mountPoint: `/lambda/nfs/${String(args.inputs.fsName)}`, adopted: true }),
+          "pulumi-nodejs:dynamic/lambda:FirewallRuleset": () => ({
+            rulesetIds: Object.fromEntries(((args.inputs.regions as string[]) ?? []).map((r) => [r, `rs-${r}`])),
+            rules: [],
+          }),
+          "pulumi-nodejs:dynamic/lambda:Instance": () => ({
+            instanceId: "i-1",
+            ip: "198.51.100.7",
+            region: (args.inputs.filesystemRegion as string) ?? (args.inputs.regions as string[])[0],
+            priceCentsPerHour: 4592,
+            actualHostname: String(args.inputs.hostname),
+            status: "active",
+            expiresAt: "2030-01-01T00:00:00Z",
+            adopted: false,
+          }),
+        };
+        return { id: `${args.name}-id`, state: { ...args.inputs, ...(extras[args.type]?.() ?? {}) } };
+      },
+      call(args) {
+        throw new Error(`unexpected call ${args.token}`);
+      },
+    },
+    "hgx-inference",
+    "unit",
+  );
+  mod = await import("../../../../components/host/lambdaMachine");
+});
+
+function valueOf<T>(o: pulumi.Input<T>): Promise<T> {
+  return new Promise((resolve) => pulumi.output(o).apply((v) => resolve(v as T)));
+}
+function isSecret(o: pulumi.Input<unknown>): Promise<boolean> {
+  return pulumi.isSecret(pulumi.output(o));
+}
+async function settle(): Promise<void> {
+  await new Promise((r) => setTimeout(r, 50));
+}
+
+describe("LambdaMachine", () => {
+  it("creates key, firewall and instance as children, with a generated key as a secret", async () => {
+    const m = new mod.LambdaMachine("gpu", { regions: ["us-east-1", "us-west-1"], firewallAllowlist: ["203.0.113.7/32"] });
+    expect(await valueOf(m.ip)).toBe("198.51.100.7");
+    await settle();
+    const mine = recorded.filter((r) => r.name.startsWith("gpu-"));
+    expect(mine.map((r) => `${r.type}|${r.name}`).sort()).toEqual([
+      "pulumi-nodejs:dynamic/lambda:FirewallRuleset|gpu-firewall",
+      "pulumi-nodejs:dynamic/lambda:Instance|gpu-instance",
+      "pulumi-nodejs:dynamic/lambda:SshKey|gpu-ssh-key",
+    ]);
+    const inst = mine.find((r) => r.name === "gpu-instance")!.inputs;
+    expect(inst).toMatchObject({
+      resourceName: "gpu",
+      project: "hgx-inference",
+      stack: "unit",
+      regions: ["us-east-1", "us-west-1"],
+      instanceType: "gpu_8x_b200_sxm6",
+      imageFamily: "gpu-base-24-04",
+      ttlSeconds: 12 * 3600,
+      waitTimeoutSeconds: 45 * 60,
+      hostname: "unit-gpu",
+      apiKeyConfigKey: "hgx-inference:lambdaApiKey",
+      firewallRulesetIds: { "us-east-1": "rs-us-east-1", "us-west-1": "rs-us-west-1" },
+    });
+    const fw = mine.find((r) => r.name === "gpu-firewall")!.inputs;
+    expect(fw).toMatchObject({ regions: ["us-east-1", "us-west-1"], servingPort: 8000, servingAllowlist: ["203.0.113.7/32"], sshSourceCidrs: ["0.0.0.0/0"] });
+
+    expect(await valueOf(m.region)).toBe("us-east-1");
+    expect(await valueOf(m.hourlyPriceUsd)).toBeCloseTo(45.92);
+    expect(await valueOf(m.sshUser)).toBe("ubuntu");
+    expect(await valueOf(m.sshPort)).toBe(22);
+    expect(m.cacheMountPath).toBeUndefined();
+    expect(m.filesystem).toBeUndefined();
+    expect(m.generatedKey).toBe(true);
+    expect(await isSecret(m.privateKey)).toBe(true);
+    expect(await valueOf(m.privateKey)).toMatch(/generated/);
+    expect(m.connection.kind).toBe("ssh");
+    expect(await valueOf(m.connection.host)).toBe("198.51.100.7");
+    expect(await valueOf(m.connection.user)).toBe("ubuntu");
+    expect(await isSecret(m.connection.privateKey)).toBe(true);
+  });
+
+  it("with a filesystem: it pins the firewall and instance to its region and gives the mount path", async () => {
+    const m = new mod.LambdaMachine("cached", { regions: ["us-east-1"], filesystemName: "hf-cache" });
+    expect(await valueOf(m.region)).toBe("us-south-1");
+    await settle();
+    const mine = recorded.filter((r) => r.name.startsWith("cached-"));
+    expect(mine.find((r) => r.name === "cached-filesystem")?.inputs).toMatchObject({ fsName: "hf-cache", regions: ["us-east-1"], instanceType: "gpu_8x_b200_sxm6" });
+    expect(mine.find((r) => r.name === "cached-firewall")?.inputs.regions).toEqual(["us-south-1"]);
+    expect(mine.find((r) => r.name === "cached-instance")?.inputs).toMatchObject({ filesystemName: "hf-cache", filesystemRegion: "us-south-1" });
+    expect(m.cacheMountPath).toBe("/lambda/nfs/hf-cache");
+    expect(m.filesystem).toBeDefined();
+  });
+
+  it("with a given key pair: registers the public key and connects with the given private key (secret)", async () => {
+    const m = new mod.LambdaMachine("byok", { regions: ["us-east-1"], sshPublicKey: "ssh-ed25519 AAAAC3Nz user@host", sshPrivateKey: pulumi.secret(GIVEN_PRIVATE_KEY) });
+    expect(await valueOf(m.privateKey)).toBe(GIVEN_PRIVATE_KEY);
+    expect(await isSecret(m.privateKey)).toBe(true);
+    expect(m.generatedKey).toBe(false);
+    await settle();
+    expect(recorded.find((r) => r.name === "byok-ssh-key")?.inputs.publicKey).toBe("ssh-ed25519 AAAAC3Nz user@host");
+  });
+
+  it("never puts the API key into any resource input", async () => {
+    await settle();
+    expect(recorded.length).toBeGreaterThan(0);
+    for (const r of recorded) expect(JSON.stringify(r.inputs)).not.toContain(API_KEY);
+  });
+
+  it("transform merges last into a child", async () => {
+    const m = new mod.LambdaMachine("tx", { regions: ["us-east-1"], transform: { instance: { imageFamily: "lambda-stack-24-04" } } });
+    await valueOf(m.ip);
+    await settle();
+    expect(recorded.find((r) => r.name === "tx-instance")?.inputs.imageFamily).toBe("lambda-stack-24-04");
+  });
+
+  it("rejects bad arguments before creating anything, naming the setting", () => {
+    expect(() => new mod.LambdaMachine("bad", { regions: [] })).toThrow(/regions: empty; list at least one Lambda region/);
+    expect(() => new mod.LambdaMachine("bad2", { regions: ["us-east-1"], servingPort: 22 })).toThrow(/servingPort: 22 must be/);
+  });
+});
