@@ -1,0 +1,150 @@
+/**
+ * The REAL Pulumi engine (CLI from scripts/pulumi-toolchain.sh, local file backend, passphrase
+ * secrets) running an Automation API inline program with our LambdaMachine component and its
+ * dynamic resources against the Lambda API emulator: up → preview (no changes) → refresh →
+ * destroy, with the API key given as secret stack config and checked absent, in plaintext, from
+ * the state files and from everything the engine printed.
+ *
+ * Never skipped: without the toolchain the harness throws.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { LambdaMachine } from "../../../components/host/lambdaMachine";
+import { startLambdaEmulator, type LambdaEmulator } from "../../fixtures/lambda-emulator";
+import { createEngineStack, plaintextLeaks, type EngineStack } from "../../fixtures/pulumi-engine";
+
+const PROJECT = "hgx-engine-test";
+// Fast pacing and polling for the emulator; the product defaults are ~1 req/s and 12 s between launches.
+const FAST_API = {
+  LAMBDA_API_REQUEST_INTERVAL_MS: "5",
+  LAMBDA_API_LAUNCH_INTERVAL_MS: "50",
+  LAMBDA_POLL_INTERVAL_MS: "100",
+  LAMBDA_PROGRESS_INTERVAL_MS: "500",
+  LAMBDA_API_RETRY_BASE_MS: "20",
+  LAMBDA_TERMINATE_TIMEOUT_MS: "30000",
+  LAMBDA_IN_USE_TIMEOUT_MS: "30000",
+};
+
+let emulator: LambdaEmulator;
+beforeAll(async () => {
+  delete process.env.LAMBDA_API_KEY; // the key must come from secret stack config only
+  emulator = await startLambdaEmulator({ bootMs: 1500, terminateMs: 200, filesystemInUseAfterTerminateMs: 300 });
+});
+afterAll(async () => {
+  await emulator?.close();
+});
+
+function machineStack(opts: { stackName: string; retainFilesystem: boolean; filesystemName: string }): Promise<EngineStack> {
+  return createEngineStack({
+    projectName: PROJECT,
+    stackName: opts.stackName,
+    program: async () => {
+      const machine = new LambdaMachine("gpu", {
+        regions: ["us-east-1", "us-west-1"],
+        filesystemName: opts.filesystemName,
+        retainFilesystemOnDelete: opts.retainFilesystem,
+        apiBaseUrl: emulator.baseUrl,
+        waitTimeout: "5m",
+      });
+      return {
+        instanceId: machine.instanceId,
+        ip: machine.ip,
+        region: machine.region,
+        hourlyPriceUsd: machine.hourlyPriceUsd,
+        privateKey: machine.privateKey,
+        cacheMountPath: machine.cacheMountPath,
+      };
+    },
+    config: { [`${PROJECT}:lambdaApiKey`]: { value: emulator.apiKey, secret: true } },
+    envVars: FAST_API,
+  });
+}
+
+/** The body lines of a PEM/OpenSSH key: what would leak if the key were written out in plaintext. */
+function keyBodyLines(privateKey: string): Record<string, string> {
+  const lines = privateKey.split("\n").filter((l) => l.length > 20 && !l.startsWith("-----"));
+  return Object.fromEntries(lines.map((l, i) => [`privateKey line ${i + 1}`, l]));
+}
+
+describe("LambdaMachine under the real engine", () => {
+  it("up → preview → refresh → destroy leaves nothing billing and no secret in plaintext", async () => {
+    const es = await machineStack({ stackName: "lifecycle", retainFilesystem: false, filesystemName: "engine-cache" });
+    let destroyed = false;
+    try {
+      emulator.faults.throttle(2); // the engine run survives a 429 burst
+      const up = await es.stack.up({ onOutput: es.onOutput, onEvent: es.onEvent });
+      expect(up.summary.result).toBe("succeeded");
+      expect(up.outputs.region.value).toBe("us-east-1");
+      expect(up.outputs.ip.value).toBe("127.0.0.1");
+      expect(up.outputs.cacheMountPath.value).toBe("/lambda/nfs/engine-cache");
+      expect(up.outputs.hourlyPriceUsd.value).toBeGreaterThan(0);
+      expect(up.outputs.privateKey.secret).toBe(true);
+      expect(emulator.leakedInstances()).toHaveLength(1);
+
+      const preview = await es.stack.preview({ onOutput: es.onOutput });
+      expect(preview.changeSummary.create ?? 0).toBe(0);
+      expect(preview.changeSummary.update ?? 0).toBe(0);
+      expect(preview.changeSummary.replace ?? 0).toBe(0);
+      expect(preview.changeSummary.delete ?? 0).toBe(0);
+
+      const refresh = await es.stack.refresh({ onOutput: es.onOutput });
+      expect(refresh.summary.result).toBe("succeeded");
+      expect(refresh.summary.resourceChanges?.update ?? 0).toBe(0);
+
+      const secrets = { lambdaApiKey: emulator.apiKey, ...keyBodyLines(String(up.outputs.privateKey.value)) };
+      expect(Object.keys(secrets).length).toBeGreaterThan(1);
+      expect(plaintextLeaks(es.backendText(), secrets)).toEqual([]);
+      expect(plaintextLeaks(es.engineOutput(), secrets)).toEqual([]);
+      // The state does hold the key's ciphertext: the check above is not vacuous.
+      expect(es.backendText()).toContain("secure");
+
+      const destroy = await es.stack.destroy({ onOutput: es.onOutput });
+      destroyed = true;
+      expect(destroy.summary.result).toBe("succeeded");
+      expect(emulator.leakedInstances()).toEqual([]);
+      expect(emulator.state.filesystems().map((f) => f.name)).not.toContain("engine-cache");
+      expect(plaintextLeaks(es.engineOutput(), secrets)).toEqual([]);
+    } finally {
+      if (!destroyed) await es.stack.destroy({ onOutput: es.onOutput }).catch(() => undefined);
+      await es.dispose();
+    }
+  });
+
+  it("keeps the filesystem with the weights on destroy when it is retained, and the next deploy adopts it", async () => {
+    const first = await machineStack({ stackName: "retain-a", retainFilesystem: true, filesystemName: "kept-cache" });
+    try {
+      const up = await first.stack.up({ onOutput: first.onOutput });
+      expect(up.summary.result).toBe("succeeded");
+      await first.stack.destroy({ onOutput: first.onOutput });
+    } finally {
+      await first.dispose();
+    }
+    expect(emulator.leakedInstances()).toEqual([]);
+    const kept = emulator.state.filesystems().filter((f) => f.name === "kept-cache");
+    expect(kept).toHaveLength(1);
+
+    // Redeploy (a new stack, as after `down`): the retained filesystem is adopted, not duplicated.
+    const second = await machineStack({ stackName: "retain-b", retainFilesystem: false, filesystemName: "kept-cache" });
+    try {
+      const up = await second.stack.up({ onOutput: second.onOutput });
+      expect(up.summary.result).toBe("succeeded");
+      expect(up.outputs.region.value).toBe(kept[0]!.region.name);
+      expect(emulator.state.filesystems().filter((f) => f.name === "kept-cache")).toHaveLength(1);
+    } finally {
+      await second.dispose();
+    }
+    expect(emulator.leakedInstances()).toEqual([]);
+  });
+
+  it("an instance that boots unhealthy fails the update clearly and is terminated, not left billing", async () => {
+    const es = await machineStack({ stackName: "unhealthy", retainFilesystem: false, filesystemName: "sick-cache" });
+    try {
+      emulator.faults.bootUnhealthy(1);
+      await expect(es.stack.up({ onOutput: es.onOutput })).rejects.toThrow(/unhealthy/);
+      expect(emulator.leakedInstances()).toEqual([]);
+      expect(plaintextLeaks(es.engineOutput(), { lambdaApiKey: emulator.apiKey })).toEqual([]);
+    } finally {
+      await es.dispose();
+    }
+    expect(emulator.leakedInstances()).toEqual([]);
+  });
+});
