@@ -1,0 +1,101 @@
+/**
+ * The whole program (index.ts) under Pulumi mocks, on the dev stack's settings (lambda mode):
+ * the resource tree host → server → benchmark, names and parents, the docker container's full
+ * spec, the benchmark's command, the exported outputs, and that no secret from config reaches a
+ * plain input of any resource. Config and mocks are set before the program is imported.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import { beforeAll, describe, expect, it } from "vitest";
+import { installProgramMocks, settle, type ProgramMocks } from "./programMocks";
+
+const SECRETS = {
+  lambdaApiKey: "sk-lambda-UNIT-secret-0001",
+  hfToken: "hf_UNITsecretTOKEN0002",
+  sglangApiKey: "sglang-UNIT-secret-0003",
+};
+
+let mocks: ProgramMocks;
+let program: Record<string, unknown>;
+
+beforeAll(async () => {
+  mocks = await installProgramMocks({
+    stack: "dev",
+    stackFile: "Pulumi.dev.yaml",
+    config: { lambdaApiKey: SECRETS.lambdaApiKey, hfToken: SECRETS.hfToken, sglangApiKey: SECRETS.sglangApiKey },
+    secretKeys: ["lambdaApiKey", "hfToken", "sglangApiKey"],
+  });
+  program = (await import("../../../index")) as Record<string, unknown>;
+  await settle(program);
+});
+
+describe("index.ts on the dev stack (lambda mode)", () => {
+  it("builds host → server → benchmark with the documented tokens, names and parents", () => {
+    const byType = (t: string) => mocks.resources.filter((r) => r.type === t).map((r) => r.name);
+    expect(byType("hgx:host:HgxHost")).toEqual(["hgx"]);
+    expect(byType("hgx:host:LambdaMachine")).toEqual(["hgx-machine"]);
+    expect(byType("hgx:host:HostReadiness")).toEqual(["hgx-readiness"]);
+    expect(byType("hgx:serving:SglangServer")).toEqual(["hgx"]);
+    expect(byType("hgx:benchmark:Benchmark")).toEqual(["hgx"]);
+    expect(byType("docker:index/container:Container")).toHaveLength(1);
+    expect(byType("docker:index/remoteImage:RemoteImage")).toHaveLength(1);
+    // Every child's name starts with its component's name (`${name}-<role>`).
+    for (const r of mocks.resources.filter((x) => !x.type.startsWith("pulumi:"))) expect(r.name.startsWith("hgx")).toBe(true);
+    // The dynamic Lambda resources are the machine component's children (`hgx-machine-<role>`).
+    const dynamic = mocks.resources.filter((r) => r.type.startsWith("pulumi-nodejs:dynamic"));
+    expect(dynamic.length).toBeGreaterThanOrEqual(4);
+    for (const r of dynamic) expect(r.name.startsWith("hgx-machine-")).toBe(true);
+  });
+
+  it("runs the seed's SGLang command line in the container with the API key wrapper, all GPUs and the HF cache on the filesystem", () => {
+    const container = mocks.resources.find((r) => r.type === "docker:index/container:Container")!;
+    const cmd = (container.inputs.command as string[]).join(" ");
+    expect(cmd).toContain(
+      "--host 0.0.0.0 --port 8000 --model-path Qwen/Qwen3.5-397B-A17B --served-model-name qwen --tool-call-parser qwen3_coder " +
+        "--reasoning-parser qwen3 --mamba-ssm-dtype float32 --tp-size 8 --trust-remote-code --mem-fraction-static 0.85",
+    );
+    expect(container.inputs.gpus).toBe("all");
+    expect(container.inputs.ipcMode).toBe("host");
+    expect(container.inputs.volumes).toEqual([
+      expect.objectContaining({ hostPath: "/lambda/nfs/hgx-dev-hf-cache/huggingface", containerPath: "/root/.cache/huggingface" }),
+    ]);
+    // The port is published on loopback only: the dev stack's allowlist is empty.
+    expect(container.inputs.ports).toEqual([expect.objectContaining({ internal: 8000, external: 8000, ip: "127.0.0.1" })]);
+  });
+
+  it("benchmarks with vllm bench serve on the host, with the seed workload", () => {
+    const bench = mocks.resources.find((r) => r.type === "command:remote:Command" && r.name === "hgx-run")!;
+    const create = String(bench.inputs.create);
+    for (const fragment of ["--backend openai-chat", "--endpoint /v1/chat/completions", "--dataset-name random", "--random-input-len 8192", "--random-output-len 1024", "--num-prompts 512", "--max-concurrency 32", "--served-model-name qwen"]) {
+      expect(create).toContain(fragment);
+    }
+  });
+
+  it("exports the host, server and benchmark outputs", async () => {
+    const host = program.host as Record<string, pulumi.Output<unknown>>;
+    const server = program.server as Record<string, pulumi.Output<unknown>>;
+    const benchmark = program.benchmark as Record<string, pulumi.Output<unknown>>;
+    expect(await mocks.value(host.region)).toBe("us-east-1");
+    expect(await mocks.value(host.hourlyPriceUsd)).toBeCloseTo(45.92);
+    expect(await mocks.value(server.servedModelName)).toBe("qwen");
+    expect(await mocks.value(server.dockerRunCommand)).toContain("lmsysorg/sglang:v0.5.14");
+    const metrics = (await mocks.value(benchmark.metrics)) as { outputThroughput: number };
+    expect(Math.round(metrics.outputThroughput)).toBe(1233);
+    expect(await mocks.value(benchmark.costPerMillionOutputTokens)).toBeGreaterThan(0);
+    expect(await pulumi.isSecret(server.apiKey)).toBe(true);
+  });
+
+  it("puts no configured secret into any resource's plain inputs", () => {
+    const leaks = mocks.plainInputLeaks(SECRETS);
+    expect(leaks).toEqual([]);
+    // ...while the secrets do reach the resources that need them, as secrets.
+    expect(mocks.secretInputHolders(SECRETS.sglangApiKey).length).toBeGreaterThan(0);
+    expect(mocks.secretInputHolders(SECRETS.hfToken).length).toBeGreaterThan(0);
+  });
+
+  it("does not write the stack's API key into any input at all (the provider reads it from config)", () => {
+    expect(mocks.secretInputHolders(SECRETS.lambdaApiKey)).toEqual([]);
+    expect(fs.existsSync(path.resolve(__dirname, "../../../Pulumi.dev.yaml"))).toBe(true);
+  });
+});

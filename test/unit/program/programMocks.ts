@@ -1,0 +1,159 @@
+/**
+ * Pulumi mocks for the whole program: stack config from a stack file plus test secrets, every
+ * registered resource recorded (type, name, parent type, inputs as the engine would receive
+ * them), plausible outputs for the providers' computed fields, and `call` refusing anything.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import { parse } from "yaml";
+
+const root = path.resolve(__dirname, "..", "..", "..");
+const PROJECT = "hgx-inference";
+/** Pulumi's wire marker for a secret value. */
+const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+const seedResult = fs.readFileSync(path.join(root, "test", "fixtures", "benchmark", "vllm-seed-result.json"), "utf8");
+
+// What the serving layer's scripts print (see components/serving/weights.ts and readinessGate.ts).
+const WEIGHTS_LOG = "TIMELINE weights_start 2026-01-01T00:00:10Z\nTIMELINE weights_done 2026-01-01T00:30:10Z\n";
+const GATE_LOG = [
+  "TIMELINE gate_start 2026-01-01T00:50:00Z",
+  "TIMELINE container_started 2026-01-01T00:30:12Z",
+  "TIMELINE health_ok 2026-01-01T00:50:01Z",
+  "TIMELINE models_ok 2026-01-01T00:50:01Z",
+  "TIMELINE ready 2026-01-01T00:50:04Z",
+  "READY model=qwen url=http://127.0.0.1:8000 seconds=4",
+].join("\n");
+
+export interface RecordedResource {
+  readonly type: string;
+  readonly name: string;
+  readonly inputs: Record<string, unknown>;
+}
+
+export interface ProgramMocks {
+  readonly resources: RecordedResource[];
+  value<T>(o: pulumi.Output<T> | undefined): Promise<T>;
+  /** Secret labels whose value appears in some resource's inputs outside a secret wrapper. */
+  plainInputLeaks(secrets: Record<string, string>): string[];
+  /** Resources that receive `value` inside a secret-wrapped input. */
+  secretInputHolders(value: string): string[];
+}
+
+function stackFileConfig(file: string): Record<string, string> {
+  const doc = parse(fs.readFileSync(path.join(root, file), "utf8")) as { config?: Record<string, unknown> };
+  return Object.fromEntries(
+    Object.entries(doc.config ?? {}).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]),
+  );
+}
+
+/** Outputs the real providers would compute, by resource type and name. */
+function computedOutputs(type: string, name: string, inputs: Record<string, unknown>): Record<string, unknown> {
+  if (type.startsWith("command:")) {
+    if (name.endsWith("-run")) return { stdout: seedResult, stderr: "" };
+    if (name.endsWith("-weights")) return { stdout: WEIGHTS_LOG, stderr: "" };
+    if (name.endsWith("-ready")) return { stdout: GATE_LOG, stderr: "" };
+    if (name.includes("-readiness-")) return { stdout: `${name}: ok; checked at 2026-01-01T00:00:00Z\n`, stderr: "" };
+    return { stdout: "2026-01-01T00:04:00Z\n", stderr: "" };
+  }
+  if (type === "docker:index/remoteImage:RemoteImage") return { imageId: "sha256:" + "1".repeat(64), repoDigest: `${String(inputs.name).split(":")[0]}@sha256:${"2".repeat(64)}` };
+  if (type.startsWith("pulumi-nodejs:dynamic")) {
+    return {
+      instanceId: "0920582c7ff041399e34823a0be62549",
+      ip: "203.0.113.10",
+      region: "us-east-1",
+      instanceType: "gpu_8x_b200_sxm6",
+      priceCentsPerHour: 4592,
+      actualHostname: "dev-hgx",
+      status: "active",
+      expiresAt: "2026-01-01T08:00:00Z",
+      adopted: false,
+      keyId: "key-1",
+      keyName: "dev-hgx",
+      publicKeyOpenssh: "ssh-ed25519 AAAAunit",
+      privateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nunit-generated\n-----END OPENSSH PRIVATE KEY-----\n",
+      filesystemId: "fs-1",
+      fsName: inputs.name ?? "fs",
+      mountPoint: `/lambda/nfs/${String(inputs.name ?? "fs")}`,
+      rulesetIds: { "us-east-1": "fw-1" },
+      rules: [],
+    };
+  }
+  return {};
+}
+
+function containsPlain(value: unknown, needle: string): boolean {
+  if (typeof value === "string") return value.includes(needle);
+  if (Array.isArray(value)) return value.some((v) => containsPlain(v, needle));
+  if (value && typeof value === "object") {
+    const o = value as Record<string, unknown>;
+    if (SECRET_SIG in o) return false; // a secret-wrapped value is allowed to hold it
+    return Object.values(o).some((v) => containsPlain(v, needle));
+  }
+  return false;
+}
+
+function containsSecret(value: unknown, needle: string): boolean {
+  if (Array.isArray(value)) return value.some((v) => containsSecret(v, needle));
+  if (value && typeof value === "object") {
+    const o = value as Record<string, unknown>;
+    if (SECRET_SIG in o) return JSON.stringify(o.value ?? "").includes(needle);
+    return Object.values(o).some((v) => containsSecret(v, needle));
+  }
+  return false;
+}
+
+export async function installProgramMocks(opts: {
+  stack: string;
+  stackFile: string;
+  config?: Record<string, string>;
+  secretKeys?: string[];
+}): Promise<ProgramMocks> {
+  const config: Record<string, string> = { ...stackFileConfig(opts.stackFile) };
+  for (const [k, v] of Object.entries(opts.config ?? {})) config[`${PROJECT}:${k}`] = v;
+  pulumi.runtime.setAllConfig(config, (opts.secretKeys ?? []).map((k) => `${PROJECT}:${k}`));
+
+  const resources: RecordedResource[] = [];
+  await pulumi.runtime.setMocks(
+    {
+      newResource: (args) => {
+        resources.push({ type: args.type, name: args.name, inputs: args.inputs });
+        return { id: `${args.name}-id`, state: { ...args.inputs, ...computedOutputs(args.type, args.name, args.inputs) } };
+      },
+      call: (args) => {
+        throw new Error(`unexpected provider call ${args.token}`);
+      },
+    },
+    PROJECT,
+    opts.stack,
+    false,
+  );
+
+  return {
+    resources,
+    value: <T>(o: pulumi.Output<T> | undefined) =>
+      new Promise<T>((resolve, reject) => {
+        if (!o) return reject(new Error("output is undefined"));
+        o.apply((v) => resolve(v));
+      }),
+    plainInputLeaks: (secrets) =>
+      Object.entries(secrets).flatMap(([label, value]) =>
+        resources.filter((r) => containsPlain(r.inputs, value)).map((r) => `${label} in ${r.type} ${r.name}`),
+      ),
+    secretInputHolders: (value) => resources.filter((r) => containsSecret(r.inputs, value)).map((r) => `${r.type} ${r.name}`),
+  };
+}
+
+/** Waits until every exported output (recursively) has resolved, so all resources registered. */
+export async function settle(exports: Record<string, unknown>): Promise<void> {
+  const outputs: pulumi.Output<unknown>[] = [];
+  const walk = (v: unknown, depth: number) => {
+    if (depth > 4 || v === null || v === undefined) return;
+    if (pulumi.Output.isInstance(v)) outputs.push(v as pulumi.Output<unknown>);
+    else if (Array.isArray(v)) v.forEach((x) => walk(x, depth + 1));
+    else if (typeof v === "object") Object.values(v as Record<string, unknown>).forEach((x) => walk(x, depth + 1));
+  };
+  walk(exports, 0);
+  await Promise.all(outputs.map((o) => new Promise<void>((resolve) => o.apply(() => resolve()))));
+  await new Promise((r) => setTimeout(r, 200));
+}
