@@ -15,8 +15,8 @@ import {
   type RawConfigContext,
   type StackConfig,
 } from "./config";
-import { HgxHost, type HgxHostArgs } from "./host";
-import { overridesFromFlagNames, planServing, SglangServer, type SglangServerArgs } from "./serving";
+import { HgxHost, type HgxHostArgs, type HostConnection } from "./host";
+import { overridesFromFlagNames, planServing, servingPlanInputFor, SglangServer, type SglangServerArgs } from "./serving";
 
 /** Where the persistent Hugging Face cache lives on the host, decided from config (never an Output). */
 export function cacheMountPathFor(config: StackConfig): string | undefined {
@@ -51,25 +51,11 @@ export const servingConfigCheck: ConfigCheck = (config) => {
     problems.push({ key: "sglangPreset", message: `= "${config.sglang.preset}" is not a preset. Fix: use seed or b200` });
     return problems;
   }
-  const { errors } = planServing({
-    image: config.sglang.image,
-    allowLatest: config.sglang.allowLatest,
-    preset: config.sglang.preset,
-    flagOverrides: overrides,
-    extraFlags: config.sglang.extraArgs,
-    port: config.sglang.port,
-    firewallAllowlist: config.hostMode === "lambda" ? config.lambda.firewallAllowlist : [],
-    gpuCount: config.gpuCount,
-    cacheMountPath: cacheMountPathFor(config),
-    cacheVolumeName: config.hf.cacheVolume,
-    containerName: "validation",
-    apiKey: config.sglang.apiKey.present,
-    hfToken: config.hf.token.present,
-    healthStartPeriod: config.sglang.healthStartPeriodMs / 1000,
-    waitTimeout: config.sglang.startupTimeoutMs / 1000,
-    project: config.project,
-    stack: config.stack,
-  });
+  // Exactly the plan the SglangServer component will build, with the GPUs the config promises.
+  const plannedHost: ServerHostFacts = { connection: { kind: "local" }, readyAt: "", gpuCount: config.gpuCount };
+  const { errors } = planServing(
+    servingPlanInputFor({ ...serverArgsFor(config, "validation", plannedHost), gpuCount: config.gpuCount }, config),
+  );
   for (const message of errors) {
     const key = /image/i.test(message) ? "sglangImage" : /served-model-name|servedModelName/.test(message) ? "sglangServedModelName" : "sglangFlags";
     problems.push({ key, message });
@@ -135,8 +121,15 @@ export function hostArgsFor(config: StackConfig): HgxHostArgs {
   }
 }
 
+/** What the serving layer needs from a host (an `HgxHost`, or plain values when planning). */
+export interface ServerHostFacts {
+  readonly connection: HostConnection;
+  readonly readyAt: pulumi.Input<string>;
+  readonly gpuCount: pulumi.Input<number>;
+}
+
 /** SglangServer arguments for one replica on its host. */
-export function serverArgsFor(config: StackConfig, name: string, host: HgxHost): SglangServerArgs {
+export function serverArgsFor(config: StackConfig, name: string, host: ServerHostFacts): SglangServerArgs {
   const local = config.hostMode === "local";
   return {
     connection: host.connection,

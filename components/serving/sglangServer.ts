@@ -31,7 +31,7 @@ import { renderBootProgressScript } from "./bootProgress";
 import { dockerSshHost, dockerSshOpts, LOCAL_DOCKER_HOST, writePrivateKeyFile } from "./dockerEndpoint";
 import { renderReadinessGateScript } from "./readinessGate";
 import type { SglangFlagOverrides, SglangPresetName } from "./sglangArgs";
-import { checkGpuFit, type Duration, planServing, servingSpecHash, type ServingPlan } from "./servingPlan";
+import { checkGpuFit, type Duration, planServing, servingSpecHash, type ServingPlan, type ServingPlanInput } from "./servingPlan";
 import { buildTimeline, type TimelinePhase } from "./timeline";
 import { DEFAULT_DOWNLOADER_IMAGE, renderWeightsDownloadScript } from "./weights";
 
@@ -175,6 +175,40 @@ export interface SglangServerArgs {
   };
 }
 
+/**
+ * The plain plan input an `SglangServer` with these args builds: one function, so validation
+ * before deploy (stack config checks) and rehearsals outside Pulumi use exactly the component's plan.
+ */
+export function servingPlanInputFor(
+  args: SglangServerArgs,
+  runtime: { readonly project: string; readonly stack: string },
+): ServingPlanInput & { readonly containerName: string; readonly preDownload: boolean } {
+  return {
+    image: args.image,
+    allowLatest: args.allowLatest,
+    preset: args.preset,
+    flagOverrides: args.flagOverrides,
+    extraFlags: args.extraFlags,
+    port: args.port,
+    firewallAllowlist: args.firewallAllowlist,
+    gpuCount: typeof args.gpuCount === "number" ? args.gpuCount : undefined,
+    cacheMountPath: args.cacheMountPath,
+    cacheVolumeName: args.cacheVolumeName ?? `hgx-${runtime.stack}-hf-cache`,
+    containerName: args.containerName ?? `hgx-${runtime.stack}-sglang`,
+    apiKey: args.apiKey !== undefined,
+    hfToken: args.hfToken !== undefined,
+    healthStartPeriod: args.healthStartPeriod,
+    waitTimeout: args.waitTimeout,
+    readinessTimeout: args.readinessTimeout,
+    project: runtime.project,
+    stack: runtime.stack,
+    labels: args.labels,
+    preDownload: args.preDownload ?? true,
+    weightsRevision: args.weightsRevision,
+    gpuHost: args.gpuHost,
+  };
+}
+
 /** Runs a bash script on the host: remote.Command over SSH, local.Command here. */
 function hostCommand(
   name: string,
@@ -239,34 +273,9 @@ export class SglangServer extends pulumi.ComponentResource {
 
     // 1. Plain values -> validated plan (throws with every problem at once).
     const stack = pulumi.getStack();
-    const gpuCountNow = typeof args.gpuCount === "number" ? args.gpuCount : undefined;
-    const containerName = args.containerName ?? `hgx-${stack}-sglang`;
-    const cacheVolumeName = args.cacheVolumeName ?? `hgx-${stack}-hf-cache`;
-    const preDownload = args.preDownload ?? true;
-    const { plan, errors, warnings } = planServing({
-      image: args.image,
-      allowLatest: args.allowLatest,
-      preset: args.preset,
-      flagOverrides: args.flagOverrides,
-      extraFlags: args.extraFlags,
-      port: args.port,
-      firewallAllowlist: args.firewallAllowlist,
-      gpuCount: gpuCountNow,
-      cacheMountPath: args.cacheMountPath,
-      cacheVolumeName,
-      containerName,
-      apiKey: args.apiKey !== undefined,
-      hfToken: args.hfToken !== undefined,
-      healthStartPeriod: args.healthStartPeriod,
-      waitTimeout: args.waitTimeout,
-      readinessTimeout: args.readinessTimeout,
-      project: pulumi.getProject(),
-      stack,
-      labels: args.labels,
-      preDownload,
-      weightsRevision: args.weightsRevision,
-      gpuHost: args.gpuHost,
-    });
+    const planInput = servingPlanInputFor(args, { project: pulumi.getProject(), stack });
+    const { containerName, preDownload } = planInput;
+    const { plan, errors, warnings } = planServing(planInput);
     if (plan === undefined) {
       throw new pulumi.ResourceError(`invalid serving configuration:\n- ${errors.join("\n- ")}`, this);
     }
