@@ -158,8 +158,18 @@ export function serverArgsFor(config: StackConfig, name: string, host: ServerHos
   };
 }
 
+/** What the benchmark needs from a host and its server (components, or plain values in a rehearsal). */
+export interface BenchmarkTargetFacts {
+  readonly host: { readonly connection: HostConnection; readonly hourlyPriceUsd: pulumi.Input<number> };
+  readonly server: {
+    readonly endpoint: pulumi.Input<string>;
+    readonly servedModelName: pulumi.Input<string>;
+    readonly specHash: string;
+  };
+}
+
 /** Benchmark arguments for one replica's server. */
-export function benchmarkArgsFor(config: StackConfig, host: HgxHost, server: SglangServer): BenchmarkArgs {
+export function benchmarkArgsFor(config: StackConfig, { host, server }: BenchmarkTargetFacts): BenchmarkArgs {
   const b = config.benchmark;
   const cacheMountPath = cacheMountPathFor(config);
   return {
@@ -202,7 +212,7 @@ export function deployStack(config: StackConfig): Deployment[] {
     const name = replicaName(index);
     const host = new HgxHost(name, hostArgsFor(config));
     const server = new SglangServer(name, serverArgsFor(config, name, host));
-    const benchmark = config.benchmark.enabled ? new Benchmark(name, benchmarkArgsFor(config, host, server)) : undefined;
+    const benchmark = config.benchmark.enabled ? new Benchmark(name, benchmarkArgsFor(config, { host, server })) : undefined;
     return { name, host, server, benchmark };
   });
 }
