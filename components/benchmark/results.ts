@@ -20,19 +20,26 @@ export interface LatencyStats {
   readonly percentiles: Readonly<Record<string, number>>;
 }
 
-/** Typed view of a benchmark result. Throughputs are per second; durations in seconds. */
-export interface BenchmarkMetrics {
+/**
+ * Counts and throughputs of one run, as every runner reports them (the native runner computes
+ * them in runner/stats.ts). Throughputs are per second of `durationS`.
+ */
+export interface BenchmarkTotals {
   readonly completed: number;
   readonly failed: number;
   readonly durationS: number;
   readonly totalInputTokens: number;
   readonly totalOutputTokens: number;
-  /** Requests per second. */
+  /** Completed requests per second. */
   readonly requestThroughput: number;
   /** Output tokens per second. */
   readonly outputThroughput: number;
   /** Input + output tokens per second. */
   readonly totalTokenThroughput: number;
+}
+
+/** Typed view of a benchmark result. Throughputs are per second; durations in seconds. */
+export interface BenchmarkMetrics extends BenchmarkTotals {
   readonly ttft: LatencyStats;
   readonly tpot: LatencyStats;
   readonly itl: LatencyStats;

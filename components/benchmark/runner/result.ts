@@ -5,6 +5,7 @@
  */
 import type { BenchmarkMetrics, MetricSummary, PercentileMetric } from "./stats";
 import { percentileLabel } from "./stats";
+import type { ResolvedRunOptions } from "./runner";
 
 /** The fields of a run the JSON is built from (a `BenchmarkResult` without its `json`). */
 export interface ResultSource {
@@ -18,15 +19,10 @@ export interface ResultSource {
     readonly generatedText: string;
     readonly error: string;
   }>;
-  readonly options: {
-    readonly label: string;
-    readonly modelId: string;
-    readonly tokenizerId: string;
-    readonly numPrompts: number;
-    readonly maxConcurrency: number;
-    readonly percentileMetrics: readonly PercentileMetric[];
-    readonly metricPercentiles: readonly number[];
-  };
+  readonly options: Pick<
+    ResolvedRunOptions,
+    "label" | "modelId" | "tokenizerId" | "numPrompts" | "maxConcurrency" | "percentileMetrics" | "metricPercentiles"
+  >;
   readonly startedAt: Date;
 }
 

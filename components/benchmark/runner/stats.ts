@@ -4,6 +4,7 @@
  * (n − 1)·p/100. An empty list reports 0 for every statistic (numpy is handed `[0]` there).
  * Latencies are kept in milliseconds throughout.
  */
+import type { BenchmarkTotals } from "../results";
 import type { PercentileMetric } from "../workload";
 
 export type { PercentileMetric };
@@ -105,20 +106,10 @@ export interface GoodputSlo {
   readonly e2el?: number;
 }
 
-export interface BenchmarkMetrics {
-  readonly completed: number;
-  readonly failed: number;
-  readonly durationS: number;
-  readonly totalInputTokens: number;
-  readonly totalOutputTokens: number;
-  /** completed / duration. */
-  readonly requestThroughput: number;
+/** The run's totals (requestThroughput = completed / duration, ...) plus the runner's own figures. */
+export interface BenchmarkMetrics extends BenchmarkTotals {
   /** Requests meeting every SLO per second; undefined without SLOs (JSON `null`). */
   readonly requestGoodput: number | undefined;
-  /** Σ output tokens / duration. */
-  readonly outputThroughput: number;
-  /** (Σ input + Σ output tokens) / duration. */
-  readonly totalTokenThroughput: number;
   /** Most token events received within one whole second of the run (1 s buckets). */
   readonly maxOutputTokensPerS: number;
   /** Most requests active during one of those 1 s buckets. */

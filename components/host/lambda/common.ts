@@ -1,6 +1,8 @@
 // Helpers shared by the Lambda dynamic providers. Everything here is free of module-level state
 // so that Pulumi can serialize it by value into the dynamic-provider process.
+import type * as pulumi from "@pulumi/pulumi";
 import { LambdaClient, resolveClientOptions } from "./client";
+import { InUseError, NotFoundError } from "./errors";
 
 /**
  * Bumped whenever provider behaviour changes in a way existing resources should pick up:
@@ -22,6 +24,17 @@ export interface LambdaCommonInputs {
   apiKeyConfigKey?: string;
   /** API base URL; empty = env LAMBDA_API_BASE_URL, else the public API. */
   apiBaseUrl?: string;
+}
+
+/** The `LambdaCommonInputs` that only route API calls: a change there is an update, never a replace. */
+export const API_ROUTING_KEYS = ["providerVersion", "apiKeyConfigKey", "apiBaseUrl"] as const;
+
+/** Resource arguments every Lambda dynamic resource accepts (the settable `LambdaCommonInputs`). */
+export interface LambdaCommonArgs {
+  /** Fully-qualified stack-config key holding the API key. @default none (env LAMBDA_API_KEY) */
+  apiKeyConfigKey?: pulumi.Input<string>;
+  /** API base URL. @default env LAMBDA_API_BASE_URL, else https://cloud.lambda.ai/api/v1 */
+  apiBaseUrl?: pulumi.Input<string>;
 }
 
 /** Minimal view of the stack configuration handed to a dynamic provider's `configure`. */
@@ -74,6 +87,42 @@ export function progress(line: string): void {
 
 export function sleep(ms: number): Promise<void> {
   return ms > 0 ? new Promise((resolve) => setTimeout(resolve, ms)) : Promise.resolve();
+}
+
+/** What `deleteWhileInUse` says while it waits, and when it gives up. */
+export interface InUseMessages {
+  /** The error thrown once the in-use timeout would be exceeded. */
+  stillInUse(elapsed: string): string;
+  /** A progress line while retrying. */
+  retrying(elapsed: string): string;
+}
+
+/**
+ * Runs `attemptDelete` until it succeeds or the object is gone, retrying while the API answers
+ * "in use" (filesystems and rulesets free up some time after their instance terminated).
+ * Bounded by time (LAMBDA_IN_USE_TIMEOUT_MS) and by count; false when the count ran out.
+ */
+export async function deleteWhileInUse(attemptDelete: () => Promise<void>, say: InUseMessages): Promise<boolean> {
+  const { inUseTimeoutMs, pollMs, progressMs } = waitSettings();
+  const started = Date.now();
+  let lastReport = started;
+  for (let attempt = 1; attempt <= 10_000; attempt++) {
+    try {
+      await attemptDelete();
+      return true;
+    } catch (e) {
+      if (e instanceof NotFoundError) return true;
+      if (!(e instanceof InUseError)) throw e;
+      const elapsed = Date.now() - started;
+      if (elapsed + pollMs > inUseTimeoutMs) throw new Error(say.stillInUse(formatElapsed(elapsed)));
+      if (Date.now() - lastReport >= progressMs) {
+        progress(say.retrying(formatElapsed(elapsed)));
+        lastReport = Date.now();
+      }
+      await sleep(pollMs);
+    }
+  }
+  return false;
 }
 
 /** "12m 05s" from milliseconds, for progress lines. */
@@ -189,6 +238,18 @@ export function isIpv4Cidr(text: string): boolean {
   const octets = m.slice(1, 5).map(Number);
   const prefix = Number(m[5]);
   return octets.every((o) => o >= 0 && o <= 255) && prefix >= 0 && prefix <= 32;
+}
+
+/**
+ * Failures for a `regions` input: `emptyReason` when it is not a non-empty list, one per entry
+ * that is not a region code. Nothing while the list is unknown (preview).
+ */
+export function regionFailures(regions: readonly string[], emptyReason: string): { property: string; reason: string }[] {
+  if (containsUnknown(regions)) return [];
+  if (!Array.isArray(regions) || regions.length === 0) return [{ property: "regions", reason: emptyReason }];
+  return regions
+    .filter((r) => !isRegionCode(r))
+    .map((r) => ({ property: "regions", reason: `"${r}" is not a Lambda region code (like "us-east-1")` }));
 }
 
 /** Lambda region codes look like `us-east-1`, `europe-central-1`. */

@@ -3,20 +3,20 @@
 // point: the weights survive), and its region then pins where the instance can launch.
 import * as pulumi from "@pulumi/pulumi";
 import {
+  API_ROUTING_KEYS,
   changedKeys,
   plain,
   clientFor,
   containsUnknown,
-  formatElapsed,
-  isRegionCode,
+  deleteWhileInUse,
   LAMBDA_PROVIDER_VERSION,
   progress,
-  sleep,
-  waitSettings,
+  regionFailures,
+  type LambdaCommonArgs,
   type LambdaCommonInputs,
   type StackConfigView,
 } from "./common";
-import { DuplicateError, InUseError, NotFoundError } from "./errors";
+import { DuplicateError } from "./errors";
 import type { LambdaClient } from "./client";
 import type { Filesystem as ApiFilesystem } from "./types";
 
@@ -53,15 +53,7 @@ export function validateFilesystemInputs(news: FilesystemInputs): { property: st
       reason: `filesystem name "${news.fsName ?? ""}" is invalid: start with a letter, then letters, digits or "-", at most 60 characters (e.g. "hf-cache")`,
     });
   }
-  if (!containsUnknown(news.regions)) {
-    if (!Array.isArray(news.regions) || news.regions.length === 0) {
-      failures.push({ property: "regions", reason: "regions must list at least one Lambda region, e.g. [\"us-east-1\"]" });
-    } else {
-      for (const r of news.regions) {
-        if (!isRegionCode(r)) failures.push({ property: "regions", reason: `"${r}" is not a Lambda region code (like "us-east-1")` });
-      }
-    }
-  }
+  failures.push(...regionFailures(news.regions, "regions must list at least one Lambda region, e.g. [\"us-east-1\"]"));
   return failures;
 }
 
@@ -99,7 +91,7 @@ export class FilesystemProvider implements pulumi.dynamic.ResourceProvider<Files
     // `regions` and `instanceType` are creation hints: a filesystem never moves, so they are
     // deliberately left out (a change there is not an update of this resource).
     const replaces = changedKeys<FilesystemInputs>(olds, news, ["fsName"]);
-    const updates = changedKeys<FilesystemInputs>(olds, news, ["providerVersion", "apiKeyConfigKey", "apiBaseUrl"]);
+    const updates = changedKeys<FilesystemInputs>(olds, news, API_ROUTING_KEYS);
     return { changes: replaces.length + updates.length > 0, replaces, deleteBeforeReplace: true };
   }
 
@@ -152,46 +144,25 @@ export class FilesystemProvider implements pulumi.dynamic.ResourceProvider<Files
 
   async delete(id: string, props: FilesystemOutputs): Promise<void> {
     const client = clientFor(props, this.stackConfig);
-    const { inUseTimeoutMs, pollMs, progressMs } = waitSettings();
-    const started = Date.now();
-    let lastReport = started;
-    // Bounded by time and by count: a filesystem frees up some time after its instance terminated.
-    for (let attempt = 1; attempt <= 10_000; attempt++) {
-      try {
-        await client.deleteFilesystem(id);
-        return;
-      } catch (e) {
-        if (e instanceof NotFoundError) return;
-        if (!(e instanceof InUseError)) throw e;
-        const elapsed = Date.now() - started;
-        if (elapsed + pollMs > inUseTimeoutMs) {
-          throw new Error(
-            `Filesystem "${props.fsName}" (${id}) is still in use after ${formatElapsed(elapsed)}: terminate the instance that mounts it ` +
-              `(Lambda dashboard > Instances), then re-run \`pulumi destroy\`. Raise LAMBDA_IN_USE_TIMEOUT_MS to wait longer.`,
-          );
-        }
-        if (Date.now() - lastReport >= progressMs) {
-          progress(`filesystem "${props.fsName}" still in use after ${formatElapsed(elapsed)}; retrying delete`);
-          lastReport = Date.now();
-        }
-        await sleep(pollMs);
-      }
-    }
+    // A filesystem frees up some time after its instance terminated.
+    const deleted = await deleteWhileInUse(() => client.deleteFilesystem(id), {
+      stillInUse: (elapsed) =>
+        `Filesystem "${props.fsName}" (${id}) is still in use after ${elapsed}: terminate the instance that mounts it ` +
+        `(Lambda dashboard > Instances), then re-run \`pulumi destroy\`. Raise LAMBDA_IN_USE_TIMEOUT_MS to wait longer.`,
+      retrying: (elapsed) => `filesystem "${props.fsName}" still in use after ${elapsed}; retrying delete`,
+    });
+    if (deleted) return;
     throw new Error(`Filesystem "${props.fsName}" (${id}) could not be deleted: too many attempts.`);
   }
 }
 
-export interface FilesystemArgs {
+export interface FilesystemArgs extends LambdaCommonArgs {
   /** Filesystem name (letters first, then letters/digits/"-", max 60). */
   fsName: pulumi.Input<string>;
   /** Regions in preference order (used to pick the creation region only). */
   regions: pulumi.Input<pulumi.Input<string>[]>;
   /** Instance type whose capacity picks the creation region. */
   instanceType: pulumi.Input<string>;
-  /** Fully-qualified stack-config key holding the API key. @default none (env LAMBDA_API_KEY) */
-  apiKeyConfigKey?: pulumi.Input<string>;
-  /** API base URL. @default env LAMBDA_API_BASE_URL, else https://cloud.lambda.ai/api/v1 */
-  apiBaseUrl?: pulumi.Input<string>;
 }
 
 /** A persistent Lambda filesystem (token `pulumi-nodejs:dynamic/lambda:Filesystem`). */

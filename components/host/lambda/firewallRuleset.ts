@@ -4,17 +4,16 @@
 // region and the instance attaches the one of the region it lands in. Rulesets are free.
 import * as pulumi from "@pulumi/pulumi";
 import {
+  API_ROUTING_KEYS,
   changedKeys,
   plain,
   clientFor,
   containsUnknown,
-  formatElapsed,
+  deleteWhileInUse,
   isIpv4Cidr,
-  isRegionCode,
   LAMBDA_PROVIDER_VERSION,
-  progress,
-  sleep,
-  waitSettings,
+  regionFailures,
+  type LambdaCommonArgs,
   type LambdaCommonInputs,
   type StackConfigView,
 } from "./common";
@@ -63,13 +62,7 @@ export function validateFirewallInputs(news: FirewallRulesetInputs): { property:
   if (!containsUnknown(news.rulesetName) && (!news.rulesetName || news.rulesetName.length > 64)) {
     failures.push({ property: "rulesetName", reason: `rulesetName must be 1-64 characters, got "${news.rulesetName ?? ""}"` });
   }
-  if (!containsUnknown(news.regions)) {
-    if (!Array.isArray(news.regions) || news.regions.length === 0) {
-      failures.push({ property: "regions", reason: "regions must list at least one Lambda region, e.g. [\"us-east-1\"]" });
-    } else {
-      for (const r of news.regions) if (!isRegionCode(r)) failures.push({ property: "regions", reason: `"${r}" is not a Lambda region code (like "us-east-1")` });
-    }
-  }
+  failures.push(...regionFailures(news.regions, "regions must list at least one Lambda region, e.g. [\"us-east-1\"]"));
   for (const [prop, list] of [["sshSourceCidrs", news.sshSourceCidrs], ["servingAllowlist", news.servingAllowlist]] as const) {
     if (containsUnknown(list)) continue;
     if (!Array.isArray(list)) {
@@ -87,30 +80,12 @@ export function validateFirewallInputs(news: FirewallRulesetInputs): { property:
 }
 
 async function deleteWhenFree(client: LambdaClient, id: string, label: string): Promise<void> {
-  const { inUseTimeoutMs, pollMs, progressMs } = waitSettings();
-  const started = Date.now();
-  let lastReport = started;
-  for (let attempt = 1; attempt <= 10_000; attempt++) {
-    try {
-      await client.deleteFirewallRuleset(id);
-      return;
-    } catch (e) {
-      if (e instanceof NotFoundError) return;
-      if (!(e instanceof InUseError)) throw e;
-      const elapsed = Date.now() - started;
-      if (elapsed + pollMs > inUseTimeoutMs) {
-        throw new Error(
-          `Firewall ruleset ${label} (${id}) is still attached to an instance after ${formatElapsed(elapsed)}: terminate that instance, ` +
-            `then re-run \`pulumi destroy\`. Raise LAMBDA_IN_USE_TIMEOUT_MS to wait longer.`,
-        );
-      }
-      if (Date.now() - lastReport >= progressMs) {
-        progress(`firewall ruleset ${label} still in use after ${formatElapsed(elapsed)}; retrying delete`);
-        lastReport = Date.now();
-      }
-      await sleep(pollMs);
-    }
-  }
+  await deleteWhileInUse(() => client.deleteFirewallRuleset(id), {
+    stillInUse: (elapsed) =>
+      `Firewall ruleset ${label} (${id}) is still attached to an instance after ${elapsed}: terminate that instance, ` +
+      `then re-run \`pulumi destroy\`. Raise LAMBDA_IN_USE_TIMEOUT_MS to wait longer.`,
+    retrying: (elapsed) => `firewall ruleset ${label} still in use after ${elapsed}; retrying delete`,
+  });
 }
 
 /** Makes the rulesets match: one per region with `rules`; adopts same-named ones; returns ids. */
@@ -155,9 +130,7 @@ export class FirewallRulesetProvider implements pulumi.dynamic.ResourceProvider<
       "sshSourceCidrs",
       "servingPort",
       "servingAllowlist",
-      "providerVersion",
-      "apiKeyConfigKey",
-      "apiBaseUrl",
+      ...API_ROUTING_KEYS,
     ]);
     return { changes: changed.length > 0, replaces: [] };
   }
@@ -210,7 +183,7 @@ export class FirewallRulesetProvider implements pulumi.dynamic.ResourceProvider<
   }
 }
 
-export interface FirewallRulesetArgs {
+export interface FirewallRulesetArgs extends LambdaCommonArgs {
   rulesetName: pulumi.Input<string>;
   regions: pulumi.Input<pulumi.Input<string>[]>;
   /** @default ["0.0.0.0/0"] */
@@ -218,10 +191,6 @@ export interface FirewallRulesetArgs {
   servingPort: pulumi.Input<number>;
   /** @default [] (serving port closed) */
   servingAllowlist?: pulumi.Input<pulumi.Input<string>[]>;
-  /** Fully-qualified stack-config key holding the API key. @default none (env LAMBDA_API_KEY) */
-  apiKeyConfigKey?: pulumi.Input<string>;
-  /** API base URL. @default env LAMBDA_API_BASE_URL, else https://cloud.lambda.ai/api/v1 */
-  apiBaseUrl?: pulumi.Input<string>;
 }
 
 /** Firewall rulesets, one per candidate region (token `pulumi-nodejs:dynamic/lambda:FirewallRuleset`). */

@@ -5,16 +5,18 @@
 // waits for `active`; a boot that ends unhealthy, terminated, preempted or late is terminated.
 import * as pulumi from "@pulumi/pulumi";
 import {
+  API_ROUTING_KEYS,
   changedKeys,
   plain,
   clientFor,
   containsUnknown,
   formatElapsed,
-  isRegionCode,
   LAMBDA_PROVIDER_VERSION,
   progress,
+  regionFailures,
   sleep,
   waitSettings,
+  type LambdaCommonArgs,
   type LambdaCommonInputs,
   type StackConfigView,
 } from "./common";
@@ -116,13 +118,9 @@ const HOSTNAME = /^[a-z0-9][0-9a-z-]{0,62}$/;
 export function validateInstanceInputs(news: InstanceInputs): { property: string; reason: string }[] {
   const failures: { property: string; reason: string }[] = [];
   const known = (v: unknown) => !containsUnknown(v);
-  if (known(news.regions)) {
-    if (!Array.isArray(news.regions) || news.regions.length === 0) {
-      failures.push({ property: "regions", reason: "regions must list at least one Lambda region in preference order, e.g. [\"us-east-1\", \"us-west-1\"]" });
-    } else {
-      for (const r of news.regions) if (!isRegionCode(r)) failures.push({ property: "regions", reason: `"${r}" is not a Lambda region code (like "us-east-1")` });
-    }
-  }
+  failures.push(
+    ...regionFailures(news.regions, "regions must list at least one Lambda region in preference order, e.g. [\"us-east-1\", \"us-west-1\"]"),
+  );
   if (known(news.instanceType) && !/^[a-z0-9_]+$/.test(news.instanceType ?? "")) {
     failures.push({ property: "instanceType", reason: `instanceType "${news.instanceType ?? ""}" is not an instance type name like "gpu_8x_b200_sxm6"` });
   }
@@ -351,7 +349,7 @@ export class InstanceProvider implements pulumi.dynamic.ResourceProvider<Instanc
     if (newRuleset !== undefined && newRuleset !== olds.firewallRulesetIds?.[olds.region]) replaces.push("firewallRulesetIds");
     // ttlSeconds, waitTimeoutSeconds, project/stack/instanceName apply at launch only and are
     // deliberately not diffed: changing them must not relaunch an 8-GPU machine.
-    const updates = changedKeys<InstanceInputs>(olds, news, ["providerVersion", "apiKeyConfigKey", "apiBaseUrl"]);
+    const updates = changedKeys<InstanceInputs>(olds, news, API_ROUTING_KEYS);
     return { changes: replaces.length + updates.length > 0, replaces, deleteBeforeReplace: true };
   }
 
@@ -420,7 +418,7 @@ export class InstanceProvider implements pulumi.dynamic.ResourceProvider<Instanc
   }
 }
 
-export interface InstanceArgs {
+export interface InstanceArgs extends LambdaCommonArgs {
   resourceName: pulumi.Input<string>;
   project: pulumi.Input<string>;
   stack: pulumi.Input<string>;
@@ -435,10 +433,6 @@ export interface InstanceArgs {
   hostname?: pulumi.Input<string>;
   ttlSeconds: pulumi.Input<number>;
   waitTimeoutSeconds: pulumi.Input<number>;
-  /** Fully-qualified stack-config key holding the API key. @default none (env LAMBDA_API_KEY) */
-  apiKeyConfigKey?: pulumi.Input<string>;
-  /** API base URL. @default env LAMBDA_API_BASE_URL, else https://cloud.lambda.ai/api/v1 */
-  apiBaseUrl?: pulumi.Input<string>;
 }
 
 /** A Lambda Cloud instance (token `pulumi-nodejs:dynamic/lambda:Instance`). */

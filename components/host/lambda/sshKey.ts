@@ -2,12 +2,14 @@
 // the API generates, whose private half is returned once and kept only as a secret output.
 import * as pulumi from "@pulumi/pulumi";
 import {
+  API_ROUTING_KEYS,
   changedKeys,
   plain,
   clientFor,
   containsUnknown,
   LAMBDA_PROVIDER_VERSION,
   progress,
+  type LambdaCommonArgs,
   type LambdaCommonInputs,
   type StackConfigView,
 } from "./common";
@@ -31,7 +33,6 @@ export interface SshKeyOutputs extends SshKeyInputs {
 
 /** Changing either makes a different key: replace (delete first, the name is reused). */
 const REPLACE_ON = ["keyName", "publicKey"] as const;
-const UPDATE_ON = ["providerVersion", "apiKeyConfigKey", "apiBaseUrl"] as const;
 
 export function validateSshKeyInputs(news: SshKeyInputs): { property: string; reason: string }[] {
   const failures: { property: string; reason: string }[] = [];
@@ -64,7 +65,7 @@ export class SshKeyProvider implements pulumi.dynamic.ResourceProvider<SshKeyInp
     const normalizedNews = { ...news, publicKey: news.publicKey || undefined };
     const normalizedOlds = { ...olds, publicKey: olds.publicKey || undefined };
     const replaces = changedKeys<SshKeyInputs>(normalizedOlds, normalizedNews, REPLACE_ON);
-    const updates = changedKeys<SshKeyInputs>(olds, news, UPDATE_ON);
+    const updates = changedKeys<SshKeyInputs>(olds, news, API_ROUTING_KEYS);
     return { changes: replaces.length + updates.length > 0, replaces, deleteBeforeReplace: true };
   }
 
@@ -139,15 +140,11 @@ export class SshKeyProvider implements pulumi.dynamic.ResourceProvider<SshKeyInp
   }
 }
 
-export interface SshKeyArgs {
+export interface SshKeyArgs extends LambdaCommonArgs {
   /** Name in the Lambda account (1-64 characters). */
   keyName: pulumi.Input<string>;
   /** OpenSSH public key; absent = the API generates a pair (private key -> secret output `privateKey`). */
   publicKey?: pulumi.Input<string>;
-  /** Fully-qualified stack-config key holding the API key. @default none (env LAMBDA_API_KEY) */
-  apiKeyConfigKey?: pulumi.Input<string>;
-  /** API base URL. @default env LAMBDA_API_BASE_URL, else https://cloud.lambda.ai/api/v1 */
-  apiBaseUrl?: pulumi.Input<string>;
 }
 
 /** An SSH key registered with Lambda Cloud (token `pulumi-nodejs:dynamic/lambda:SshKey`). */

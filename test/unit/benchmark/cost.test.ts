@@ -1,18 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { benchmarkCost, centsPerHourToUsd, costPerMillionTokens, validateHourlyPrice } from "../../../components/benchmark/cost";
 import { parseBenchmarkResult } from "../../../components/benchmark/results";
-
-/** Small seeded PRNG (mulberry32) so the property loops are reproducible without fast-check. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// The simulator's seeded PRNG (mulberry32) keeps the property loops reproducible without fast-check.
+import { seededRandom as prng } from "../../fixtures/sglang-simulator/faults";
 
 const RUNS = 2000;
 

@@ -7,23 +7,13 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { parse } from "yaml";
+import { GATE_LOG, WEIGHTS_LOG } from "../../fixtures/serving/scriptLogs";
 
 const root = path.resolve(__dirname, "..", "..", "..");
 const PROJECT = "hgx-inference";
 /** Pulumi's wire marker for a secret value. */
 const SECRET_SIG = "4dabf18193072939515e22adb298388d";
 const seedResult = fs.readFileSync(path.join(root, "test", "fixtures", "benchmark", "vllm-seed-result.json"), "utf8");
-
-// What the serving layer's scripts print (see components/serving/weights.ts and readinessGate.ts).
-const WEIGHTS_LOG = "TIMELINE weights_start 2026-01-01T00:00:10Z\nTIMELINE weights_done 2026-01-01T00:30:10Z\n";
-const GATE_LOG = [
-  "TIMELINE gate_start 2026-01-01T00:50:00Z",
-  "TIMELINE container_started 2026-01-01T00:30:12Z",
-  "TIMELINE health_ok 2026-01-01T00:50:01Z",
-  "TIMELINE models_ok 2026-01-01T00:50:01Z",
-  "TIMELINE ready 2026-01-01T00:50:04Z",
-  "READY model=qwen url=http://127.0.0.1:8000 seconds=4",
-].join("\n");
 
 export interface RecordedResource {
   readonly type: string;

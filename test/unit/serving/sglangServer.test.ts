@@ -4,6 +4,7 @@ import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type * as ServerModule from "../../../components/serving/sglangServer";
+import { GATE_LOG, WEIGHTS_LOG } from "../../fixtures/serving/scriptLogs";
 
 const API_KEY = "sk-serving-unit-9d1c";
 const HF_TOKEN = "hf_unitTOKEN_55aa";
@@ -30,16 +31,6 @@ const captured: Captured[] = [];
 let mod: typeof ServerModule;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "hgx-serving-mocks-"));
 const savedTmpdir = process.env.TMPDIR;
-
-const WEIGHTS_LOG = "TIMELINE weights_start 2026-01-01T00:00:10Z\nPROGRESS 2026-01-01T00:00:40Z elapsed=30s cache=40G\nTIMELINE weights_done 2026-01-01T00:30:10Z\n";
-const GATE_LOG = [
-  "TIMELINE gate_start 2026-01-01T00:50:00Z",
-  "TIMELINE container_started 2026-01-01T00:30:12Z",
-  "TIMELINE health_ok 2026-01-01T00:50:01Z",
-  "TIMELINE models_ok 2026-01-01T00:50:01Z",
-  "TIMELINE ready 2026-01-01T00:50:04Z",
-  "READY model=qwen url=http://127.0.0.1:8000 seconds=4",
-].join("\n");
 
 beforeAll(async () => {
   process.env.TMPDIR = tmp; // the ssh key file lands here
