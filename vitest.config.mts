@@ -1,8 +1,10 @@
 import { defineConfig } from "vitest/config";
 
-// Two layers, both run by `npm test`:
+// Two layers, both run by `npm test` (unit first, then integration):
 // - unit: pure functions, providers against in-process emulators, components under Pulumi mocks;
-// - integration: real processes — Docker engine, sshd on loopback, the Pulumi engine.
+// - integration: real processes — Docker engine, sshd on loopback, the Pulumi engine. Its files
+//   run one at a time (`npm run test:integration`): several assert latencies against a known
+//   timing model, which two heavy files side by side on a 2-core machine would distort.
 // Pulumi's runtime state is process-global, so every file runs in its own forked process.
 export default defineConfig({
   test: {
