@@ -9,17 +9,7 @@
  *
  * `--help` lists every option. The logic lives in components/ops/promote-cli.ts.
  */
+import { runCliMain } from "../components/ops/cli";
 import { runPromoteCheck } from "../components/ops/promote-cli";
 
-runPromoteCheck(process.argv.slice(2), {
-  out: (line) => process.stdout.write(`${line}\n`),
-  err: (line) => process.stderr.write(`${line}\n`),
-}).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (e: unknown) => {
-    process.stderr.write(`promote-check: ${e instanceof Error ? e.message : String(e)}\n`);
-    process.exitCode = 2;
-  },
-);
+runCliMain("promote-check", runPromoteCheck, 2);

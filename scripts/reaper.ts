@@ -10,17 +10,7 @@
  *
  * The logic lives in components/ops/reaper.ts.
  */
+import { runCliMain } from "../components/ops/cli";
 import { runReaper } from "../components/ops/reaper";
 
-runReaper(process.argv.slice(2), {
-  out: (line) => process.stdout.write(`${line}\n`),
-  err: (line) => process.stderr.write(`${line}\n`),
-}).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (e: unknown) => {
-    process.stderr.write(`reaper: ${e instanceof Error ? e.message : String(e)}\n`);
-    process.exitCode = 1;
-  },
-);
+runCliMain("reaper", runReaper, 1);
