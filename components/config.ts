@@ -5,9 +5,9 @@
  * value and the fix, before any resource is created.
  */
 import * as net from "node:net";
-import ms from "ms";
 import * as pulumi from "@pulumi/pulumi";
 import { THRESHOLD_KEYS, type BenchmarkThresholds } from "./benchmark/baseline";
+import { durationMs } from "./duration";
 
 /** The Pulumi project name; config keys are `<project>:<key>`. */
 export const PROJECT = "hgx-inference";
@@ -476,7 +476,7 @@ class Reader {
   duration(key: ConfigKey, opts: { allowZero?: boolean } = {}): number {
     const v = this.string(key);
     if (opts.allowZero && (v === "0" || v === "none" || v === "")) return 0;
-    const n = /^\d+$/.test(v) ? Number(v) * 1000 : ms(v as ms.StringValue);
+    const n = /^\d+$/.test(v) ? Number(v) * 1000 : durationMs(v);
     if (typeof n !== "number" || !Number.isFinite(n) || n <= 0) {
       const reason = typeof n === "number" && n < 0 ? "is negative" : "is not a positive duration";
       this.fail(key, v, reason, `pulumi config set ${PROJECT}:${key} 8h   (units: s, m, h, d; plain numbers are seconds)`);

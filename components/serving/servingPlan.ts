@@ -5,6 +5,7 @@
  * and the fix.
  */
 import { createHash } from "node:crypto";
+import { durationMs } from "../duration";
 import { validateImageRef } from "./image";
 import { buildContainerSpec, cacheMountFor, type CacheMount, type ContainerSpec } from "./containerSpec";
 import { validateReadinessGate } from "./readinessGate";
@@ -26,13 +27,9 @@ export type Duration = number | string;
 /** Parses a `Duration` into whole seconds; `undefined` when malformed. */
 export function parseDurationSeconds(value: Duration): number | undefined {
   if (typeof value === "number") return Number.isFinite(value) && value > 0 ? Math.round(value) : undefined;
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(s|sec|secs|seconds?|m|min|mins|minutes?|h|hr|hrs|hours?)?\s*$/i.exec(value);
-  if (!m) return undefined;
-  const n = Number(m[1]);
-  const unit = (m[2] ?? "s").toLowerCase();
-  const factor = unit.startsWith("h") ? 3600 : unit.startsWith("m") ? 60 : 1;
-  const seconds = Math.round(n * factor);
-  return seconds > 0 ? seconds : undefined;
+  const ms = /^\s*\d+(?:\.\d+)?\s*$/.test(value) ? Number(value) * 1000 : durationMs(value);
+  const seconds = ms === undefined ? undefined : Math.round(ms / 1000);
+  return seconds !== undefined && seconds > 0 ? seconds : undefined;
 }
 
 /** Defaults sized for a cold boot of the 400B model (see sglang.md: download + load + graphs). */

@@ -1,5 +1,6 @@
 // Helpers shared by the Lambda dynamic providers. Everything here is free of module-level state
 // so that Pulumi can serialize it by value into the dynamic-provider process.
+import { durationMs } from "../../duration";
 import type * as pulumi from "@pulumi/pulumi";
 import { LambdaClient, resolveClientOptions } from "./client";
 import { InUseError, NotFoundError } from "./errors";
@@ -135,36 +136,18 @@ export function formatElapsed(ms: number): string {
   return h > 0 ? `${h}h ${pad(m)}m ${pad(s)}s` : `${m}m ${pad(s)}s`;
 }
 
-const UNIT_MS: Record<string, number> = {
-  ms: 1,
-  s: 1000, sec: 1000, secs: 1000, second: 1000, seconds: 1000,
-  m: 60_000, min: 60_000, mins: 60_000, minute: 60_000, minutes: 60_000,
-  h: 3_600_000, hr: 3_600_000, hrs: 3_600_000, hour: 3_600_000, hours: 3_600_000,
-  d: 86_400_000, day: 86_400_000, days: 86_400_000,
-};
-
 /**
- * Parses a readable duration: "45m", "8h", "2d", "90s", "45 minutes", "1h30m", "0".
- * `setting` names the argument in the error message.
+ * Parses a readable duration: "45m", "8h", "2d", "90s", "45 minutes", "1h30m", "0" (a unit is
+ * required otherwise). `setting` names the argument in the error message.
  */
 export function parseDuration(text: string, setting: string): number {
-  const t = String(text).trim().toLowerCase();
+  const t = String(text).trim();
   if (t === "0") return 0;
-  const re = /(\d+(?:\.\d+)?)\s*([a-z]+)\s*/g;
-  let total = 0;
-  let consumed = 0;
-  let m: RegExpExecArray | null;
-  while ((m = re.exec(t)) !== null) {
-    if (m.index !== consumed) break;
-    const unit = UNIT_MS[m[2]];
-    if (unit === undefined) break;
-    total += Number(m[1]) * unit;
-    consumed = re.lastIndex;
-  }
-  if (t === "" || consumed !== t.length) {
+  const value = durationMs(t);
+  if (value === undefined || value < 0) {
     throw new Error(`${setting}: "${text}" is not a duration; write it like "45m", "8h", "2d", "90s" or "1h30m" ("0" = none).`);
   }
-  return Math.round(total);
+  return value;
 }
 
 /** 32-bit FNV-1a, hex: a short stable suffix for names that had to be shortened. */
