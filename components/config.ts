@@ -4,10 +4,12 @@
  * a validated, typed object — or into ONE error listing every problem, each naming the key, the
  * value and the fix, before any resource is created.
  */
-import * as net from "node:net";
 import * as pulumi from "@pulumi/pulumi";
 import { THRESHOLD_KEYS, type BenchmarkThresholds } from "./benchmark/baseline";
 import { durationMs } from "./duration";
+import { cidrProblem } from "./network";
+
+export { cidrProblem };
 
 /** The Pulumi project name; config keys are `<project>:<key>`. */
 export const PROJECT = "hgx-inference";
@@ -65,7 +67,7 @@ export const CONFIG_SCHEMA = {
   lambdaSshPrivateKey: { type: "string", secret: true, default: "", description: "Private key matching `lambdaSshPublicKey` (secret); required when a public key is given, so the stack can reach the host." },
   lambdaFilesystemName: { type: "string", default: "", description: "Persistent filesystem for the Hugging Face cache (survives teardown); empty = local NVMe only." },
   lambdaRetainFilesystem: { type: "boolean", default: true, description: "Keep the filesystem (and the downloaded weights) when the stack is destroyed." },
-  lambdaFirewallAllowlist: { type: "array", default: [], description: "CIDRs allowed to reach the serving port; empty = the port stays closed (reach it over SSH)." },
+  lambdaFirewallAllowlist: { type: "array", default: [], description: "IPv4 CIDRs allowed to reach the serving port; empty = the port stays closed (reach it over SSH)." },
   lambdaTtl: { type: "string", default: "12h", description: "Expiry written into the instance's tags for the reaper (`8h`, `2d`); `0` = no expiry." },
   lambdaBootTimeout: { type: "string", default: "45m", description: "How long to wait for the instance to become `active` before terminating it." },
   // --- existing SSH host --------------------------------------------------------------------------
@@ -311,18 +313,6 @@ export function gpuCountOfInstanceType(instanceType: string): number | undefined
   return m ? Number(m[1]) : undefined;
 }
 
-/** Checks a CIDR (`10.0.0.0/8`, `2001:db8::/32`); returns a reason or undefined when valid. */
-export function cidrProblem(cidr: string): string | undefined {
-  const [address, prefix, ...rest] = cidr.split("/");
-  if (rest.length > 0 || prefix === undefined) return "expected ADDRESS/PREFIX, e.g. 203.0.113.0/24";
-  const family = net.isIP(address ?? "");
-  if (family === 0) return `'${address}' is not an IPv4 or IPv6 address`;
-  const bits = Number(prefix);
-  const max = family === 4 ? 32 : 128;
-  if (!/^\d+$/.test(prefix) || bits > max) return `prefix /${prefix} must be 0-${max}`;
-  return undefined;
-}
-
 function storageProblems(context: RawConfigContext): ConfigProblem[] {
   const known = Object.keys(CONFIG_SCHEMA);
   return [
@@ -520,7 +510,8 @@ class Reader {
   cidrs(key: ConfigKey): string[] {
     const cidrs = this.stringArray(key);
     for (const cidr of cidrs) {
-      const problem = cidrProblem(cidr);
+      // Lambda's firewall takes IPv4 networks only.
+      const problem = cidrProblem(cidr, { ipv4Only: true });
       if (problem) this.fail(key, cidr, `is not a valid CIDR (${problem})`, "write it as ADDRESS/PREFIX, e.g. 203.0.113.7/32");
     }
     return cidrs;

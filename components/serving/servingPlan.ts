@@ -6,6 +6,7 @@
  */
 import { createHash } from "node:crypto";
 import { durationMs } from "../duration";
+import { cidrProblem } from "../network";
 import { validateImageRef } from "./image";
 import { buildContainerSpec, cacheMountFor, type CacheMount, type ContainerSpec } from "./containerSpec";
 import { validateReadinessGate } from "./readinessGate";
@@ -83,8 +84,6 @@ export interface ServingPlan {
 }
 
 const CONTAINER_NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
-const IPV4_CIDR_RE = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}(\/(3[0-2]|[12]?\d))?$/;
-const IPV6_CIDR_RE = /^[0-9a-fA-F:]+:[0-9a-fA-F:]*(\/(12[0-8]|1[01]\d|[1-9]?\d))?$/;
 
 /** GPU fit only (for when the GPU count is an Output resolved later). */
 export function checkGpuFit(flags: SglangFlags, extraFlags: readonly string[], gpuCount: number): string[] {
@@ -124,7 +123,8 @@ export function planServing(input: ServingPlanInput): { plan?: ServingPlan; erro
   }
   const allowlist = input.firewallAllowlist ?? [];
   for (const entry of allowlist) {
-    if (!IPV4_CIDR_RE.test(entry) && !IPV6_CIDR_RE.test(entry)) {
+    // A bare address is a /32 (or /128) network.
+    if (cidrProblem(entry.includes("/") ? entry : `${entry}/${entry.includes(":") ? 128 : 32}`) !== undefined) {
       errors.push(`firewallAllowlist entry "${entry}" is not an IP address or CIDR; use e.g. "203.0.113.7/32"`);
     }
     if (entry === "0.0.0.0/0" || entry === "::/0") {

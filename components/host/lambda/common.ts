@@ -1,6 +1,9 @@
 // Helpers shared by the Lambda dynamic providers. Everything here is free of module-level state
 // so that Pulumi can serialize it by value into the dynamic-provider process.
 import { durationMs } from "../../duration";
+import { isIpv4Cidr } from "../../network";
+
+export { isIpv4Cidr };
 import type * as pulumi from "@pulumi/pulumi";
 import { LambdaClient, resolveClientOptions } from "./client";
 import { InUseError, NotFoundError } from "./errors";
@@ -212,15 +215,6 @@ export function containsUnknown(v: unknown): boolean {
   if (Array.isArray(v)) return v.some(containsUnknown);
   if (v && typeof v === "object") return Object.values(v as Record<string, unknown>).some(containsUnknown);
   return false;
-}
-
-/** IPv4 CIDR like "203.0.113.0/24" (the API's `ipv4network` format). */
-export function isIpv4Cidr(text: string): boolean {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(text);
-  if (!m) return false;
-  const octets = m.slice(1, 5).map(Number);
-  const prefix = Number(m[5]);
-  return octets.every((o) => o >= 0 && o <= 255) && prefix >= 0 && prefix <= 32;
 }
 
 /**

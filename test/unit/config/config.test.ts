@@ -71,7 +71,7 @@ describe("parseStackConfig: defaults", () => {
         ...lambdaBase,
         sglangFlags: JSON.stringify({ "--mem-fraction-static": 0.8, "context-length": 131072 }),
         benchmarkThresholds: JSON.stringify({ minOutputThroughput: 1000, maxTtftP99Ms: 6000 }),
-        lambdaFirewallAllowlist: JSON.stringify(["203.0.113.7/32", "2001:db8::/32"]),
+        lambdaFirewallAllowlist: JSON.stringify(["203.0.113.7/32", "198.51.100.0/24"]),
         sglangApiKey: "k",
         lambdaTtl: "0",
       },
@@ -79,7 +79,7 @@ describe("parseStackConfig: defaults", () => {
     );
     expect(c.sglang.flagOverrides).toEqual({ "mem-fraction-static": 0.8, "context-length": 131072 });
     expect(c.benchmark.thresholds).toEqual({ minOutputThroughput: 1000, maxTtftP99Ms: 6000 });
-    expect(c.lambda.firewallAllowlist).toEqual(["203.0.113.7/32", "2001:db8::/32"]);
+    expect(c.lambda.firewallAllowlist).toEqual(["203.0.113.7/32", "198.51.100.0/24"]);
     expect(c.lambda.ttlMs).toBeUndefined();
   });
 });
@@ -108,6 +108,7 @@ const badValues: Array<{ name: string; raw: RawConfig; expect: string[] }> = [
   { name: "negative TTL", raw: { ...lambdaBase, lambdaTtl: "-2h" }, expect: ["lambdaTtl:", '"-2h"', "is negative", "pulumi config set hgx-inference:lambdaTtl 8h"] },
   { name: "unparseable duration", raw: { ...lambdaBase, lambdaBootTimeout: "soon" }, expect: ["lambdaBootTimeout:", '"soon"', "is not a positive duration"] },
   { name: "malformed CIDR", raw: { ...lambdaBase, sglangApiKey: "k", lambdaFirewallAllowlist: '["10.0.0.0/33","203.0.113.5"]' }, expect: ["lambdaFirewallAllowlist:", '"10.0.0.0/33"', "prefix /33 must be 0-32", '"203.0.113.5"', "ADDRESS/PREFIX"] },
+  { name: "IPv6 network for Lambda's IPv4-only firewall", raw: { ...lambdaBase, sglangApiKey: "k", lambdaFirewallAllowlist: '["2001:db8::/32"]' }, expect: ["lambdaFirewallAllowlist:", '"2001:db8::/32"', "is IPv6; only IPv4 networks are accepted here"] },
   { name: "port out of range", raw: { ...lambdaBase, sglangPort: "70000" }, expect: ["sglangPort:", '"70000"', "is outside 1-65535"] },
   { name: "port that is not a number", raw: { ...lambdaBase, sglangPort: "eighty" }, expect: ["sglangPort:", "is not a whole number"] },
   { name: "open serving port without an API key", raw: { ...lambdaBase, lambdaFirewallAllowlist: '["203.0.113.0/24"]' }, expect: ["sglangApiKey:", "is required when lambdaFirewallAllowlist opens the serving port"] },
