@@ -16,7 +16,7 @@ import {
   type StackConfig,
 } from "./config";
 import { HgxHost, type HgxHostArgs, type HostConnection } from "./host";
-import { overridesFromFlagNames, planServing, servingPlanInputFor, SglangServer, type SglangServerArgs } from "./serving";
+import { cacheMountFor, overridesFromFlagNames, planServing, servingPlanInputFor, SglangServer, type SglangServerArgs } from "./serving";
 
 /** Where the persistent Hugging Face cache lives on the host, decided from config (never an Output). */
 export function cacheMountPathFor(config: StackConfig): string | undefined {
@@ -171,7 +171,8 @@ export interface BenchmarkTargetFacts {
 /** Benchmark arguments for one replica's server. */
 export function benchmarkArgsFor(config: StackConfig, { host, server }: BenchmarkTargetFacts): BenchmarkArgs {
   const b = config.benchmark;
-  const cacheMountPath = cacheMountPathFor(config);
+  // The server's own cache (bind path or named volume): the tokenizer is already in it.
+  const cache = cacheMountFor(cacheMountPathFor(config), config.hf.cacheVolume);
   return {
     connection: host.connection,
     serverReady: server.endpoint,
@@ -194,7 +195,7 @@ export function benchmarkArgsFor(config: StackConfig, { host, server }: Benchmar
     hourlyPriceUsd: host.hourlyPriceUsd,
     timeoutSeconds: Math.round(b.timeoutMs / 1000),
     reportDir: b.reportDir,
-    hfCacheDir: cacheMountPath ? `${cacheMountPath}/huggingface` : undefined,
+    hfCacheDir: cache.kind === "bind" ? cache.hostPath : cache.volumeName,
   };
 }
 

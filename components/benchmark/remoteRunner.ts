@@ -32,7 +32,7 @@ export interface RemoteBenchCommandOptions {
   readonly servedModelName: string;
   /** @default SEED_WORKLOAD */
   readonly workload?: BenchmarkWorkload;
-  /** Host directory mounted as the container's HF cache. `~/` is the login user's home. @default "~/.cache/huggingface" */
+  /** Host directory (or Docker volume name) mounted as the container's HF cache. `~/` is the login user's home. @default "~/.cache/huggingface" */
   readonly hfCacheDir?: string;
   /** Host directory the result file is written to. @default "/var/tmp/hgx-benchmark" */
   readonly resultDir?: string;

@@ -99,3 +99,10 @@ describe("index.ts on the dev stack (lambda mode)", () => {
     expect(fs.existsSync(path.resolve(__dirname, "../../../Pulumi.dev.yaml"))).toBe(true);
   });
 });
+
+describe("the benchmark reads the tokenizer from the server's own cache", () => {
+  it("mounts the persistent filesystem's cache into the vllm container", () => {
+    const bench = mocks.resources.find((r) => r.type === "command:remote:Command" && r.name === "hgx-run")!;
+    expect(String(bench.inputs.create)).toContain("-v /lambda/nfs/hgx-dev-hf-cache/huggingface:/root/.cache/huggingface");
+  });
+});
