@@ -66,8 +66,10 @@ describe("runner timing against a known schedule", () => {
     expect(Math.min(...deliveries)).toBeGreaterThanOrEqual(-0.01);
     expect(percentile(deliveries, 50)).toBeLessThan(3);
     expect(percentile(itlErrors, 50)).toBeLessThan(2);
-    // And against the schedule itself, loosely (timers and a loaded machine add delay, never remove it).
-    expect(Math.min(...r.requests.map((q) => q.ttftMs))).toBeGreaterThanOrEqual(39.5);
+    // And against the schedule itself, loosely: a loaded machine only adds delay, but the server's
+    // 40 ms timer counts from libuv's cached loop time, which can lag the request's arrival by up
+    // to a millisecond, so the first write may come that much early (the exact check is above).
+    expect(Math.min(...r.requests.map((q) => q.ttftMs))).toBeGreaterThanOrEqual(39);
     near(r.metrics.ttft.median, 40, 0.25, 60);
     near(r.metrics.itl.median, 12, 0.25, 4);
     near(r.metrics.tpot.mean, 12, 0.25, 4);
