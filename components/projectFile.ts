@@ -1,4 +1,6 @@
-import { CONFIG_SCHEMA, PROJECT, type ConfigKeySchema } from "./config";
+import * as fs from "node:fs";
+import { parse } from "yaml";
+import { CONFIG_SCHEMA, PROJECT, type ConfigKeySchema, type RawConfig } from "./config";
 
 /** The content of Pulumi.yaml, derived from the config schema so the two cannot drift. */
 export function projectFileDocument(): Record<string, unknown> {
@@ -19,4 +21,24 @@ export function projectFileDocument(): Record<string, unknown> {
     main: "index.ts",
     config,
   };
+}
+
+/**
+ * A stack file's settings (`Pulumi.<stack>.yaml`) as Pulumi hands them to a program: full keys
+ * (`hgx-inference:sglangPort`) → strings, structured values as JSON text. Secure values stay
+ * ciphertext objects rendered as JSON; they are not decrypted here.
+ */
+export function readStackFileConfig(file: string): Record<string, string> {
+  const doc = parse(fs.readFileSync(file, "utf8")) as { config?: Record<string, unknown> } | null;
+  return Object.fromEntries(
+    Object.entries(doc?.config ?? {}).map(([key, value]) => [key, typeof value === "string" ? value : JSON.stringify(value)]),
+  );
+}
+
+/** The same settings keyed without the project prefix: the `RawConfig` that `parseStackConfig` reads. */
+export function rawConfigFromStackFile(file: string, project: string = PROJECT): RawConfig {
+  const prefix = `${project}:`;
+  return Object.fromEntries(
+    Object.entries(readStackFileConfig(file)).map(([key, value]) => [key.startsWith(prefix) ? key.slice(prefix.length) : key, value]),
+  );
 }

@@ -9,10 +9,8 @@
  *   npx tsx scripts/local-rehearsal.ts down    # remove the container (the cache volume is kept)
  *   npx tsx scripts/local-rehearsal.ts down --purge   # also remove the cache volume
  */
-import { execFileSync, spawnSync } from "node:child_process";
-import * as fs from "node:fs";
+import { spawnSync } from "node:child_process";
 import * as path from "node:path";
-import { parse } from "yaml";
 import {
   evaluateBenchmark,
   renderNativeBenchCommand,
@@ -20,7 +18,8 @@ import {
   summarize,
   writeBenchmarkReport,
 } from "../components/benchmark";
-import { PROJECT, type RawConfig, type StackConfig } from "../components/config";
+import { PROJECT, type StackConfig } from "../components/config";
+import { rawConfigFromStackFile } from "../components/projectFile";
 import { planServing, renderDockerRunCommand, renderReadinessGateScript, servingPlanInputFor, servingSpecHash } from "../components/serving";
 import { benchmarkArgsFor, parseWithLayerChecks, replicaName, serverArgsFor } from "../components/stack";
 
@@ -33,12 +32,8 @@ function log(message: string): void {
 
 /** The local stack's config exactly as `pulumi up --stack local` would validate it. */
 function loadLocalConfig(): StackConfig {
-  const doc = parse(fs.readFileSync(path.join(repoRoot, "Pulumi.local.yaml"), "utf8")) as { config?: Record<string, unknown> };
-  const raw: Record<string, string> = {};
-  for (const [fullKey, value] of Object.entries(doc.config ?? {})) {
-    raw[fullKey.replace(`${PROJECT}:`, "")] = typeof value === "string" ? value : JSON.stringify(value);
-  }
-  return parseWithLayerChecks(raw as RawConfig, { stack: STACK, project: PROJECT });
+  const raw = rawConfigFromStackFile(path.join(repoRoot, "Pulumi.local.yaml"), PROJECT);
+  return parseWithLayerChecks(raw, { stack: STACK, project: PROJECT });
 }
 
 function sh(script: string, opts: { stdin?: string; inherit?: boolean } = {}): { status: number; stdout: string } {
@@ -149,11 +144,6 @@ function down(purge: boolean): void {
   spawnSync("docker", ["rm", "-f", containerName], { stdio: "inherit" });
   if (purge) spawnSync("docker", ["volume", "rm", config.hf.cacheVolume], { stdio: "inherit" });
   else log(`kept the cache volume ${config.hf.cacheVolume} (down --purge removes it)`);
-  try {
-    execFileSync("docker", ["ps", "-a", "--filter", `name=^${containerName}$`, "--format", "{{.Names}}"], { encoding: "utf8" });
-  } catch {
-    /* engine gone: nothing left to show */
-  }
 }
 
 function main(): void {

@@ -12,7 +12,7 @@ import {
   type RawConfig,
   type RawConfigContext,
 } from "../../../components/config";
-import { projectFileDocument } from "../../../components/projectFile";
+import { projectFileDocument, rawConfigFromStackFile } from "../../../components/projectFile";
 import { parseWithLayerChecks } from "../../../components/stack";
 
 const root = path.resolve(__dirname, "..", "..", "..");
@@ -29,15 +29,8 @@ function problemsOf(raw: RawConfig, context: Partial<RawConfigContext> = {}): st
   }
 }
 
-/** Reads a stack file's `hgx-inference:*` entries as the raw strings Pulumi hands to a program. */
 function stackFileRaw(file: string): RawConfig {
-  const doc = parse(fs.readFileSync(path.join(root, file), "utf8")) as { config?: Record<string, unknown> };
-  const raw: Record<string, string> = {};
-  for (const [fullKey, value] of Object.entries(doc.config ?? {})) {
-    const key = fullKey.replace(/^hgx-inference:/, "");
-    raw[key] = typeof value === "string" ? value : JSON.stringify(value);
-  }
-  return raw;
+  return rawConfigFromStackFile(path.join(root, file));
 }
 
 describe("parseStackConfig: defaults", () => {

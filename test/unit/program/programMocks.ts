@@ -6,7 +6,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { parse } from "yaml";
+import { readStackFileConfig } from "../../../components/projectFile";
 import { GATE_LOG, WEIGHTS_LOG } from "../../fixtures/serving/scriptLogs";
 
 const root = path.resolve(__dirname, "..", "..", "..");
@@ -28,13 +28,6 @@ export interface ProgramMocks {
   plainInputLeaks(secrets: Record<string, string>): string[];
   /** Resources that receive `value` inside a secret-wrapped input. */
   secretInputHolders(value: string): string[];
-}
-
-function stackFileConfig(file: string): Record<string, string> {
-  const doc = parse(fs.readFileSync(path.join(root, file), "utf8")) as { config?: Record<string, unknown> };
-  return Object.fromEntries(
-    Object.entries(doc.config ?? {}).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]),
-  );
 }
 
 /** Outputs the real providers would compute, by resource type and name. */
@@ -99,7 +92,7 @@ export async function installProgramMocks(opts: {
   config?: Record<string, string>;
   secretKeys?: string[];
 }): Promise<ProgramMocks> {
-  const config: Record<string, string> = { ...stackFileConfig(opts.stackFile) };
+  const config: Record<string, string> = { ...readStackFileConfig(path.join(root, opts.stackFile)) };
   for (const [k, v] of Object.entries(opts.config ?? {})) config[`${PROJECT}:${k}`] = v;
   pulumi.runtime.setAllConfig(config, (opts.secretKeys ?? []).map((k) => `${PROJECT}:${k}`));
 
