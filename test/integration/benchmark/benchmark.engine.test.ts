@@ -13,7 +13,7 @@ import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Benchmark } from "../../../components/benchmark";
-import { createEngineStack, engineEnv, plaintextLeaks, type EngineStack } from "../../fixtures/pulumi-engine";
+import { createEngineStack, plaintextLeaks, type EngineStack } from "../../fixtures/pulumi-engine";
 import { commandPluginDir } from "../../fixtures/ssh-host/commandProvider";
 import { FAST_TIMING, startSimulator, type RunningSimulator } from "../../fixtures/sglang-simulator";
 
@@ -56,7 +56,7 @@ beforeAll(async () => {
       [`${PROJECT}:specHash`]: { value: "spec-a" },
       [`${PROJECT}:numPrompts`]: { value: String(WORKLOAD.numPrompts) },
     },
-    envVars: { PATH: `${plugin.dir}:${engineEnv("/unused", "").PATH}` },
+    pluginDirs: [plugin.dir],
   });
 });
 

@@ -7,7 +7,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HgxHost } from "../../../components/host/hgxHost";
-import { createEngineStack, engineEnv, plaintextLeaks, type EngineStack } from "../../fixtures/pulumi-engine";
+import { createEngineStack, plaintextLeaks, type EngineStack } from "../../fixtures/pulumi-engine";
 import { commandPluginDir, type CommandPlugin } from "../../fixtures/ssh-host/commandProvider";
 import { startSshTestHost, type SshTestHost, type SshTestHostOptions } from "../../fixtures/ssh-host";
 
@@ -51,13 +51,12 @@ async function stackFor(host: SshTestHost, stackName: string): Promise<EngineSta
       report: gpuHost.readiness.report,
     };
   };
-  const basePath = engineEnv("/unused", "").PATH;
   const stack = await createEngineStack({
     projectName: PROJECT,
     stackName,
     program,
     config: { [`${PROJECT}:sshPrivateKey`]: { value: host.privateKey, secret: true } },
-    envVars: { PATH: `${plugin.dir}:${basePath}` },
+    pluginDirs: [plugin.dir],
   });
   stacks.push(stack);
   return stack;
