@@ -28,7 +28,7 @@ import {
   toContainerArgs,
 } from "./containerSpec";
 import { renderBootProgressScript } from "./bootProgress";
-import { dockerSshHost, dockerSshOpts, LOCAL_DOCKER_HOST, writePrivateKeyFile } from "./dockerEndpoint";
+import { dockerSshHost, dockerSshOpts, localDockerHost, writePrivateKeyFile } from "./dockerEndpoint";
 import { renderReadinessGateScript } from "./readinessGate";
 import type { SglangFlagOverrides, SglangPresetName } from "./sglangArgs";
 import { checkGpuFit, type Duration, planServing, servingSpecHash, type ServingPlan, type ServingPlanInput } from "./servingPlan";
@@ -164,6 +164,12 @@ export interface SglangServerArgs {
    * @default true
    */
   readonly gpuHost?: boolean;
+  /**
+   * TEST RIG ONLY: no `--ulimit memlock=-1` (config `testRigOmitMemlockUlimit`), for an engine
+   * whose kernel caps memlock. Real GPU hosts need the unlimited memlock.
+   * @default false
+   */
+  readonly omitMemlockUlimit?: boolean;
   /** Escape hatch: fields merged last into each child's args. */
   readonly transform?: {
     readonly provider?: Partial<docker.ProviderArgs>;
@@ -206,6 +212,7 @@ export function servingPlanInputFor(
     preDownload: args.preDownload ?? true,
     weightsRevision: args.weightsRevision,
     gpuHost: args.gpuHost,
+    omitMemlockUlimit: args.omitMemlockUlimit,
   };
 }
 
@@ -304,7 +311,7 @@ export class SglangServer extends pulumi.ComponentResource {
             // The ssh binary needs a key FILE; the path (not the key) is what the provider stores.
             sshOpts: pulumi.unsecret(pulumi.output(conn.privateKey).apply((k) => dockerSshOpts(writePrivateKeyFile(k)))),
           }
-        : { host: hostReady.apply(() => conn.dockerHost ?? LOCAL_DOCKER_HOST) };
+        : { host: hostReady.apply(() => conn.dockerHost ?? localDockerHost()) };
     this.provider = new docker.Provider(`${name}-docker-provider`, { ...providerArgs, ...args.transform?.provider }, { parent: this });
     const onHost = { parent: this, provider: this.provider };
 
