@@ -122,6 +122,9 @@ describe("vllm stand-in under the rendered remote benchmark script", () => {
 
   beforeAll(async () => {
     fs.mkdirSync(hfDir, { recursive: true });
+    // The cache as the weights step leaves it on a host: the model's snapshot without a tokenizer.json.
+    await docker("run", "--rm", "-v", `${hfDir}:/root/.cache/huggingface`, downloaderImage, "hf", "download", MODEL, "--quiet");
+    expect(fs.existsSync(path.join(hfDir, hfStandInSnapshotFile(MODEL)))).toBe(true);
     const simImage = await buildSimulatorImage();
     port = await freePort();
     const timingEnv = Object.entries(FAST_TIMING).flatMap(([k, v]) => ["-e", `SIM_${k.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}=${String(v)}`]);
@@ -137,6 +140,7 @@ describe("vllm stand-in under the rendered remote benchmark script", () => {
     expect(r.stderr).toContain("Serving Benchmark Result");
     expect(r.code).toBe(0);
     expect(r.stderr).not.toContain("pulling");
+    expect(r.stderr).toContain(`${MODEL} is not in the local Hugging Face cache; using the bundled Qwen3 tokenizer`);
     const file = path.join(resultDir, resultFilename("qwen", WORKLOAD));
     expect(r.stdout).toBe(fs.readFileSync(file, "utf8"));
     const m = parseBenchmarkOutput(r.stdout);
