@@ -103,6 +103,7 @@ export const CONFIG_SCHEMA = {
   benchmarkNumPrompts: { type: "integer", default: 0, description: "Number of prompts (0 = from the workload)." },
   benchmarkConcurrency: { type: "integer", default: 0, description: "Maximum concurrent requests (0 = from the workload)." },
   benchmarkEndpoint: { type: "string", default: "/v1/chat/completions", description: "API path the benchmark posts to." },
+  benchmarkTokenizer: { type: "string", default: "", description: "Tokenizer the random prompts are built with; empty = the model's own (a runner that cannot load it fails, never falls back). Otherwise a hub id, a host path, or `bundled` (the native runner's packaged Qwen3 tokenizer, e.g. for the simulator)." },
   benchmarkTimeout: { type: "string", default: "2h", description: "Hard timeout of one benchmark run." },
   benchmarkThresholds: { type: "object", default: {}, description: "Optional gates: {minOutputThroughput, minTotalTokenThroughput, minOutputThroughputRatio, maxTtftP99Ms, maxTpotP99Ms, maxFailedRequests}; a miss fails the update." },
   benchmarkReportDir: { type: "string", default: "reports", description: "Where the Markdown report and SVG chart are written." },
@@ -164,6 +165,8 @@ export interface BenchmarkSettings {
   readonly numPrompts: number;
   readonly concurrency: number;
   readonly endpoint: string;
+  /** A tokenizer chosen explicitly; undefined = the model's own. */
+  readonly tokenizer?: string;
   readonly timeoutMs: number;
   readonly thresholds: BenchmarkThresholds;
   readonly reportDir: string;
@@ -291,6 +294,7 @@ export function parseStackConfig(
       numPrompts: r.integer("benchmarkNumPrompts", 1, 1_000_000, workload.numPrompts),
       concurrency: r.integer("benchmarkConcurrency", 1, 100_000, workload.concurrency),
       endpoint: r.string("benchmarkEndpoint"),
+      tokenizer: r.optionalString("benchmarkTokenizer"),
       timeoutMs: r.duration("benchmarkTimeout"),
       thresholds: r.thresholds("benchmarkThresholds"),
       reportDir: r.string("benchmarkReportDir"),
@@ -377,6 +381,8 @@ function crossChecks(c: StackConfig, raw: RawConfig): ConfigProblem[] {
     add("hfCachePath", `= "${c.hf.cachePath}" must be an absolute path ('~' only expands in a shell). Fix: e.g. /home/ubuntu/.cache/huggingface`);
   if (c.lambda.firewallAllowlist.length > 0 && !c.sglang.apiKey.present && c.hostMode === "lambda")
     add("sglangApiKey", `is required when lambdaFirewallAllowlist opens the serving port (${c.lambda.firewallAllowlist.join(", ")}). Fix: pulumi config set --secret ${PROJECT}:sglangApiKey <key>`);
+  if (c.benchmark.tokenizer === "bundled" && c.benchmark.runner === "remote")
+    add("benchmarkTokenizer", `= "bundled" is the native runner's packaged Qwen3 tokenizer; the remote runner (vllm bench serve) cannot load it. Fix: pulumi config rm ${PROJECT}:benchmarkTokenizer (the model's own tokenizer), or set benchmarkRunner native`);
   if (c.benchmark.runner === "remote" && c.hostMode === "local" && raw.benchmarkRunner !== undefined)
     add("benchmarkRunner", `= "remote" needs an SSH host, but hostMode is "local". Fix: pulumi config set ${PROJECT}:benchmarkRunner native`);
   return problems;

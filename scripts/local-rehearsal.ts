@@ -13,6 +13,7 @@ import { spawnSync } from "node:child_process";
 import * as path from "node:path";
 import {
   evaluateBenchmark,
+  expectedTokenizerId,
   renderNativeBenchCommand,
   resolveBenchmarkSettings,
   summarize,
@@ -94,6 +95,7 @@ function up(): void {
     baseUrl: endpoint,
     servedModelName: servingPlan.servedModelName,
     model: config.sglang.model,
+    tokenizer: settings.tokenizer ?? config.sglang.model,
     workload: settings.workload,
     timeoutSeconds: settings.timeoutSeconds,
   });
@@ -101,7 +103,7 @@ function up(): void {
   const bench = sh(command);
   if (bench.status !== 0) throw new Error(`benchmark failed (exit ${bench.status})`);
 
-  const evaluation = evaluateBenchmark(bench.stdout, config.hourlyPriceUsd, settings);
+  const evaluation = evaluateBenchmark(bench.stdout, config.hourlyPriceUsd, settings, expectedTokenizerId(settings.tokenizer, config.sglang.model));
   const summary = summarize(evaluation.metrics);
   const paths = writeBenchmarkReport(path.resolve(repoRoot, settings.reportDir), {
     stackName: STACK,
@@ -131,6 +133,8 @@ function up(): void {
       ratios: evaluation.ratios,
       costPerMillionOutputTokens: evaluation.cost.costPerMillionOutputTokens,
       thresholdMisses: evaluation.thresholdMisses,
+      tokenizer: summary.tokenizerId,
+      notes: summary.notes,
       reportPath: paths.markdown,
     },
   };
