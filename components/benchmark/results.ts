@@ -195,7 +195,7 @@ export function extractResultObject(stdout: string): Record<string, unknown> {
  */
 export function detectResultFormat(raw: Readonly<Record<string, unknown>>): ResultFormat {
   const sglangKeys = ["total_throughput", "mean_e2e_latency_ms", "median_e2e_latency_ms", "total_output_tokens_retokenized", "input_throughput", "concurrency", "accept_length"];
-  const vllmKeys = ["total_token_throughput", "endpoint_type", "tokenizer_id", "burstiness", "mean_e2el_ms", "median_e2el_ms", "max_concurrent_requests"];
+  const vllmKeys = ["total_token_throughput", "endpoint_type", "tokenizer_id", "burstiness", "mean_e2el_ms", "median_e2el_ms"];
   const has = (k: string) => Object.prototype.hasOwnProperty.call(raw, k);
   return sglangKeys.some(has) && !vllmKeys.some(has) ? "sglang" : "vllm";
 }
