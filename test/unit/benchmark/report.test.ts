@@ -13,6 +13,7 @@ import {
   writeBenchmarkReport,
 } from "../../../components/benchmark/report";
 import { parseBenchmarkOutput, parseBenchmarkResult, summarize } from "../../../components/benchmark/results";
+import { emptyRunResult } from "../../fixtures/benchmark/results";
 import { SEED_WORKLOAD } from "../../../components/benchmark/workload";
 import { xmlProblems } from "./xmlCheck";
 
@@ -78,7 +79,7 @@ describe("renderMarkdownReport", () => {
   });
 
   it("says when no thresholds are configured, and renders n/a for missing figures", () => {
-    const bare = parseBenchmarkResult({ completed: 0, duration: 1, failed: 4 });
+    const bare = parseBenchmarkResult(emptyRunResult(4));
     const md2 = renderMarkdownReport(input({ thresholds: {}, thresholdMisses: [] }, bare));
     expect(md2).toContain("No thresholds configured.");
     expect(md2).toContain("| per 1M output tokens | n/a |");
@@ -109,7 +110,7 @@ describe("renderSvgChart", () => {
   });
 
   it("escapes names and stays well-formed with zero and missing figures", () => {
-    const bare = parseBenchmarkResult({ completed: 0, duration: 1 });
+    const bare = parseBenchmarkResult(emptyRunResult(4));
     const svg = renderSvgChart(input({ stackName: `a<b>&"c'`, servedModelName: "q&a" }, bare));
     expect(xmlProblems(svg)).toEqual([]);
     expect(svg).toContain("a&lt;b&gt;&amp;&quot;c&apos;");
