@@ -6,6 +6,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { THRESHOLD_KEYS, type BenchmarkThresholds } from "./benchmark/baseline";
+import { bundledTokenizerProblem, DEFAULT_VLLM_IMAGE } from "./benchmark/remoteRunner";
 import { durationMs } from "./duration";
 import { cidrProblem } from "./network";
 
@@ -381,8 +382,10 @@ function crossChecks(c: StackConfig, raw: RawConfig): ConfigProblem[] {
     add("hfCachePath", `= "${c.hf.cachePath}" must be an absolute path ('~' only expands in a shell). Fix: e.g. /home/ubuntu/.cache/huggingface`);
   if (c.lambda.firewallAllowlist.length > 0 && !c.sglang.apiKey.present && c.hostMode === "lambda")
     add("sglangApiKey", `is required when lambdaFirewallAllowlist opens the serving port (${c.lambda.firewallAllowlist.join(", ")}). Fix: pulumi config set --secret ${PROJECT}:sglangApiKey <key>`);
-  if (c.benchmark.tokenizer === "bundled" && c.benchmark.runner === "remote")
-    add("benchmarkTokenizer", `= "bundled" is the native runner's packaged Qwen3 tokenizer; the remote runner (vllm bench serve) cannot load it. Fix: pulumi config rm ${PROJECT}:benchmarkTokenizer (the model's own tokenizer), or set benchmarkRunner native`);
+  // The remote runner's image is the pinned vllm one here (a stand-in image that runs the native runner could load it).
+  const bundledProblem = c.benchmark.tokenizer === "bundled" && c.benchmark.runner === "remote" ? bundledTokenizerProblem(DEFAULT_VLLM_IMAGE) : undefined;
+  if (bundledProblem)
+    add("benchmarkTokenizer", `= "bundled": the ${bundledProblem}. Fix: pulumi config rm ${PROJECT}:benchmarkTokenizer (the model's own tokenizer), or set benchmarkRunner native`);
   if (c.benchmark.runner === "remote" && c.hostMode === "local" && raw.benchmarkRunner !== undefined)
     add("benchmarkRunner", `= "remote" needs an SSH host, but hostMode is "local". Fix: pulumi config set ${PROJECT}:benchmarkRunner native`);
   return problems;

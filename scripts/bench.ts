@@ -263,7 +263,7 @@ async function main(): Promise<number> {
         resolveTokenizerFile(plan.modelForTokenizer);
         tokenizerSpec = plan.modelForTokenizer;
       } catch {
-        tokenizerFallback = `${plan.modelForTokenizer} is not in the local Hugging Face cache; prompts were built with the bundled Qwen3 tokenizer, not the model's`;
+        tokenizerFallback = `${plan.modelForTokenizer} is not in the local Hugging Face cache; using the bundled Qwen3 tokenizer, not the model's`;
       }
     } else {
       tokenizerFallback = "neither --tokenizer nor --model was given; prompts were built with the bundled Qwen3 tokenizer";

@@ -16,7 +16,7 @@ import {
 } from "./baseline";
 import { benchmarkCost, type BenchmarkCost, validateHourlyPrice } from "./cost";
 import { renderNativeBenchCommand } from "./nativeCommand";
-import { renderRemoteBenchCommand, DEFAULT_VLLM_IMAGE, DEFAULT_HF_CACHE_DIR, DEFAULT_REMOTE_RESULT_DIR } from "./remoteRunner";
+import { bundledTokenizerProblem, renderRemoteBenchCommand, DEFAULT_VLLM_IMAGE, DEFAULT_HF_CACHE_DIR, DEFAULT_REMOTE_RESULT_DIR } from "./remoteRunner";
 import { type BenchmarkReportInput, reportPaths, writeBenchmarkReport } from "./report";
 import { type BenchmarkMetrics, type BenchmarkSummary, parseBenchmarkOutput, summarize } from "./results";
 import { BUNDLED_TOKENIZER_ID, BUNDLED_TOKENIZER_SPEC } from "./runner/tokenizer";
@@ -155,8 +155,10 @@ export function resolveBenchmarkSettings(args: BenchmarkArgs): ResolvedBenchmark
     );
   }
   const tokenizer = args.tokenizer === undefined || args.tokenizer.trim() === "" ? undefined : args.tokenizer.trim();
-  if (runner === "remote" && tokenizer === BUNDLED_TOKENIZER_SPEC) {
-    throw new Error('benchmark tokenizer "bundled" only exists in the native runner; vllm bench serve cannot load it. Fix: use runner "native", or leave the tokenizer unset (the model\'s own) or name a hub id / host path.');
+  const vllmImage = args.vllmImage ?? DEFAULT_VLLM_IMAGE;
+  const bundledProblem = runner === "remote" && tokenizer === BUNDLED_TOKENIZER_SPEC ? bundledTokenizerProblem(vllmImage) : undefined;
+  if (bundledProblem) {
+    throw new Error(`benchmark ${bundledProblem}. Fix: use runner "native", or leave the tokenizer unset (the model's own) or name a hub id / host path.`);
   }
   const port = args.port ?? 8000;
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
@@ -176,7 +178,7 @@ export function resolveBenchmarkSettings(args: BenchmarkArgs): ResolvedBenchmark
     baseline: validateBaseline(args.baseline ?? SEED_BASELINE),
     timeoutSeconds,
     reportDir: args.reportDir ?? "reports",
-    vllmImage: args.vllmImage ?? DEFAULT_VLLM_IMAGE,
+    vllmImage,
     hfCacheDir: args.hfCacheDir ?? DEFAULT_HF_CACHE_DIR,
     remoteResultDir: args.remoteResultDir ?? DEFAULT_REMOTE_RESULT_DIR,
     docker: args.docker ?? "docker",

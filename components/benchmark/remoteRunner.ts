@@ -75,6 +75,17 @@ export function shellPath(p: string): string {
   return shellQuote(p);
 }
 
+/**
+ * Why a remote run cannot use the tokenizer `"bundled"` (the native runner's packaged Qwen3
+ * tokenizer) with this image, or undefined when it can: the real `vllm/vllm-openai` images cannot
+ * load it; an image standing in for vllm that runs the native runner (the test rig's) can.
+ */
+export function bundledTokenizerProblem(image: string): string | undefined {
+  const repository = image.split("@")[0].replace(/:[^/:]*$/, "");
+  if (repository !== "vllm/vllm-openai" && !repository.endsWith("/vllm/vllm-openai")) return undefined;
+  return `tokenizer "bundled" is the native runner's packaged Qwen3 tokenizer; ${image} (vllm bench serve) cannot load it`;
+}
+
 /** Deterministic result file name: a re-run overwrites the previous result of the same workload. */
 export function resultFilename(servedModelName: string, w: BenchmarkWorkload): string {
   const name = servedModelName.replace(/[^A-Za-z0-9._-]+/g, "_");
@@ -102,9 +113,6 @@ export function vllmBenchServeArgs(opts: {
   }
   if (!opts.servedModelName) throw new Error("benchmark servedModelName is empty. Fix: pass the server's --served-model-name (\"qwen\" in the seed).");
   if (!opts.model) throw new Error("benchmark modelPath is empty. Fix: pass the model id whose tokenizer the random dataset uses (e.g. Qwen/Qwen3.5-397B-A17B).");
-  if (opts.tokenizer === "bundled") {
-    throw new Error('benchmark tokenizer "bundled" is the native runner\'s packaged Qwen3 tokenizer; vllm bench serve cannot load it. Fix: leave benchmarkTokenizer empty (the model\'s own) or name a hub id / host path.');
-  }
   const tokenizer = opts.tokenizer !== undefined && opts.tokenizer !== opts.model ? ["--tokenizer", opts.tokenizer] : [];
   return [
     "bench", "serve",
@@ -150,6 +158,8 @@ export function renderRemoteBenchCommand(o: RemoteBenchCommandOptions): string {
   const filename = o.resultFilename ?? resultFilename(o.servedModelName, workload);
   if (filename.includes("/") || filename.startsWith(".")) throw new Error(`benchmark result file name must be a plain file name, got ${JSON.stringify(filename)}.`);
   const resultFile = `${resultDir.replace(/\/+$/, "")}/${filename}`;
+  const bundledProblem = o.tokenizer === "bundled" ? bundledTokenizerProblem(image) : undefined;
+  if (bundledProblem) throw new Error(`benchmark ${bundledProblem}. Fix: leave the tokenizer unset (the model's own) or name a hub id / host path.`);
   const img = shellQuote(image);
 
   const mounts = ["-v", `${shellPath(o.hfCacheDir ?? DEFAULT_HF_CACHE_DIR)}:/root/.cache/huggingface`, "-v", `${shellPath(resultDir)}:/results`];

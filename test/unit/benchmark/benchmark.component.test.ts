@@ -280,7 +280,9 @@ describe("validation before anything is created", () => {
   });
 
   it("refuses the native runner's bundled tokenizer for the remote runner, and takes it for the native one", () => {
-    expect(() => new mod.Benchmark("v7", { ...base(), connection: sshConnection(), tokenizer: "bundled" })).toThrow(/tokenizer "bundled" only exists in the native runner.*runner "native"/);
+    expect(() => new mod.Benchmark("v7", { ...base(), connection: sshConnection(), tokenizer: "bundled" })).toThrow(/tokenizer "bundled" is the native runner's packaged Qwen3 tokenizer; vllm\/vllm-openai:v0\.18\.0 \(vllm bench serve\) cannot load it\. Fix: use runner "native"/);
+    // an image standing in for vllm that runs the native runner can load it
+    expect(mod.resolveBenchmarkSettings({ ...base(), connection: sshConnection(), tokenizer: "bundled", vllmImage: "hgx-test/vllm-standin:0.18.0" }).tokenizer).toBe("bundled");
     expect(mod.resolveBenchmarkSettings({ ...base(), connection: { kind: "local" }, tokenizer: "bundled" }).tokenizer).toBe("bundled");
     expect(mod.resolveBenchmarkSettings({ ...base(), connection: { kind: "local" }, tokenizer: " " }).tokenizer).toBeUndefined();
   });
