@@ -6,6 +6,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { THRESHOLD_KEYS, type BenchmarkThresholds } from "./benchmark/baseline";
+import { bundledTokenizerProblem } from "./benchmark/remoteRunner";
 import { durationMs } from "./duration";
 import { cidrProblem } from "./network";
 import { parseImageRef } from "./serving/image";
@@ -107,6 +108,7 @@ export const CONFIG_SCHEMA = {
   benchmarkNumPrompts: { type: "integer", default: 0, description: "Number of prompts (0 = from the workload)." },
   benchmarkConcurrency: { type: "integer", default: 0, description: "Maximum concurrent requests (0 = from the workload)." },
   benchmarkEndpoint: { type: "string", default: "/v1/chat/completions", description: "API path the benchmark posts to." },
+  benchmarkTokenizer: { type: "string", default: "", description: "Tokenizer the random prompts are built with; empty = the model's own (a runner that cannot load it fails, never falls back). Otherwise a hub id, a host path, or `bundled` (the native runner's packaged Qwen3 tokenizer, e.g. for the simulator)." },
   benchmarkTimeout: { type: "string", default: "2h", description: "Hard timeout of one benchmark run." },
   benchmarkThresholds: { type: "object", default: {}, description: "Optional gates: {minOutputThroughput, minTotalTokenThroughput, minOutputThroughputRatio, maxTtftP99Ms, maxTpotP99Ms, maxFailedRequests}; a miss fails the update." },
   benchmarkReportDir: { type: "string", default: "reports", description: "Where the Markdown report and SVG chart are written." },
@@ -174,6 +176,8 @@ export interface BenchmarkSettings {
   readonly numPrompts: number;
   readonly concurrency: number;
   readonly endpoint: string;
+  /** A tokenizer chosen explicitly; undefined = the model's own. */
+  readonly tokenizer?: string;
   readonly timeoutMs: number;
   readonly thresholds: BenchmarkThresholds;
   readonly reportDir: string;
@@ -307,6 +311,7 @@ export function parseStackConfig(
       numPrompts: r.integer("benchmarkNumPrompts", 1, 1_000_000, workload.numPrompts),
       concurrency: r.integer("benchmarkConcurrency", 1, 100_000, workload.concurrency),
       endpoint: r.string("benchmarkEndpoint"),
+      tokenizer: r.optionalString("benchmarkTokenizer"),
       timeoutMs: r.duration("benchmarkTimeout"),
       thresholds: r.thresholds("benchmarkThresholds"),
       reportDir: r.string("benchmarkReportDir"),
@@ -394,6 +399,10 @@ function crossChecks(c: StackConfig, raw: RawConfig): ConfigProblem[] {
     add("hfCachePath", `= "${c.hf.cachePath}" must be an absolute path ('~' only expands in a shell). Fix: e.g. /home/ubuntu/.cache/huggingface`);
   if (c.lambda.firewallAllowlist.length > 0 && !c.sglang.apiKey.present && c.hostMode === "lambda")
     add("sglangApiKey", `is required when lambdaFirewallAllowlist opens the serving port (${c.lambda.firewallAllowlist.join(", ")}). Fix: pulumi config set --secret ${PROJECT}:sglangApiKey <key>`);
+  // The remote runner's image is the pinned vllm one here (a stand-in image that runs the native runner could load it).
+  const bundledProblem = c.benchmark.tokenizer === "bundled" && c.benchmark.runner === "remote" ? bundledTokenizerProblem(c.benchmark.vllmImage) : undefined;
+  if (bundledProblem)
+    add("benchmarkTokenizer", `= "bundled": the ${bundledProblem}. Fix: pulumi config rm ${PROJECT}:benchmarkTokenizer (the model's own tokenizer), or set benchmarkRunner native`);
   if (c.benchmark.runner === "remote" && c.hostMode === "local" && raw.benchmarkRunner !== undefined)
     add("benchmarkRunner", `= "remote" needs an SSH host, but hostMode is "local". Fix: pulumi config set ${PROJECT}:benchmarkRunner native`);
   return problems;

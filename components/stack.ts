@@ -186,6 +186,7 @@ export function benchmarkArgsFor(config: StackConfig, { host, server }: Benchmar
     baseUrl: b.runner === "native" ? server.endpoint : undefined,
     servedModelName: server.servedModelName,
     modelPath: config.sglang.model,
+    ...(b.tokenizer === undefined ? {} : { tokenizer: b.tokenizer }),
     apiKey: config.sglang.apiKey.present ? config.sglang.apiKey.value : undefined,
     serverSpecHash: server.specHash,
     runner: b.runner,
@@ -266,6 +267,8 @@ export function deploymentOutputs(d: Deployment) {
       passed: benchmark.passed,
       reportPath: benchmark.reportPath,
       rawJson: benchmark.rawJson,
+      tokenizer: benchmark.tokenizer,
+      notes: benchmark.notes,
     },
   };
 }

@@ -36,6 +36,8 @@ beforeAll(async () => {
         baseUrl: sim.baseUrl,
         servedModelName: "qwen",
         modelPath: "Qwen/Qwen3.5-397B-A17B",
+        // not in this machine's cache: the packaged tokenizer, chosen explicitly
+        tokenizer: "bundled",
         apiKey: cfg.requireSecret("apiKey"),
         serverSpecHash: cfg.require("specHash"),
         runner: "native",

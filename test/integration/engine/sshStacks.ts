@@ -51,6 +51,8 @@ export function sshStackConfig(host: SshTestHost, images: HostImages, secrets: D
     "hgx-inference:hfDownloaderImage": { value: images.downloader },
     "hgx-inference:benchmarkRunner": { value: "remote" },
     "hgx-inference:benchmarkVllmImage": { value: images.vllm },
+    // The stand-in's cache holds no tokenizer.json (no hub here): the runner's bundled Qwen3 tokenizer, chosen explicitly.
+    "hgx-inference:benchmarkTokenizer": { value: "bundled" },
     "hgx-inference:benchmarkWorkload": { value: "smoke" },
     "hgx-inference:benchmarkTimeout": { value: "10m" },
     "hgx-inference:testRigOmitMemlockUlimit": { value: "true" },

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type * as BenchmarkModule from "../../../components/benchmark/benchmark";
 import { renderNativeBenchCommand } from "../../../components/benchmark/nativeCommand";
 import { DEFAULT_VLLM_IMAGE, renderRemoteBenchCommand } from "../../../components/benchmark/remoteRunner";
+import { BUNDLED_TOKENIZER_ID } from "../../../components/benchmark/runner/tokenizer";
 import { resolveWorkload, SEED_WORKLOAD, workloadKey } from "../../../components/benchmark/workload";
 import { type BenchmarkMocks, installBenchmarkMocks, seedResultJson as fixture, settle } from "./mockHarness";
 import { firstStdinLine, scriptOf } from "../../fixtures/stdinScript";
@@ -112,6 +113,11 @@ describe("remote runner on an SSH host", () => {
     expect(JSON.parse(await settle(bench.rawJson))).toEqual(JSON.parse(fixture));
   });
 
+  it("exports the tokenizer vllm recorded (the model's own) and no notes", async () => {
+    expect(await settle(bench.tokenizer)).toBe("Qwen/Qwen3.5-397B-A17B");
+    expect(await settle(bench.notes)).toEqual([]);
+  });
+
   it("exports ratios, cost and an empty miss list", async () => {
     const ratios = await settle(bench.ratios);
     expect(ratios.outputThroughput).toBeCloseTo(1232.53 / 1232, 4);
@@ -180,6 +186,8 @@ describe("native runner on the local stack", () => {
       port: 30000,
       servedModelName: "qwen",
       modelPath: "Qwen/Qwen3-0.6B",
+      // the model is not in the cache here: the packaged tokenizer, chosen explicitly
+      tokenizer: "bundled",
       apiKey: API_KEY, // a plain string is made secret by the component
       serverSpecHash: "spec-local",
       hourlyPriceUsd: 0,
@@ -198,13 +206,14 @@ describe("native runner on the local stack", () => {
         baseUrl: "http://127.0.0.1:30000",
         servedModelName: "qwen",
         model: "Qwen/Qwen3-0.6B",
+        tokenizer: "bundled",
         workload: resolveWorkload({ inputLen: 64, outputLen: 8, numPrompts: 4, maxConcurrency: 2 }),
         timeoutSeconds: 120,
       }),
     );
     expect(cmd.inputs.dir).toBe(path.resolve(__dirname, "../../.."));
     expect(fs.existsSync(path.join(String(cmd.inputs.dir), "package.json"))).toBe(true);
-    expect(cmd.inputs.triggers).toEqual(["spec-local", workloadKey(resolveWorkload({ inputLen: 64, outputLen: 8, numPrompts: 4, maxConcurrency: 2 })), "native", "native"]);
+    expect(cmd.inputs.triggers).toEqual(["spec-local", workloadKey(resolveWorkload({ inputLen: 64, outputLen: 8, numPrompts: 4, maxConcurrency: 2 })), "native", "native", "tokenizer=bundled"]);
     expect(cmd.inputs.addPreviousOutputInEnv).toBe(false);
   });
 
@@ -218,6 +227,12 @@ describe("native runner on the local stack", () => {
     const key = isRpcSecret(plain.OPENAI_API_KEY) ? plain.OPENAI_API_KEY.value : plain.OPENAI_API_KEY;
     expect(key).toBe(API_KEY);
     expect(cmd.inputs.stdin).toBeUndefined();
+  });
+
+  it("exports the tokenizer the prompts were built with, and notes what does not add up", async () => {
+    expect(await settle(bench.tokenizer)).toBe(BUNDLED_TOKENIZER_ID);
+    // the mocked runner answers with the 512-prompt seed result for this 4-prompt workload
+    expect(await settle(bench.notes)).toEqual(["completed 512 + failed 0 = 512, but the workload sent 4 prompts"]);
   });
 
   it("costs nothing on a free machine", async () => {
@@ -265,6 +280,14 @@ describe("validation before anything is created", () => {
     expect(() => new mod.Benchmark("v4", { ...base(), connection: { kind: "local" }, timeoutSeconds: -5 })).toThrow(/timeoutSeconds/);
     expect(() => new mod.Benchmark("v5", { ...base(), connection: { kind: "local" }, workload: { maxConcurrency: 0 } })).toThrow(/maxConcurrency/);
     expect(() => new mod.Benchmark("v6", { ...base(), connection: { kind: "local" }, thresholds: { maxTtftP99Ms: -1 } })).toThrow(/maxTtftP99Ms/);
+  });
+
+  it("refuses the native runner's bundled tokenizer for the remote runner, and takes it for the native one", () => {
+    expect(() => new mod.Benchmark("v7", { ...base(), connection: sshConnection(), tokenizer: "bundled" })).toThrow(/tokenizer "bundled" is the native runner's packaged Qwen3 tokenizer; vllm\/vllm-openai:v0\.18\.0 \(vllm bench serve\) cannot load it\. Fix: use runner "native"/);
+    // an image standing in for vllm that runs the native runner can load it
+    expect(mod.resolveBenchmarkSettings({ ...base(), connection: sshConnection(), tokenizer: "bundled", vllmImage: "hgx-test/vllm-standin:0.18.0" }).tokenizer).toBe("bundled");
+    expect(mod.resolveBenchmarkSettings({ ...base(), connection: { kind: "local" }, tokenizer: "bundled" }).tokenizer).toBe("bundled");
+    expect(mod.resolveBenchmarkSettings({ ...base(), connection: { kind: "local" }, tokenizer: " " }).tokenizer).toBeUndefined();
   });
 
   it("defaults the runner from the connection kind", () => {

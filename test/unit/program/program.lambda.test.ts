@@ -84,6 +84,9 @@ describe("index.ts on the dev stack (lambda mode)", () => {
     const metrics = (await mocks.value(benchmark.metrics)) as { outputThroughput: number };
     expect(Math.round(metrics.outputThroughput)).toBe(1233);
     expect(await mocks.value(benchmark.costPerMillionOutputTokens)).toBeGreaterThan(0);
+    // no tokenizer configured: the model's own, as vllm records it
+    expect(await mocks.value(benchmark.tokenizer)).toBe("Qwen/Qwen3.5-397B-A17B");
+    expect(await mocks.value(benchmark.notes)).toEqual([]);
     expect(await pulumi.isSecret(server.apiKey)).toBe(true);
   });
 
