@@ -102,13 +102,15 @@ GOMOD
 # Puts a file into BIN_DIR. The CLI is hard-linked or copied (a symlink would make it look for its
 # language host beside the symlink's target); plugins are symlinked.
 place() { # place SRC NAME copy|link
-  local src="$1" dst="$BIN_DIR/$2"
+  local src dst="$BIN_DIR/$2"
+  src="$(readlink -f "$1")"
   if [ "$3" = copy ]; then
-    [ "$(readlink -f "$src")" = "$(readlink -f "$dst" 2>/dev/null || true)" ] && [ ! -L "$dst" ] && return 0
-    rm -f "$dst.tmp"; ln "$(readlink -f "$src")" "$dst.tmp" 2>/dev/null || cp "$(readlink -f "$src")" "$dst.tmp"
+    [ ! -L "$dst" ] && [ "$src" -ef "$dst" ] && return 0
+    rm -f "$dst.tmp"
+    ln "$src" "$dst.tmp" 2>/dev/null || cp "$src" "$dst.tmp"
     mv -f "$dst.tmp" "$dst"
   else
-    ln -sfn "$(readlink -f "$src")" "$dst"
+    ln -sfn "$src" "$dst"
   fi
 }
 
