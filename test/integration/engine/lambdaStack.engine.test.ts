@@ -38,13 +38,13 @@ beforeAll(async () => {
       ...sshStackConfig(host, images, secrets, await freePort()),
       "hgx-inference:lambdaApiKey": { value: emulator.apiKey, secret: true },
       "hgx-inference:lambdaApiUrl": { value: emulator.baseUrl },
-      "hgx-inference:lambdaRegions": { value: JSON.stringify(["us-east-1", "us-west-1"]) },
       "hgx-inference:lambdaSshPublicKey": { value: host.publicKey },
       "hgx-inference:lambdaSshPrivateKey": { value: host.privateKey, secret: true },
       "hgx-inference:lambdaSshPort": { value: String(host.port) },
       "hgx-inference:lambdaFilesystemName": { value: FILESYSTEM },
       "hgx-inference:hfCachePath": { value: cacheDir },
     },
+    structuredConfig: { "hgx-inference:lambdaRegions": ["us-east-1", "us-west-1"] },
   });
 });
 
