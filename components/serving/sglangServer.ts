@@ -28,7 +28,7 @@ import {
   toContainerArgs,
 } from "./containerSpec";
 import { renderBootProgressScript } from "./bootProgress";
-import { dockerSshHost, dockerSshOpts, LOCAL_DOCKER_HOST, writePrivateKeyFile } from "./dockerEndpoint";
+import { dockerSshHost, dockerSshOpts, localDockerHost, writePrivateKeyFile } from "./dockerEndpoint";
 import { renderReadinessGateScript } from "./readinessGate";
 import type { SglangFlagOverrides, SglangPresetName } from "./sglangArgs";
 import { checkGpuFit, type Duration, planServing, servingSpecHash, type ServingPlan, type ServingPlanInput } from "./servingPlan";
@@ -304,7 +304,7 @@ export class SglangServer extends pulumi.ComponentResource {
             // The ssh binary needs a key FILE; the path (not the key) is what the provider stores.
             sshOpts: pulumi.unsecret(pulumi.output(conn.privateKey).apply((k) => dockerSshOpts(writePrivateKeyFile(k)))),
           }
-        : { host: hostReady.apply(() => conn.dockerHost ?? LOCAL_DOCKER_HOST) };
+        : { host: hostReady.apply(() => conn.dockerHost ?? localDockerHost()) };
     this.provider = new docker.Provider(`${name}-docker-provider`, { ...providerArgs, ...args.transform?.provider }, { parent: this });
     const onHost = { parent: this, provider: this.provider };
 

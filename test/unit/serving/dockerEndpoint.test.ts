@@ -2,10 +2,18 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { dockerSshHost, dockerSshOpts, privateKeyFilePath, writePrivateKeyFile } from "../../../components/serving/dockerEndpoint";
+import { dockerSshHost, dockerSshOpts, localDockerHost, privateKeyFilePath, writePrivateKeyFile } from "../../../components/serving/dockerEndpoint";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "hgx-keyfile-test-"));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+describe("this machine's docker endpoint", () => {
+  it("is DOCKER_HOST when set, as for the docker CLI, else the default socket", () => {
+    expect(localDockerHost({})).toBe("unix:///var/run/docker.sock");
+    expect(localDockerHost({ DOCKER_HOST: "  " })).toBe("unix:///var/run/docker.sock");
+    expect(localDockerHost({ DOCKER_HOST: "unix:///run/hgx-test-docker/docker.sock" })).toBe("unix:///run/hgx-test-docker/docker.sock");
+  });
+});
 
 describe("docker endpoint over ssh", () => {
   const key = "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAAfake\n-----END OPENSSH PRIVATE KEY-----";

@@ -2,7 +2,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type * as ServerModule from "../../../components/serving/sglangServer";
 import { GATE_LOG, WEIGHTS_LOG } from "../../fixtures/serving/scriptLogs";
 
@@ -271,6 +271,7 @@ describe("SglangServer with the seed preset over SSH", () => {
 
 describe("SglangServer variants", () => {
   it("local host with a persistent filesystem: bind mount, no volume, local commands, unix socket", async () => {
+    vi.stubEnv("DOCKER_HOST", ""); // the default socket; DOCKER_HOST is honoured (dockerEndpoint.test.ts)
     const server = await deploy("loc", {
       connection: { kind: "local" },
       cacheMountPath: "/lambda/nfs/hgx-fs",
@@ -288,6 +289,7 @@ describe("SglangServer variants", () => {
     expect(types).toContain("command:local:Command loc-ready");
     expect(server.cacheVolume).toBeUndefined();
     expect(byName("loc-docker-provider")?.inputs.host).toBe("unix:///var/run/docker.sock");
+    vi.unstubAllEnvs();
     const c = byName("loc-container")?.inputs ?? {};
     expect(c.volumes).toEqual([{ hostPath: "/lambda/nfs/hgx-fs/huggingface", containerPath: "/root/.cache/huggingface" }]);
     expect(c.ports).toEqual([{ internal: 8000, external: 18000, ip: "127.0.0.1", protocol: "tcp" }]);
