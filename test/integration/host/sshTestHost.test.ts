@@ -31,8 +31,11 @@ describe("the test rig's dockerd", () => {
     const info = await run("docker", ["info", "--format", "{{.DockerRootDir}} {{.Name}}"]);
     expect(info.code, info.stderr).toBe(0);
     expect(info.stdout.split(" ")[0]).toBe(RIG.dataRoot);
+    // dockerd finds the hook stand-in first on its own PATH (the rig's bin dir, in no system path).
     expect(fs.existsSync(RIG_NVIDIA_HOOK_PATH)).toBe(true);
-    expect(fs.existsSync("/usr/local/bin/nvidia-container-runtime-hook")).toBe(false);
+    const pid = Number(fs.readFileSync(RIG.pidFile, "utf8"));
+    const dockerdPath = fs.readFileSync(`/proc/${pid}/environ`, "utf8").split("\0").find((e) => e.startsWith("PATH="));
+    expect(dockerdPath?.slice("PATH=".length).split(":")[0]).toBe(RIG.binDir);
   });
 
   it("runs `--network host` containers in the machine's network namespace", async () => {
