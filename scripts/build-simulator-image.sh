@@ -22,7 +22,7 @@ die() { log "error: $*"; exit 1; }
 [[ -x "$shell_bin" ]] || die "dash not found (it becomes the image's /bin/sh); install it: apt-get install -y dash"
 [[ -x "$esbuild" ]] || die "esbuild missing at $esbuild; run npm ci in $repo_root"
 command -v docker >/dev/null || die "docker CLI not found; install docker.io"
-docker info >/dev/null 2>&1 || die "docker engine not reachable; start it: (dockerd >/tmp/dockerd.log 2>&1 &)"
+docker info >/dev/null 2>&1 || die "docker engine not reachable at ${DOCKER_HOST:-unix:///var/run/docker.sock} (DOCKER_HOST picks the engine); start it: (dockerd >/tmp/dockerd.log 2>&1 &)"
 command -v ldd >/dev/null || die "ldd not found (package libc-bin)"
 
 mkdir -p "$build_dir"
