@@ -15,10 +15,7 @@ import * as path from "path";
 /** Default Docker endpoint of this machine. */
 export const LOCAL_DOCKER_HOST = "unix:///var/run/docker.sock";
 
-/**
- * This machine's Docker endpoint as the docker CLI resolves it: `DOCKER_HOST` when set (a rootless
- * engine, a remote one, the test rig's own daemon), else the default socket.
- */
+/** The engine the Docker CLI on this machine reaches: `DOCKER_HOST` when set, else the default socket. */
 export function localDockerHost(env: NodeJS.ProcessEnv = process.env): string {
   const fromEnv = env.DOCKER_HOST?.trim();
   return fromEnv ? fromEnv : LOCAL_DOCKER_HOST;

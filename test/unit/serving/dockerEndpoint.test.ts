@@ -2,16 +2,16 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { dockerSshHost, dockerSshOpts, localDockerHost, privateKeyFilePath, writePrivateKeyFile } from "../../../components/serving/dockerEndpoint";
+import { dockerSshHost, dockerSshOpts, LOCAL_DOCKER_HOST, localDockerHost, privateKeyFilePath, writePrivateKeyFile } from "../../../components/serving/dockerEndpoint";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "hgx-keyfile-test-"));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-describe("this machine's docker endpoint", () => {
-  it("is DOCKER_HOST when set, as for the docker CLI, else the default socket", () => {
+describe("the local docker endpoint", () => {
+  it("is the engine the docker CLI reaches: DOCKER_HOST when set, else the default socket", () => {
+    expect(localDockerHost({ DOCKER_HOST: "unix:///run/rig/docker.sock" })).toBe("unix:///run/rig/docker.sock");
+    expect(localDockerHost({ DOCKER_HOST: "  " })).toBe(LOCAL_DOCKER_HOST);
     expect(localDockerHost({})).toBe("unix:///var/run/docker.sock");
-    expect(localDockerHost({ DOCKER_HOST: "  " })).toBe("unix:///var/run/docker.sock");
-    expect(localDockerHost({ DOCKER_HOST: "unix:///run/hgx-test-docker/docker.sock" })).toBe("unix:///run/hgx-test-docker/docker.sock");
   });
 });
 
