@@ -104,7 +104,8 @@ GOMOD
 place() { # place SRC NAME copy|link
   local src="$1" dst="$BIN_DIR/$2"
   if [ "$3" = copy ]; then
-    [ "$(readlink -f "$src")" = "$(readlink -f "$dst" 2>/dev/null || true)" ] && [ ! -L "$dst" ] && return 0
+    # -ef: the same file, also when dst is a hard link of it (mv refuses to move a link onto itself).
+    [ "$(readlink -f "$src")" -ef "$dst" ] && [ ! -L "$dst" ] && return 0
     rm -f "$dst.tmp"; ln "$(readlink -f "$src")" "$dst.tmp" 2>/dev/null || cp "$(readlink -f "$src")" "$dst.tmp"
     mv -f "$dst.tmp" "$dst"
   else
