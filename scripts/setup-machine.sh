@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Installs and starts the machine-level services the tests and the local stack need:
-# Debian's docker.io (dockerd started if not running) and openssh-server (the SSH test host runs
-# its own sshd on a loopback port), plus curl (readiness gate) and dash (the images the fixtures assemble).
+# Debian's docker.io (dockerd started if not running; the integration tests run a second dockerd of
+# their own from the same package) and openssh-server (the SSH test host runs its own sshd on a
+# loopback port), plus curl (readiness gate), dash (the images the fixtures assemble) and iproute2
+# (`ip`: the test rig's bridge).
 # Idempotent: a second run only checks.
 set -euo pipefail
 log() { printf '[setup-machine] %s\n' "$*" >&2; }
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
-packages=(docker.io openssh-server openssh-client curl dash procps)
+packages=(docker.io openssh-server openssh-client curl dash procps iproute2)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

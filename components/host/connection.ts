@@ -23,7 +23,7 @@ export interface SshHostConnection {
 /** This machine: commands run locally and Docker is the local engine (the `local` stack). */
 export interface LocalHostConnection {
   readonly kind: "local";
-  /** Docker endpoint. @default "unix:///var/run/docker.sock" */
+  /** Docker endpoint. @default DOCKER_HOST from the environment, else "unix:///var/run/docker.sock" */
   readonly dockerHost?: string;
 }
 

@@ -44,7 +44,7 @@ export interface ExistingHostArgs {
 export interface LocalHostArgs {
   /**
    * Docker endpoint.
-   * @default "unix:///var/run/docker.sock"
+   * @default DOCKER_HOST from the environment, else "unix:///var/run/docker.sock"
    */
   readonly dockerHost?: string;
 }

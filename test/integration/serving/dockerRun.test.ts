@@ -1,6 +1,6 @@
 /**
  * Runs the rendered `docker run` line (the SAME spec the Pulumi container is built from) against
- * the real local Docker engine, with the simulator image standing in for SGLang.
+ * the test rig's Docker engine (test/fixtures/docker-rig), with the simulator image standing in for SGLang.
  *
  * Deviations from production, each forced by this machine and applied to the spec (never by
  * editing the rendered text): the image is the simulator's tag; the host port is a free loopback
@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ContainerSpec, renderDockerRunCommand } from "../../../components/serving/containerSpec";
 import { renderReadinessGateScript } from "../../../components/serving/readinessGate";
 import { planServing } from "../../../components/serving/servingPlan";
+import { dockerEnv, rigDockerHost } from "../../fixtures/docker-rig";
 import { buildSimulatorImage } from "../../fixtures/sglang-simulator";
 import { streamRequest } from "../../fixtures/sglang-simulator/sse-client";
 
@@ -47,7 +48,7 @@ function sh(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input?
 
 function docker(...args: string[]): Promise<string> {
   return new Promise((resolve, reject) =>
-    execFile("docker", args, { timeout: 60_000 }, (err, stdout, stderr) => (err ? reject(new Error(`docker ${args[0]} failed: ${stderr || err.message}`)) : resolve(stdout))),
+    execFile("docker", args, { timeout: 60_000, env: dockerEnv() }, (err, stdout, stderr) => (err ? reject(new Error(`docker ${args[0]} failed: ${stderr || err.message}`)) : resolve(stdout))),
   );
 }
 
@@ -105,7 +106,7 @@ function localSpec(hostPort: number, suffix: string): ContainerSpec {
 
 beforeAll(async () => {
   const info = await sh("docker", ["info", "--format", "{{.ServerVersion}}"], { timeoutMs: 30_000 });
-  if (info.code !== 0) throw new Error(`the Docker engine is not reachable (start it: (dockerd >/tmp/dockerd.log 2>&1 &)): ${info.stderr}`);
+  if (info.code !== 0) throw new Error(`the test rig's Docker engine (${rigDockerHost()}, started by test/globalSetup.ts) is not reachable: ${info.stderr}`);
   const hardMemlock = (await sh("bash", ["-c", "ulimit -Hl"])).stdout.trim();
   if (hardMemlock !== "unlimited") memlockBytes = Number(hardMemlock) * 1024;
   simImage = await buildSimulatorImage();

@@ -6,6 +6,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { dockerEnv, rigDockerHost } from "../../fixtures/docker-rig";
 import { buildSimulatorImage, SIMULATOR_IMAGE_LOCAL_TAG } from "../../fixtures/sglang-simulator/image";
 import { chatBody, streamRequest } from "../../fixtures/sglang-simulator/sse-client";
 
@@ -23,7 +24,7 @@ let tag = "";
 let hfCache = "";
 
 async function docker(...args: string[]): Promise<{ stdout: string; stderr: string }> {
-  return run("docker", args, { timeout: 120_000, maxBuffer: 16 * 1024 * 1024 });
+  return run("docker", args, { timeout: 120_000, maxBuffer: 16 * 1024 * 1024, env: dockerEnv() });
 }
 
 function containerName(): string {
@@ -61,7 +62,7 @@ async function waitHealthy(baseUrl: string, timeoutMs: number): Promise<string[]
 
 beforeAll(async () => {
   await docker("info").catch((err: Error) => {
-    throw new Error(`the Docker engine is required for this test and is not reachable: ${err.message}. Start it: (dockerd >/tmp/dockerd.log 2>&1 &)`);
+    throw new Error(`the test rig's Docker engine (${rigDockerHost()}, started by test/globalSetup.ts) is required and not reachable: ${err.message}`);
   });
   const started = Date.now();
   tag = await buildSimulatorImage();
