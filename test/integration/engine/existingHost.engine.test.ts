@@ -15,18 +15,19 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createProjectStack, plaintextLeaks, resourceTypes, type EngineStack } from "../../fixtures/pulumi-engine";
 import { freePort } from "../../fixtures/net";
 import { startSshTestHost, type SshTestHost } from "../../fixtures/ssh-host";
-import { buildHostImages, newSecrets, sshStackConfig, type DeploySecrets } from "./sshStacks";
+import { buildHostImages, newSecrets, sshStackConfig, type DeploySecrets, type HostImages } from "./sshStacks";
 
 let host: SshTestHost;
 let engine: EngineStack;
 let secrets: DeploySecrets;
 let port: number;
+let images: HostImages;
 const VOLUME = `hgx-engine-existing-cache-${process.pid}`;
 const CONTAINER = "hgx-inference-existing-hgx-sglang";
 
 beforeAll(async () => {
   host = await startSshTestHost();
-  const images = await buildHostImages();
+  images = await buildHostImages();
   secrets = newSecrets();
   port = await freePort();
   engine = await createProjectStack({
@@ -81,7 +82,7 @@ describe("existing-host mode through the real engine", () => {
     expect(inspect.code, inspect.stderr).toBe(0);
     expect(inspect.stdout).toMatch(/^running .*"Capabilities":\[\["gpu"\]\]/);
     // The weights step left its completion marker in the cache volume.
-    const marker = await host.ssh(`docker run --rm -v ${VOLUME}:/cache ${host.gpuProbeImage} sh -c 'ls -a /cache/hub/*/'`);
+    const marker = await host.ssh(`docker run --rm --entrypoint sh -v ${VOLUME}:/cache ${images.downloader} -c 'ls -a /cache/hub/*/'`);
     expect(marker.stdout).toMatch(/\.hgx-download-complete-main/);
     // Long waits reported progress.
     expect(engine.engineOutput()).toMatch(/BOOT .* status=running/);
