@@ -25,7 +25,8 @@ let secrets: DeploySecrets;
 let cacheDir: string;
 
 beforeAll(async () => {
-  host = await startSshTestHost();
+  // Lambda's GPU Base image logs in as `ubuntu`, which is what the stack uses for launched instances.
+  host = await startSshTestHost({ user: "ubuntu" });
   emulator = await startLambdaEmulator({ bootMs: 2_000 });
   const images = await buildHostImages();
   secrets = newSecrets();
