@@ -40,7 +40,12 @@ describe("parseStackConfig: defaults", () => {
     expect(c.gpuCount).toBe(8);
     expect(c.lambda.instanceType).toBe("gpu_8x_b200_sxm6");
     expect(c.lambda.bootTimeoutMs).toBe(45 * 60_000);
-    expect(c.lambda.ttlMs).toBe(12 * 3_600_000);
+    // No TTL unless the stack sets one: a default expiry reaped prod 12 h after launch.
+    expect(c.lambda.ttlMs).toBeUndefined();
+    expect(c.lambda.maxHourlyPriceUsd).toBe(60);
+    expect(c.lambda.protect).toBe(false);
+    expect(parseStackConfig(lambdaBase, { stack: "prod" }).lambda.protect).toBe(true);
+    expect(parseStackConfig({ ...lambdaBase, lambdaProtect: "true" }, { stack: "dev" }).lambda.protect).toBe(true);
     expect(c.sglang).toMatchObject({ model: "Qwen/Qwen3.5-397B-A17B", servedModelName: "qwen", port: 8000, preset: "seed" });
     expect(c.benchmark).toMatchObject({ inputLen: 8192, outputLen: 1024, numPrompts: 512, concurrency: 32, endpoint: "/v1/chat/completions" });
   });
@@ -165,7 +170,12 @@ describe("pure helpers", () => {
     ["::/0", undefined],
     ["10.0.0.0/8", undefined],
     ["10.0.0.0", "expected ADDRESS/PREFIX"],
-    ["10.0.0/8", "is not an IPv4 or IPv6 address"],
+    ["10.0.0/8", "is not a plain dotted-decimal IPv4 address"],
+    ["000.0.0.0/0", "is not a plain dotted-decimal IPv4 address"],
+    ["1.2.3.4/0", "has host bits set for /0: it means the network 0.0.0.0/0 (every address)"],
+    ["1.2.3.4/24", "it means the network 1.2.3.0/24"],
+    ["10.0.0.0/08", "prefix /08 must be 0-32"],
+    ["nonsense/8", "is not an IPv4 or IPv6 address"],
     ["2001:db8::/129", "prefix /129 must be 0-128"],
     ["1.2.3.4/x", "prefix /x must be 0-32"],
   ])("cidrProblem(%s)", (cidr, problem) => {
