@@ -140,13 +140,13 @@ export const WORLD_OPEN_PREFIX = { 4: 8, 6: 32 } as const;
  */
 export function worldOpenReason(cidrs: readonly string[], limits: { readonly 4: number; readonly 6: number } = WORLD_OPEN_PREFIX): string | undefined {
   const reach = cidrReach(cidrs);
-  const describe = (family: 4 | 6, n: bigint) => {
+  const describeReach = (family: 4 | 6, n: bigint) => {
     const all = 1n << BigInt(BITS[family]);
     if (n === all) return `every IPv${family} address`;
     return `${n} IPv${family} addresses, more than one /${limits[family]}`;
   };
-  if (reach.ipv4 > 1n << BigInt(32 - limits[4])) return `${cidrs.join(" + ")} reach ${describe(4, reach.ipv4)}`;
-  if (reach.ipv6 > 1n << BigInt(128 - limits[6])) return `${cidrs.join(" + ")} reach ${describe(6, reach.ipv6)}`;
+  if (reach.ipv4 > 1n << BigInt(32 - limits[4])) return `${cidrs.join(" + ")} ${cidrs.length === 1 ? "reaches" : "together reach"} ${describeReach(4, reach.ipv4)}`;
+  if (reach.ipv6 > 1n << BigInt(128 - limits[6])) return `${cidrs.join(" + ")} ${cidrs.length === 1 ? "reaches" : "together reach"} ${describeReach(6, reach.ipv6)}`;
   return undefined;
 }
 

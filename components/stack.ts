@@ -57,7 +57,15 @@ export const servingConfigCheck: ConfigCheck = (config) => {
     servingPlanInputFor({ ...serverArgsFor(config, "validation", plannedHost), gpuCount: config.gpuCount }, config),
   );
   for (const message of errors) {
-    const key = /image/i.test(message) ? "sglangImage" : /served-model-name|servedModelName/.test(message) ? "sglangServedModelName" : "sglangFlags";
+    const key = /^weights model/.test(message)
+      ? "sglangModel"
+      : /image/i.test(message)
+        ? "sglangImage"
+        : /served-model-name|servedModelName/.test(message)
+          ? "sglangServedModelName"
+          : /extraFlags/.test(message)
+            ? "sglangExtraArgs"
+            : "sglangFlags";
     problems.push({ key, message });
   }
   return problems;
