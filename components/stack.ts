@@ -106,6 +106,9 @@ export function hostArgsFor(config: StackConfig): HgxHostArgs {
           servingPort: config.sglang.port,
           ttl: config.lambda.ttlMs === undefined ? "0" : `${Math.round(config.lambda.ttlMs / 1000)}s`,
           waitTimeout: `${Math.round(config.lambda.bootTimeoutMs / 1000)}s`,
+          maxHourlyPriceUsd: config.lambda.maxHourlyPriceUsd,
+          // Production stacks are always protected (config.ts): never reaped, never destroyed by accident.
+          protect: config.lambda.protect,
           apiBaseUrl: config.lambda.apiUrl,
           apiKeyConfigKey: `${config.project}:lambdaApiKey`,
           tags: { project: config.project, stack: config.stack },

@@ -80,7 +80,7 @@ describe("LambdaMachine", () => {
       regions: ["us-east-1", "us-west-1"],
       instanceType: "gpu_8x_b200_sxm6",
       imageFamily: "gpu-base-24-04",
-      ttlSeconds: 12 * 3600,
+      ttlSeconds: 0,
       waitTimeoutSeconds: 45 * 60,
       hostname: "unit-gpu",
       apiKeyConfigKey: "hgx-inference:lambdaApiKey",

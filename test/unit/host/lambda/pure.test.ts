@@ -206,7 +206,7 @@ describe("resolveLambdaMachineArgs", () => {
       firewallAllowlist: [],
       servingPort: 8000,
       sshSourceCidrs: ["0.0.0.0/0"],
-      ttlSeconds: 12 * 3600,
+      ttlSeconds: 0,
       waitTimeoutSeconds: 45 * 60,
       project: "hgx-inference",
       stack: "dev",
