@@ -32,8 +32,11 @@ export const URL_PATH = /^\/[A-Za-z0-9._~\/-]*$/;
 export const SERVED_MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9._\/:-]{0,127}$/;
 /** A Hugging Face repo id `org/name`. */
 export const HF_REPO_ID = /^[A-Za-z0-9][A-Za-z0-9._-]*\/[A-Za-z0-9][A-Za-z0-9._-]*$/;
-/** One OpenSSH public key line: no `command=`/`from=` options in front, no second line. */
-export const SSH_PUBLIC_KEY = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+\/]+={0,3}( [^\x00-\x1f\x7f]*)?$/;
+/**
+ * One OpenSSH public key line: no `command=`/`from=` options in front (they would run on the
+ * host's sshd), no second line, a plain comment (`user@host`).
+ */
+export const SSH_PUBLIC_KEY = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+\/]+={0,3}( [A-Za-z0-9@._+ -]*)?$/;
 
 /** A check for `Reader.pattern`: the reason a value is refused, or undefined. */
 type ValueCheck = (value: string) => string | undefined;
@@ -369,6 +372,8 @@ export function apiUrlProblem(value: string): string | undefined {
   if (u.username !== "" || u.password !== "") return "carries user:password@ credentials; the API key is a separate secret (lambdaApiKey)";
   if (u.protocol === "http:" && !isLoopbackHost(u.hostname)) return `sends the API key unencrypted to ${u.hostname}; use https (http is allowed only to 127.0.0.1/localhost)`;
   if (u.search !== "" || u.hash !== "") return "has a query or fragment; give the base URL only";
+  if (sshHostProblem(u.hostname.replace(/^\[(.*)\]$/, "$1")) !== undefined) return `has host '${u.hostname}', which is not an IP address or DNS host name`;
+  if (!URL_PATH.test(u.pathname)) return `has path '${u.pathname}', which holds characters other than letters, digits and /._~-`;
   return undefined;
 }
 

@@ -63,7 +63,7 @@ export const servingConfigCheck: ConfigCheck = (config) => {
         ? "sglangImage"
         : /served-model-name|servedModelName/.test(message)
           ? "sglangServedModelName"
-          : /extraFlags/.test(message)
+          : /extraFlags|extra flag/.test(message)
             ? "sglangExtraArgs"
             : "sglangFlags";
     problems.push({ key, message });

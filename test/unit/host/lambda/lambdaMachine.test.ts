@@ -138,6 +138,19 @@ describe("LambdaMachine", () => {
     expect(recorded.find((r) => r.name === "tx-instance")?.inputs.imageFamily).toBe("lambda-stack-24-04");
   });
 
+  it("protect: Pulumi's protect on the instance, the protected tag input, and the price ceiling in cents", async () => {
+    const guarded = new mod.LambdaMachine("guarded", { regions: ["us-east-1"], protect: true, maxHourlyPriceUsd: 52.5, ttl: "0" });
+    const plain = new mod.LambdaMachine("plain", { regions: ["us-east-1"] });
+    await valueOf(guarded.ip);
+    await valueOf(plain.ip);
+    await settle();
+    // Resource options are not in the mock's view; the SDK keeps them on the resource.
+    expect((guarded.instance as unknown as { __protect?: boolean }).__protect).toBe(true);
+    expect((plain.instance as unknown as { __protect?: boolean }).__protect).toBe(false);
+    expect(recorded.find((r) => r.name === "guarded-instance")!.inputs).toMatchObject({ protected: true, maxPriceCentsPerHour: 5250, ttlSeconds: 0 });
+    expect(recorded.find((r) => r.name === "plain-instance")!.inputs).not.toHaveProperty("protected");
+  });
+
   it("rejects bad arguments before creating anything, naming the setting", () => {
     expect(() => new mod.LambdaMachine("bad", { regions: [] })).toThrow(/regions: empty; list at least one Lambda region/);
     expect(() => new mod.LambdaMachine("bad2", { regions: ["us-east-1"], servingPort: 22 })).toThrow(/servingPort: 22 must be/);
