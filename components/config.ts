@@ -238,8 +238,11 @@ export interface ConfigProblem {
   readonly message: string;
 }
 
-/** Thrown with every problem found, so a user fixes them all in one round. */
-export class ConfigValidationError extends Error {
+/**
+ * Thrown with every problem found, so a user fixes them all in one round. A `RunError`: the Pulumi
+ * runtime prints its message alone, without a stack trace (the message says where and what to fix).
+ */
+export class ConfigValidationError extends pulumi.RunError {
   constructor(readonly problems: readonly ConfigProblem[]) {
     super(
       `Invalid stack configuration (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n` +

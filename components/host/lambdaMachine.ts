@@ -293,7 +293,13 @@ export class LambdaMachine extends pulumi.ComponentResource {
 
   constructor(name: string, args: LambdaMachineArgs, opts?: pulumi.ComponentResourceOptions) {
     super("hgx:host:LambdaMachine", name, {}, opts);
-    const cfg = resolveLambdaMachineArgs(name, args, { project: pulumi.getProject(), stack: pulumi.getStack() });
+    let cfg: ResolvedLambdaMachine;
+    try {
+      cfg = resolveLambdaMachineArgs(name, args, { project: pulumi.getProject(), stack: pulumi.getStack() });
+    } catch (err) {
+      // The message lists every bad argument with its fix; a stack trace would only bury it.
+      throw new pulumi.ResourceError((err as Error).message, this, true);
+    }
     const api = { apiKeyConfigKey: cfg.apiKeyConfigKey, apiBaseUrl: args.apiBaseUrl };
 
     this.sshKey = new SshKey(

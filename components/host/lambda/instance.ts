@@ -19,6 +19,7 @@ import {
   type LambdaCommonArgs,
   type LambdaCommonInputs,
   type StackConfigView,
+  withoutStackTraces,
 } from "./common";
 import { CapacityError, LambdaApiError, NotFoundError, RateLimitedError } from "./errors";
 import type { LambdaClient } from "./client";
@@ -484,7 +485,7 @@ export class Instance extends pulumi.dynamic.Resource {
 
   constructor(name: string, args: InstanceArgs, opts?: pulumi.CustomResourceOptions) {
     super(
-      new InstanceProvider(),
+      withoutStackTraces(new InstanceProvider()),
       name,
       {
         ...args,
