@@ -280,7 +280,13 @@ export class HostReadiness extends pulumi.ComponentResource {
     super("hgx:host:HostReadiness", name, {}, opts);
     const conn = args.connection;
     const gpus = args.gpus ?? (conn.kind === "ssh" ? { count: 8, model: "B200" } : false);
-    const rendered = readinessChecks({ gpus, grantDockerGroup: args.grantDockerGroup ?? false });
+    let rendered: ReturnType<typeof readinessChecks>;
+    try {
+      rendered = readinessChecks({ gpus, grantDockerGroup: args.grantDockerGroup ?? false });
+    } catch (err) {
+      // Names the setting and the fix; a stack trace would only bury it.
+      throw new pulumi.ResourceError((err as Error).message, this, true);
+    }
     pulumi.log.info(
       `checking ${rendered.map((c) => c.name).join(", ")}` +
         (conn.kind === "ssh" ? " (SSH is retried for up to 15 minutes while the host boots)" : ""),
@@ -328,7 +334,13 @@ export class HostReadiness extends pulumi.ComponentResource {
     }
     this.checks = checks;
     this.report = pulumi.all(checks.map((c) => c.stdout)).apply((outs) => outs.map((o) => o.trim()).join("\n"));
-    this.ready = checks[checks.length - 1].stdout.apply(parseCheckedAt);
+    this.ready = checks[checks.length - 1].stdout.apply((stdout) => {
+      try {
+        return parseCheckedAt(stdout);
+      } catch (err) {
+        throw new pulumi.ResourceError((err as Error).message, this, true);
+      }
+    });
     this.registerOutputs({ ready: this.ready, report: this.report });
   }
 }

@@ -56,10 +56,10 @@ async function api<T>(method: string, p: string, body?: unknown): Promise<T> {
   return json.data as T;
 }
 
-/** Launches the fleet through the emulator's HTTP API (fresh emulator per test). */
-async function launchFleet(): Promise<void> {
+/** Launches a fleet through the emulator's HTTP API (fresh emulator per test). */
+async function launchFleet(fleet: Record<string, Tag[]> = FLEET): Promise<void> {
   idsByName = {};
-  for (const [name, t] of Object.entries(FLEET)) {
+  for (const [name, t] of Object.entries(fleet)) {
     const { instance_ids } = await api<{ instance_ids: string[] }>("POST", "/instance-operations/launch", {
       region_name: "us-east-1",
       instance_type_name: "gpu_8x_b200_sxm6",
@@ -238,17 +238,7 @@ describe("prod is never reaped", () => {
   beforeEach(async () => {
     emu = await startLambdaEmulator({ bootMs: 0, terminateMs: 0 });
     emu.seed.sshKey("reaper-test", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHxz0v3rW6fJtq4s0wVfXW0m3R3y7Ww0Zq5CwzJ2l7bq reaper@test");
-    idsByName = {};
-    for (const [name, t] of Object.entries(fleet())) {
-      const { instance_ids } = await api<{ instance_ids: string[] }>("POST", "/instance-operations/launch", {
-        region_name: "us-east-1",
-        instance_type_name: "gpu_8x_b200_sxm6",
-        ssh_key_names: ["reaper-test"],
-        name,
-        tags: t,
-      });
-      idsByName[name] = instance_ids[0];
-    }
+    await launchFleet(fleet());
     return async () => emu.close();
   });
 
