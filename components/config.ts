@@ -124,7 +124,7 @@ export const CONFIG_SCHEMA = {
   // --- SGLang ----------------------------------------------------------------------------------------
   sglangImage: { type: "string", default: "lmsysorg/sglang:v0.5.14", description: "SGLang image pinned to a release tag (optionally `@sha256:` digest)." },
   sglangAllowLatest: { type: "boolean", default: false, description: "Allow an image tagged `latest` (or untagged): it moves under you, so it is refused by default." },
-  sglangModel: { type: "string", default: "Qwen/Qwen3.5-397B-A17B", description: "Hugging Face model id (`--model-path`)." },
+  sglangModel: { type: "string", default: "Qwen/Qwen3.5-397B-A17B", description: "Hugging Face model id `org/name` (`--model-path`), or an absolute path on the host (no pre-download then)." },
   sglangServedModelName: { type: "string", default: "qwen", description: "Name clients send as `model` (`--served-model-name`): letters, digits, `.`, `_`, `/`, `-` (no `:`, which SGLang reserves for LoRA)." },
   sglangPreset: { type: "string", default: "seed", description: "Flag preset: `seed` (exactly the seed's flags) or `b200` (tuned: MTP, metrics, watchdog...)." },
   sglangFlags: { type: "object", default: {}, description: "Flag overrides merged over the preset, keyed by SGLang flag name without dashes prefix, e.g. {\"mem-fraction-static\": 0.8}." },
@@ -561,7 +561,7 @@ class Reader {
     const v = this.string(key);
     if (opts.allowZero && (v === "0" || v === "none" || v === "")) return 0;
     const n = /^\d+$/.test(v) ? Number(v) * 1000 : durationMs(v);
-    const fix = `pulumi config set ${PROJECT}:${key} ${opts.min && (durationMs(opts.min) ?? 0) > 3_600_000 ? opts.min : "8h"}   (units: s, m, h, d; plain numbers are seconds)`;
+    const fix = `pulumi config set ${PROJECT}:${key} 8h   (units: s, m, h, d; plain numbers are seconds)`;
     if (typeof n !== "number" || !Number.isFinite(n) || n <= 0) {
       const reason = typeof n === "number" && n < 0 ? "is negative" : "is not a positive duration";
       this.fail(key, v, reason, fix);
