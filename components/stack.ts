@@ -57,7 +57,15 @@ export const servingConfigCheck: ConfigCheck = (config) => {
     servingPlanInputFor({ ...serverArgsFor(config, "validation", plannedHost), gpuCount: config.gpuCount }, config),
   );
   for (const message of errors) {
-    const key = /image/i.test(message) ? "sglangImage" : /served-model-name|servedModelName/.test(message) ? "sglangServedModelName" : "sglangFlags";
+    const key = /^weights model/.test(message)
+      ? "sglangModel"
+      : /image/i.test(message)
+        ? "sglangImage"
+        : /served-model-name|servedModelName/.test(message)
+          ? "sglangServedModelName"
+          : /extraFlags|extra flag/.test(message)
+            ? "sglangExtraArgs"
+            : "sglangFlags";
     problems.push({ key, message });
   }
   return problems;
@@ -98,6 +106,9 @@ export function hostArgsFor(config: StackConfig): HgxHostArgs {
           servingPort: config.sglang.port,
           ttl: config.lambda.ttlMs === undefined ? "0" : `${Math.round(config.lambda.ttlMs / 1000)}s`,
           waitTimeout: `${Math.round(config.lambda.bootTimeoutMs / 1000)}s`,
+          maxHourlyPriceUsd: config.lambda.maxHourlyPriceUsd,
+          // Production stacks are always protected (config.ts): never reaped, never destroyed by accident.
+          protect: config.lambda.protect,
           apiBaseUrl: config.lambda.apiUrl,
           apiKeyConfigKey: `${config.project}:lambdaApiKey`,
           tags: { project: config.project, stack: config.stack },

@@ -339,7 +339,13 @@ export class Benchmark extends pulumi.ComponentResource {
   constructor(name: string, args: BenchmarkArgs, opts?: pulumi.ComponentResourceOptions) {
     super("hgx:benchmark:Benchmark", name, {}, opts);
 
-    const s = resolveBenchmarkSettings(args);
+    let s: ResolvedBenchmarkSettings;
+    try {
+      s = resolveBenchmarkSettings(args);
+    } catch (err) {
+      // The message names the setting and the fix; a stack trace would only bury it.
+      throw new pulumi.ResourceError((err as Error).message, this, true);
+    }
     const triggers = benchmarkTriggers(s, args.serverSpecHash);
     // serverReady is an ordering signal: its value is consumed here and never embedded.
     const ready = pulumi.output(args.serverReady);
@@ -421,7 +427,7 @@ export class Benchmark extends pulumi.ComponentResource {
       try {
         return evaluateBenchmark(stdout, price, s, expectedTokenizerId(s.tokenizer, modelPath));
       } catch (err) {
-        throw new pulumi.ResourceError(`benchmark result could not be read: ${(err as Error).message}`, this);
+        throw new pulumi.ResourceError(`benchmark result could not be read: ${(err as Error).message}`, this, true);
       }
     });
 

@@ -46,6 +46,32 @@ export interface StackConfigView {
   get(key: string): string | undefined;
 }
 
+const PROVIDER_METHODS = ["configure", "check", "diff", "create", "read", "update", "delete"] as const;
+
+/**
+ * The provider with every method's failure reduced to its message. The dynamic-provider host
+ * prints `${error}: ${error.stack}` for read/delete/check/diff failures; these messages already
+ * name the cause and the fix, and a stack trace of the provider's internals would bury them.
+ * Everything else about the error (class, `id`/`properties` of an init failure) is kept.
+ */
+export function withoutStackTraces<P extends pulumi.dynamic.ResourceProvider>(provider: P): P {
+  const wrapped: Record<string, unknown> = {};
+  for (const key of PROVIDER_METHODS) {
+    const method = (provider as unknown as Record<string, unknown>)[key];
+    if (typeof method !== "function") continue;
+    wrapped[key] = async (...args: unknown[]) => {
+      try {
+        return await (method as (...a: unknown[]) => Promise<unknown>).apply(provider, args);
+      } catch (e) {
+        const err = e instanceof Error ? e : new Error(String(e));
+        Object.defineProperty(err, "stack", { value: "", configurable: true, writable: true });
+        throw err;
+      }
+    };
+  }
+  return wrapped as unknown as P;
+}
+
 /** A client for one provider call: credentials resolved now, inside the provider process. */
 export function clientFor(inputs: LambdaCommonInputs, stackConfig: StackConfigView | undefined): LambdaClient {
   return new LambdaClient(

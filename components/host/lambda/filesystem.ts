@@ -15,6 +15,7 @@ import {
   type LambdaCommonArgs,
   type LambdaCommonInputs,
   type StackConfigView,
+  withoutStackTraces,
 } from "./common";
 import { DuplicateError } from "./errors";
 import type { LambdaClient } from "./client";
@@ -175,7 +176,7 @@ export class Filesystem extends pulumi.dynamic.Resource {
 
   constructor(name: string, args: FilesystemArgs, opts?: pulumi.CustomResourceOptions) {
     super(
-      new FilesystemProvider(),
+      withoutStackTraces(new FilesystemProvider()),
       name,
       { ...args, providerVersion: LAMBDA_PROVIDER_VERSION, filesystemId: undefined, region: undefined, mountPoint: undefined, adopted: undefined },
       opts,

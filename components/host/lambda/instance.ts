@@ -19,6 +19,7 @@ import {
   type LambdaCommonArgs,
   type LambdaCommonInputs,
   type StackConfigView,
+  withoutStackTraces,
 } from "./common";
 import { CapacityError, LambdaApiError, NotFoundError, RateLimitedError } from "./errors";
 import type { LambdaClient } from "./client";
@@ -51,6 +52,13 @@ export interface InstanceInputs extends LambdaCommonInputs {
   ttlSeconds: number;
   /** How long create waits for `active` before terminating. Applies at launch. */
   waitTimeoutSeconds: number;
+  /**
+   * Ceiling on the instance type's price in US cents per hour: the launch refuses a type priced
+   * above it (the policy pack's cost rule reads it at preview). Absent = no ceiling. Applies at launch.
+   */
+  maxPriceCentsPerHour?: number;
+  /** Writes `hgx:protected=true`, which the reaper honours (set with Pulumi's `protect`). Applies at launch. */
+  protected?: boolean;
 }
 
 export interface InstanceOutputs extends InstanceInputs {
@@ -73,6 +81,10 @@ export const TAG_STACK = "hgx:stack";
 export const TAG_RESOURCE = "hgx:resource";
 export const TAG_EXPIRES = "hgx:expires-at";
 export const TAG_MANAGED_BY = "hgx:managed-by";
+/** The lifetime the stack set explicitly (`28800s`); absent when it set none. The reaper requires it. */
+export const TAG_TTL = "hgx:ttl";
+/** `true` on instances nothing may reap (production stacks, `lambdaProtect`). */
+export const TAG_PROTECTED = "hgx:protected";
 
 const TAG_VALUE_MAX = 128;
 
@@ -85,9 +97,21 @@ export function identityTags(i: Pick<InstanceInputs, "project" | "stack" | "reso
   ];
 }
 
-/** All launch tags: identity + expiry (ISO time, or "never") + who manages it. */
-export function instanceTags(i: Pick<InstanceInputs, "project" | "stack" | "resourceName">, expiresAt: string): Tag[] {
-  return [...identityTags(i), { key: TAG_EXPIRES, value: expiresAt }, { key: TAG_MANAGED_BY, value: "pulumi" }];
+/**
+ * All launch tags: identity + expiry (ISO time, or "never") + who manages it, and, when set, the
+ * explicit lifetime and the protection mark the reaper reads.
+ */
+export function instanceTags(
+  i: Pick<InstanceInputs, "project" | "stack" | "resourceName"> & Partial<Pick<InstanceInputs, "ttlSeconds" | "protected">>,
+  expiresAt: string,
+): Tag[] {
+  return [
+    ...identityTags(i),
+    { key: TAG_EXPIRES, value: expiresAt },
+    { key: TAG_MANAGED_BY, value: "pulumi" },
+    ...(i.ttlSeconds ? [{ key: TAG_TTL, value: `${Math.round(i.ttlSeconds)}s` }] : []),
+    ...(i.protected ? [{ key: TAG_PROTECTED, value: "true" }] : []),
+  ];
 }
 
 /** Expiry for the `hgx:expires-at` tag: ISO time `ttlSeconds` after `now`, or "never" for 0. */
@@ -136,10 +160,11 @@ export function validateInstanceInputs(news: InstanceInputs): { property: string
   if (known(news.instanceName) && (news.instanceName ?? "").length > 64) {
     failures.push({ property: "instanceName", reason: `instanceName must be at most 64 characters, got ${news.instanceName.length}` });
   }
-  for (const p of ["ttlSeconds", "waitTimeoutSeconds"] as const) {
+  for (const p of ["ttlSeconds", "waitTimeoutSeconds", "maxPriceCentsPerHour"] as const) {
     const v = news[p];
+    if (p === "maxPriceCentsPerHour" && v === undefined) continue;
     if (known(v) && (typeof v !== "number" || !Number.isFinite(v) || v < 0)) {
-      failures.push({ property: p, reason: `${p} must be a non-negative number of seconds, got ${String(v)}` });
+      failures.push({ property: p, reason: `${p} must be a non-negative number${p === "maxPriceCentsPerHour" ? " of US cents per hour" : " of seconds"}, got ${String(v)}` });
     }
   }
   return failures;
@@ -258,6 +283,13 @@ async function launchWithFailover(client: LambdaClient, inputs: InstanceInputs, 
     const names = Object.keys(types).sort().join(", ");
     throw new Error(`instanceType "${inputs.instanceType}" is not offered by Lambda Cloud; pick one of: ${names}.`);
   }
+  const price = item.instance_type.price_cents_per_hour;
+  if (inputs.maxPriceCentsPerHour !== undefined && price > inputs.maxPriceCentsPerHour) {
+    throw new Error(
+      `instanceType "${inputs.instanceType}" costs $${(price / 100).toFixed(2)}/h, above the ceiling of $${(inputs.maxPriceCentsPerHour / 100).toFixed(2)}/h; nothing was launched. ` +
+        "Fix: raise the ceiling (stack config lambdaMaxHourlyPriceUsd) if the price is acceptable, or choose a cheaper instance type.",
+    );
+  }
   const capacity = item.regions_with_capacity_available.map((r) => r.name);
   const order = chooseRegionOrder(inputs.regions, capacity, inputs.filesystemRegion);
   if (inputs.filesystemRegion && !inputs.regions.includes(inputs.filesystemRegion)) {
@@ -347,7 +379,7 @@ export class InstanceProvider implements pulumi.dynamic.ResourceProvider<Instanc
     // Only the ruleset of the instance's region matters; an unknown map (preview) is not a replace.
     const newRuleset = containsUnknown(news.firewallRulesetIds) ? undefined : news.firewallRulesetIds?.[olds.region];
     if (newRuleset !== undefined && newRuleset !== olds.firewallRulesetIds?.[olds.region]) replaces.push("firewallRulesetIds");
-    // ttlSeconds, waitTimeoutSeconds, project/stack/instanceName apply at launch only and are
+    // ttlSeconds, waitTimeoutSeconds, maxPriceCentsPerHour, protected, project/stack/instanceName apply at launch only and are
     // deliberately not diffed: changing them must not relaunch an 8-GPU machine.
     const updates = changedKeys<InstanceInputs>(olds, news, API_ROUTING_KEYS);
     return { changes: replaces.length + updates.length > 0, replaces, deleteBeforeReplace: true };
@@ -407,6 +439,8 @@ export class InstanceProvider implements pulumi.dynamic.ResourceProvider<Instanc
       project: olds.project,
       stack: olds.stack,
       instanceName: olds.instanceName,
+      maxPriceCentsPerHour: olds.maxPriceCentsPerHour,
+      protected: olds.protected,
     };
     return { outs: outsFrom(kept, live, olds.expiresAt, olds.adopted) };
   }
@@ -433,6 +467,8 @@ export interface InstanceArgs extends LambdaCommonArgs {
   hostname?: pulumi.Input<string>;
   ttlSeconds: pulumi.Input<number>;
   waitTimeoutSeconds: pulumi.Input<number>;
+  maxPriceCentsPerHour?: pulumi.Input<number>;
+  protected?: pulumi.Input<boolean>;
 }
 
 /** A Lambda Cloud instance (token `pulumi-nodejs:dynamic/lambda:Instance`). */
@@ -449,7 +485,7 @@ export class Instance extends pulumi.dynamic.Resource {
 
   constructor(name: string, args: InstanceArgs, opts?: pulumi.CustomResourceOptions) {
     super(
-      new InstanceProvider(),
+      withoutStackTraces(new InstanceProvider()),
       name,
       {
         ...args,

@@ -52,6 +52,16 @@ describe("InstanceProvider.create", () => {
     expect(h.emu.state.instance(id)?.status ?? "terminated").toBe("terminated");
   });
 
+  it("refuses to launch a type priced above maxPriceCentsPerHour; launches at or under it with the reaper's tags", async () => {
+    const e = await failure(() => provider.create(instanceInputs({ maxPriceCentsPerHour: 4000 })));
+    expect(e.message).toMatch(/"gpu_8x_b200_sxm6" costs \$45\.92\/h, above the ceiling of \$40\.00\/h; nothing was launched\. Fix: raise the ceiling \(stack config lambdaMaxHourlyPriceUsd\)/);
+    expect(launches()).toHaveLength(0);
+    const { id, outs } = await provider.create(instanceInputs({ maxPriceCentsPerHour: 4592, protected: true, ttlSeconds: 3600 }));
+    const tags = Object.fromEntries((h.emu.state.instance(id)?.tags ?? []).map((t) => [t.key, t.value]));
+    expect(tags).toMatchObject({ "hgx:protected": "true", "hgx:ttl": "3600s" });
+    await provider.delete(id, outs);
+  });
+
   it("fails over on capacity: first preferred region with capacity, then the next on refusal", async () => {
     h.emu.faults.setCapacity(B200, ["us-south-1", "us-west-1"]);
     const first = await provider.create(instanceInputs());
