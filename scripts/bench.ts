@@ -29,6 +29,8 @@ Workload (defaults = the seed's coding workload)
   --random-output-len N        max_completion_tokens, default 1024
   --num-prompts N              default 512
   --max-concurrency N          default 32
+  --request-rate R             requests/s (gamma arrivals, vllm's), or inf (default: all at once)
+  --burstiness B               gamma shape of the arrival gaps, 1 = Poisson (default 1)
   --random-range-ratio R       length spread in [0,1), default 0
   --seed N                     default 0
   --temperature T              default 0 (pinned for comparable runs)
@@ -84,6 +86,13 @@ function numberFlag(flag: string, raw: string | undefined, check: (v: number) =>
   return value;
 }
 
+/** A positive number or `inf` (vllm's spelling of an unbounded rate). */
+function rateFlag(flag: string, raw: string | undefined, hint: string): number | undefined {
+  if (raw === undefined) return undefined;
+  if (/^\s*(inf|infinity)\s*$/i.test(raw)) return Infinity;
+  return numberFlag(flag, raw, (v) => v > 0, hint);
+}
+
 const METRICS: readonly PercentileMetric[] = ["ttft", "tpot", "itl", "e2el"];
 
 /** Parses argv (without node and script) into a plan; throws BenchUsageError on bad input. */
@@ -104,6 +113,8 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
         "random-output-len": { type: "string" },
         "num-prompts": { type: "string" },
         "max-concurrency": { type: "string" },
+        "request-rate": { type: "string" },
+        burstiness: { type: "string" },
         "random-range-ratio": { type: "string" },
         seed: { type: "string" },
         temperature: { type: "string" },
@@ -202,6 +213,8 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
     label: str("label"),
     requestIdPrefix: str("request-id-prefix"),
     goodput,
+    requestRate: rateFlag("request-rate", str("request-rate"), "a number of requests per second > 0 or inf, e.g. --request-rate 4"),
+    burstiness: rateFlag("burstiness", str("burstiness"), "a number > 0 (1 = Poisson), e.g. --burstiness 1"),
   };
   return {
     run,
