@@ -14,6 +14,7 @@ import * as path from "node:path";
 import { parseArgs } from "node:util";
 import type { BenchmarkRunOptions } from "../components/benchmark/runner/runner";
 import type { GoodputSlo, PercentileMetric } from "../components/benchmark/runner/stats";
+import type { LoadedTokenizer } from "../components/benchmark/runner/tokenizer";
 
 export const USAGE = `Usage: npm run bench -- --base-url URL --served-model-name NAME [options]
 
@@ -228,6 +229,39 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
   };
 }
 
+/**
+ * The tokenizer the CLI builds prompts with: --tokenizer, else --model when it is in the local Hugging Face cache,
+ * else the bundled Qwen3 tokenizer (said on stderr). Throws when --tokenizer cannot be loaded.
+ */
+export async function loadCliTokenizer(plan: BenchCliPlan, log: (line: string) => void): Promise<LoadedTokenizer> {
+  const { loadTokenizer, resolveTokenizerFile } = await import("../components/benchmark/runner/tokenizer");
+  let tokenizerSpec = plan.run.tokenizer;
+  if (tokenizerSpec === undefined && plan.modelForTokenizer) {
+    try {
+      resolveTokenizerFile(plan.modelForTokenizer);
+      tokenizerSpec = plan.modelForTokenizer;
+    } catch {
+      log(`bench: ${plan.modelForTokenizer} is not in the local Hugging Face cache; using the bundled Qwen3 tokenizer (pass --tokenizer to choose one).`);
+    }
+  }
+  return loadTokenizer(tokenizerSpec);
+}
+
+/** The CLI's progress bar on stderr (one line every 10 s when stderr is not a terminal). */
+export function progressBar(cliProgress: typeof import("cli-progress")): import("cli-progress").SingleBar {
+  return new cliProgress.SingleBar(
+    {
+      stream: process.stderr,
+      format: "{phase} [{bar}] {value}/{total} {percentage}% | {duration_formatted} elapsed | eta {eta_formatted}",
+      hideCursor: true,
+      // Not a terminal (CI, pulumi logs): still print a line every 10 s so long runs show life.
+      noTTYOutput: true,
+      notTTYSchedule: 10_000,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+}
+
 async function main(): Promise<number> {
   let plan: BenchCliPlan | "help";
   try {
@@ -245,41 +279,19 @@ async function main(): Promise<number> {
   }
   // Loaded after argument parsing so --help and usage errors answer instantly.
   const { runBenchmark } = await import("../components/benchmark/runner/runner");
-  const { loadTokenizer, resolveTokenizerFile } = await import("../components/benchmark/runner/tokenizer");
   const { toVllmResultJson, defaultResultFilename, formatSummaryTable } = await import("../components/benchmark/runner/result");
   const cliProgress = await import("cli-progress");
   const log = (line: string) => process.stderr.write(`${line}\n`);
 
-  let tokenizerSpec = plan.run.tokenizer;
-  if (tokenizerSpec === undefined && plan.modelForTokenizer) {
-    try {
-      resolveTokenizerFile(plan.modelForTokenizer);
-      tokenizerSpec = plan.modelForTokenizer;
-    } catch {
-      log(`bench: ${plan.modelForTokenizer} is not in the local Hugging Face cache; using the bundled Qwen3 tokenizer (pass --tokenizer to choose one).`);
-    }
-  }
   let loadedTokenizer;
   try {
-    loadedTokenizer = loadTokenizer(tokenizerSpec);
+    loadedTokenizer = await loadCliTokenizer(plan, log);
   } catch (e) {
     log(`bench: --tokenizer: ${(e as Error).message}`);
     return 2;
   }
 
-  const bar = plan.progress
-    ? new cliProgress.SingleBar(
-        {
-          stream: process.stderr,
-          format: "{phase} [{bar}] {value}/{total} {percentage}% | {duration_formatted} elapsed | eta {eta_formatted}",
-          hideCursor: true,
-          // Not a terminal (CI, pulumi logs): still print a line every 10 s so long runs show life.
-          noTTYOutput: true,
-          notTTYSchedule: 10_000,
-        },
-        cliProgress.Presets.shades_classic,
-      )
-    : undefined;
+  const bar = plan.progress ? progressBar(cliProgress) : undefined;
   let phase: "prompts" | "requests" | undefined;
   const progress = (name: "prompts" | "requests") => (done: number, total: number) => {
     if (!bar) return;

@@ -290,8 +290,15 @@ export interface LevelWorkload {
   readonly inputLen: number;
   readonly outputLen: number;
   readonly numPrompts: number;
-  /** Discarded requests before each level's measured run. */
-  readonly warmupRequests: number;
+  /** Discarded requests before each level's measured run; "concurrency" = one wave at the level. */
+  readonly warmupRequests: number | "concurrency";
+  /** When set, a level sends min(numPrompts, this × its concurrency) prompts (low levels end sooner). @default numPrompts at every level */
+  readonly promptsPerConcurrency?: number;
+}
+
+/** Prompts measured at `level` (see `LevelWorkload.promptsPerConcurrency`). */
+export function promptsAtLevel(w: Pick<LevelWorkload, "numPrompts" | "promptsPerConcurrency">, level: LoadLevel): number {
+  return w.promptsPerConcurrency === undefined ? w.numPrompts : Math.min(w.numPrompts, w.promptsPerConcurrency * level.concurrency);
 }
 
 /**
@@ -309,7 +316,8 @@ export function estimateLevelSeconds(level: LoadLevel, w: LevelWorkload, speed: 
     const arrivalS = Number.isFinite(level.requestRate) && level.requestRate > 0 ? requests / level.requestRate + e2elMs / 1000 : 0;
     return Math.max(closedLoopS, arrivalS);
   };
-  return run(w.warmupRequests) + run(w.numPrompts);
+  const warmups = w.warmupRequests === "concurrency" ? Math.min(level.concurrency, w.numPrompts) : w.warmupRequests;
+  return run(warmups) + run(promptsAtLevel(w, level));
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -624,4 +632,163 @@ export function planCapacitySearch(p: CapacityPlanInput): CapacityPlan {
     maxDurationS: p.maxDurationS,
     fitsCap: p.maxDurationS === undefined || worstCaseS <= p.maxDurationS,
   };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// JSON-safe summary (the CLI's --json and the `benchmark.capacity` output)
+
+/** A measured point in plain JSON (rates as "inf" or numbers, absent figures as null). */
+export interface CapacitySummaryPoint {
+  readonly order: number;
+  readonly concurrency: number;
+  readonly requestRate: number | "inf";
+  readonly burstiness: number;
+  readonly meetsSlo: boolean;
+  readonly misses: readonly string[];
+  readonly repeats: number;
+  readonly completed: number;
+  readonly failed: number;
+  readonly durationS: number;
+  readonly requestsPerS: number;
+  readonly outputTokPerS: number;
+  readonly totalTokPerS: number;
+  readonly goodput: number | null;
+  readonly ttftMeanMs: number;
+  readonly ttftP99Ms: number;
+  readonly itlMeanMs: number;
+  readonly itlP99Ms: number;
+  readonly tpotMeanMs: number;
+  readonly tpotP99Ms: number;
+  readonly e2elMeanMs: number | null;
+  readonly e2elP99Ms: number | null;
+  readonly outputTokPerSPerUser: number;
+  readonly outputTokPerSPerGpu: number;
+  readonly totalTokPerSPerGpu: number;
+  /** 95% intervals over repeats, `[low, high]` per figure (empty with one repeat). */
+  readonly ci95: Readonly<Record<string, readonly [number, number]>>;
+  readonly wallS: number;
+}
+
+export interface CapacitySummary {
+  readonly axis: CapacityAxis;
+  /** The SLOs in their command-line names (`ttft_p99_ms`, …); null for a plain sweep. */
+  readonly slo: Readonly<Record<string, number>> | null;
+  /** The answer on the concurrency axis; null when nothing met the SLOs, or on the rate axis. */
+  readonly maxConcurrency: number | null;
+  /** The answer on the request-rate axis (req/s); null otherwise. */
+  readonly maxRequestRate: number | null;
+  /** True when the search bracketed and bisected to its resolution (false: a bound, see `stop`). */
+  readonly resolved: boolean;
+  readonly stop: CapacityStop;
+  readonly firstMissing: number | null;
+  readonly nonMonotone: boolean;
+  /** Figures at the answer. */
+  readonly atMax: {
+    readonly outputTokPerS: number;
+    readonly totalTokPerS: number;
+    readonly outputTokPerSPerUser: number;
+    readonly outputTokPerSPerGpu: number;
+    readonly totalTokPerSPerGpu: number;
+    /** Requests meeting every per-request SLO per second (vllm goodput); null without a ttft/tpot/e2el SLO. */
+    readonly goodput: number | null;
+  } | null;
+  /** Every measured point, in measurement order. */
+  readonly points: readonly CapacitySummaryPoint[];
+  readonly elapsedS: number;
+}
+
+const finiteOrNull = (v: number | undefined): number | null => (v === undefined || !Number.isFinite(v) ? null : v);
+
+export function summarizePoint(p: CapacityPoint): CapacitySummaryPoint {
+  const m = p.mean;
+  const ci95: Record<string, readonly [number, number]> = {};
+  for (const [k, v] of Object.entries(p.ci95)) if (v) ci95[k] = [v.low, v.high];
+  return {
+    order: p.order,
+    concurrency: p.level.concurrency,
+    requestRate: Number.isFinite(p.level.requestRate) ? p.level.requestRate : "inf",
+    burstiness: p.level.burstiness,
+    meetsSlo: p.meetsSlo,
+    misses: [...p.misses],
+    repeats: p.repeats.length,
+    completed: m.completed,
+    failed: m.failed,
+    durationS: m.durationS,
+    requestsPerS: m.requestThroughput,
+    outputTokPerS: m.outputThroughput,
+    totalTokPerS: m.totalTokenThroughput,
+    goodput: finiteOrNull(m.requestGoodput),
+    ttftMeanMs: m.ttftMeanMs,
+    ttftP99Ms: m.ttftP99Ms,
+    itlMeanMs: m.itlMeanMs,
+    itlP99Ms: m.itlP99Ms,
+    tpotMeanMs: m.tpotMeanMs,
+    tpotP99Ms: m.tpotP99Ms,
+    e2elMeanMs: finiteOrNull(m.e2elMeanMs),
+    e2elP99Ms: finiteOrNull(m.e2elP99Ms),
+    outputTokPerSPerUser: p.outputTokPerSPerUser,
+    outputTokPerSPerGpu: p.outputTokPerSPerGpu,
+    totalTokPerSPerGpu: p.totalTokPerSPerGpu,
+    ci95,
+    wallS: p.wallS,
+  };
+}
+
+export function summarizeCapacity(r: CapacityResult): CapacitySummary {
+  const slo = r.slo
+    ? Object.fromEntries((Object.keys(SLO_LABEL) as (keyof CapacitySlo)[]).filter((k) => r.slo?.[k] !== undefined).map((k) => [SLO_LABEL[k], r.slo?.[k] as number]))
+    : null;
+  const at = r.atMax;
+  return {
+    axis: r.axis,
+    slo,
+    maxConcurrency: r.axis === "concurrency" ? (r.max ?? null) : null,
+    maxRequestRate: r.axis === "requestRate" ? (r.max ?? null) : null,
+    resolved: r.stop === "resolved",
+    stop: r.stop,
+    firstMissing: r.firstMissing ?? null,
+    nonMonotone: r.nonMonotone,
+    atMax: at
+      ? {
+          outputTokPerS: at.mean.outputThroughput,
+          totalTokPerS: at.mean.totalTokenThroughput,
+          outputTokPerSPerUser: at.outputTokPerSPerUser,
+          outputTokPerSPerGpu: at.outputTokPerSPerGpu,
+          totalTokPerSPerGpu: at.totalTokPerSPerGpu,
+          goodput: finiteOrNull(at.mean.requestGoodput),
+        }
+      : null,
+    points: r.points.map(summarizePoint),
+    elapsedS: r.elapsedS,
+  };
+}
+
+/** The points as a fixed-width text table (one line per level, measurement order), then the answer line. */
+export function formatCapacityTable(s: CapacitySummary): string {
+  const f = (v: number | null, d = 1) => (v === null ? "n/a" : v.toFixed(d));
+  const head = ["#", "conc", "rate", "done", "fail", "p99 TTFT", "p99 ITL", "p99 TPOT", "p99 E2EL", "out tok/s", "tot tok/s", "tok/s/user", "goodput", "SLO"];
+  const rows = s.points.map((p) => [
+    String(p.order),
+    String(p.concurrency),
+    String(p.requestRate),
+    String(p.completed),
+    String(p.failed),
+    f(p.ttftP99Ms),
+    f(p.itlP99Ms),
+    f(p.tpotP99Ms),
+    f(p.e2elP99Ms),
+    f(p.outputTokPerS),
+    f(p.totalTokPerS),
+    f(p.outputTokPerSPerUser),
+    f(p.goodput, 2),
+    s.slo === null ? "-" : p.meetsSlo ? "met" : `MISSED: ${p.misses.join("; ")}`,
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (i === head.length - 1 ? 0 : r[i].length))));
+  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padStart(widths[i]))).join("  ");
+  const answer =
+    s.axis === "concurrency"
+      ? `capacity.maxConcurrency: ${s.maxConcurrency ?? "none"}`
+      : `capacity.maxRequestRate: ${s.maxRequestRate ?? "none"}`;
+  const note = s.slo === null ? " (sweep only, no SLOs)" : s.resolved ? "" : ` (${s.stop}: ${s.stop === "range-high-met" ? "at least this" : s.stop === "time-cap" ? "a lower bound, the time cap stopped the search" : "below the range"})`;
+  return [line(head), ...rows.map(line), `${answer}${note}`].join("\n");
 }
