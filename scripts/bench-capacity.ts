@@ -35,13 +35,15 @@ Capacity search
   --gpus N                     for tokens/s per GPU (default 8)
   --max-duration D             stop before a level that would end later than D after the start (e.g. 2h, 90m)
   --hourly-price-usd P         price of the machine, for the plan's cost line (default 0)
+  --report-dir DIR             also write <name>-capacity.md and its two SVG charts there
+  --report-name NAME           file prefix and title of the report (default: capacity)
   --plan-only                  print the plan (levels, worst-case duration, cost) and exit
 
 Every option of npm run bench is accepted as well:
 
 ${BENCH_USAGE}`;
 
-const VALUE_FLAGS = ["slo", "prompts-per-concurrency", "concurrency-range", "request-rate-range", "resolution", "repeats", "warmup-requests", "gpus", "max-duration", "hourly-price-usd"] as const;
+const VALUE_FLAGS = ["slo", "prompts-per-concurrency", "concurrency-range", "request-rate-range", "resolution", "repeats", "warmup-requests", "gpus", "max-duration", "hourly-price-usd", "report-dir", "report-name"] as const;
 const BOOLEAN_FLAGS = ["plan-only"] as const;
 
 /** Separates the capacity flags from the `npm run bench` flags (both `--flag value` and `--flag=value`). */
@@ -78,6 +80,9 @@ export interface CapacityCliPlan {
   /** What every level shares besides the searched knob. */
   readonly fixed: Partial<LoadLevel>;
   readonly planOnly: boolean;
+  /** Where to write the Markdown + SVG report; undefined writes none. */
+  readonly reportDir: string | undefined;
+  readonly reportName: string;
 }
 
 function rangeFlag(flag: string, raw: string, axis: CapacityAxis): { low: number; high: number } {
@@ -119,6 +124,8 @@ export function parseCapacityArgs(argv: readonly string[], env: NodeJS.ProcessEn
         gpus: { type: "string" },
         "max-duration": { type: "string" },
         "hourly-price-usd": { type: "string" },
+        "report-dir": { type: "string" },
+        "report-name": { type: "string" },
         "plan-only": { type: "boolean", default: false },
       },
     }));
@@ -188,6 +195,8 @@ export function parseCapacityArgs(argv: readonly string[], env: NodeJS.ProcessEn
     hourlyPriceUsd: price,
     fixed,
     planOnly: values["plan-only"] === true,
+    reportDir: str("report-dir"),
+    reportName: str("report-name") ?? "capacity",
   };
 }
 
@@ -330,6 +339,11 @@ async function main(): Promise<number> {
   }
   bar?.stop();
   const summary = summarizeCapacity(result);
+  if (cli.reportDir !== undefined) {
+    const { writeCapacityReport } = await import("../components/benchmark/capacityReport");
+    const paths = writeCapacityReport(cli.reportDir, cli.reportName, summary);
+    log(`bench:capacity: report written to ${paths.markdown} (charts ${paths.latencySvg}, ${paths.throughputSvg})`);
+  }
   if (cli.bench.jsonOnly) process.stdout.write(`${JSON.stringify({ plan, capacity: summary }, null, 2)}\n`);
   else process.stdout.write(`${formatCapacityTable(summary)}\n`);
   return 0;
