@@ -196,6 +196,8 @@ export function benchmarkArgsFor(config: StackConfig, { host, server }: Benchmar
     timeoutSeconds: Math.round(b.timeoutMs / 1000),
     reportDir: b.reportDir,
     hfCacheDir: cache.kind === "bind" ? cache.hostPath : cache.volumeName,
+    // tokens/s per GPU divides by the machine's GPUs (8 on the seed's B200 node)
+    capacity: b.capacity && { ...b.capacity, gpus: Math.max(1, config.gpuCount) },
   };
 }
 
@@ -260,6 +262,9 @@ export function deploymentOutputs(d: Deployment) {
       passed: benchmark.passed,
       reportPath: benchmark.reportPath,
       rawJson: benchmark.rawJson,
+      capacity: benchmark.capacity,
+      capacityPlan: benchmark.capacityPlan,
+      capacityReportPath: benchmark.capacityReportPath,
     },
   };
 }

@@ -12,6 +12,7 @@ import { parseArgs } from "node:util";
 import { BenchUsageError, parseBenchArgs, USAGE as BENCH_USAGE, type BenchCliPlan } from "./bench";
 import { durationMs } from "../components/duration";
 import {
+  formatPlan,
   parseSloItems,
   planCapacitySearch,
   validateRange,
@@ -220,17 +221,6 @@ export function capacityPlanFor(p: CapacityCliPlan): CapacityPlan {
     maxDurationS: p.maxDurationS,
     withSlo: p.slo !== undefined,
   });
-}
-
-/** One readable paragraph of the plan. */
-export function formatPlan(plan: CapacityPlan, price: number): string {
-  const mins = (s: number) => `${(s / 60).toFixed(1)} min`;
-  const levels = plan.bracketLevels.map((l) => `${l.x} (~${mins(l.estimatedS)})`).join(", ");
-  return [
-    `plan: ${plan.axis} levels ${levels}, then up to ${plan.maxBisectionLevels} bisection level(s): at most ${plan.maxLevels} levels`,
-    `plan: worst case ${mins(plan.worstCaseS)}${price > 0 ? `, $${plan.worstCaseCostUsd.toFixed(2)} at $${price}/h` : ""} (estimated at the seed's 8x B200 speed)` +
-      (plan.maxDurationS !== undefined ? `; cap ${mins(plan.maxDurationS)}${plan.fitsCap ? "" : " (may stop early: the answer is then a lower bound)"}` : ""),
-  ].join("\n");
 }
 
 async function main(): Promise<number> {

@@ -634,6 +634,17 @@ export function planCapacitySearch(p: CapacityPlanInput): CapacityPlan {
   };
 }
 
+/** One readable paragraph of the plan. */
+export function formatPlan(plan: CapacityPlan, price: number): string {
+  const mins = (s: number) => `${(s / 60).toFixed(1)} min`;
+  const levels = plan.bracketLevels.map((l) => `${l.x} (~${mins(l.estimatedS)})`).join(", ");
+  return [
+    `plan: ${plan.axis} levels ${levels}, then up to ${plan.maxBisectionLevels} bisection level(s): at most ${plan.maxLevels} levels`,
+    `plan: worst case ${mins(plan.worstCaseS)}${price > 0 ? `, $${plan.worstCaseCostUsd.toFixed(2)} at $${price}/h` : ""} (estimated at the seed's 8x B200 speed)` +
+      (plan.maxDurationS !== undefined ? `; cap ${mins(plan.maxDurationS)}${plan.fitsCap ? "" : " (may stop early: the answer is then a lower bound)"}` : ""),
+  ].join("\n");
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // JSON-safe summary (the CLI's --json and the `benchmark.capacity` output)
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { capacityPlanFor, formatPlan, parseCapacityArgs, splitCapacityArgs, type CapacityCliPlan } from "../../../scripts/bench-capacity";
+import { capacityPlanFor, parseCapacityArgs, splitCapacityArgs, type CapacityCliPlan } from "../../../scripts/bench-capacity";
 import { BenchUsageError, parseBenchArgs } from "../../../scripts/bench";
-import { formatCapacityTable, summarizeCapacity, searchCapacity, type PointMetrics } from "../../../components/benchmark/capacity";
+import { formatCapacityTable, formatPlan, summarizeCapacity, searchCapacity, type PointMetrics } from "../../../components/benchmark/capacity";
 import { nativeMeasure, levelSeeds, warmupCount } from "../../../components/benchmark/capacityNative";
 import type { BenchmarkRunOptions } from "../../../components/benchmark/runner/runner";
 
