@@ -10,6 +10,7 @@ import { SLO_NAMES, type CapacitySlo } from "./benchmark/capacity";
 import type { CapacitySettings } from "./benchmark/capacityCommand";
 import { durationMs } from "./duration";
 import { cidrProblem } from "./network";
+import { parseImageRef } from "./serving/image";
 
 export { cidrProblem };
 
@@ -72,6 +73,7 @@ export const CONFIG_SCHEMA = {
   lambdaFirewallAllowlist: { type: "array", default: [], description: "IPv4 CIDRs allowed to reach the serving port; empty = the port stays closed (reach it over SSH)." },
   lambdaTtl: { type: "string", default: "12h", description: "Expiry written into the instance's tags for the reaper (`8h`, `2d`); `0` = no expiry." },
   lambdaBootTimeout: { type: "string", default: "45m", description: "How long to wait for the instance to become `active` before terminating it." },
+  lambdaSshPort: { type: "integer", default: 22, description: "SSH port of launched instances (22 on Lambda Cloud; an API emulator's test hosts listen elsewhere)." },
   // --- existing SSH host --------------------------------------------------------------------------
   sshHost: { type: "string", default: "", description: "Address of the existing host (`existing` mode)." },
   sshPort: { type: "integer", default: 22, description: "SSH port of the existing host." },
@@ -79,6 +81,7 @@ export const CONFIG_SCHEMA = {
   sshPrivateKey: { type: "string", secret: true, default: "", description: "Private key for the existing host (secret)." },
   gpuCount: { type: "integer", default: 8, description: "GPUs expected on an existing or local host (Lambda: read from the instance type)." },
   gpuModel: { type: "string", default: "B200", description: "GPU model name expected in `nvidia-smi` output." },
+  gpuProbeImage: { type: "string", default: "ubuntu:24.04", description: "Image of the host check that runs `nvidia-smi -L` in a `--gpus all` container (any small image; the NVIDIA runtime injects the tool)." },
   hourlyPriceUsd: { type: "string", default: "0", description: "Hourly price of an existing host in USD, for cost outputs (Lambda: read from the API)." },
   // --- SGLang ----------------------------------------------------------------------------------------
   sglangImage: { type: "string", default: "lmsysorg/sglang:v0.5.14", description: "SGLang image pinned to a release tag (optionally `@sha256:` digest)." },
@@ -96,6 +99,7 @@ export const CONFIG_SCHEMA = {
   hfToken: { type: "string", secret: true, default: "", description: "Hugging Face token (secret); optional for this public model, needed for gated ones." },
   hfCacheVolume: { type: "string", default: "hf-cache", description: "Docker volume holding the Hugging Face cache when no host path is used." },
   hfCachePath: { type: "string", default: "", description: "Absolute host path for the cache; empty = `<filesystem mount>/huggingface` when a filesystem exists, else the volume." },
+  hfDownloaderImage: { type: "string", default: "python:3.12-slim", description: "Image that pre-downloads the weights (`pip install huggingface_hub`, then `hf download`), in parallel with the SGLang image pull." },
   // --- benchmark ----------------------------------------------------------------------------------
   benchmarkEnabled: { type: "boolean", default: true, description: "Run the benchmark after deploy and export its metrics." },
   benchmarkRunner: { type: "string", default: "remote", description: "`remote` (vllm bench serve in a container on the host) or `native` (the TypeScript runner on the machine running Pulumi)." },
@@ -115,6 +119,9 @@ export const CONFIG_SCHEMA = {
       "Capacity search after the fixed run (native runner): {concurrencyRange: \"8:256\", promptsPerConcurrency, repeats, resolution, warmupRequests, maxDuration: \"2h\"}; {} = off. Exported as benchmark.capacity.",
   },
   benchmarkSlo: { type: "object", default: {}, description: "p99 limits of the capacity search in ms: {ttft_p99_ms, itl_p99_ms, tpot_p99_ms, e2el_p99_ms}." },
+  benchmarkVllmImage: { type: "string", default: "vllm/vllm-openai:v0.18.0", description: "Pinned image whose `vllm bench serve` the `remote` runner runs on the host." },
+  // --- test rig ----------------------------------------------------------------------------------
+  testRigOmitMemlockUlimit: { type: "boolean", default: false, description: "TEST RIG ONLY: leave out the server container's `--ulimit memlock=-1`, for engines whose kernel caps memlock (this project's CI machines). Real GPU hosts need the unlimited memlock; never set it on them." },
 } as const satisfies Record<string, ConfigKeySchema>;
 
 export type ConfigKey = keyof typeof CONFIG_SCHEMA;
@@ -139,6 +146,7 @@ export interface LambdaSettings {
   /** Expiry after launch in ms; undefined = no expiry. */
   readonly ttlMs?: number;
   readonly bootTimeoutMs: number;
+  readonly sshPort: number;
 }
 
 export interface ExistingHostSettings {
@@ -160,6 +168,8 @@ export interface SglangSettings {
   readonly apiKey: SecretSetting;
   readonly startupTimeoutMs: number;
   readonly healthStartPeriodMs: number;
+  /** Test rig only: no `--ulimit memlock=-1` on the server container. */
+  readonly omitMemlockUlimit: boolean;
 }
 
 export type { BenchmarkThresholds };
@@ -178,6 +188,7 @@ export interface BenchmarkSettings {
   readonly reportDir: string;
   /** The capacity search; undefined when `benchmarkCapacity` is {} (off). */
   readonly capacity: CapacitySettings | undefined;
+  readonly vllmImage: string;
 }
 
 /** The validated, typed stack configuration. */
@@ -192,7 +203,8 @@ export interface StackConfig {
   readonly lambda: LambdaSettings;
   readonly existing: ExistingHostSettings;
   readonly sglang: SglangSettings;
-  readonly hf: { readonly token: SecretSetting; readonly cacheVolume: string; readonly cachePath?: string };
+  readonly hf: { readonly token: SecretSetting; readonly cacheVolume: string; readonly cachePath?: string; readonly downloaderImage: string };
+  readonly gpuProbeImage: string;
   readonly benchmark: BenchmarkSettings;
 }
 
@@ -254,6 +266,7 @@ export function parseStackConfig(
     replicas: r.integer("replicas", 1, 64),
     gpuCount: hostMode === "lambda" ? gpuCountOfInstanceType(lambdaInstanceType) ?? 0 : r.integer("gpuCount", 1, 64),
     gpuModel: r.string("gpuModel"),
+    gpuProbeImage: r.imageRef("gpuProbeImage"),
     hourlyPriceUsd: r.decimal("hourlyPriceUsd", 0),
     lambda: {
       apiKey: r.secret("lambdaApiKey"),
@@ -268,6 +281,7 @@ export function parseStackConfig(
       firewallAllowlist: r.cidrs("lambdaFirewallAllowlist"),
       ttlMs: r.duration("lambdaTtl", { allowZero: true }) || undefined,
       bootTimeoutMs: r.duration("lambdaBootTimeout"),
+      sshPort: r.integer("lambdaSshPort", 1, 65535),
     },
     existing: {
       address: r.string("sshHost"),
@@ -287,11 +301,13 @@ export function parseStackConfig(
       apiKey: r.secret("sglangApiKey"),
       startupTimeoutMs: r.duration("sglangStartupTimeout"),
       healthStartPeriodMs: r.duration("sglangHealthStartPeriod"),
+      omitMemlockUlimit: r.boolean("testRigOmitMemlockUlimit"),
     },
     hf: {
       token: r.secret("hfToken"),
       cacheVolume: r.string("hfCacheVolume"),
       cachePath: r.optionalString("hfCachePath"),
+      downloaderImage: r.imageRef("hfDownloaderImage"),
     },
     benchmark: {
       enabled: r.boolean("benchmarkEnabled"),
@@ -306,6 +322,7 @@ export function parseStackConfig(
       thresholds: r.thresholds("benchmarkThresholds"),
       reportDir: r.string("benchmarkReportDir"),
       capacity: r.capacity("benchmarkCapacity", "benchmarkSlo"),
+      vllmImage: r.imageRef("benchmarkVllmImage"),
     },
   };
 
@@ -465,6 +482,17 @@ class Reader {
     if (v === "false") return false;
     this.fail(key, v, "is not true or false", `pulumi config set ${PROJECT}:${key} true`);
     return false;
+  }
+
+  /** A Docker image reference with an explicit tag or digest (it reaches `docker run` lines). */
+  imageRef(key: ConfigKey): string {
+    const v = this.string(key);
+    const ref = parseImageRef(v);
+    const pinned = (ref.tag !== undefined && ref.tag !== "latest") || ref.digest !== undefined;
+    if (!/^[A-Za-z0-9][A-Za-z0-9._\/:@-]{0,254}$/.test(v) || !pinned) {
+      this.fail(key, v, "is not a pinned image reference (repository:tag or @sha256:digest, no `latest`)", `pulumi config set ${PROJECT}:${key} ${String(CONFIG_SCHEMA[key].default)}`);
+    }
+    return v;
   }
 
   url(key: ConfigKey): string {

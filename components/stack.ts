@@ -15,8 +15,8 @@ import {
   type RawConfigContext,
   type StackConfig,
 } from "./config";
-import { HgxHost, type HgxHostArgs, type HostConnection } from "./host";
-import { cacheMountFor, overridesFromFlagNames, planServing, servingPlanInputFor, SglangServer, type SglangServerArgs } from "./serving";
+import { gpuExpectationFromInstanceType, HgxHost, type GpuExpectation, type HgxHostArgs, type HostConnection } from "./host";
+import { cacheMountFor, localDockerHost, overridesFromFlagNames, planServing, servingPlanInputFor, SglangServer, type SglangServerArgs } from "./serving";
 
 /** Where the persistent Hugging Face cache lives on the host, decided from config (never an Output). */
 export function cacheMountPathFor(config: StackConfig): string | undefined {
@@ -81,7 +81,7 @@ export function replicaName(index: number): string {
 
 /** HgxHost arguments for one replica. */
 export function hostArgsFor(config: StackConfig): HgxHostArgs {
-  const gpus = { count: config.gpuCount, model: config.gpuModel };
+  const gpus: GpuExpectation = { count: config.gpuCount, model: config.gpuModel, probeImage: config.gpuProbeImage };
   switch (config.hostMode) {
     case "lambda":
       return {
@@ -101,7 +101,9 @@ export function hostArgsFor(config: StackConfig): HgxHostArgs {
           apiBaseUrl: config.lambda.apiUrl,
           apiKeyConfigKey: `${config.project}:lambdaApiKey`,
           tags: { project: config.project, stack: config.stack },
+          sshPort: config.lambda.sshPort,
         },
+        gpus: { ...gpuExpectationFromInstanceType(config.lambda.instanceType), probeImage: config.gpuProbeImage } as GpuExpectation,
       };
     case "existing":
       return {
@@ -117,7 +119,8 @@ export function hostArgsFor(config: StackConfig): HgxHostArgs {
         hourlyPriceUsd: config.hourlyPriceUsd,
       };
     case "local":
-      return { mode: "local", hourlyPriceUsd: config.hourlyPriceUsd };
+      // The local engine is whatever the Docker CLI would reach (DOCKER_HOST, else the default socket).
+      return { mode: "local", local: { dockerHost: localDockerHost() }, hourlyPriceUsd: config.hourlyPriceUsd };
   }
 }
 
@@ -155,6 +158,8 @@ export function serverArgsFor(config: StackConfig, name: string, host: ServerHos
     retainCache: true,
     // The simulator needs no weights, and a local engine may have no registry to pull the downloader from.
     preDownload: !local,
+    downloaderImage: config.hf.downloaderImage,
+    omitMemlockUlimit: config.sglang.omitMemlockUlimit,
   };
 }
 
@@ -198,6 +203,7 @@ export function benchmarkArgsFor(config: StackConfig, { host, server }: Benchmar
     hfCacheDir: cache.kind === "bind" ? cache.hostPath : cache.volumeName,
     // tokens/s per GPU divides by the machine's GPUs (8 on the seed's B200 node)
     capacity: b.capacity && { ...b.capacity, gpus: Math.max(1, config.gpuCount) },
+    vllmImage: b.vllmImage,
   };
 }
 

@@ -110,6 +110,10 @@ const badValues: Array<{ name: string; raw: RawConfig; expect: string[] }> = [
   { name: "flags that are not an object", raw: { ...lambdaBase, sglangFlags: "[1,2]" }, expect: ["sglangFlags:", "is not an object of flag"] },
   { name: "invalid JSON list", raw: { ...lambdaBase, sglangExtraArgs: "[--foo" }, expect: ["sglangExtraArgs:", "is not valid JSON"] },
   { name: "boolean that is not one", raw: { ...lambdaBase, sglangAllowLatest: "yes" }, expect: ["sglangAllowLatest:", '"yes"', "is not true or false"] },
+  { name: "unpinned GPU probe image", raw: { ...lambdaBase, gpuProbeImage: "ubuntu" }, expect: ["gpuProbeImage:", '"ubuntu"', "is not a pinned image reference", "pulumi config set hgx-inference:gpuProbeImage ubuntu:24.04"] },
+  { name: "downloader image with shell characters", raw: { ...lambdaBase, hfDownloaderImage: "python:3.12;touch /tmp/x" }, expect: ["hfDownloaderImage:", "is not a pinned image reference"] },
+  { name: "vllm image on latest", raw: { ...lambdaBase, benchmarkVllmImage: "vllm/vllm-openai:latest" }, expect: ["benchmarkVllmImage:", "no `latest`", "vllm/vllm-openai:v0.18.0"] },
+  { name: "SSH port of launched instances out of range", raw: { ...lambdaBase, lambdaSshPort: "0" }, expect: ["lambdaSshPort:", "is outside 1-65535"] },
   { name: "public key without its private key", raw: { ...lambdaBase, lambdaSshPublicKey: "ssh-ed25519 AAAA test" }, expect: ["lambdaSshPrivateKey:", "is required when lambdaSshPublicKey is set"] },
 ];
 
