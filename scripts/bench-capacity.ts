@@ -247,7 +247,7 @@ async function main(): Promise<number> {
   log(formatPlan(plan, cli.hourlyPriceUsd));
 
   // Loaded after argument parsing so --help and usage errors answer instantly.
-  const { loadCliTokenizer, progressBar } = await import("./bench");
+  const { abortOnSigint, loadCliTokenizer, progressBar } = await import("./bench");
   const { searchCapacity, summarizeCapacity, formatCapacityTable, estimateLevelSeconds } = await import("../components/benchmark/capacity");
   const { nativeMeasure } = await import("../components/benchmark/capacityNative");
   const cliProgress = await import("cli-progress");
@@ -259,13 +259,10 @@ async function main(): Promise<number> {
     log(`bench:capacity: --tokenizer: ${(e as Error).message}`);
     return 2;
   }
-  const controller = new AbortController();
-  const onSigint = () => {
-    log("\nbench:capacity: interrupted; ending the level in flight and reporting what was measured (Ctrl-C again to quit at once)");
-    controller.abort();
-    process.once("SIGINT", () => process.exit(130));
-  };
-  process.once("SIGINT", onSigint);
+  const { controller, dispose } = abortOnSigint(
+    "\nbench:capacity: interrupted; ending the level in flight (not reported) and reporting every level measured before it (Ctrl-C again to quit at once)",
+    log,
+  );
 
   const bar = cli.bench.progress ? progressBar(cliProgress) : undefined;
   let barPhase: string | undefined;
@@ -306,8 +303,8 @@ async function main(): Promise<number> {
           bar.update(done);
         },
       }),
+      signal: controller.signal,
       onLevelStart: (l, order) => {
-        if (controller.signal.aborted) throw new Error("interrupted");
         log(`bench:capacity: level ${order + 1}: ${describe(l)}`);
       },
       onPoint: (p) => {
@@ -325,7 +322,7 @@ async function main(): Promise<number> {
     log(`bench:capacity: ${(e as Error).message}`);
     return 1;
   } finally {
-    process.removeListener("SIGINT", onSigint);
+    dispose();
   }
   bar?.stop();
   const summary = summarizeCapacity(result);

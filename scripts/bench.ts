@@ -262,6 +262,18 @@ export function progressBar(cliProgress: typeof import("cli-progress")): import(
   );
 }
 
+/** The first Ctrl-C aborts `controller` (the run ends and reports what it has); a second one exits at once. */
+export function abortOnSigint(message: string, log: (line: string) => void): { controller: AbortController; dispose: () => void } {
+  const controller = new AbortController();
+  const onSigint = () => {
+    log(message);
+    controller.abort();
+    process.once("SIGINT", () => process.exit(130));
+  };
+  process.once("SIGINT", onSigint);
+  return { controller, dispose: () => process.removeListener("SIGINT", onSigint) };
+}
+
 async function main(): Promise<number> {
   let plan: BenchCliPlan | "help";
   try {
@@ -303,13 +315,7 @@ async function main(): Promise<number> {
     bar.update(done);
   };
 
-  const controller = new AbortController();
-  const onSigint = () => {
-    log("\nbench: interrupted; ending in-flight requests and reporting what finished (Ctrl-C again to quit at once)");
-    controller.abort();
-    process.once("SIGINT", () => process.exit(130));
-  };
-  process.once("SIGINT", onSigint);
+  const { controller, dispose } = abortOnSigint("\nbench: interrupted; ending in-flight requests and reporting what finished (Ctrl-C again to quit at once)", log);
 
   log(`bench: ${plan.run.numPrompts ?? 512} prompts of ${plan.run.inputLen ?? 8192} tokens → ${plan.run.baseUrl}${plan.run.endpoint ?? "/v1/chat/completions"}, tokenizer ${loadedTokenizer.id}`);
   let result;
@@ -320,7 +326,7 @@ async function main(): Promise<number> {
     log(`bench: ${(e as Error).message}`);
     return 1;
   } finally {
-    process.removeListener("SIGINT", onSigint);
+    dispose();
   }
   bar?.stop();
 

@@ -355,6 +355,8 @@ export interface CapacitySearchOptions {
   readonly onPoint?: (point: CapacityPoint) => void;
   /** Called before each level is measured (progress). */
   readonly onLevelStart?: (level: LoadLevel, order: number) => void;
+  /** Aborting stops the search: the level in flight is dropped (its runs were cut short), the rest is reported. */
+  readonly signal?: AbortSignal;
   /** Seconds on a monotonic clock. @default performance.now() / 1000 */
   readonly now?: () => number;
 }
@@ -369,6 +371,8 @@ export type CapacityStop =
   | "range-low-missed"
   /** The time cap stopped the search: the answer is a lower bound. */
   | "time-cap"
+  /** Aborted (Ctrl-C): the answer is a bound from the levels measured before. */
+  | "interrupted"
   /** No SLOs: the bracket levels were swept and nothing was judged. */
   | "sweep-only";
 
@@ -466,6 +470,7 @@ export async function searchCapacity(opts: CapacitySearchOptions): Promise<Capac
   const byX = new Map<number, CapacityPoint>();
   for (const p of points) byX.set(axisValue(p.level, axis), p);
   let cappedBy = false;
+  let interrupted = false;
   // Estimates scale by how long measured levels took against their own estimates (self-calibrating).
   let measuredWall = 0;
   let measuredEstimate = 0;
@@ -473,6 +478,10 @@ export async function searchCapacity(opts: CapacitySearchOptions): Promise<Capac
   const get = async (x: number): Promise<CapacityPoint | undefined> => {
     const known = byX.get(x);
     if (known) return known;
+    if (opts.signal?.aborted) {
+      interrupted = true;
+      return undefined;
+    }
     const level = levelAt(axis, x, opts.fixed, high);
     const elapsed = now() - start;
     if (cap !== undefined && opts.estimateLevelS) {
@@ -489,6 +498,10 @@ export async function searchCapacity(opts: CapacitySearchOptions): Promise<Capac
     const runs: PointMetrics[] = [];
     for (let repeat = 0; repeat < repeats; repeat += 1) {
       runs.push(await opts.measure(level, { order, repeat, remainingS: cap === undefined ? Infinity : cap - (now() - start) }));
+    }
+    if (opts.signal?.aborted) {
+      interrupted = true;
+      return undefined;
     }
     const wallS = now() - t0;
     if (opts.estimateLevelS) {
@@ -507,7 +520,7 @@ export async function searchCapacity(opts: CapacitySearchOptions): Promise<Capac
     for (const x of opts.sweep ?? bracketLevels(axis, low, high)) {
       if (!(await get(x))) break;
     }
-    stop = cappedBy ? "time-cap" : "sweep-only";
+    stop = interrupted ? "interrupted" : cappedBy ? "time-cap" : "sweep-only";
   } else {
     let pass: number | undefined;
     let miss: number | undefined;
@@ -520,7 +533,7 @@ export async function searchCapacity(opts: CapacitySearchOptions): Promise<Capac
         break;
       }
     }
-    if (!cappedBy && pass !== undefined && miss !== undefined) {
+    if (!cappedBy && !interrupted && pass !== undefined && miss !== undefined) {
       while (miss - pass > resolution) {
         const mid = midpoint(axis, pass, miss);
         if (mid <= pass || mid >= miss) break;
@@ -530,7 +543,8 @@ export async function searchCapacity(opts: CapacitySearchOptions): Promise<Capac
         else miss = mid;
       }
     }
-    if (cappedBy) stop = "time-cap";
+    if (interrupted) stop = "interrupted";
+    else if (cappedBy) stop = "time-cap";
     else if (pass === undefined) stop = "range-low-missed";
     else if (miss === undefined) stop = "range-high-met";
     else stop = "resolved";
@@ -800,6 +814,14 @@ export function formatCapacityTable(s: CapacitySummary): string {
     s.axis === "concurrency"
       ? `capacity.maxConcurrency: ${s.maxConcurrency ?? "none"}`
       : `capacity.maxRequestRate: ${s.maxRequestRate ?? "none"}`;
-  const note = s.slo === null ? " (sweep only, no SLOs)" : s.resolved ? "" : ` (${s.stop}: ${s.stop === "range-high-met" ? "at least this" : s.stop === "time-cap" ? "a lower bound, the time cap stopped the search" : "below the range"})`;
+  const why: Record<CapacityStop, string> = {
+    resolved: "",
+    "sweep-only": "",
+    "range-high-met": "at least this: the top of the range met the SLOs",
+    "range-low-missed": "below the range: its bottom already missed",
+    "time-cap": "a lower bound: the time cap stopped the search",
+    interrupted: "a bound from the levels measured before the interruption",
+  };
+  const note = s.slo === null ? " (sweep only, no SLOs)" : s.resolved ? "" : ` (${s.stop}: ${why[s.stop]})`;
   return [line(head), ...rows.map(line), `${answer}${note}`].join("\n");
 }

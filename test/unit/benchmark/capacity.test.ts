@@ -4,6 +4,7 @@ import {
   bracketLevels,
   confidenceInterval95,
   estimateLevelSeconds,
+  formatCapacityTable,
   goodputSloFor,
   judge,
   parseSloItems,
@@ -11,6 +12,7 @@ import {
   pointMetricsFromResult,
   searchCapacity,
   SEED_SPEED_ESTIMATE,
+  summarizeCapacity,
   validateSlo,
   type CapacityPoint,
   type LoadLevel,
@@ -225,6 +227,23 @@ describe("search bookkeeping", () => {
       },
     });
     expect(r.points).toHaveLength(2);
+  });
+
+  it("an abort drops the level in flight and reports the levels before it", async () => {
+    const controller = new AbortController();
+    const r = await searchCapacity({
+      slo: { ttftP99Ms: 100 },
+      range: { low: 1, high: 64 },
+      signal: controller.signal,
+      measure: async (l) => {
+        if (l.concurrency === 8) controller.abort();
+        return verdictAt(40)(l);
+      },
+    });
+    expect(r.stop).toBe("interrupted");
+    expect(r.points.map((p) => p.level.concurrency)).toEqual([1, 2, 4]);
+    expect(r.max).toBe(4);
+    expect(formatCapacityTable(summarizeCapacity(r)).split("\n").at(-1)).toBe("capacity.maxConcurrency: 4 (interrupted: a bound from the levels measured before the interruption)");
   });
 
   it("a request-rate search bisects continuously at a fixed concurrency cap", async () => {
