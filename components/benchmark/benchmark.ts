@@ -2,7 +2,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { type HostConnection, remoteConnectionArgs } from "../host/connection";
+import { type HostConnection, remoteConnectionArgs, stdinScript } from "../host/connection";
 import {
   type BaselineFigures,
   type BaselineRatios,
@@ -343,14 +343,15 @@ export class Benchmark extends pulumi.ComponentResource {
             docker: s.docker,
           }),
         );
-      const stdin = apiKey === undefined ? undefined : pulumi.secret(pulumi.interpolate`${apiKey}\n`);
+      // The script on stdin behind a short command line; the key (if any) is its first stdin line.
+      const { create, stdin } = stdinScript(script, apiKey);
       const common = {
-        create: script,
+        create,
+        stdin,
         triggers,
         // The container's console (progress, summary table) goes to stderr; stdout is the JSON only.
         logging: "stderr" as const,
         addPreviousOutputInEnv: false,
-        ...(stdin === undefined ? {} : { stdin }),
       };
       if (args.connection.kind === "ssh") {
         this.command = new command.remote.Command(
@@ -361,7 +362,7 @@ export class Benchmark extends pulumi.ComponentResource {
       } else {
         this.command = new command.local.Command(
           `${name}-run`,
-          { interpreter: ["/bin/sh", "-c"], ...common, ...args.transform?.localCommand },
+          { ...common, ...args.transform?.localCommand },
           { parent: this },
         );
       }

@@ -12,6 +12,7 @@ import { renderNativeBenchCommand } from "../../../components/benchmark/nativeCo
 import { DEFAULT_VLLM_IMAGE, renderRemoteBenchCommand } from "../../../components/benchmark/remoteRunner";
 import { resolveWorkload, SEED_WORKLOAD, workloadKey } from "../../../components/benchmark/workload";
 import { type BenchmarkMocks, installBenchmarkMocks, seedResultJson as fixture, settle } from "./mockHarness";
+import { firstStdinLine, scriptOf } from "../../fixtures/stdinScript";
 
 const API_KEY = "sk-test-benchmark-key-4f1c9a";
 const PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nfake\n-----END OPENSSH PRIVATE KEY-----";
@@ -60,7 +61,7 @@ describe("remote runner on an SSH host", () => {
 
   it("runs the full rendered vllm script for the seed workload", () => {
     const cmd = byName("bench-run");
-    expect(cmd.inputs.create).toBe(
+    expect(scriptOf(cmd.inputs)).toBe(
       renderRemoteBenchCommand({ port: 8000, model: "Qwen/Qwen3.5-397B-A17B", servedModelName: "qwen", apiKeyFromStdin: true }),
     );
     expect(cmd.inputs.logging).toBe("stderr");
@@ -75,7 +76,7 @@ describe("remote runner on an SSH host", () => {
 
   it("keeps volatile values out of every stored input (the readiness value, timestamps)", () => {
     const cmd = byName("bench-run");
-    const stored = JSON.stringify({ create: cmd.inputs.create, triggers: cmd.inputs.triggers });
+    const stored = JSON.stringify({ create: cmd.inputs.create, script: scriptOf(cmd.inputs), triggers: cmd.inputs.triggers });
     expect(stored).not.toContain("ready at");
     expect(stored).not.toMatch(/20\d\d-\d\d-\d\d|T\d\d:\d\d/);
   });
@@ -83,9 +84,10 @@ describe("remote runner on an SSH host", () => {
   it("passes the API key only as secret stdin, never in the command text", () => {
     const cmd = byName("bench-run");
     expect(String(cmd.inputs.create)).not.toContain(API_KEY);
+    expect(scriptOf(cmd.inputs)).not.toContain(API_KEY);
     expect(JSON.stringify(cmd.inputs.triggers)).not.toContain(API_KEY);
     expect(isRpcSecret(cmd.inputs.stdin)).toBe(true);
-    expect((cmd.inputs.stdin as { value: unknown }).value).toBe(`${API_KEY}\n`);
+    expect(firstStdinLine(cmd.inputs)).toBe(API_KEY);
     expect(cmd.inputs.environment).toBeUndefined();
   });
 
@@ -145,6 +147,7 @@ describe("remote runner on an SSH host", () => {
     const a = byName("bench-run").inputs;
     const b = byName("bench-again-run").inputs;
     expect(b.create).toBe(a.create);
+    expect(scriptOf(b)).toBe(scriptOf(a));
     expect(b.triggers).toEqual(a.triggers);
   });
 
@@ -163,7 +166,7 @@ describe("remote runner on an SSH host", () => {
     const t = byName("bench-changed-run").inputs.triggers as string[];
     expect(t[0]).toBe("spec-hash-0002");
     expect(t[1]).toBe(workloadKey(resolveWorkload({ numPrompts: 64 })));
-    expect(String(byName("bench-changed-run").inputs.create)).not.toContain("OPENAI_API_KEY");
+    expect(scriptOf(byName("bench-changed-run").inputs)).not.toContain("OPENAI_API_KEY");
   });
 });
 
