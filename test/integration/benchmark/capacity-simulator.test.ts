@@ -4,8 +4,9 @@
  *
  * The knee is an admission knee: up to `maxRunningRequests` (12) every request is admitted at once, so p99 TTFT is
  * the 40 ms prefill (plus HTTP and event-loop overhead); at 13 and above some requests wait in the queue for a whole
- * generation (~0.5 s). The TTFT SLO (250 ms) sits far from both sides, so a loaded machine cannot flip a verdict
- * except by stalling for ~200 ms; the ITL SLO (120 ms, step ~16 ms) is met everywhere. The answer is computed in
+ * generation (~0.56 s). The TTFT SLO (300 ms) sits ~200 ms above the measured 60-100 ms and ~260 ms below the queued
+ * 560-590 ms, so a loaded machine cannot flip a verdict except by stalling for ~200 ms; the ITL SLO (120 ms, step
+ * ~16 ms, measured p99 up to ~50 ms with scheduling jitter) is met everywhere. The answer is computed in
  * advance by the simulator's own replay (`expectedCapacity`) and its closed form (`designedKnee`).
  * The simulator runs in this process, the CLI (the client) in its own, so they never share an event loop.
  */
@@ -28,7 +29,7 @@ const TIMING = {
   maxRunningRequests: 12,
 };
 const WORKLOAD = { inputTokens: 64, outputTokens: 32, numPrompts: 48 };
-const SLO: SimulatorSlo = { ttftP99Ms: 250, itlP99Ms: 120 };
+const SLO: SimulatorSlo = { ttftP99Ms: 300, itlP99Ms: 120 };
 const RANGE = { low: 4, high: 32 };
 
 interface CliRun {
