@@ -140,8 +140,7 @@ export function pointMetricsFromResult(m: BenchmarkMetrics): PointMetrics {
   };
 }
 
-type NumericKey = Exclude<keyof PointMetrics, never>;
-const POINT_KEYS: readonly NumericKey[] = [
+const POINT_KEYS: readonly (keyof PointMetrics)[] = [
   "completed",
   "failed",
   "durationS",

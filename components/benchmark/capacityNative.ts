@@ -76,6 +76,7 @@ export function nativeMeasure(opts: NativeMeasureOptions): (level: LoadLevel, in
       },
       (done, total) => opts.onProgress?.("measure", done, total),
     );
+    // Read back as the JSON text the remote runner prints, through the one parser both runners share.
     return pointMetricsFromResult(parseBenchmarkResult(JSON.parse(JSON.stringify(result.json)) as Record<string, unknown>));
   };
 }
