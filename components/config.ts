@@ -7,6 +7,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { THRESHOLD_KEYS, type BenchmarkThresholds } from "./benchmark/baseline";
 import { bundledTokenizerProblem } from "./benchmark/remoteRunner";
+import { SLO_NAMES, type CapacitySlo } from "./benchmark/capacity";
+import type { CapacitySettings } from "./benchmark/capacityCommand";
 import { durationMs } from "./duration";
 import { cidrProblem, isLoopbackHost, sshHostProblem } from "./network";
 import { isProductionStack, POLICY_DEFAULTS } from "./ops/policy-rules";
@@ -155,6 +157,13 @@ export const CONFIG_SCHEMA = {
   benchmarkTimeout: { type: "string", default: "2h", description: "Hard timeout of one benchmark run (1m-24h)." },
   benchmarkThresholds: { type: "object", default: {}, description: "Optional gates: {minOutputThroughput, minTotalTokenThroughput, minOutputThroughputRatio, maxTtftP99Ms, maxTpotP99Ms, maxFailedRequests}; a miss fails the update." },
   benchmarkReportDir: { type: "string", default: "reports", description: "Where the Markdown report and SVG chart are written." },
+  benchmarkCapacity: {
+    type: "object",
+    default: {},
+    description:
+      "Capacity search after the fixed run (native runner): {concurrencyRange: \"8:256\", promptsPerConcurrency, repeats, resolution, warmupRequests, maxDuration: \"2h\"}; {} = off. Exported as benchmark.capacity.",
+  },
+  benchmarkSlo: { type: "object", default: {}, description: "p99 limits of the capacity search in ms: {ttft_p99_ms, itl_p99_ms, tpot_p99_ms, e2el_p99_ms}." },
   benchmarkVllmImage: { type: "string", default: "vllm/vllm-openai:v0.18.0", description: "Pinned image whose `vllm bench serve` the `remote` runner runs on the host." },
   // --- test rig ----------------------------------------------------------------------------------
   testRigOmitMemlockUlimit: { type: "boolean", default: false, description: "TEST RIG ONLY: leave out the server container's `--ulimit memlock=-1`, for engines whose kernel caps memlock (this project's CI machines). Real GPU hosts need the unlimited memlock; never set it on them." },
@@ -228,6 +237,8 @@ export interface BenchmarkSettings {
   readonly timeoutMs: number;
   readonly thresholds: BenchmarkThresholds;
   readonly reportDir: string;
+  /** The capacity search; undefined when `benchmarkCapacity` is {} (off). */
+  readonly capacity: CapacitySettings | undefined;
   readonly vllmImage: string;
 }
 
@@ -367,6 +378,7 @@ export function parseStackConfig(
       timeoutMs: r.duration("benchmarkTimeout", { min: "1m", max: "24h" }),
       thresholds: r.thresholds("benchmarkThresholds"),
       reportDir: r.string("benchmarkReportDir"),
+      capacity: r.capacity("benchmarkCapacity", "benchmarkSlo"),
       vllmImage: r.imageRef("benchmarkVllmImage"),
     },
   };
@@ -486,6 +498,10 @@ function crossChecks(c: StackConfig, raw: RawConfig): ConfigProblem[] {
   const bundledProblem = c.benchmark.tokenizer === "bundled" && c.benchmark.runner === "remote" ? bundledTokenizerProblem(c.benchmark.vllmImage) : undefined;
   if (bundledProblem)
     add("benchmarkTokenizer", `= "bundled": the ${bundledProblem}. Fix: pulumi config rm ${PROJECT}:benchmarkTokenizer (the model's own tokenizer), or set benchmarkRunner native`);
+  if (c.benchmark.capacity !== undefined && c.benchmark.runner !== "native")
+    add("benchmarkCapacity", `needs benchmarkRunner "native" (the capacity search runs the native runner once per level; the vllm container per level is not built yet). Fix: pulumi config set ${PROJECT}:benchmarkRunner native, or pulumi config rm ${PROJECT}:benchmarkCapacity`);
+  if (c.benchmark.capacity === undefined && raw.benchmarkSlo !== undefined && raw.benchmarkSlo.trim() !== "" && raw.benchmarkSlo.trim() !== "{}")
+    add("benchmarkSlo", `is set but benchmarkCapacity is not, so no search would use it. Fix: pulumi config set --path '${PROJECT}:benchmarkCapacity.concurrencyRange' 8:256`);
   if (c.benchmark.runner === "remote" && c.hostMode === "local" && raw.benchmarkRunner !== undefined)
     add("benchmarkRunner", `= "remote" needs an SSH host, but hostMode is "local". Fix: pulumi config set ${PROJECT}:benchmarkRunner native`);
   return problems;
@@ -693,6 +709,68 @@ class Reader {
       out[name as keyof BenchmarkThresholds] = n;
     }
     return out;
+  }
+
+  /** `benchmarkCapacity` + `benchmarkSlo`; undefined when the capacity object is empty (off). */
+  capacity(key: ConfigKey, sloKey: ConfigKey): CapacitySettings | undefined {
+    const v = this.json(key);
+    const sloRaw = this.json(sloKey);
+    const isObject = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null && !Array.isArray(x);
+    if (v !== undefined && !isObject(v)) {
+      this.fail(key, v, "is not an object", `pulumi config set --path '${PROJECT}:${key}.concurrencyRange' 8:256`);
+      return undefined;
+    }
+    let slo: CapacitySlo | undefined;
+    if (sloRaw !== undefined && !isObject(sloRaw)) {
+      this.fail(sloKey, sloRaw, "is not an object", `pulumi config set --path '${PROJECT}:${sloKey}.ttft_p99_ms' 3000`);
+    } else if (sloRaw !== undefined && Object.keys(sloRaw).length > 0) {
+      const out: Record<string, number> = {};
+      for (const [name, value] of Object.entries(sloRaw)) {
+        const field = SLO_NAMES[name];
+        const n = typeof value === "string" ? Number(value) : value;
+        if (!field) this.fail(`${sloKey}.${name}`, value, "is not a known SLO", `use ${Object.keys(SLO_NAMES).join(", ")}`);
+        else if (typeof n !== "number" || !Number.isFinite(n) || n <= 0) this.fail(`${sloKey}.${name}`, value, "must be a number of milliseconds > 0", `pulumi config set --path '${PROJECT}:${sloKey}.${name}' 3000`);
+        else out[field] = n;
+      }
+      slo = out;
+    }
+    if (v === undefined || Object.keys(v).length === 0) return undefined;
+    const known = ["concurrencyRange", "promptsPerConcurrency", "repeats", "resolution", "warmupRequests", "maxDuration"];
+    for (const name of Object.keys(v)) {
+      if (!known.includes(name)) this.fail(`${key}.${name}`, v[name], "is not a known setting", `use ${known.join(", ")}`);
+    }
+    const range = typeof v.concurrencyRange === "string" ? /^\s*(\d+)\s*:\s*(\d+)\s*$/.exec(v.concurrencyRange) : null;
+    const low = range ? Number(range[1]) : NaN;
+    const high = range ? Number(range[2]) : NaN;
+    if (!range || low < 1 || low > high) {
+      this.fail(`${key}.concurrencyRange`, v.concurrencyRange, "is not LOW:HIGH with 1 <= LOW <= HIGH", `pulumi config set --path '${PROJECT}:${key}.concurrencyRange' 8:256`);
+    }
+    const whole = (name: string, min: number): number | undefined => {
+      const raw = v[name];
+      if (raw === undefined) return undefined;
+      const n = typeof raw === "string" ? Number(raw) : raw;
+      if (typeof n !== "number" || !Number.isInteger(n) || n < min) {
+        this.fail(`${key}.${name}`, raw, `must be a whole number >= ${min}`, `pulumi config set --path '${PROJECT}:${key}.${name}' ${Math.max(min, 1)}`);
+        return undefined;
+      }
+      return n;
+    };
+    let maxDurationS: number | undefined;
+    if (v.maxDuration !== undefined) {
+      const text = String(v.maxDuration);
+      const ms = /^\d+$/.test(text) ? Number(text) * 1000 : durationMs(text);
+      if (ms === undefined || !(ms > 0)) this.fail(`${key}.maxDuration`, v.maxDuration, "is not a positive duration", `pulumi config set --path '${PROJECT}:${key}.maxDuration' 2h`);
+      else maxDurationS = ms / 1000;
+    }
+    return {
+      concurrencyRange: { low: Number.isFinite(low) ? low : 1, high: Number.isFinite(high) ? Math.max(high, 1) : 1 },
+      slo,
+      promptsPerConcurrency: whole("promptsPerConcurrency", 1),
+      repeats: whole("repeats", 1),
+      resolution: whole("resolution", 1),
+      warmupRequests: whole("warmupRequests", 0),
+      maxDurationS,
+    };
   }
 
   secret(key: ConfigKey): SecretSetting {

@@ -213,6 +213,8 @@ export function benchmarkArgsFor(config: StackConfig, { host, server }: Benchmar
     timeoutSeconds: Math.round(b.timeoutMs / 1000),
     reportDir: b.reportDir,
     hfCacheDir: cache.kind === "bind" ? cache.hostPath : cache.volumeName,
+    // tokens/s per GPU divides by the machine's GPUs (8 on the seed's B200 node)
+    capacity: b.capacity && { ...b.capacity, gpus: Math.max(1, config.gpuCount) },
     vllmImage: b.vllmImage,
   };
 }
@@ -280,6 +282,9 @@ export function deploymentOutputs(d: Deployment) {
       rawJson: benchmark.rawJson,
       tokenizer: benchmark.tokenizer,
       notes: benchmark.notes,
+      capacity: benchmark.capacity,
+      capacityPlan: benchmark.capacityPlan,
+      capacityReportPath: benchmark.capacityReportPath,
     },
   };
 }
