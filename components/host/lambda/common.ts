@@ -93,6 +93,23 @@ export function sleep(ms: number): Promise<void> {
   return ms > 0 ? new Promise((resolve) => setTimeout(resolve, ms)) : Promise.resolve();
 }
 
+/**
+ * The time source of the providers' long waits (boot, terminate, in-use retries). Injected so
+ * tests can run those waits on a virtual clock and assert their schedule exactly, whatever the
+ * machine's load; the providers use `systemClock()` otherwise.
+ */
+export interface WaitClock {
+  /** Milliseconds since the epoch. */
+  now(): number;
+  /** Resolves after `ms` milliseconds on this clock. */
+  sleep(ms: number): Promise<void>;
+}
+
+/** The real clock: `Date.now()` and timers. */
+export function systemClock(): WaitClock {
+  return { now: () => Date.now(), sleep };
+}
+
 /** What `deleteWhileInUse` says while it waits, and when it gives up. */
 export interface InUseMessages {
   /** The error thrown once the in-use timeout would be exceeded. */
@@ -106,9 +123,9 @@ export interface InUseMessages {
  * "in use" (filesystems and rulesets free up some time after their instance terminated).
  * Bounded by time (LAMBDA_IN_USE_TIMEOUT_MS) and by count; false when the count ran out.
  */
-export async function deleteWhileInUse(attemptDelete: () => Promise<void>, say: InUseMessages): Promise<boolean> {
+export async function deleteWhileInUse(attemptDelete: () => Promise<void>, say: InUseMessages, clock: WaitClock = systemClock()): Promise<boolean> {
   const { inUseTimeoutMs, pollMs, progressMs } = waitSettings();
-  const started = Date.now();
+  const started = clock.now();
   let lastReport = started;
   for (let attempt = 1; attempt <= 10_000; attempt++) {
     try {
@@ -117,13 +134,13 @@ export async function deleteWhileInUse(attemptDelete: () => Promise<void>, say: 
     } catch (e) {
       if (e instanceof NotFoundError) return true;
       if (!(e instanceof InUseError)) throw e;
-      const elapsed = Date.now() - started;
+      const elapsed = clock.now() - started;
       if (elapsed + pollMs > inUseTimeoutMs) throw new Error(say.stillInUse(formatElapsed(elapsed)));
-      if (Date.now() - lastReport >= progressMs) {
+      if (clock.now() - lastReport >= progressMs) {
         progress(say.retrying(formatElapsed(elapsed)));
-        lastReport = Date.now();
+        lastReport = clock.now();
       }
-      await sleep(pollMs);
+      await clock.sleep(pollMs);
     }
   }
   return false;
