@@ -6,7 +6,10 @@ import { isIpv4Cidr } from "../../network";
 export { isIpv4Cidr };
 import type * as pulumi from "@pulumi/pulumi";
 import { LambdaClient, resolveClientOptions } from "./client";
+import { systemClock, type WaitClock } from "./clock";
 import { InUseError, NotFoundError } from "./errors";
+
+export { sleep, systemClock, type WaitClock } from "./clock";
 
 /**
  * Bumped whenever provider behaviour changes in a way existing resources should pick up:
@@ -89,26 +92,6 @@ export function progress(line: string): void {
   console.error(`[lambda] ${line}`);
 }
 
-export function sleep(ms: number): Promise<void> {
-  return ms > 0 ? new Promise((resolve) => setTimeout(resolve, ms)) : Promise.resolve();
-}
-
-/**
- * The time source of the providers' long waits (boot, terminate, in-use retries). Injected so
- * tests can run those waits on a virtual clock and assert their schedule exactly, whatever the
- * machine's load; the providers use `systemClock()` otherwise.
- */
-export interface WaitClock {
-  /** Milliseconds since the epoch. */
-  now(): number;
-  /** Resolves after `ms` milliseconds on this clock. */
-  sleep(ms: number): Promise<void>;
-}
-
-/** The real clock: `Date.now()` and timers. */
-export function systemClock(): WaitClock {
-  return { now: () => Date.now(), sleep };
-}
 
 /** What `deleteWhileInUse` says while it waits, and when it gives up. */
 export interface InUseMessages {
