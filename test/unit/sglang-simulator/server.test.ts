@@ -241,7 +241,8 @@ async function roundTripMs(sim: RunningSimulator): Promise<number> {
  * run (a stall inside it included), plus the granularity.
  */
 function allowanceMs(delay: SchedulingDelay, rttMs: number, r: StreamResult, untilMs: number): { early: number; late: number } {
-  const stalled = delay.stalledMs(r.startMs, untilMs);
+  // sse-client stamps on performance.now(); stalls are on the epoch axis.
+  const stalled = delay.stalledMs(performance.timeOrigin + r.startMs, performance.timeOrigin + untilMs);
   return { early: stalled + 1, late: rttMs + stalled + 1 };
 }
 
