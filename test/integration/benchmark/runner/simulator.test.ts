@@ -212,8 +212,9 @@ describe("runner vs simulator faults", () => {
 
   it("fails stalled streams at the per-request timeout", async () => {
     const sim = await simulator({ stallStreamEvery: 3 });
-    const r = await runBenchmark({ baseUrl: sim.baseUrl, servedModelName: "qwen", loadedTokenizer: tokenizer, apiKey: "sim-key", inputLen: INPUT, outputLen: OUTPUT, numPrompts: 6, maxConcurrency: 6, requestTimeoutMs: 2_000, totalTimeoutMs: 20_000 });
+    // The timeout is ~20x a healthy request (32 steps of 8 ms), so only the stalled ones reach it on a busy machine.
+    const r = await runBenchmark({ baseUrl: sim.baseUrl, servedModelName: "qwen", loadedTokenizer: tokenizer, apiKey: "sim-key", inputLen: INPUT, outputLen: OUTPUT, numPrompts: 6, maxConcurrency: 6, requestTimeoutMs: 5_000, totalTimeoutMs: 30_000 });
     expect(r.metrics.failed).toBe(2);
-    expect(r.requests.filter((q) => /timed out after 2000 ms/.test(q.error))).toHaveLength(2);
+    expect(r.requests.filter((q) => /timed out after 5000 ms/.test(q.error))).toHaveLength(2);
   });
 });
