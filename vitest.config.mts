@@ -14,7 +14,9 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        test: { name: "unit", include: ["test/unit/**/*.test.ts"], testTimeout: 30_000 },
+        // Hooks load tokenizers and Pulumi programs: vitest's default 10 s hook limit is too tight for
+        // a loaded CI machine (load 5-10 beside two busy loops), so hooks get the same room as tests.
+        test: { name: "unit", include: ["test/unit/**/*.test.ts"], testTimeout: 30_000, hookTimeout: 30_000 },
       },
       {
         extends: true,
