@@ -6,7 +6,10 @@ import { isIpv4Cidr } from "../../network";
 export { isIpv4Cidr };
 import type * as pulumi from "@pulumi/pulumi";
 import { LambdaClient, resolveClientOptions } from "./client";
+import { systemClock, type WaitClock } from "./clock";
 import { InUseError, NotFoundError } from "./errors";
+
+export { sleep, systemClock, type WaitClock } from "./clock";
 
 /**
  * Bumped whenever provider behaviour changes in a way existing resources should pick up:
@@ -115,9 +118,6 @@ export function progress(line: string): void {
   console.error(`[lambda] ${line}`);
 }
 
-export function sleep(ms: number): Promise<void> {
-  return ms > 0 ? new Promise((resolve) => setTimeout(resolve, ms)) : Promise.resolve();
-}
 
 /** What `deleteWhileInUse` says while it waits, and when it gives up. */
 export interface InUseMessages {
@@ -132,9 +132,9 @@ export interface InUseMessages {
  * "in use" (filesystems and rulesets free up some time after their instance terminated).
  * Bounded by time (LAMBDA_IN_USE_TIMEOUT_MS) and by count; false when the count ran out.
  */
-export async function deleteWhileInUse(attemptDelete: () => Promise<void>, say: InUseMessages): Promise<boolean> {
+export async function deleteWhileInUse(attemptDelete: () => Promise<void>, say: InUseMessages, clock: WaitClock = systemClock()): Promise<boolean> {
   const { inUseTimeoutMs, pollMs, progressMs } = waitSettings();
-  const started = Date.now();
+  const started = clock.now();
   let lastReport = started;
   for (let attempt = 1; attempt <= 10_000; attempt++) {
     try {
@@ -143,13 +143,13 @@ export async function deleteWhileInUse(attemptDelete: () => Promise<void>, say: 
     } catch (e) {
       if (e instanceof NotFoundError) return true;
       if (!(e instanceof InUseError)) throw e;
-      const elapsed = Date.now() - started;
+      const elapsed = clock.now() - started;
       if (elapsed + pollMs > inUseTimeoutMs) throw new Error(say.stillInUse(formatElapsed(elapsed)));
-      if (Date.now() - lastReport >= progressMs) {
+      if (clock.now() - lastReport >= progressMs) {
         progress(say.retrying(formatElapsed(elapsed)));
-        lastReport = Date.now();
+        lastReport = clock.now();
       }
-      await sleep(pollMs);
+      await clock.sleep(pollMs);
     }
   }
   return false;

@@ -14,12 +14,13 @@ import {
   LAMBDA_PROVIDER_VERSION,
   progress,
   regionFailures,
-  sleep,
+  systemClock,
   waitSettings,
   type LambdaCommonArgs,
   type LambdaCommonInputs,
   type StackConfigView,
   withoutStackTraces,
+  type WaitClock,
 } from "./common";
 import { CapacityError, LambdaApiError, NotFoundError, RateLimitedError } from "./errors";
 import type { LambdaClient } from "./client";
@@ -177,7 +178,7 @@ async function findOwnInstances(client: LambdaClient, inputs: InstanceInputs): P
 }
 
 /** Terminates and waits until the instance is gone (404) or `terminated`, bounded by time. */
-async function terminateAndWait(client: LambdaClient, id: string, label: string): Promise<void> {
+async function terminateAndWait(client: LambdaClient, id: string, label: string, clock: WaitClock): Promise<void> {
   const { terminateTimeoutMs, pollMs, progressMs } = waitSettings();
   try {
     await client.terminateInstances([id]);
@@ -185,7 +186,7 @@ async function terminateAndWait(client: LambdaClient, id: string, label: string)
     if (e instanceof NotFoundError) return;
     throw e;
   }
-  const started = Date.now();
+  const started = clock.now();
   let lastReport = started;
   for (let polls = 0; polls < 100_000; polls++) {
     let status: InstanceStatus;
@@ -196,18 +197,18 @@ async function terminateAndWait(client: LambdaClient, id: string, label: string)
       throw e;
     }
     if (status === "terminated") return;
-    const elapsed = Date.now() - started;
+    const elapsed = clock.now() - started;
     if (elapsed >= terminateTimeoutMs) {
       throw new Error(
         `Lambda instance ${label} is still "${status}" ${formatElapsed(elapsed)} after terminate was requested; it may still bill. ` +
           `Check the Lambda dashboard and terminate it there if needed, then re-run. Raise LAMBDA_TERMINATE_TIMEOUT_MS to wait longer.`,
       );
     }
-    if (Date.now() - lastReport >= progressMs) {
+    if (clock.now() - lastReport >= progressMs) {
       progress(`instance ${label} still ${status} ${formatElapsed(elapsed)} after terminate`);
-      lastReport = Date.now();
+      lastReport = clock.now();
     }
-    await sleep(Math.min(pollMs, terminateTimeoutMs - elapsed));
+    await clock.sleep(Math.min(pollMs, terminateTimeoutMs - elapsed));
   }
 }
 
@@ -219,9 +220,9 @@ function labelOf(i: { id: string; instance_type?: { name: string }; region?: { n
  * Waits for `active` with an IP. On `unhealthy`, `terminated`, `terminating`, `preempted` or
  * timeout the instance is terminated (so it stops billing) and the error says what happened.
  */
-async function waitForActive(client: LambdaClient, id: string, timeoutMs: number, label: string): Promise<ApiInstance> {
+async function waitForActive(client: LambdaClient, id: string, timeoutMs: number, label: string, clock: WaitClock): Promise<ApiInstance> {
   const { pollMs, progressMs } = waitSettings();
-  const started = Date.now();
+  const started = clock.now();
   let lastReport = started;
   let last: ApiInstance | undefined;
   for (let polls = 0; polls < 1_000_000; polls++) {
@@ -238,24 +239,24 @@ async function waitForActive(client: LambdaClient, id: string, timeoutMs: number
       else if (last.status === "preempted") failure = "was preempted while booting";
       else if (last.status === "terminated" || last.status === "terminating") failure = `was ${last.status} while booting (outside this deployment?)`;
     }
-    const elapsed = Date.now() - started;
+    const elapsed = clock.now() - started;
     if (!failure && elapsed >= timeoutMs) {
       failure = `was still "${last?.status ?? "unknown"}" after the boot timeout of ${formatElapsed(timeoutMs)}`;
     }
     if (failure) {
       const already = last?.status === "terminated";
-      if (!already) await terminateAndWait(client, id, label);
+      if (!already) await terminateAndWait(client, id, label, clock);
       throw new Error(
         `Lambda instance ${label} ${failure}; it ${already ? "is" : "was"} terminated so it does not keep billing. ` +
           `Re-run \`pulumi up\` to launch a fresh one; if this repeats, try other regions (regions) ` +
           `or raise the boot timeout (waitTimeout).`,
       );
     }
-    if (Date.now() - lastReport >= progressMs) {
+    if (clock.now() - lastReport >= progressMs) {
       progress(`instance ${label} is ${last?.status ?? "?"} after ${formatElapsed(elapsed)} (boot timeout ${formatElapsed(timeoutMs)})`);
-      lastReport = Date.now();
+      lastReport = clock.now();
     }
-    await sleep(Math.min(pollMs, Math.max(0, timeoutMs - elapsed)));
+    await clock.sleep(Math.min(pollMs, Math.max(0, timeoutMs - elapsed)));
   }
   throw new Error(`Lambda instance ${label}: gave up polling.`);
 }
@@ -276,7 +277,7 @@ function outsFrom(inputs: InstanceInputs, i: ApiInstance, expiresAt: string, ado
 }
 
 /** Launch, failing over across regions on insufficient capacity. */
-async function launchWithFailover(client: LambdaClient, inputs: InstanceInputs, expiresAt: string): Promise<{ id: string; adopted: boolean }> {
+async function launchWithFailover(client: LambdaClient, inputs: InstanceInputs, expiresAt: string, clock: WaitClock): Promise<{ id: string; adopted: boolean }> {
   const types = await client.listInstanceTypes();
   const item = types[inputs.instanceType];
   if (!item) {
@@ -340,7 +341,7 @@ async function launchWithFailover(client: LambdaClient, inputs: InstanceInputs, 
           }
           if (round < 4) {
             progress(`launch in ${region} answered ${e.code} and no instance appeared; retrying (${round}/3)`);
-            await sleep(waitSettings().pollMs);
+            await clock.sleep(waitSettings().pollMs);
             continue;
           }
         }
@@ -362,6 +363,9 @@ async function launchWithFailover(client: LambdaClient, inputs: InstanceInputs, 
 
 export class InstanceProvider implements pulumi.dynamic.ResourceProvider<InstanceInputs, InstanceOutputs> {
   private stackConfig: StackConfigView | undefined = undefined;
+
+  /** @param clock time source of the boot and terminate waits. @default systemClock() */
+  constructor(private readonly clock?: WaitClock) {}
 
   async configure(req: pulumi.dynamic.ConfigureRequest): Promise<void> {
     this.stackConfig = req.config;
@@ -387,7 +391,8 @@ export class InstanceProvider implements pulumi.dynamic.ResourceProvider<Instanc
 
   async create(inputs: InstanceInputs): Promise<{ id: string; outs: InstanceOutputs }> {
     const client = clientFor(inputs, this.stackConfig);
-    const expiresAt = expiryFor(inputs.ttlSeconds, new Date());
+    const clock = this.clock ?? systemClock();
+    const expiresAt = expiryFor(inputs.ttlSeconds, new Date(clock.now()));
 
     // Adopt before launching: an interrupted earlier run may have left this very instance.
     let id: string | undefined;
@@ -401,13 +406,13 @@ export class InstanceProvider implements pulumi.dynamic.ResourceProvider<Instanc
       } else {
         // Carries this resource's identity but cannot be used: it is an orphan that bills.
         progress(`terminating orphan instance ${labelOf(own)} (${own.status}) left by an earlier run`);
-        await terminateAndWait(client, own.id, labelOf(own));
+        await terminateAndWait(client, own.id, labelOf(own), clock);
       }
     }
-    if (!id) ({ id, adopted } = await launchWithFailover(client, inputs, expiresAt));
+    if (!id) ({ id, adopted } = await launchWithFailover(client, inputs, expiresAt, clock));
 
     const label = `${id} (${inputs.instanceType})`;
-    const ready = await waitForActive(client, id, inputs.waitTimeoutSeconds * 1000, label);
+    const ready = await waitForActive(client, id, inputs.waitTimeoutSeconds * 1000, label, clock);
     progress(`instance ${labelOf(ready)} is active at ${ready.ip}`);
     return { id, outs: outsFrom(inputs, ready, expiresAt, adopted) };
   }
@@ -448,7 +453,7 @@ export class InstanceProvider implements pulumi.dynamic.ResourceProvider<Instanc
   async delete(id: string, props: InstanceOutputs): Promise<void> {
     const client = clientFor(props, this.stackConfig);
     progress(`terminating instance ${id} (${props.instanceType} in ${props.region})`);
-    await terminateAndWait(client, id, `${id} (${props.instanceType} in ${props.region})`);
+    await terminateAndWait(client, id, `${id} (${props.instanceType} in ${props.region})`, this.clock ?? systemClock());
   }
 }
 
