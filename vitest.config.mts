@@ -14,6 +14,8 @@ export default defineConfig({
     projects: [
       {
         extends: true,
+        // Hooks load tokenizers and Pulumi programs: vitest's default 10 s hook limit is too tight for
+        // a loaded CI machine (load 5-10 beside two busy loops), so hooks get the same room as tests.
         test: { name: "unit", include: ["test/unit/**/*.test.ts"], testTimeout: 120_000, hookTimeout: 120_000 },
       },
       {

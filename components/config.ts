@@ -7,11 +7,54 @@
 import * as pulumi from "@pulumi/pulumi";
 import { THRESHOLD_KEYS, type BenchmarkThresholds } from "./benchmark/baseline";
 import { bundledTokenizerProblem } from "./benchmark/remoteRunner";
+import { SLO_NAMES, type CapacitySlo } from "./benchmark/capacity";
+import type { CapacitySettings } from "./benchmark/capacityCommand";
 import { durationMs } from "./duration";
-import { cidrProblem } from "./network";
+import { cidrProblem, isLoopbackHost, sshHostProblem } from "./network";
+import { isProductionStack, POLICY_DEFAULTS } from "./ops/policy-rules";
 import { parseImageRef } from "./serving/image";
 
 export { cidrProblem };
+
+/** Stacks whose instance is always protected (the policy pack's own list, so the two agree). */
+export const PRODUCTION_STACKS = POLICY_DEFAULTS.productionStacks;
+
+// Patterns for settings that reach a shell, an SSH command line, a URL or a vendor API.
+/** POSIX-style login name; a leading '-' would be read by ssh as an option. */
+export const SSH_USER = /^[A-Za-z_][A-Za-z0-9_.-]{0,31}$/;
+/** A GPU model word as nvidia-smi prints it (the host readiness checks grep for it). */
+export const GPU_MODEL_PATTERN = /^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$/;
+/** Lambda image family names (`gpu-base-24-04`, `lambda-stack-22-04`). */
+export const IMAGE_FAMILY = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+/** `FilesystemCreateRequest.name` in Lambda's OpenAPI 1.8.3: `^[a-zA-Z]+[0-9a-zA-Z-]*$`, 1-60 characters. */
+export const LAMBDA_FILESYSTEM_NAME = /^(?=.{1,60}$)[a-zA-Z]+[0-9a-zA-Z-]*$/;
+/** Docker's rule for volume (and container) names. */
+export const DOCKER_VOLUME_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
+/** An HTTP path without query, fragment, spaces or shell characters. */
+export const URL_PATH = /^\/[A-Za-z0-9._~\/-]*$/;
+/** Names SGLang serves under (`:` is left to the serving layer, which explains the LoRA syntax). */
+export const SERVED_MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9._\/:-]{0,127}$/;
+/** A Hugging Face repo id `org/name`. */
+export const HF_REPO_ID = /^[A-Za-z0-9][A-Za-z0-9._-]*\/[A-Za-z0-9][A-Za-z0-9._-]*$/;
+/**
+ * One OpenSSH public key line: no `command=`/`from=` options in front (they would run on the
+ * host's sshd), no second line, a plain comment (`user@host`).
+ */
+export const SSH_PUBLIC_KEY = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+\/]+={0,3}( [A-Za-z0-9@._+ -]*)?$/;
+
+/** A check for `Reader.pattern`: the reason a value is refused, or undefined. */
+type ValueCheck = (value: string) => string | undefined;
+
+function matches(pattern: RegExp, reason: string): ValueCheck {
+  return (value) => (pattern.test(value) ? undefined : reason);
+}
+
+/** `--model-path`: a Hugging Face repo id, or an absolute path on the host without ':' or control characters. */
+function modelProblem(value: string): string | undefined {
+  if (HF_REPO_ID.test(value)) return undefined;
+  if (value.startsWith("/") && !/[\x00-\x1f\x7f:]/.test(value)) return undefined;
+  return "is neither a Hugging Face repo id (org/name) nor an absolute path";
+}
 
 /** The Pulumi project name; config keys are `<project>:<key>`. */
 export const PROJECT = "hgx-inference";
@@ -61,43 +104,45 @@ export const CONFIG_SCHEMA = {
   replicas: { type: "integer", default: 1, description: "Number of independent host + server pairs to deploy (each gets its own instance and endpoint)." },
   // --- Lambda Cloud -----------------------------------------------------------------------------
   lambdaApiKey: { type: "string", secret: true, default: "", description: "Lambda Cloud API key (secret). Required in `lambda` mode." },
-  lambdaApiUrl: { type: "string", default: "https://cloud.lambda.ai/api/v1", description: "Lambda Cloud API base URL (point it at a local emulator in tests)." },
+  lambdaApiUrl: { type: "string", default: "https://cloud.lambda.ai/api/v1", description: "Lambda Cloud API base URL: `https://`, or `http://` only to this machine's loopback (a local emulator in tests); no `user:pass@`." },
   lambdaRegions: { type: "array", default: ["us-east-1", "us-west-1", "us-south-1", "us-midwest-1", "us-east-3", "us-south-2"], description: "Regions in preference order; the first with capacity wins (a filesystem pins its own region)." },
   lambdaInstanceType: { type: "string", default: "gpu_8x_b200_sxm6", description: "Lambda instance type (`gpu_<N>x_<model>`); the GPU count is read from the name." },
-  lambdaImageFamily: { type: "string", default: "gpu-base-24-04", description: "OS image family (GPU Base ships the NVIDIA driver, Docker and the container toolkit)." },
-  lambdaSshPublicKey: { type: "string", default: "", description: "OpenSSH public key to register; empty = let the API generate a pair (the private key becomes a secret output)." },
+  lambdaImageFamily: { type: "string", default: "gpu-base-24-04", description: "OS image family (GPU Base ships the NVIDIA driver, Docker and the container toolkit); lowercase letters, digits, `.`, `_`, `-`." },
+  lambdaSshPublicKey: { type: "string", default: "", description: "OpenSSH public key to register (one `<type> <base64> [comment]` line, no options); empty = let the API generate a pair (the private key becomes a secret output)." },
   lambdaSshPrivateKey: { type: "string", secret: true, default: "", description: "Private key matching `lambdaSshPublicKey` (secret); required when a public key is given, so the stack can reach the host." },
-  lambdaFilesystemName: { type: "string", default: "", description: "Persistent filesystem for the Hugging Face cache (survives teardown); empty = local NVMe only." },
+  lambdaFilesystemName: { type: "string", default: "", description: "Persistent filesystem for the Hugging Face cache (survives teardown), Lambda's rule: a letter, then letters, digits or `-`, at most 60; empty = local NVMe only." },
   lambdaRetainFilesystem: { type: "boolean", default: true, description: "Keep the filesystem (and the downloaded weights) when the stack is destroyed." },
   lambdaFirewallAllowlist: { type: "array", default: [], description: "IPv4 CIDRs allowed to reach the serving port; empty = the port stays closed (reach it over SSH)." },
-  lambdaTtl: { type: "string", default: "12h", description: "Expiry written into the instance's tags for the reaper (`8h`, `2d`); `0` = no expiry." },
-  lambdaBootTimeout: { type: "string", default: "45m", description: "How long to wait for the instance to become `active` before terminating it." },
+  lambdaTtl: { type: "string", default: "", description: "Expiry written into the instance's tags for the reaper (`8h`, `2d`, at most 365d); empty or `0` = no expiry (the default: nothing is reaped unless its stack says so; the policy pack requires one outside prod)." },
+  lambdaBootTimeout: { type: "string", default: "45m", description: "How long to wait for the instance to become `active` before terminating it (5m-12h)." },
   lambdaSshPort: { type: "integer", default: 22, description: "SSH port of launched instances (22 on Lambda Cloud; an API emulator's test hosts listen elsewhere)." },
+  lambdaMaxHourlyPriceUsd: { type: "string", default: "60", description: "Ceiling in USD per hour for one instance: the launch refuses an instance type priced above it, and the policy pack's cost rule reads it at preview." },
+  lambdaProtect: { type: "boolean", default: false, description: "Pulumi `protect` on the instance plus an `hgx:protected=true` tag the reaper honours; production stacks (`prod`, `production`) are always protected." },
   // --- existing SSH host --------------------------------------------------------------------------
-  sshHost: { type: "string", default: "", description: "Address of the existing host (`existing` mode)." },
+  sshHost: { type: "string", default: "", description: "Address of the existing host (`existing` mode): an IP address or DNS host name." },
   sshPort: { type: "integer", default: 22, description: "SSH port of the existing host." },
-  sshUser: { type: "string", default: "ubuntu", description: "SSH login user of the existing host." },
+  sshUser: { type: "string", default: "ubuntu", description: "SSH login user of the existing host (letters, digits, `_`, `.`, `-`; not starting with `-`)." },
   sshPrivateKey: { type: "string", secret: true, default: "", description: "Private key for the existing host (secret)." },
   gpuCount: { type: "integer", default: 8, description: "GPUs expected on an existing or local host (Lambda: read from the instance type)." },
   gpuModel: { type: "string", default: "B200", description: "GPU model name expected in `nvidia-smi` output." },
   gpuProbeImage: { type: "string", default: "ubuntu:24.04", description: "Image of the host check that runs `nvidia-smi -L` in a `--gpus all` container (any small image; the NVIDIA runtime injects the tool)." },
-  hourlyPriceUsd: { type: "string", default: "0", description: "Hourly price of an existing host in USD, for cost outputs (Lambda: read from the API)." },
+  hourlyPriceUsd: { type: "string", default: "0", description: "Hourly price of an existing host in USD (plain decimal, e.g. `45.92`), for cost outputs (Lambda: read from the API)." },
   // --- SGLang ----------------------------------------------------------------------------------------
   sglangImage: { type: "string", default: "lmsysorg/sglang:v0.5.14", description: "SGLang image pinned to a release tag (optionally `@sha256:` digest)." },
   sglangAllowLatest: { type: "boolean", default: false, description: "Allow an image tagged `latest` (or untagged): it moves under you, so it is refused by default." },
-  sglangModel: { type: "string", default: "Qwen/Qwen3.5-397B-A17B", description: "Hugging Face model id (`--model-path`)." },
-  sglangServedModelName: { type: "string", default: "qwen", description: "Name clients send as `model` (`--served-model-name`); must not contain `:`." },
+  sglangModel: { type: "string", default: "Qwen/Qwen3.5-397B-A17B", description: "Hugging Face model id `org/name` (`--model-path`), an absolute path only in `local` mode (Lambda and SSH hosts pre-download the weights by id)." },
+  sglangServedModelName: { type: "string", default: "qwen", description: "Name clients send as `model` (`--served-model-name`): letters, digits, `.`, `_`, `/`, `-` (no `:`, which SGLang reserves for LoRA)." },
   sglangPreset: { type: "string", default: "seed", description: "Flag preset: `seed` (exactly the seed's flags) or `b200` (tuned: MTP, metrics, watchdog...)." },
   sglangFlags: { type: "object", default: {}, description: "Flag overrides merged over the preset, keyed by SGLang flag name without dashes prefix, e.g. {\"mem-fraction-static\": 0.8}." },
-  sglangExtraArgs: { type: "array", default: [], description: "Extra free-form SGLang arguments appended verbatim (unknown flags produce a warning)." },
-  sglangPort: { type: "integer", default: 8000, description: "Port SGLang listens on (host and container)." },
+  sglangExtraArgs: { type: "array", default: [], description: "Extra free-form SGLang arguments appended verbatim (unknown flags produce a warning; secret flags such as --api-key are refused in any abbreviation)." },
+  sglangPort: { type: "integer", default: 8000, description: "Port SGLang listens on (host and container): 1024-65535, not the SSH port." },
   sglangApiKey: { type: "string", secret: true, default: "", description: "API key SGLang requires as a Bearer token (secret); required when the port is open to a CIDR allowlist." },
-  sglangStartupTimeout: { type: "string", default: "90m", description: "How long to wait for the container to become healthy (a cold 400B start takes long)." },
-  sglangHealthStartPeriod: { type: "string", default: "60m", description: "Docker healthcheck start period (failures during it do not count)." },
+  sglangStartupTimeout: { type: "string", default: "90m", description: "How long to wait for the container to become healthy (a cold 400B start takes long; 1m-24h)." },
+  sglangHealthStartPeriod: { type: "string", default: "60m", description: "Docker healthcheck start period (failures during it do not count; 1s-24h)." },
   // --- Hugging Face ------------------------------------------------------------------------------
   hfToken: { type: "string", secret: true, default: "", description: "Hugging Face token (secret); optional for this public model, needed for gated ones." },
-  hfCacheVolume: { type: "string", default: "hf-cache", description: "Docker volume holding the Hugging Face cache when no host path is used." },
-  hfCachePath: { type: "string", default: "", description: "Absolute host path for the cache; empty = `<filesystem mount>/huggingface` when a filesystem exists, else the volume." },
+  hfCacheVolume: { type: "string", default: "hf-cache", description: "Docker volume holding the Hugging Face cache when no host path is used (a Docker volume name)." },
+  hfCachePath: { type: "string", default: "", description: "Absolute host path for the cache (no `:`, no control characters); empty = `<filesystem mount>/huggingface` when a filesystem exists, else the volume." },
   hfDownloaderImage: { type: "string", default: "python:3.12-slim", description: "Image that pre-downloads the weights (`pip install huggingface_hub`, then `hf download`), in parallel with the SGLang image pull." },
   // --- benchmark ----------------------------------------------------------------------------------
   benchmarkEnabled: { type: "boolean", default: true, description: "Run the benchmark after deploy and export its metrics." },
@@ -107,11 +152,18 @@ export const CONFIG_SCHEMA = {
   benchmarkOutputLen: { type: "integer", default: 0, description: "Output tokens per request (0 = from the workload)." },
   benchmarkNumPrompts: { type: "integer", default: 0, description: "Number of prompts (0 = from the workload)." },
   benchmarkConcurrency: { type: "integer", default: 0, description: "Maximum concurrent requests (0 = from the workload)." },
-  benchmarkEndpoint: { type: "string", default: "/v1/chat/completions", description: "API path the benchmark posts to." },
+  benchmarkEndpoint: { type: "string", default: "/v1/chat/completions", description: "API path the benchmark posts to (letters, digits and `/._~-`)." },
   benchmarkTokenizer: { type: "string", default: "", description: "Tokenizer the random prompts are built with; empty = the model's own (a runner that cannot load it fails, never falls back). Otherwise a hub id, a host path, or `bundled` (the native runner's packaged Qwen3 tokenizer, e.g. for the simulator)." },
-  benchmarkTimeout: { type: "string", default: "2h", description: "Hard timeout of one benchmark run." },
+  benchmarkTimeout: { type: "string", default: "2h", description: "Hard timeout of one benchmark run (1m-24h)." },
   benchmarkThresholds: { type: "object", default: {}, description: "Optional gates: {minOutputThroughput, minTotalTokenThroughput, minOutputThroughputRatio, maxTtftP99Ms, maxTpotP99Ms, maxFailedRequests}; a miss fails the update." },
   benchmarkReportDir: { type: "string", default: "reports", description: "Where the Markdown report and SVG chart are written." },
+  benchmarkCapacity: {
+    type: "object",
+    default: {},
+    description:
+      "Capacity search after the fixed run (native runner): {concurrencyRange: \"8:256\", promptsPerConcurrency, repeats, resolution, warmupRequests, maxDuration: \"2h\"}; {} = off. Exported as benchmark.capacity.",
+  },
+  benchmarkSlo: { type: "object", default: {}, description: "p99 limits of the capacity search in ms: {ttft_p99_ms, itl_p99_ms, tpot_p99_ms, e2el_p99_ms}." },
   benchmarkVllmImage: { type: "string", default: "vllm/vllm-openai:v0.18.0", description: "Pinned image whose `vllm bench serve` the `remote` runner runs on the host." },
   // --- test rig ----------------------------------------------------------------------------------
   testRigOmitMemlockUlimit: { type: "boolean", default: false, description: "TEST RIG ONLY: leave out the server container's `--ulimit memlock=-1`, for engines whose kernel caps memlock (this project's CI machines). Real GPU hosts need the unlimited memlock; never set it on them." },
@@ -140,6 +192,10 @@ export interface LambdaSettings {
   readonly ttlMs?: number;
   readonly bootTimeoutMs: number;
   readonly sshPort: number;
+  /** Price ceiling per instance in USD/h, enforced at launch and read by the policy pack. */
+  readonly maxHourlyPriceUsd: number;
+  /** Pulumi `protect` + the `hgx:protected` tag: set, or implied by a production stack name. */
+  readonly protect: boolean;
 }
 
 export interface ExistingHostSettings {
@@ -181,6 +237,8 @@ export interface BenchmarkSettings {
   readonly timeoutMs: number;
   readonly thresholds: BenchmarkThresholds;
   readonly reportDir: string;
+  /** The capacity search; undefined when `benchmarkCapacity` is {} (off). */
+  readonly capacity: CapacitySettings | undefined;
   readonly vllmImage: string;
 }
 
@@ -207,8 +265,11 @@ export interface ConfigProblem {
   readonly message: string;
 }
 
-/** Thrown with every problem found, so a user fixes them all in one round. */
-export class ConfigValidationError extends Error {
+/**
+ * Thrown with every problem found, so a user fixes them all in one round. A `RunError`: the Pulumi
+ * runtime prints its message alone, without a stack trace (the message says where and what to fix).
+ */
+export class ConfigValidationError extends pulumi.RunError {
   constructor(readonly problems: readonly ConfigProblem[]) {
     super(
       `Invalid stack configuration (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n` +
@@ -258,47 +319,49 @@ export function parseStackConfig(
     hostMode,
     replicas: r.integer("replicas", 1, 64),
     gpuCount: hostMode === "lambda" ? gpuCountOfInstanceType(lambdaInstanceType) ?? 0 : r.integer("gpuCount", 1, 64),
-    gpuModel: r.string("gpuModel"),
+    gpuModel: r.pattern("gpuModel", matches(GPU_MODEL_PATTERN, "is not a GPU model word as nvidia-smi prints it (letters, digits, space, '.', '_', '-')"), "B200"),
     gpuProbeImage: r.imageRef("gpuProbeImage"),
     hourlyPriceUsd: r.decimal("hourlyPriceUsd", 0),
     lambda: {
       apiKey: r.secret("lambdaApiKey"),
-      apiUrl: r.url("lambdaApiUrl"),
+      apiUrl: r.apiUrl("lambdaApiUrl"),
       regions: r.regions("lambdaRegions"),
       instanceType: lambdaInstanceType,
-      imageFamily: r.string("lambdaImageFamily"),
-      sshPublicKey: r.optionalString("lambdaSshPublicKey"),
+      imageFamily: r.pattern("lambdaImageFamily", matches(IMAGE_FAMILY, "is not an image family name (lowercase letters, digits, '.', '_', '-')"), "gpu-base-24-04"),
+      sshPublicKey: r.pattern("lambdaSshPublicKey", matches(SSH_PUBLIC_KEY, "is not one OpenSSH public key line (<type> <base64> [comment], no options)"), '"$(cat ~/.ssh/id_ed25519.pub)"', { optional: true }) || undefined,
       sshPrivateKey: r.secret("lambdaSshPrivateKey"),
-      filesystemName: r.optionalString("lambdaFilesystemName"),
+      filesystemName: r.pattern("lambdaFilesystemName", matches(LAMBDA_FILESYSTEM_NAME, "breaks Lambda's filesystem name rule (a letter, then letters, digits or '-', at most 60)"), "hgx-hf-cache", { optional: true }) || undefined,
       retainFilesystem: r.boolean("lambdaRetainFilesystem"),
       firewallAllowlist: r.cidrs("lambdaFirewallAllowlist"),
-      ttlMs: r.duration("lambdaTtl", { allowZero: true }) || undefined,
-      bootTimeoutMs: r.duration("lambdaBootTimeout"),
+      ttlMs: r.duration("lambdaTtl", { allowZero: true, max: "365d" }) || undefined,
+      bootTimeoutMs: r.duration("lambdaBootTimeout", { min: "5m", max: "12h" }),
       sshPort: r.integer("lambdaSshPort", 1, 65535),
+      maxHourlyPriceUsd: r.decimal("lambdaMaxHourlyPriceUsd", 0),
+      protect: r.boolean("lambdaProtect") || isProductionStack(context.stack, PRODUCTION_STACKS),
     },
     existing: {
-      address: r.string("sshHost"),
+      address: r.pattern("sshHost", sshHostProblem, "<ip-or-dns-name>", { optional: true }),
       port: r.integer("sshPort", 1, 65535),
-      user: r.string("sshUser"),
+      user: r.pattern("sshUser", matches(SSH_USER, "is not a login name (letters, digits, '_', '.', '-'; not starting with '-')"), "ubuntu"),
       privateKey: r.secret("sshPrivateKey"),
     },
     sglang: {
       image: r.string("sglangImage"),
       allowLatest: r.boolean("sglangAllowLatest"),
-      model: r.string("sglangModel"),
+      model: r.pattern("sglangModel", modelProblem, "Qwen/Qwen3.5-397B-A17B"),
       servedModelName: r.string("sglangServedModelName"),
       preset: r.string("sglangPreset"),
       flagOverrides: r.flagMap("sglangFlags"),
       extraArgs: r.stringArray("sglangExtraArgs"),
       port: r.integer("sglangPort", 1, 65535),
       apiKey: r.secret("sglangApiKey"),
-      startupTimeoutMs: r.duration("sglangStartupTimeout"),
-      healthStartPeriodMs: r.duration("sglangHealthStartPeriod"),
+      startupTimeoutMs: r.duration("sglangStartupTimeout", { min: "1m", max: "24h" }),
+      healthStartPeriodMs: r.duration("sglangHealthStartPeriod", { min: "1s", max: "24h" }),
       omitMemlockUlimit: r.boolean("testRigOmitMemlockUlimit"),
     },
     hf: {
       token: r.secret("hfToken"),
-      cacheVolume: r.string("hfCacheVolume"),
+      cacheVolume: r.pattern("hfCacheVolume", matches(DOCKER_VOLUME_NAME, "is not a Docker volume name ([a-zA-Z0-9][a-zA-Z0-9_.-]+)"), "hf-cache"),
       cachePath: r.optionalString("hfCachePath"),
       downloaderImage: r.imageRef("hfDownloaderImage"),
     },
@@ -310,11 +373,12 @@ export function parseStackConfig(
       outputLen: r.integer("benchmarkOutputLen", 1, 262_144, workload.outputLen),
       numPrompts: r.integer("benchmarkNumPrompts", 1, 1_000_000, workload.numPrompts),
       concurrency: r.integer("benchmarkConcurrency", 1, 100_000, workload.concurrency),
-      endpoint: r.string("benchmarkEndpoint"),
+      endpoint: r.pattern("benchmarkEndpoint", matches(URL_PATH, "is not a URL path ('/' then letters, digits and /._~-)"), "/v1/chat/completions"),
       tokenizer: r.optionalString("benchmarkTokenizer"),
-      timeoutMs: r.duration("benchmarkTimeout"),
+      timeoutMs: r.duration("benchmarkTimeout", { min: "1m", max: "24h" }),
       thresholds: r.thresholds("benchmarkThresholds"),
       reportDir: r.string("benchmarkReportDir"),
+      capacity: r.capacity("benchmarkCapacity", "benchmarkSlo"),
       vllmImage: r.imageRef("benchmarkVllmImage"),
     },
   };
@@ -327,6 +391,27 @@ export function parseStackConfig(
   ];
   if (problems.length > 0) throw new ConfigValidationError(problems);
   return config;
+}
+
+/**
+ * Why a Lambda API base URL is refused, or undefined: the API key travels in its Authorization
+ * header, so plain http is allowed only to this machine's loopback (a local emulator), and
+ * credentials, queries and fragments have no place in it.
+ */
+export function apiUrlProblem(value: string): string | undefined {
+  let u: URL;
+  try {
+    u = new URL(value);
+  } catch {
+    return "is not a URL";
+  }
+  if (u.protocol !== "https:" && u.protocol !== "http:") return `uses ${u.protocol.replace(/:$/, "")}; only https (or http to 127.0.0.1/localhost) is allowed`;
+  if (u.username !== "" || u.password !== "") return "carries user:password@ credentials; the API key is a separate secret (lambdaApiKey)";
+  if (u.protocol === "http:" && !isLoopbackHost(u.hostname)) return `sends the API key unencrypted to ${u.hostname}; use https (http is allowed only to 127.0.0.1/localhost)`;
+  if (u.search !== "" || u.hash !== "") return "has a query or fragment; give the base URL only";
+  if (sshHostProblem(u.hostname.replace(/^\[(.*)\]$/, "$1")) !== undefined) return `has host '${u.hostname}', which is not an IP address or DNS host name`;
+  if (!URL_PATH.test(u.pathname)) return `has path '${u.pathname}', which holds characters other than letters, digits and /._~-`;
+  return undefined;
 }
 
 /** GPU count encoded in a Lambda instance type name (`gpu_8x_b200_sxm6` → 8). */
@@ -397,12 +482,26 @@ function crossChecks(c: StackConfig, raw: RawConfig): ConfigProblem[] {
     add("benchmarkEndpoint", `= "${c.benchmark.endpoint}" must be a path starting with '/'. Fix: /v1/chat/completions`);
   if (c.hf.cachePath !== undefined && !c.hf.cachePath.startsWith("/"))
     add("hfCachePath", `= "${c.hf.cachePath}" must be an absolute path ('~' only expands in a shell). Fix: e.g. /home/ubuntu/.cache/huggingface`);
+  else if (c.hf.cachePath !== undefined && /[:\x00-\x1f\x7f]/.test(c.hf.cachePath))
+    add("hfCachePath", `= ${JSON.stringify(c.hf.cachePath)} contains ':' or a control character, which Docker's -v host:container syntax and the host's scripts cannot carry. Fix: e.g. /home/ubuntu/.cache/huggingface`);
+  if (c.sglang.servedModelName !== "" && !SERVED_MODEL_NAME.test(c.sglang.servedModelName))
+    add("sglangServedModelName", `= ${JSON.stringify(c.sglang.servedModelName)} is not a served name (letters, digits, '.', '_', '/', '-', starting with a letter or digit, at most 128). Fix: pulumi config set ${PROJECT}:sglangServedModelName qwen`);
+  const port = c.sglang.port;
+  const sshPort = c.hostMode === "existing" ? c.existing.port : 22;
+  if (port === 22 || port === sshPort)
+    add("sglangPort", `= ${port} is the host's SSH port: the server would fail to bind (or shadow SSH behind the firewall rule). Fix: pulumi config set ${PROJECT}:sglangPort 8000`);
+  else if (port >= 1 && port < 1024)
+    add("sglangPort", `= ${port} is a privileged port (< 1024), reserved for system services. Fix: pulumi config set ${PROJECT}:sglangPort 8000 (any of 1024-65535)`);
   if (c.lambda.firewallAllowlist.length > 0 && !c.sglang.apiKey.present && c.hostMode === "lambda")
     add("sglangApiKey", `is required when lambdaFirewallAllowlist opens the serving port (${c.lambda.firewallAllowlist.join(", ")}). Fix: pulumi config set --secret ${PROJECT}:sglangApiKey <key>`);
   // The remote runner's image is the pinned vllm one here (a stand-in image that runs the native runner could load it).
   const bundledProblem = c.benchmark.tokenizer === "bundled" && c.benchmark.runner === "remote" ? bundledTokenizerProblem(c.benchmark.vllmImage) : undefined;
   if (bundledProblem)
     add("benchmarkTokenizer", `= "bundled": the ${bundledProblem}. Fix: pulumi config rm ${PROJECT}:benchmarkTokenizer (the model's own tokenizer), or set benchmarkRunner native`);
+  if (c.benchmark.capacity !== undefined && c.benchmark.runner !== "native")
+    add("benchmarkCapacity", `needs benchmarkRunner "native" (the capacity search runs the native runner once per level; the vllm container per level is not built yet). Fix: pulumi config set ${PROJECT}:benchmarkRunner native, or pulumi config rm ${PROJECT}:benchmarkCapacity`);
+  if (c.benchmark.capacity === undefined && raw.benchmarkSlo !== undefined && raw.benchmarkSlo.trim() !== "" && raw.benchmarkSlo.trim() !== "{}")
+    add("benchmarkSlo", `is set but benchmarkCapacity is not, so no search would use it. Fix: pulumi config set --path '${PROJECT}:benchmarkCapacity.concurrencyRange' 8:256`);
   if (c.benchmark.runner === "remote" && c.hostMode === "local" && raw.benchmarkRunner !== undefined)
     add("benchmarkRunner", `= "remote" needs an SSH host, but hostMode is "local". Fix: pulumi config set ${PROJECT}:benchmarkRunner native`);
   return problems;
@@ -458,14 +557,24 @@ class Reader {
     return n;
   }
 
+  /** A plain decimal (`45.92`): `Number()` would also read `0x10` as 16, `1e3` and ` ` as numbers. */
   decimal(key: ConfigKey, min: number): number {
     const v = this.string(key);
     const n = Number(v);
-    if (v === "" || !Number.isFinite(n) || n < min) {
-      this.fail(key, v, `is not a number >= ${min}`, `pulumi config set ${PROJECT}:${key} 45.92`);
+    if (!/^\d+(\.\d+)?$/.test(v) || !Number.isFinite(n) || n < min) {
+      this.fail(key, v, `is not a plain decimal number >= ${min}`, `pulumi config set ${PROJECT}:${key} 45.92`);
       return min;
     }
     return n;
+  }
+
+  /** A string the check accepts; `optional` lets "" through (unset). */
+  pattern(key: ConfigKey, check: ValueCheck, example: string, opts: { optional?: boolean } = {}): string {
+    const v = this.string(key);
+    if (opts.optional && v === "") return v;
+    const reason = v === "" ? "is empty" : check(v);
+    if (reason !== undefined) this.fail(key, v, reason, `pulumi config set ${PROJECT}:${key} ${example}`);
+    return v;
   }
 
   boolean(key: ConfigKey): boolean {
@@ -488,26 +597,35 @@ class Reader {
     return v;
   }
 
-  url(key: ConfigKey): string {
+  /** The API base URL the API key is sent to: see {@link apiUrlProblem}. */
+  apiUrl(key: ConfigKey): string {
     const v = this.string(key);
-    try {
-      const u = new URL(v);
-      if (u.protocol !== "https:" && u.protocol !== "http:") throw new Error("protocol");
-    } catch {
-      this.fail(key, v, "is not an http(s) URL", `pulumi config set ${PROJECT}:${key} https://cloud.lambda.ai/api/v1`);
-    }
+    const problem = apiUrlProblem(v);
+    if (problem) this.fail(key, v, problem, `pulumi config set ${PROJECT}:${key} https://cloud.lambda.ai/api/v1`);
     return v.replace(/\/+$/, "");
   }
 
-  /** `8h`, `45m`, `90 minutes`, `2d`; `0` only where `allowZero`; negatives are refused. */
-  duration(key: ConfigKey, opts: { allowZero?: boolean } = {}): number {
+  /**
+   * `8h`, `45m`, `90 minutes`, `2d`; `0` only where `allowZero`; negatives are refused. `min`/`max`
+   * (durations themselves) keep values that would only fail mid-deploy out: a 1 s boot timeout
+   * terminates every launch, and timers above ~24.8 days overflow Node's setTimeout.
+   */
+  duration(key: ConfigKey, opts: { allowZero?: boolean; min?: string; max?: string } = {}): number {
     const v = this.string(key);
     if (opts.allowZero && (v === "0" || v === "none" || v === "")) return 0;
     const n = /^\d+$/.test(v) ? Number(v) * 1000 : durationMs(v);
+    const fix = `pulumi config set ${PROJECT}:${key} 8h   (units: s, m, h, d; plain numbers are seconds)`;
     if (typeof n !== "number" || !Number.isFinite(n) || n <= 0) {
       const reason = typeof n === "number" && n < 0 ? "is negative" : "is not a positive duration";
-      this.fail(key, v, reason, `pulumi config set ${PROJECT}:${key} 8h   (units: s, m, h, d; plain numbers are seconds)`);
+      this.fail(key, v, reason, fix);
       return 0;
+    }
+    const min = opts.min === undefined ? undefined : durationMs(opts.min);
+    const max = opts.max === undefined ? undefined : durationMs(opts.max);
+    if ((min !== undefined && n < min) || (max !== undefined && n > max)) {
+      const range = `${opts.min ?? "0"}-${opts.max ?? "∞"}`;
+      this.fail(key, v, `is outside ${range}`, `pulumi config set ${PROJECT}:${key} <duration ${range}>`);
+      return min ?? 0;
     }
     return n;
   }
@@ -591,6 +709,68 @@ class Reader {
       out[name as keyof BenchmarkThresholds] = n;
     }
     return out;
+  }
+
+  /** `benchmarkCapacity` + `benchmarkSlo`; undefined when the capacity object is empty (off). */
+  capacity(key: ConfigKey, sloKey: ConfigKey): CapacitySettings | undefined {
+    const v = this.json(key);
+    const sloRaw = this.json(sloKey);
+    const isObject = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null && !Array.isArray(x);
+    if (v !== undefined && !isObject(v)) {
+      this.fail(key, v, "is not an object", `pulumi config set --path '${PROJECT}:${key}.concurrencyRange' 8:256`);
+      return undefined;
+    }
+    let slo: CapacitySlo | undefined;
+    if (sloRaw !== undefined && !isObject(sloRaw)) {
+      this.fail(sloKey, sloRaw, "is not an object", `pulumi config set --path '${PROJECT}:${sloKey}.ttft_p99_ms' 3000`);
+    } else if (sloRaw !== undefined && Object.keys(sloRaw).length > 0) {
+      const out: Record<string, number> = {};
+      for (const [name, value] of Object.entries(sloRaw)) {
+        const field = SLO_NAMES[name];
+        const n = typeof value === "string" ? Number(value) : value;
+        if (!field) this.fail(`${sloKey}.${name}`, value, "is not a known SLO", `use ${Object.keys(SLO_NAMES).join(", ")}`);
+        else if (typeof n !== "number" || !Number.isFinite(n) || n <= 0) this.fail(`${sloKey}.${name}`, value, "must be a number of milliseconds > 0", `pulumi config set --path '${PROJECT}:${sloKey}.${name}' 3000`);
+        else out[field] = n;
+      }
+      slo = out;
+    }
+    if (v === undefined || Object.keys(v).length === 0) return undefined;
+    const known = ["concurrencyRange", "promptsPerConcurrency", "repeats", "resolution", "warmupRequests", "maxDuration"];
+    for (const name of Object.keys(v)) {
+      if (!known.includes(name)) this.fail(`${key}.${name}`, v[name], "is not a known setting", `use ${known.join(", ")}`);
+    }
+    const range = typeof v.concurrencyRange === "string" ? /^\s*(\d+)\s*:\s*(\d+)\s*$/.exec(v.concurrencyRange) : null;
+    const low = range ? Number(range[1]) : NaN;
+    const high = range ? Number(range[2]) : NaN;
+    if (!range || low < 1 || low > high) {
+      this.fail(`${key}.concurrencyRange`, v.concurrencyRange, "is not LOW:HIGH with 1 <= LOW <= HIGH", `pulumi config set --path '${PROJECT}:${key}.concurrencyRange' 8:256`);
+    }
+    const whole = (name: string, min: number): number | undefined => {
+      const raw = v[name];
+      if (raw === undefined) return undefined;
+      const n = typeof raw === "string" ? Number(raw) : raw;
+      if (typeof n !== "number" || !Number.isInteger(n) || n < min) {
+        this.fail(`${key}.${name}`, raw, `must be a whole number >= ${min}`, `pulumi config set --path '${PROJECT}:${key}.${name}' ${Math.max(min, 1)}`);
+        return undefined;
+      }
+      return n;
+    };
+    let maxDurationS: number | undefined;
+    if (v.maxDuration !== undefined) {
+      const text = String(v.maxDuration);
+      const ms = /^\d+$/.test(text) ? Number(text) * 1000 : durationMs(text);
+      if (ms === undefined || !(ms > 0)) this.fail(`${key}.maxDuration`, v.maxDuration, "is not a positive duration", `pulumi config set --path '${PROJECT}:${key}.maxDuration' 2h`);
+      else maxDurationS = ms / 1000;
+    }
+    return {
+      concurrencyRange: { low: Number.isFinite(low) ? low : 1, high: Number.isFinite(high) ? Math.max(high, 1) : 1 },
+      slo,
+      promptsPerConcurrency: whole("promptsPerConcurrency", 1),
+      repeats: whole("repeats", 1),
+      resolution: whole("resolution", 1),
+      warmupRequests: whole("warmupRequests", 0),
+      maxDurationS,
+    };
   }
 
   secret(key: ConfigKey): SecretSetting {

@@ -57,7 +57,15 @@ export const servingConfigCheck: ConfigCheck = (config) => {
     servingPlanInputFor({ ...serverArgsFor(config, "validation", plannedHost), gpuCount: config.gpuCount }, config),
   );
   for (const message of errors) {
-    const key = /image/i.test(message) ? "sglangImage" : /served-model-name|servedModelName/.test(message) ? "sglangServedModelName" : "sglangFlags";
+    const key = /^weights model/.test(message)
+      ? "sglangModel"
+      : /image/i.test(message)
+        ? "sglangImage"
+        : /served-model-name|servedModelName/.test(message)
+          ? "sglangServedModelName"
+          : /extraFlags|extra flag/.test(message)
+            ? "sglangExtraArgs"
+            : "sglangFlags";
     problems.push({ key, message });
   }
   return problems;
@@ -98,6 +106,9 @@ export function hostArgsFor(config: StackConfig): HgxHostArgs {
           servingPort: config.sglang.port,
           ttl: config.lambda.ttlMs === undefined ? "0" : `${Math.round(config.lambda.ttlMs / 1000)}s`,
           waitTimeout: `${Math.round(config.lambda.bootTimeoutMs / 1000)}s`,
+          maxHourlyPriceUsd: config.lambda.maxHourlyPriceUsd,
+          // Production stacks are always protected (config.ts): never reaped, never destroyed by accident.
+          protect: config.lambda.protect,
           apiBaseUrl: config.lambda.apiUrl,
           apiKeyConfigKey: `${config.project}:lambdaApiKey`,
           tags: { project: config.project, stack: config.stack },
@@ -202,6 +213,8 @@ export function benchmarkArgsFor(config: StackConfig, { host, server }: Benchmar
     timeoutSeconds: Math.round(b.timeoutMs / 1000),
     reportDir: b.reportDir,
     hfCacheDir: cache.kind === "bind" ? cache.hostPath : cache.volumeName,
+    // tokens/s per GPU divides by the machine's GPUs (8 on the seed's B200 node)
+    capacity: b.capacity && { ...b.capacity, gpus: Math.max(1, config.gpuCount) },
     vllmImage: b.vllmImage,
   };
 }
@@ -269,6 +282,9 @@ export function deploymentOutputs(d: Deployment) {
       rawJson: benchmark.rawJson,
       tokenizer: benchmark.tokenizer,
       notes: benchmark.notes,
+      capacity: benchmark.capacity,
+      capacityPlan: benchmark.capacityPlan,
+      capacityReportPath: benchmark.capacityReportPath,
     },
   };
 }

@@ -21,6 +21,7 @@ import {
   snapshotProps,
   stackCostViolations,
   stackExposureViolations,
+  ttlBoundViolations,
   ttlViolations,
   type PolicyResourceView,
 } from "../components/ops/policy-rules";
@@ -36,6 +37,10 @@ function reportAll(messages: readonly string[], report: ReportViolation, urn?: s
 
 interface TtlConfig {
   productionStacks: string[];
+  maxTtlDays: number;
+}
+interface PinConfig {
+  immutableTagPattern: string;
 }
 interface PortConfig {
   servingPorts: number[];
@@ -67,13 +72,23 @@ new PolicyPack("hgx-inference-ops", {
   policies: [
     {
       name: "pinned-images",
-      description: "Container images are pinned to a release tag or digest; `latest` and untagged references are refused.",
+      description: "Container images are pinned to a real digest (sha256 + 64 hex) or a tag the immutable-tag rule accepts (release versions); `latest`, `nightly`, untagged and fake digests are refused.",
       severity: "medium",
-      validateResource: (args, report) => reportAll(pinnedImageViolations(view(args)), report),
+      configSchema: {
+        properties: {
+          immutableTagPattern: {
+            type: "string",
+            default: POLICY_DEFAULTS.immutableTagPattern,
+            description: "Regular expression for tags that never move (default: release versions such as v0.5.14 or 0.5.4-cu129).",
+          },
+        },
+      },
+      validateResource: (args, report) =>
+        reportAll(pinnedImageViolations(view(args), args.getConfig<PinConfig>().immutableTagPattern ?? POLICY_DEFAULTS.immutableTagPattern), report),
     },
     {
       name: "ttl-outside-prod",
-      description: "Outside production stacks every Lambda instance carries an expiry, so a forgotten host is reaped.",
+      description: "Outside production stacks every Lambda instance carries an expiry, at most maxTtlDays ahead, so a forgotten host is reaped.",
       severity: "high",
       configSchema: {
         properties: {
@@ -83,10 +98,21 @@ new PolicyPack("hgx-inference-ops", {
             default: [...POLICY_DEFAULTS.productionStacks],
             description: "Stack names exempt from the expiry requirement.",
           },
+          maxTtlDays: {
+            type: "number",
+            minimum: 0,
+            default: POLICY_DEFAULTS.maxTtlSeconds / 86_400,
+            description: "Longest lifetime an instance outside production may be given, in days.",
+          },
         },
       },
-      validateResource: (args, report) =>
-        reportAll(ttlViolations(view(args), args.getConfig<TtlConfig>().productionStacks ?? POLICY_DEFAULTS.productionStacks), report),
+      validateResource: (args, report) => {
+        const config = args.getConfig<TtlConfig>();
+        const productionStacks = config.productionStacks ?? POLICY_DEFAULTS.productionStacks;
+        const maxTtlSeconds = (config.maxTtlDays ?? POLICY_DEFAULTS.maxTtlSeconds / 86_400) * 86_400;
+        const v = view(args);
+        reportAll([...ttlViolations(v, productionStacks), ...ttlBoundViolations(v, { productionStacks, maxTtlSeconds })], report);
+      },
     },
     {
       name: "serving-port-requires-api-key",
@@ -114,7 +140,7 @@ new PolicyPack("hgx-inference-ops", {
     },
     {
       name: "max-hourly-cost",
-      description: "No single instance may cost more than the hourly ceiling.",
+      description: "No single instance may cost more than the hourly ceiling, judged at preview on the launch's price ceiling (an instance without one is refused).",
       severity: "high",
       configSchema: { properties: costSchema },
       validateResource: (args, report) =>

@@ -14,6 +14,7 @@ import * as path from "node:path";
 import { parseArgs } from "node:util";
 import type { BenchmarkRunOptions } from "../components/benchmark/runner/runner";
 import type { GoodputSlo, PercentileMetric } from "../components/benchmark/runner/stats";
+import type { LoadedTokenizer } from "../components/benchmark/runner/tokenizer";
 
 export const USAGE = `Usage: npm run bench -- --base-url URL --served-model-name NAME [options]
 
@@ -31,6 +32,8 @@ Workload (defaults = the seed's coding workload)
   --random-output-len N        max_completion_tokens, default 1024
   --num-prompts N              default 512
   --max-concurrency N          default 32
+  --request-rate R             requests/s (gamma arrivals, vllm's), or inf (default: all at once)
+  --burstiness B               gamma shape of the arrival gaps, 1 = Poisson (default 1)
   --random-range-ratio R       length spread in [0,1), default 0
   --seed N                     default 0
   --temperature T              default 0 (pinned for comparable runs)
@@ -86,6 +89,13 @@ function numberFlag(flag: string, raw: string | undefined, check: (v: number) =>
   return value;
 }
 
+/** A positive number or `inf` (vllm's spelling of an unbounded rate). */
+function rateFlag(flag: string, raw: string | undefined, hint: string): number | undefined {
+  if (raw === undefined) return undefined;
+  if (/^\s*(inf|infinity)\s*$/i.test(raw)) return Infinity;
+  return numberFlag(flag, raw, (v) => v > 0, hint);
+}
+
 const METRICS: readonly PercentileMetric[] = ["ttft", "tpot", "itl", "e2el"];
 
 /** Parses argv (without node and script) into a plan; throws BenchUsageError on bad input. */
@@ -106,6 +116,8 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
         "random-output-len": { type: "string" },
         "num-prompts": { type: "string" },
         "max-concurrency": { type: "string" },
+        "request-rate": { type: "string" },
+        burstiness: { type: "string" },
         "random-range-ratio": { type: "string" },
         seed: { type: "string" },
         temperature: { type: "string" },
@@ -204,6 +216,8 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
     label: str("label"),
     requestIdPrefix: str("request-id-prefix"),
     goodput,
+    requestRate: rateFlag("request-rate", str("request-rate"), "a number of requests per second > 0 or inf, e.g. --request-rate 4"),
+    burstiness: rateFlag("burstiness", str("burstiness"), "a number > 0 (1 = Poisson), e.g. --burstiness 1"),
   };
   return {
     run,
@@ -233,6 +247,58 @@ export function tokenizerFallbackWarning(reason: string): string {
   ].join("\n");
 }
 
+/**
+ * The tokenizer the CLI builds prompts with: --tokenizer, else --model when it is in the local Hugging Face cache,
+ * else the bundled Qwen3 tokenizer — a fallback, said loudly on stderr and returned so the result records it.
+ * Throws when --tokenizer cannot be loaded.
+ */
+export async function loadCliTokenizer(plan: BenchCliPlan, log: (line: string) => void): Promise<{ loaded: LoadedTokenizer; fallback?: string }> {
+  const { loadTokenizer, resolveTokenizerFile } = await import("../components/benchmark/runner/tokenizer");
+  let tokenizerSpec = plan.run.tokenizer;
+  let fallback: string | undefined;
+  if (tokenizerSpec === undefined) {
+    if (plan.modelForTokenizer) {
+      try {
+        resolveTokenizerFile(plan.modelForTokenizer);
+        tokenizerSpec = plan.modelForTokenizer;
+      } catch {
+        fallback = `${plan.modelForTokenizer} is not in the local Hugging Face cache; using the bundled Qwen3 tokenizer, not the model's`;
+      }
+    } else {
+      fallback = "neither --tokenizer nor --model was given; prompts were built with the bundled Qwen3 tokenizer";
+    }
+  }
+  if (fallback) log(tokenizerFallbackWarning(fallback));
+  return { loaded: await loadTokenizer(tokenizerSpec), fallback };
+}
+
+/** The CLI's progress bar on stderr (one line every 10 s when stderr is not a terminal). */
+export function progressBar(cliProgress: typeof import("cli-progress")): import("cli-progress").SingleBar {
+  return new cliProgress.SingleBar(
+    {
+      stream: process.stderr,
+      format: "{phase} [{bar}] {value}/{total} {percentage}% | {duration_formatted} elapsed | eta {eta_formatted}",
+      hideCursor: true,
+      // Not a terminal (CI, pulumi logs): still print a line every 10 s so long runs show life.
+      noTTYOutput: true,
+      notTTYSchedule: 10_000,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+}
+
+/** The first Ctrl-C aborts `controller` (the run ends and reports what it has); a second one exits at once. */
+export function abortOnSigint(message: string, log: (line: string) => void): { controller: AbortController; dispose: () => void } {
+  const controller = new AbortController();
+  const onSigint = () => {
+    log(message);
+    controller.abort();
+    process.once("SIGINT", () => process.exit(130));
+  };
+  process.once("SIGINT", onSigint);
+  return { controller, dispose: () => process.removeListener("SIGINT", onSigint) };
+}
+
 async function main(): Promise<number> {
   let plan: BenchCliPlan | "help";
   try {
@@ -250,47 +316,20 @@ async function main(): Promise<number> {
   }
   // Loaded after argument parsing so --help and usage errors answer instantly.
   const { runBenchmark } = await import("../components/benchmark/runner/runner");
-  const { loadTokenizer, resolveTokenizerFile } = await import("../components/benchmark/runner/tokenizer");
   const { toVllmResultJson, defaultResultFilename, formatSummaryTable } = await import("../components/benchmark/runner/result");
   const cliProgress = await import("cli-progress");
   const log = (line: string) => process.stderr.write(`${line}\n`);
 
-  let tokenizerSpec = plan.run.tokenizer;
-  let tokenizerFallback: string | undefined;
-  if (tokenizerSpec === undefined) {
-    if (plan.modelForTokenizer) {
-      try {
-        resolveTokenizerFile(plan.modelForTokenizer);
-        tokenizerSpec = plan.modelForTokenizer;
-      } catch {
-        tokenizerFallback = `${plan.modelForTokenizer} is not in the local Hugging Face cache; using the bundled Qwen3 tokenizer, not the model's`;
-      }
-    } else {
-      tokenizerFallback = "neither --tokenizer nor --model was given; prompts were built with the bundled Qwen3 tokenizer";
-    }
-  }
-  if (tokenizerFallback) log(tokenizerFallbackWarning(tokenizerFallback));
   let loadedTokenizer;
+  let tokenizerFallback: string | undefined;
   try {
-    loadedTokenizer = loadTokenizer(tokenizerSpec);
+    ({ loaded: loadedTokenizer, fallback: tokenizerFallback } = await loadCliTokenizer(plan, log));
   } catch (e) {
     log(`bench: --tokenizer: ${(e as Error).message}`);
     return 2;
   }
 
-  const bar = plan.progress
-    ? new cliProgress.SingleBar(
-        {
-          stream: process.stderr,
-          format: "{phase} [{bar}] {value}/{total} {percentage}% | {duration_formatted} elapsed | eta {eta_formatted}",
-          hideCursor: true,
-          // Not a terminal (CI, pulumi logs): still print a line every 10 s so long runs show life.
-          noTTYOutput: true,
-          notTTYSchedule: 10_000,
-        },
-        cliProgress.Presets.shades_classic,
-      )
-    : undefined;
+  const bar = plan.progress ? progressBar(cliProgress) : undefined;
   let phase: "prompts" | "requests" | undefined;
   const progress = (name: "prompts" | "requests") => (done: number, total: number) => {
     if (!bar) return;
@@ -302,13 +341,7 @@ async function main(): Promise<number> {
     bar.update(done);
   };
 
-  const controller = new AbortController();
-  const onSigint = () => {
-    log("\nbench: interrupted; ending in-flight requests and reporting what finished (Ctrl-C again to quit at once)");
-    controller.abort();
-    process.once("SIGINT", () => process.exit(130));
-  };
-  process.once("SIGINT", onSigint);
+  const { controller, dispose } = abortOnSigint("\nbench: interrupted; ending in-flight requests and reporting what finished (Ctrl-C again to quit at once)", log);
 
   log(`bench: ${plan.run.numPrompts ?? 512} prompts of ${plan.run.inputLen ?? 8192} tokens → ${plan.run.baseUrl}${plan.run.endpoint ?? "/v1/chat/completions"}, tokenizer ${loadedTokenizer.id}`);
   let result;
@@ -319,7 +352,7 @@ async function main(): Promise<number> {
     log(`bench: ${(e as Error).message}`);
     return 1;
   } finally {
-    process.removeListener("SIGINT", onSigint);
+    dispose();
   }
   bar?.stop();
 

@@ -1,12 +1,13 @@
 #!/usr/bin/env -S npx tsx
 /**
- * Reaper: terminates this project's Lambda instances whose `hgx:expires-at` tag has passed.
- * Dry run by default (prints a table); `--confirm` acts. Never touches instances of other
- * projects or without the project tag. API key from LAMBDA_API_KEY only; LAMBDA_API_BASE_URL
- * points it at another endpoint (e.g. the test emulator).
+ * Reaper: terminates this project's Lambda instances whose explicitly set expiry (`hgx:ttl`,
+ * `hgx:expires-at`) has passed. Dry run by default (prints a table); `--confirm` acts, on the
+ * stacks named with `--stack` (or `--all-stacks`). Never touches instances of other projects,
+ * protected ones (`hgx:protected=true`) or those of production stacks. API key from
+ * LAMBDA_API_KEY only; LAMBDA_API_BASE_URL points it at another endpoint (e.g. the test emulator).
  *
- *   LAMBDA_API_KEY=... npx tsx scripts/reaper.ts            # what would be terminated
- *   LAMBDA_API_KEY=... npx tsx scripts/reaper.ts --confirm  # terminate expired instances
+ *   LAMBDA_API_KEY=... npx tsx scripts/reaper.ts                        # what would be terminated
+ *   LAMBDA_API_KEY=... npx tsx scripts/reaper.ts --confirm --stack dev  # terminate dev's expired instances
  *
  * The logic lives in components/ops/reaper.ts.
  */

@@ -21,6 +21,16 @@ import { type BenchmarkReportInput, reportPaths, writeBenchmarkReport } from "./
 import { type BenchmarkMetrics, type BenchmarkSummary, parseBenchmarkOutput, summarize } from "./results";
 import { BUNDLED_TOKENIZER_ID, BUNDLED_TOKENIZER_SPEC } from "./runner/tokenizer";
 import { type BenchmarkWorkload, resolveWorkload, workloadKey } from "./workload";
+import { formatPlan, type CapacityPlan, type CapacitySummary } from "./capacity";
+import {
+  capacityKey,
+  capacityPlanForStack,
+  parseCapacityOutput,
+  renderNativeCapacityCommand,
+  validateCapacitySettings,
+  type CapacitySettings,
+} from "./capacityCommand";
+import { capacityReportPaths, writeCapacityReport } from "./capacityReport";
 
 /** Which client generates the load. */
 export type BenchmarkRunnerKind = "remote" | "native";
@@ -116,6 +126,16 @@ export interface BenchmarkArgs {
   readonly docker?: string;
   /** Repository root holding `scripts/bench.ts` (native runner). @default this checkout */
   readonly repoDir?: string;
+  /**
+   * After the fixed run, search the highest concurrency meeting these p99 SLOs (`scripts/bench-capacity.ts`, native
+   * runner only; it runs after the fixed run, never beside it, and again when the server, workload or these change).
+   * @default none (no capacity search)
+   * @example
+   * ```ts
+   * { capacity: { concurrencyRange: { low: 8, high: 256 }, slo: { ttftP99Ms: 3000, itlP99Ms: 50 }, promptsPerConcurrency: 8 } }
+   * ```
+   */
+  readonly capacity?: CapacitySettings;
   /** Escape hatch: extra arguments merged last into the runner's command resource. */
   readonly transform?: {
     readonly remoteCommand?: Partial<command.remote.CommandArgs>;
@@ -140,6 +160,7 @@ export interface ResolvedBenchmarkSettings {
   readonly remoteResultDir: string;
   readonly docker: string;
   readonly repoDir: string;
+  readonly capacity: CapacitySettings | undefined;
 }
 
 /** Applies every default and validates plain values before anything is created. */
@@ -168,7 +189,14 @@ export function resolveBenchmarkSettings(args: BenchmarkArgs): ResolvedBenchmark
   if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 1) {
     throw new Error(`benchmark timeoutSeconds must be a whole number >= 1, got ${String(timeoutSeconds)}. Fix: e.g. 3600 (one hour).`);
   }
+  if (args.capacity !== undefined && runner !== "native") {
+    throw new Error(
+      'benchmark capacity search runs with the native runner only (the pinned vllm container once per level is not built yet). ' +
+        "Fix: use runner \"native\" (with a baseUrl the Pulumi machine reaches) or drop capacity.",
+    );
+  }
   return {
+    capacity: args.capacity === undefined ? undefined : validateCapacitySettings(args.capacity),
     runner,
     tokenizer,
     port,
@@ -335,11 +363,25 @@ export class Benchmark extends pulumi.ComponentResource {
   public readonly notes: pulumi.Output<string[]>;
   /** SVG chart path beside the Markdown report. */
   public readonly reportSvgPath: pulumi.Output<string>;
+  /** The capacity search's command (when `capacity` is set). */
+  public readonly capacityCommand?: command.local.Command;
+  /** The search's answer and every measured point; undefined without `capacity`. */
+  public readonly capacity: pulumi.Output<CapacitySummary | undefined>;
+  /** Its plan: levels, worst-case duration and cost at the live price (known at preview). */
+  public readonly capacityPlan: pulumi.Output<CapacityPlan | undefined>;
+  /** The capacity report (Markdown with two SVG charts beside it); undefined without `capacity`. */
+  public readonly capacityReportPath: pulumi.Output<string | undefined>;
 
   constructor(name: string, args: BenchmarkArgs, opts?: pulumi.ComponentResourceOptions) {
     super("hgx:benchmark:Benchmark", name, {}, opts);
 
-    const s = resolveBenchmarkSettings(args);
+    let s: ResolvedBenchmarkSettings;
+    try {
+      s = resolveBenchmarkSettings(args);
+    } catch (err) {
+      // The message names the setting and the fix; a stack trace would only bury it.
+      throw new pulumi.ResourceError((err as Error).message, this, true);
+    }
     const triggers = benchmarkTriggers(s, args.serverSpecHash);
     // serverReady is an ordering signal: its value is consumed here and never embedded.
     const ready = pulumi.output(args.serverReady);
@@ -421,7 +463,7 @@ export class Benchmark extends pulumi.ComponentResource {
       try {
         return evaluateBenchmark(stdout, price, s, expectedTokenizerId(s.tokenizer, modelPath));
       } catch (err) {
-        throw new pulumi.ResourceError(`benchmark result could not be read: ${(err as Error).message}`, this);
+        throw new pulumi.ResourceError(`benchmark result could not be read: ${(err as Error).message}`, this, true);
       }
     });
 
@@ -464,6 +506,57 @@ export class Benchmark extends pulumi.ComponentResource {
 
     this.passed = thresholdGate(evaluation, written, s.failOnThresholdMiss, this);
 
+    const capacity = s.capacity;
+    if (capacity === undefined) {
+      this.capacity = pulumi.output(undefined);
+      this.capacityPlan = pulumi.output(undefined);
+      this.capacityReportPath = pulumi.output(undefined);
+    } else {
+      const baseUrl = args.baseUrl ?? `http://127.0.0.1:${s.port}`;
+      const cli = pulumi
+        .all([baseUrl, args.servedModelName, args.modelPath, ready])
+        .apply(([url, servedModelName, modelPath]) =>
+          renderNativeCapacityCommand({ baseUrl: url, servedModelName, model: modelPath, workload: s.workload, capacity, levelTimeoutSeconds: s.timeoutSeconds }),
+        );
+      const capacityCommand = new command.local.Command(
+        `${name}-capacity`,
+        {
+          create: cli,
+          dir: s.repoDir,
+          interpreter: ["/bin/sh", "-c"],
+          triggers: [...triggers, capacityKey(capacity)],
+          logging: "stderr",
+          addPreviousOutputInEnv: false,
+          ...(apiKey === undefined ? {} : { environment: { OPENAI_API_KEY: apiKey } }),
+          ...args.transform?.localCommand,
+        },
+        // After the fixed run: two load generators at once would measure each other.
+        { parent: this, dependsOn: [this.command] },
+      );
+      this.capacityCommand = capacityCommand;
+      this.capacityPlan = pulumi.output(args.hourlyPriceUsd).apply((price) => {
+        const plan = capacityPlanForStack(capacity, s.workload, validateHourlyPrice(price));
+        if (pulumi.runtime.isDryRun()) pulumi.log.info(`capacity search ${formatPlan(plan, price)}`, this);
+        return plan;
+      });
+      const parsed = capacityCommand.stdout.apply((stdout) => {
+        try {
+          return parseCapacityOutput(stdout);
+        } catch (err) {
+          throw new pulumi.ResourceError(`capacity result could not be read: ${(err as Error).message}`, this);
+        }
+      });
+      this.capacity = parsed.apply((p) => p.capacity);
+      const capacityPaths = capacityReportPaths(s.reportDir, stackName);
+      this.capacityReportPath = parsed.apply((p) => {
+        if (!pulumi.runtime.isDryRun()) {
+          writeCapacityReport(s.reportDir, stackName, p.capacity);
+          pulumi.log.info(`capacity: max concurrency ${p.capacity.maxConcurrency ?? "none"} (${p.capacity.stop}), ${p.capacity.points.length} levels; report ${capacityPaths.markdown}`, this);
+        }
+        return capacityPaths.markdown;
+      });
+    }
+
     this.registerOutputs({
       metrics: this.metrics,
       rawJson: this.rawJson,
@@ -477,6 +570,9 @@ export class Benchmark extends pulumi.ComponentResource {
       reportSvgPath: this.reportSvgPath,
       tokenizer: this.tokenizer,
       notes: this.notes,
+      capacity: this.capacity,
+      capacityPlan: this.capacityPlan,
+      capacityReportPath: this.capacityReportPath,
     });
   }
 }

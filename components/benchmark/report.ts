@@ -138,9 +138,9 @@ export function escapeXml(s: string): string {
 
 const MEASURED_COLOUR = "#2563eb";
 const BASELINE_COLOUR = "#9ca3af";
-const FONT = 'font-family="Helvetica, Arial, sans-serif"';
+export const FONT = 'font-family="Helvetica, Arial, sans-serif"';
 
-function num(n: number): string {
+export function num(n: number): string {
   return (Math.round(n * 10) / 10).toString();
 }
 
@@ -211,7 +211,7 @@ function barPanel(
 }
 
 /** A round step (1, 2, 2.5 or 5 times a power of ten) giving about four intervals up to `max`. */
-function niceStep(max: number): number {
+export function niceStep(max: number): number {
   if (!(max > 0) || !Number.isFinite(max)) return 1;
   const raw = max / 4;
   const exp = Math.pow(10, Math.floor(Math.log10(raw)));

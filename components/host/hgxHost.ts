@@ -179,7 +179,7 @@ export class HgxHost extends pulumi.ComponentResource {
     try {
       validateHgxHostArgs(name, args);
     } catch (err) {
-      throw new pulumi.ResourceError((err as Error).message, this);
+      throw new pulumi.ResourceError((err as Error).message, this, true);
     }
     this.mode = args.mode;
 

@@ -81,11 +81,24 @@ export interface LambdaMachineArgs {
    */
   readonly sshSourceCidrs?: readonly string[];
   /**
-   * Lifetime written into the instance's `hgx:expires-at` tag for the reaper ("8h", "2d"; "0" = no
-   * expiry). Applies at launch; changing it later does not relaunch.
-   * @default "12h"
+   * Lifetime written into the instance's `hgx:expires-at` and `hgx:ttl` tags for the reaper ("8h",
+   * "2d"; "0" = no expiry). The reaper terminates only instances whose lifetime was set this way.
+   * Applies at launch; changing it later does not relaunch.
+   * @default "0" (never reaped)
    */
   readonly ttl?: string;
+  /**
+   * Ceiling on the instance type's price, US dollars per hour: the launch refuses a type priced
+   * above it, and the policy pack's cost rule reads it during preview.
+   * @default none
+   */
+  readonly maxHourlyPriceUsd?: number;
+  /**
+   * Pulumi `protect` on the instance (a `pulumi destroy` or replacement fails until it is lifted)
+   * and the `hgx:protected=true` tag, which the reaper never terminates. For production stacks.
+   * @default false
+   */
+  readonly protect?: boolean;
   /**
    * How long to wait for the instance to become `active` before terminating it (8-GPU machines
    * often take 10-20 minutes). Applies at launch.
@@ -140,6 +153,8 @@ export interface ResolvedLambdaMachine {
   readonly sshSourceCidrs: string[];
   readonly ttlSeconds: number;
   readonly waitTimeoutSeconds: number;
+  readonly maxPriceCentsPerHour?: number;
+  readonly protect: boolean;
   readonly project: string;
   readonly stack: string;
   readonly hostname: string;
@@ -196,7 +211,7 @@ export function resolveLambdaMachineArgs(name: string, args: LambdaMachineArgs, 
   let ttlSeconds = 0;
   let waitTimeoutSeconds = 0;
   try {
-    ttlSeconds = Math.round(parseDuration(args.ttl ?? "12h", "ttl") / 1000);
+    ttlSeconds = Math.round(parseDuration(args.ttl ?? "0", "ttl") / 1000);
   } catch (e) {
     problems.push((e as Error).message);
   }
@@ -205,6 +220,11 @@ export function resolveLambdaMachineArgs(name: string, args: LambdaMachineArgs, 
     if (waitTimeoutSeconds < 60) problems.push(`waitTimeout: "${args.waitTimeout}" is under a minute; 8-GPU instances take 10-20 minutes to boot, use e.g. "45m"`);
   } catch (e) {
     problems.push((e as Error).message);
+  }
+
+  const maxPrice = args.maxHourlyPriceUsd;
+  if (maxPrice !== undefined && !(Number.isFinite(maxPrice) && maxPrice >= 0)) {
+    problems.push(`maxHourlyPriceUsd: ${maxPrice} must be a non-negative number of US dollars per hour, e.g. 60`);
   }
 
   const project = args.tags?.project ?? runtime.project;
@@ -229,6 +249,8 @@ export function resolveLambdaMachineArgs(name: string, args: LambdaMachineArgs, 
     sshSourceCidrs,
     ttlSeconds,
     waitTimeoutSeconds,
+    maxPriceCentsPerHour: maxPrice === undefined ? undefined : Math.round(maxPrice * 100),
+    protect: args.protect ?? false,
     project,
     stack,
     hostname,
@@ -277,7 +299,13 @@ export class LambdaMachine extends pulumi.ComponentResource {
 
   constructor(name: string, args: LambdaMachineArgs, opts?: pulumi.ComponentResourceOptions) {
     super("hgx:host:LambdaMachine", name, {}, opts);
-    const cfg = resolveLambdaMachineArgs(name, args, { project: pulumi.getProject(), stack: pulumi.getStack() });
+    let cfg: ResolvedLambdaMachine;
+    try {
+      cfg = resolveLambdaMachineArgs(name, args, { project: pulumi.getProject(), stack: pulumi.getStack() });
+    } catch (err) {
+      // The message lists every bad argument with its fix; a stack trace would only bury it.
+      throw new pulumi.ResourceError((err as Error).message, this, true);
+    }
     const api = { apiKeyConfigKey: cfg.apiKeyConfigKey, apiBaseUrl: args.apiBaseUrl };
 
     this.sshKey = new SshKey(
@@ -326,10 +354,14 @@ export class LambdaMachine extends pulumi.ComponentResource {
         hostname: cfg.hostname,
         ttlSeconds: cfg.ttlSeconds,
         waitTimeoutSeconds: cfg.waitTimeoutSeconds,
+        ...(cfg.maxPriceCentsPerHour !== undefined ? { maxPriceCentsPerHour: cfg.maxPriceCentsPerHour } : {}),
+        ...(cfg.protect ? { protected: true } : {}),
         ...api,
         ...args.transform?.instance,
       },
-      { parent: this },
+      // `protect` makes `pulumi destroy` (and a replacement) of a production host fail loudly
+      // until someone lifts it on purpose: `pulumi state unprotect <urn>`.
+      { parent: this, protect: cfg.protect },
     );
 
     this.instanceId = this.instance.instanceId;

@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { remoteConnectionArgs, type HostConnection } from "./connection";
+import { GPU_MODEL_PATTERN } from "../config";
 
 /**
  * Host readiness: is this machine able to run the GPU containers the serving layer starts?
@@ -61,7 +62,7 @@ export function validateGpuExpectation(gpus: GpuExpectation): Required<GpuExpect
   if (!Number.isInteger(gpus.count) || gpus.count < 1 || gpus.count > 64) {
     throw new Error(`gpus.count must be an integer from 1 to 64 (GPUs nvidia-smi must list), got ${gpus.count}; e.g. 8 for an HGX board`);
   }
-  if (!/^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$/.test(gpus.model)) {
+  if (!GPU_MODEL_PATTERN.test(gpus.model)) {
     throw new Error(`gpus.model must be a GPU model word as nvidia-smi prints it (letters, digits, space, . _ -), got '${gpus.model}'; e.g. "B200" or "H100"`);
   }
   const probeImage = gpus.probeImage ?? DEFAULT_GPU_PROBE_IMAGE;
@@ -279,7 +280,13 @@ export class HostReadiness extends pulumi.ComponentResource {
     super("hgx:host:HostReadiness", name, {}, opts);
     const conn = args.connection;
     const gpus = args.gpus ?? (conn.kind === "ssh" ? { count: 8, model: "B200" } : false);
-    const rendered = readinessChecks({ gpus, grantDockerGroup: args.grantDockerGroup ?? false });
+    let rendered: ReturnType<typeof readinessChecks>;
+    try {
+      rendered = readinessChecks({ gpus, grantDockerGroup: args.grantDockerGroup ?? false });
+    } catch (err) {
+      // Names the setting and the fix; a stack trace would only bury it.
+      throw new pulumi.ResourceError((err as Error).message, this, true);
+    }
     pulumi.log.info(
       `checking ${rendered.map((c) => c.name).join(", ")}` +
         (conn.kind === "ssh" ? " (SSH is retried for up to 15 minutes while the host boots)" : ""),
@@ -327,7 +334,13 @@ export class HostReadiness extends pulumi.ComponentResource {
     }
     this.checks = checks;
     this.report = pulumi.all(checks.map((c) => c.stdout)).apply((outs) => outs.map((o) => o.trim()).join("\n"));
-    this.ready = checks[checks.length - 1].stdout.apply(parseCheckedAt);
+    this.ready = checks[checks.length - 1].stdout.apply((stdout) => {
+      try {
+        return parseCheckedAt(stdout);
+      } catch (err) {
+        throw new pulumi.ResourceError((err as Error).message, this, true);
+      }
+    });
     this.registerOutputs({ ready: this.ready, report: this.report });
   }
 }

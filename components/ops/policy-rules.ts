@@ -6,7 +6,11 @@
  * Every rule returns a list of violation messages; an empty list means "compliant". Values the
  * engine does not know yet (preview of resources that depend on other resources' outputs) arrive
  * as {@link UNKNOWN}; rules never report a violation on an unknown value alone.
+ *
+ * Imports: only small pure modules (the pack resolves them, and their libraries, from the root).
  */
+import { durationMs } from "../duration";
+import { worldOpenReason } from "../network";
 
 /** Marker for a property whose value is not known yet (preview). */
 export const UNKNOWN: unique symbol = Symbol("unknown");
@@ -43,6 +47,14 @@ export const POLICY_DEFAULTS = {
   servingPorts: [8000, 30000] as readonly number[],
   /** Ceiling for the stack's compute spend, in US dollars per hour. */
   maxHourlyCostUsd: 60,
+  /** Longest lifetime an instance outside production may be given (7 days). */
+  maxTtlSeconds: 7 * 86_400,
+  /**
+   * Tags treated as immutable: release versions (`v0.5.14`, `0.5.4-cu129`, `v0.5.9.post1`).
+   * Moving names (`latest`, `nightly`, `main`, `dev`, `stable`...) do not match; extend the
+   * pattern in policy config for a registry whose other tags are immutable.
+   */
+  immutableTagPattern: "^v?\\d+\\.\\d+(\\.\\d+)*([.-][A-Za-z0-9][A-Za-z0-9.-]*)?$",
 } as const;
 
 // ---------------------------------------------------------------------------------------------
@@ -128,18 +140,25 @@ export function parseImageReference(ref: string): ImageReference {
   return { repository: nameAndTag, digest };
 }
 
+/** A content digest as registries compute it: `sha256:` and 64 lowercase hex digits. */
+export const IMAGE_DIGEST = /^sha256:[0-9a-f]{64}$/;
+
 /**
- * Why an image reference is not pinned, or undefined when it is. A digest pins an image whatever
- * its tag says; a bare image id (`sha256:...`, what `RemoteImage.imageId` yields) is pinned too.
+ * Why an image reference is not pinned, or undefined when it is. A real digest pins an image
+ * whatever its tag says; a bare image id (`sha256:<64 hex>`, what `RemoteImage.imageId` yields)
+ * is pinned too. Without a digest, only a tag matching the immutable-tag rule passes.
  */
-export function imagePinProblem(ref: string): string | undefined {
+export function imagePinProblem(ref: string, immutableTagPattern: string = POLICY_DEFAULTS.immutableTagPattern): string | undefined {
   const trimmed = ref.trim();
   if (trimmed === "") return "is empty";
-  if (/^sha256:[0-9a-f]{12,}$/i.test(trimmed)) return undefined;
+  if (IMAGE_DIGEST.test(trimmed)) return undefined;
   const { tag, digest } = parseImageReference(trimmed);
-  if (digest) return undefined;
+  if (digest !== undefined) {
+    return IMAGE_DIGEST.test(digest) ? undefined : `has '@${digest}', which is not a digest (sha256: and 64 lowercase hex digits)`;
+  }
   if (tag === undefined || tag === "") return "has no tag, so it resolves to `latest`";
   if (tag.toLowerCase() === "latest") return "uses the moving `latest` tag";
+  if (!new RegExp(immutableTagPattern).test(tag)) return `uses tag '${tag}', which is not a release version (immutable-tag rule /${immutableTagPattern}/), so it may move`;
   return undefined;
 }
 
@@ -156,17 +175,17 @@ function imageFieldOf(type: string): string | undefined {
   }
 }
 
-/** Rule: images must be pinned to a tag other than `latest` (or to a digest). */
-export function pinnedImageViolations(resource: PolicyResourceView): string[] {
+/** Rule: images must be pinned to a digest, or to a tag the immutable-tag rule accepts. */
+export function pinnedImageViolations(resource: PolicyResourceView, immutableTagPattern: string = POLICY_DEFAULTS.immutableTagPattern): string[] {
   const field = imageFieldOf(resource.type);
   if (!field) return [];
   const image = resource.props[field];
   if (image === undefined || image === UNKNOWN || typeof image !== "string") return [];
-  const problem = imagePinProblem(image);
+  const problem = imagePinProblem(image, immutableTagPattern);
   if (!problem) return [];
   return [
     `${resource.type} '${resource.name}': image '${image}' ${problem}. ` +
-      `Fix: pin '${field}' to a release tag (e.g. lmsysorg/sglang:v0.5.4) or a digest (image@sha256:...), ` +
+      `Fix: pin '${field}' to a release tag (e.g. lmsysorg/sglang:v0.5.4) or a digest (image@sha256:<64 hex>), ` +
       "so that every stack runs the image that was tested.",
   ];
 }
@@ -259,10 +278,64 @@ export function ttlViolations(
   ];
 }
 
+/**
+ * The longest lifetime an instance's declared expiry gives it, in seconds from `now`: from
+ * `ttlSeconds`/`ttlHours`/`ttlMinutes`, duration texts (`ttl: "100000d"`), ISO expiry times in
+ * inputs or tags. `UNKNOWN` when a field that could carry it is not known yet; undefined when
+ * there is none (or only "never", which {@link ttlViolations} judges).
+ */
+export function expiryLifetimeSeconds(props: Readonly<Record<string, unknown>>, now: Date): number | Unknown | undefined {
+  const lifetimes: number[] = [];
+  const read = (field: string, v: unknown): Unknown | undefined => {
+    if (v === UNKNOWN) return UNKNOWN;
+    if (!isExpiryValue(v)) return undefined;
+    const perUnit: Record<string, number> = { ttlSeconds: 1, ttlMinutes: 60, ttlHours: 3600 };
+    if (typeof v === "number") {
+      lifetimes.push(v * (perUnit[field] ?? 1));
+      return undefined;
+    }
+    const text = String(v).trim();
+    const at = /^\d{4}-\d{2}-\d{2}T/.test(text) ? Date.parse(text) : NaN;
+    if (Number.isFinite(at)) {
+      lifetimes.push((at - now.getTime()) / 1000);
+      return undefined;
+    }
+    const ms = /^\d+(\.\d+)?$/.test(text) ? Number(text) * 1000 * (perUnit[field] ?? 1) : durationMs(text);
+    // Unreadable text is an expiry nobody can enforce: as good as none, i.e. unbounded.
+    lifetimes.push(ms === undefined ? Number.POSITIVE_INFINITY : ms / 1000);
+    return undefined;
+  };
+  for (const field of EXPIRY_INPUT_FIELDS) if (read(field, props[field]) === UNKNOWN) return UNKNOWN;
+  const tags = readTags(props);
+  if (tags === UNKNOWN) return UNKNOWN;
+  for (const t of tags) if (EXPIRY_TAG_PATTERN.test(t.key)) read(t.key, t.value);
+  return lifetimes.length === 0 ? undefined : Math.max(...lifetimes);
+}
+
+/** Rule: outside production stacks an instance's expiry lies at most `maxTtlSeconds` ahead. */
+export function ttlBoundViolations(
+  resource: PolicyResourceView,
+  opts: { readonly maxTtlSeconds?: number; readonly productionStacks?: readonly string[]; readonly now?: Date } = {},
+): string[] {
+  if (!isLambdaInstance(resource)) return [];
+  const stack = stackNameFromUrn(resource.urn);
+  const productionStacks = opts.productionStacks ?? POLICY_DEFAULTS.productionStacks;
+  if (isProductionStack(stack, productionStacks)) return [];
+  const max = opts.maxTtlSeconds ?? POLICY_DEFAULTS.maxTtlSeconds;
+  const lifetime = expiryLifetimeSeconds(resource.props, opts.now ?? new Date());
+  if (lifetime === undefined || lifetime === UNKNOWN || lifetime <= max) return [];
+  const shown = Number.isFinite(lifetime) ? `${(lifetime / 86_400).toFixed(1)} days` : "an unreadable expiry";
+  return [
+    `Lambda instance '${resource.name}' in non-production stack '${stack}' is given ${shown}, above the limit of ${(max / 86_400).toFixed(1)} days. ` +
+      "Fix: set a shorter lifetime (e.g. `pulumi config set lambdaTtl 8h`), or raise `maxTtlDays` in the ttl-outside-prod policy config if it is intended.",
+  ];
+}
+
 /** Hourly price of an instance in US dollars, from the price fields the host layer records. */
 export function instanceHourlyCostUsd(props: Readonly<Record<string, unknown>>): number | Unknown | undefined {
   const cents = (v: unknown) => (typeof v === "number" && Number.isFinite(v) ? v / 100 : v === UNKNOWN ? UNKNOWN : undefined);
-  for (const field of ["priceCentsPerHour", "price_cents_per_hour", "maxPriceCentsPerHour", "expectedPriceCentsPerHour"]) {
+  // The launch's ceiling first: it bounds what the instance can cost, and it is known at preview.
+  for (const field of ["maxPriceCentsPerHour", "priceCentsPerHour", "price_cents_per_hour", "expectedPriceCentsPerHour"]) {
     const v = cents(props[field]);
     if (v !== undefined) return v;
   }
@@ -280,11 +353,21 @@ export function instanceHourlyCostUsd(props: Readonly<Record<string, unknown>>):
   return undefined;
 }
 
-/** Rule (per resource): one instance may not cost more than the ceiling. */
+/**
+ * Rule (per resource): one instance may not cost more than the ceiling. The price must be known
+ * at preview: the launch's own ceiling (`maxPriceCentsPerHour`, which the provider enforces), or a
+ * recorded price; an instance carrying neither cannot be judged before it bills, so it is refused.
+ */
 export function instanceCostViolations(resource: PolicyResourceView, maxHourlyCostUsd: number = POLICY_DEFAULTS.maxHourlyCostUsd): string[] {
   if (!isLambdaInstance(resource)) return [];
   const cost = instanceHourlyCostUsd(resource.props);
-  if (cost === undefined || cost === UNKNOWN || cost <= maxHourlyCostUsd) return [];
+  if (cost === UNKNOWN || (typeof cost === "number" && cost <= maxHourlyCostUsd)) return [];
+  if (cost === undefined) {
+    return [
+      `Lambda instance '${resource.name}' has no price known before launch (no maxPriceCentsPerHour), so the $${maxHourlyCostUsd.toFixed(2)}/h ceiling cannot be checked. ` +
+        "Fix: set `lambdaMaxHourlyPriceUsd` (the launch refuses an instance type priced above it).",
+    ];
+  }
   return [
     `Lambda instance '${resource.name}' costs $${cost.toFixed(2)}/h, above the ceiling of $${maxHourlyCostUsd.toFixed(2)}/h. ` +
       "Fix: choose a cheaper instance type, or raise `maxUsdPerHour` in the max-hourly-cost policy config if the spend is intended.",
@@ -310,7 +393,6 @@ export function stackCostViolations(resources: readonly PolicyResourceView[], ma
 // Rule: the serving port is never open to the world without an API key
 // ---------------------------------------------------------------------------------------------
 
-const WORLD_CIDRS = new Set(["0.0.0.0/0", "::/0"]);
 const WILDCARD_BIND = new Set(["", "0.0.0.0", "::", "[::]"]);
 
 /** A way the serving port is reachable from anywhere. */
@@ -355,27 +437,31 @@ export function firewallExposures(resource: PolicyResourceView, servingPorts: re
   const allowlist = resource.props["servingAllowlist"];
   const allowPort = asNumber(resource.props["servingPort"]);
   if (Array.isArray(allowlist) && allowPort !== undefined) {
-    for (const cidr of allowlist) {
-      if (typeof cidr === "string" && WORLD_CIDRS.has(cidr.trim())) {
-        out.push({ resource, port: allowPort, how: `servingAllowlist opens port ${allowPort} to ${cidr.trim()}` });
-      }
-    }
+    const world = worldOpenReason(allowlist.filter((c): c is string => typeof c === "string"));
+    if (world !== undefined) out.push({ resource, port: allowPort, how: `servingAllowlist opens port ${allowPort} to the world (${world})` });
   }
   const rules = resource.props["rules"];
   if (!Array.isArray(rules)) return dedupe(out);
-  for (const r of rules) {
-    if (!r || typeof r !== "object") continue;
-    const rec = r as Record<string, unknown>;
-    const source = rec["source_network"] ?? rec["sourceNetwork"];
-    if (typeof source !== "string" || !WORLD_CIDRS.has(source.trim())) continue;
-    const protocol = typeof rec["protocol"] === "string" ? (rec["protocol"] as string).toLowerCase() : "tcp";
-    if (protocol !== "tcp" && protocol !== "all") continue;
-    const range = rec["port_range"] ?? rec["portRange"];
-    const [lo, hi] = Array.isArray(range) ? [asNumber(range[0]), asNumber(range[1] ?? range[0])] : [undefined, undefined];
-    for (const port of servingPorts) {
+  // Per serving port, the sources of every rule that lets it through: together they may be the world.
+  for (const port of servingPorts) {
+    const sources: string[] = [];
+    const hows: string[] = [];
+    for (const r of rules) {
+      if (!r || typeof r !== "object") continue;
+      const rec = r as Record<string, unknown>;
+      const source = rec["source_network"] ?? rec["sourceNetwork"];
+      if (typeof source !== "string") continue;
+      const protocol = typeof rec["protocol"] === "string" ? (rec["protocol"] as string).toLowerCase() : "tcp";
+      if (protocol !== "tcp" && protocol !== "all") continue;
+      const range = rec["port_range"] ?? rec["portRange"];
+      const [lo, hi] = Array.isArray(range) ? [asNumber(range[0]), asNumber(range[1] ?? range[0])] : [undefined, undefined];
       const covered = range === undefined || lo === undefined || hi === undefined ? protocol === "all" || range === undefined : port >= lo && port <= hi;
-      if (covered) out.push({ resource, port, how: `firewall rule opens ${protocol} ${Array.isArray(range) ? range.join("-") : "all ports"} to ${source}` });
+      if (!covered) continue;
+      sources.push(source);
+      hows.push(`${protocol} ${Array.isArray(range) ? range.join("-") : "all ports"} from ${source}`);
     }
+    const world = worldOpenReason(sources);
+    if (world !== undefined) out.push({ resource, port, how: `firewall rules open ${hows.join(", ")} — ${world}` });
   }
   return dedupe(out);
 }

@@ -4,14 +4,19 @@
  * a command line (`scripts/reaper.ts`) with injectable I/O.
  *
  * Safety rules, in order: an instance without this project's `hgx:project` tag is never touched
- * (nor listed); one without an expiry, with "never", or with an unreadable expiry is kept; only an
- * expiry strictly before now marks it for termination; nothing is terminated without `--confirm`.
+ * (nor listed); one outside the stacks asked for is neither; a protected one (`hgx:protected=true`)
+ * or one of a production stack is kept; one whose lifetime its stack did not set explicitly (no
+ * `hgx:ttl` tag: launched before that tag existed, when every stack got a default 12 h) is kept;
+ * one without an expiry, with "never", or with an unreadable expiry is kept; only an expiry
+ * strictly before now marks it for termination; nothing is terminated without `--confirm`, and
+ * `--confirm` needs the stacks named (`--stack`, repeatable) or `--all-stacks`.
  */
 import { parseArgs } from "node:util";
-import { PROJECT } from "../config";
+import { PRODUCTION_STACKS, PROJECT } from "../config";
 import { envMs, LambdaClient, resolveClientOptions } from "../host/lambda/client";
-import { TAG_EXPIRES, TAG_PROJECT, TAG_RESOURCE, TAG_STACK } from "../host/lambda/instance";
+import { TAG_EXPIRES, TAG_PROJECT, TAG_PROTECTED, TAG_RESOURCE, TAG_STACK, TAG_TTL } from "../host/lambda/instance";
 import type { Instance } from "../host/lambda/types";
+import { isProductionStack } from "./policy-rules";
 
 export type ReapAction = "terminate" | "keep";
 
@@ -41,8 +46,21 @@ export interface ReapOptions {
   /** Value of the `hgx:project` tag to act on. */
   readonly project: string;
   readonly now: Date;
-  /** Restrict to one stack (`hgx:stack` tag). @default every stack of the project */
-  readonly stack?: string;
+  /**
+   * Restrict to these stacks (`hgx:stack` tag; a bare name also matches the last part of a
+   * qualified `org/project/stack` tag). @default every stack of the project
+   */
+  readonly stacks?: readonly string[];
+  /** Stacks never reaped whatever their tags say. @default PRODUCTION_STACKS (prod, production) */
+  readonly productionStacks?: readonly string[];
+}
+
+/** Whether an instance's stack tag is one of the stacks asked for. */
+export function stackInScope(stackTag: string | undefined, stacks: readonly string[] | undefined): boolean {
+  if (stacks === undefined) return true;
+  if (stackTag === undefined) return false;
+  const last = stackTag.split("/").pop();
+  return stacks.some((s) => s === stackTag || (!s.includes("/") && s === last));
 }
 
 const GONE = new Set(["terminating", "terminated"]);
@@ -78,7 +96,8 @@ export function parseExpiry(value: string | undefined): { kind: "absent" } | { k
 export function planReap(instances: readonly Instance[], opts: ReapOptions): ReapPlan {
   if (!opts.project) throw new Error("the project to reap is empty. Fix: pass --project <name> (the value of the hgx:project tag).");
   const ours = instances.filter((i) => tag(i, TAG_PROJECT) === opts.project);
-  const inScope = ours.filter((i) => opts.stack === undefined || tag(i, TAG_STACK) === opts.stack);
+  const inScope = ours.filter((i) => stackInScope(tag(i, TAG_STACK), opts.stacks));
+  const productionStacks = opts.productionStacks ?? PRODUCTION_STACKS;
   const decisions = inScope.map((i): ReapDecision => {
     const expiresAt = tag(i, TAG_EXPIRES) ?? "";
     const base = {
@@ -93,7 +112,12 @@ export function planReap(instances: readonly Instance[], opts: ReapOptions): Rea
       priceCentsPerHour: i.instance_type?.price_cents_per_hour,
     };
     if (GONE.has(i.status)) return { ...base, action: "keep", reason: `already ${i.status}` };
+    if (tag(i, TAG_PROTECTED) === "true") return { ...base, action: "keep", reason: `protected (${TAG_PROTECTED}=true)` };
+    if (base.stack !== "" && isProductionStack(base.stack, productionStacks)) return { ...base, action: "keep", reason: `production stack '${base.stack}'` };
     const e = parseExpiry(tag(i, TAG_EXPIRES));
+    if (e.kind === "at" && !tag(i, TAG_TTL)) {
+      return { ...base, action: "keep", reason: `expiry not set explicitly (no ${TAG_TTL} tag: an old default, not its stack's choice)` };
+    }
     switch (e.kind) {
       case "absent":
         return { ...base, action: "keep", reason: `no ${TAG_EXPIRES} tag` };
@@ -150,15 +174,17 @@ export function summarizePlan(plan: ReapPlan, confirm: boolean): string {
 // Command line
 // ---------------------------------------------------------------------------------------------
 
-export const REAPER_USAGE = `Usage: tsx scripts/reaper.ts [--confirm] [--project <name>] [--stack <name>] [--json]
+export const REAPER_USAGE = `Usage: tsx scripts/reaper.ts [--confirm] [--project <name>] (--stack <name>... | --all-stacks) [--json]
 
 Lists this project's Lambda Cloud instances (tag ${TAG_PROJECT}) and terminates those whose ${TAG_EXPIRES}
-tag lies in the past. Dry run by default: prints what it would do and terminates nothing.
-Instances of other projects, or without the project tag, are never touched.
+tag lies in the past and whose lifetime their stack set explicitly (${TAG_TTL} tag). Dry run by default:
+prints what it would do and terminates nothing. Never touched: instances of other projects or without
+the project tag, protected ones (${TAG_PROTECTED}=true), those of production stacks (${PRODUCTION_STACKS.join(", ")}).
 
-  --confirm          actually terminate the expired instances
+  --confirm          actually terminate the expired instances (needs --stack or --all-stacks)
   --project <name>   value of the ${TAG_PROJECT} tag (default: ${PROJECT})
-  --stack <name>     only instances of this stack (${TAG_STACK} tag)
+  --stack <name>     only instances of this stack (${TAG_STACK} tag); repeat for several
+  --all-stacks       every stack of the project (explicit, so a scheduled job cannot forget --stack)
   --json             print the plan as JSON
   --help
 
@@ -193,7 +219,7 @@ export function clientFromEnv(env: NodeJS.ProcessEnv): ReaperClient {
 
 /** Runs the reaper; resolves to the exit code (0 ok, 1 API failure, 2 usage). */
 export async function runReaper(argv: readonly string[], io: ReaperIo): Promise<number> {
-  let values: { confirm: boolean; project?: string; stack?: string; json: boolean; help: boolean };
+  let values: { confirm: boolean; project?: string; stack?: string[]; "all-stacks": boolean; json: boolean; help: boolean };
   try {
     values = parseArgs({
       args: [...argv],
@@ -202,7 +228,8 @@ export async function runReaper(argv: readonly string[], io: ReaperIo): Promise<
       options: {
         confirm: { type: "boolean", default: false },
         project: { type: "string" },
-        stack: { type: "string" },
+        stack: { type: "string", multiple: true },
+        "all-stacks": { type: "boolean", default: false },
         json: { type: "boolean", default: false },
         help: { type: "boolean", default: false },
       },
@@ -215,6 +242,17 @@ export async function runReaper(argv: readonly string[], io: ReaperIo): Promise<
     io.out(REAPER_USAGE);
     return 0;
   }
+  const stacks = values.stack;
+  if (stacks !== undefined && values["all-stacks"]) {
+    io.err(`reaper: give either --stack or --all-stacks, not both.\n\n${REAPER_USAGE}`);
+    return 2;
+  }
+  if (values.confirm && stacks === undefined && !values["all-stacks"]) {
+    io.err(
+      `reaper: --confirm needs the stacks it may act on: --stack <name> (repeat for several) for the stacks this job owns, or --all-stacks.\n\n${REAPER_USAGE}`,
+    );
+    return 2;
+  }
   const env = io.env ?? process.env;
   const project = values.project ?? PROJECT;
   let client: ReaperClient;
@@ -226,16 +264,16 @@ export async function runReaper(argv: readonly string[], io: ReaperIo): Promise<
   }
   try {
     const instances = await client.listInstances();
-    const plan = planReap(instances, { project, now: (io.now ?? (() => new Date()))(), stack: values.stack });
+    const plan = planReap(instances, { project, now: (io.now ?? (() => new Date()))(), stacks });
     const doomed = plan.decisions.filter((d) => d.action === "terminate").map((d) => d.id);
     let terminated: string[] = [];
     if (values.confirm && doomed.length > 0) {
       terminated = (await client.terminateInstances(doomed)).map((i) => i.id);
     }
     if (values.json) {
-      io.out(JSON.stringify({ project, stack: values.stack ?? null, confirm: values.confirm, ...plan, terminated }, null, 2));
+      io.out(JSON.stringify({ project, stacks: stacks ?? null, confirm: values.confirm, ...plan, terminated }, null, 2));
     } else {
-      io.out(`project ${project}${values.stack ? `, stack ${values.stack}` : ""}: ${plan.decisions.length} instance(s)`);
+      io.out(`project ${project}${stacks ? `, stack${stacks.length === 1 ? "" : "s"} ${stacks.join(", ")}` : ""}: ${plan.decisions.length} instance(s)`);
       if (plan.decisions.length > 0) io.out(formatReapTable(plan, values.confirm));
       io.out(summarizePlan(plan, values.confirm));
       if (values.confirm && doomed.length > 0) io.out(`terminate requested for: ${terminated.join(", ") || "(none acknowledged)"}`);

@@ -6,7 +6,7 @@
  */
 import { createHash } from "node:crypto";
 import { durationMs } from "../duration";
-import { cidrProblem } from "../network";
+import { cidrProblem, worldOpenReason } from "../network";
 import { validateImageRef } from "./image";
 import { buildContainerSpec, cacheMountFor, type CacheMount, type ContainerSpec } from "./containerSpec";
 import { validateReadinessGate } from "./readinessGate";
@@ -129,9 +129,10 @@ export function planServing(input: ServingPlanInput): { plan?: ServingPlan; erro
     if (cidrProblem(entry.includes("/") ? entry : `${entry}/${entry.includes(":") ? 128 : 32}`) !== undefined) {
       errors.push(`firewallAllowlist entry "${entry}" is not an IP address or CIDR; use e.g. "203.0.113.7/32"`);
     }
-    if (entry === "0.0.0.0/0" || entry === "::/0") {
-      warnings.push(`firewallAllowlist "${entry}" opens the API to the whole internet; set apiKey, or list your own addresses`);
-    }
+  }
+  const worldOpen = worldOpenReason(allowlist);
+  if (worldOpen !== undefined) {
+    warnings.push(`firewallAllowlist opens the API to the whole internet (${worldOpen}); set apiKey, or list your own addresses`);
   }
   if (allowlist.length > 0 && !input.apiKey) {
     warnings.push("the API is published on 0.0.0.0 (firewallAllowlist is non-empty) without an apiKey; set apiKey to require Bearer auth");

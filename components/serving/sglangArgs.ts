@@ -163,8 +163,32 @@ export const FLAG_TABLE: readonly FlagSpec[] = [
   { key: "modelLoaderExtraConfig", flag: "--model-loader-extra-config", kind: "json" },
 ];
 
-/** Flags that may only arrive through a secret channel, never through argv. */
-export const SECRET_FLAGS = ["--api-key", "--admin-api-key"] as const;
+/**
+ * SGLang server flags that carry a secret (`ServerArgs.api_key`, `admin_api_key`,
+ * `ssl_keyfile_password`): they may only arrive through a secret channel, never through argv,
+ * which is stored in state and shown by `docker inspect` and `ps`.
+ */
+export const SECRET_FLAGS = ["--api-key", "--admin-api-key", "--ssl-keyfile-password"] as const;
+
+/** Flag names that carry a secret in images this list does not know (`--hf-token`, `--x-password`). */
+const SECRET_FLAG_NAME = /(^|-)(api-?key|key|token|password|passwd|secret|credentials?)$/;
+
+/**
+ * Why an argv token would pass a secret to SGLang ("carries a secret", "is an abbreviation of
+ * --api-key ..."), or undefined. SGLang parses argv with Python's
+ * argparse, which accepts any unambiguous prefix of a long flag (`--api-ke`, `--api`) and the
+ * `--flag=value` form, so the check covers every abbreviation of a secret flag, not only its full
+ * name; a token that is exactly another known flag (`--ssl-keyfile`) is not an abbreviation.
+ */
+export function secretFlagProblem(token: string): string | undefined {
+  if (!token.startsWith("--")) return undefined;
+  const name = token.split("=")[0]!.toLowerCase();
+  const secret = SECRET_FLAGS.find((flag) => flag === name);
+  if (secret !== undefined || SECRET_FLAG_NAME.test(name.slice(2))) return "carries a secret";
+  if (name.length <= 2 || knownFlagNames().has(name)) return undefined;
+  const abbreviated = SECRET_FLAGS.filter((flag) => flag.startsWith(name));
+  return abbreviated.length > 0 ? `is an abbreviation of ${abbreviated.join(" or ")} (argparse accepts any unambiguous prefix)` : undefined;
+}
 
 /**
  * Other SGLang server flags seen in releases of the Qwen3.5 era. Passing one through
@@ -186,7 +210,13 @@ export const OTHER_KNOWN_FLAGS: readonly string[] = [
   "--disable-custom-all-reduce", "--enable-flashinfer-allreduce-fusion", "--max-mamba-cache-size",
   "--mamba-full-memory-ratio", "--log-requests", "--log-requests-level", "--crash-dump-folder",
   "--enable-expert-distribution-metrics", "--tokenizer-worker-num", "--disable-shared-experts-fusion",
+  "--ssl-keyfile", "--ssl-certfile", "--ssl-ca-certs",
 ];
+
+/** Every non-secret flag name this module knows (typed and free-form). */
+function knownFlagNames(): ReadonlySet<string> {
+  return new Set([...FLAG_TABLE.map((s) => s.flag), ...OTHER_KNOWN_FLAGS]);
+}
 
 /** The model every preset serves (the seed's model). */
 export const SEED_MODEL = "Qwen/Qwen3.5-397B-A17B";
@@ -479,11 +509,17 @@ export function validateSglangFlags(
 
   // Free-form extras.
   const typedFlags = new Map(FLAG_TABLE.map((s) => [s.flag, s.key] as const));
-  for (const name of extraFlagNames(extraFlags)) {
-    if ((SECRET_FLAGS as readonly string[]).includes(name)) {
-      errors.push(`${name} must not be passed in extraFlags: argv is stored in state and visible in docker inspect; set the component's apiKey (a secret) instead`);
-      continue;
+  for (const token of extraFlags) {
+    const secret = secretFlagProblem(token);
+    if (secret !== undefined) {
+      errors.push(
+        `${token.split("=")[0]} must not be passed in extraFlags: it ${secret}, and argv is stored in state and visible in docker inspect and ps; ` +
+          "set the component's apiKey (a secret, config sglangApiKey) instead",
+      );
     }
+  }
+  for (const name of extraFlagNames(extraFlags)) {
+    if (secretFlagProblem(name) !== undefined) continue;
     const key = typedFlags.get(name);
     if (key !== undefined) {
       if (flags[key] !== undefined) {

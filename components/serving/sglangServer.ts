@@ -285,7 +285,7 @@ export class SglangServer extends pulumi.ComponentResource {
     const { containerName, preDownload } = planInput;
     const { plan, errors, warnings } = planServing(planInput);
     if (plan === undefined) {
-      throw new pulumi.ResourceError(`invalid serving configuration:\n- ${errors.join("\n- ")}`, this);
+      throw new pulumi.ResourceError(`invalid serving configuration:\n- ${errors.join("\n- ")}`, this, true);
     }
     this.plan = plan;
     this.specHash = servingSpecHash(plan);
@@ -295,7 +295,7 @@ export class SglangServer extends pulumi.ComponentResource {
     // GPU fit when the count is only known later: fail the dependent children, loudly.
     const gpuChecked: pulumi.Output<number> = pulumi.output(args.gpuCount).apply((n) => {
       const fit = checkGpuFit(plan.flags, extraFlags, n);
-      if (fit.length > 0) throw new pulumi.ResourceError(`invalid serving configuration:\n- ${fit.join("\n- ")}`, this);
+      if (fit.length > 0) throw new pulumi.ResourceError(`invalid serving configuration:\n- ${fit.join("\n- ")}`, this, true);
       return n;
     });
     const hostReady = pulumi.all([args.hostReady, gpuChecked]).apply(([r]) => r);

@@ -131,14 +131,20 @@ export function renderWeightsDownloadScript(opts: WeightsDownloadOptions): strin
   const inner = renderWeightsInnerScript(opts.model, revision, setup);
   const du = `du -sh ${repoDir} 2>/dev/null | cut -f1`;
 
+  // Every configured value enters the script once, single-quoted into a variable, and is used only
+  // as "$VAR" from there: a cache path such as `/x/$(touch /tmp/p)` stays text.
   return `set -uo pipefail
 ts() { date -u +%Y-%m-%dT%H:%M:%SZ; }
 HF_TOKEN=""
 IFS= read -r HF_TOKEN || true
 NAME=${shellQuote(opts.containerName)}
+MODEL=${shellQuote(opts.model)}
+REVISION=${shellQuote(revision)}
+MOUNT=${shellQuote(`${mountSource}:${CONTAINER_HF_HOME}`)}
+IMAGE=${shellQuote(image)}
 START=$(date +%s)
 echo "TIMELINE weights_start $(ts)"
-echo "weights: ${opts.model}@${revision} -> ${mountSource}:${CONTAINER_HF_HOME} (downloader ${image})"
+echo "weights: $MODEL@$REVISION -> $MOUNT (downloader $IMAGE)"
 docker rm -f "$NAME" >/dev/null 2>&1 || true
 cleanup() {
   if [ -n "\${PROGRESS_PID:-}" ]; then kill "$PROGRESS_PID" 2>/dev/null || true; fi
@@ -155,16 +161,15 @@ trap cleanup EXIT
 PROGRESS_PID=$!
 printf '%s\\n' "$HF_TOKEN" | timeout ${timeout} docker run -i --rm --name "$NAME" ${labelArgs} \\
   -e HF_HOME=${CONTAINER_HF_HOME} -e HF_XET_HIGH_PERFORMANCE=1 -e HF_HUB_DISABLE_PROGRESS_BARS=1 \\
-  -v ${shellQuote(`${mountSource}:${CONTAINER_HF_HOME}`)} \\
-  ${shellQuote(image)} sh -c ${shellQuote(inner)}
+  -v "$MOUNT" "$IMAGE" sh -c ${shellQuote(inner)}
 rc=$?
 HF_TOKEN=""
 if [ "$rc" -eq 124 ]; then
-  echo "weights download of ${opts.model} exceeded ${timeout}s; raise the weights timeout or check the host's bandwidth" >&2
+  echo "weights download of $MODEL exceeded ${timeout}s; raise the weights timeout or check the host's bandwidth" >&2
   exit 1
 fi
 if [ "$rc" -ne 0 ]; then
-  echo "weights download of ${opts.model} failed (exit $rc); see the output above (a 401/403 means the HF token is missing or lacks access)" >&2
+  echo "weights download of $MODEL failed (exit $rc); see the output above (a 401/403 means the HF token is missing or lacks access)" >&2
   exit 1
 fi
 echo "TIMELINE weights_done $(ts)"

@@ -23,7 +23,7 @@ export interface ResultSource {
     ResolvedRunOptions,
     "label" | "modelId" | "tokenizerId" | "numPrompts" | "maxConcurrency" | "percentileMetrics" | "metricPercentiles"
   > &
-    Partial<Pick<ResolvedRunOptions, "tokenizerFallback">>;
+    Partial<Pick<ResolvedRunOptions, "tokenizerFallback" | "requestRate" | "burstiness">>;
   readonly startedAt: Date;
 }
 
@@ -40,7 +40,8 @@ export interface VllmResultJson {
   model_id: string;
   tokenizer_id: string;
   num_prompts: number;
-  request_rate: "inf";
+  /** "inf" (all at once) or requests per second. */
+  request_rate: "inf" | number;
   burstiness: number;
   max_concurrency: number;
   duration: number;
@@ -65,6 +66,17 @@ export function formatVllmDate(d: Date): string {
   return `${d.getFullYear()}${two(d.getMonth() + 1)}${two(d.getDate())}-${two(d.getHours())}${two(d.getMinutes())}${two(d.getSeconds())}`;
 }
 
+/** vllm writes the rate as the string "inf" or as a number. */
+function requestRateValue(rate: number | undefined): "inf" | number {
+  return rate === undefined || rate === Infinity ? "inf" : rate;
+}
+
+/** How Python's str(float) spells the rate in vllm's file name: `inf`, `4.0`, `0.5`. */
+export function requestRateLabel(rate: "inf" | number): string {
+  if (rate === "inf") return "inf";
+  return Number.isInteger(rate) ? `${rate}.0` : String(rate);
+}
+
 /** Builds the record; `detailed` adds vllm's `--save-detailed` per-request arrays. */
 export function toVllmResultJson(src: ResultSource, opts: { detailed?: boolean } = {}): VllmResultJson {
   const m = src.metrics;
@@ -76,8 +88,8 @@ export function toVllmResultJson(src: ResultSource, opts: { detailed?: boolean }
     model_id: src.options.modelId,
     tokenizer_id: src.options.tokenizerId,
     num_prompts: src.options.numPrompts,
-    request_rate: "inf",
-    burstiness: 1.0,
+    request_rate: requestRateValue(src.options.requestRate),
+    burstiness: src.options.burstiness ?? 1.0,
     max_concurrency: src.options.maxConcurrency,
     duration: m.durationS,
     completed: m.completed,
@@ -111,10 +123,10 @@ export function toVllmResultJson(src: ResultSource, opts: { detailed?: boolean }
   return json;
 }
 
-/** vllm's default result file name: `<label>-infqps-concurrency<N>-<model basename>-<date>.json`. */
-export function defaultResultFilename(json: Pick<VllmResultJson, "label" | "max_concurrency" | "model_id" | "date">): string {
+/** vllm's default result file name: `<label>-<rate>qps-concurrency<N>-<model basename>-<date>.json` (rate `inf`, `4.0`, …). */
+export function defaultResultFilename(json: Pick<VllmResultJson, "label" | "max_concurrency" | "model_id" | "date"> & Partial<Pick<VllmResultJson, "request_rate">>): string {
   const base = json.model_id.split("/").pop() || json.model_id;
-  return `${json.label}-infqps-concurrency${json.max_concurrency}-${base}-${json.date}.json`;
+  return `${json.label}-${requestRateLabel(json.request_rate ?? "inf")}qps-concurrency${json.max_concurrency}-${base}-${json.date}.json`;
 }
 
 const METRIC_HEADINGS: Record<PercentileMetric, { title: string; short: string }> = {
@@ -144,6 +156,7 @@ export function formatSummaryTable(json: VllmResultJson, metrics: readonly Perce
     row("Successful requests:", json.completed),
     row("Failed requests:", json.failed),
     row("Maximum request concurrency:", json.max_concurrency),
+    ...(json.request_rate !== "inf" ? [row("Request rate configured (RPS):", f2(json.request_rate))] : []),
     row("Benchmark duration (s):", f2(json.duration)),
     row("Total input tokens:", json.total_input_tokens),
     ...(json.total_input_tokens_server === null ? [] : [row("Total input tokens (server's count):", json.total_input_tokens_server)]),

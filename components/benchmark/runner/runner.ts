@@ -25,6 +25,7 @@ import { SseMessageSplitter } from "./sse";
 import { computeMetrics, type BenchmarkMetrics, type GoodputSlo, type PercentileMetric, type RequestTiming } from "./stats";
 import { loadTokenizer, speedUpBpeMerges, type LoadedTokenizer } from "./tokenizer";
 import { toVllmResultJson, type VllmResultJson } from "./result";
+import { arrivalOffsetsMs, InterruptibleSleeps, validateArrivalOptions } from "./arrivals";
 
 export interface BenchmarkRunOptions {
   /** Server root, e.g. `http://127.0.0.1:8000` (vllm `--base-url`). */
@@ -72,6 +73,13 @@ export interface BenchmarkRunOptions {
   readonly requestIdPrefix?: string;
   /** SLOs in ms for `request_goodput` (`--goodput`). @default none (goodput reported as null) */
   readonly goodput?: GoodputSlo;
+  /**
+   * Requests per second (`--request-rate`): arrivals follow vllm's gamma process (see arrivals.ts), each then waits
+   * for a concurrency slot. @default Infinity (all requests at t = 0, the seed's setting)
+   */
+  readonly requestRate?: number;
+  /** Gamma shape of the inter-arrival gaps (`--burstiness`): 1 = Poisson. Ignored at rate Infinity. @default 1 */
+  readonly burstiness?: number;
   /** Prompts to send instead of generating the random dataset (tests, replays). @default generated */
   readonly dataset?: readonly SampleRequest[];
   /** An already loaded tokenizer (skips loading `tokenizer`). @default loaded from `tokenizer` */
@@ -112,6 +120,8 @@ export interface ResolvedRunOptions {
   readonly label: string;
   readonly requestIdPrefix: string;
   readonly goodput: GoodputSlo | undefined;
+  readonly requestRate: number;
+  readonly burstiness: number;
 }
 
 /** What happened to one request. Times are milliseconds. */
@@ -208,6 +218,7 @@ export function resolveRunOptions(opts: BenchmarkRunOptions, tokenizerId: string
   if (temperature !== undefined && !(temperature >= 0 && Number.isFinite(temperature))) {
     throw new Error(`temperature must be a finite number ≥ 0, got ${String(temperature)}. Fix: use 0 for comparable runs.`);
   }
+  validateArrivalOptions(opts.requestRate ?? Infinity, opts.burstiness ?? 1);
   const seed = opts.seed ?? DEFAULTS.seed;
   if (!Number.isInteger(seed) || seed < 0) {
     throw new Error(`seed must be a non-negative integer, got ${String(seed)}. Fix: pass --seed 0.`);
@@ -235,6 +246,8 @@ export function resolveRunOptions(opts: BenchmarkRunOptions, tokenizerId: string
     label: opts.label ?? DEFAULTS.label,
     requestIdPrefix: opts.requestIdPrefix ?? `bench-${randomBytes(4).toString("hex")}-`,
     goodput: opts.goodput,
+    requestRate: opts.requestRate ?? Infinity,
+    burstiness: opts.burstiness ?? 1,
   };
 }
 
@@ -465,16 +478,20 @@ export async function runBenchmark(
   const total = dataset.length;
   const outputs: RequestOutput[] = new Array(total);
   let stopReason: string | undefined;
+  const arrivalSleeps = new InterruptibleSleeps();
   const stopAll = (reason: string) => {
     if (stopReason) return;
     stopReason = reason;
     for (const abort of [...ctx.inFlight]) abort(reason);
+    arrivalSleeps.wakeAll();
   };
   const onAbort = () => stopAll("run aborted by the caller");
   opts.signal?.addEventListener("abort", onAbort);
   if (opts.signal?.aborted) onAbort();
   const totalTimer = setTimeout(() => stopAll(`total timeout of ${options.totalTimeoutMs} ms reached`), options.totalTimeoutMs);
 
+  // Arrival times (all 0 at rate ∞): a worker that takes request i waits for its arrival, then sends it.
+  const arrivals = arrivalOffsetsMs(total, options.requestRate, options.burstiness, options.seed);
   let next = 0;
   let done = 0;
   const startedAt = new Date();
@@ -484,6 +501,7 @@ export async function runBenchmark(
     while (next < total) {
       const position = next++;
       const sample = dataset[position];
+      if (!stopReason) await arrivalSleeps.sleep(runStart + arrivals[position] - performance.now());
       outputs[position] = stopReason
         ? unsent(ctx, sample, stopReason)
         : await streamRequest(ctx, sample);

@@ -3,6 +3,7 @@
 // in a separate process, so: axios is taken with `require` inside the method that needs it,
 // and the only process-wide state lives on `globalThis` (created on first use, never at import).
 import type { AxiosResponse } from "axios";
+import { systemClock, type WaitClock } from "./clock";
 import {
   errorFromResponse,
   isRetryable,
@@ -52,6 +53,8 @@ export interface LambdaClientOptions {
   readonly timeoutMs?: number;
   /** Where retry notices go. @default console.error */
   readonly log?: (line: string) => void;
+  /** Time source of pacing and backoff (tests step it virtually). @default systemClock() */
+  readonly clock?: WaitClock;
 }
 
 /** Reads a non-negative number from the environment; a malformed value is an error naming the variable. */
@@ -91,10 +94,6 @@ export function sharedPacer(): Pacer {
   return p;
 }
 
-function sleep(ms: number): Promise<void> {
-  return ms > 0 ? new Promise((resolve) => setTimeout(resolve, ms)) : Promise.resolve();
-}
-
 type CallKind = "read" | "write" | "launch";
 
 interface CallOptions {
@@ -126,6 +125,7 @@ export class LambdaClient {
   private readonly retry: RetryPolicy;
   private readonly timeoutMs: number;
   private readonly log: (line: string) => void;
+  private readonly clock: WaitClock;
 
   constructor(opts: LambdaClientOptions) {
     if (!opts.apiKey) throw new MissingApiKeyError("the client options");
@@ -145,6 +145,7 @@ export class LambdaClient {
     };
     this.timeoutMs = opts.timeoutMs ?? envMs("LAMBDA_API_TIMEOUT_MS", 30_000);
     this.log = opts.log ?? ((line) => console.error(line));
+    this.clock = opts.clock ?? systemClock();
   }
 
   // ---- instance types, images ---------------------------------------------------------------
@@ -226,19 +227,19 @@ export class LambdaClient {
   // ---- transport -----------------------------------------------------------------------------
   private async reserveSlot(kind: CallKind): Promise<void> {
     const pacer = sharedPacer();
-    const now = Date.now();
+    const now = this.clock.now();
     let at = Math.max(now, pacer.nextRequestAt);
     if (kind === "launch") {
       at = Math.max(at, pacer.nextLaunchAt);
       pacer.nextLaunchAt = at + this.launchIntervalMs;
     }
     pacer.nextRequestAt = at + this.requestIntervalMs;
-    await sleep(at - now);
+    await this.clock.sleep(at - now);
   }
 
   private async call<T>(method: string, path: string, opts: CallOptions): Promise<T> {
     const operation = `${method} ${path}`;
-    const started = Date.now();
+    const started = this.clock.now();
     for (let attempt = 1; ; attempt++) {
       await this.reserveSlot(opts.kind);
       const outcome = await this.send(method, path, opts.body);
@@ -246,24 +247,24 @@ export class LambdaClient {
       const d = outcome.details;
       const retryable = opts.kind === "launch" ? d.status === 429 : isRetryable(d.status, d.code);
       const delay = backoffDelayMs(attempt, this.retry);
-      const withinBudget = attempt < this.retry.maxAttempts && Date.now() + delay - started <= this.retry.maxTotalMs;
+      const withinBudget = attempt < this.retry.maxAttempts && this.clock.now() + delay - started <= this.retry.maxTotalMs;
       if (!retryable || !withinBudget) {
         const err = errorFromResponse(d, opts.context);
         if (retryable) {
           // Say how hard we tried; the message stays free of request details.
-          err.message += ` (gave up after ${attempt} attempt(s) over ${Math.round((Date.now() - started) / 1000)} s)`;
+          err.message += ` (gave up after ${attempt} attempt(s) over ${Math.round((this.clock.now() - started) / 1000)} s)`;
         }
         throw err;
       }
       if (d.status === 429) {
         // Everyone in this process backs off, not just this call.
         const pacer = sharedPacer();
-        pacer.nextRequestAt = Math.max(pacer.nextRequestAt, Date.now() + delay);
+        pacer.nextRequestAt = Math.max(pacer.nextRequestAt, this.clock.now() + delay);
       }
       this.log(
         `[lambda-cloud] ${operation}: ${d.code} (HTTP ${d.status || "-"}), retry ${attempt}/${this.retry.maxAttempts - 1} in ${(delay / 1000).toFixed(1)} s`,
       );
-      await sleep(delay);
+      await this.clock.sleep(delay);
     }
   }
 

@@ -6,7 +6,10 @@ import { isIpv4Cidr } from "../../network";
 export { isIpv4Cidr };
 import type * as pulumi from "@pulumi/pulumi";
 import { LambdaClient, resolveClientOptions } from "./client";
+import { systemClock, type WaitClock } from "./clock";
 import { InUseError, NotFoundError } from "./errors";
+
+export { sleep, systemClock, type WaitClock } from "./clock";
 
 /**
  * Bumped whenever provider behaviour changes in a way existing resources should pick up:
@@ -44,6 +47,32 @@ export interface LambdaCommonArgs {
 /** Minimal view of the stack configuration handed to a dynamic provider's `configure`. */
 export interface StackConfigView {
   get(key: string): string | undefined;
+}
+
+const PROVIDER_METHODS = ["configure", "check", "diff", "create", "read", "update", "delete"] as const;
+
+/**
+ * The provider with every method's failure reduced to its message. The dynamic-provider host
+ * prints `${error}: ${error.stack}` for read/delete/check/diff failures; these messages already
+ * name the cause and the fix, and a stack trace of the provider's internals would bury them.
+ * Everything else about the error (class, `id`/`properties` of an init failure) is kept.
+ */
+export function withoutStackTraces<P extends pulumi.dynamic.ResourceProvider>(provider: P): P {
+  const wrapped: Record<string, unknown> = {};
+  for (const key of PROVIDER_METHODS) {
+    const method = (provider as unknown as Record<string, unknown>)[key];
+    if (typeof method !== "function") continue;
+    wrapped[key] = async (...args: unknown[]) => {
+      try {
+        return await (method as (...a: unknown[]) => Promise<unknown>).apply(provider, args);
+      } catch (e) {
+        const err = e instanceof Error ? e : new Error(String(e));
+        Object.defineProperty(err, "stack", { value: "", configurable: true, writable: true });
+        throw err;
+      }
+    };
+  }
+  return wrapped as unknown as P;
 }
 
 /** A client for one provider call: credentials resolved now, inside the provider process. */
@@ -89,9 +118,6 @@ export function progress(line: string): void {
   console.error(`[lambda] ${line}`);
 }
 
-export function sleep(ms: number): Promise<void> {
-  return ms > 0 ? new Promise((resolve) => setTimeout(resolve, ms)) : Promise.resolve();
-}
 
 /** What `deleteWhileInUse` says while it waits, and when it gives up. */
 export interface InUseMessages {
@@ -106,9 +132,9 @@ export interface InUseMessages {
  * "in use" (filesystems and rulesets free up some time after their instance terminated).
  * Bounded by time (LAMBDA_IN_USE_TIMEOUT_MS) and by count; false when the count ran out.
  */
-export async function deleteWhileInUse(attemptDelete: () => Promise<void>, say: InUseMessages): Promise<boolean> {
+export async function deleteWhileInUse(attemptDelete: () => Promise<void>, say: InUseMessages, clock: WaitClock = systemClock()): Promise<boolean> {
   const { inUseTimeoutMs, pollMs, progressMs } = waitSettings();
-  const started = Date.now();
+  const started = clock.now();
   let lastReport = started;
   for (let attempt = 1; attempt <= 10_000; attempt++) {
     try {
@@ -117,13 +143,13 @@ export async function deleteWhileInUse(attemptDelete: () => Promise<void>, say: 
     } catch (e) {
       if (e instanceof NotFoundError) return true;
       if (!(e instanceof InUseError)) throw e;
-      const elapsed = Date.now() - started;
+      const elapsed = clock.now() - started;
       if (elapsed + pollMs > inUseTimeoutMs) throw new Error(say.stillInUse(formatElapsed(elapsed)));
-      if (Date.now() - lastReport >= progressMs) {
+      if (clock.now() - lastReport >= progressMs) {
         progress(say.retrying(formatElapsed(elapsed)));
-        lastReport = Date.now();
+        lastReport = clock.now();
       }
-      await sleep(pollMs);
+      await clock.sleep(pollMs);
     }
   }
   return false;

@@ -15,6 +15,8 @@ import {
   type LambdaCommonArgs,
   type LambdaCommonInputs,
   type StackConfigView,
+  withoutStackTraces,
+  type WaitClock,
 } from "./common";
 import { DuplicateError } from "./errors";
 import type { LambdaClient } from "./client";
@@ -78,6 +80,9 @@ async function findByName(client: LambdaClient, name: string): Promise<ApiFilesy
 
 export class FilesystemProvider implements pulumi.dynamic.ResourceProvider<FilesystemInputs, FilesystemOutputs> {
   private stackConfig: StackConfigView | undefined = undefined;
+
+  /** @param clock time source of the in-use retries on delete. @default systemClock() */
+  constructor(private readonly clock?: WaitClock) {}
 
   async configure(req: pulumi.dynamic.ConfigureRequest): Promise<void> {
     this.stackConfig = req.config;
@@ -150,7 +155,7 @@ export class FilesystemProvider implements pulumi.dynamic.ResourceProvider<Files
         `Filesystem "${props.fsName}" (${id}) is still in use after ${elapsed}: terminate the instance that mounts it ` +
         `(Lambda dashboard > Instances), then re-run \`pulumi destroy\`. Raise LAMBDA_IN_USE_TIMEOUT_MS to wait longer.`,
       retrying: (elapsed) => `filesystem "${props.fsName}" still in use after ${elapsed}; retrying delete`,
-    });
+    }, this.clock);
     if (deleted) return;
     throw new Error(`Filesystem "${props.fsName}" (${id}) could not be deleted: too many attempts.`);
   }
@@ -175,7 +180,7 @@ export class Filesystem extends pulumi.dynamic.Resource {
 
   constructor(name: string, args: FilesystemArgs, opts?: pulumi.CustomResourceOptions) {
     super(
-      new FilesystemProvider(),
+      withoutStackTraces(new FilesystemProvider()),
       name,
       { ...args, providerVersion: LAMBDA_PROVIDER_VERSION, filesystemId: undefined, region: undefined, mountPoint: undefined, adopted: undefined },
       opts,

@@ -16,6 +16,7 @@ import {
   type LambdaCommonArgs,
   type LambdaCommonInputs,
   type StackConfigView,
+  withoutStackTraces,
 } from "./common";
 import { InUseError, NotFoundError } from "./errors";
 import type { LambdaClient } from "./client";
@@ -200,7 +201,7 @@ export class FirewallRuleset extends pulumi.dynamic.Resource {
 
   constructor(name: string, args: FirewallRulesetArgs, opts?: pulumi.CustomResourceOptions) {
     super(
-      new FirewallRulesetProvider(),
+      withoutStackTraces(new FirewallRulesetProvider()),
       name,
       {
         sshSourceCidrs: ["0.0.0.0/0"],

@@ -14,11 +14,13 @@ import {
   LAMBDA_PROVIDER_VERSION,
   progress,
   regionFailures,
-  sleep,
+  systemClock,
   waitSettings,
   type LambdaCommonArgs,
   type LambdaCommonInputs,
   type StackConfigView,
+  withoutStackTraces,
+  type WaitClock,
 } from "./common";
 import { CapacityError, LambdaApiError, NotFoundError, RateLimitedError } from "./errors";
 import type { LambdaClient } from "./client";
@@ -51,6 +53,13 @@ export interface InstanceInputs extends LambdaCommonInputs {
   ttlSeconds: number;
   /** How long create waits for `active` before terminating. Applies at launch. */
   waitTimeoutSeconds: number;
+  /**
+   * Ceiling on the instance type's price in US cents per hour: the launch refuses a type priced
+   * above it (the policy pack's cost rule reads it at preview). Absent = no ceiling. Applies at launch.
+   */
+  maxPriceCentsPerHour?: number;
+  /** Writes `hgx:protected=true`, which the reaper honours (set with Pulumi's `protect`). Applies at launch. */
+  protected?: boolean;
 }
 
 export interface InstanceOutputs extends InstanceInputs {
@@ -73,6 +82,10 @@ export const TAG_STACK = "hgx:stack";
 export const TAG_RESOURCE = "hgx:resource";
 export const TAG_EXPIRES = "hgx:expires-at";
 export const TAG_MANAGED_BY = "hgx:managed-by";
+/** The lifetime the stack set explicitly (`28800s`); absent when it set none. The reaper requires it. */
+export const TAG_TTL = "hgx:ttl";
+/** `true` on instances nothing may reap (production stacks, `lambdaProtect`). */
+export const TAG_PROTECTED = "hgx:protected";
 
 const TAG_VALUE_MAX = 128;
 
@@ -85,9 +98,21 @@ export function identityTags(i: Pick<InstanceInputs, "project" | "stack" | "reso
   ];
 }
 
-/** All launch tags: identity + expiry (ISO time, or "never") + who manages it. */
-export function instanceTags(i: Pick<InstanceInputs, "project" | "stack" | "resourceName">, expiresAt: string): Tag[] {
-  return [...identityTags(i), { key: TAG_EXPIRES, value: expiresAt }, { key: TAG_MANAGED_BY, value: "pulumi" }];
+/**
+ * All launch tags: identity + expiry (ISO time, or "never") + who manages it, and, when set, the
+ * explicit lifetime and the protection mark the reaper reads.
+ */
+export function instanceTags(
+  i: Pick<InstanceInputs, "project" | "stack" | "resourceName"> & Partial<Pick<InstanceInputs, "ttlSeconds" | "protected">>,
+  expiresAt: string,
+): Tag[] {
+  return [
+    ...identityTags(i),
+    { key: TAG_EXPIRES, value: expiresAt },
+    { key: TAG_MANAGED_BY, value: "pulumi" },
+    ...(i.ttlSeconds ? [{ key: TAG_TTL, value: `${Math.round(i.ttlSeconds)}s` }] : []),
+    ...(i.protected ? [{ key: TAG_PROTECTED, value: "true" }] : []),
+  ];
 }
 
 /** Expiry for the `hgx:expires-at` tag: ISO time `ttlSeconds` after `now`, or "never" for 0. */
@@ -136,10 +161,11 @@ export function validateInstanceInputs(news: InstanceInputs): { property: string
   if (known(news.instanceName) && (news.instanceName ?? "").length > 64) {
     failures.push({ property: "instanceName", reason: `instanceName must be at most 64 characters, got ${news.instanceName.length}` });
   }
-  for (const p of ["ttlSeconds", "waitTimeoutSeconds"] as const) {
+  for (const p of ["ttlSeconds", "waitTimeoutSeconds", "maxPriceCentsPerHour"] as const) {
     const v = news[p];
+    if (p === "maxPriceCentsPerHour" && v === undefined) continue;
     if (known(v) && (typeof v !== "number" || !Number.isFinite(v) || v < 0)) {
-      failures.push({ property: p, reason: `${p} must be a non-negative number of seconds, got ${String(v)}` });
+      failures.push({ property: p, reason: `${p} must be a non-negative number${p === "maxPriceCentsPerHour" ? " of US cents per hour" : " of seconds"}, got ${String(v)}` });
     }
   }
   return failures;
@@ -152,7 +178,7 @@ async function findOwnInstances(client: LambdaClient, inputs: InstanceInputs): P
 }
 
 /** Terminates and waits until the instance is gone (404) or `terminated`, bounded by time. */
-async function terminateAndWait(client: LambdaClient, id: string, label: string): Promise<void> {
+async function terminateAndWait(client: LambdaClient, id: string, label: string, clock: WaitClock): Promise<void> {
   const { terminateTimeoutMs, pollMs, progressMs } = waitSettings();
   try {
     await client.terminateInstances([id]);
@@ -160,7 +186,7 @@ async function terminateAndWait(client: LambdaClient, id: string, label: string)
     if (e instanceof NotFoundError) return;
     throw e;
   }
-  const started = Date.now();
+  const started = clock.now();
   let lastReport = started;
   for (let polls = 0; polls < 100_000; polls++) {
     let status: InstanceStatus;
@@ -171,18 +197,18 @@ async function terminateAndWait(client: LambdaClient, id: string, label: string)
       throw e;
     }
     if (status === "terminated") return;
-    const elapsed = Date.now() - started;
+    const elapsed = clock.now() - started;
     if (elapsed >= terminateTimeoutMs) {
       throw new Error(
         `Lambda instance ${label} is still "${status}" ${formatElapsed(elapsed)} after terminate was requested; it may still bill. ` +
           `Check the Lambda dashboard and terminate it there if needed, then re-run. Raise LAMBDA_TERMINATE_TIMEOUT_MS to wait longer.`,
       );
     }
-    if (Date.now() - lastReport >= progressMs) {
+    if (clock.now() - lastReport >= progressMs) {
       progress(`instance ${label} still ${status} ${formatElapsed(elapsed)} after terminate`);
-      lastReport = Date.now();
+      lastReport = clock.now();
     }
-    await sleep(Math.min(pollMs, terminateTimeoutMs - elapsed));
+    await clock.sleep(Math.min(pollMs, terminateTimeoutMs - elapsed));
   }
 }
 
@@ -194,9 +220,9 @@ function labelOf(i: { id: string; instance_type?: { name: string }; region?: { n
  * Waits for `active` with an IP. On `unhealthy`, `terminated`, `terminating`, `preempted` or
  * timeout the instance is terminated (so it stops billing) and the error says what happened.
  */
-async function waitForActive(client: LambdaClient, id: string, timeoutMs: number, label: string): Promise<ApiInstance> {
+async function waitForActive(client: LambdaClient, id: string, timeoutMs: number, label: string, clock: WaitClock): Promise<ApiInstance> {
   const { pollMs, progressMs } = waitSettings();
-  const started = Date.now();
+  const started = clock.now();
   let lastReport = started;
   let last: ApiInstance | undefined;
   for (let polls = 0; polls < 1_000_000; polls++) {
@@ -213,24 +239,24 @@ async function waitForActive(client: LambdaClient, id: string, timeoutMs: number
       else if (last.status === "preempted") failure = "was preempted while booting";
       else if (last.status === "terminated" || last.status === "terminating") failure = `was ${last.status} while booting (outside this deployment?)`;
     }
-    const elapsed = Date.now() - started;
+    const elapsed = clock.now() - started;
     if (!failure && elapsed >= timeoutMs) {
       failure = `was still "${last?.status ?? "unknown"}" after the boot timeout of ${formatElapsed(timeoutMs)}`;
     }
     if (failure) {
       const already = last?.status === "terminated";
-      if (!already) await terminateAndWait(client, id, label);
+      if (!already) await terminateAndWait(client, id, label, clock);
       throw new Error(
         `Lambda instance ${label} ${failure}; it ${already ? "is" : "was"} terminated so it does not keep billing. ` +
           `Re-run \`pulumi up\` to launch a fresh one; if this repeats, try other regions (regions) ` +
           `or raise the boot timeout (waitTimeout).`,
       );
     }
-    if (Date.now() - lastReport >= progressMs) {
+    if (clock.now() - lastReport >= progressMs) {
       progress(`instance ${label} is ${last?.status ?? "?"} after ${formatElapsed(elapsed)} (boot timeout ${formatElapsed(timeoutMs)})`);
-      lastReport = Date.now();
+      lastReport = clock.now();
     }
-    await sleep(Math.min(pollMs, Math.max(0, timeoutMs - elapsed)));
+    await clock.sleep(Math.min(pollMs, Math.max(0, timeoutMs - elapsed)));
   }
   throw new Error(`Lambda instance ${label}: gave up polling.`);
 }
@@ -251,12 +277,19 @@ function outsFrom(inputs: InstanceInputs, i: ApiInstance, expiresAt: string, ado
 }
 
 /** Launch, failing over across regions on insufficient capacity. */
-async function launchWithFailover(client: LambdaClient, inputs: InstanceInputs, expiresAt: string): Promise<{ id: string; adopted: boolean }> {
+async function launchWithFailover(client: LambdaClient, inputs: InstanceInputs, expiresAt: string, clock: WaitClock): Promise<{ id: string; adopted: boolean }> {
   const types = await client.listInstanceTypes();
   const item = types[inputs.instanceType];
   if (!item) {
     const names = Object.keys(types).sort().join(", ");
     throw new Error(`instanceType "${inputs.instanceType}" is not offered by Lambda Cloud; pick one of: ${names}.`);
+  }
+  const price = item.instance_type.price_cents_per_hour;
+  if (inputs.maxPriceCentsPerHour !== undefined && price > inputs.maxPriceCentsPerHour) {
+    throw new Error(
+      `instanceType "${inputs.instanceType}" costs $${(price / 100).toFixed(2)}/h, above the ceiling of $${(inputs.maxPriceCentsPerHour / 100).toFixed(2)}/h; nothing was launched. ` +
+        "Fix: raise the ceiling (stack config lambdaMaxHourlyPriceUsd) if the price is acceptable, or choose a cheaper instance type.",
+    );
   }
   const capacity = item.regions_with_capacity_available.map((r) => r.name);
   const order = chooseRegionOrder(inputs.regions, capacity, inputs.filesystemRegion);
@@ -308,7 +341,7 @@ async function launchWithFailover(client: LambdaClient, inputs: InstanceInputs, 
           }
           if (round < 4) {
             progress(`launch in ${region} answered ${e.code} and no instance appeared; retrying (${round}/3)`);
-            await sleep(waitSettings().pollMs);
+            await clock.sleep(waitSettings().pollMs);
             continue;
           }
         }
@@ -331,6 +364,9 @@ async function launchWithFailover(client: LambdaClient, inputs: InstanceInputs, 
 export class InstanceProvider implements pulumi.dynamic.ResourceProvider<InstanceInputs, InstanceOutputs> {
   private stackConfig: StackConfigView | undefined = undefined;
 
+  /** @param clock time source of the boot and terminate waits. @default systemClock() */
+  constructor(private readonly clock?: WaitClock) {}
+
   async configure(req: pulumi.dynamic.ConfigureRequest): Promise<void> {
     this.stackConfig = req.config;
   }
@@ -347,7 +383,7 @@ export class InstanceProvider implements pulumi.dynamic.ResourceProvider<Instanc
     // Only the ruleset of the instance's region matters; an unknown map (preview) is not a replace.
     const newRuleset = containsUnknown(news.firewallRulesetIds) ? undefined : news.firewallRulesetIds?.[olds.region];
     if (newRuleset !== undefined && newRuleset !== olds.firewallRulesetIds?.[olds.region]) replaces.push("firewallRulesetIds");
-    // ttlSeconds, waitTimeoutSeconds, project/stack/instanceName apply at launch only and are
+    // ttlSeconds, waitTimeoutSeconds, maxPriceCentsPerHour, protected, project/stack/instanceName apply at launch only and are
     // deliberately not diffed: changing them must not relaunch an 8-GPU machine.
     const updates = changedKeys<InstanceInputs>(olds, news, API_ROUTING_KEYS);
     return { changes: replaces.length + updates.length > 0, replaces, deleteBeforeReplace: true };
@@ -355,7 +391,8 @@ export class InstanceProvider implements pulumi.dynamic.ResourceProvider<Instanc
 
   async create(inputs: InstanceInputs): Promise<{ id: string; outs: InstanceOutputs }> {
     const client = clientFor(inputs, this.stackConfig);
-    const expiresAt = expiryFor(inputs.ttlSeconds, new Date());
+    const clock = this.clock ?? systemClock();
+    const expiresAt = expiryFor(inputs.ttlSeconds, new Date(clock.now()));
 
     // Adopt before launching: an interrupted earlier run may have left this very instance.
     let id: string | undefined;
@@ -369,13 +406,13 @@ export class InstanceProvider implements pulumi.dynamic.ResourceProvider<Instanc
       } else {
         // Carries this resource's identity but cannot be used: it is an orphan that bills.
         progress(`terminating orphan instance ${labelOf(own)} (${own.status}) left by an earlier run`);
-        await terminateAndWait(client, own.id, labelOf(own));
+        await terminateAndWait(client, own.id, labelOf(own), clock);
       }
     }
-    if (!id) ({ id, adopted } = await launchWithFailover(client, inputs, expiresAt));
+    if (!id) ({ id, adopted } = await launchWithFailover(client, inputs, expiresAt, clock));
 
     const label = `${id} (${inputs.instanceType})`;
-    const ready = await waitForActive(client, id, inputs.waitTimeoutSeconds * 1000, label);
+    const ready = await waitForActive(client, id, inputs.waitTimeoutSeconds * 1000, label, clock);
     progress(`instance ${labelOf(ready)} is active at ${ready.ip}`);
     return { id, outs: outsFrom(inputs, ready, expiresAt, adopted) };
   }
@@ -407,6 +444,8 @@ export class InstanceProvider implements pulumi.dynamic.ResourceProvider<Instanc
       project: olds.project,
       stack: olds.stack,
       instanceName: olds.instanceName,
+      maxPriceCentsPerHour: olds.maxPriceCentsPerHour,
+      protected: olds.protected,
     };
     return { outs: outsFrom(kept, live, olds.expiresAt, olds.adopted) };
   }
@@ -414,7 +453,7 @@ export class InstanceProvider implements pulumi.dynamic.ResourceProvider<Instanc
   async delete(id: string, props: InstanceOutputs): Promise<void> {
     const client = clientFor(props, this.stackConfig);
     progress(`terminating instance ${id} (${props.instanceType} in ${props.region})`);
-    await terminateAndWait(client, id, `${id} (${props.instanceType} in ${props.region})`);
+    await terminateAndWait(client, id, `${id} (${props.instanceType} in ${props.region})`, this.clock ?? systemClock());
   }
 }
 
@@ -433,6 +472,8 @@ export interface InstanceArgs extends LambdaCommonArgs {
   hostname?: pulumi.Input<string>;
   ttlSeconds: pulumi.Input<number>;
   waitTimeoutSeconds: pulumi.Input<number>;
+  maxPriceCentsPerHour?: pulumi.Input<number>;
+  protected?: pulumi.Input<boolean>;
 }
 
 /** A Lambda Cloud instance (token `pulumi-nodejs:dynamic/lambda:Instance`). */
@@ -449,7 +490,7 @@ export class Instance extends pulumi.dynamic.Resource {
 
   constructor(name: string, args: InstanceArgs, opts?: pulumi.CustomResourceOptions) {
     super(
-      new InstanceProvider(),
+      withoutStackTraces(new InstanceProvider()),
       name,
       {
         ...args,

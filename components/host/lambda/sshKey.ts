@@ -12,6 +12,7 @@ import {
   type LambdaCommonArgs,
   type LambdaCommonInputs,
   type StackConfigView,
+  withoutStackTraces,
 } from "./common";
 import { DuplicateError, NotFoundError } from "./errors";
 import type { GeneratedSshKey } from "./types";
@@ -157,7 +158,7 @@ export class SshKey extends pulumi.dynamic.Resource {
 
   constructor(name: string, args: SshKeyArgs, opts?: pulumi.CustomResourceOptions) {
     super(
-      new SshKeyProvider(),
+      withoutStackTraces(new SshKeyProvider()),
       name,
       { ...args, providerVersion: LAMBDA_PROVIDER_VERSION, keyId: undefined, publicKeyOpenssh: undefined, privateKey: undefined },
       { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "privateKey"] },

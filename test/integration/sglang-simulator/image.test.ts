@@ -80,9 +80,9 @@ describe("simulator image", () => {
     expect(tag).toMatch(/^hgx\/sglang-sim:[0-9a-f]{16}$/);
     const ids = await Promise.all([tag, SIMULATOR_IMAGE_LOCAL_TAG].map(async (t) => (await docker("image", "inspect", "--format", "{{.Id}}", t)).stdout.trim()));
     expect(ids[0]).toBe(ids[1]);
-    const started = Date.now();
+    // The same content gives the same tag and the very same image (not a rebuilt copy).
     expect(await buildSimulatorImage()).toBe(tag);
-    expect(Date.now() - started).toBeLessThan(60_000);
+    expect((await docker("image", "inspect", "--format", "{{.Id}}", tag)).stdout.trim()).toBe(ids[0]);
     const size = Number((await docker("image", "inspect", "--format", "{{.Size}}", tag)).stdout.trim());
     expect(size).toBeLessThan(200e6);
   });
@@ -121,10 +121,9 @@ describe("simulator image", () => {
     expect(logs.stdout).toContain("accepted without effect: --tool-call-parser qwen3_coder");
     expect(logs.stdout).toContain("tokenizer qwen3");
 
-    // PID 1 handles SIGTERM: a plain `docker stop` ends it quickly and cleanly.
-    const stopStarted = Date.now();
+    // PID 1 handles SIGTERM: a plain `docker stop` ends it cleanly with exit 0 (had it ignored
+    // SIGTERM, docker would have killed it after the 10 s grace period: exit 137).
     await docker("stop", "-t", "10", name);
-    expect(Date.now() - stopStarted).toBeLessThan(8_000);
     expect((await docker("inspect", "--format", "{{.State.ExitCode}}", name)).stdout.trim()).toBe("0");
   });
 

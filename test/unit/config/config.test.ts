@@ -40,7 +40,12 @@ describe("parseStackConfig: defaults", () => {
     expect(c.gpuCount).toBe(8);
     expect(c.lambda.instanceType).toBe("gpu_8x_b200_sxm6");
     expect(c.lambda.bootTimeoutMs).toBe(45 * 60_000);
-    expect(c.lambda.ttlMs).toBe(12 * 3_600_000);
+    // No TTL unless the stack sets one: a default expiry reaped prod 12 h after launch.
+    expect(c.lambda.ttlMs).toBeUndefined();
+    expect(c.lambda.maxHourlyPriceUsd).toBe(60);
+    expect(c.lambda.protect).toBe(false);
+    expect(parseStackConfig(lambdaBase, { stack: "prod" }).lambda.protect).toBe(true);
+    expect(parseStackConfig({ ...lambdaBase, lambdaProtect: "true" }, { stack: "dev" }).lambda.protect).toBe(true);
     expect(c.sglang).toMatchObject({ model: "Qwen/Qwen3.5-397B-A17B", servedModelName: "qwen", port: 8000, preset: "seed" });
     expect(c.benchmark).toMatchObject({ inputLen: 8192, outputLen: 1024, numPrompts: 512, concurrency: 32, endpoint: "/v1/chat/completions" });
   });
@@ -115,10 +120,45 @@ const badValues: Array<{ name: string; raw: RawConfig; expect: string[] }> = [
   { name: "downloader image with shell characters", raw: { ...lambdaBase, hfDownloaderImage: "python:3.12;touch /tmp/x" }, expect: ["hfDownloaderImage:", "is not a pinned image reference"] },
   { name: "vllm image on latest", raw: { ...lambdaBase, benchmarkVllmImage: "vllm/vllm-openai:latest" }, expect: ["benchmarkVllmImage:", "no `latest`", "vllm/vllm-openai:v0.18.0"] },
   { name: "SSH port of launched instances out of range", raw: { ...lambdaBase, lambdaSshPort: "0" }, expect: ["lambdaSshPort:", "is outside 1-65535"] },
+  // Values that used to fail only mid-deploy (or never): each refused up front with key, value and fix.
+  { name: "serving port 22 (SSH)", raw: { ...lambdaBase, sglangPort: "22" }, expect: ["sglangPort:", "= 22 is the host's SSH port", "pulumi config set hgx-inference:sglangPort 8000"] },
+  { name: "serving port equal to the existing host's SSH port", raw: { hostMode: "existing", sshHost: "10.0.0.5", sshPrivateKey: "k", sshPort: "2222", sglangPort: "2222" }, expect: ["sglangPort:", "= 2222 is the host's SSH port"] },
+  { name: "privileged serving port", raw: { ...lambdaBase, sglangPort: "80" }, expect: ["sglangPort:", "= 80 is a privileged port (< 1024)", "any of 1024-65535"] },
+  { name: "boot timeout of 1 s", raw: { ...lambdaBase, lambdaBootTimeout: "1s" }, expect: ["lambdaBootTimeout:", '"1s" is outside 5m-12h', "pulumi config set hgx-inference:lambdaBootTimeout <duration 5m-12h>"] },
+  { name: "benchmark timeout of 0.1 s", raw: { ...lambdaBase, benchmarkTimeout: "0.1s" }, expect: ["benchmarkTimeout:", '"0.1s" is outside 1m-24h'] },
+  { name: "startup timeout of 1 ms", raw: { ...lambdaBase, sglangStartupTimeout: "1ms" }, expect: ["sglangStartupTimeout:", '"1ms" is outside 1m-24h'] },
+  { name: "startup timeout beyond a timer's range", raw: { ...lambdaBase, sglangStartupTimeout: "30d" }, expect: ["sglangStartupTimeout:", '"30d" is outside 1m-24h'] },
+  { name: "TTL of 100000 days", raw: { ...lambdaBase, lambdaTtl: "100000d" }, expect: ["lambdaTtl:", '"100000d" is outside 0-365d'] },
+  { name: "filesystem name against Lambda's rule", raw: { ...lambdaBase, lambdaFilesystemName: "9-cache_x" }, expect: ["lambdaFilesystemName:", '"9-cache_x" breaks Lambda\'s filesystem name rule', "pulumi config set hgx-inference:lambdaFilesystemName hgx-hf-cache"] },
+  { name: "filesystem name over 60 characters", raw: { ...lambdaBase, lambdaFilesystemName: `a${"b".repeat(60)}` }, expect: ["lambdaFilesystemName:", "at most 60"] },
+  { name: "blank image family", raw: { ...lambdaBase, lambdaImageFamily: "  " }, expect: ["lambdaImageFamily:", '"" is empty', "gpu-base-24-04"] },
+  { name: "hex price read as 16", raw: { hostMode: "existing", sshHost: "10.0.0.5", sshPrivateKey: "k", hourlyPriceUsd: "0x10" }, expect: ["hourlyPriceUsd:", '"0x10" is not a plain decimal number >= 0', "45.92"] },
+  { name: "exponent price", raw: { hostMode: "existing", sshHost: "10.0.0.5", sshPrivateKey: "k", hourlyPriceUsd: "1e3" }, expect: ["hourlyPriceUsd:", '"1e3" is not a plain decimal'] },
+  { name: "price ceiling in hex", raw: { ...lambdaBase, lambdaMaxHourlyPriceUsd: "0x40" }, expect: ["lambdaMaxHourlyPriceUsd:", "is not a plain decimal"] },
+  { name: "API URL over plain http to another host", raw: { ...lambdaBase, lambdaApiUrl: "http://api.example.com/api/v1" }, expect: ["lambdaApiUrl:", "sends the API key unencrypted to api.example.com", "https://cloud.lambda.ai/api/v1"] },
+  { name: "API URL with credentials", raw: { ...lambdaBase, lambdaApiUrl: "https://u:p@cloud.lambda.ai/api/v1" }, expect: ["lambdaApiUrl:", "carries user:password@ credentials"] },
+  { name: "SSH host with a space and a semicolon", raw: { hostMode: "existing", sshHost: "10.0.0.5; rm", sshPrivateKey: "k" }, expect: ["sshHost:", "is not an IP address or DNS host name"] },
+  { name: "SSH host that is an ssh option", raw: { hostMode: "existing", sshHost: "-oProxyCommand=x", sshPrivateKey: "k" }, expect: ["sshHost:", "leading '-'"] },
+  { name: "SSH user with a leading dash", raw: { hostMode: "existing", sshHost: "10.0.0.5", sshPrivateKey: "k", sshUser: "-oX" }, expect: ["sshUser:", "is not a login name"] },
+  { name: "abbreviated secret flag in extra args", raw: { ...lambdaBase, sglangExtraArgs: '["--api-ke", "x"]' }, expect: ["sglangExtraArgs:", "--api-ke must not be passed in extraFlags: it is an abbreviation of --api-key"] },
+  { name: "secret flag in --flag=value form", raw: { ...lambdaBase, sglangExtraArgs: '["--admin-api-key=x"]' }, expect: ["sglangExtraArgs:", "--admin-api-key must not be passed in extraFlags: it carries a secret"] },
+  { name: "public key with options in front", raw: { ...lambdaBase, lambdaSshPrivateKey: "k", lambdaSshPublicKey: 'command="id" ssh-ed25519 AAAA' }, expect: ["lambdaSshPublicKey:", "is not one OpenSSH public key line"] },
   { name: "public key without its private key", raw: { ...lambdaBase, lambdaSshPublicKey: "ssh-ed25519 AAAA test" }, expect: ["lambdaSshPrivateKey:", "is required when lambdaSshPublicKey is set"] },
 ];
 
 describe("parseStackConfig: bad values", () => {
+  it("throws a RunError, which the Pulumi runtime prints without a stack trace", async () => {
+    const { RunError } = await import("@pulumi/pulumi");
+    let err: unknown;
+    try {
+      parseStackConfig({ hostMode: "aws" }, { stack: "t" });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigValidationError);
+    expect(RunError.isInstance(err)).toBe(true);
+  });
+
   it.each(badValues)("$name", ({ raw, expect: fragments }) => {
     const problems = problemsOf(raw).join("\n");
     for (const fragment of fragments) expect(problems).toContain(fragment);
@@ -170,7 +210,12 @@ describe("pure helpers", () => {
     ["::/0", undefined],
     ["10.0.0.0/8", undefined],
     ["10.0.0.0", "expected ADDRESS/PREFIX"],
-    ["10.0.0/8", "is not an IPv4 or IPv6 address"],
+    ["10.0.0/8", "is not a plain dotted-decimal IPv4 address"],
+    ["000.0.0.0/0", "is not a plain dotted-decimal IPv4 address"],
+    ["1.2.3.4/0", "has host bits set for /0: it means the network 0.0.0.0/0 (every address)"],
+    ["1.2.3.4/24", "it means the network 1.2.3.0/24"],
+    ["10.0.0.0/08", "prefix /08 must be 0-32"],
+    ["nonsense/8", "is not an IPv4 or IPv6 address"],
     ["2001:db8::/129", "prefix /129 must be 0-128"],
     ["1.2.3.4/x", "prefix /x must be 0-32"],
   ])("cidrProblem(%s)", (cidr, problem) => {

@@ -1,11 +1,18 @@
 // Each injected fault: what the client sees, how many times, and that it then clears.
-import { afterEach, describe, expect, it } from "vitest";
+// The emulator runs on a virtual clock that only the test moves, so every timing fault is checked
+// at its exact boundary whatever the machine's load.
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { startLambdaEmulator, type ApiInstance, type EmulatorOptions, type LambdaEmulator } from "../../fixtures/lambda-emulator";
-import { call, data, errorCode, sleep, waitFor, type ApiResponse } from "./http";
+import { SteppingClock } from "../../fixtures/steppingClock";
+import { call, data, errorCode, type ApiResponse } from "./http";
 
+let clock: SteppingClock;
+beforeEach(() => {
+  clock = new SteppingClock();
+});
 const started: LambdaEmulator[] = [];
 async function start(opts: EmulatorOptions = {}): Promise<LambdaEmulator> {
-  const emu = await startLambdaEmulator({ bootMs: 0, terminateMs: 0, ...opts });
+  const emu = await startLambdaEmulator({ bootMs: 0, terminateMs: 0, now: clock.now, ...opts });
   emu.seed.sshKey("f-key");
   started.push(emu);
   return emu;
@@ -75,12 +82,13 @@ describe("counted request faults", () => {
   it("delayResponses(ms, n): the next n answers arrive late", async () => {
     const emu = await start();
     emu.faults.delayResponses(300, 1);
-    const t0 = Date.now();
+    // A real delay (a slow network is real time): never shorter than asked.
+    const t0 = performance.now();
     expect((await call(emu, "GET", "/instances")).status).toBe(200);
-    expect(Date.now() - t0).toBeGreaterThanOrEqual(295);
-    const t1 = Date.now();
-    await call(emu, "GET", "/instances");
-    expect(Date.now() - t1).toBeLessThan(250);
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(299);
+    expect((await call(emu, "GET", "/instances")).status).toBe(200);
+    // Only the first answer was held back.
+    expect(emu.requests().map((r) => r.fault)).toEqual(["delayResponses", undefined]);
   });
 
   it("rejects nonsense counts", async () => {
@@ -162,10 +170,11 @@ describe("lifecycle faults", () => {
     const emu = await start({ bootMs: 5 });
     emu.faults.bootSlowMs(200);
     const id = launchedId(await launch(emu));
-    await sleep(40);
-    expect(data<ApiInstance>(await call(emu, "GET", `/instances/${id}`)).status).toBe("booting");
-    await waitFor("active", async () => data<ApiInstance>(await call(emu, "GET", `/instances/${id}`)).status === "active");
-    expect(Date.now() - (emu.state.instance(id)?.launchedAt ?? 0)).toBeGreaterThanOrEqual(200);
+    const status = async () => data<ApiInstance>(await call(emu, "GET", `/instances/${id}`)).status;
+    clock.advance(199);
+    expect(await status()).toBe("booting");
+    clock.advance(1);
+    expect(await status()).toBe("active");
   });
 
   it("bootUnhealthy(n): the next n instances end their boot unhealthy; restart heals", async () => {
@@ -173,11 +182,15 @@ describe("lifecycle faults", () => {
     emu.faults.bootUnhealthy(1);
     const bad = launchedId(await launch(emu));
     const good = launchedId(await launch(emu));
-    await sleep(20);
-    expect(data<ApiInstance>(await call(emu, "GET", `/instances/${bad}`)).status).toBe("unhealthy");
-    expect(data<ApiInstance>(await call(emu, "GET", `/instances/${good}`)).status).toBe("active");
+    const status = async (id: string) => data<ApiInstance>(await call(emu, "GET", `/instances/${id}`)).status;
+    expect(await status(bad)).toBe("booting");
+    clock.advance(10);
+    expect(await status(bad)).toBe("unhealthy");
+    expect(await status(good)).toBe("active");
     await call(emu, "POST", "/instance-operations/restart", { instance_ids: [bad] });
-    await waitFor("healed", async () => data<ApiInstance>(await call(emu, "GET", `/instances/${bad}`)).status === "active");
+    expect(await status(bad)).toBe("booting");
+    clock.advance(10);
+    expect(await status(bad)).toBe("active");
   });
 
   it("terminateLagMs(ms): terminating lasts that long", async () => {
@@ -185,9 +198,10 @@ describe("lifecycle faults", () => {
     emu.faults.terminateLagMs(200);
     const id = launchedId(await launch(emu));
     await call(emu, "POST", "/instance-operations/terminate", { instance_ids: [id] });
-    await sleep(40);
+    clock.advance(199);
     expect(data<ApiInstance>(await call(emu, "GET", `/instances/${id}`)).status).toBe("terminating");
-    await waitFor("gone", async () => (await call(emu, "GET", `/instances/${id}`)).status === 404);
+    clock.advance(1);
+    expect((await call(emu, "GET", `/instances/${id}`)).status).toBe(404);
   });
 
   it("filesystemInUseFor(ms): delete refused for that long after terminated", async () => {
@@ -198,7 +212,10 @@ describe("lifecycle faults", () => {
     await call(emu, "POST", "/instance-operations/terminate", { instance_ids: [id] });
     expect((await call(emu, "GET", `/instances/${id}`)).status).toBe(404);
     expect(errorCode(await call(emu, "DELETE", `/filesystems/${fs.id}`))).toBe("filesystems/filesystem-in-use");
-    await waitFor("deletable", async () => (await call(emu, "DELETE", `/filesystems/${fs.id}`)).status === 200);
+    clock.advance(99);
+    expect(errorCode(await call(emu, "DELETE", `/filesystems/${fs.id}`))).toBe("filesystems/filesystem-in-use");
+    clock.advance(1);
+    expect((await call(emu, "DELETE", `/filesystems/${fs.id}`)).status).toBe(200);
   });
 
   it("loseLaunchResponses(n): the instance exists although the launch answered 500", async () => {
@@ -230,19 +247,21 @@ describe("rate limiting", () => {
   });
 
   it("when on: requests closer than minIntervalMs and launches closer than launchIntervalMs get 429", async () => {
-    // Intervals are generous relative to loopback latency so a loaded CI box cannot flip the outcome.
     const emu = await start({ rateLimit: { minIntervalMs: 100, launchIntervalMs: 300 } });
-    expect(await statuses(emu, 2)).toEqual([200, 429]);
-    await sleep(110);
-    const firstLaunchAt = Date.now();
-    expect((await launch(emu)).status).toBe(200);
-    await sleep(110);
-    const tooSoon = await launch(emu);
+    expect(await statuses(emu, 2)).toEqual([200, 429]); // t = 0
+    clock.advance(99);
+    expect(await statuses(emu, 1)).toEqual([429]); // a refused request does not restart the interval
+    clock.advance(1);
+    expect(await statuses(emu, 1)).toEqual([200]); // t = 100
+    clock.advance(100);
+    expect((await launch(emu)).status).toBe(200); // t = 200: first launch
+    clock.advance(100);
+    const tooSoon = await launch(emu); // t = 300: request interval passed, launch interval not
     expect([tooSoon.status, tooSoon.text]).toEqual([429, ""]);
-    await sleep(110);
-    expect(await statuses(emu, 1)).toEqual([200]);
-    await sleep(Math.max(110, firstLaunchAt + 320 - Date.now()));
-    expect((await launch(emu)).status).toBe(200);
+    clock.advance(100);
+    expect(await statuses(emu, 1)).toEqual([200]); // t = 400
+    clock.advance(100);
+    expect((await launch(emu)).status).toBe(200); // t = 500: 300 after the first launch
   });
 
   it("can be switched on and off at run time", async () => {

@@ -1,12 +1,20 @@
 // State transitions and bookkeeping: boot, restart, terminate, filesystem and ruleset use,
 // leak detection, options, seeding, and the request log's handling of the API key.
-import { afterEach, describe, expect, it } from "vitest";
+// The emulator runs on a virtual clock that only the test moves: each transition is checked at its
+// exact time, whatever the machine's load.
+import { setTimeout as delay } from "node:timers/promises";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { startLambdaEmulator, type ApiFilesystem, type ApiFirewallRuleset, type ApiInstance, type EmulatorOptions, type LambdaEmulator } from "../../fixtures/lambda-emulator";
-import { call, data, errorCode, sleep, waitFor } from "./http";
+import { SteppingClock } from "../../fixtures/steppingClock";
+import { call, data, errorCode } from "./http";
 
+let clock: SteppingClock;
+beforeEach(() => {
+  clock = new SteppingClock();
+});
 const started: LambdaEmulator[] = [];
 async function start(opts: EmulatorOptions = {}): Promise<LambdaEmulator> {
-  const emu = await startLambdaEmulator(opts);
+  const emu = await startLambdaEmulator({ now: clock.now, ...opts });
   started.push(emu);
   return emu;
 }
@@ -37,20 +45,28 @@ describe("instance lifecycle", () => {
     expect(first.status).toBe("booting");
     expect(first.ip).toBeUndefined();
     expect(first.actions.restart.available).toBe(false);
-    await waitFor("active", async () => (await instance(emu, id)).status === "active");
+    clock.advance(149);
+    const still = await instance(emu, id);
+    expect(still.status).toBe("booting");
+    expect(still.ip).toBeUndefined();
+    clock.advance(1);
     const active = await instance(emu, id);
+    expect(active.status).toBe("active");
     expect(active.ip).toBe("127.0.0.9");
     expect(active.actions.terminate.available).toBe(true);
-    expect(Date.now() - (emu.state.instance(id)?.launchedAt ?? 0)).toBeGreaterThanOrEqual(150);
   });
 
   it("restart sends an active instance back to booting, keeping its ip", async () => {
     const emu = await start({ bootMs: 30 });
     const id = await launch(emu);
-    await waitFor("active", async () => (await instance(emu, id)).status === "active");
+    clock.advance(30);
+    expect((await instance(emu, id)).status).toBe("active");
     const res = data<{ restarted_instances: ApiInstance[] }>(await call(emu, "POST", "/instance-operations/restart", { instance_ids: [id] }));
     expect(res.restarted_instances[0]).toMatchObject({ id, status: "booting", ip: "127.0.0.1" });
-    await waitFor("active again", async () => (await instance(emu, id)).status === "active");
+    clock.advance(29);
+    expect((await instance(emu, id)).status).toBe("booting");
+    clock.advance(1);
+    expect((await instance(emu, id)).status).toBe("active");
   });
 
   it("terminates: terminating, then terminated = 404 and gone from the list, kept in history", async () => {
@@ -64,7 +80,9 @@ describe("instance lifecycle", () => {
     // Terminating again while terminating is accepted and changes nothing.
     const again = await call(emu, "POST", "/instance-operations/terminate", { instance_ids: [id] });
     expect(again.status).toBe(200);
-    await waitFor("gone", async () => (await call(emu, "GET", `/instances/${id}`)).status === 404);
+    clock.advance(199);
+    expect((await instance(emu, id)).status).toBe("terminating");
+    clock.advance(1);
     const gone = await call(emu, "GET", `/instances/${id}`);
     expect(errorCode(gone)).toBe("global/object-does-not-exist");
     expect(data<ApiInstance[]>(await call(emu, "GET", "/instances"))).toEqual([]);
@@ -83,12 +101,14 @@ describe("instance lifecycle", () => {
     expect(listed[0].is_in_use).toBe(true);
     expect(errorCode(await call(emu, "DELETE", `/filesystems/${fs.id}`))).toBe("filesystems/filesystem-in-use");
     await call(emu, "POST", "/instance-operations/terminate", { instance_ids: [id] });
-    await waitFor("terminated", () => emu.state.instance(id)?.status === "terminated");
+    clock.advance(20);
+    expect(emu.state.instance(id)?.status).toBe("terminated");
     // Terminated, but the hold has not passed yet.
     expect(errorCode(await call(emu, "DELETE", `/filesystems/${fs.id}`))).toBe("filesystems/filesystem-in-use");
-    const terminatedAt = emu.state.instance(id)?.terminatedAt ?? 0;
-    await waitFor("hold over", async () => (await call(emu, "DELETE", `/filesystems/${fs.id}`)).status === 200);
-    expect(Date.now() - terminatedAt).toBeGreaterThanOrEqual(200);
+    clock.advance(199);
+    expect(errorCode(await call(emu, "DELETE", `/filesystems/${fs.id}`))).toBe("filesystems/filesystem-in-use");
+    clock.advance(1);
+    expect((await call(emu, "DELETE", `/filesystems/${fs.id}`)).status).toBe(200);
     expect(emu.state.filesystems()).toEqual([]);
   });
 
@@ -111,7 +131,10 @@ describe("instance lifecycle", () => {
     expect((await instance(emu, id)).firewall_rulesets).toEqual([{ id: rs.id }]);
     expect(errorCode(await call(emu, "DELETE", `/firewall-rulesets/${rs.id}`))).toBe("firewall-rulesets/firewall-ruleset-in-use");
     await call(emu, "POST", "/instance-operations/terminate", { instance_ids: [id] });
-    await waitFor("deletable", async () => (await call(emu, "DELETE", `/firewall-rulesets/${rs.id}`)).status === 200);
+    clock.advance(9);
+    expect(errorCode(await call(emu, "DELETE", `/firewall-rulesets/${rs.id}`))).toBe("firewall-rulesets/firewall-ruleset-in-use");
+    clock.advance(1);
+    expect((await call(emu, "DELETE", `/firewall-rulesets/${rs.id}`)).status).toBe(200);
   });
 
   it("rename changes only the name; the name is not unique", async () => {
@@ -231,11 +254,15 @@ describe("options, inspection and secrets", () => {
   it("close() stops the server even with a delayed response pending", async () => {
     const emu = await startLambdaEmulator();
     emu.faults.delayResponses(5_000, 1);
+    // Started before the request, so it fires before the emulator's own delay would: if close()
+    // waited for the held response, this would win the race (ordering, not a time limit).
+    const stop = new AbortController();
+    const heldResponseDue = delay(5_000, "close waited for the held response", { signal: stop.signal }).catch(() => "cancelled");
     const pending = call(emu, "GET", "/instances").catch((e: unknown) => e);
-    await sleep(20);
-    const t0 = Date.now();
-    await emu.close();
-    expect(Date.now() - t0).toBeLessThan(1_000);
+    await delay(20); // lets the request reach the emulator (if it has not yet, close() is tested without it: no false failure)
+    const first = await Promise.race([emu.close().then(() => "closed"), heldResponseDue]);
+    stop.abort();
+    expect(first).toBe("closed");
     expect(await pending).toBeInstanceOf(Error);
   });
 });

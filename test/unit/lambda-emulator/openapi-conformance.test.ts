@@ -3,7 +3,8 @@
 // from the few the emulator deliberately does not produce.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startLambdaEmulator, type ApiFilesystem, type ApiFirewallRuleset, type ApiInstance, type LambdaEmulator } from "../../fixtures/lambda-emulator";
-import { call, data, errorCode, waitFor, type ApiResponse } from "./http";
+import { SteppingClock } from "../../fixtures/steppingClock";
+import { call, data, errorCode, type ApiResponse } from "./http";
 import { OpenApiValidator } from "./openapi";
 
 const validator = new OpenApiValidator();
@@ -17,8 +18,10 @@ function conforms(method: string, template: string, res: ApiResponse): void {
 }
 
 let emu: LambdaEmulator;
+/** The emulator's clock: boot and terminate move only when the test advances it. */
+const clock = new SteppingClock();
 beforeAll(async () => {
-  emu = await startLambdaEmulator({ bootMs: 150, terminateMs: 30 });
+  emu = await startLambdaEmulator({ bootMs: 150, terminateMs: 30, now: clock.now });
 });
 afterAll(async () => {
   await emu.close();
@@ -272,7 +275,7 @@ describe("Lambda emulator vs OpenAPI 1.8.3", () => {
     conforms("GET", "/instances/{id}", booting);
     expect(data<ApiInstance>(booting).status).toBe("booting");
     conforms("GET", "/instances", await call(emu, "GET", "/instances"));
-    await waitFor("active", async () => data<ApiInstance>(await call(emu, "GET", `/instances/${id}`)).status === "active");
+    clock.advance(150);
     const active = await call(emu, "GET", `/instances/${id}`);
     conforms("GET", "/instances/{id}", active);
     expect(data<ApiInstance>(active)).toMatchObject({ ip: "127.0.0.1", name: "conf-host", hostname: "conf-host-1", file_system_names: ["conf-weights"] });
@@ -310,7 +313,8 @@ describe("Lambda emulator vs OpenAPI 1.8.3", () => {
     const terminated = await call(emu, "POST", "/instance-operations/terminate", { instance_ids: [id] });
     conforms("POST", "/instance-operations/terminate", terminated);
     expect(data<{ terminated_instances: ApiInstance[] }>(terminated).terminated_instances[0].status).toBe("terminating");
-    await waitFor("gone", async () => (await call(emu, "GET", `/instances/${id}`)).status === 404);
+    clock.advance(30);
+    expect((await call(emu, "GET", `/instances/${id}`)).status).toBe(404);
     conforms("DELETE", "/filesystems/{id}", await call(emu, "DELETE", `/filesystems/${fs.id}`));
     conforms("DELETE", "/firewall-rulesets/{id}", await call(emu, "DELETE", `/firewall-rulesets/${rs.id}`));
     expect(emu.leakedInstances()).toEqual([]);

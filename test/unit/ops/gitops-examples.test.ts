@@ -14,28 +14,67 @@ const dir = path.join(repoRoot, "examples", "gitops");
 const workflowDir = path.join(dir, "github", "workflows");
 const ALLOWED_SECRETS = new Set(["PULUMI_ACCESS_TOKEN", "LAMBDA_API_KEY", "GITHUB_TOKEN", "PULUMI_CONFIG_PASSPHRASE"]);
 
-type Step = { uses?: string; run?: string; with?: Record<string, unknown>; if?: string };
-type Job = { steps: Step[]; needs?: string | string[]; environment?: string; if?: string };
-type Workflow = { on: Record<string, unknown>; jobs: Record<string, Job>; concurrency?: { group: string; "cancel-in-progress": boolean } };
+type Step = { uses?: string; run?: string; with?: Record<string, unknown>; if?: string; env?: Record<string, string> };
+type Job = { steps: Step[]; needs?: string | string[]; environment?: string; if?: string; env?: Record<string, string> };
+type Workflow = {
+  on: Record<string, unknown>;
+  jobs: Record<string, Job>;
+  concurrency?: { group: string; "cancel-in-progress": boolean };
+  permissions?: Record<string, string>;
+  env?: Record<string, string>;
+};
 
 const workflows = Object.fromEntries(
   fs.readdirSync(workflowDir).map((f) => [f, { text: fs.readFileSync(path.join(workflowDir, f), "utf8"), doc: parse(fs.readFileSync(path.join(workflowDir, f), "utf8")) as Workflow }]),
 );
 const gitlabText = fs.readFileSync(path.join(dir, "gitlab", ".gitlab-ci.yml"), "utf8");
+/** The YAML without its comments (which explain the secrets they do not use). */
+const code = (text: string) => text.split("\n").filter((l) => !/^\s*#/.test(l)).join("\n");
 const allSteps = (w: Workflow) => Object.values(w.jobs).flatMap((j) => j.steps);
 const pulumiSteps = (w: Workflow) => allSteps(w).filter((s) => s.uses?.startsWith("pulumi/actions@"));
 
 describe("GitHub Actions examples", () => {
-  it("are the four pipelines, all valid YAML", () => {
-    expect(Object.keys(workflows).sort()).toEqual(["pulumi-deploy-dev.yml", "pulumi-preview.yml", "pulumi-promote-prod.yml", "pulumi-teardown.yml"]);
+  it("are the five pipelines, all valid YAML", () => {
+    expect(Object.keys(workflows).sort()).toEqual([
+      "pulumi-deploy-dev.yml",
+      "pulumi-preview-trusted.yml",
+      "pulumi-preview.yml",
+      "pulumi-promote-prod.yml",
+      "pulumi-teardown.yml",
+    ]);
   });
 
-  it("preview runs on pull requests, comments the diff and applies the policy pack", () => {
-    const w = workflows["pulumi-preview.yml"].doc;
-    expect(Object.keys(w.on)).toEqual(["pull_request"]);
+  it("the pull request's own code runs with no secret and a read-only token", () => {
+    const { doc: w, text } = workflows["pulumi-preview.yml"];
+    expect(Object.keys(w.on)).toEqual(["pull_request"]); // never pull_request_target
+    expect(code(text)).not.toMatch(/secrets\./);
+    expect(code(text)).not.toMatch(/PULUMI_ACCESS_TOKEN|LAMBDA_API_KEY|PULUMI_CONFIG_PASSPHRASE/);
+    expect(w.permissions).toEqual({ contents: "read" });
+    expect(pulumiSteps(w)).toEqual([]);
+    expect(allSteps(w).some((s) => s.run?.includes("npx vitest run --project unit"))).toBe(true);
+  });
+
+  it("the preview with deploy credentials runs trusted code paths only after an approval", () => {
+    const { doc: w, text } = workflows["pulumi-preview-trusted.yml"];
+    expect(w.on).toEqual({ workflow_run: { workflows: ["pulumi-preview"], types: ["completed"] } });
+    for (const t of Object.values(workflows)) expect(code(t.text)).not.toMatch(/pull_request_target/);
+    const job = w.jobs.preview;
+    expect(job.environment).toBe("preview"); // required reviewers gate the job before any step
+    expect(job.if).toMatch(/workflow_run\.conclusion == 'success'/);
+    // The deploy token is the only deploy secret, and only on the preview step; no Lambda key at all.
+    expect(code(text)).not.toMatch(/LAMBDA_API_KEY/);
+    expect(w.env ?? {}).toEqual({});
+    expect(job.env ?? {}).toEqual({});
     const [p] = pulumiSteps(w);
-    expect(p.with).toMatchObject({ command: "preview", diff: true, "comment-on-pr": true, policyPacks: "policy" });
+    expect(p.env).toEqual({ PULUMI_ACCESS_TOKEN: "${{ secrets.PULUMI_ACCESS_TOKEN }}" });
+    expect(p.with).toMatchObject({ command: "preview", diff: true, "comment-on-pr": true, "comment-on-pr-number": "${{ steps.pr.outputs.number }}", policyPacks: "policy" });
     expect(String(p.with!["stack-name"])).toMatch(/\/hgx-inference\/dev$/);
+    // The PR number from the untrusted run is checked against the API before use.
+    const verify = job.steps.find((s) => s.run?.includes("gh api"))!.run!;
+    expect(verify).toMatch(/\^\[0-9\]\+\$/);
+    expect(verify).toMatch(/\$HEAD_SHA/);
+    const checkout = job.steps.find((s) => s.uses?.startsWith("actions/checkout@"))!;
+    expect(checkout.with).toMatchObject({ ref: "${{ github.event.workflow_run.head_sha }}", "persist-credentials": false });
   });
 
   it("dev deploys on merge to main, serialised, with the policy pack", () => {
@@ -55,11 +94,14 @@ describe("GitHub Actions examples", () => {
     expect(pulumiSteps({ ...w, jobs: { p: w.jobs["deploy-prod"] } })[0].with).toMatchObject({ command: "up", "stack-name": "${{ vars.PULUMI_ORG }}/hgx-inference/prod" });
   });
 
-  it("teardown is scheduled, destroys dev and sweeps with the reaper", () => {
+  it("teardown is scheduled, destroys dev and sweeps with the reaper scoped to dev", () => {
     const w = workflows["pulumi-teardown.yml"].doc;
     expect(w.on.schedule).toEqual([{ cron: "0 2 * * *" }]);
     expect(pulumiSteps(w)[0].with).toMatchObject({ command: "destroy" });
-    expect(allSteps(w).some((s) => s.run?.includes("npx tsx scripts/reaper.ts --confirm"))).toBe(true);
+    const reaps = allSteps(w).filter((s) => s.run?.includes("scripts/reaper.ts"));
+    expect(reaps).toHaveLength(1);
+    expect(reaps[0].run).toMatch(/npx tsx scripts\/reaper\.ts --confirm --stack dev\b/);
+    expect(reaps[0].run).not.toMatch(/--all-stacks|--stack prod/);
     expect(w.concurrency?.group).toBe("pulumi-dev");
   });
 
@@ -81,10 +123,14 @@ describe("paths named by the examples exist", () => {
   it.each([...named, "policy/PulumiPolicy.yaml", "policy/index.ts"])("%s", (p) => {
     expect(fs.existsSync(path.join(repoRoot, p))).toBe(true);
   });
-  it("GitLab example is valid YAML with the same gate", () => {
-    const doc = parse(gitlabText) as Record<string, { needs?: string[]; script?: string[] }>;
+  it("GitLab example is valid YAML with the same gate, a gated preview and a scoped reaper", () => {
+    type GitlabJob = { needs?: string[]; script?: string[]; rules?: { if: string; when?: string }[]; environment?: { name: string } };
+    const doc = parse(gitlabText) as Record<string, GitlabJob>;
     expect(doc["deploy-prod"].needs).toEqual(["promote-check"]);
     expect(doc["promote-check"].script).toEqual(["npx tsx scripts/promote-check.ts --outputs-file dev-outputs.json"]);
+    expect(doc.preview.rules).toEqual([{ if: '$CI_PIPELINE_SOURCE == "merge_request_event"', when: "manual" }]);
+    expect(doc.preview.environment?.name).toBe("preview");
+    expect(doc.teardown.script).toContain("npx tsx scripts/reaper.ts --confirm --stack dev");
   });
 });
 

@@ -6,7 +6,11 @@
 import { execFile } from "node:child_process";
 import * as path from "node:path";
 import { beforeEach, describe, expect, it } from "vitest";
-import { formatDuration, parseExpiry, planReap, runReaper } from "../../../components/ops/reaper";
+import { formatDuration, parseExpiry, planReap, runReaper, stackInScope } from "../../../components/ops/reaper";
+import { expiryFor, instanceTags } from "../../../components/host/lambda/instance";
+import { resolveLambdaMachineArgs, type LambdaMachineArgs } from "../../../components/host/lambdaMachine";
+import { parseStackConfig, type RawConfig } from "../../../components/config";
+import { hostArgsFor } from "../../../components/stack";
 import type { Instance, Tag } from "../../../components/host/lambda/types";
 import { startLambdaEmulator, type LambdaEmulator } from "../../fixtures/lambda-emulator";
 
@@ -18,22 +22,23 @@ const HOUR = 3_600_000;
 
 /** name -> tags; the fleet every emulator test starts from. */
 const FLEET: Record<string, Tag[]> = {
-  "dev-expired": tags({ project: PROJECT, stack: "dev", expires: iso(-2 * HOUR) }),
-  "ci-expired": tags({ project: PROJECT, stack: "ci", expires: iso(-5 * 60_000) }),
-  "dev-fresh": tags({ project: PROJECT, stack: "dev", expires: iso(6 * HOUR) }),
+  "dev-expired": tags({ project: PROJECT, stack: "dev", expires: iso(-2 * HOUR), ttl: "28800s" }),
+  "ci-expired": tags({ project: PROJECT, stack: "ci", expires: iso(-5 * 60_000), ttl: "3600s" }),
+  "dev-fresh": tags({ project: PROJECT, stack: "dev", expires: iso(6 * HOUR), ttl: "28800s" }),
   "prod-never": tags({ project: PROJECT, stack: "prod", expires: "never" }),
   "dev-no-expiry": tags({ project: PROJECT, stack: "dev" }),
   "dev-garbled": tags({ project: PROJECT, stack: "dev", expires: "tomorrow" }),
-  "other-expired": tags({ project: "someone-else", stack: "dev", expires: iso(-48 * HOUR) }),
+  "other-expired": tags({ project: "someone-else", stack: "dev", expires: iso(-48 * HOUR), ttl: "3600s" }),
   "untagged": [],
 };
 const EXPECTED_TERMINATED = ["ci-expired", "dev-expired"];
 
-function tags(t: { project?: string; stack?: string; expires?: string }): Tag[] {
+function tags(t: { project?: string; stack?: string; expires?: string; ttl?: string }): Tag[] {
   const out: Tag[] = [];
   if (t.project) out.push({ key: "hgx:project", value: t.project });
   if (t.stack) out.push({ key: "hgx:stack", value: t.stack }, { key: "hgx:resource", value: "gpu" });
   if (t.expires) out.push({ key: "hgx:expires-at", value: t.expires });
+  if (t.ttl) out.push({ key: "hgx:ttl", value: t.ttl });
   return out;
 }
 
@@ -51,10 +56,10 @@ async function api<T>(method: string, p: string, body?: unknown): Promise<T> {
   return json.data as T;
 }
 
-/** Launches the fleet through the emulator's HTTP API (fresh emulator per test). */
-async function launchFleet(): Promise<void> {
+/** Launches a fleet through the emulator's HTTP API (fresh emulator per test). */
+async function launchFleet(fleet: Record<string, Tag[]> = FLEET): Promise<void> {
   idsByName = {};
-  for (const [name, t] of Object.entries(FLEET)) {
+  for (const [name, t] of Object.entries(fleet)) {
     const { instance_ids } = await api<{ instance_ids: string[] }>("POST", "/instance-operations/launch", {
       region_name: "us-east-1",
       instance_type_name: "gpu_8x_b200_sxm6",
@@ -83,9 +88,9 @@ describe("planReap (pure)", () => {
   it("terminates only expired instances of the project and counts the others as untouched", () => {
     const plan = planReap(
       [
-        inst("a", "active", tags({ project: PROJECT, stack: "dev", expires: iso(-HOUR) })),
-        inst("b", "active", tags({ project: PROJECT, stack: "dev", expires: iso(HOUR) })),
-        inst("c", "terminating", tags({ project: PROJECT, stack: "dev", expires: iso(-HOUR) })),
+        inst("a", "active", tags({ project: PROJECT, stack: "dev", expires: iso(-HOUR), ttl: "3600s" })),
+        inst("b", "active", tags({ project: PROJECT, stack: "dev", expires: iso(HOUR), ttl: "3600s" })),
+        inst("c", "terminating", tags({ project: PROJECT, stack: "dev", expires: iso(-HOUR), ttl: "3600s" })),
         inst("d", "active", tags({ project: "x", expires: iso(-HOUR) })),
         inst("e", "booting", []),
       ],
@@ -98,7 +103,7 @@ describe("planReap (pure)", () => {
     ]);
     expect(plan.decisions.find((d) => d.id === "c")!.reason).toBe("already terminating");
     expect(plan.foreignCount).toBe(2);
-    expect(planReap([inst("a", "active", tags({ project: PROJECT, stack: "dev", expires: iso(-HOUR) }))], { project: PROJECT, now: new Date(NOW), stack: "ci" }).decisions).toEqual([]);
+    expect(planReap([inst("a", "active", tags({ project: PROJECT, stack: "dev", expires: iso(-HOUR), ttl: "3600s" }))], { project: PROJECT, now: new Date(NOW), stacks: ["ci"] }).decisions).toEqual([]);
     expect(() => planReap([], { project: "", now: new Date() })).toThrow(/--project/);
   });
   it("reads only full ISO times; 'never', absent and garbled expiries keep the instance", () => {
@@ -136,7 +141,7 @@ describe("reaper against the Lambda emulator", () => {
   });
 
   it("--confirm terminates exactly the expired instances of this project", async () => {
-    const r = await reap(["--confirm"]);
+    const r = await reap(["--confirm", "--all-stacks"]);
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/TERMINATE\s+\S+\s+ci-expired/);
     expect(r.out).toMatch(/terminating 2 expired instances/);
@@ -146,7 +151,7 @@ describe("reaper against the Lambda emulator", () => {
       expect({ name, gone }).toEqual({ name, gone: EXPECTED_TERMINATED.includes(name) });
     }
     // A second run finds nothing left to do.
-    const again = await reap(["--confirm"]);
+    const again = await reap(["--confirm", "--all-stacks"]);
     expect(again.out).toMatch(/terminating 0 expired instances/);
     expect(terminateRequests()).toHaveLength(1);
   });
@@ -190,11 +195,108 @@ describe("reaper against the Lambda emulator", () => {
     expect(dry.code).toBe(0);
     expect(dry.stdout).toMatch(/would terminate 2 expired instances/);
     expect(terminateRequests()).toEqual([]);
-    const real = await run(["--confirm"]);
+    const real = await run(["--confirm", "--all-stacks"]);
     expect(real.code).toBe(0);
     expect(`${real.stdout}${real.stderr}`).not.toContain(emu.apiKey);
     expect(EXPECTED_TERMINATED.map(statusOf).every((s) => s === "terminating" || s === "terminated")).toBe(true);
     expect(statusOf("other-expired")).toBe("active");
     expect(statusOf("untagged")).toBe("active");
   }, 60_000);
+});
+
+/**
+ * Prod is never reaped by accident. The tags come from the real chain — stack config → hostArgsFor
+ * → LambdaMachine's resolved args → the instance's launch tags — and the instances live in the
+ * emulator; the reaper runs 12 h and a minute after the launch.
+ */
+describe("prod is never reaped", () => {
+  const LAUNCH = new Date("2026-03-02T08:00:00Z");
+  const LATER = new Date(LAUNCH.getTime() + 12 * HOUR + 60_000);
+  const base: RawConfig = { hostMode: "lambda", lambdaApiKey: "sk-test-not-a-real-key" };
+
+  /** The launch tags a stack's config gives its instance (what instance.ts sends to the API). */
+  function launchTags(stack: string, raw: RawConfig): Tag[] {
+    const args = hostArgsFor(parseStackConfig({ ...base, ...raw }, { stack }));
+    if (args.mode !== "lambda") throw new Error("expected lambda mode");
+    const cfg = resolveLambdaMachineArgs("hgx", args.lambda as LambdaMachineArgs, { project: PROJECT, stack });
+    return instanceTags({ project: cfg.project, stack: cfg.stack, resourceName: "hgx", ttlSeconds: cfg.ttlSeconds, protected: cfg.protect }, expiryFor(cfg.ttlSeconds, LAUNCH));
+  }
+
+  const fleet = (): Record<string, Tag[]> => ({
+    // prod as configured today: no TTL (none is set), protected because it is prod.
+    "prod-no-ttl": launchTags("prod", {}),
+    // prod launched by the old default (12 h expiry, no hgx:ttl, no protection): now 12 h old.
+    "prod-old-default": tags({ project: PROJECT, stack: "prod", expires: iso(LAUNCH.getTime() - NOW + 12 * HOUR) }),
+    // a stack that asks for protection, with an expired explicit TTL.
+    "staging-protected": launchTags("staging", { lambdaProtect: "true", lambdaTtl: "2h" }),
+    // dev with an explicit 8 h TTL: expired 4 h ago.
+    "dev-expired": launchTags("dev", { lambdaTtl: "8h" }),
+    // dev launched by the old default: expired too, but nobody chose that expiry.
+    "dev-old-default": tags({ project: PROJECT, stack: "dev", expires: iso(LAUNCH.getTime() - NOW + 12 * HOUR) }),
+  });
+
+  beforeEach(async () => {
+    emu = await startLambdaEmulator({ bootMs: 0, terminateMs: 0 });
+    emu.seed.sshKey("reaper-test", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHxz0v3rW6fJtq4s0wVfXW0m3R3y7Ww0Zq5CwzJ2l7bq reaper@test");
+    await launchFleet(fleet());
+    return async () => emu.close();
+  });
+
+  async function reapLater(argv: string[]) {
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await runReaper(argv, { out: (l) => out.push(l), err: (l) => err.push(l), env: reaperEnv(), now: () => LATER });
+    return { code, out: out.join("\n"), err: err.join("\n") };
+  }
+
+  it("the stack config gives prod no expiry and a protected tag; dev gets its explicit TTL", () => {
+    const prod = fleet()["prod-no-ttl"];
+    expect(prod).toEqual(expect.arrayContaining([{ key: "hgx:expires-at", value: "never" }, { key: "hgx:protected", value: "true" }]));
+    expect(prod.find((t) => t.key === "hgx:ttl")).toBeUndefined();
+    expect(fleet()["dev-expired"]).toEqual(expect.arrayContaining([{ key: "hgx:ttl", value: "28800s" }, { key: "hgx:expires-at", value: "2026-03-02T16:00:00Z" }]));
+    expect(fleet()["dev-expired"].find((t) => t.key === "hgx:protected")).toBeUndefined();
+  });
+
+  it("only the dev instance with an expired explicit TTL goes, and only with --confirm", async () => {
+    const dry = await reapLater(["--all-stacks"]);
+    expect(dry.code).toBe(0);
+    expect(dry.out).toMatch(new RegExp(`would terminate\\s+${idsByName["dev-expired"]}\\s+dev-expired`));
+    expect(dry.out).toMatch(/keep\s+\S+\s+prod-no-ttl .*protected \(hgx:protected=true\)/);
+    expect(dry.out).toMatch(/keep\s+\S+\s+prod-old-default .*production stack 'prod'/);
+    expect(dry.out).toMatch(/keep\s+\S+\s+staging-protected .*protected/);
+    expect(dry.out).toMatch(/keep\s+\S+\s+dev-old-default .*expiry not set explicitly/);
+    expect(dry.out).toMatch(/would terminate 1 expired instance .*keeping 4/);
+    expect(terminateRequests()).toEqual([]);
+
+    // --confirm without saying which stacks is refused before any API call that changes anything.
+    const unscoped = await reapLater(["--confirm"]);
+    expect(unscoped.code).toBe(2);
+    expect(unscoped.err).toMatch(/--confirm needs the stacks it may act on: --stack <name>/);
+    expect(terminateRequests()).toEqual([]);
+
+    const real = await reapLater(["--confirm", "--stack", "dev", "--stack", "prod", "--stack", "staging"]);
+    expect(real.code).toBe(0);
+    expect(terminateRequests()).toHaveLength(1);
+    for (const name of Object.keys(fleet())) {
+      const gone = ["terminating", "terminated"].includes(statusOf(name));
+      expect({ name, gone }).toEqual({ name, gone: name === "dev-expired" });
+    }
+  });
+
+  it("a teardown scoped to other stacks leaves dev alone too", async () => {
+    const r = await reapLater(["--confirm", "--stack", "pr-42"]);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/stack pr-42: 0 instance\(s\)/);
+    expect(terminateRequests()).toEqual([]);
+    expect(statusOf("dev-expired")).toBe("active");
+  });
+
+  it("matches bare stack names against qualified stack tags, never the other way round", () => {
+    expect(stackInScope("dev", ["dev"])).toBe(true);
+    expect(stackInScope("acme/hgx-inference/dev", ["dev"])).toBe(true);
+    expect(stackInScope("acme/hgx-inference/dev", ["other/hgx-inference/dev"])).toBe(false);
+    expect(stackInScope("dev-1", ["dev"])).toBe(false);
+    expect(stackInScope(undefined, ["dev"])).toBe(false);
+    expect(stackInScope(undefined, undefined)).toBe(true);
+  });
 });

@@ -89,10 +89,14 @@ function configure(config: Record<string, Record<string, unknown>>): Promise<voi
 }
 
 const DYNAMIC = "pulumi-nodejs:dynamic:Resource";
+const DIGEST = `sha256:${"0123456789abcdef".repeat(4)}`;
+/** An expiry tag a day ahead (within the pack's 7-day bound). */
+const soon = () => [{ key: "hgx-expires-at", value: new Date(Date.now() + 86_400_000).toISOString() }];
 const instanceProps = (extra: Record<string, unknown>) => ({
   __provider: "exports.handler = function () {}",
   instanceTypeName: "gpu_8x_b200_sxm6",
   regionName: "us-east-3",
+  maxPriceCentsPerHour: 5000,
   ...extra,
 });
 
@@ -103,6 +107,8 @@ describe("policy pack served over the analyzer protocol", () => {
     expect(bad[0]).toMatchObject({ policy: "pinned-images", level: analyzerPb.EnforcementLevel.MANDATORY });
     expect(bad[0].message).toMatch(/lmsysorg\/sglang:latest/);
     expect(await analyze("dev", "docker:index/remoteImage:RemoteImage", "sglang-image", { name: "lmsysorg/sglang:v0.5.4" })).toEqual([]);
+    const nightly = await analyze("dev", "docker:index/remoteImage:RemoteImage", "sglang-image", { name: "lmsysorg/sglang:nightly" });
+    expect(nightly.map((f) => f.policy)).toEqual(["pinned-images"]);
   });
 
   it("judges nothing on a container image that is unknown during preview", async () => {
@@ -112,16 +118,19 @@ describe("policy pack served over the analyzer protocol", () => {
   it("requires an expiry on dev instances only", async () => {
     const noTtl = await analyze("dev", DYNAMIC, "gpu-instance", instanceProps({}));
     expect(noTtl.map((f) => f.policy)).toEqual(["ttl-outside-prod"]);
-    expect(await analyze("dev", DYNAMIC, "gpu-instance", instanceProps({ tags: [{ key: "hgx-expires-at", value: "2030-01-01T00:00:00Z" }] }))).toEqual([]);
+    expect(await analyze("dev", DYNAMIC, "gpu-instance", instanceProps({ tags: soon() }))).toEqual([]);
     expect(await analyze("prod", DYNAMIC, "gpu-instance", instanceProps({}))).toEqual([]);
+    const forever = await analyze("dev", DYNAMIC, "gpu-instance", instanceProps({ ttl: "100000d" }));
+    expect(forever.map((f) => f.policy)).toEqual(["ttl-outside-prod"]);
+    expect(forever[0].message).toMatch(/100000\.0 days, above the limit of 7\.0 days/);
   });
 
   it("refuses a container publishing the serving port on all interfaces without an API key", async () => {
     const ports = [{ internal: 8000, external: 8000, ip: "0.0.0.0", protocol: "tcp" }];
-    const open = await analyze("dev", "docker:index/container:Container", "sglang", { image: "sha256:0123456789abcdef01", ports, command: ["python3", "-m", "sglang.launch_server"] });
+    const open = await analyze("dev", "docker:index/container:Container", "sglang", { image: DIGEST, ports, command: ["python3", "-m", "sglang.launch_server"] });
     expect(open.map((f) => f.policy)).toEqual(["serving-port-requires-api-key"]);
     const keyed = await analyze("dev", "docker:index/container:Container", "sglang", {
-      image: "sha256:0123456789abcdef01",
+      image: DIGEST,
       ports,
       command: ["python3", "-m", "sglang.launch_server", "--api-key", "k"],
     });
@@ -133,10 +142,15 @@ describe("policy pack served over the analyzer protocol", () => {
     const server: [string, string, Record<string, unknown>] = ["docker:index/container:Container", "sglang", { image: "lmsysorg/sglang:v0.5.4", command: ["python3", "-m", "sglang.launch_server"] }];
     const findings = await analyzeStack("dev", [firewall, server]);
     expect(findings.map((f) => f.policy)).toEqual(["firewall-serving-port-requires-api-key"]);
+    const halves = [DYNAMIC, "gpu-firewall", { rules: ["0.0.0.0/1", "128.0.0.0/1"].map((source_network) => ({ protocol: "tcp", port_range: [8000, 8000], source_network })) }] as typeof firewall;
+    expect((await analyzeStack("dev", [halves, server])).map((f) => f.policy)).toEqual(["firewall-serving-port-requires-api-key"]);
   });
 
   it("applies the hourly cost ceiling from policy config", async () => {
-    const priced = instanceProps({ priceCentsPerHour: 4592, tags: [{ key: "hgx-expires-at", value: "2030-01-01T00:00:00Z" }] });
+    const priced = instanceProps({ maxPriceCentsPerHour: 4592, tags: soon() });
+    const { maxPriceCentsPerHour: _ceiling, ...withoutCeiling } = priced;
+    const unpriced = await analyze("dev", DYNAMIC, "gpu-instance", withoutCeiling);
+    expect(unpriced.map((f) => f.policy)).toEqual(["max-hourly-cost"]);
     expect(await analyze("dev", DYNAMIC, "gpu-instance", priced)).toEqual([]); // default ceiling $60/h
     await configure({ "max-hourly-cost": { maxUsdPerHour: 40 }, "max-hourly-cost-stack": { maxUsdPerHour: 40 } });
     const over = await analyze("dev", DYNAMIC, "gpu-instance", priced);

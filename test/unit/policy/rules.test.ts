@@ -16,6 +16,7 @@ import {
   stackCostViolations,
   stackExposureViolations,
   stackNameFromUrn,
+  ttlBoundViolations,
   ttlViolations,
   UNKNOWN,
   UNKNOWN_SENTINELS,
@@ -31,6 +32,8 @@ const res = (type: string, name: string, props: Record<string, unknown>, stack =
 });
 const container = (props: Record<string, unknown>) => res("docker:index/container:Container", "gpu-sglang", props);
 const instanceType = "pulumi-nodejs:dynamic:Resource";
+/** A real-looking digest: sha256 and 64 hex digits. */
+const DIGEST = `sha256:${"0123456789abcdef".repeat(4)}`;
 const instance = (props: Record<string, unknown>, stack = "dev") =>
   res(instanceType, "gpu-instance", { __provider: "exports.handler = ...", instanceTypeName: "gpu_8x_b200_sxm6", regionName: "us-east-3", ...props }, stack);
 
@@ -42,8 +45,8 @@ describe("image references", () => {
   });
   it("accepts release tags, digests and image ids; refuses latest and untagged", () => {
     expect(imagePinProblem("lmsysorg/sglang:v0.5.4-cu129")).toBeUndefined();
-    expect(imagePinProblem("lmsysorg/sglang:latest@sha256:0123456789abcdef")).toBeUndefined();
-    expect(imagePinProblem("sha256:0123456789abcdef0123")).toBeUndefined();
+    expect(imagePinProblem(`lmsysorg/sglang:latest@${DIGEST}`)).toBeUndefined();
+    expect(imagePinProblem(DIGEST)).toBeUndefined();
     expect(imagePinProblem("lmsysorg/sglang:latest")).toMatch(/latest/);
     expect(imagePinProblem("lmsysorg/sglang:LATEST")).toMatch(/latest/);
     expect(imagePinProblem("localhost:5000/sglang")).toMatch(/no tag/);
@@ -54,7 +57,7 @@ describe("image references", () => {
 describe("pinned-images", () => {
   it("passes a RemoteImage with a release tag and a container on the image id", () => {
     expect(pinnedImageViolations(res("docker:index/remoteImage:RemoteImage", "img", { name: "lmsysorg/sglang:v0.5.4" }))).toEqual([]);
-    expect(pinnedImageViolations(container({ image: "sha256:0123456789abcdef0123" }))).toEqual([]);
+    expect(pinnedImageViolations(container({ image: DIGEST }))).toEqual([]);
   });
   it("names the resource, the image and the fix for latest / untagged images", () => {
     const [m] = pinnedImageViolations(res("docker:index/remoteImage:RemoteImage", "img", { name: "lmsysorg/sglang:latest" }));
@@ -124,7 +127,9 @@ describe("serving-port-requires-api-key", () => {
   it("judges the host layer's firewall ruleset from its inputs and its rules", () => {
     const fw = (props: Record<string, unknown>) => res("pulumi-nodejs:dynamic/lambda:FirewallRuleset", "gpu-firewall", props);
     const world = { servingPort: 8000, servingAllowlist: ["0.0.0.0/0"], sshSourceCidrs: ["0.0.0.0/0"] };
-    expect(firewallExposureViolations(fw({ ...world, servingApiKeyRequired: false }))[0]).toMatch(/servingAllowlist opens port 8000 to 0\.0\.0\.0\/0 while the server requires no API key/);
+    expect(firewallExposureViolations(fw({ ...world, servingApiKeyRequired: false }))[0]).toMatch(
+      /servingAllowlist opens port 8000 to the world \(0\.0\.0\.0\/0 reaches every IPv4 address\) while the server requires no API key/,
+    );
     expect(firewallExposureViolations(fw({ ...world, servingApiKeyRequired: true }))).toEqual([]);
     expect(firewallExposureViolations(fw(world))).toEqual([]); // undeclared: left to the stack rule
     const keyless = container({ image: "lmsysorg/sglang:v0.5.4", command: ["python3", "-m", "sglang.launch_server"] });
@@ -150,7 +155,7 @@ describe("serving-port-requires-api-key", () => {
     const keyed = container({ image: "lmsysorg/sglang:v0.5.4", ports: [{ ...open, ip: "127.0.0.1" }], command: ["python3", "--api-key", "k"] });
     const msgs = stackExposureViolations([firewall, keyless]);
     expect(msgs).toHaveLength(1);
-    expect(msgs[0]).toMatch(/'gpu-firewall'.*8000-8000 to 0\.0\.0\.0\/0.*serving port 8000/);
+    expect(msgs[0]).toMatch(/'gpu-firewall'.*tcp 8000-8000 from 0\.0\.0\.0\/0.*every IPv4 address.*serving port 8000/);
     expect(stackExposureViolations([firewall, keyed])).toEqual([]);
     const narrow = res(instanceType, "gpu-firewall", { rules: [{ protocol: "tcp", port_range: [8000, 8000], source_network: "203.0.113.0/24" }] });
     expect(stackExposureViolations([narrow, keyless])).toEqual([]);
@@ -160,10 +165,10 @@ describe("serving-port-requires-api-key", () => {
 });
 
 describe("max-hourly-cost", () => {
-  it("passes an instance under the ceiling and one whose price is not known yet", () => {
+  it("passes an instance under the ceiling and one whose price is not known yet; refuses one with no price at all", () => {
     expect(instanceCostViolations(instance({ priceCentsPerHour: 4592 }), 60)).toEqual([]);
     expect(instanceCostViolations(instance({ priceCentsPerHour: UNKNOWN }), 60)).toEqual([]);
-    expect(instanceCostViolations(instance({}), 60)).toEqual([]);
+    expect(instanceCostViolations(instance({}), 60)[0]).toMatch(/'gpu-instance' has no price known before launch.*Fix: set `lambdaMaxHourlyPriceUsd`/);
   });
   it("flags an instance above the ceiling with both amounts", () => {
     const [m] = instanceCostViolations(instance({ instanceType: { name: "gpu_8x_b200_sxm6", price_cents_per_hour: 5352 } }), 50);
@@ -175,6 +180,57 @@ describe("max-hourly-cost", () => {
     expect(stackCostViolations([a], 60)).toEqual([]);
     const [m] = stackCostViolations([a, b], 60);
     expect(m).toMatch(/\$69\.92\/h together \(a \$45\.92\/h, b \$24\.00\/h\)/);
+  });
+});
+
+// Each row: a way around the pack as it stood (all passed before), and what its finding must say.
+describe("policy bypasses are violations", () => {
+  const fw = (props: Record<string, unknown>) => res("pulumi-nodejs:dynamic/lambda:FirewallRuleset", "gpu-firewall", props);
+  const keyless = container({ image: "lmsysorg/sglang:v0.5.4", command: ["python3", "-m", "sglang.launch_server"] });
+  const allowlisted = (servingAllowlist: string[]) => firewallExposureViolations(fw({ servingPort: 8000, servingAllowlist, servingApiKeyRequired: false }));
+  const ruled = (...sources: string[]) =>
+    stackExposureViolations([fw({ rules: sources.map((source_network) => ({ protocol: "tcp", port_range: [8000, 8000], source_network })) }), keyless]);
+  const real = (props: Record<string, unknown>) => res("pulumi-nodejs:dynamic/lambda:Instance", "gpu-instance", { instanceType: "gpu_8x_b200_sxm6", maxPriceCentsPerHour: 6000, ...props });
+  const now = new Date("2026-01-01T00:00:00Z");
+  // 0.0.0.0/1, 128.0.0.0/2, 192.0.0.0/3 ... 255.255.255.254/32: every address but 255.255.255.255.
+  const dotted = (n: number) => [24, 16, 8, 0].map((shift) => Math.floor(n / 2 ** shift) % 256).join(".");
+  const worldMinusOne = Array.from({ length: 32 }, (_, i) => `${dotted(2 ** 32 - 2 ** (32 - i))}/${i + 1}`);
+  const image = (name: string) => pinnedImageViolations(res("docker:index/remoteImage:RemoteImage", "img", { name }));
+  const rows: Array<{ bypass: string; findings: () => string[]; says: RegExp }> = [
+    { bypass: "allowlist 0.0.0.0/1 + 128.0.0.0/1 (the union is the world)", findings: () => allowlisted(["0.0.0.0/1", "128.0.0.0/1"]), says: /together reach every IPv4 address/ },
+    { bypass: "firewall rules 0.0.0.0/1 + 128.0.0.0/1 on the serving port", findings: () => ruled("0.0.0.0/1", "128.0.0.0/1"), says: /together reach every IPv4 address.*serving port 8000/ },
+    { bypass: "allowlist 1.2.3.4/0 (host bits on a /0)", findings: () => allowlisted(["1.2.3.4/0"]), says: /1\.2\.3\.4\/0 reaches every IPv4 address/ },
+    { bypass: "allowlist 000.0.0.0/0 (leading zeros)", findings: () => allowlisted(["000.0.0.0/0"]), says: /000\.0\.0\.0\/0 reaches every IPv4 address/ },
+    { bypass: "rule source 1.2.3.4/0", findings: () => ruled("1.2.3.4/0"), says: /every IPv4 address/ },
+    { bypass: "the world minus one address, in /1 ... /32 pieces", findings: () => allowlisted(worldMinusOne), says: /4294967295 IPv4 addresses, more than one \/8/ },
+    { bypass: "image repo@notadigest", findings: () => image("lmsysorg/sglang@notadigest"), says: /'@notadigest', which is not a digest/ },
+    { bypass: "image with a short fake digest", findings: () => image("lmsysorg/sglang:v0.5.4@sha256:abc"), says: /not a digest \(sha256: and 64 lowercase hex digits\)/ },
+    { bypass: "image :nightly", findings: () => image("lmsysorg/sglang:nightly"), says: /tag 'nightly', which is not a release version/ },
+    { bypass: "image :main", findings: () => image("lmsysorg/sglang:main"), says: /tag 'main'/ },
+    { bypass: "bare short image id", findings: () => pinnedImageViolations(container({ image: "sha256:0123456789ab" })), says: /not a release version|no tag/ },
+    { bypass: "TTL 100000d as text", findings: () => ttlBoundViolations(real({ ttl: "100000d" }), { now }), says: /is given 100000\.0 days, above the limit of 7\.0 days/ },
+    { bypass: "ttlSeconds of 100000 days", findings: () => ttlBoundViolations(real({ ttlSeconds: 100000 * 86_400 }), { now }), says: /100000\.0 days/ },
+    { bypass: "expiry tag a year ahead", findings: () => ttlBoundViolations(real({ tags: [{ key: "hgx:expires-at", value: "2027-01-01T00:00:00Z" }] }), { now }), says: /365\.0 days/ },
+    { bypass: "an expiry nobody can read", findings: () => ttlBoundViolations(real({ ttl: "whenever" }), { now }), says: /an unreadable expiry/ },
+    { bypass: "no price known at preview", findings: () => instanceCostViolations(real({ maxPriceCentsPerHour: undefined })), says: /no price known before launch/ },
+    { bypass: "launch ceiling above the policy's", findings: () => instanceCostViolations(real({ maxPriceCentsPerHour: 9000, priceCentsPerHour: 4592 }), 60), says: /\$90\.00\/h, above the ceiling of \$60\.00\/h/ },
+  ];
+  it.each(rows)("$bypass", ({ findings, says }) => {
+    const found = findings();
+    expect(found.length).toBeGreaterThan(0);
+    expect(found.join("\n")).toMatch(says);
+  });
+  it("still passes what is legitimately fine", () => {
+    expect(allowlisted(["203.0.113.0/24", "198.51.100.7/32"])).toEqual([]);
+    expect(ruled("10.0.0.0/8")).toEqual([]);
+    expect(image("lmsysorg/sglang:v0.5.14-cu130")).toEqual([]);
+    expect(image("lmsysorg/sglang:0.5.4.post1")).toEqual([]);
+    expect(image(`lmsysorg/sglang@${DIGEST}`)).toEqual([]);
+    expect(pinnedImageViolations(res("docker:index/remoteImage:RemoteImage", "img", { name: "hgx/sim:nightly-2026" }), "^nightly-\\d{4}$")).toEqual([]);
+    expect(ttlBoundViolations(real({ ttlSeconds: 8 * 3600 }), { now })).toEqual([]);
+    expect(ttlBoundViolations(res("pulumi-nodejs:dynamic/lambda:Instance", "gpu-instance", { ttl: "100000d" }, "prod"), { now })).toEqual([]);
+    expect(ttlBoundViolations(real({ ttlSeconds: UNKNOWN }), { now })).toEqual([]);
+    expect(instanceCostViolations(real({}), 60)).toEqual([]);
   });
 });
 

@@ -5,11 +5,14 @@ import * as path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { renderReadinessGateScript, validateReadinessGate, type ReadinessGateOptions } from "../../../components/serving/readinessGate";
 import { FAST_TIMING, type RunningSimulator, type SimulatorOptions, startSimulator } from "../../fixtures/sglang-simulator";
+import { installFakeShellClock, type FakeShellClock } from "../../fixtures/fakeShellClock";
 
 const API_KEY = "sk-gate-test-7f3a";
 let sim: RunningSimulator | undefined;
 let root: string;
 let bin: string;
+/** For the bounded waits: the gate's `date` and `sleep` on a virtual clock (its curls stay real). */
+let clock: FakeShellClock;
 
 beforeAll(() => {
   // A fake `docker` so the failure path's `docker logs --tail 50` has something to show, including
@@ -28,6 +31,7 @@ esac
 `,
     { mode: 0o755 },
   );
+  clock = installFakeShellClock(root);
 });
 afterEach(async () => {
   await sim?.close();
@@ -40,14 +44,22 @@ async function startSim(opts: SimulatorOptions): Promise<RunningSimulator> {
   return sim;
 }
 
-/** Runs the gate as remote.Command/local.Command would: `bash -c <script>`, key on stdin. */
-function runGate(opts: ReadinessGateOptions, stdin: string): Promise<{ code: number | null; stdout: string; stderr: string; seconds: number; dockerArgv: string }> {
-  const log = path.join(root, `docker-${Date.now()}-${Math.random()}.log`);
+/**
+ * Runs the gate as remote.Command/local.Command would: `bash -c <script>`, key on stdin. With
+ * `fakeClock`, the gate's own time (`date`, `sleep`) is virtual and `seconds` is gate time.
+ */
+function runGate(
+  opts: ReadinessGateOptions,
+  stdin: string,
+  fakeClock = false,
+): Promise<{ code: number | null; stdout: string; stderr: string; seconds: number; dockerArgv: string }> {
+  const log = path.join(root, `docker-${process.pid}-${Math.random()}.log`);
   fs.writeFileSync(log, "");
-  const started = Date.now();
+  const clockEnv = fakeClock ? clock.env() : {};
+  const started = performance.now();
   return new Promise((resolve, reject) => {
     const child = spawn("bash", ["-c", renderReadinessGateScript(opts)], {
-      env: { PATH: `${bin}:${process.env.PATH}`, SHLVL: "1", FAKE_LOG: log },
+      env: { PATH: `${fakeClock ? `${clock.binDir}:` : ""}${bin}:${process.env.PATH}`, SHLVL: "1", FAKE_LOG: log, ...clockEnv },
     });
     let stdout = "";
     let stderr = "";
@@ -57,7 +69,8 @@ function runGate(opts: ReadinessGateOptions, stdin: string): Promise<{ code: num
     child.on("error", reject);
     child.on("close", (code) => {
       clearTimeout(killer);
-      resolve({ code, stdout, stderr, seconds: (Date.now() - started) / 1000, dockerArgv: fs.readFileSync(log, "utf8") });
+      const seconds = fakeClock ? clock.elapsedSeconds() : (performance.now() - started) / 1000;
+      resolve({ code, stdout, stderr, seconds, dockerArgv: fs.readFileSync(log, "utf8") });
     });
     child.stdin.on("error", () => undefined); // the gate may exit before reading stdin
     child.stdin.end(stdin);
@@ -82,13 +95,13 @@ describe("readiness gate against the simulator", () => {
 
   it("a server that never becomes healthy fails clearly within the bounded wait, with redacted logs", async () => {
     const s = await startSim({ faults: { neverHealthy: true } });
-    const r = await runGate({ baseUrl: s.baseUrl, servedModelName: "qwen", containerName: "hgx-test-sglang", timeoutSeconds: 4, pollIntervalSeconds: 1, progressEverySeconds: 1 }, `${API_KEY}\n`);
+    await s.whenListening; // gate time is virtual: it must meet the 503 phase from its first poll
+    const r = await runGate({ baseUrl: s.baseUrl, servedModelName: "qwen", containerName: "hgx-test-sglang", timeoutSeconds: 4, pollIntervalSeconds: 1, progressEverySeconds: 1 }, `${API_KEY}\n`, true);
     expect(r.code).toBe(1);
-    expect(r.seconds).toBeLessThan(4 + 5);
-    // The gate keeps time in whole seconds (`date +%s`): a 4 s limit ends after at least 3 s.
-    expect(r.seconds).toBeGreaterThanOrEqual(3);
-    expect(r.stderr).toMatch(/readiness gate FAILED after \d+s \(limit 4s\) for http:\/\/127\.0\.0\.1:\d+, model qwen: \/health never returned 200 \(last: HTTP 503/);
-    expect(r.stdout).toMatch(/waiting for .*\/health: HTTP 503 after \d+s of 4s/);
+    // Gave up exactly at its limit, having polled (and said so) once a second.
+    expect(r.seconds).toBe(4);
+    expect(r.stderr).toMatch(/readiness gate FAILED after 4s \(limit 4s\) for http:\/\/127\.0\.0\.1:\d+, model qwen: \/health never returned 200 \(last: HTTP 503/);
+    expect(r.stdout.match(/waiting for .*\/health: HTTP 503 after \d+s of 4s/g)).toEqual([1, 2, 3].map((n) => expect.stringContaining(`after ${n}s of 4s`)));
     expect(r.stderr).toContain("--- docker logs --tail 50 hgx-test-sglang ---");
     expect(r.stderr).toContain("Capturing CUDA graphs");
     expect(r.stderr).toContain("api_key='[redacted]'");
@@ -100,17 +113,18 @@ describe("readiness gate against the simulator", () => {
     const s = await startSim({});
     const url = s.baseUrl;
     await s.close();
-    const r = await runGate({ baseUrl: url, servedModelName: "qwen", timeoutSeconds: 3, pollIntervalSeconds: 1 }, "");
+    const r = await runGate({ baseUrl: url, servedModelName: "qwen", timeoutSeconds: 3, pollIntervalSeconds: 1 }, "", true);
     expect(r.code).toBe(1);
-    expect(r.seconds).toBeLessThan(3 + 5);
+    expect(r.seconds).toBe(3);
     expect(r.stderr).toMatch(/\/health never returned 200 \(last: HTTP 000/);
   });
 
   it("wrong served name: fails fast and shows what /v1/models listed", async () => {
     const s = await startSim({ servedModelName: "qwen-other" });
-    const r = await runGate({ baseUrl: s.baseUrl, servedModelName: "qwen", timeoutSeconds: 30, pollIntervalSeconds: 1 }, `${API_KEY}\n`);
+    await s.whenHealthy;
+    const r = await runGate({ baseUrl: s.baseUrl, servedModelName: "qwen", timeoutSeconds: 30, pollIntervalSeconds: 1 }, `${API_KEY}\n`, true);
     expect(r.code).toBe(1);
-    expect(r.seconds).toBeLessThan(10);
+    expect(r.seconds).toBe(0); // no waiting: a wrong name does not get better by polling
     expect(r.stderr).toMatch(/\/v1\/models does not list the served name "qwen" \(saw: .*"qwen-other".*\)\. Check --served-model-name/);
     expect(r.stdout).toContain("TIMELINE health_ok");
     expect(r.stdout).not.toContain("TIMELINE models_ok");

@@ -31,12 +31,17 @@ call=$(mktemp "$FAKE_LOG/docker-XXXXXX")
 printf '%s\\0' "$@" > "$call"
 case "$1" in
   rm) exit 0 ;;
-  exec) echo "12G"; exit 0 ;;
+  exec) mktemp "$FAKE_LOG/exec-XXXXXX" >/dev/null; echo "12G"; exit 0 ;;
   run)
     inner="\${@: -1}"
     HF_HOME="$FAKE_HF_HOME" sh -c "$inner"
     rc=$?
-    sleep "\${FAKE_RUN_SLEEP:-0}"
+    # A download that lasts until the progress loop has asked for the cache size N times (so it
+    # has printed N-1 lines), however slow the machine: bounded at 5 min.
+    for _ in $(seq 1 6000); do
+      [ "$(find "$FAKE_LOG" -name 'exec-*' | wc -l)" -ge "\${FAKE_RUN_UNTIL_SIZE_CHECKS:-0}" ] && break
+      sleep 0.05
+    done
     exit "\${FAKE_RUN_EXIT:-$rc}" ;;
 esac
 exit 0
@@ -84,7 +89,7 @@ describe("weights pre-download script", () => {
     const script = renderWeightsDownloadScript(opts);
     expect(script).not.toContain(TOKEN);
 
-    const first = runScript(script, `${TOKEN}\n`, { FAKE_HF_HOME: hfHome, FAKE_RUN_SLEEP: "2.5" });
+    const first = runScript(script, `${TOKEN}\n`, { FAKE_HF_HOME: hfHome, FAKE_RUN_UNTIL_SIZE_CHECKS: "2" });
     expect(first.stderr).toBe("");
     expect(first.status).toBe(0);
     // The token reached hf download through the environment, never through any argv.

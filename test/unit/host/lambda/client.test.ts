@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { LambdaClient, sharedPacer } from "../../../../components/host/lambda/client";
 import {
   AccountError,
@@ -10,6 +10,7 @@ import {
   RateLimitedError,
   ServiceError,
 } from "../../../../components/host/lambda/errors";
+import { SteppingClock } from "../../../fixtures/steppingClock";
 import { assertClean, rejectionOf, startHarness, type Harness } from "./harness";
 
 let h: Harness;
@@ -20,14 +21,29 @@ beforeEach(async () => {
   errors = [];
 });
 afterEach(async () => {
-  // Terminate anything a test launched, then check nothing leaked and the key never showed.
-  h.emu.faults.reset();
-  const c = new LambdaClient({ apiKey: h.emu.apiKey, baseUrl: h.emu.baseUrl });
-  const live = (await c.listInstances()).map((i) => i.id);
-  if (live.length) await c.terminateInstances(live);
-  assertClean(h, errors);
-  await h.restore();
+  vi.restoreAllMocks();
+  resetPacer(); // a virtual clock's slots must not hold up the next test's real one
+  try {
+    // Terminate anything a test launched, then check nothing leaked and the key never showed.
+    h.emu.faults.reset();
+    const c = new LambdaClient({ apiKey: h.emu.apiKey, baseUrl: h.emu.baseUrl });
+    const live = (await c.listInstances()).map((i) => i.id);
+    if (live.length) await c.terminateInstances(live);
+    assertClean(h, errors);
+  } finally {
+    await h.restore();
+  }
 });
+
+function resetPacer(): void {
+  Object.assign(sharedPacer(), { nextRequestAt: 0, nextLaunchAt: 0 });
+}
+
+/** A virtual clock for one test's clients, with the process-wide pacer emptied so no earlier slot carries over. */
+function steppingClock(): SteppingClock {
+  resetPacer();
+  return new SteppingClock();
+}
 
 function client(over: Partial<ConstructorParameters<typeof LambdaClient>[0]> = {}): LambdaClient {
   return new LambdaClient({ apiKey: h.emu.apiKey, baseUrl: h.emu.baseUrl, ...over });
@@ -82,11 +98,16 @@ describe("LambdaClient against the emulator", () => {
 
   it("gives up when the total time budget would be exceeded", async () => {
     h.emu.faults.throttle(50);
-    const started = Date.now();
-    const e = await failure(() => client({ retry: { maxAttempts: 100, baseDelayMs: 40, maxTotalMs: 300 } }).listInstances());
+    const clock = steppingClock();
+    vi.spyOn(Math, "random").mockReturnValue(1); // no jitter: every backoff is its ceiling
+    const started = clock.now();
+    const e = await failure(() => client({ clock, retry: { maxAttempts: 100, baseDelayMs: 40, maxTotalMs: 300 } }).listInstances());
     expect(e).toBeInstanceOf(RateLimitedError);
-    expect(Date.now() - started).toBeLessThan(1500);
-    expect(h.emu.requests().length).toBeLessThan(10);
+    // Backoffs 40, 80, 160 ms fit in 300 ms; the next (320) would end at 600: given up after 4 attempts, at 280 ms.
+    expect(clock.sleeps.filter((ms) => ms > 0)).toEqual([40, 80, 160]);
+    expect(clock.now() - started).toBe(280);
+    expect(e.message).toMatch(/gave up after 4 attempt\(s\)/);
+    expect(h.emu.requests().length).toBe(4);
   });
 
   it("maps an expired key to a fatal error that says how to fix it, without the key", async () => {
@@ -141,22 +162,23 @@ describe("LambdaClient against the emulator", () => {
 
   it("paces all clients of the process through one shared schedule; launches at least the launch interval apart", async () => {
     h.emu.seed.sshKey("k");
-    const opts = { requestIntervalMs: 60, launchIntervalMs: 250 };
+    // On a virtual clock each request goes out when its pacing sleep wakes: the wake times are the send times.
+    const clock = steppingClock();
+    const opts = { requestIntervalMs: 60, launchIntervalMs: 250, clock };
     const a = client(opts);
     const b = client(opts);
-    // Warm up connections first: a fresh TCP connection delays the first arrival, not the send.
-    await Promise.all([a.listSshKeys(), b.listSshKeys()]);
-    const warm = h.emu.requests().length;
+    const t0 = clock.now();
     await Promise.all([a.listSshKeys(), b.listSshKeys(), a.listSshKeys(), b.listSshKeys()]);
-    // Arrival times jitter on a loaded machine; the span of all four cannot shrink below 3 gaps
-    // unless the first request was itself delayed, so allow a small slack only.
-    const reads = h.emu.requests().slice(warm).map((r) => r.at);
-    expect(reads.length).toBe(4);
-    expect(reads[3] - reads[0], `arrivals ${reads.join(",")}`).toBeGreaterThanOrEqual(3 * 60 - 25);
+    expect(clock.wakes.map((t) => t - t0)).toEqual([0, 60, 120, 180]);
+    expect(h.emu.requests().length).toBe(4);
+    const before = clock.wakes.length;
     await Promise.all([a.launchInstance(launchBody()), b.launchInstance(launchBody())]);
-    const launches = h.emu.requests().filter((r) => r.path.endsWith("/launch")).map((r) => r.at);
-    expect(launches.length).toBe(2);
-    expect(Math.abs(launches[1] - launches[0]), `launch arrivals ${launches.join(",")}`).toBeGreaterThanOrEqual(250 - 25);
+    const launches = clock.wakes.slice(before);
+    expect(launches).toHaveLength(2);
+    // The first launch takes the next request slot; the second waits out the launch interval.
+    expect(launches[0]).toBe(t0 + 4 * 60);
+    expect(launches[1] - launches[0]).toBe(250);
+    expect(h.emu.requests().filter((r) => r.path.endsWith("/launch")).map((r) => r.status)).toEqual([200, 200]);
     expect(sharedPacer()).toBe((globalThis as unknown as Record<symbol, unknown>)[Symbol.for("hgx.lambda-cloud.pacer")]);
   });
 

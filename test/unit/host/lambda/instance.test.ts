@@ -1,33 +1,60 @@
-// InstanceProvider methods called directly against the in-process emulator.
+// InstanceProvider methods called directly against the in-process emulator. Provider and emulator
+// share a virtual clock, so boots, terminations, timeouts and progress lines follow their exact
+// schedule whatever the machine's load (HTTP still runs for real).
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { LambdaClient } from "../../../../components/host/lambda/client";
 import { CapacityError, InvalidApiKeyError, QuotaExceededError } from "../../../../components/host/lambda/errors";
 import { FilesystemProvider } from "../../../../components/host/lambda/filesystem";
-import { instanceTags, InstanceProvider, type InstanceOutputs } from "../../../../components/host/lambda/instance";
+import { instanceTags, InstanceProvider, type InstanceInputs, type InstanceOutputs } from "../../../../components/host/lambda/instance";
 import { LAMBDA_PROVIDER_VERSION } from "../../../../components/host/lambda/common";
-import { assertClean, instanceInputs, rejectionOf, startHarness, type Harness } from "./harness";
+import { SteppingClock } from "../../../fixtures/steppingClock";
+import { assertClean, FAST_ENV, instanceInputs, rejectionOf, startHarness, type Harness } from "./harness";
 
 const B200 = "gpu_8x_b200_sxm6";
+const POLL_MS = Number(FAST_ENV.LAMBDA_POLL_INTERVAL_MS);
+const PROGRESS_MS = Number(FAST_ENV.LAMBDA_PROGRESS_INTERVAL_MS);
 let h: Harness;
+let clock: SteppingClock;
 let errors: unknown[];
 let provider: InstanceProvider;
+/** Instances the provider handed to the test and the test has not deleted yet. */
+let held: Map<string, InstanceOutputs>;
 
 beforeEach(async () => {
-  h = await startHarness();
+  clock = new SteppingClock();
+  h = await startHarness({ now: clock.now });
   h.emu.seed.sshKey("hgx-test-key");
   errors = [];
-  provider = new InstanceProvider();
+  held = new Map();
+  provider = new InstanceProvider(clock);
 });
 
 afterEach(async () => {
-  // Assert before cleaning up, so a leak cannot be hidden by the cleanup itself.
-  const leaked = h.emu.leakedInstances().map((i) => i.id);
-  h.emu.faults.reset();
-  if (leaked.length) await new LambdaClient({ apiKey: h.emu.apiKey, baseUrl: h.emu.baseUrl }).terminateInstances(leaked);
-  expect(leaked).toEqual([]);
-  assertClean(h, errors);
-  await h.restore();
+  try {
+    // An instance the test still holds is not a leak: an assertion failed before the test deleted
+    // it. Delete it here, so one failure does not also leave an instance behind.
+    for (const [id, outs] of held) await provider.delete(id, outs).catch((e: unknown) => errors.push(e));
+    // Then anything else still alive is the provider's leak: assert before cleaning it up.
+    const leaked = h.emu.leakedInstances().map((i) => i.id);
+    h.emu.faults.reset();
+    if (leaked.length) await client().terminateInstances(leaked);
+    expect(leaked).toEqual([]);
+    assertClean(h, errors);
+  } finally {
+    await h.restore();
+  }
 });
+
+async function create(inputs: InstanceInputs = instanceInputs()): Promise<{ id: string; outs: InstanceOutputs }> {
+  const made = await provider.create(inputs);
+  held.set(made.id, made.outs);
+  return made;
+}
+
+async function remove(id: string, outs: InstanceOutputs): Promise<void> {
+  await provider.delete(id, outs);
+  held.delete(id);
+}
 
 async function failure(fn: () => Promise<unknown>): Promise<Error> {
   const e = await rejectionOf(fn);
@@ -43,32 +70,44 @@ const launches = () => h.emu.requests().filter((r) => r.method === "POST" && r.p
 
 describe("InstanceProvider.create", () => {
   it("launches, waits for active and reports id, ip, region, type, price, hostname, status and tags", async () => {
-    const { id, outs } = await provider.create(instanceInputs());
+    const launchedAt = clock.now();
+    const { id, outs } = await create(instanceInputs());
     expect(outs).toMatchObject({ instanceId: id, ip: "127.0.0.1", region: "us-east-1", instanceType: B200, priceCentsPerHour: 4592, status: "active", actualHostname: "unit-gpu", adopted: false });
     const tags = Object.fromEntries((h.emu.state.instance(id)?.tags ?? []).map((t) => [t.key, t.value]));
     expect(tags).toMatchObject({ "hgx:project": "hgx-test", "hgx:stack": "unit", "hgx:resource": "gpu", "hgx:expires-at": outs.expiresAt });
-    expect(Date.parse(outs.expiresAt) - Date.now()).toBeGreaterThan(7.9 * 3600_000);
-    await provider.delete(id, outs);
+    // ttl 8 h from the launch, to the second.
+    expect(Date.parse(outs.expiresAt)).toBe(Math.floor((launchedAt + 8 * 3600_000) / 1000) * 1000);
+    await remove(id, outs);
     expect(h.emu.state.instance(id)?.status ?? "terminated").toBe("terminated");
+  });
+
+  it("refuses to launch a type priced above maxPriceCentsPerHour; launches at or under it with the reaper's tags", async () => {
+    const e = await failure(() => provider.create(instanceInputs({ maxPriceCentsPerHour: 4000 })));
+    expect(e.message).toMatch(/"gpu_8x_b200_sxm6" costs \$45\.92\/h, above the ceiling of \$40\.00\/h; nothing was launched\. Fix: raise the ceiling \(stack config lambdaMaxHourlyPriceUsd\)/);
+    expect(launches()).toHaveLength(0);
+    const { id, outs } = await provider.create(instanceInputs({ maxPriceCentsPerHour: 4592, protected: true, ttlSeconds: 3600 }));
+    const tags = Object.fromEntries((h.emu.state.instance(id)?.tags ?? []).map((t) => [t.key, t.value]));
+    expect(tags).toMatchObject({ "hgx:protected": "true", "hgx:ttl": "3600s" });
+    await provider.delete(id, outs);
   });
 
   it("fails over on capacity: first preferred region with capacity, then the next on refusal", async () => {
     h.emu.faults.setCapacity(B200, ["us-south-1", "us-west-1"]);
-    const first = await provider.create(instanceInputs());
+    const first = await create(instanceInputs());
     expect(first.outs.region).toBe("us-west-1");
     expect(launches().length).toBe(1);
-    await provider.delete(first.id, first.outs);
+    await remove(first.id, first.outs);
 
     h.emu.faults.refuseLaunchIn("us-west-1", 1);
-    const second = await provider.create(instanceInputs());
+    const second = await create(instanceInputs());
     expect(second.outs.region).toBe("us-south-1");
     expect(h.lines.some((l) => /no gpu_8x_b200_sxm6 capacity in us-west-1; trying the next region/.test(l))).toBe(true);
-    await provider.delete(second.id, second.outs);
+    await remove(second.id, second.outs);
   });
 
   it("reports no capacity anywhere with the regions tried", async () => {
     h.emu.faults.setCapacity(B200, []);
-    const e = await failure(() => provider.create(instanceInputs({ regions: ["us-east-1", "us-west-1"] })));
+    const e = await failure(() => create(instanceInputs({ regions: ["us-east-1", "us-west-1"] })));
     expect(e).toBeInstanceOf(CapacityError);
     expect(e.message).toMatch(/No capacity for gpu_8x_b200_sxm6 in us-east-1, us-west-1/);
     expect(launches().length).toBe(2);
@@ -79,23 +118,30 @@ describe("InstanceProvider.create", () => {
     const fsProvider = new FilesystemProvider();
     const fs = await fsProvider.create({ providerVersion: LAMBDA_PROVIDER_VERSION, fsName: "hf-cache", regions: ["us-east-1", "us-west-1"], instanceType: B200 });
     expect(fs.outs).toMatchObject({ region: "us-south-1", adopted: true, mountPoint: "/lambda/nfs/hf-cache" });
-    const { id, outs } = await provider.create(instanceInputs({ regions: ["us-east-1", "us-west-1"], filesystemName: "hf-cache", filesystemRegion: fs.outs.region }));
+    const { id, outs } = await create(instanceInputs({ regions: ["us-east-1", "us-west-1"], filesystemName: "hf-cache", filesystemRegion: fs.outs.region }));
     expect(outs.region).toBe("us-south-1");
     expect(h.emu.state.instance(id)?.file_system_names ?? []).toEqual(["hf-cache"]);
-    await provider.delete(id, outs);
+    await remove(id, outs);
   });
 
-  it("reports progress at least every progress interval during a slow boot", async () => {
-    h.emu.faults.bootSlowMs(400);
-    const { id, outs } = await provider.create(instanceInputs());
+  it("polls every poll interval and reports progress every progress interval during a slow boot", async () => {
+    const bootMs = 400;
+    h.emu.faults.bootSlowMs(bootMs);
+    const launchedAt = clock.now();
+    const { id, outs } = await create(instanceInputs());
+    // Active exactly when the boot ended, polled at 0, 10, ..., 400 ms: 41 polls, 40 sleeps.
+    expect(clock.now() - launchedAt).toBe(bootMs);
+    expect(clock.sleeps).toEqual(Array(bootMs / POLL_MS).fill(POLL_MS));
+    expect(h.emu.requests().filter((r) => r.method === "GET" && r.path.endsWith(`/instances/${id}`)).length).toBe(bootMs / POLL_MS + 1);
+    // One line at 40, 80, ..., 360 ms (at 400 it is active): 9.
     const progressLines = h.lines.filter((l) => /is booting after \d+m \d+s \(boot timeout/.test(l));
-    expect(progressLines.length).toBeGreaterThanOrEqual(4);
-    await provider.delete(id, outs);
+    expect(progressLines.length).toBe(Math.ceil(bootMs / PROGRESS_MS) - 1);
+    await remove(id, outs);
   });
 
   it("terminates an instance that boots unhealthy and says so", async () => {
     h.emu.faults.bootUnhealthy(1);
-    const e = await failure(() => provider.create(instanceInputs()));
+    const e = await failure(() => create(instanceInputs()));
     expect(e.message).toMatch(/became unhealthy while booting.*terminated so it does not keep billing.*Re-run `pulumi up`/);
     const launched = h.emu.state.instances();
     expect(launched.length).toBe(1);
@@ -104,16 +150,20 @@ describe("InstanceProvider.create", () => {
 
   it("terminates on preemption and on boot timeout", async () => {
     h.emu.faults.bootSlowMs(60_000);
-    const e = await failure(() => provider.create(instanceInputs({ waitTimeoutSeconds: 0.3 })));
-    expect(e.message).toMatch(/was still "booting" after the boot timeout of 0m 00s|after the boot timeout/);
+    const e = await failure(() => create(instanceInputs({ waitTimeoutSeconds: 0.3 })));
+    expect(e.message).toMatch(/was still "booting" after the boot timeout of 0m 00s/);
     expect(e.message).toMatch(/waitTimeout/);
     expect(h.emu.state.instances().every((i) => i.status === "terminated")).toBe(true);
+    // Given up exactly at the timeout: the terminate went out 300 ms after the launch.
+    const at = (suffix: string) => h.emu.requests().find((r) => r.method === "POST" && r.path.endsWith(suffix))?.at ?? NaN;
+    expect(at("/instance-operations/terminate") - at("/instance-operations/launch")).toBe(300);
 
-    h.emu.faults.bootSlowMs(300);
-    const pending = provider.create(instanceInputs());
-    // Preempt it as soon as it exists.
-    for (let i = 0; i < 200 && h.emu.state.instances().filter((x) => x.status !== "terminated").length === 0; i++) await new Promise((r) => setTimeout(r, 5));
-    const victim = h.emu.state.instances().find((x) => x.status !== "terminated");
+    // A boot that would outlast the test: the instance stays booting until the test preempts it.
+    h.emu.faults.bootSlowMs(24 * 3600_000);
+    const pending = create(instanceInputs({ waitTimeoutSeconds: 24 * 3600 }));
+    const alive = () => h.emu.state.instances().find((x) => x.status !== "terminated");
+    for (let turns = 0; turns < 100_000 && !alive(); turns++) await new Promise((r) => setImmediate(r));
+    const victim = alive();
     expect(victim).toBeDefined();
     h.emu.faults.forceStatus(victim!.id, "preempted");
     const e2 = await failure(() => pending);
@@ -126,19 +176,19 @@ describe("InstanceProvider.create", () => {
     h.emu.faults.serverErrors(2, { match: { method: "GET", path: "/instances/*" } });
     h.emu.faults.providerErrors(2, { code: "provider/internal-unavailable", match: { method: "GET", path: "/instance-types" } });
     h.emu.faults.providerErrors(1, { code: "provider/internal-unavailable", status: 400, match: { method: "POST", path: "/instance-operations/launch" } });
-    const { id, outs } = await provider.create(instanceInputs());
+    const { id, outs } = await create(instanceInputs());
     expect(outs.status).toBe("active");
     h.emu.faults.serverErrors(1, { match: { method: "POST", path: "/instance-operations/terminate" } });
-    await provider.delete(id, outs);
+    await remove(id, outs);
     const faults = h.emu.requests().filter((r) => r.fault).length;
     expect(faults).toBeGreaterThanOrEqual(8);
   });
 
   it("fails clearly on quota and on an expired key", async () => {
     h.emu.faults.quotaExceeded(1);
-    expect(await failure(() => provider.create(instanceInputs()))).toBeInstanceOf(QuotaExceededError);
+    expect(await failure(() => create(instanceInputs()))).toBeInstanceOf(QuotaExceededError);
     h.emu.faults.expireKey();
-    const e = await failure(() => provider.create(instanceInputs()));
+    const e = await failure(() => create(instanceInputs()));
     expect(e).toBeInstanceOf(InvalidApiKeyError);
     expect(e.message).toMatch(/LAMBDA_API_KEY/);
   });
@@ -155,22 +205,22 @@ describe("InstanceProvider.create", () => {
       tags: instanceTags(inputs, "2030-01-01T00:00:00Z"),
     });
     const before = launches().length;
-    const { id, outs } = await provider.create(inputs);
+    const { id, outs } = await create(inputs);
     expect(id).toBe(orphanId);
     expect(outs.adopted).toBe(true);
     expect(outs.expiresAt).toBe("2030-01-01T00:00:00Z");
     expect(launches().length).toBe(before);
     expect(h.emu.state.instances().length).toBe(1);
-    await provider.delete(id, outs);
+    await remove(id, outs);
   });
 
   it("finds its instance after a lost launch response instead of launching again", async () => {
     h.emu.faults.loseLaunchResponses(1);
-    const { id, outs } = await provider.create(instanceInputs());
+    const { id, outs } = await create(instanceInputs());
     expect(outs.adopted).toBe(true);
     expect(launches().length).toBe(1);
     expect(h.emu.state.instances().map((i) => i.id)).toEqual([id]);
-    await provider.delete(id, outs);
+    await remove(id, outs);
   });
 
   it("terminates an unusable instance carrying its identity before launching", async () => {
@@ -181,36 +231,41 @@ describe("InstanceProvider.create", () => {
       ssh_key_names: ["hgx-test-key"],
       tags: instanceTags(inputs, "never"),
     });
-    const { id, outs } = await provider.create(inputs);
+    const { id, outs } = await create(inputs);
     expect(id).not.toBe(stale);
     expect(h.emu.state.instance(stale)?.status).toBe("terminated");
-    await provider.delete(id, outs);
+    await remove(id, outs);
   });
 });
 
 describe("InstanceProvider delete, read, diff, update", () => {
   it("delete waits through terminate lag until the instance is gone", async () => {
-    const { id, outs } = await provider.create(instanceInputs());
-    h.emu.faults.terminateLagMs(300);
-    const started = Date.now();
-    await provider.delete(id, outs);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+    const { id, outs } = await create(instanceInputs());
+    const lagMs = 300;
+    h.emu.faults.terminateLagMs(lagMs);
+    const started = clock.now();
+    await remove(id, outs);
+    // Returned at the first poll that saw it terminated: exactly when the lag ended.
+    expect(clock.now() - started).toBe(lagMs);
     expect(h.emu.state.instance(id)?.status).toBe("terminated");
-    expect(h.lines.some((l) => /still terminating \d+m \d+s after terminate/.test(l))).toBe(true);
+    // A line at 40, 80, ..., 280 ms: 7.
+    expect(h.lines.filter((l) => /still terminating \d+m \d+s after terminate/.test(l)).length).toBe(Math.ceil(lagMs / PROGRESS_MS) - 1);
     // Deleting again is fine (already gone).
-    await provider.delete(id, outs);
+    await remove(id, outs);
   });
 
   it("read returns the live instance, and an empty id once it vanished", async () => {
-    const { id, outs } = await provider.create(instanceInputs());
+    const { id, outs } = await create(instanceInputs());
     const live = await provider.read(id, outs);
     expect(live.id).toBe(id);
     expect(live.props?.status).toBe("active");
     await client().terminateInstances([id]);
+    held.delete(id);
     const gone = await provider.read(id, outs);
     expect(gone.id).toBe("");
     // After terminated -> 404, still empty.
-    await new Promise((r) => setTimeout(r, 60));
+    clock.advance(h.emu.state.settings().terminateMs);
+    expect((await client().getInstance(id).catch((e: Error) => e.name))).toBe("NotFoundError");
     expect((await provider.read(id, outs)).id).toBe("");
   });
 
@@ -229,9 +284,9 @@ describe("InstanceProvider delete, read, diff, update", () => {
   });
 
   it("update (version bump) re-reads the live instance and records the new version", async () => {
-    const { id, outs } = await provider.create(instanceInputs());
+    const { id, outs } = await create(instanceInputs());
     const { outs: updated } = await provider.update(id, outs, instanceInputs({ providerVersion: "2", ttlSeconds: 1 }));
     expect(updated).toMatchObject({ providerVersion: "2", instanceId: id, ttlSeconds: outs.ttlSeconds, status: "active" });
-    await provider.delete(id, outs);
+    await remove(id, outs);
   });
 });

@@ -80,7 +80,7 @@ describe("LambdaMachine", () => {
       regions: ["us-east-1", "us-west-1"],
       instanceType: "gpu_8x_b200_sxm6",
       imageFamily: "gpu-base-24-04",
-      ttlSeconds: 12 * 3600,
+      ttlSeconds: 0,
       waitTimeoutSeconds: 45 * 60,
       hostname: "unit-gpu",
       apiKeyConfigKey: "hgx-inference:lambdaApiKey",
@@ -136,6 +136,19 @@ describe("LambdaMachine", () => {
     await valueOf(m.ip);
     await settle();
     expect(recorded.find((r) => r.name === "tx-instance")?.inputs.imageFamily).toBe("lambda-stack-24-04");
+  });
+
+  it("protect: Pulumi's protect on the instance, the protected tag input, and the price ceiling in cents", async () => {
+    const guarded = new mod.LambdaMachine("guarded", { regions: ["us-east-1"], protect: true, maxHourlyPriceUsd: 52.5, ttl: "0" });
+    const plain = new mod.LambdaMachine("plain", { regions: ["us-east-1"] });
+    await valueOf(guarded.ip);
+    await valueOf(plain.ip);
+    await settle();
+    // Resource options are not in the mock's view; the SDK keeps them on the resource.
+    expect((guarded.instance as unknown as { __protect?: boolean }).__protect).toBe(true);
+    expect((plain.instance as unknown as { __protect?: boolean }).__protect).toBe(false);
+    expect(recorded.find((r) => r.name === "guarded-instance")!.inputs).toMatchObject({ protected: true, maxPriceCentsPerHour: 5250, ttlSeconds: 0 });
+    expect(recorded.find((r) => r.name === "plain-instance")!.inputs).not.toHaveProperty("protected");
   });
 
   it("rejects bad arguments before creating anything, naming the setting", () => {

@@ -206,7 +206,7 @@ describe("resolveLambdaMachineArgs", () => {
       firewallAllowlist: [],
       servingPort: 8000,
       sshSourceCidrs: ["0.0.0.0/0"],
-      ttlSeconds: 12 * 3600,
+      ttlSeconds: 0,
       waitTimeoutSeconds: 45 * 60,
       project: "hgx-inference",
       stack: "dev",
@@ -232,5 +232,36 @@ describe("resolveLambdaMachineArgs", () => {
     expect(msg).toMatch(/ttl: "forever" is not a duration/);
     expect(msg).toMatch(/sshPrivateKey: missing while sshPublicKey is set/);
     expect(msg).toMatch(/waitTimeout: "10s" is under a minute/);
+  });
+});
+
+describe("withoutStackTraces", () => {
+  it("keeps each method's result, `this` and error class, and drops only the stack", async () => {
+    const { withoutStackTraces } = await import("../../../../components/host/lambda/common");
+    const { NotFoundError } = await import("../../../../components/host/lambda/errors");
+    class Probe {
+      configured = "";
+      async configure(req: { config: string }) {
+        this.configured = req.config;
+      }
+      async create() {
+        return { id: this.configured, outs: {} };
+      }
+      async delete() {
+        throw new NotFoundError({ code: "global/object-does-not-exist", status: 404, operation: "DELETE /x" });
+      }
+    }
+    const inner = new Probe();
+    const p = withoutStackTraces(inner as unknown as import("@pulumi/pulumi").dynamic.ResourceProvider) as unknown as Probe;
+    await p.configure({ config: "c" });
+    expect(await p.create()).toEqual({ id: "c", outs: {} });
+    const e = await p.delete().then(
+      () => undefined,
+      (err: unknown) => err as Error,
+    );
+    expect(e).toBeInstanceOf(NotFoundError);
+    expect(e!.message).toMatch(/does not exist/);
+    expect(e!.stack).toBe("");
+    expect(Object.keys(p).sort()).toEqual(["configure", "create", "delete"]);
   });
 });

@@ -6,20 +6,27 @@ import { FirewallRulesetProvider, type FirewallRulesetInputs } from "../../../..
 import { InstanceProvider } from "../../../../components/host/lambda/instance";
 import { SshKeyProvider } from "../../../../components/host/lambda/sshKey";
 import { generateEd25519KeyPair } from "../../../fixtures/lambda-emulator";
-import { assertClean, instanceInputs, rejectionOf, startHarness, type Harness } from "./harness";
+import { SteppingClock } from "../../../fixtures/steppingClock";
+import { assertClean, FAST_ENV, instanceInputs, rejectionOf, startHarness, type Harness } from "./harness";
 
 let h: Harness;
 let errors: unknown[];
+/** Shared by the emulator and the providers whose waits a test steps (see the in-use tests). */
+let clock: SteppingClock;
 
 beforeEach(async () => {
-  h = await startHarness();
+  clock = new SteppingClock();
+  h = await startHarness({ now: clock.now });
   errors = [];
 });
 afterEach(async () => {
-  const leaked = h.emu.leakedInstances().map((i) => i.id);
-  expect(leaked).toEqual([]);
-  assertClean(h, errors);
-  await h.restore();
+  try {
+    const leaked = h.emu.leakedInstances().map((i) => i.id);
+    expect(leaked).toEqual([]);
+    assertClean(h, errors);
+  } finally {
+    await h.restore();
+  }
 });
 
 const v = LAMBDA_PROVIDER_VERSION;
@@ -105,28 +112,39 @@ describe("FilesystemProvider", () => {
 
   it("delete retries while the filesystem is still in use after its instance terminated", async () => {
     h.emu.seed.sshKey("hgx-test-key");
-    const fsp = new FilesystemProvider();
+    const fsp = new FilesystemProvider(clock);
     const fs = await fsp.create(inputs());
-    const ip = new InstanceProvider();
+    const ip = new InstanceProvider(clock);
     const inst = await ip.create(instanceInputs({ filesystemName: "hf-cache", filesystemRegion: fs.outs.region }));
-    h.emu.faults.filesystemInUseFor(300);
+    const holdMs = 300;
+    h.emu.faults.filesystemInUseFor(holdMs);
     await ip.delete(inst.id, inst.outs);
+    const freedAt = (h.emu.state.instance(inst.id)?.terminatedAt ?? NaN) + holdMs;
     await fsp.delete(fs.id, fs.outs);
+    // Deleted at the first attempt after the hold: attempts every poll interval until then.
+    expect(clock.now()).toBe(freedAt);
+    const pollMs = Number(FAST_ENV.LAMBDA_POLL_INTERVAL_MS);
     const inUse = h.emu.requests().filter((r) => r.errorCode === "filesystems/filesystem-in-use");
-    expect(inUse.length).toBeGreaterThan(0);
+    expect(inUse.length).toBe(holdMs / pollMs);
+    expect(h.lines.filter((l) => /filesystem "hf-cache" still in use after \d+m \d+s; retrying delete/.test(l)).length).toBe(
+      Math.ceil(holdMs / Number(FAST_ENV.LAMBDA_PROGRESS_INTERVAL_MS)) - 1,
+    );
     expect(h.emu.state.filesystems()).toEqual([]);
   });
 
   it("gives up on a filesystem held too long, saying what to do", async () => {
     h.emu.seed.sshKey("hgx-test-key");
     process.env.LAMBDA_IN_USE_TIMEOUT_MS = "150";
-    const fsp = new FilesystemProvider();
+    const fsp = new FilesystemProvider(clock);
     const fs = await fsp.create(inputs());
-    const ip = new InstanceProvider();
+    const ip = new InstanceProvider(clock);
     const inst = await ip.create(instanceInputs({ filesystemName: "hf-cache", filesystemRegion: fs.outs.region }));
+    const started = clock.now();
     const e = await rejectionOf(() => fsp.delete(fs.id, fs.outs));
     errors.push(e);
     expect(e.message).toMatch(/still in use after .*terminate the instance that mounts it/);
+    // Gave up at the in-use timeout exactly (attempts at 0, 10, ..., 150 ms).
+    expect(clock.now() - started).toBe(150);
     await ip.delete(inst.id, inst.outs);
     await fsp.delete(fs.id, fs.outs);
   });
@@ -169,7 +187,7 @@ describe("FirewallRulesetProvider", () => {
     h.emu.faults.setCapacity("gpu_8x_b200_sxm6", ["us-west-1"]);
     const fw = new FirewallRulesetProvider();
     const rs = await fw.create(inputs());
-    const ip = new InstanceProvider();
+    const ip = new InstanceProvider(clock);
     const inst = await ip.create(instanceInputs({ regions: ["us-east-1", "us-west-1"], firewallRulesetIds: rs.outs.rulesetIds }));
     expect(inst.outs.region).toBe("us-west-1");
     expect(h.emu.state.instance(inst.id)?.firewall_rulesets).toEqual([{ id: rs.outs.rulesetIds["us-west-1"] }]);

@@ -1,0 +1,139 @@
+/**
+ * The capacity search as the stack runs it: settings (from `benchmarkCapacity` / `benchmarkSlo`), the command line
+ * of `scripts/bench-capacity.ts` for the native runner, its re-run key, and the reader of its `--json` output.
+ * Pure, so the exact text the `local.Command` stores can be asserted in a test.
+ */
+import type { BenchmarkWorkload } from "./workload";
+import { planCapacitySearch, validateRange, validateSlo, type CapacityPlan, type CapacitySlo, type CapacitySummary } from "./capacity";
+import { nativeBenchArgs } from "./nativeCommand";
+import { extractResultObject } from "./results";
+import { shellQuote } from "./remoteRunner";
+
+/** The CLI, relative to the repository root. */
+export const NATIVE_CAPACITY_SCRIPT = "scripts/bench-capacity.ts";
+
+export interface CapacitySettings {
+  /** Concurrency searched, inclusive: bracketing doubles from `low`. */
+  readonly concurrencyRange: { readonly low: number; readonly high: number };
+  /** p99 limits; undefined sweeps the bracket levels without judging them. */
+  readonly slo: CapacitySlo | undefined;
+  /** A level sends min(numPrompts, this × its concurrency) prompts. @default numPrompts at every level */
+  readonly promptsPerConcurrency?: number;
+  /** Measurements per level. @default 1 */
+  readonly repeats?: number;
+  /** Bisection stops at this gap. @default 1 */
+  readonly resolution?: number;
+  /** Discarded requests before each level. @default one wave at the level */
+  readonly warmupRequests?: number;
+  /** Stop before a level that would end later than this after the start, seconds. @default the benchmark timeout */
+  readonly maxDurationS?: number;
+  /** GPUs behind the server (tokens/s per GPU). @default 8 */
+  readonly gpus?: number;
+}
+
+/** Validates settings; errors name the field, the value and the fix. */
+export function validateCapacitySettings(s: CapacitySettings): CapacitySettings {
+  validateRange("concurrency", s.concurrencyRange);
+  if (s.slo !== undefined) validateSlo(s.slo, "benchmarkSlo");
+  const whole = (name: string, v: number | undefined, min: number) => {
+    if (v !== undefined && (!Number.isInteger(v) || v < min)) {
+      throw new Error(`benchmarkCapacity.${name} must be a whole number ≥ ${min}, got ${JSON.stringify(v)}. Fix: e.g. ${name}: ${Math.max(min, 1)}.`);
+    }
+  };
+  whole("promptsPerConcurrency", s.promptsPerConcurrency, 1);
+  whole("repeats", s.repeats, 1);
+  whole("resolution", s.resolution, 1);
+  whole("warmupRequests", s.warmupRequests, 0);
+  whole("gpus", s.gpus, 1);
+  if (s.maxDurationS !== undefined && !(s.maxDurationS > 0 && Number.isFinite(s.maxDurationS))) {
+    throw new Error(`benchmarkCapacity.maxDuration must be a positive duration, got ${JSON.stringify(s.maxDurationS)} s. Fix: e.g. maxDuration: "2h".`);
+  }
+  return s;
+}
+
+/** A stable text of the settings (fixed key order): the search re-runs exactly when it changes. */
+export function capacityKey(s: CapacitySettings): string {
+  return JSON.stringify({
+    concurrencyRange: `${s.concurrencyRange.low}:${s.concurrencyRange.high}`,
+    slo: s.slo ? { ttft: s.slo.ttftP99Ms, itl: s.slo.itlP99Ms, tpot: s.slo.tpotP99Ms, e2el: s.slo.e2elP99Ms } : null,
+    promptsPerConcurrency: s.promptsPerConcurrency ?? null,
+    repeats: s.repeats ?? 1,
+    resolution: s.resolution ?? 1,
+    warmupRequests: s.warmupRequests ?? null,
+    maxDurationS: s.maxDurationS ?? null,
+    gpus: s.gpus ?? 8,
+  });
+}
+
+const SLO_FLAG: Record<keyof CapacitySlo, string> = { ttftP99Ms: "ttft_p99_ms", itlP99Ms: "itl_p99_ms", tpotP99Ms: "tpot_p99_ms", e2elP99Ms: "e2el_p99_ms" };
+
+export interface NativeCapacityCommandOptions {
+  readonly baseUrl: string;
+  readonly servedModelName: string;
+  /** Tokenizer source for the random dataset. */
+  readonly model: string;
+  readonly workload: BenchmarkWorkload;
+  readonly capacity: CapacitySettings;
+  /** Limit on one level's run, seconds (`--total-timeout`). */
+  readonly levelTimeoutSeconds: number;
+}
+
+/** Flags: the native bench CLI's (without --max-concurrency, which the search sets) plus the search's. */
+export function nativeCapacityArgs(o: NativeCapacityCommandOptions): string[] {
+  const c = validateCapacitySettings(o.capacity);
+  const bench = nativeBenchArgs({ baseUrl: o.baseUrl, servedModelName: o.servedModelName, model: o.model, workload: o.workload, timeoutSeconds: o.levelTimeoutSeconds });
+  const i = bench.indexOf("--max-concurrency");
+  if (i >= 0) bench.splice(i, 2);
+  const jsonAt = bench.indexOf("--json");
+  if (jsonAt >= 0) bench.splice(jsonAt, 1);
+  return [
+    ...bench,
+    "--concurrency-range", `${c.concurrencyRange.low}:${c.concurrencyRange.high}`,
+    ...(c.slo ? (Object.keys(SLO_FLAG) as (keyof CapacitySlo)[]).filter((k) => c.slo?.[k] !== undefined).flatMap((k) => ["--slo", `${SLO_FLAG[k]}=${c.slo?.[k]}`]) : []),
+    ...(c.promptsPerConcurrency === undefined ? [] : ["--prompts-per-concurrency", String(c.promptsPerConcurrency)]),
+    ...(c.repeats === undefined ? [] : ["--repeats", String(c.repeats)]),
+    ...(c.resolution === undefined ? [] : ["--resolution", String(c.resolution)]),
+    ...(c.warmupRequests === undefined ? [] : ["--warmup-requests", String(c.warmupRequests)]),
+    ...(c.maxDurationS === undefined ? [] : ["--max-duration", String(Math.round(c.maxDurationS))]),
+    "--gpus", String(c.gpus ?? 8),
+    "--no-progress",
+    "--json",
+  ];
+}
+
+/**
+ * `npx tsx scripts/bench-capacity.ts … --json`, under `timeout` (the cap plus one level's timeout and 2 minutes)
+ * when the machine has it. The API key is NOT here: the command gets it as `OPENAI_API_KEY` in its environment.
+ */
+export function renderNativeCapacityCommand(o: NativeCapacityCommandOptions): string {
+  const cli = ["npx", "tsx", NATIVE_CAPACITY_SCRIPT, ...nativeCapacityArgs(o)].map(shellQuote).join(" ");
+  const cap = Math.round((o.capacity.maxDurationS ?? o.levelTimeoutSeconds * 16) + o.levelTimeoutSeconds + 120);
+  return [
+    "if command -v timeout >/dev/null 2>&1; then",
+    `  exec timeout --kill-after=30 ${cap} ${cli}`,
+    "fi",
+    `exec ${cli}`,
+  ].join("\n") + "\n";
+}
+
+/** The plan the stack previews: levels, worst-case duration and cost at the live price. */
+export function capacityPlanForStack(c: CapacitySettings, w: BenchmarkWorkload, hourlyPriceUsd: number): CapacityPlan {
+  return planCapacitySearch({
+    range: c.concurrencyRange,
+    resolution: c.resolution,
+    repeats: c.repeats,
+    workload: { inputLen: w.inputLen, outputLen: w.outputLen, numPrompts: w.numPrompts, warmupRequests: c.warmupRequests ?? "concurrency", promptsPerConcurrency: c.promptsPerConcurrency },
+    hourlyPriceUsd,
+    maxDurationS: c.maxDurationS,
+    withSlo: c.slo !== undefined,
+  });
+}
+
+/** Reads the CLI's `--json` output (`{plan, capacity}`); throws naming what is missing. */
+export function parseCapacityOutput(stdout: string): { plan: CapacityPlan; capacity: CapacitySummary } {
+  const o = extractResultObject(stdout) as { plan?: CapacityPlan; capacity?: CapacitySummary };
+  if (!o.capacity || !Array.isArray(o.capacity.points) || !o.plan) {
+    throw new Error("capacity result lacks \"plan\" and/or \"capacity.points\". Fix: the command must be scripts/bench-capacity.ts with --json; check its stderr in the pulumi up log.");
+  }
+  return { plan: o.plan, capacity: o.capacity };
+}

@@ -1,0 +1,297 @@
+/**
+ * The capacity report: a Markdown page with every measured point and two hand-written SVG charts,
+ * - p99 latency (TTFT, ITL, TPOT, E2EL; log scale) against concurrency (log2 scale, as the levels double), with each
+ *   SLO as a dashed line in its metric's colour and the answer marked;
+ * - output tokens/s per user (1000 / mean TPOT) against output tokens/s per GPU: the interactivity/throughput
+ *   trade-off, one point per level, labelled with its concurrency.
+ * Rendering is pure; `writeCapacityReport` is the only function that touches the disk.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import type { CapacitySummary, CapacitySummaryPoint } from "./capacity";
+import { escapeXml, FONT, formatNumber, niceStep, num } from "./report";
+
+export interface CapacityReportPaths {
+  readonly markdown: string;
+  readonly latencySvg: string;
+  readonly throughputSvg: string;
+}
+
+/** `<dir>/<stack>-capacity.md`, `-capacity-latency.svg`, `-capacity-throughput.svg`. */
+export function capacityReportPaths(dir: string, stackName: string): CapacityReportPaths {
+  const safe = stackName.replace(/[^A-Za-z0-9._-]+/g, "_") || "stack";
+  return {
+    markdown: path.join(dir, `${safe}-capacity.md`),
+    latencySvg: path.join(dir, `${safe}-capacity-latency.svg`),
+    throughputSvg: path.join(dir, `${safe}-capacity-throughput.svg`),
+  };
+}
+
+const SERIES = [
+  { key: "ttftP99Ms", slo: "ttft_p99_ms", label: "p99 TTFT", colour: "#2563eb" },
+  { key: "itlP99Ms", slo: "itl_p99_ms", label: "p99 ITL", colour: "#d97706" },
+  { key: "tpotP99Ms", slo: "tpot_p99_ms", label: "p99 TPOT", colour: "#059669" },
+  { key: "e2elP99Ms", slo: "e2el_p99_ms", label: "p99 E2EL", colour: "#7c3aed" },
+] as const;
+
+const MISS_COLOUR = "#dc2626";
+
+interface Frame {
+  readonly left: number;
+  readonly top: number;
+  readonly right: number;
+  readonly bottom: number;
+}
+
+/** A log10 axis spanning whole decades around the values. */
+function logAxis(values: readonly number[]): { lo: number; hi: number; at: (v: number) => number; ticks: number[] } {
+  const positive = values.filter((v) => Number.isFinite(v) && v > 0);
+  const lo = Math.pow(10, Math.floor(Math.log10(Math.min(...positive, 1))));
+  const hi = Math.pow(10, Math.ceil(Math.log10(Math.max(...positive, lo * 10))));
+  const span = Math.log10(hi) - Math.log10(lo);
+  const ticks: number[] = [];
+  for (let d = lo; d <= hi * 1.0001; d *= 10) ticks.push(d);
+  return { lo, hi, at: (v) => (Math.log10(Math.max(v, lo)) - Math.log10(lo)) / span, ticks };
+}
+
+function header(width: number, height: number, label: string): string[] {
+  return [
+    `<?xml version="1.0" encoding="UTF-8"?>`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="${escapeXml(label)}">`,
+    `<rect x="0" y="0" width="${width}" height="${height}" fill="#ffffff"/>`,
+  ];
+}
+
+function text(x: number, y: number, s: string, attrs = ""): string {
+  return `<text x="${num(x)}" y="${num(y)}" ${attrs} ${FONT}>${escapeXml(s)}</text>`;
+}
+
+function subtitle(s: CapacitySummary): string {
+  const slo = s.slo ? Object.entries(s.slo).map(([k, v]) => `${k} ≤ ${formatNumber(v, 0)}`).join(", ") : "no SLOs";
+  const answer = s.axis === "concurrency" ? `max concurrency ${s.maxConcurrency ?? "none"}` : `max request rate ${s.maxRequestRate ?? "none"}/s`;
+  return `${answer}${s.resolved ? "" : ` (${s.stop})`} · ${slo} · ${s.points.length} levels measured`;
+}
+
+/**
+ * Places point labels without overlap: tries right-above, right-below, left-above, left-below of the point and
+ * drops a label that fits nowhere (its point keeps a tooltip). Text width is estimated at 6 px per character.
+ */
+class LabelPlacer {
+  private readonly boxes: { x0: number; y0: number; x1: number; y1: number }[] = [];
+  constructor(private readonly frame: Frame) {}
+  place(x: number, y: number, label: string): { x: number; y: number; text: string; anchor: "start" | "end" } | undefined {
+    const w = label.length * 6;
+    const candidates = [
+      { dx: 8, dy: -7, anchor: "start" as const },
+      { dx: 8, dy: 15, anchor: "start" as const },
+      { dx: -8, dy: -7, anchor: "end" as const },
+      { dx: -8, dy: 15, anchor: "end" as const },
+    ];
+    for (const c of candidates) {
+      const tx = x + c.dx;
+      const ty = y + c.dy;
+      const box = { x0: c.anchor === "start" ? tx : tx - w, x1: c.anchor === "start" ? tx + w : tx, y0: ty - 10, y1: ty + 2 };
+      const inside = box.x0 >= this.frame.left && box.x1 <= this.frame.right && box.y0 >= this.frame.top && box.y1 <= this.frame.bottom;
+      const clear = this.boxes.every((b) => box.x1 < b.x0 || box.x0 > b.x1 || box.y1 < b.y0 || box.y0 > b.y1);
+      if (inside && clear) {
+        this.boxes.push(box);
+        return { x: tx, y: ty, text: label, anchor: c.anchor };
+      }
+    }
+    return undefined;
+  }
+}
+
+/** p99 latencies against the searched load, with the SLO lines and the answer. */
+export function renderLatencyChart(s: CapacitySummary, title = "Latency against load"): string {
+  const width = 760;
+  const height = 420;
+  const f: Frame = { left: 70, top: 70, right: width - 150, bottom: height - 50 };
+  const xOf = (p: CapacitySummaryPoint) => (s.axis === "concurrency" ? p.concurrency : p.requestRate === "inf" ? NaN : p.requestRate);
+  const points = [...s.points].filter((p) => Number.isFinite(xOf(p))).sort((a, b) => xOf(a) - xOf(b));
+  const xs = points.map(xOf);
+  // A margin of a quarter level either side, so the end points do not sit on the frame.
+  const xLo = xs.length > 0 ? Math.min(...xs) / 1.25 : 1;
+  const xHi = xs.length > 0 ? Math.max(...xs) * 1.25 : 2;
+  const xAt = (v: number) => f.left + ((Math.log2(v) - Math.log2(xLo)) / Math.max(Math.log2(xHi) - Math.log2(xLo), 1e-9)) * (f.right - f.left);
+  const sloValues = s.slo ? Object.values(s.slo) : [];
+  const values = points.flatMap((p) => SERIES.map((k) => p[k.key] ?? NaN)).concat(sloValues);
+  const y = logAxis(values);
+  const yAt = (v: number) => f.bottom - y.at(v) * (f.bottom - f.top);
+
+  const parts = header(width, height, `${title}: ${subtitle(s)}`);
+  parts.push(text(16, 24, title, 'font-size="16" font-weight="bold"'));
+  parts.push(text(16, 42, subtitle(s), 'font-size="11" fill="#374151"'));
+  // grid and axes
+  for (const t of y.ticks) {
+    parts.push(`<line x1="${f.left}" y1="${num(yAt(t))}" x2="${f.right}" y2="${num(yAt(t))}" stroke="#e5e7eb"/>`);
+    parts.push(text(f.left - 6, yAt(t) + 4, formatNumber(t, 0), 'font-size="10" fill="#6b7280" text-anchor="end"'));
+  }
+  // Tick labels left to right, skipping one that would touch the previous (bisection levels crowd the knee).
+  let lastLabelEnd = -Infinity;
+  for (const x of [...new Set(xs)].sort((a, b) => a - b)) {
+    parts.push(`<line x1="${num(xAt(x))}" y1="${f.top}" x2="${num(xAt(x))}" y2="${f.bottom}" stroke="#f3f4f6"/>`);
+    const label = formatNumber(x, 2);
+    const halfWidth = label.length * 3 + 2;
+    if (xAt(x) - halfWidth <= lastLabelEnd) continue;
+    parts.push(text(xAt(x), f.bottom + 14, label, 'font-size="10" fill="#6b7280" text-anchor="middle"'));
+    lastLabelEnd = xAt(x) + halfWidth;
+  }
+  parts.push(`<rect x="${f.left}" y="${f.top}" width="${f.right - f.left}" height="${f.bottom - f.top}" fill="none" stroke="#374151"/>`);
+  parts.push(text((f.left + f.right) / 2, height - 14, s.axis === "concurrency" ? "concurrency (log scale)" : "request rate, req/s (log scale)", 'font-size="11" text-anchor="middle"'));
+  parts.push(text(18, (f.top + f.bottom) / 2, "ms (log scale)", `font-size="11" text-anchor="middle" transform="rotate(-90 18 ${num((f.top + f.bottom) / 2)})"`));
+  // the answer
+  const max = s.axis === "concurrency" ? s.maxConcurrency : s.maxRequestRate;
+  if (max !== null) {
+    parts.push(`<line x1="${num(xAt(max))}" y1="${f.top}" x2="${num(xAt(max))}" y2="${f.bottom}" stroke="#111827" stroke-width="1.5" stroke-dasharray="2 3"/>`);
+    const nearRight = xAt(max) > f.right - 90;
+    parts.push(text(xAt(max) + (nearRight ? -4 : 4), f.top + 12, `capacity ${formatNumber(max, 2)}`, `font-size="11" font-weight="bold"${nearRight ? ' text-anchor="end"' : ""}`));
+  }
+  // Series, SLO lines, legend. Series with an SLO are drawn last, so their over-the-limit markers stay visible where
+  // another series coincides (ITL = TPOT when every decode step carries one token).
+  const seriesPoints = (k: (typeof SERIES)[number]) => points.filter((p) => typeof p[k.key] === "number" && (p[k.key] as number) > 0);
+  const drawOrder = [...SERIES].sort((a, b) => Number(s.slo?.[a.slo] !== undefined) - Number(s.slo?.[b.slo] !== undefined));
+  for (const k of drawOrder) {
+    const pts = seriesPoints(k);
+    const limit = s.slo?.[k.slo];
+    if (pts.length > 0) {
+      const d = pts.map((p, j) => `${j === 0 ? "M" : "L"}${num(xAt(xOf(p)))},${num(yAt(p[k.key] as number))}`).join(" ");
+      parts.push(`<path d="${d}" fill="none" stroke="${k.colour}" stroke-width="2"/>`);
+      for (const p of pts) {
+        const cx = xAt(xOf(p));
+        const cy = yAt(p[k.key] as number);
+        const missed = limit !== undefined && (p[k.key] as number) > limit;
+        parts.push(
+          `<circle cx="${num(cx)}" cy="${num(cy)}" r="4" fill="${missed ? "#ffffff" : k.colour}" stroke="${missed ? MISS_COLOUR : k.colour}" stroke-width="2"><title>${escapeXml(`${k.label} at ${formatNumber(xOf(p), 2)}: ${formatNumber(p[k.key] as number)} ms${missed ? " (over the SLO)" : ""}`)}</title></circle>`,
+        );
+      }
+    }
+    if (limit !== undefined) {
+      parts.push(`<line x1="${f.left}" y1="${num(yAt(limit))}" x2="${f.right}" y2="${num(yAt(limit))}" stroke="${k.colour}" stroke-width="1.5" stroke-dasharray="6 4"/>`);
+      parts.push(text(f.left + 4, yAt(limit) - 4, `${k.slo} ${formatNumber(limit, 0)}`, `font-size="10" fill="${k.colour}"`));
+    }
+  }
+  SERIES.forEach((k, i) => {
+    const legendY = f.top + 8 + i * 34;
+    const limit = s.slo?.[k.slo];
+    if (seriesPoints(k).length === 0 && limit === undefined) return;
+    parts.push(`<line x1="${f.right + 12}" y1="${legendY}" x2="${f.right + 32}" y2="${legendY}" stroke="${k.colour}" stroke-width="2"/>`);
+    parts.push(text(f.right + 38, legendY + 4, k.label, 'font-size="11"'));
+    if (limit !== undefined) {
+      parts.push(`<line x1="${f.right + 12}" y1="${legendY + 14}" x2="${f.right + 32}" y2="${legendY + 14}" stroke="${k.colour}" stroke-width="1.5" stroke-dasharray="6 4"/>`);
+      parts.push(text(f.right + 38, legendY + 18, "its SLO", 'font-size="10" fill="#6b7280"'));
+    }
+  });
+  const legendBottom = f.top + 8 + SERIES.length * 34;
+  parts.push(`<circle cx="${f.right + 22}" cy="${legendBottom}" r="4" fill="#ffffff" stroke="${MISS_COLOUR}" stroke-width="2"/>`);
+  parts.push(text(f.right + 38, legendBottom + 4, "over its SLO", 'font-size="10" fill="#6b7280"'));
+  parts.push("</svg>");
+  return parts.join("\n") + "\n";
+}
+
+/** Output tokens/s per user against output tokens/s per GPU, one labelled point per level. */
+export function renderThroughputChart(s: CapacitySummary, title = "Throughput per user against throughput per GPU"): string {
+  const width = 760;
+  const height = 420;
+  const f: Frame = { left: 80, top: 70, right: width - 40, bottom: height - 50 };
+  const points = [...s.points].sort((a, b) => a.concurrency - b.concurrency || (a.requestRate === "inf" ? 1 : b.requestRate === "inf" ? -1 : a.requestRate - b.requestRate));
+  const xMaxRaw = Math.max(...points.map((p) => p.outputTokPerSPerGpu), 1);
+  const yMaxRaw = Math.max(...points.map((p) => p.outputTokPerSPerUser), 1);
+  const xStep = niceStep(xMaxRaw);
+  const yStep = niceStep(yMaxRaw);
+  const xMax = xStep * Math.ceil(xMaxRaw / xStep);
+  const yMax = yStep * Math.ceil(yMaxRaw / yStep);
+  const xAt = (v: number) => f.left + (v / xMax) * (f.right - f.left);
+  const yAt = (v: number) => f.bottom - (v / yMax) * (f.bottom - f.top);
+
+  const parts = header(width, height, `${title}: ${subtitle(s)}`);
+  parts.push(text(16, 24, title, 'font-size="16" font-weight="bold"'));
+  parts.push(text(16, 42, subtitle(s), 'font-size="11" fill="#374151"'));
+  for (let v = 0; v <= yMax * 1.0001; v += yStep) {
+    parts.push(`<line x1="${f.left}" y1="${num(yAt(v))}" x2="${f.right}" y2="${num(yAt(v))}" stroke="#e5e7eb"/>`);
+    parts.push(text(f.left - 6, yAt(v) + 4, formatNumber(v, 1), 'font-size="10" fill="#6b7280" text-anchor="end"'));
+  }
+  for (let v = 0; v <= xMax * 1.0001; v += xStep) {
+    parts.push(`<line x1="${num(xAt(v))}" y1="${f.top}" x2="${num(xAt(v))}" y2="${f.bottom}" stroke="#f3f4f6"/>`);
+    parts.push(text(xAt(v), f.bottom + 14, formatNumber(v, 1), 'font-size="10" fill="#6b7280" text-anchor="middle"'));
+  }
+  parts.push(`<rect x="${f.left}" y="${f.top}" width="${f.right - f.left}" height="${f.bottom - f.top}" fill="none" stroke="#374151"/>`);
+  parts.push(text((f.left + f.right) / 2, height - 14, "output tokens/s per GPU", 'font-size="11" text-anchor="middle"'));
+  parts.push(text(20, (f.top + f.bottom) / 2, "output tokens/s per user (1000 / mean TPOT)", `font-size="11" text-anchor="middle" transform="rotate(-90 20 ${num((f.top + f.bottom) / 2)})"`));
+  if (points.length > 1) {
+    const d = points.map((p, j) => `${j === 0 ? "M" : "L"}${num(xAt(p.outputTokPerSPerGpu))},${num(yAt(p.outputTokPerSPerUser))}`).join(" ");
+    parts.push(`<path d="${d}" fill="none" stroke="#9ca3af" stroke-width="1.5"/>`);
+  }
+  const max = s.axis === "concurrency" ? s.maxConcurrency : s.maxRequestRate;
+  const isMax = (p: CapacitySummaryPoint) => max !== null && (s.axis === "concurrency" ? p.concurrency === max : p.requestRate === max);
+  const labels = new LabelPlacer(f);
+  // The answer's label first, so it is never the one crowded out.
+  for (const p of [...points].sort((a, b) => Number(isMax(b)) - Number(isMax(a)))) {
+    const label = s.axis === "concurrency" ? `c=${p.concurrency}` : `${p.requestRate}/s`;
+    const placed = labels.place(xAt(p.outputTokPerSPerGpu), yAt(p.outputTokPerSPerUser), isMax(p) ? `${label} (capacity)` : label);
+    if (placed) parts.push(text(placed.x, placed.y, placed.text, `font-size="10"${placed.anchor === "end" ? ' text-anchor="end"' : ""}${isMax(p) ? ' font-weight="bold"' : ""}`));
+  }
+  // The answer's marker last, on top of any neighbour it overlaps.
+  for (const p of [...points].sort((a, b) => Number(isMax(a)) - Number(isMax(b)))) {
+    const cx = xAt(p.outputTokPerSPerGpu);
+    const cy = yAt(p.outputTokPerSPerUser);
+    const atMax = isMax(p);
+    const judged = s.slo !== null;
+    const fill = !judged || p.meetsSlo ? "#2563eb" : "#ffffff";
+    const stroke = !judged || p.meetsSlo ? "#2563eb" : MISS_COLOUR;
+    parts.push(
+      `<circle cx="${num(cx)}" cy="${num(cy)}" r="${atMax ? 7 : 4.5}" fill="${fill}" stroke="${atMax ? "#111827" : stroke}" stroke-width="2"><title>${escapeXml(`concurrency ${p.concurrency}, rate ${p.requestRate}: ${formatNumber(p.outputTokPerSPerGpu)} tok/s/GPU, ${formatNumber(p.outputTokPerSPerUser)} tok/s/user${judged ? (p.meetsSlo ? ", meets the SLOs" : ", misses an SLO") : ""}`)}</title></circle>`,
+    );
+  }
+  parts.push(`<circle cx="${f.right - 150}" cy="${f.top + 14}" r="4.5" fill="#2563eb" stroke="#2563eb" stroke-width="2"/>`);
+  parts.push(text(f.right - 140, f.top + 18, "meets the SLOs", 'font-size="10"'));
+  parts.push(`<circle cx="${f.right - 150}" cy="${f.top + 32}" r="4.5" fill="#ffffff" stroke="${MISS_COLOUR}" stroke-width="2"/>`);
+  parts.push(text(f.right - 140, f.top + 36, "misses an SLO", 'font-size="10"'));
+  parts.push("</svg>");
+  return parts.join("\n") + "\n";
+}
+
+/** The Markdown page: the answer, the figures there, every point, the charts. */
+export function renderCapacityMarkdown(s: CapacitySummary, stackName: string): string {
+  const paths = capacityReportPaths(".", stackName);
+  const answer = s.axis === "concurrency" ? `**${s.maxConcurrency ?? "none"}** concurrent requests` : `**${s.maxRequestRate ?? "none"}** requests/s`;
+  const at = s.atMax;
+  const rows = s.points.map(
+    (p) =>
+      `| ${p.order} | ${p.concurrency} | ${p.requestRate} | ${formatNumber(p.ttftP99Ms)} | ${formatNumber(p.itlP99Ms)} | ${formatNumber(p.tpotP99Ms)} | ${formatNumber(p.e2elP99Ms)} | ${formatNumber(p.outputTokPerS)} | ${formatNumber(p.totalTokPerS)} | ${formatNumber(p.outputTokPerSPerUser)} | ${formatNumber(p.goodput, 2)} | ${p.failed} | ${s.slo === null ? "-" : p.meetsSlo ? "met" : `missed: ${p.misses.join("; ")}`} |`,
+  );
+  return [
+    `# Capacity: ${stackName}`,
+    "",
+    s.slo
+      ? `Highest load meeting ${Object.entries(s.slo).map(([k, v]) => `${k} ≤ ${formatNumber(v, 0)}`).join(" and ")}: ${answer}${s.resolved ? "" : ` (${s.stop}: not resolved to the search's resolution)`}${s.nonMonotone ? "; a level above a miss met the SLOs again (noise?), the answer stays below the miss" : ""}.`
+      : "A sweep without SLOs: nothing judged.",
+    "",
+    ...(at
+      ? [
+          `At that load: ${formatNumber(at.outputTokPerS)} output tok/s, ${formatNumber(at.totalTokPerS)} total tok/s, ${formatNumber(at.outputTokPerSPerUser)} tok/s per user, ${formatNumber(at.outputTokPerSPerGpu)} output tok/s per GPU${at.goodput === null ? "" : `, goodput ${formatNumber(at.goodput, 2)} req/s`}.`,
+          "",
+        ]
+      : []),
+    "| # | concurrency | rate | p99 TTFT | p99 ITL | p99 TPOT | p99 E2EL | out tok/s | total tok/s | tok/s/user | goodput | failed | SLO |",
+    "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ...rows,
+    "",
+    `Latencies in ms, measured in the order of \`#\`; ${s.points.length} levels in ${formatNumber(s.elapsedS / 60)} min.`,
+    "",
+    `![latency against load](${path.basename(paths.latencySvg)})`,
+    "",
+    `![throughput per user against throughput per GPU](${path.basename(paths.throughputSvg)})`,
+    "",
+  ].join("\n");
+}
+
+/** Writes the three files (creating the directory) and returns their paths. */
+export function writeCapacityReport(dir: string, stackName: string, s: CapacitySummary): CapacityReportPaths {
+  const paths = capacityReportPaths(dir, stackName);
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(paths.markdown, renderCapacityMarkdown(s, stackName));
+  fs.writeFileSync(paths.latencySvg, renderLatencyChart(s));
+  fs.writeFileSync(paths.throughputSvg, renderThroughputChart(s));
+  return paths;
+}

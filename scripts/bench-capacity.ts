@@ -1,0 +1,347 @@
+/**
+ * `npm run bench:capacity -- --base-url URL --served-model-name NAME --random-input-len N --random-output-len M
+ *   --num-prompts P --slo ttft_p99_ms=X --slo itl_p99_ms=Y --concurrency-range LO:HI [--json]`
+ *
+ * The capacity answer with the native runner: brackets and bisects to the highest concurrency (or request rate)
+ * meeting the p99 SLOs, one warm-up and one measured run per level, and prints every measured point and
+ * `capacity.maxConcurrency`. Every `npm run bench` flag is accepted and means the same (workload, tokenizer,
+ * timeouts, --json, --no-progress); the flags below are added. Progress and the plan go to stderr.
+ * Exit codes: 0 search finished (whatever it found), 1 the runner could not run, 2 bad arguments.
+ */
+import { parseArgs } from "node:util";
+import { BenchUsageError, parseBenchArgs, USAGE as BENCH_USAGE, type BenchCliPlan } from "./bench";
+import { durationMs } from "../components/duration";
+import {
+  formatPlan,
+  parseSloItems,
+  planCapacitySearch,
+  validateRange,
+  type CapacityAxis,
+  type CapacityPlan,
+  type CapacitySlo,
+  type LoadLevel,
+} from "../components/benchmark/capacity";
+
+export const CAPACITY_USAGE = `Usage: npm run bench:capacity -- --base-url URL --served-model-name NAME --concurrency-range LO:HI --slo NAME=MS ... [bench options]
+
+Capacity search
+  --concurrency-range LO:HI    search concurrency from LO, doubling until a level misses an SLO, then bisect
+  --request-rate-range LO:HI   search the request rate (req/s) instead, at --max-concurrency (default: --num-prompts)
+  --slo NAME=MS                p99 limit, repeatable: ttft_p99_ms, itl_p99_ms, tpot_p99_ms, e2el_p99_ms
+                               (without --slo the bracket levels are swept and nothing is judged)
+  --resolution N               stop bisecting when pass and miss are N apart (default 1; rate: LO/8)
+  --prompts-per-concurrency K  a level sends min(--num-prompts, K x its concurrency) prompts (default: --num-prompts)
+  --repeats N                  measurements per level, mean and 95% interval (default 1)
+  --warmup-requests N          discarded requests before each level (default: the level's concurrency)
+  --gpus N                     for tokens/s per GPU (default 8)
+  --max-duration D             stop before a level that would end later than D after the start (e.g. 2h, 90m)
+  --hourly-price-usd P         price of the machine, for the plan's cost line (default 0)
+  --report-dir DIR             also write <name>-capacity.md and its two SVG charts there
+  --report-name NAME           file prefix and title of the report (default: capacity)
+  --plan-only                  print the plan (levels, worst-case duration, cost) and exit
+
+Every option of npm run bench is accepted as well:
+
+${BENCH_USAGE}`;
+
+const VALUE_FLAGS = ["slo", "prompts-per-concurrency", "concurrency-range", "request-rate-range", "resolution", "repeats", "warmup-requests", "gpus", "max-duration", "hourly-price-usd", "report-dir", "report-name"] as const;
+const BOOLEAN_FLAGS = ["plan-only"] as const;
+
+/** Separates the capacity flags from the `npm run bench` flags (both `--flag value` and `--flag=value`). */
+export function splitCapacityArgs(argv: readonly string[]): { capacity: string[]; bench: string[] } {
+  const capacity: string[] = [];
+  const bench: string[] = [];
+  for (let i = 0; i < argv.length; i += 1) {
+    const arg = argv[i];
+    const name = arg.startsWith("--") ? arg.slice(2).split("=")[0] : "";
+    if ((VALUE_FLAGS as readonly string[]).includes(name)) {
+      capacity.push(arg);
+      if (!arg.includes("=") && i + 1 < argv.length) capacity.push(argv[++i]);
+    } else if ((BOOLEAN_FLAGS as readonly string[]).includes(name)) {
+      capacity.push(arg);
+    } else {
+      bench.push(arg);
+    }
+  }
+  return { capacity, bench };
+}
+
+export interface CapacityCliPlan {
+  readonly bench: BenchCliPlan;
+  readonly axis: CapacityAxis;
+  readonly range: { readonly low: number; readonly high: number };
+  readonly slo: CapacitySlo | undefined;
+  readonly resolution: number | undefined;
+  readonly repeats: number;
+  readonly promptsPerConcurrency: number | undefined;
+  readonly warmupRequests: number | "concurrency";
+  readonly gpus: number;
+  readonly maxDurationS: number | undefined;
+  readonly hourlyPriceUsd: number;
+  /** What every level shares besides the searched knob. */
+  readonly fixed: Partial<LoadLevel>;
+  readonly planOnly: boolean;
+  /** Where to write the Markdown + SVG report; undefined writes none. */
+  readonly reportDir: string | undefined;
+  readonly reportName: string;
+}
+
+function rangeFlag(flag: string, raw: string, axis: CapacityAxis): { low: number; high: number } {
+  const m = /^\s*([^:]+):([^:]+)\s*$/.exec(raw);
+  const range = m ? { low: Number(m[1]), high: Number(m[2]) } : { low: NaN, high: NaN };
+  try {
+    validateRange(axis, range);
+  } catch (e) {
+    throw new BenchUsageError(`--${flag} ${JSON.stringify(raw)}: ${(e as Error).message}`);
+  }
+  return range;
+}
+
+function wholeFlag(flag: string, raw: string | undefined, min: number, fallback: number): number {
+  if (raw === undefined) return fallback;
+  const v = Number(raw);
+  if (!/^\d+$/.test(raw.trim()) || v < min) throw new BenchUsageError(`--${flag} must be a whole number ≥ ${min}, got ${JSON.stringify(raw)}. Fix: e.g. --${flag} ${Math.max(min, 1)}.`);
+  return v;
+}
+
+/** Parses argv (without node and script); throws BenchUsageError naming the flag and the fix. */
+export function parseCapacityArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): CapacityCliPlan | "help" {
+  const split = splitCapacityArgs(argv);
+  if (split.bench.includes("--help") || split.bench.includes("-h")) return "help";
+  let values: Record<string, string | boolean | string[] | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: split.capacity,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        slo: { type: "string", multiple: true },
+        "concurrency-range": { type: "string" },
+        "request-rate-range": { type: "string" },
+        resolution: { type: "string" },
+        "prompts-per-concurrency": { type: "string" },
+        repeats: { type: "string" },
+        "warmup-requests": { type: "string" },
+        gpus: { type: "string" },
+        "max-duration": { type: "string" },
+        "hourly-price-usd": { type: "string" },
+        "report-dir": { type: "string" },
+        "report-name": { type: "string" },
+        "plan-only": { type: "boolean", default: false },
+      },
+    }));
+  } catch (e) {
+    throw new BenchUsageError(`${(e as Error).message}. Fix: see --help.`);
+  }
+  const bench = parseBenchArgs(split.bench, env);
+  if (bench === "help") return "help";
+  const str = (k: string) => values[k] as string | undefined;
+
+  const concurrencyRange = str("concurrency-range");
+  const rateRange = str("request-rate-range");
+  if ((concurrencyRange === undefined) === (rateRange === undefined)) {
+    throw new BenchUsageError("give exactly one of --concurrency-range LO:HI and --request-rate-range LO:HI. Fix: e.g. --concurrency-range 1:256.");
+  }
+  const axis: CapacityAxis = concurrencyRange !== undefined ? "concurrency" : "requestRate";
+  const range = axis === "concurrency" ? rangeFlag("concurrency-range", concurrencyRange as string, axis) : rangeFlag("request-rate-range", rateRange as string, axis);
+  if (axis === "concurrency" && split.bench.some((a) => a.startsWith("--max-concurrency"))) {
+    throw new BenchUsageError("--max-concurrency conflicts with --concurrency-range (the search sets the concurrency). Fix: drop --max-concurrency.");
+  }
+  if (axis === "requestRate" && split.bench.some((a) => a.startsWith("--request-rate") && !a.startsWith("--request-rate-range"))) {
+    throw new BenchUsageError("--request-rate conflicts with --request-rate-range (the search sets the rate). Fix: drop --request-rate.");
+  }
+
+  let slo: CapacitySlo | undefined;
+  const sloItems = (values.slo as string[] | undefined) ?? [];
+  if (sloItems.length > 0) {
+    try {
+      slo = parseSloItems(sloItems);
+    } catch (e) {
+      throw new BenchUsageError((e as Error).message);
+    }
+  }
+  let resolution: number | undefined;
+  if (str("resolution") !== undefined) {
+    resolution = Number(str("resolution"));
+    if (!(resolution > 0) || !Number.isFinite(resolution) || (axis === "concurrency" && !Number.isInteger(resolution))) {
+      throw new BenchUsageError(`--resolution must be ${axis === "concurrency" ? "a whole number ≥ 1" : "a number > 0"}, got ${JSON.stringify(str("resolution"))}. Fix: e.g. --resolution ${axis === "concurrency" ? 4 : 0.5}.`);
+    }
+  }
+  let maxDurationS: number | undefined;
+  if (str("max-duration") !== undefined) {
+    const raw = str("max-duration") as string;
+    const asMs = /^\s*\d+(\.\d+)?\s*$/.test(raw) ? Number(raw) * 1000 : durationMs(raw);
+    if (asMs === undefined || !(asMs > 0)) throw new BenchUsageError(`--max-duration ${JSON.stringify(raw)} is not a positive duration. Fix: e.g. --max-duration 2h (a bare number is seconds).`);
+    maxDurationS = asMs / 1000;
+  }
+  const price = str("hourly-price-usd") === undefined ? 0 : Number(str("hourly-price-usd"));
+  if (!Number.isFinite(price) || price < 0) throw new BenchUsageError(`--hourly-price-usd must be a number of dollars ≥ 0, got ${JSON.stringify(str("hourly-price-usd"))}. Fix: e.g. --hourly-price-usd 39.92.`);
+  const warmupRaw = str("warmup-requests");
+  const numPrompts = bench.run.numPrompts ?? 512;
+  const fixed: Partial<LoadLevel> =
+    axis === "concurrency"
+      ? { requestRate: bench.run.requestRate ?? Infinity, burstiness: bench.run.burstiness ?? 1 }
+      : { concurrency: bench.run.maxConcurrency ?? numPrompts, burstiness: bench.run.burstiness ?? 1 };
+  return {
+    bench,
+    axis,
+    range,
+    slo,
+    resolution,
+    repeats: wholeFlag("repeats", str("repeats"), 1, 1),
+    promptsPerConcurrency: str("prompts-per-concurrency") === undefined ? undefined : wholeFlag("prompts-per-concurrency", str("prompts-per-concurrency"), 1, 1),
+    warmupRequests: warmupRaw === undefined ? "concurrency" : wholeFlag("warmup-requests", warmupRaw, 0, 0),
+    gpus: wholeFlag("gpus", str("gpus"), 1, 8),
+    maxDurationS,
+    hourlyPriceUsd: price,
+    fixed,
+    planOnly: values["plan-only"] === true,
+    reportDir: str("report-dir"),
+    reportName: str("report-name") ?? "capacity",
+  };
+}
+
+/** The search's plan for these arguments (seed-speed estimates; no server contacted). */
+export function capacityPlanFor(p: CapacityCliPlan): CapacityPlan {
+  const numPrompts = p.bench.run.numPrompts ?? 512;
+  return planCapacitySearch({
+    axis: p.axis,
+    range: p.range,
+    resolution: p.resolution,
+    fixed: p.fixed,
+    repeats: p.repeats,
+    workload: {
+      inputLen: p.bench.run.inputLen ?? 8192,
+      outputLen: p.bench.run.outputLen ?? 1024,
+      numPrompts,
+      warmupRequests: p.warmupRequests,
+      promptsPerConcurrency: p.promptsPerConcurrency,
+    },
+    hourlyPriceUsd: p.hourlyPriceUsd,
+    maxDurationS: p.maxDurationS,
+    withSlo: p.slo !== undefined,
+  });
+}
+
+async function main(): Promise<number> {
+  let cli: CapacityCliPlan | "help";
+  try {
+    cli = parseCapacityArgs(process.argv.slice(2));
+  } catch (e) {
+    if (e instanceof BenchUsageError) {
+      process.stderr.write(`bench:capacity: ${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+  if (cli === "help") {
+    process.stdout.write(`${CAPACITY_USAGE}\n`);
+    return 0;
+  }
+  const log = (line: string) => process.stderr.write(`${line}\n`);
+  const plan = capacityPlanFor(cli);
+  if (cli.planOnly) {
+    process.stdout.write(cli.bench.jsonOnly ? `${JSON.stringify(plan, null, 2)}\n` : `${formatPlan(plan, cli.hourlyPriceUsd)}\n`);
+    return 0;
+  }
+  log(formatPlan(plan, cli.hourlyPriceUsd));
+
+  // Loaded after argument parsing so --help and usage errors answer instantly.
+  const { abortOnSigint, loadCliTokenizer, progressBar } = await import("./bench");
+  const { searchCapacity, summarizeCapacity, formatCapacityTable, estimateLevelSeconds } = await import("../components/benchmark/capacity");
+  const { nativeMeasure } = await import("../components/benchmark/capacityNative");
+  const cliProgress = await import("cli-progress");
+
+  let loadedTokenizer;
+  try {
+    loadedTokenizer = (await loadCliTokenizer(cli.bench, log)).loaded;
+  } catch (e) {
+    log(`bench:capacity: --tokenizer: ${(e as Error).message}`);
+    return 2;
+  }
+  const { controller, dispose } = abortOnSigint(
+    "\nbench:capacity: interrupted; ending the level in flight (not reported) and reporting every level measured before it (Ctrl-C again to quit at once)",
+    log,
+  );
+
+  const bar = cli.bench.progress ? progressBar(cliProgress) : undefined;
+  let barPhase: string | undefined;
+  const numPrompts = cli.bench.run.numPrompts ?? 512;
+  const workload = {
+    inputLen: cli.bench.run.inputLen ?? 8192,
+    outputLen: cli.bench.run.outputLen ?? 1024,
+    numPrompts,
+    warmupRequests: 0,
+    promptsPerConcurrency: cli.promptsPerConcurrency,
+  };
+  const describe = (l: LoadLevel) => (cli.axis === "concurrency" ? `concurrency ${l.concurrency}` : `request rate ${l.requestRate}/s at concurrency ${l.concurrency}`);
+  let result;
+  try {
+    result = await searchCapacity({
+      axis: cli.axis,
+      slo: cli.slo,
+      range: cli.range,
+      resolution: cli.resolution,
+      fixed: cli.fixed,
+      repeats: cli.repeats,
+      gpus: cli.gpus,
+      maxDurationS: cli.maxDurationS,
+      estimateLevelS: (l) => estimateLevelSeconds(l, { ...workload, warmupRequests: cli.warmupRequests }),
+      measure: nativeMeasure({
+        run: { ...cli.bench.run, loadedTokenizer, signal: controller.signal },
+        slo: cli.slo,
+        warmupRequests: cli.warmupRequests,
+        promptsPerConcurrency: cli.promptsPerConcurrency,
+        signal: controller.signal,
+        onProgress: (phase, done, total) => {
+          if (!bar) return;
+          if (barPhase !== phase || done === 1) {
+            if (barPhase) bar.stop();
+            barPhase = phase;
+            bar.start(total, 0, { phase: phase === "warm-up" ? "warm-up " : "measure " });
+          }
+          bar.update(done);
+        },
+      }),
+      signal: controller.signal,
+      onLevelStart: (l, order) => {
+        log(`bench:capacity: level ${order + 1}: ${describe(l)}`);
+      },
+      onPoint: (p) => {
+        bar?.stop();
+        barPhase = undefined;
+        const m = p.mean;
+        log(
+          `bench:capacity: ${describe(p.level)}: p99 TTFT ${m.ttftP99Ms.toFixed(1)} ms, p99 ITL ${m.itlP99Ms.toFixed(1)} ms, p99 TPOT ${m.tpotP99Ms.toFixed(1)} ms, ` +
+            `${m.outputThroughput.toFixed(1)} out tok/s, ${m.failed} failed → ${cli.slo ? (p.meetsSlo ? "meets the SLOs" : `misses: ${p.misses.join("; ")}`) : "measured"}`,
+        );
+      },
+    });
+  } catch (e) {
+    bar?.stop();
+    log(`bench:capacity: ${(e as Error).message}`);
+    return 1;
+  } finally {
+    dispose();
+  }
+  bar?.stop();
+  const summary = summarizeCapacity(result);
+  if (cli.reportDir !== undefined) {
+    const { writeCapacityReport } = await import("../components/benchmark/capacityReport");
+    const paths = writeCapacityReport(cli.reportDir, cli.reportName, summary);
+    log(`bench:capacity: report written to ${paths.markdown} (charts ${paths.latencySvg}, ${paths.throughputSvg})`);
+  }
+  if (cli.bench.jsonOnly) process.stdout.write(`${JSON.stringify({ plan, capacity: summary }, null, 2)}\n`);
+  else process.stdout.write(`${formatCapacityTable(summary)}\n`);
+  return 0;
+}
+
+if (require.main === module) {
+  main().then(
+    (code) => process.exit(code),
+    (e: unknown) => {
+      process.stderr.write(`bench:capacity: ${(e as Error).stack ?? String(e)}\n`);
+      process.exit(1);
+    },
+  );
+}

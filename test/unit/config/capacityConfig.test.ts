@@ -1,0 +1,66 @@
+import { describe, expect, it } from "vitest";
+import { ConfigValidationError, parseStackConfig, type RawConfig } from "../../../components/config";
+import { benchmarkArgsFor } from "../../../components/stack";
+
+const local: RawConfig = { hostMode: "local", benchmarkRunner: "native" };
+
+function problems(raw: RawConfig): string[] {
+  try {
+    parseStackConfig(raw, { stack: "test" });
+    return [];
+  } catch (err) {
+    if (!(err instanceof ConfigValidationError)) throw err;
+    return err.problems.map((p) => `${p.key}: ${p.message}`);
+  }
+}
+
+describe("benchmarkCapacity and benchmarkSlo", () => {
+  it("off by default", () => {
+    expect(parseStackConfig(local, { stack: "t" }).benchmark.capacity).toBeUndefined();
+  });
+
+  it("reads the search settings and the SLOs; the stack passes the machine's GPU count", () => {
+    const c = parseStackConfig(
+      {
+        ...local,
+        gpuCount: "4",
+        benchmarkCapacity: JSON.stringify({ concurrencyRange: "8:256", promptsPerConcurrency: 8, repeats: "2", maxDuration: "2h" }),
+        benchmarkSlo: JSON.stringify({ ttft_p99_ms: 3000, itl_p99_ms: "50" }),
+      },
+      { stack: "t" },
+    );
+    expect(c.benchmark.capacity).toEqual({
+      concurrencyRange: { low: 8, high: 256 },
+      slo: { ttftP99Ms: 3000, itlP99Ms: 50 },
+      promptsPerConcurrency: 8,
+      repeats: 2,
+      resolution: undefined,
+      warmupRequests: undefined,
+      maxDurationS: 7200,
+    });
+    const args = benchmarkArgsFor(c, {
+      host: { connection: { kind: "local" }, hourlyPriceUsd: 0 },
+      server: { endpoint: "http://127.0.0.1:18000", servedModelName: "qwen", specHash: "h" },
+    });
+    expect(args.capacity).toMatchObject({ gpus: 4, concurrencyRange: { low: 8, high: 256 } });
+  });
+
+  it.each([
+    [{ benchmarkCapacity: '{"concurrencyRange": "256:8"}' }, "benchmarkCapacity.concurrencyRange: = \"256:8\" is not LOW:HIGH"],
+    [{ benchmarkCapacity: '{"concurrencyRange": "1:8", "repeats": 0}' }, "benchmarkCapacity.repeats: = 0 must be a whole number >= 1"],
+    [{ benchmarkCapacity: '{"concurrencyRange": "1:8", "levels": 3}' }, "benchmarkCapacity.levels: = 3 is not a known setting"],
+    [{ benchmarkCapacity: '{"concurrencyRange": "1:8", "maxDuration": "soon"}' }, "benchmarkCapacity.maxDuration: = \"soon\" is not a positive duration"],
+    [{ benchmarkCapacity: '["1:8"]' }, "benchmarkCapacity: = [\"1:8\"] is not an object"],
+    [{ benchmarkCapacity: '{"concurrencyRange": "1:8"}', benchmarkSlo: '{"ttft_p99": 3}' }, "benchmarkSlo.ttft_p99: = 3 is not a known SLO"],
+    [{ benchmarkCapacity: '{"concurrencyRange": "1:8"}', benchmarkSlo: '{"ttft_p99_ms": -3}' }, "benchmarkSlo.ttft_p99_ms: = -3 must be a number of milliseconds > 0"],
+    [{ benchmarkSlo: '{"ttft_p99_ms": 3000}' }, "benchmarkSlo: is set but benchmarkCapacity is not"],
+  ])("refuses %j naming the key, the value and the fix", (extra, message) => {
+    const found = problems({ ...local, ...extra });
+    expect(found.some((p) => p.startsWith(message) && p.includes("Fix:")), found.join("\n")).toBe(true);
+  });
+
+  it("needs the native runner", () => {
+    const found = problems({ hostMode: "lambda", lambdaApiKey: "sk-x", benchmarkCapacity: '{"concurrencyRange": "8:64"}' });
+    expect(found.some((p) => p.startsWith('benchmarkCapacity: needs benchmarkRunner "native"'))).toBe(true);
+  });
+});
