@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createProjectStack, plaintextLeaks, resourceTypes, type EngineStack } from "../../fixtures/pulumi-engine";
 import { freePort } from "../../fixtures/net";
 import { startSshTestHost, type SshTestHost } from "../../fixtures/ssh-host";
-import { buildHostImages, newSecrets, sshStackConfig, type DeploySecrets, type HostImages } from "./sshStacks";
+import { buildHostImages, newSecrets, remoteResultDirCleanup, sshStackConfig, type DeploySecrets, type HostImages } from "./sshStacks";
 
 let host: SshTestHost;
 let engine: EngineStack;
@@ -25,7 +25,10 @@ let images: HostImages;
 const VOLUME = `hgx-engine-existing-cache-${process.pid}`;
 const CONTAINER = "hgx-inference-existing-hgx-sglang";
 
+let cleanResults: () => void = () => undefined;
+
 beforeAll(async () => {
+  cleanResults = remoteResultDirCleanup();
   host = await startSshTestHost();
   images = await buildHostImages();
   secrets = newSecrets();
@@ -46,6 +49,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  cleanResults();
   await engine?.dispose().catch(() => undefined);
   await host?.ssh(`docker rm -f ${CONTAINER} >/dev/null 2>&1; docker volume rm -f ${VOLUME} >/dev/null 2>&1; true`);
   await host?.close();

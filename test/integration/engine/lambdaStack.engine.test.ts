@@ -13,7 +13,7 @@ import { startLambdaEmulator, type LambdaEmulator } from "../../fixtures/lambda-
 import { freePort } from "../../fixtures/net";
 import { createProjectStack, plaintextLeaks, resourceTypes, type EngineStack } from "../../fixtures/pulumi-engine";
 import { startSshTestHost, type SshTestHost } from "../../fixtures/ssh-host";
-import { buildHostImages, newSecrets, sshStackConfig, type DeploySecrets } from "./sshStacks";
+import { buildHostImages, newSecrets, remoteResultDirCleanup, sshStackConfig, type DeploySecrets } from "./sshStacks";
 
 const FILESYSTEM = `hgx-engine-fs-${process.pid}`;
 const CONTAINER = "hgx-inference-lambda-hgx-sglang";
@@ -24,7 +24,10 @@ let engine: EngineStack;
 let secrets: DeploySecrets;
 let cacheDir: string;
 
+let cleanResults: () => void = () => undefined;
+
 beforeAll(async () => {
+  cleanResults = remoteResultDirCleanup();
   // Lambda's GPU Base image logs in as `ubuntu`, which is what the stack uses for launched instances.
   host = await startSshTestHost({ user: "ubuntu" });
   emulator = await startLambdaEmulator({ bootMs: 2_000 });
@@ -50,6 +53,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  cleanResults();
   await engine?.dispose().catch(() => undefined);
   await host?.ssh(`docker rm -f ${CONTAINER} >/dev/null 2>&1; true`);
   if (cacheDir) fs.rmSync(cacheDir, { recursive: true, force: true });

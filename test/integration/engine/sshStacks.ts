@@ -4,6 +4,8 @@
  * stack config that points the program at them. Everything else is the product's own default.
  */
 import { randomBytes } from "node:crypto";
+import * as fs from "node:fs";
+import { DEFAULT_REMOTE_RESULT_DIR } from "../../../components/benchmark/remoteRunner";
 import type { ConfigMap } from "@pulumi/pulumi/automation";
 import { buildSimulatorImage } from "../../fixtures/sglang-simulator";
 import type { SshTestHost } from "../../fixtures/ssh-host";
@@ -56,5 +58,19 @@ export function sshStackConfig(host: SshTestHost, images: HostImages, secrets: D
     "hgx-inference:benchmarkWorkload": { value: "smoke" },
     "hgx-inference:benchmarkTimeout": { value: "10m" },
     "hgx-inference:testRigOmitMemlockUlimit": { value: "true" },
+  };
+}
+
+/**
+ * The remote benchmark writes its result under DEFAULT_REMOTE_RESULT_DIR on the host, which here is
+ * this machine's own /var/tmp: returns the clean-up that removes it again if this test created it.
+ */
+export function remoteResultDirCleanup(): () => void {
+  const existed = fs.existsSync(DEFAULT_REMOTE_RESULT_DIR);
+  if (!existed) return () => fs.rmSync(DEFAULT_REMOTE_RESULT_DIR, { recursive: true, force: true });
+  // Left by someone else: keep it, only this run's results (named by the workload) go.
+  const before = new Set(fs.readdirSync(DEFAULT_REMOTE_RESULT_DIR));
+  return () => {
+    for (const f of fs.readdirSync(DEFAULT_REMOTE_RESULT_DIR)) if (!before.has(f)) fs.rmSync(`${DEFAULT_REMOTE_RESULT_DIR}/${f}`, { force: true });
   };
 }
