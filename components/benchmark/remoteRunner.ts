@@ -60,13 +60,8 @@ export interface RemoteBenchCommandOptions {
   readonly extraBenchArgs?: readonly string[];
 }
 
-const SAFE_WORD = /^[A-Za-z0-9_@%+=:,./-]+$/;
-
-/** Quotes one word for a POSIX shell; words made of safe characters stay bare for readability. */
-export function shellQuote(word: string): string {
-  if (word.length > 0 && SAFE_WORD.test(word)) return word;
-  return `'${word.replace(/'/g, `'\\''`)}'`;
-}
+export { shellQuote } from "../shell";
+import { shellQuote } from "../shell";
 
 /** A host path for the shell, with a leading `~/` expanded through `$HOME` (which quoting would not). */
 export function shellPath(p: string): string {

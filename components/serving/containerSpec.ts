@@ -321,11 +321,8 @@ export function containerReplaceReasons(before: ContainerSpec, after: ContainerS
   return { replace: [...replace].sort(), ignored: [...ignored].sort() };
 }
 
-/** POSIX shell quoting: bare when safe, else single-quoted. */
-export function shellQuote(token: string): string {
-  if (token !== "" && /^[A-Za-z0-9_@%+=:,./-]+$/.test(token)) return token;
-  return `'${token.replace(/'/g, `'\\''`)}'`;
-}
+export { shellQuote } from "../shell";
+import { shellQuote } from "../shell";
 
 /** Splits argv into `[launcher...]`, then one group per `--flag [value]`, for readable lines. */
 function groupArgv(argv: readonly string[]): string[][] {
