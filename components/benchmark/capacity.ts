@@ -13,6 +13,8 @@
  *   then marked unresolved (a lower bound);
  * - `planCapacitySearch` previews the levels, the worst-case duration and its cost before anything runs.
  */
+// The Node.js language host compiles with ts-node, which loads only what is referenced: point at the typings.
+/// <reference path="./jstat.d.ts" />
 import { jStat } from "jstat";
 import type { BenchmarkMetrics } from "./results";
 

@@ -5,6 +5,7 @@
  * run goes through the Benchmark component (local connection, runner "remote"), so the
  * command text and the secret stdin are exactly what the component stores.
  */
+import { STDIN_SCRIPT_COMMAND } from "../../../components/host/connection";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -109,9 +110,10 @@ afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
 describe("remote script through the component", () => {
   it("stores exactly the rendered script and feeds the key on secret stdin", () => {
     const run = mocks.executed[0];
-    expect(run.create).toBe(script());
+    // The script goes in on stdin behind the short constant command line; the key is its first line.
+    expect(run.create).toBe(STDIN_SCRIPT_COMMAND);
     expect(run.secretInputs).toContain("stdin");
-    expect(run.stdin).toBe(`${API_KEY}\n`);
+    expect(run.stdin).toBe(`${API_KEY}\n${script()}`);
     expect(run.create).not.toContain(API_KEY);
   });
 
