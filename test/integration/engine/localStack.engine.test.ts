@@ -138,7 +138,9 @@ describe("the local stack through the real engine", () => {
 
   it("passes the policy pack under a real preview, and fails it with the policy's message on a violating config", async () => {
     const policyPack = path.join(engine.projectDir, "policy");
-    const clean = await engine.stack.preview({ policyPacks: [policyPack], onOutput: engine.onOutput });
+    // The local stack's config for the pack: the same rules, plus the simulator image this machine builds (tag `local`).
+    const policyPackConfigs = [path.join(policyPack, "config.local.json")];
+    const clean = await engine.stack.preview({ policyPacks: [policyPack], policyPackConfigs, onOutput: engine.onOutput });
     expect(Object.keys(clean.changeSummary).filter((op) => op !== "same")).toEqual([]);
 
     await engine.stack.setAllConfig({
@@ -147,7 +149,7 @@ describe("the local stack through the real engine", () => {
     });
     try {
       const printed: string[] = [];
-      const violating = await engine.stack.preview({ policyPacks: [policyPack], onOutput: (l) => printed.push(l) }).then(
+      const violating = await engine.stack.preview({ policyPacks: [policyPack], policyPackConfigs, onOutput: (l) => printed.push(l) }).then(
         () => undefined,
         (err: Error) => err,
       );
