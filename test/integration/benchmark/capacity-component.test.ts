@@ -26,7 +26,7 @@ beforeAll(async () => {
   mocks = await installLocalCommandMocks({
     stack: "local",
     baseEnv: { ...process.env, HF_HOME: path.join(work, "hf"), OPENAI_API_KEY: "" },
-    timeoutMs: 280_000,
+    timeoutMs: 840_000,
   });
   const mod = await import("../../../components/benchmark/benchmark");
   bench = new mod.Benchmark("bench", {
@@ -44,7 +44,7 @@ beforeAll(async () => {
     capacity: { concurrencyRange: { low: 4, high: 32 }, slo: { ttftP99Ms: 300, itlP99Ms: 120 }, maxDurationS: 600, gpus: 8 },
   });
   await settle(bench.capacityReportPath);
-}, 300_000);
+}, 900_000);
 
 afterAll(async () => {
   await sim?.close();
