@@ -9,7 +9,7 @@
  */
 import { parseArgs } from "node:util";
 import { PROJECT } from "../config";
-import { envMs, LambdaClient, resolveClientOptions } from "../host/lambda/client";
+import { DEFAULT_REQUEST_INTERVAL_MS, envMs, LambdaClient, resolveClientOptions } from "../host/lambda/client";
 import { TAG_EXPIRES, TAG_PROJECT, TAG_RESOURCE, TAG_STACK } from "../host/lambda/instance";
 import type { Instance } from "../host/lambda/types";
 
@@ -186,7 +186,7 @@ export function clientFromEnv(env: NodeJS.ProcessEnv): ReaperClient {
   return new LambdaClient({
     apiKey,
     baseUrl,
-    requestIntervalMs: envMs("LAMBDA_API_REQUEST_INTERVAL_MS", 1000, env),
+    requestIntervalMs: envMs("LAMBDA_API_REQUEST_INTERVAL_MS", DEFAULT_REQUEST_INTERVAL_MS, env),
     log: (line) => process.stderr.write(`${line}\n`),
   });
 }

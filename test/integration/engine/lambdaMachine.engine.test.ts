@@ -9,14 +9,16 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LambdaMachine } from "../../../components/host/lambdaMachine";
-import { startLambdaEmulator, type LambdaEmulator } from "../../fixtures/lambda-emulator";
+import { scaledRateLimit, startLambdaEmulator, type LambdaEmulator } from "../../fixtures/lambda-emulator";
 import { createEngineStack, plaintextLeaks, type EngineStack } from "../../fixtures/pulumi-engine";
 
 const PROJECT = "hgx-engine-test";
-// Fast pacing and polling for the emulator; the product defaults are ~1 req/s and 12 s between launches.
+// The emulator enforces the vendor's limits compressed 100x (10 ms between requests, 120 ms between
+// launches); the providers pace above them with a margin, as the product does at 1.2 s / 13 s.
+const RATE_LIMIT = scaledRateLimit(0.01);
 const FAST_API = {
-  LAMBDA_API_REQUEST_INTERVAL_MS: "5",
-  LAMBDA_API_LAUNCH_INTERVAL_MS: "50",
+  LAMBDA_API_REQUEST_INTERVAL_MS: String(RATE_LIMIT.minIntervalMs * 2),
+  LAMBDA_API_LAUNCH_INTERVAL_MS: String(RATE_LIMIT.launchIntervalMs * 1.25),
   LAMBDA_POLL_INTERVAL_MS: "100",
   LAMBDA_PROGRESS_INTERVAL_MS: "500",
   LAMBDA_API_RETRY_BASE_MS: "20",
@@ -27,7 +29,7 @@ const FAST_API = {
 let emulator: LambdaEmulator;
 beforeAll(async () => {
   delete process.env.LAMBDA_API_KEY; // the key must come from secret stack config only
-  emulator = await startLambdaEmulator({ bootMs: 1500, terminateMs: 200, filesystemInUseAfterTerminateMs: 300 });
+  emulator = await startLambdaEmulator({ bootMs: 1500, terminateMs: 200, filesystemInUseAfterTerminateMs: 300, rateLimit: RATE_LIMIT });
 });
 afterAll(async () => {
   await emulator?.close();

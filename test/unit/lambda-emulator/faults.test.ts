@@ -5,7 +5,8 @@ import { call, data, errorCode, sleep, waitFor, type ApiResponse } from "./http"
 
 const started: LambdaEmulator[] = [];
 async function start(opts: EmulatorOptions = {}): Promise<LambdaEmulator> {
-  const emu = await startLambdaEmulator({ bootMs: 0, terminateMs: 0, ...opts });
+  // Raw, unpaced requests: the vendor rate limit is off here except where a test turns it on.
+  const emu = await startLambdaEmulator({ bootMs: 0, terminateMs: 0, rateLimit: null, ...opts });
   emu.seed.sshKey("f-key");
   started.push(emu);
   return emu;
@@ -224,9 +225,12 @@ describe("lifecycle faults", () => {
 });
 
 describe("rate limiting", () => {
-  it("is off by default", async () => {
-    const emu = await start();
-    expect(await statuses(emu, 5)).toEqual([200, 200, 200, 200, 200]);
+  it("is on by default with the vendor's limits; null turns it off", async () => {
+    const on = await startLambdaEmulator({ bootMs: 0, terminateMs: 0 });
+    started.push(on);
+    expect(await statuses(on, 2)).toEqual([200, 429]);
+    const off = await start();
+    expect(await statuses(off, 5)).toEqual([200, 200, 200, 200, 200]);
   });
 
   it("when on: requests closer than minIntervalMs and launches closer than launchIntervalMs get 429", async () => {

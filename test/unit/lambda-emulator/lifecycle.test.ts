@@ -6,7 +6,8 @@ import { call, data, errorCode, sleep, waitFor } from "./http";
 
 const started: LambdaEmulator[] = [];
 async function start(opts: EmulatorOptions = {}): Promise<LambdaEmulator> {
-  const emu = await startLambdaEmulator(opts);
+  // Raw, unpaced requests: the vendor rate limit is off (it has its own tests in faults.test.ts).
+  const emu = await startLambdaEmulator({ rateLimit: null, ...opts });
   started.push(emu);
   return emu;
 }
@@ -229,7 +230,7 @@ describe("options, inspection and secrets", () => {
   });
 
   it("close() stops the server even with a delayed response pending", async () => {
-    const emu = await startLambdaEmulator();
+    const emu = await startLambdaEmulator({ rateLimit: null });
     emu.faults.delayResponses(5_000, 1);
     const pending = call(emu, "GET", "/instances").catch((e: unknown) => e);
     await sleep(20);

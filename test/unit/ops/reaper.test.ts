@@ -8,7 +8,7 @@ import * as path from "node:path";
 import { beforeEach, describe, expect, it } from "vitest";
 import { formatDuration, parseExpiry, planReap, runReaper } from "../../../components/ops/reaper";
 import type { Instance, Tag } from "../../../components/host/lambda/types";
-import { startLambdaEmulator, type LambdaEmulator } from "../../fixtures/lambda-emulator";
+import { scaledRateLimit, startLambdaEmulator, type LambdaEmulator } from "../../fixtures/lambda-emulator";
 
 const repoRoot = path.resolve(__dirname, "..", "..", "..");
 const PROJECT = "hgx-inference";
@@ -51,9 +51,10 @@ async function api<T>(method: string, p: string, body?: unknown): Promise<T> {
   return json.data as T;
 }
 
-/** Launches the fleet through the emulator's HTTP API (fresh emulator per test). */
+/** Launches the fleet through the emulator's HTTP API (fresh emulator per test), unpaced: the limiter is off meanwhile. */
 async function launchFleet(): Promise<void> {
   idsByName = {};
+  emu.faults.rateLimit(null);
   for (const [name, t] of Object.entries(FLEET)) {
     const { instance_ids } = await api<{ instance_ids: string[] }>("POST", "/instance-operations/launch", {
       region_name: "us-east-1",
@@ -64,11 +65,20 @@ async function launchFleet(): Promise<void> {
     });
     idsByName[name] = instance_ids[0];
   }
+  emu.faults.rateLimit(RATE_LIMIT);
 }
 
 const statusOf = (name: string) => emu.state.instance(idsByName[name])!.status;
 const terminateRequests = () => emu.requests().filter((r) => r.path.endsWith("/instance-operations/terminate"));
-const reaperEnv = () => ({ ...process.env, LAMBDA_API_KEY: emu.apiKey, LAMBDA_API_BASE_URL: emu.baseUrl, LAMBDA_API_REQUEST_INTERVAL_MS: "0" });
+// The vendor's limits compressed 100x; the reaper's client is paced with a margin above them.
+const RATE_LIMIT = scaledRateLimit(0.01);
+const reaperEnv = () => ({
+  ...process.env,
+  LAMBDA_API_KEY: emu.apiKey,
+  LAMBDA_API_BASE_URL: emu.baseUrl,
+  LAMBDA_API_REQUEST_INTERVAL_MS: String(RATE_LIMIT.minIntervalMs * 2),
+  LAMBDA_API_LAUNCH_INTERVAL_MS: String(RATE_LIMIT.launchIntervalMs * 1.25),
+});
 
 async function reap(argv: string[], env: NodeJS.ProcessEnv = reaperEnv()) {
   const out: string[] = [];
@@ -115,7 +125,7 @@ describe("planReap (pure)", () => {
 
 describe("reaper against the Lambda emulator", () => {
   beforeEach(async () => {
-    emu = await startLambdaEmulator({ bootMs: 0, terminateMs: 0 });
+    emu = await startLambdaEmulator({ bootMs: 0, terminateMs: 0, rateLimit: RATE_LIMIT });
     emu.seed.sshKey("reaper-test", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHxz0v3rW6fJtq4s0wVfXW0m3R3y7Ww0Zq5CwzJ2l7bq reaper@test");
     await launchFleet();
     return async () => emu.close();

@@ -1,5 +1,15 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { LambdaClient, sharedPacer } from "../../../../components/host/lambda/client";
+import {
+  DEFAULT_LAUNCH_INTERVAL_MS,
+  DEFAULT_REQUEST_INTERVAL_MS,
+  LAMBDA_RATE_LIMITS,
+  LambdaClient,
+  PACING_MARGIN_MS,
+  reserveSlot,
+  sharedPacer,
+} from "../../../../components/host/lambda/client";
+import { startLambdaEmulator, VENDOR_RATE_LIMIT } from "../../../fixtures/lambda-emulator";
+import { virtualClock } from "../../../fixtures/virtual-clock";
 import {
   AccountError,
   CapacityError,
@@ -164,5 +174,66 @@ describe("LambdaClient against the emulator", () => {
     const c = client();
     expect(JSON.stringify(c)).not.toContain(h.emu.apiKey);
     expect(Object.values(c).join(" ")).not.toContain(h.emu.apiKey);
+  });
+});
+
+describe("pacing with a margin (virtual clock: the vendor's real limits, no real waiting)", () => {
+  const launch = { region_name: "us-east-1", instance_type_name: "gpu_8x_b200_sxm6", ssh_key_names: ["k"], image: { family: "gpu-base-24-04" } };
+
+  /**
+   * Two launches from one client against the emulator enforcing 1 launch per 12 s, the first one
+   * delivered `jitterMs` late (as a slow network hop would): the second, paced from its send time,
+   * then arrives less than the pacing interval after the first arrived.
+   */
+  async function twoLaunches(launchIntervalMs: number, jitterMs: number) {
+    const clock = virtualClock();
+    const emu = await startLambdaEmulator({ clock, rateLimit: VENDOR_RATE_LIMIT, bootMs: 0, terminateMs: 0 });
+    try {
+      emu.seed.sshKey("k");
+      emu.faults.delayResponses(jitterMs, 1, { method: "POST", path: "/instance-operations/launch" });
+      const c = new LambdaClient({
+        apiKey: emu.apiKey,
+        baseUrl: emu.baseUrl,
+        clock,
+        pacer: { nextRequestAt: 0, nextLaunchAt: 0 },
+        requestIntervalMs: DEFAULT_REQUEST_INTERVAL_MS,
+        launchIntervalMs,
+        retry: { maxAttempts: 6, baseDelayMs: 1000, maxTotalMs: 180_000 },
+        log: () => undefined,
+      });
+      const start = clock.now();
+      const ids = [await c.launchInstance(launch), await c.launchInstance(launch)];
+      const elapsed = clock.now() - start;
+      await c.terminateInstances(ids);
+      const log = emu.requests().filter((r) => r.path.endsWith("/launch"));
+      return { elapsed, rateLimited: log.filter((r) => r.fault === "rateLimit").length, leaked: emu.leakedInstances().length };
+    } finally {
+      await emu.close();
+    }
+  }
+
+  it("exactly 12,000 ms apart: a 400 ms late first launch makes the second arrive early (429, another 12 s)", async () => {
+    const r = await twoLaunches(LAMBDA_RATE_LIMITS.launchIntervalMs, 400);
+    expect(r.rateLimited).toBe(1);
+    expect(r.elapsed).toBeGreaterThanOrEqual(24_000);
+    expect(r.leaked).toBe(0);
+  });
+
+  it("the default 13,000 ms absorbs the same jitter: no 429, one interval", async () => {
+    expect(DEFAULT_LAUNCH_INTERVAL_MS).toBe(LAMBDA_RATE_LIMITS.launchIntervalMs + PACING_MARGIN_MS.launch);
+    const r = await twoLaunches(DEFAULT_LAUNCH_INTERVAL_MS, 400);
+    expect(r.rateLimited).toBe(0);
+    expect(r.elapsed).toBeLessThan(14_000);
+    expect(r.leaked).toBe(0);
+  });
+
+  it("reserveSlot: requests and launches keep their intervals from the schedule, not from the caller", () => {
+    const pacer = { nextRequestAt: 0, nextLaunchAt: 0 };
+    const gaps = { requestIntervalMs: 1_200, launchIntervalMs: 13_000 };
+    expect(reserveSlot(pacer, 100, true, gaps)).toBe(100);
+    expect(reserveSlot(pacer, 100, false, gaps)).toBe(1_300);
+    expect(reserveSlot(pacer, 200, true, gaps)).toBe(13_100);
+    expect(pacer).toEqual({ nextRequestAt: 14_300, nextLaunchAt: 26_100 });
+    expect(reserveSlot(pacer, 50_000, true, gaps)).toBe(50_000);
   });
 });
