@@ -92,8 +92,10 @@ export function instanceInputs(over: Partial<InstanceInputs> = {}): InstanceInpu
   return {
     providerVersion: LAMBDA_PROVIDER_VERSION,
     resourceName: "gpu",
+    organization: "org-unit",
     project: "hgx-test",
     stack: "unit",
+    stackUid: "0123456789abcdef",
     instanceName: "hgx-test-unit-gpu",
     regions: ["us-east-1", "us-west-1", "us-south-1"],
     instanceType: "gpu_8x_b200_sxm6",

@@ -62,7 +62,7 @@ describe("InstanceProvider.create", () => {
     h.emu.faults.refuseLaunchIn("us-west-1", 1);
     const second = await provider.create(instanceInputs());
     expect(second.outs.region).toBe("us-south-1");
-    expect(h.lines.some((l) => /no gpu_8x_b200_sxm6 capacity in us-west-1; trying the next region/.test(l))).toBe(true);
+    expect(h.lines.some((l) => /no gpu_8x_b200_sxm6 capacity in us-west-1; trying us-south-1 next/.test(l))).toBe(true);
     await provider.delete(second.id, second.outs);
   });
 
@@ -79,7 +79,7 @@ describe("InstanceProvider.create", () => {
     const fsProvider = new FilesystemProvider();
     const fs = await fsProvider.create({ providerVersion: LAMBDA_PROVIDER_VERSION, fsName: "hf-cache", regions: ["us-east-1", "us-west-1"], instanceType: B200 });
     expect(fs.outs).toMatchObject({ region: "us-south-1", adopted: true, mountPoint: "/lambda/nfs/hf-cache" });
-    const { id, outs } = await provider.create(instanceInputs({ regions: ["us-east-1", "us-west-1"], filesystemName: "hf-cache", filesystemRegion: fs.outs.region }));
+    const { id, outs } = await provider.create(instanceInputs({ regions: ["us-east-1", "us-west-1"], filesystemName: "hf-cache" }));
     expect(outs.region).toBe("us-south-1");
     expect(h.emu.state.instance(id)?.file_system_names ?? []).toEqual(["hf-cache"]);
     await provider.delete(id, outs);

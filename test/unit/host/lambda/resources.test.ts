@@ -108,7 +108,7 @@ describe("FilesystemProvider", () => {
     const fsp = new FilesystemProvider();
     const fs = await fsp.create(inputs());
     const ip = new InstanceProvider();
-    const inst = await ip.create(instanceInputs({ filesystemName: "hf-cache", filesystemRegion: fs.outs.region }));
+    const inst = await ip.create(instanceInputs({ filesystemName: "hf-cache" }));
     h.emu.faults.filesystemInUseFor(300);
     await ip.delete(inst.id, inst.outs);
     await fsp.delete(fs.id, fs.outs);
@@ -123,7 +123,7 @@ describe("FilesystemProvider", () => {
     const fsp = new FilesystemProvider();
     const fs = await fsp.create(inputs());
     const ip = new InstanceProvider();
-    const inst = await ip.create(instanceInputs({ filesystemName: "hf-cache", filesystemRegion: fs.outs.region }));
+    const inst = await ip.create(instanceInputs({ filesystemName: "hf-cache" }));
     const e = await rejectionOf(() => fsp.delete(fs.id, fs.outs));
     errors.push(e);
     expect(e.message).toMatch(/still in use after .*terminate the instance that mounts it/);
