@@ -8,6 +8,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { THRESHOLD_KEYS, type BenchmarkThresholds } from "./benchmark/baseline";
 import { durationMs } from "./duration";
 import { cidrProblem } from "./network";
+import { UID_PATTERN } from "./host/lambda/identity";
+import { PINNED_REGION_POLICIES, type PinnedRegionPolicy } from "./host/lambda/instance";
 
 export { cidrProblem };
 
@@ -65,11 +67,14 @@ export const CONFIG_SCHEMA = {
   lambdaImageFamily: { type: "string", default: "gpu-base-24-04", description: "OS image family (GPU Base ships the NVIDIA driver, Docker and the container toolkit)." },
   lambdaSshPublicKey: { type: "string", default: "", description: "OpenSSH public key to register; empty = let the API generate a pair (the private key becomes a secret output)." },
   lambdaSshPrivateKey: { type: "string", secret: true, default: "", description: "Private key matching `lambdaSshPublicKey` (secret); required when a public key is given, so the stack can reach the host." },
-  lambdaFilesystemName: { type: "string", default: "", description: "Persistent filesystem for the Hugging Face cache (survives teardown); empty = local NVMe only." },
+  lambdaFilesystemName: { type: "string", default: "", description: "Persistent filesystem for the Hugging Face cache (survives teardown), mounted at `/lambda/nfs/<name>`; in the Lambda account it is `<name>-<hash of this stack's identity>`, so no other stack finds it. Empty = local NVMe only." },
   lambdaRetainFilesystem: { type: "boolean", default: true, description: "Keep the filesystem (and the downloaded weights) when the stack is destroyed." },
   lambdaFirewallAllowlist: { type: "array", default: [], description: "IPv4 CIDRs allowed to reach the serving port; empty = the port stays closed (reach it over SSH)." },
   lambdaTtl: { type: "string", default: "12h", description: "Expiry written into the instance's tags for the reaper (`8h`, `2d`); `0` = no expiry." },
   lambdaBootTimeout: { type: "string", default: "45m", description: "How long to wait for the instance to become `active` before terminating it." },
+  lambdaPinnedRegionPolicy: { type: "string", default: "wait", description: "When the region of a filesystem that may hold the weights (from an earlier deploy) refuses the launch for capacity: `wait` retries there for `lambdaPinnedRegionWait`; `elsewhere` launches in the other regions without it (the weights are downloaded to local disk). An empty filesystem created by this deploy moves with the launch instead." },
+  lambdaPinnedRegionWait: { type: "string", default: "30m", description: "How long `lambdaPinnedRegionPolicy: wait` keeps retrying the filesystem's region (one launch attempt a minute)." },
+  lambdaStackId: { type: "string", default: "", description: "The random part of this stack's Lambda identity (16 hex digits); empty = generated at the first deploy and kept in state. Set it (from the `host.stackId` output) only to re-attach what a destroyed earlier deployment of this stack left, such as a retained filesystem." },
   // --- existing SSH host --------------------------------------------------------------------------
   sshHost: { type: "string", default: "", description: "Address of the existing host (`existing` mode)." },
   sshPort: { type: "integer", default: 22, description: "SSH port of the existing host." },
@@ -130,6 +135,10 @@ export interface LambdaSettings {
   /** Expiry after launch in ms; undefined = no expiry. */
   readonly ttlMs?: number;
   readonly bootTimeoutMs: number;
+  readonly pinnedRegionPolicy: PinnedRegionPolicy;
+  readonly pinnedRegionWaitMs: number;
+  /** Requested identity uid (re-attach); undefined = generated once and kept in state. */
+  readonly stackId?: string;
 }
 
 export interface ExistingHostSettings {
@@ -257,6 +266,9 @@ export function parseStackConfig(
       firewallAllowlist: r.cidrs("lambdaFirewallAllowlist"),
       ttlMs: r.duration("lambdaTtl", { allowZero: true }) || undefined,
       bootTimeoutMs: r.duration("lambdaBootTimeout"),
+      pinnedRegionPolicy: r.oneOf("lambdaPinnedRegionPolicy", PINNED_REGION_POLICIES),
+      pinnedRegionWaitMs: r.duration("lambdaPinnedRegionWait", { allowZero: true }),
+      stackId: r.optionalString("lambdaStackId"),
     },
     existing: {
       address: r.string("sshHost"),
@@ -360,6 +372,8 @@ function crossChecks(c: StackConfig, raw: RawConfig): ConfigProblem[] {
       add("lambdaApiKey", `is required when hostMode is "lambda". Fix: pulumi config set --secret ${PROJECT}:lambdaApiKey <key> (or use hostMode "existing")`);
     if (c.lambda.sshPublicKey && !c.lambda.sshPrivateKey.present)
       add("lambdaSshPrivateKey", `is required when lambdaSshPublicKey is set, or the stack cannot reach the host. Fix: pulumi config set --secret ${PROJECT}:lambdaSshPrivateKey -- "$(cat ~/.ssh/id_ed25519)", or unset lambdaSshPublicKey to have a key generated`);
+    if (c.lambda.stackId !== undefined && !UID_PATTERN.test(c.lambda.stackId))
+      add("lambdaStackId", `= "${c.lambda.stackId}" is not a stack id (16 lowercase hex digits). Fix: copy it from \`pulumi stack output\` (host.stackId) of the deployment to re-attach, or unset it: pulumi config rm ${PROJECT}:lambdaStackId`);
     if (gpuCountOfInstanceType(c.lambda.instanceType) === undefined)
       add("lambdaInstanceType", `= "${c.lambda.instanceType}" is not a Lambda instance type name. Fix: use the form gpu_<N>x_<model>, e.g. gpu_8x_b200_sxm6`);
   }

@@ -98,6 +98,9 @@ export function hostArgsFor(config: StackConfig): HgxHostArgs {
           servingPort: config.sglang.port,
           ttl: config.lambda.ttlMs === undefined ? "0" : `${Math.round(config.lambda.ttlMs / 1000)}s`,
           waitTimeout: `${Math.round(config.lambda.bootTimeoutMs / 1000)}s`,
+          pinnedRegionPolicy: config.lambda.pinnedRegionPolicy,
+          pinnedRegionWait: `${Math.round(config.lambda.pinnedRegionWaitMs / 1000)}s`,
+          stackId: config.lambda.stackId,
           apiBaseUrl: config.lambda.apiUrl,
           apiKeyConfigKey: `${config.project}:lambdaApiKey`,
           tags: { project: config.project, stack: config.stack },
@@ -236,6 +239,8 @@ export function deploymentOutputs(d: Deployment) {
       hourlyPriceUsd: host.hourlyPriceUsd,
       sshCommand: host.sshCommand,
       cacheMountPath: host.cacheMountPath,
+      // Lambda only: the random part of the stack's identity (re-attach with lambdaStackId after a full destroy).
+      stackId: host.machine?.stackId,
       readyAt: host.readyAt,
       // Since the host passed its checks (billing starts a little earlier, at launch).
       costSoFarUsd: pulumi

@@ -18,7 +18,7 @@ export const TEST_RATE_LIMIT = scaledRateLimit(0.01);
  * 1 s / 12 s): delivery jitter on a loaded test machine is a larger share of a 10 ms gap.
  */
 export const FAST_ENV: Record<string, string> = {
-  LAMBDA_API_REQUEST_INTERVAL_MS: String(TEST_RATE_LIMIT.minIntervalMs * 2),
+  LAMBDA_API_REQUEST_INTERVAL_MS: String(TEST_RATE_LIMIT.minIntervalMs * 2.5),
   LAMBDA_API_LAUNCH_INTERVAL_MS: String(TEST_RATE_LIMIT.launchIntervalMs * 1.25),
   LAMBDA_API_RETRY_BASE_MS: "5",
   LAMBDA_API_RETRY_MAX_ATTEMPTS: "6",

@@ -39,7 +39,10 @@ function client(): LambdaClient {
   return new LambdaClient({ apiKey: h.emu.apiKey, baseUrl: h.emu.baseUrl });
 }
 
-const launches = () => h.emu.requests().filter((r) => r.method === "POST" && r.path.endsWith("/instance-operations/launch"));
+// Launches the API processed: a 429 from the emulator's rate limiter (delivery jitter on a loaded
+// machine can beat the test pacing's margin) is, as the vendor's, certainly not processed.
+const launches = () =>
+  h.emu.requests().filter((r) => r.method === "POST" && r.path.endsWith("/instance-operations/launch") && r.fault !== "rateLimit");
 
 describe("InstanceProvider.create", () => {
   it("launches, waits for active and reports id, ip, region, type, price, hostname, status and tags", async () => {
