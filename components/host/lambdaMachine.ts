@@ -23,8 +23,10 @@ import { SshKey, type SshKeyArgs } from "./lambda/sshKey";
 
 export interface LambdaMachineArgs {
   /**
-   * Regions in preference order. The first one listing capacity for `instanceType` wins; on
-   * insufficient capacity the launch moves on to the next. A filesystem pins its own region.
+   * Regions in preference order. Those listing capacity for `instanceType` are tried first; on
+   * insufficient capacity the launch moves on to the next (an empty filesystem created by this
+   * deployment moves along). A filesystem from an earlier deployment pins its region: see
+   * `pinnedRegionPolicy`.
    * @example
    * ```ts
    * { regions: ["us-east-1", "us-west-1", "us-south-1"] }

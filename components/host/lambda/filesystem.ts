@@ -1,6 +1,9 @@
 // Dynamic resource: a Lambda Cloud persistent filesystem (regional NFS) that keeps the Hugging
-// Face cache across teardowns. An existing filesystem of the same name is adopted (that is the
-// point: the weights survive), and its region then pins where the instance can launch.
+// Face cache across teardowns. Its name carries the hash of the stack's identity (see identity.ts),
+// so an existing filesystem of exactly that name is this stack's own (left by an interrupted run,
+// or re-attached with the identity's id) and is adopted. A filesystem this resource created is
+// recorded as fresh (empty) for the instance, which may move it to the region where a launch
+// succeeds: read, update and delete therefore find it by id, else by its name.
 import * as pulumi from "@pulumi/pulumi";
 import {
   API_ROUTING_KEYS,
