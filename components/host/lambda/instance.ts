@@ -1,9 +1,10 @@
 // Dynamic resource: one Lambda Cloud instance. Launch picks a region by preference and capacity
 // and fails over on insufficient capacity, placing the filesystem (an empty one moves with the
 // launch; one that may hold weights pins its region, and `pinnedRegionPolicy` says whether to wait
-// there or go elsewhere without it); an instance already carrying exactly this resource's identity
-// tags (organization, project, stack, resource, random stack id) is adopted instead of launching a second one (the API has no idempotency token, so a
-// crash between launch and the state write would otherwise leave a billing orphan). Create
+// there or go elsewhere without it). An instance already carrying exactly this resource's identity
+// tags (organization, project, stack, resource, random stack id) is adopted instead of launching
+// a second one (the API has no idempotency token, so a crash between launch and the state write
+// would otherwise leave a billing orphan). Create
 // waits for `active`; a boot that ends unhealthy, terminated, preempted or late is terminated.
 import * as pulumi from "@pulumi/pulumi";
 import {
