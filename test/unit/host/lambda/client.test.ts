@@ -20,7 +20,7 @@ import {
   RateLimitedError,
   ServiceError,
 } from "../../../../components/host/lambda/errors";
-import { assertClean, rejectionOf, startHarness, type Harness } from "./harness";
+import { assertClean, rejectionOf, startHarness, TEST_RATE_LIMIT, type Harness } from "./harness";
 
 let h: Harness;
 let errors: unknown[];
@@ -39,8 +39,10 @@ afterEach(async () => {
   await h.restore();
 });
 
+// These tests assert exact request sequences: the client paces 6x the emulator's (compressed)
+// 1 request/s limit, so delivery jitter on a loaded machine cannot add a rate-limit 429 of its own.
 function client(over: Partial<ConstructorParameters<typeof LambdaClient>[0]> = {}): LambdaClient {
-  return new LambdaClient({ apiKey: h.emu.apiKey, baseUrl: h.emu.baseUrl, ...over });
+  return new LambdaClient({ apiKey: h.emu.apiKey, baseUrl: h.emu.baseUrl, requestIntervalMs: TEST_RATE_LIMIT.minIntervalMs * 6, ...over });
 }
 
 async function failure(fn: () => Promise<unknown>): Promise<Error> {
