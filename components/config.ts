@@ -6,10 +6,12 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { THRESHOLD_KEYS, type BenchmarkThresholds } from "./benchmark/baseline";
+import { bundledTokenizerProblem } from "./benchmark/remoteRunner";
 import { durationMs } from "./duration";
 import { cidrProblem } from "./network";
 import { UID_PATTERN } from "./host/lambda/identity";
 import { PINNED_REGION_POLICIES, type PinnedRegionPolicy } from "./host/lambda/instance";
+import { parseImageRef } from "./serving/image";
 
 export { cidrProblem };
 
@@ -75,6 +77,7 @@ export const CONFIG_SCHEMA = {
   lambdaPinnedRegionPolicy: { type: "string", default: "wait", description: "When the region of a filesystem that may hold the weights (from an earlier deploy) refuses the launch for capacity: `wait` retries there for `lambdaPinnedRegionWait`; `elsewhere` launches in the other regions without it (the weights are downloaded to local disk). An empty filesystem created by this deploy moves with the launch instead." },
   lambdaPinnedRegionWait: { type: "string", default: "30m", description: "How long `lambdaPinnedRegionPolicy: wait` keeps retrying the filesystem's region (one launch attempt a minute)." },
   lambdaStackId: { type: "string", default: "", description: "The random part of this stack's Lambda identity (16 hex digits); empty = generated at the first deploy and kept in state. Set it (from the `host.stackId` output) only to re-attach what a destroyed earlier deployment of this stack left, such as a retained filesystem." },
+  lambdaSshPort: { type: "integer", default: 22, description: "SSH port of launched instances (22 on Lambda Cloud; an API emulator's test hosts listen elsewhere)." },
   // --- existing SSH host --------------------------------------------------------------------------
   sshHost: { type: "string", default: "", description: "Address of the existing host (`existing` mode)." },
   sshPort: { type: "integer", default: 22, description: "SSH port of the existing host." },
@@ -82,6 +85,7 @@ export const CONFIG_SCHEMA = {
   sshPrivateKey: { type: "string", secret: true, default: "", description: "Private key for the existing host (secret)." },
   gpuCount: { type: "integer", default: 8, description: "GPUs expected on an existing or local host (Lambda: read from the instance type)." },
   gpuModel: { type: "string", default: "B200", description: "GPU model name expected in `nvidia-smi` output." },
+  gpuProbeImage: { type: "string", default: "ubuntu:24.04", description: "Image of the host check that runs `nvidia-smi -L` in a `--gpus all` container (any small image; the NVIDIA runtime injects the tool)." },
   hourlyPriceUsd: { type: "string", default: "0", description: "Hourly price of an existing host in USD, for cost outputs (Lambda: read from the API)." },
   // --- SGLang ----------------------------------------------------------------------------------------
   sglangImage: { type: "string", default: "lmsysorg/sglang:v0.5.14", description: "SGLang image pinned to a release tag (optionally `@sha256:` digest)." },
@@ -99,6 +103,7 @@ export const CONFIG_SCHEMA = {
   hfToken: { type: "string", secret: true, default: "", description: "Hugging Face token (secret); optional for this public model, needed for gated ones." },
   hfCacheVolume: { type: "string", default: "hf-cache", description: "Docker volume holding the Hugging Face cache when no host path is used." },
   hfCachePath: { type: "string", default: "", description: "Absolute host path for the cache; empty = `<filesystem mount>/huggingface` when a filesystem exists, else the volume." },
+  hfDownloaderImage: { type: "string", default: "python:3.12-slim", description: "Image that pre-downloads the weights (`pip install huggingface_hub`, then `hf download`), in parallel with the SGLang image pull." },
   // --- benchmark ----------------------------------------------------------------------------------
   benchmarkEnabled: { type: "boolean", default: true, description: "Run the benchmark after deploy and export its metrics." },
   benchmarkRunner: { type: "string", default: "remote", description: "`remote` (vllm bench serve in a container on the host) or `native` (the TypeScript runner on the machine running Pulumi)." },
@@ -108,9 +113,13 @@ export const CONFIG_SCHEMA = {
   benchmarkNumPrompts: { type: "integer", default: 0, description: "Number of prompts (0 = from the workload)." },
   benchmarkConcurrency: { type: "integer", default: 0, description: "Maximum concurrent requests (0 = from the workload)." },
   benchmarkEndpoint: { type: "string", default: "/v1/chat/completions", description: "API path the benchmark posts to." },
+  benchmarkTokenizer: { type: "string", default: "", description: "Tokenizer the random prompts are built with; empty = the model's own (a runner that cannot load it fails, never falls back). Otherwise a hub id, a host path, or `bundled` (the native runner's packaged Qwen3 tokenizer, e.g. for the simulator)." },
   benchmarkTimeout: { type: "string", default: "2h", description: "Hard timeout of one benchmark run." },
   benchmarkThresholds: { type: "object", default: {}, description: "Optional gates: {minOutputThroughput, minTotalTokenThroughput, minOutputThroughputRatio, maxTtftP99Ms, maxTpotP99Ms, maxFailedRequests}; a miss fails the update." },
   benchmarkReportDir: { type: "string", default: "reports", description: "Where the Markdown report and SVG chart are written." },
+  benchmarkVllmImage: { type: "string", default: "vllm/vllm-openai:v0.18.0", description: "Pinned image whose `vllm bench serve` the `remote` runner runs on the host." },
+  // --- test rig ----------------------------------------------------------------------------------
+  testRigOmitMemlockUlimit: { type: "boolean", default: false, description: "TEST RIG ONLY: leave out the server container's `--ulimit memlock=-1`, for engines whose kernel caps memlock (this project's CI machines). Real GPU hosts need the unlimited memlock; never set it on them." },
 } as const satisfies Record<string, ConfigKeySchema>;
 
 export type ConfigKey = keyof typeof CONFIG_SCHEMA;
@@ -139,6 +148,7 @@ export interface LambdaSettings {
   readonly pinnedRegionWaitMs: number;
   /** Requested identity uid (re-attach); undefined = generated once and kept in state. */
   readonly stackId?: string;
+  readonly sshPort: number;
 }
 
 export interface ExistingHostSettings {
@@ -160,6 +170,8 @@ export interface SglangSettings {
   readonly apiKey: SecretSetting;
   readonly startupTimeoutMs: number;
   readonly healthStartPeriodMs: number;
+  /** Test rig only: no `--ulimit memlock=-1` on the server container. */
+  readonly omitMemlockUlimit: boolean;
 }
 
 export type { BenchmarkThresholds };
@@ -173,9 +185,12 @@ export interface BenchmarkSettings {
   readonly numPrompts: number;
   readonly concurrency: number;
   readonly endpoint: string;
+  /** A tokenizer chosen explicitly; undefined = the model's own. */
+  readonly tokenizer?: string;
   readonly timeoutMs: number;
   readonly thresholds: BenchmarkThresholds;
   readonly reportDir: string;
+  readonly vllmImage: string;
 }
 
 /** The validated, typed stack configuration. */
@@ -190,7 +205,8 @@ export interface StackConfig {
   readonly lambda: LambdaSettings;
   readonly existing: ExistingHostSettings;
   readonly sglang: SglangSettings;
-  readonly hf: { readonly token: SecretSetting; readonly cacheVolume: string; readonly cachePath?: string };
+  readonly hf: { readonly token: SecretSetting; readonly cacheVolume: string; readonly cachePath?: string; readonly downloaderImage: string };
+  readonly gpuProbeImage: string;
   readonly benchmark: BenchmarkSettings;
 }
 
@@ -252,6 +268,7 @@ export function parseStackConfig(
     replicas: r.integer("replicas", 1, 64),
     gpuCount: hostMode === "lambda" ? gpuCountOfInstanceType(lambdaInstanceType) ?? 0 : r.integer("gpuCount", 1, 64),
     gpuModel: r.string("gpuModel"),
+    gpuProbeImage: r.imageRef("gpuProbeImage"),
     hourlyPriceUsd: r.decimal("hourlyPriceUsd", 0),
     lambda: {
       apiKey: r.secret("lambdaApiKey"),
@@ -269,6 +286,7 @@ export function parseStackConfig(
       pinnedRegionPolicy: r.oneOf("lambdaPinnedRegionPolicy", PINNED_REGION_POLICIES),
       pinnedRegionWaitMs: r.duration("lambdaPinnedRegionWait", { allowZero: true }),
       stackId: r.optionalString("lambdaStackId"),
+      sshPort: r.integer("lambdaSshPort", 1, 65535),
     },
     existing: {
       address: r.string("sshHost"),
@@ -288,11 +306,13 @@ export function parseStackConfig(
       apiKey: r.secret("sglangApiKey"),
       startupTimeoutMs: r.duration("sglangStartupTimeout"),
       healthStartPeriodMs: r.duration("sglangHealthStartPeriod"),
+      omitMemlockUlimit: r.boolean("testRigOmitMemlockUlimit"),
     },
     hf: {
       token: r.secret("hfToken"),
       cacheVolume: r.string("hfCacheVolume"),
       cachePath: r.optionalString("hfCachePath"),
+      downloaderImage: r.imageRef("hfDownloaderImage"),
     },
     benchmark: {
       enabled: r.boolean("benchmarkEnabled"),
@@ -303,9 +323,11 @@ export function parseStackConfig(
       numPrompts: r.integer("benchmarkNumPrompts", 1, 1_000_000, workload.numPrompts),
       concurrency: r.integer("benchmarkConcurrency", 1, 100_000, workload.concurrency),
       endpoint: r.string("benchmarkEndpoint"),
+      tokenizer: r.optionalString("benchmarkTokenizer"),
       timeoutMs: r.duration("benchmarkTimeout"),
       thresholds: r.thresholds("benchmarkThresholds"),
       reportDir: r.string("benchmarkReportDir"),
+      vllmImage: r.imageRef("benchmarkVllmImage"),
     },
   };
 
@@ -391,6 +413,10 @@ function crossChecks(c: StackConfig, raw: RawConfig): ConfigProblem[] {
     add("hfCachePath", `= "${c.hf.cachePath}" must be an absolute path ('~' only expands in a shell). Fix: e.g. /home/ubuntu/.cache/huggingface`);
   if (c.lambda.firewallAllowlist.length > 0 && !c.sglang.apiKey.present && c.hostMode === "lambda")
     add("sglangApiKey", `is required when lambdaFirewallAllowlist opens the serving port (${c.lambda.firewallAllowlist.join(", ")}). Fix: pulumi config set --secret ${PROJECT}:sglangApiKey <key>`);
+  // The remote runner's image is the pinned vllm one here (a stand-in image that runs the native runner could load it).
+  const bundledProblem = c.benchmark.tokenizer === "bundled" && c.benchmark.runner === "remote" ? bundledTokenizerProblem(c.benchmark.vllmImage) : undefined;
+  if (bundledProblem)
+    add("benchmarkTokenizer", `= "bundled": the ${bundledProblem}. Fix: pulumi config rm ${PROJECT}:benchmarkTokenizer (the model's own tokenizer), or set benchmarkRunner native`);
   if (c.benchmark.runner === "remote" && c.hostMode === "local" && raw.benchmarkRunner !== undefined)
     add("benchmarkRunner", `= "remote" needs an SSH host, but hostMode is "local". Fix: pulumi config set ${PROJECT}:benchmarkRunner native`);
   return problems;
@@ -463,6 +489,17 @@ class Reader {
     if (v === "false") return false;
     this.fail(key, v, "is not true or false", `pulumi config set ${PROJECT}:${key} true`);
     return false;
+  }
+
+  /** A Docker image reference with an explicit tag or digest (it reaches `docker run` lines). */
+  imageRef(key: ConfigKey): string {
+    const v = this.string(key);
+    const ref = parseImageRef(v);
+    const pinned = (ref.tag !== undefined && ref.tag !== "latest") || ref.digest !== undefined;
+    if (!/^[A-Za-z0-9][A-Za-z0-9._\/:@-]{0,254}$/.test(v) || !pinned) {
+      this.fail(key, v, "is not a pinned image reference (repository:tag or @sha256:digest, no `latest`)", `pulumi config set ${PROJECT}:${key} ${String(CONFIG_SCHEMA[key].default)}`);
+    }
+    return v;
   }
 
   url(key: ConfigKey): string {

@@ -15,8 +15,8 @@ import {
   type RawConfigContext,
   type StackConfig,
 } from "./config";
-import { HgxHost, type HgxHostArgs, type HostConnection } from "./host";
-import { cacheMountFor, overridesFromFlagNames, planServing, servingPlanInputFor, SglangServer, type SglangServerArgs } from "./serving";
+import { gpuExpectationFromInstanceType, HgxHost, type GpuExpectation, type HgxHostArgs, type HostConnection } from "./host";
+import { cacheMountFor, localDockerHost, overridesFromFlagNames, planServing, servingPlanInputFor, SglangServer, type SglangServerArgs } from "./serving";
 
 /** Where the persistent Hugging Face cache lives on the host, decided from config (never an Output). */
 export function cacheMountPathFor(config: StackConfig): string | undefined {
@@ -81,7 +81,7 @@ export function replicaName(index: number): string {
 
 /** HgxHost arguments for one replica. */
 export function hostArgsFor(config: StackConfig): HgxHostArgs {
-  const gpus = { count: config.gpuCount, model: config.gpuModel };
+  const gpus: GpuExpectation = { count: config.gpuCount, model: config.gpuModel, probeImage: config.gpuProbeImage };
   switch (config.hostMode) {
     case "lambda":
       return {
@@ -104,7 +104,9 @@ export function hostArgsFor(config: StackConfig): HgxHostArgs {
           apiBaseUrl: config.lambda.apiUrl,
           apiKeyConfigKey: `${config.project}:lambdaApiKey`,
           tags: { project: config.project, stack: config.stack },
+          sshPort: config.lambda.sshPort,
         },
+        gpus: { ...gpuExpectationFromInstanceType(config.lambda.instanceType), probeImage: config.gpuProbeImage } as GpuExpectation,
       };
     case "existing":
       return {
@@ -120,7 +122,8 @@ export function hostArgsFor(config: StackConfig): HgxHostArgs {
         hourlyPriceUsd: config.hourlyPriceUsd,
       };
     case "local":
-      return { mode: "local", hourlyPriceUsd: config.hourlyPriceUsd };
+      // The local engine is whatever the Docker CLI would reach (DOCKER_HOST, else the default socket).
+      return { mode: "local", local: { dockerHost: localDockerHost() }, hourlyPriceUsd: config.hourlyPriceUsd };
   }
 }
 
@@ -158,6 +161,8 @@ export function serverArgsFor(config: StackConfig, name: string, host: ServerHos
     retainCache: true,
     // The simulator needs no weights, and a local engine may have no registry to pull the downloader from.
     preDownload: !local,
+    downloaderImage: config.hf.downloaderImage,
+    omitMemlockUlimit: config.sglang.omitMemlockUlimit,
   };
 }
 
@@ -184,6 +189,7 @@ export function benchmarkArgsFor(config: StackConfig, { host, server }: Benchmar
     baseUrl: b.runner === "native" ? server.endpoint : undefined,
     servedModelName: server.servedModelName,
     modelPath: config.sglang.model,
+    ...(b.tokenizer === undefined ? {} : { tokenizer: b.tokenizer }),
     apiKey: config.sglang.apiKey.present ? config.sglang.apiKey.value : undefined,
     serverSpecHash: server.specHash,
     runner: b.runner,
@@ -199,6 +205,7 @@ export function benchmarkArgsFor(config: StackConfig, { host, server }: Benchmar
     timeoutSeconds: Math.round(b.timeoutMs / 1000),
     reportDir: b.reportDir,
     hfCacheDir: cache.kind === "bind" ? cache.hostPath : cache.volumeName,
+    vllmImage: b.vllmImage,
   };
 }
 
@@ -265,6 +272,8 @@ export function deploymentOutputs(d: Deployment) {
       passed: benchmark.passed,
       reportPath: benchmark.reportPath,
       rawJson: benchmark.rawJson,
+      tokenizer: benchmark.tokenizer,
+      notes: benchmark.notes,
     },
   };
 }

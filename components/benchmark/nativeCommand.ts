@@ -12,8 +12,13 @@ export interface NativeBenchCommandOptions {
   /** Server URL as reachable from the Pulumi machine, e.g. `http://127.0.0.1:8000`. */
   readonly baseUrl: string;
   readonly servedModelName: string;
-  /** Tokenizer source (hub id or local path) for the random dataset. */
+  /** Recorded as `model_id`; also the tokenizer when `tokenizer` is not given. */
   readonly model: string;
+  /**
+   * Tokenizer for the random dataset, passed as `--tokenizer` so the CLI never falls back to
+   * another vocabulary: a hub id in the HF cache, a path, or `"bundled"`. @default model
+   */
+  readonly tokenizer?: string;
   /** @default SEED_WORKLOAD */
   readonly workload?: BenchmarkWorkload;
   /**
@@ -41,6 +46,8 @@ export function nativeBenchArgs(o: NativeBenchCommandOptions): string[] {
     "--base-url", o.baseUrl.replace(/\/+$/, ""),
     "--endpoint", w.endpoint,
     "--model", o.model,
+    // Always explicit: without it the CLI would fall back to its bundled tokenizer when the model is not cached.
+    "--tokenizer", o.tokenizer ?? o.model,
     "--served-model-name", o.servedModelName,
     "--random-input-len", String(w.inputLen),
     "--random-output-len", String(w.outputLen),

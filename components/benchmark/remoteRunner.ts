@@ -30,6 +30,8 @@ export interface RemoteBenchCommandOptions {
   readonly model: string;
   /** Name the server answers to (`--served-model-name`, the request's `model`). */
   readonly servedModelName: string;
+  /** Tokenizer for the random dataset when not the model's (`--tokenizer`): a hub id or an absolute path on the host. @default model */
+  readonly tokenizer?: string;
   /** @default SEED_WORKLOAD */
   readonly workload?: BenchmarkWorkload;
   /** Host directory (or Docker volume name) mounted as the container's HF cache. `~/` is the login user's home. @default "~/.cache/huggingface" */
@@ -73,6 +75,17 @@ export function shellPath(p: string): string {
   return shellQuote(p);
 }
 
+/**
+ * Why a remote run cannot use the tokenizer `"bundled"` (the native runner's packaged Qwen3
+ * tokenizer) with this image, or undefined when it can: the real `vllm/vllm-openai` images cannot
+ * load it; an image standing in for vllm that runs the native runner (the test rig's) can.
+ */
+export function bundledTokenizerProblem(image: string): string | undefined {
+  const repository = image.split("@")[0].replace(/:[^/:]*$/, "");
+  if (repository !== "vllm/vllm-openai" && !repository.endsWith("/vllm/vllm-openai")) return undefined;
+  return `tokenizer "bundled" is the native runner's packaged Qwen3 tokenizer; ${image} (vllm bench serve) cannot load it`;
+}
+
 /** Deterministic result file name: a re-run overwrites the previous result of the same workload. */
 export function resultFilename(servedModelName: string, w: BenchmarkWorkload): string {
   const name = servedModelName.replace(/[^A-Za-z0-9._-]+/g, "_");
@@ -88,6 +101,7 @@ function positiveSeconds(setting: string, v: number): number {
 export function vllmBenchServeArgs(opts: {
   port: number;
   model: string;
+  tokenizer?: string;
   servedModelName: string;
   workload: BenchmarkWorkload;
   resultFilename: string;
@@ -99,12 +113,14 @@ export function vllmBenchServeArgs(opts: {
   }
   if (!opts.servedModelName) throw new Error("benchmark servedModelName is empty. Fix: pass the server's --served-model-name (\"qwen\" in the seed).");
   if (!opts.model) throw new Error("benchmark modelPath is empty. Fix: pass the model id whose tokenizer the random dataset uses (e.g. Qwen/Qwen3.5-397B-A17B).");
+  const tokenizer = opts.tokenizer !== undefined && opts.tokenizer !== opts.model ? ["--tokenizer", opts.tokenizer] : [];
   return [
     "bench", "serve",
     "--backend", "openai-chat",
     "--base-url", `http://127.0.0.1:${opts.port}`,
     "--endpoint", w.endpoint,
     "--model", opts.model,
+    ...tokenizer,
     "--served-model-name", opts.servedModelName,
     "--dataset-name", "random",
     "--random-input-len", String(w.inputLen),
@@ -142,11 +158,15 @@ export function renderRemoteBenchCommand(o: RemoteBenchCommandOptions): string {
   const filename = o.resultFilename ?? resultFilename(o.servedModelName, workload);
   if (filename.includes("/") || filename.startsWith(".")) throw new Error(`benchmark result file name must be a plain file name, got ${JSON.stringify(filename)}.`);
   const resultFile = `${resultDir.replace(/\/+$/, "")}/${filename}`;
+  const bundledProblem = o.tokenizer === "bundled" ? bundledTokenizerProblem(image) : undefined;
+  if (bundledProblem) throw new Error(`benchmark ${bundledProblem}. Fix: leave the tokenizer unset (the model's own) or name a hub id / host path.`);
   const img = shellQuote(image);
 
   const mounts = ["-v", `${shellPath(o.hfCacheDir ?? DEFAULT_HF_CACHE_DIR)}:/root/.cache/huggingface`, "-v", `${shellPath(resultDir)}:/results`];
   // A model given as a host path is mounted read-only at the same path so --model resolves in the container.
-  if (o.model.startsWith("/")) mounts.push("-v", `${shellQuote(o.model)}:${shellQuote(o.model)}:ro`);
+  for (const hostPath of new Set([o.model, o.tokenizer ?? o.model])) {
+    if (hostPath.startsWith("/")) mounts.push("-v", `${shellQuote(hostPath)}:${shellQuote(hostPath)}:ro`);
+  }
 
   const run = [
     "timeout", "--kill-after=30", String(timeout),
@@ -159,6 +179,7 @@ export function renderRemoteBenchCommand(o: RemoteBenchCommandOptions): string {
     ...vllmBenchServeArgs({
       port: o.port,
       model: o.model,
+      tokenizer: o.tokenizer,
       servedModelName: o.servedModelName,
       workload,
       resultFilename: filename,

@@ -108,7 +108,8 @@ export function renderMarkdownReport(r: BenchmarkReportInput): string {
     `| completed | ${formatNumber(m.completed, 0)} | |`,
     `| failed | ${formatNumber(m.failed, 0)} | |`,
     `| duration (s) | ${formatNumber(m.durationS)} | |`,
-    `| input tokens | ${formatNumber(m.totalInputTokens, 0)} | ${formatNumber(b.totalInputTokens, 0)} |`,
+    `| input tokens (client's count, as vllm 0.18.0) | ${formatNumber(m.totalInputTokens, 0)} | ${formatNumber(b.totalInputTokens, 0)} |`,
+    ...(m.totalInputTokensServer !== undefined ? [`| input tokens (server's count, chat template included) | ${formatNumber(m.totalInputTokensServer, 0)} | |`] : []),
     `| output tokens | ${formatNumber(m.totalOutputTokens, 0)} | ${formatNumber(b.totalOutputTokens, 0)} |`,
     "",
     "## Cost",
@@ -124,6 +125,8 @@ export function renderMarkdownReport(r: BenchmarkReportInput): string {
     "",
     `Baseline: ${b.source}.`,
     "",
+    ...(m.tokenizerId ? [`Prompts built with the tokenizer \`${m.tokenizerId}\`.`, ""] : []),
+    ...(m.notes.length > 0 ? ["## Notes on the result", "", ...m.notes.map((n) => `- ${n}`), ""] : []),
   ];
   return lines.join("\n");
 }

@@ -39,3 +39,23 @@ export function remoteConnectionArgs(conn: SshHostConnection) {
     perDialTimeout: 15,
   };
 }
+
+/**
+ * How a bash script runs on a host through the command provider: the script goes in on stdin and
+ * the command line stays this short constant, so a failing step's error shows what failed (its
+ * output), not a 2-3 KB script quoted three times; the first stdin line — a secret such as the HF
+ * token or the API key, or empty — is handed on to the script's own stdin, where it reads it.
+ */
+export const STDIN_SCRIPT_COMMAND = `bash -c 'IFS= read -r first; script=$(cat); printf "%s\\n" "$first" | bash -c "$script"'`;
+
+/**
+ * `create` and `stdin` for a script run by `STDIN_SCRIPT_COMMAND`. With a secret first line the
+ * whole stdin is a Pulumi secret (the script with it); without one the script stays readable in state.
+ */
+export function stdinScript(
+  script: pulumi.Input<string>,
+  secretFirstLine?: pulumi.Input<string>,
+): { readonly create: string; readonly stdin: pulumi.Output<string> } {
+  const stdin = pulumi.all([script, secretFirstLine ?? ""]).apply(([s, first]) => `${first}\n${s}`);
+  return { create: STDIN_SCRIPT_COMMAND, stdin: secretFirstLine === undefined ? stdin : pulumi.secret(stdin) };
+}

@@ -143,6 +143,12 @@ export interface LambdaMachineArgs {
    * @default env LAMBDA_API_BASE_URL of the provider process, else "https://cloud.lambda.ai/api/v1"
    */
   readonly apiBaseUrl?: pulumi.Input<string>;
+  /**
+   * SSH port of the launched instance. Lambda Cloud instances listen on 22; an API emulator's
+   * instances point at test hosts listening elsewhere.
+   * @default 22
+   */
+  readonly sshPort?: number;
   /** Escape hatch: args merged last into each child. */
   readonly transform?: {
     readonly sshKey?: Partial<SshKeyArgs>;
@@ -329,7 +335,7 @@ export class LambdaMachine extends pulumi.ComponentResource {
   readonly expiresAt: pulumi.Output<string>;
   /** Login user of the GPU Base image: "ubuntu". */
   readonly sshUser: pulumi.Output<string>;
-  /** SSH port: 22. */
+  /** SSH port (`sshPort`, 22 on Lambda Cloud). */
   readonly sshPort: pulumi.Output<number>;
   /**
    * Private key that logs in (secret): the generated one, or `sshPrivateKey` when a public key
@@ -446,7 +452,7 @@ export class LambdaMachine extends pulumi.ComponentResource {
       ? pulumi.secret(this.sshKey.privateKey)
       : pulumi.secret(pulumi.output(args.sshPrivateKey as pulumi.Input<string>));
     this.sshUser = pulumi.output("ubuntu");
-    this.sshPort = pulumi.output(22);
+    this.sshPort = pulumi.output(args.sshPort ?? 22);
     this.connection = { kind: "ssh", host: this.ip, port: this.sshPort, user: this.sshUser, privateKey: this.privateKey };
 
     this.registerOutputs({

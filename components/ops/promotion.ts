@@ -23,9 +23,14 @@ export interface PromotionThreshold {
 /** The outcome of one threshold. */
 export interface ThresholdResult {
   readonly threshold: PromotionThreshold;
-  /** The measured figure; undefined when the outputs did not contain it (counts as a failure). */
+  /** The measured figure; undefined when the outputs did not hold a usable one (counts as a failure). */
   readonly measured?: number;
   readonly passed: boolean;
+  /**
+   * Why the figure could not be judged: missing, not a finite number, negative (no latency,
+   * throughput or count can be), or not measured because no request completed. Always a failure.
+   */
+  readonly refused?: string;
 }
 
 export interface PromotionReport {
@@ -160,19 +165,35 @@ export function locateMetrics(outputs: Readonly<Record<string, unknown>>, metric
   );
 }
 
-function asFiniteNumber(v: unknown): number | undefined {
-  if (typeof v === "number" && Number.isFinite(v)) return v;
-  if (typeof v === "string" && v.trim() !== "" && Number.isFinite(Number(v))) return Number(v);
-  return undefined;
+/**
+ * A figure from the outputs, or why it cannot be judged. Every benchmark figure (latency,
+ * throughput, count) is ≥ 0: a negative one is a broken result, never a pass of a maximum.
+ */
+export function readFigure(v: unknown): { value: number } | { refused: string } {
+  if (v === undefined || v === null) return { refused: "missing from the outputs" };
+  const n = typeof v === "number" ? v : typeof v === "string" && v.trim() !== "" ? Number(v) : NaN;
+  if (!Number.isFinite(n)) return { refused: `${JSON.stringify(v)} is not a finite number` };
+  if (n < 0) return { refused: `${n} is negative` };
+  return { value: n };
+}
+
+/** Latency paths (`ttft.p99`, `itl.mean`, …): 0 by convention when nothing completed, so not a measurement then. */
+function isLatencyPath(metric: string): boolean {
+  return /^(ttft|tpot|itl|e2el)\./.test(metric);
 }
 
 /** Checks every threshold against the metrics found in `outputs`. */
 export function evaluatePromotion(outputs: Readonly<Record<string, unknown>>, thresholds: readonly PromotionThreshold[], metricsPath?: string): PromotionReport {
   if (thresholds.length === 0) throw new Error("no thresholds to check: a promotion gate without thresholds would pass anything. Fix: omit the thresholds to use the seed defaults.");
   const { path, metrics } = locateMetrics(outputs, metricsPath);
+  const completed = readFigure(metrics["completed"]);
+  const nothingCompleted = "value" in completed && completed.value === 0;
   const results = thresholds.map((threshold): ThresholdResult => {
-    const measured = asFiniteNumber(readPath(metrics, threshold.metric));
-    const passed = measured !== undefined && (threshold.op === "min" ? measured >= threshold.value : measured <= threshold.value);
+    const figure = readFigure(readPath(metrics, threshold.metric));
+    if ("refused" in figure) return { threshold, passed: false, refused: figure.refused };
+    if (nothingCompleted && isLatencyPath(threshold.metric)) return { threshold, passed: false, refused: "not measured: no request completed" };
+    const measured = figure.value;
+    const passed = threshold.op === "min" ? measured >= threshold.value : measured <= threshold.value;
     return { threshold, measured, passed };
   });
   const failures = results.filter((r) => !r.passed);
@@ -188,7 +209,8 @@ function fmt(v: number | undefined, unit?: string): string {
 /** One line per threshold result: `FAIL max-ttft-p99-ms: measured 6120 ms, required <= 5508.8 ms (ttft.p99)`. */
 export function formatResult(r: ThresholdResult): string {
   const t = r.threshold;
-  return `${r.passed ? "PASS" : "FAIL"} ${t.name}: measured ${fmt(r.measured, t.unit)}, required ${t.op === "min" ? ">=" : "<="} ${fmt(t.value, t.unit)} (${t.metric})`;
+  const measured = r.refused !== undefined ? `refused (${r.refused})` : `measured ${fmt(r.measured, t.unit)}`;
+  return `${r.passed ? "PASS" : "FAIL"} ${t.name}: ${measured}, required ${t.op === "min" ? ">=" : "<="} ${fmt(t.value, t.unit)} (${t.metric})`;
 }
 
 /** The full report text: a header line and every threshold, failures first. */

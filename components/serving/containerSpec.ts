@@ -132,6 +132,12 @@ export interface ContainerSpecInput {
    * @default true
    */
   readonly gpuHost?: boolean;
+  /**
+   * TEST RIG ONLY: leave out the unlimited memlock on a GPU host whose kernel will not grant it
+   * (this project's CI machines run GPU stand-ins under such a cap). Real GPU hosts need it.
+   * @default false
+   */
+  readonly omitMemlockUlimit?: boolean;
 }
 
 /** Where the HF cache lives on the host for a given persistent filesystem path. */
@@ -179,7 +185,7 @@ export function buildContainerSpec(input: ContainerSpecInput): ContainerSpec {
     shmSizeMb: undefined,
     ulimits: [
       // Pinned host memory for CUDA/NCCL; a GPU-less engine may not allow an unlimited memlock.
-      ...(gpuHost ? [{ name: "memlock", soft: -1, hard: -1 }] : []),
+      ...(gpuHost && !input.omitMemlockUlimit ? [{ name: "memlock", soft: -1, hard: -1 }] : []),
       { name: "stack", soft: 67108864, hard: 67108864 },
     ],
     volumes: [cacheMountFor(input.cacheMountPath, input.cacheVolumeName)],

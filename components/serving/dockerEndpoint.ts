@@ -15,6 +15,12 @@ import * as path from "path";
 /** Default Docker endpoint of this machine. */
 export const LOCAL_DOCKER_HOST = "unix:///var/run/docker.sock";
 
+/** The engine the Docker CLI on this machine reaches: `DOCKER_HOST` when set, else the default socket. */
+export function localDockerHost(env: NodeJS.ProcessEnv = process.env): string {
+  const fromEnv = env.DOCKER_HOST?.trim();
+  return fromEnv ? fromEnv : LOCAL_DOCKER_HOST;
+}
+
 /** The key file path for a key (pure: no I/O). */
 export function privateKeyFilePath(privateKey: string, dir: string = os.tmpdir()): string {
   const digest = crypto.createHash("sha256").update(privateKey).digest("hex").slice(0, 16);

@@ -65,6 +65,8 @@ export interface ServingPlanInput {
   readonly preDownload?: boolean;
   /** See `ContainerSpecInput.gpuHost`. @default true */
   readonly gpuHost?: boolean;
+  /** See `ContainerSpecInput.omitMemlockUlimit`. @default false */
+  readonly omitMemlockUlimit?: boolean;
   readonly weightsRevision?: string;
 }
 
@@ -197,6 +199,7 @@ export function planServing(input: ServingPlanInput): { plan?: ServingPlan; erro
     labels: { ...(input.labels ?? {}), project: input.project, stack: input.stack, component: "serving" },
     healthStartPeriodSeconds: seconds.healthStartPeriod,
     gpuHost: input.gpuHost,
+    omitMemlockUlimit: input.omitMemlockUlimit,
   });
   return {
     plan: {

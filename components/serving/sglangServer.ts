@@ -17,7 +17,7 @@
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { type HostConnection, remoteConnectionArgs } from "../host/connection";
+import { type HostConnection, remoteConnectionArgs, stdinScript } from "../host/connection";
 import {
   API_KEY_ENV,
   CONTAINER_IGNORE_CHANGES,
@@ -28,7 +28,7 @@ import {
   toContainerArgs,
 } from "./containerSpec";
 import { renderBootProgressScript } from "./bootProgress";
-import { dockerSshHost, dockerSshOpts, LOCAL_DOCKER_HOST, writePrivateKeyFile } from "./dockerEndpoint";
+import { dockerSshHost, dockerSshOpts, localDockerHost, writePrivateKeyFile } from "./dockerEndpoint";
 import { renderReadinessGateScript } from "./readinessGate";
 import type { SglangFlagOverrides, SglangPresetName } from "./sglangArgs";
 import { checkGpuFit, type Duration, planServing, servingSpecHash, type ServingPlan, type ServingPlanInput } from "./servingPlan";
@@ -164,6 +164,12 @@ export interface SglangServerArgs {
    * @default true
    */
   readonly gpuHost?: boolean;
+  /**
+   * TEST RIG ONLY: no `--ulimit memlock=-1` (config `testRigOmitMemlockUlimit`), for an engine
+   * whose kernel caps memlock. Real GPU hosts need the unlimited memlock.
+   * @default false
+   */
+  readonly omitMemlockUlimit?: boolean;
   /** Escape hatch: fields merged last into each child's args. */
   readonly transform?: {
     readonly provider?: Partial<docker.ProviderArgs>;
@@ -206,6 +212,7 @@ export function servingPlanInputFor(
     preDownload: args.preDownload ?? true,
     weightsRevision: args.weightsRevision,
     gpuHost: args.gpuHost,
+    omitMemlockUlimit: args.omitMemlockUlimit,
   };
 }
 
@@ -216,17 +223,18 @@ function hostCommand(
   hostReady: pulumi.Input<string>,
   args: {
     script: pulumi.Input<string>;
-    stdin: pulumi.Input<string>;
+    /** First line of the script's stdin (a secret, e.g. the HF token or the API key); empty when absent. */
+    secretLine: pulumi.Input<string>;
     triggers?: pulumi.Input<unknown>[];
     transform?: HostCommandTransform;
   },
   opts: pulumi.CustomResourceOptions,
 ): { resource: pulumi.CustomResource; stdout: pulumi.Output<string> } {
-  // `bash -c '<script>'`: the same text runs under either provider; no secret is in it.
-  const create = pulumi.all([args.script, hostReady]).apply(([s]) => `bash -c ${shellQuote(s)}`);
+  // The same text runs under either provider; the script waits for the host through its input.
+  const { create, stdin } = stdinScript(pulumi.all([args.script, hostReady]).apply(([s]) => s), args.secretLine);
   const common = {
     create,
-    stdin: args.stdin,
+    stdin,
     triggers: args.triggers,
     logging: "stdoutAndStderr" as const,
     addPreviousOutputInEnv: false,
@@ -304,7 +312,7 @@ export class SglangServer extends pulumi.ComponentResource {
             // The ssh binary needs a key FILE; the path (not the key) is what the provider stores.
             sshOpts: pulumi.unsecret(pulumi.output(conn.privateKey).apply((k) => dockerSshOpts(writePrivateKeyFile(k)))),
           }
-        : { host: hostReady.apply(() => conn.dockerHost ?? LOCAL_DOCKER_HOST) };
+        : { host: hostReady.apply(() => conn.dockerHost ?? localDockerHost()) };
     this.provider = new docker.Provider(`${name}-docker-provider`, { ...providerArgs, ...args.transform?.provider }, { parent: this });
     const onHost = { parent: this, provider: this.provider };
 
@@ -352,7 +360,7 @@ export class SglangServer extends pulumi.ComponentResource {
         {
           script,
           // Token on stdin (secret input), read by the script; never on a command line.
-          stdin: pulumi.secret(pulumi.output(args.hfToken ?? "").apply((t) => `${t}\n`)),
+          secretLine: args.hfToken ?? "",
           transform: args.transform?.weights,
         },
         { parent: this, dependsOn: cacheDeps },
@@ -386,7 +394,7 @@ export class SglangServer extends pulumi.ComponentResource {
       hostReady,
       {
         script: renderBootProgressScript({ containerName, timeoutSeconds: plan.waitTimeoutSeconds }),
-        stdin: pulumi.secret(pulumi.output(args.apiKey ?? "").apply((k) => `${k}\n`)),
+        secretLine: args.apiKey ?? "",
         // Re-run whenever the container is replaced (same inputs that replace it).
         triggers: [this.image.imageId, JSON.stringify(plan.spec.command)],
       },
@@ -406,7 +414,7 @@ export class SglangServer extends pulumi.ComponentResource {
           containerName,
           timeoutSeconds: plan.readinessTimeoutSeconds,
         }),
-        stdin: pulumi.secret(pulumi.output(args.apiKey ?? "").apply((k) => `${k}\n`)),
+        secretLine: args.apiKey ?? "",
         triggers: [this.container.id],
         transform: args.transform?.gate,
       },

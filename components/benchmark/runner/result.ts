@@ -22,7 +22,8 @@ export interface ResultSource {
   readonly options: Pick<
     ResolvedRunOptions,
     "label" | "modelId" | "tokenizerId" | "numPrompts" | "maxConcurrency" | "percentileMetrics" | "metricPercentiles"
-  >;
+  > &
+    Partial<Pick<ResolvedRunOptions, "tokenizerFallback">>;
   readonly startedAt: Date;
 }
 
@@ -46,6 +47,8 @@ export interface VllmResultJson {
   completed: number;
   failed: number;
   total_input_tokens: number;
+  /** Not a vllm key: the server's `usage.prompt_tokens` summed (null when not every request reported it). */
+  total_input_tokens_server: number | null;
   total_output_tokens: number;
   request_throughput: number;
   request_goodput: number | null;
@@ -80,6 +83,7 @@ export function toVllmResultJson(src: ResultSource, opts: { detailed?: boolean }
     completed: m.completed,
     failed: m.failed,
     total_input_tokens: m.totalInputTokens,
+    total_input_tokens_server: m.totalInputTokensServer ?? null,
     total_output_tokens: m.totalOutputTokens,
     request_throughput: m.requestThroughput,
     request_goodput: m.requestGoodput ?? null,
@@ -88,6 +92,7 @@ export function toVllmResultJson(src: ResultSource, opts: { detailed?: boolean }
     max_output_tokens_per_s: m.maxOutputTokensPerS,
     max_concurrent_requests: m.maxConcurrentRequests,
   };
+  if (src.options.tokenizerFallback) json.tokenizer_fallback = src.options.tokenizerFallback;
   for (const metric of src.options.percentileMetrics) {
     const s: MetricSummary = m[metric];
     json[`mean_${metric}_ms`] = s.mean;
@@ -141,6 +146,7 @@ export function formatSummaryTable(json: VllmResultJson, metrics: readonly Perce
     row("Maximum request concurrency:", json.max_concurrency),
     row("Benchmark duration (s):", f2(json.duration)),
     row("Total input tokens:", json.total_input_tokens),
+    ...(json.total_input_tokens_server === null ? [] : [row("Total input tokens (server's count):", json.total_input_tokens_server)]),
     row("Total generated tokens:", json.total_output_tokens),
     row("Request throughput (req/s):", f2(json.request_throughput)),
   ];

@@ -7,8 +7,10 @@
  * - `st` is taken after the slot is acquired, just before the POST.
  * - Each SSE message is stamped with the arrival time of the read that completed it (see sse.ts).
  * - A message with non-empty `choices` is a token event (content is not inspected); the first
- *   sets TTFT, each later one appends the gap to the ITL list; `usage` sets the output and
- *   prompt token counts; latency = last token event − st.
+ *   sets TTFT, each later one appends the gap to the ITL list; `usage` sets the output token
+ *   count and the server's prompt count (`serverPromptTokens`); latency = last token event − st.
+ * - Input tokens are counted on the client, from the prompt length the dataset built (as pinned
+ *   vllm 0.18.0 does), so both runners report the same `total_input_tokens` for the same prompts.
  * - Success = HTTP 200, a cleanly ended stream and ≥ 1 token event. Anything else — non-200,
  *   connection refused or reset, a stream cut mid-way, malformed JSON, an in-stream `error`
  *   object, a per-request or overall timeout — is a failed request with its error text kept,
@@ -74,6 +76,12 @@ export interface BenchmarkRunOptions {
   readonly dataset?: readonly SampleRequest[];
   /** An already loaded tokenizer (skips loading `tokenizer`). @default loaded from `tokenizer` */
   readonly loadedTokenizer?: LoadedTokenizer;
+  /**
+   * Why the prompts were built with a tokenizer other than the model's (the CLI's fallback when
+   * the model is not in the local cache); recorded as `tokenizer_fallback` in the result so no
+   * reader takes the numbers for the model's own. @default none (the tokenizer was chosen)
+   */
+  readonly tokenizerFallback?: string;
   /** Called after each prompt is built. @default none */
   readonly onDatasetProgress?: (done: number, total: number) => void;
   /** Aborting ends the run early: in-flight requests fail, unsent ones fail unsent. @default none */
@@ -87,6 +95,7 @@ export interface ResolvedRunOptions {
   readonly servedModelName: string;
   readonly modelId: string;
   readonly tokenizerId: string;
+  readonly tokenizerFallback: string | undefined;
   readonly inputLen: number;
   readonly outputLen: number;
   readonly numPrompts: number;
@@ -209,6 +218,7 @@ export function resolveRunOptions(opts: BenchmarkRunOptions, tokenizerId: string
     servedModelName: opts.servedModelName,
     modelId: opts.modelId ?? opts.servedModelName,
     tokenizerId,
+    tokenizerFallback: opts.tokenizerFallback,
     inputLen: positiveInteger("inputLen", "--random-input-len", opts.inputLen ?? DEFAULTS.inputLen),
     outputLen: positiveInteger("outputLen", "--random-output-len", opts.outputLen ?? DEFAULTS.outputLen),
     numPrompts: positiveInteger("numPrompts", "--num-prompts", opts.dataset?.length ?? opts.numPrompts ?? DEFAULTS.numPrompts),
@@ -289,7 +299,9 @@ function streamRequest(ctx: RunContext, sample: SampleRequest): Promise<RequestO
         index: sample.index,
         requestId,
         success,
-        promptLen: usagePrompt ?? sample.promptLen,
+        // Counted on the client, as pinned vllm 0.18.0 does; the server's count is kept beside it.
+        promptLen: sample.promptLen,
+        ...(usagePrompt !== undefined ? { serverPromptTokens: usagePrompt } : {}),
         outputTokens: success ? outputTokens : 0,
         ttftMs: success ? ttftMs : 0,
         itlMs: success ? itlMs : [],

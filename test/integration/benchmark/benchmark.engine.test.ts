@@ -2,10 +2,7 @@
  * The Benchmark component under the real Pulumi engine, with the native runner against the SGLang
  * simulator: it runs after deploy, does NOT run again on an unchanged `pulumi up`, and runs again
  * when the server spec or the workload changes. The simulator's request counter is the witness.
- *
- * The `command` resource plugin here is the project's stand-in (test/fixtures/ssh-host/
- * command-provider), since the real pulumi-resource-command cannot be built on this machine;
- * where the toolchain has the real plugin, the test uses it.
+ * The `command` provider is the real plugin (scripts/pulumi-toolchain.sh).
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -14,7 +11,6 @@ import * as pulumi from "@pulumi/pulumi";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Benchmark } from "../../../components/benchmark";
 import { createEngineStack, plaintextLeaks, type EngineStack } from "../../fixtures/pulumi-engine";
-import { commandPluginDir } from "../../fixtures/ssh-host/commandProvider";
 import { FAST_TIMING, startSimulator, type RunningSimulator } from "../../fixtures/sglang-simulator";
 
 const PROJECT = "hgx-bench-engine";
@@ -29,7 +25,6 @@ beforeAll(async () => {
   sim = await startSimulator({ port: 0, servedModelName: "qwen", apiKey: API_KEY, timing: FAST_TIMING, tokenizer: "estimate" });
   await sim.whenHealthy;
   reportDir = fs.mkdtempSync(path.join(os.tmpdir(), "hgx-bench-report-"));
-  const plugin = commandPluginDir();
   engine = await createEngineStack({
     projectName: PROJECT,
     stackName: "bench",
@@ -41,6 +36,8 @@ beforeAll(async () => {
         baseUrl: sim.baseUrl,
         servedModelName: "qwen",
         modelPath: "Qwen/Qwen3.5-397B-A17B",
+        // not in this machine's cache: the packaged tokenizer, chosen explicitly
+        tokenizer: "bundled",
         apiKey: cfg.requireSecret("apiKey"),
         serverSpecHash: cfg.require("specHash"),
         runner: "native",
@@ -56,7 +53,6 @@ beforeAll(async () => {
       [`${PROJECT}:specHash`]: { value: "spec-a" },
       [`${PROJECT}:numPrompts`]: { value: String(WORKLOAD.numPrompts) },
     },
-    pluginDirs: [plugin.dir],
   });
 });
 

@@ -2,23 +2,17 @@
  * HgxHost in `existing` mode with the REAL Pulumi engine (Automation API, local file backend,
  * passphrase secrets) against a REAL sshd on loopback whose user drives the real Docker engine.
  * GPUs are stand-ins (see test/fixtures/ssh-host); everything between the program and them is real,
- * except where the command plugin has to be the fixture's stand-in (see commandProvider.ts).
+ * the command provider included.
  */
 import * as pulumi from "@pulumi/pulumi";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HgxHost } from "../../../components/host/hgxHost";
 import { createEngineStack, plaintextLeaks, type EngineStack } from "../../fixtures/pulumi-engine";
-import { commandPluginDir, type CommandPlugin } from "../../fixtures/ssh-host/commandProvider";
 import { startSshTestHost, type SshTestHost, type SshTestHostOptions } from "../../fixtures/ssh-host";
 
 const PROJECT = "hgx-host-it";
-let plugin: CommandPlugin;
 const hosts: SshTestHost[] = [];
 const stacks: EngineStack[] = [];
-
-beforeAll(() => {
-  plugin = commandPluginDir();
-});
 
 afterAll(async () => {
   for (const s of stacks) await s.dispose().catch(() => undefined);
@@ -56,7 +50,6 @@ async function stackFor(host: SshTestHost, stackName: string): Promise<EngineSta
     stackName,
     program,
     config: { [`${PROJECT}:sshPrivateKey`]: { value: host.privateKey, secret: true } },
-    pluginDirs: [plugin.dir],
   });
   stacks.push(stack);
   return stack;

@@ -10,8 +10,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type * as BenchmarkModule from "../../../components/benchmark/benchmark";
 import { renderNativeBenchCommand } from "../../../components/benchmark/nativeCommand";
 import { DEFAULT_VLLM_IMAGE, renderRemoteBenchCommand } from "../../../components/benchmark/remoteRunner";
+import { BUNDLED_TOKENIZER_ID } from "../../../components/benchmark/runner/tokenizer";
 import { resolveWorkload, SEED_WORKLOAD, workloadKey } from "../../../components/benchmark/workload";
 import { type BenchmarkMocks, installBenchmarkMocks, seedResultJson as fixture, settle } from "./mockHarness";
+import { firstStdinLine, scriptOf } from "../../fixtures/stdinScript";
 
 const API_KEY = "sk-test-benchmark-key-4f1c9a";
 const PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nfake\n-----END OPENSSH PRIVATE KEY-----";
@@ -60,7 +62,7 @@ describe("remote runner on an SSH host", () => {
 
   it("runs the full rendered vllm script for the seed workload", () => {
     const cmd = byName("bench-run");
-    expect(cmd.inputs.create).toBe(
+    expect(scriptOf(cmd.inputs)).toBe(
       renderRemoteBenchCommand({ port: 8000, model: "Qwen/Qwen3.5-397B-A17B", servedModelName: "qwen", apiKeyFromStdin: true }),
     );
     expect(cmd.inputs.logging).toBe("stderr");
@@ -75,7 +77,7 @@ describe("remote runner on an SSH host", () => {
 
   it("keeps volatile values out of every stored input (the readiness value, timestamps)", () => {
     const cmd = byName("bench-run");
-    const stored = JSON.stringify({ create: cmd.inputs.create, triggers: cmd.inputs.triggers });
+    const stored = JSON.stringify({ create: cmd.inputs.create, script: scriptOf(cmd.inputs), triggers: cmd.inputs.triggers });
     expect(stored).not.toContain("ready at");
     expect(stored).not.toMatch(/20\d\d-\d\d-\d\d|T\d\d:\d\d/);
   });
@@ -83,9 +85,10 @@ describe("remote runner on an SSH host", () => {
   it("passes the API key only as secret stdin, never in the command text", () => {
     const cmd = byName("bench-run");
     expect(String(cmd.inputs.create)).not.toContain(API_KEY);
+    expect(scriptOf(cmd.inputs)).not.toContain(API_KEY);
     expect(JSON.stringify(cmd.inputs.triggers)).not.toContain(API_KEY);
     expect(isRpcSecret(cmd.inputs.stdin)).toBe(true);
-    expect((cmd.inputs.stdin as { value: unknown }).value).toBe(`${API_KEY}\n`);
+    expect(firstStdinLine(cmd.inputs)).toBe(API_KEY);
     expect(cmd.inputs.environment).toBeUndefined();
   });
 
@@ -108,6 +111,11 @@ describe("remote runner on an SSH host", () => {
     expect(m.requestRate).toBe("inf");
     expect("raw" in m).toBe(false);
     expect(JSON.parse(await settle(bench.rawJson))).toEqual(JSON.parse(fixture));
+  });
+
+  it("exports the tokenizer vllm recorded (the model's own) and no notes", async () => {
+    expect(await settle(bench.tokenizer)).toBe("Qwen/Qwen3.5-397B-A17B");
+    expect(await settle(bench.notes)).toEqual([]);
   });
 
   it("exports ratios, cost and an empty miss list", async () => {
@@ -145,6 +153,7 @@ describe("remote runner on an SSH host", () => {
     const a = byName("bench-run").inputs;
     const b = byName("bench-again-run").inputs;
     expect(b.create).toBe(a.create);
+    expect(scriptOf(b)).toBe(scriptOf(a));
     expect(b.triggers).toEqual(a.triggers);
   });
 
@@ -163,7 +172,7 @@ describe("remote runner on an SSH host", () => {
     const t = byName("bench-changed-run").inputs.triggers as string[];
     expect(t[0]).toBe("spec-hash-0002");
     expect(t[1]).toBe(workloadKey(resolveWorkload({ numPrompts: 64 })));
-    expect(String(byName("bench-changed-run").inputs.create)).not.toContain("OPENAI_API_KEY");
+    expect(scriptOf(byName("bench-changed-run").inputs)).not.toContain("OPENAI_API_KEY");
   });
 });
 
@@ -177,6 +186,8 @@ describe("native runner on the local stack", () => {
       port: 30000,
       servedModelName: "qwen",
       modelPath: "Qwen/Qwen3-0.6B",
+      // the model is not in the cache here: the packaged tokenizer, chosen explicitly
+      tokenizer: "bundled",
       apiKey: API_KEY, // a plain string is made secret by the component
       serverSpecHash: "spec-local",
       hourlyPriceUsd: 0,
@@ -195,13 +206,14 @@ describe("native runner on the local stack", () => {
         baseUrl: "http://127.0.0.1:30000",
         servedModelName: "qwen",
         model: "Qwen/Qwen3-0.6B",
+        tokenizer: "bundled",
         workload: resolveWorkload({ inputLen: 64, outputLen: 8, numPrompts: 4, maxConcurrency: 2 }),
         timeoutSeconds: 120,
       }),
     );
     expect(cmd.inputs.dir).toBe(path.resolve(__dirname, "../../.."));
     expect(fs.existsSync(path.join(String(cmd.inputs.dir), "package.json"))).toBe(true);
-    expect(cmd.inputs.triggers).toEqual(["spec-local", workloadKey(resolveWorkload({ inputLen: 64, outputLen: 8, numPrompts: 4, maxConcurrency: 2 })), "native", "native"]);
+    expect(cmd.inputs.triggers).toEqual(["spec-local", workloadKey(resolveWorkload({ inputLen: 64, outputLen: 8, numPrompts: 4, maxConcurrency: 2 })), "native", "native", "tokenizer=bundled"]);
     expect(cmd.inputs.addPreviousOutputInEnv).toBe(false);
   });
 
@@ -215,6 +227,12 @@ describe("native runner on the local stack", () => {
     const key = isRpcSecret(plain.OPENAI_API_KEY) ? plain.OPENAI_API_KEY.value : plain.OPENAI_API_KEY;
     expect(key).toBe(API_KEY);
     expect(cmd.inputs.stdin).toBeUndefined();
+  });
+
+  it("exports the tokenizer the prompts were built with, and notes what does not add up", async () => {
+    expect(await settle(bench.tokenizer)).toBe(BUNDLED_TOKENIZER_ID);
+    // the mocked runner answers with the 512-prompt seed result for this 4-prompt workload
+    expect(await settle(bench.notes)).toEqual(["completed 512 + failed 0 = 512, but the workload sent 4 prompts"]);
   });
 
   it("costs nothing on a free machine", async () => {
@@ -262,6 +280,14 @@ describe("validation before anything is created", () => {
     expect(() => new mod.Benchmark("v4", { ...base(), connection: { kind: "local" }, timeoutSeconds: -5 })).toThrow(/timeoutSeconds/);
     expect(() => new mod.Benchmark("v5", { ...base(), connection: { kind: "local" }, workload: { maxConcurrency: 0 } })).toThrow(/maxConcurrency/);
     expect(() => new mod.Benchmark("v6", { ...base(), connection: { kind: "local" }, thresholds: { maxTtftP99Ms: -1 } })).toThrow(/maxTtftP99Ms/);
+  });
+
+  it("refuses the native runner's bundled tokenizer for the remote runner, and takes it for the native one", () => {
+    expect(() => new mod.Benchmark("v7", { ...base(), connection: sshConnection(), tokenizer: "bundled" })).toThrow(/tokenizer "bundled" is the native runner's packaged Qwen3 tokenizer; vllm\/vllm-openai:v0\.18\.0 \(vllm bench serve\) cannot load it\. Fix: use runner "native"/);
+    // an image standing in for vllm that runs the native runner can load it
+    expect(mod.resolveBenchmarkSettings({ ...base(), connection: sshConnection(), tokenizer: "bundled", vllmImage: "hgx-test/vllm-standin:0.18.0" }).tokenizer).toBe("bundled");
+    expect(mod.resolveBenchmarkSettings({ ...base(), connection: { kind: "local" }, tokenizer: "bundled" }).tokenizer).toBe("bundled");
+    expect(mod.resolveBenchmarkSettings({ ...base(), connection: { kind: "local" }, tokenizer: " " }).tokenizer).toBeUndefined();
   });
 
   it("defaults the runner from the connection kind", () => {

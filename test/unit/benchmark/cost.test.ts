@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { benchmarkCost, centsPerHourToUsd, costPerMillionTokens, validateHourlyPrice } from "../../../components/benchmark/cost";
 import { parseBenchmarkResult } from "../../../components/benchmark/results";
+import { seedResult } from "../../fixtures/benchmark/results";
 // The simulator's seeded PRNG (mulberry32) keeps the property loops reproducible without fast-check.
 import { seededRandom as prng } from "../../fixtures/sglang-simulator/faults";
 
@@ -19,7 +20,7 @@ describe("cost arithmetic, worked example", () => {
   });
 
   it("benchmarkCost combines the three figures and the run's own cost", () => {
-    const m = parseBenchmarkResult({ completed: 512, duration: 425.5, output_throughput: 1232, total_token_throughput: 11092 });
+    const m = parseBenchmarkResult({ ...seedResult(), duration: 425.5, output_throughput: 1232, total_token_throughput: 11092 });
     const c = benchmarkCost(m, 39.92);
     expect(c.hourlyCostUsd).toBe(39.92);
     expect(c.costPerMillionOutputTokens).toBeCloseTo(9.0007, 4);
@@ -72,7 +73,7 @@ describe("cost arithmetic, properties (seeded loop)", () => {
       const price = rnd() * 100;
       const out = 1 + rnd() * 10_000;
       const total = out * (1 + rnd() * 20);
-      const m = parseBenchmarkResult({ completed: 1, duration: 1 + rnd() * 1000, output_throughput: out, total_token_throughput: total });
+      const m = parseBenchmarkResult({ ...seedResult(), duration: 1 + rnd() * 1000, output_throughput: out, total_token_throughput: total });
       const c = benchmarkCost(m, price);
       expect((c.costPerMillionTotalTokens as number) <= (c.costPerMillionOutputTokens as number) * (1 + 1e-12)).toBe(true);
     }
@@ -85,7 +86,7 @@ describe("cost arithmetic, properties (seeded loop)", () => {
       const duration = 1 + rnd() * 5000;
       const outputTokens = Math.floor(1 + rnd() * 1e7);
       const m = parseBenchmarkResult({
-        completed: 1,
+        ...seedResult(),
         duration,
         total_output_tokens: outputTokens,
         output_throughput: outputTokens / duration,

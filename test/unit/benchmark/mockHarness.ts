@@ -6,6 +6,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type * as PulumiModule from "@pulumi/pulumi";
+import { seedResultForCommand } from "../../fixtures/benchmark/results";
 
 export const seedResultJson = fs.readFileSync(path.join(__dirname, "../../fixtures/benchmark/vllm-seed-result.json"), "utf8");
 
@@ -35,7 +36,7 @@ export async function installBenchmarkMocks(stack = "b200-test"): Promise<Benchm
         const isCommand = args.type === "command:remote:Command" || args.type === "command:local:Command";
         return {
           id: `${args.name}-id`,
-          state: { ...args.inputs, ...(isCommand ? { stdout: stdoutByName.get(args.name) ?? seedResultJson, stderr: "" } : {}) },
+          state: { ...args.inputs, ...(isCommand ? { stdout: stdoutByName.get(args.name) ?? seedResultForCommand(args.inputs.create), stderr: "" } : {}) },
         };
       },
       call: (args) => {

@@ -8,7 +8,7 @@ describe("renderNativeBenchCommand", () => {
   it("renders the native CLI for the seed workload, under timeout when available", () => {
     const cli =
       "npx tsx scripts/bench.ts --base-url http://127.0.0.1:8000 --endpoint /v1/chat/completions --model Qwen/Qwen3.5-397B-A17B" +
-      " --served-model-name qwen --random-input-len 8192 --random-output-len 1024 --num-prompts 512 --max-concurrency 32" +
+      " --tokenizer Qwen/Qwen3.5-397B-A17B --served-model-name qwen --random-input-len 8192 --random-output-len 1024 --num-prompts 512 --max-concurrency 32" +
       " --temperature 0 --percentile-metrics ttft,tpot,itl,e2el --metric-percentiles 50,90,99 --total-timeout 3600 --json";
     expect(renderNativeBenchCommand(SEED)).toBe(
       `if command -v timeout >/dev/null 2>&1; then\n  exec timeout --kill-after=30 3720 ${cli}\nfi\nexec ${cli}\n`,

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
+  bundledTokenizerProblem,
   DEFAULT_VLLM_IMAGE,
   renderRemoteBenchCommand,
   resultFilename,
@@ -94,6 +95,22 @@ describe("renderRemoteBenchCommand", () => {
     expect(() => renderRemoteBenchCommand({ ...SEED, port: 70000 })).toThrow(/port must be 1-65535.*8000/);
     expect(() => renderRemoteBenchCommand({ ...SEED, servedModelName: "" })).toThrow(/servedModelName/);
     expect(() => renderRemoteBenchCommand({ ...SEED, resultFilename: "../x.json" })).toThrow(/plain file name/);
+  });
+});
+
+describe("tokenizer other than the model's", () => {
+  const base = { port: 8000, model: "Qwen/Qwen3.5-397B-A17B", servedModelName: "qwen" };
+  it("passes --tokenizer only when it differs from the model, and mounts a host path", () => {
+    expect(renderRemoteBenchCommand(base)).not.toContain("--tokenizer");
+    expect(renderRemoteBenchCommand({ ...base, tokenizer: "Qwen/Qwen3.5-397B-A17B" })).not.toContain("--tokenizer");
+    expect(renderRemoteBenchCommand({ ...base, tokenizer: "Qwen/Qwen3-0.6B" })).toContain("--model Qwen/Qwen3.5-397B-A17B --tokenizer Qwen/Qwen3-0.6B --served-model-name qwen");
+    expect(renderRemoteBenchCommand({ ...base, tokenizer: "/data/tok" })).toContain("-v /data/tok:/data/tok:ro");
+  });
+  it("refuses the native runner's bundled tokenizer for real vllm images, and lets a stand-in image take it", () => {
+    expect(() => renderRemoteBenchCommand({ ...base, tokenizer: "bundled" })).toThrow(/tokenizer "bundled" is the native runner's packaged Qwen3 tokenizer; vllm\/vllm-openai:v0\.18\.0 \(vllm bench serve\) cannot load it/);
+    expect(bundledTokenizerProblem("docker.io/vllm/vllm-openai@sha256:" + "a".repeat(64))).toBeDefined();
+    expect(bundledTokenizerProblem("hgx-test/vllm-standin:0.18.0")).toBeUndefined();
+    expect(renderRemoteBenchCommand({ ...base, image: "hgx-test/vllm-standin:0.18.0", tokenizer: "bundled" })).toContain("--tokenizer bundled");
   });
 });
 

@@ -13,6 +13,7 @@ import {
   writeBenchmarkReport,
 } from "../../../components/benchmark/report";
 import { parseBenchmarkOutput, parseBenchmarkResult, summarize } from "../../../components/benchmark/results";
+import { emptyRunResult } from "../../fixtures/benchmark/results";
 import { SEED_WORKLOAD } from "../../../components/benchmark/workload";
 import { xmlProblems } from "./xmlCheck";
 
@@ -53,7 +54,11 @@ describe("renderMarkdownReport", () => {
     expect(md).toContain("| TPOT | 24 | 24 | 24.9 | 26 | 24 | 26 |");
     expect(md).toContain("| ITL | 24 | 22.4 | 27.9 | 47.1 | 24 | 47 |");
     expect(md).toContain("| E2EL | 26,398.7 | 26,120.4 | 27,902.3 | 30,011.8 | n/a | n/a |");
-    expect(md).toContain("| input tokens | 4,194,304 | 4,194,304 |");
+    expect(md).toContain("| input tokens (client's count, as vllm 0.18.0) | 4,194,304 | 4,194,304 |");
+    // vllm records no server count; the tokenizer it recorded is named; a complete result has no notes
+    expect(md).not.toContain("server's count");
+    expect(md).toContain("Prompts built with the tokenizer `Qwen/Qwen3.5-397B-A17B`.");
+    expect(md).not.toContain("## Notes on the result");
     expect(md).toContain("| output tokens | 524,288 | 524,288 |");
     expect(md).toContain("| failed | 0 | |");
   });
@@ -78,10 +83,17 @@ describe("renderMarkdownReport", () => {
   });
 
   it("says when no thresholds are configured, and renders n/a for missing figures", () => {
-    const bare = parseBenchmarkResult({ completed: 0, duration: 1, failed: 4 });
+    const bare = parseBenchmarkResult(emptyRunResult(4));
     const md2 = renderMarkdownReport(input({ thresholds: {}, thresholdMisses: [] }, bare));
     expect(md2).toContain("No thresholds configured.");
     expect(md2).toContain("| per 1M output tokens | n/a |");
+  });
+
+  it("shows the server's input-token count beside the client's, and every note of the reader", () => {
+    const native = parseBenchmarkResult({ ...seedRun.raw, total_input_tokens_server: 5_145_283 }, { numPrompts: 600 });
+    const text = renderMarkdownReport(input({}, native));
+    expect(text).toContain("| input tokens (server's count, chat template included) | 5,145,283 | |");
+    expect(text).toContain("## Notes on the result\n\n- completed 512 + failed 0 = 512, but the workload sent 600 prompts\n");
   });
 
   it("is deterministic (no clock of its own)", () => {
@@ -109,7 +121,7 @@ describe("renderSvgChart", () => {
   });
 
   it("escapes names and stays well-formed with zero and missing figures", () => {
-    const bare = parseBenchmarkResult({ completed: 0, duration: 1 });
+    const bare = parseBenchmarkResult(emptyRunResult(4));
     const svg = renderSvgChart(input({ stackName: `a<b>&"c'`, servedModelName: "q&a" }, bare));
     expect(xmlProblems(svg)).toEqual([]);
     expect(svg).toContain("a&lt;b&gt;&amp;&quot;c&apos;");

@@ -2,6 +2,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import {
+  BenchmarkResultError,
+  detectResultFormat,
   extractResultObject,
   parseBenchmarkOutput,
   parseBenchmarkResult,
@@ -9,6 +11,8 @@ import {
   summarize,
   toNumber,
 } from "../../../components/benchmark/results";
+
+import { emptyRunResult, fixtureText, seedResult, seedResultWithout } from "../../fixtures/benchmark/results";
 
 const fixture = fs.readFileSync(path.join(__dirname, "../../fixtures/benchmark/vllm-seed-result.json"), "utf8");
 
@@ -47,7 +51,10 @@ describe("parseBenchmarkOutput on the vllm --save-result fixture", () => {
     expect(m.backend).toBe("openai-chat");
     expect(m.requestGoodput).toBeUndefined(); // null in the file
     expect(m.maxOutputTokensPerS).toBe(1376);
-    expect(m.missingKeys).toEqual([]);
+    expect(m.tokenizerId).toBe("Qwen/Qwen3.5-397B-A17B");
+    expect(m.format).toBe("vllm");
+    expect(m.notes).toEqual([]);
+    expect(m.totalInputTokensServer).toBeUndefined(); // vllm does not record the server's count
   });
 
   it("keeps the whole object as raw", () => {
@@ -60,22 +67,164 @@ describe("parseBenchmarkOutput on the vllm --save-result fixture", () => {
   });
 });
 
-describe("tolerance", () => {
-  const minimal = { completed: 10, duration: 5 };
+/** One row of the strictness table: a result, how it is read, and what must come out. */
+interface StrictCase {
+  readonly name: string;
+  readonly text: string;
+  readonly numPrompts?: number;
+  /** Every pattern must be in the error message; undefined = the result must parse. */
+  readonly error?: readonly RegExp[];
+  /** Patterns the notes must contain (one note per pattern), when it parses. */
+  readonly notes?: readonly RegExp[];
+  readonly check?: (m: ReturnType<typeof parseBenchmarkResult>) => void;
+}
 
-  it("accepts a result with only completed and duration, listing what is missing", () => {
-    const m = parseBenchmarkResult(minimal);
-    expect(m.completed).toBe(10);
-    expect(m.outputThroughput).toBe(0);
-    expect(m.ttft).toEqual({ mean: 0, median: 0, p99: 0, percentiles: {} });
-    expect(m.e2el).toBeUndefined();
-    expect(m.missingKeys).toEqual(
-      expect.arrayContaining(["failed", "output_throughput", "total_token_throughput", "mean_ttft_ms", "p99_ttft_ms", "p99_itl_ms"]),
-    );
-    // e2el is optional in vllm (not in the default --percentile-metrics): not reported missing.
-    expect(m.missingKeys.some((k) => k.includes("e2el"))).toBe(false);
+const json = (o: Record<string, unknown>) => JSON.stringify(o);
+const seedText = (over: Record<string, unknown>) => json({ ...seedResult(), ...over });
+
+const STRICTNESS_TABLE: readonly StrictCase[] = [
+  {
+    name: "missing key: p99 TTFT (a workload whose percentiles leave out 99)",
+    text: json(seedResultWithout("p99_ttft_ms", "p99_tpot_ms", "p99_itl_ms", "p99_e2el_ms")),
+    error: [/remote runner \(vllm bench serve format\) is not usable/, /"p99_ttft_ms" \(p99 TTFT\) is missing/, /"p99_tpot_ms" \(p99 TPOT\) is missing/, /"p99_itl_ms" \(p99 ITL\) is missing/, /"p99_e2el_ms" \(p99 E2EL\) is missing/, /Fix: run the benchmark with 99 in --metric-percentiles/],
+  },
+  {
+    name: "missing key: total token throughput and mean ITL",
+    text: json(seedResultWithout("total_token_throughput", "mean_itl_ms")),
+    error: [/"total_token_throughput" \(input \+ output tokens\/s\) is missing/, /"mean_itl_ms" \(mean ITL\) is missing/, /never read as 0/],
+  },
+  {
+    name: "negative value: ITL and failed",
+    text: seedText({ mean_itl_ms: -3, failed: -1 }),
+    error: [/"mean_itl_ms" = -3 is negative/, /"failed" = -1 is negative/],
+  },
+  {
+    name: "negative value in an optional figure (p90 TTFT) is refused too",
+    text: seedText({ p90_ttft_ms: -0.5 }),
+    error: [/"p90_ttft_ms" = -0.5 is negative/],
+  },
+  {
+    name: "non-finite value: Python's bare NaN and Infinity",
+    text: fixture.replace('"std_ttft_ms": 902.66', '"std_ttft_ms": NaN').replace('"output_throughput": 1232.5336139333322', '"output_throughput": Infinity'),
+    error: [/"std_ttft_ms" = NaN is not a finite number/, /"output_throughput" = Infinity is not a finite number/],
+  },
+  {
+    name: "not a number, not a whole count, zero duration",
+    text: seedText({ mean_tpot_ms: "fast", completed: 511.5, duration: 0 }),
+    error: [/"mean_tpot_ms" = fast is not a number/, /"completed" = 511.5 is not a whole number/, /"duration" = 0 is not a run length/],
+  },
+  {
+    name: "SGLang bench_serving file: read by its own keys (last line of the JSONL), failed from the prompts sent",
+    text: fixtureText("sglang-bench-serving-result.jsonl"),
+    numPrompts: 512,
+    notes: [/read as an SGLang bench_serving result/, /"failed" is not in this file \(SGLang bench_serving does not record it\); read as the prompts sent 512 − completed 512 = 0/],
+    check: (m) => {
+      expect(m.format).toBe("sglang");
+      expect(m.maxConcurrency).toBe(32);
+      expect(m.totalTokenThroughput).toBe(11086.65);
+      expect(m.outputThroughput).toBe(1231.85);
+      expect(m.failed).toBe(0);
+      expect(m.requestRate).toBe("inf");
+      expect(m.ttft).toEqual({ mean: 1826.3, median: 1494.2, p99: 5010.7, std: 903.1, percentiles: { "99": 5010.7 } });
+      expect(m.itl.percentiles).toEqual({ "95": 31.2, "99": 47.3 });
+      expect(m.e2el).toEqual({ mean: 26401.2, median: 26118.9, p90: 27899, p99: 30020.5, std: 1180.4, percentiles: { "90": 27899, "99": 30020.5 } });
+      expect(m.tokenizerId).toBeUndefined();
+    },
+  },
+  {
+    name: "SGLang file of a release that did not save total_throughput: derived from its totals, said in a note",
+    text: fixtureText("sglang-bench-serving-result.jsonl").trim().split("\n")[1].replace(/"total_throughput": [0-9.]+, /, ""),
+    numPrompts: 512,
+    notes: [/SGLang/, /"total_throughput" is not in this file .* = 11086\.66 tok\/s/, /"failed" is not in this file/],
+    check: (m) => expect(m.totalTokenThroughput).toBeCloseTo((4194304 + 524288) / 425.61, 6),
+  },
+  {
+    name: "SGLang file without the number of prompts sent: failed cannot be known",
+    text: fixtureText("sglang-bench-serving-result.jsonl"),
+    error: [/SGLang bench_serving format/, /"failed" \(failed requests\) is missing \(SGLang bench_serving does not record it\) and cannot be derived/],
+  },
+  {
+    name: "SGLang median-only file: mean and p99 refused, never read as 0",
+    text: fixtureText("sglang-bench-serving-median-only.jsonl"),
+    numPrompts: 512,
+    error: [/SGLang bench_serving format/, /"request_throughput" \(requests\/s\) is missing/, /"mean_ttft_ms" \(mean TTFT\) is missing/, /"p99_ttft_ms" \(p99 TTFT\) is missing/, /"mean_tpot_ms" \(mean TPOT\) is missing/, /"mean_itl_ms" \(mean ITL\) is missing/, /"p99_e2e_latency_ms" \(p99 E2EL\) is missing/],
+  },
+  {
+    name: "old vllm file without failed: read as num_prompts − completed, with a note",
+    text: json(seedResultWithout("failed", "max_output_tokens_per_s", "max_concurrent_requests")),
+    notes: [/"failed" is not in this file \(this vllm release does not write it\); read as "num_prompts" 512 − completed 512 = 0/],
+    check: (m) => {
+      expect(m.failed).toBe(0);
+      expect(m.format).toBe("vllm");
+    },
+  },
+  {
+    name: "old vllm file without failed and with requests missing: the difference is the failed count",
+    text: json({ ...seedResultWithout("failed"), completed: 500 }),
+    notes: [/read as "num_prompts" 512 − completed 500 = 12/],
+    check: (m) => expect(m.failed).toBe(12),
+  },
+  {
+    name: "old vllm file without failed nor num_prompts: refused",
+    text: json(seedResultWithout("failed", "num_prompts")),
+    error: [/"failed" \(failed requests\) is missing \(this vllm release does not write it\) and cannot be derived: the file has no "num_prompts"/],
+  },
+  {
+    name: "a run where nothing completed parses, and says its latencies measure nothing",
+    text: json(emptyRunResult(16)),
+    notes: [/no request completed \(16 failed\): the latency statistics are 0 by the runner's convention/],
+  },
+  {
+    name: "a native result built with a fallback tokenizer says so",
+    text: seedText({ tokenizer_fallback: "Qwen/Qwen3.5-397B-A17B is not in the local Hugging Face cache" }),
+    notes: [/tokenizer fallback: Qwen\/Qwen3\.5-397B-A17B is not in the local Hugging Face cache/],
+  },
+];
+
+describe("strictness table", () => {
+  it.each(STRICTNESS_TABLE.map((c) => [c.name, c] as const))("%s", (_name, c) => {
+    const read = () => parseBenchmarkOutput(c.text, { source: "remote runner", ...(c.numPrompts !== undefined ? { numPrompts: c.numPrompts } : {}) });
+    if (c.error) {
+      let err: unknown;
+      try {
+        read();
+      } catch (e) {
+        err = e;
+      }
+      expect(err, "must be refused").toBeInstanceOf(BenchmarkResultError);
+      const message = (err as Error).message;
+      for (const pattern of c.error) expect(message).toMatch(pattern);
+      // one line per problem, each naming its key
+      expect((err as BenchmarkResultError).problems.every((p) => /^"[\w.]+"/.test(p))).toBe(true);
+      return;
+    }
+    const m = read();
+    expect(m.notes).toHaveLength(c.notes?.length ?? 0);
+    c.notes?.forEach((pattern, i) => expect(m.notes[i]).toMatch(pattern));
+    c.check?.(m);
   });
 
+  it("tells the formats apart by their keys", () => {
+    expect(detectResultFormat(seedResult())).toBe("vllm");
+    expect(detectResultFormat(JSON.parse(fixtureText("sglang-bench-serving-median-only.jsonl").replace("Infinity", '"inf"')))).toBe("sglang");
+    // a file with keys of both is read as vllm's
+    expect(detectResultFormat({ ...seedResult(), total_throughput: 1 })).toBe("vllm");
+  });
+
+  it("reads the server's prompt-token count beside the client's when the native runner recorded it", () => {
+    const m = parseBenchmarkResult({ ...seedResult(), total_input_tokens_server: 5_145_283 });
+    expect(m.totalInputTokens).toBe(4_194_304);
+    expect(m.totalInputTokensServer).toBe(5_145_283);
+    expect(parseBenchmarkResult({ ...seedResult(), total_input_tokens_server: null }).totalInputTokensServer).toBeUndefined();
+  });
+
+  it("notes when completed + failed differ from the prompts the workload sent", () => {
+    const m = parseBenchmarkResult(seedResult(), { numPrompts: 600 });
+    expect(m.notes).toEqual(["completed 512 + failed 0 = 512, but the workload sent 600 prompts"]);
+  });
+});
+
+describe("tolerance of form", () => {
   it("ignores extra keys (rtfx, detailed arrays, metadata) but keeps them in raw", () => {
     const m = parseBenchmarkResult({
       ...JSON.parse(fixture),
@@ -92,6 +241,7 @@ describe("tolerance", () => {
 
   it("reads numbers given as strings and p99.9 keys", () => {
     const m = parseBenchmarkResult({
+      ...seedResult(),
       completed: "512",
       duration: "425.5",
       failed: "0",
@@ -107,29 +257,31 @@ describe("tolerance", () => {
     expect(m.durationS).toBe(425.5);
     expect(m.outputThroughput).toBe(1232);
     expect(m.requestRate).toBe(12.5);
-    expect(m.itl.percentiles).toEqual({ "99": 47, "99.9": 88.25, "99.99": 120 });
-    expect(m.itl.p90).toBeUndefined();
+    expect(m.itl.percentiles).toEqual({ "50": 22.35, "90": 27.9, "99": 47, "99.9": 88.25, "99.99": 120 });
   });
 
-  it("falls back to p50 when median is absent", () => {
-    const m = parseBenchmarkResult({ ...minimal, mean_ttft_ms: 10, p50_ttft_ms: 9, p99_ttft_ms: 30 });
-    expect(m.ttft.median).toBe(9);
-    expect(m.missingKeys).toContain("median_ttft_ms");
+  it("takes p50 as the median when the median key is absent (the same statistic)", () => {
+    const m = parseBenchmarkResult(seedResultWithout("median_ttft_ms"));
+    expect(m.ttft.median).toBe(1493.87);
+    expect(m.notes).toEqual([]);
   });
 
-  it("accepts Python's bare NaN / Infinity tokens", () => {
-    const text = '{"completed": 3, "duration": 2.0, "mean_ttft_ms": 5, "std_ttft_ms": NaN, "request_rate": Infinity, "label": "NaN Infinity inside a string", "max_output_tokens_per_s": -Infinity}';
+  it("leaves E2EL out when the run did not select it, and needs it whole when it did", () => {
+    const without = parseBenchmarkResult(seedResultWithout("mean_e2el_ms", "median_e2el_ms", "std_e2el_ms", "p50_e2el_ms", "p90_e2el_ms", "p99_e2el_ms"));
+    expect(without.e2el).toBeUndefined();
+    expect(() => parseBenchmarkResult(seedResultWithout("mean_e2el_ms"))).toThrow(/"mean_e2el_ms" \(mean E2EL\) is missing/);
+  });
+
+  it("accepts Python's bare Infinity for request_rate and the tokens inside strings", () => {
+    const text = fixture.replace('"request_rate": "inf"', '"request_rate": Infinity').replace('"label": null', '"label": "NaN Infinity inside a string"');
     const m = parseBenchmarkOutput(text);
-    expect(m.ttft.mean).toBe(5);
-    expect(Number.isNaN(m.ttft.std)).toBe(true);
     expect(m.requestRate).toBe("inf");
     expect(m.raw["label"]).toBe("NaN Infinity inside a string");
-    expect(m.maxOutputTokensPerS).toBe(-Infinity);
-    // summarize makes the value safe for Pulumi state (no non-finite numbers survive)
+    // summarize makes the value safe for Pulumi state
     const safe = summarize(m);
     expect(JSON.stringify(safe)).not.toMatch(/Infinity|NaN/);
-    expect(safe.ttft.std).toBeNull();
     expect("raw" in safe).toBe(false);
+    expect(safe.notes).toEqual([]);
   });
 
   it("finds the JSON after log lines on stdout", () => {

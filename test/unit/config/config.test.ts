@@ -97,6 +97,7 @@ const badValues: Array<{ name: string; raw: RawConfig; expect: string[] }> = [
   { name: "unknown tool-call parser", raw: { ...lambdaBase, sglangFlags: '{"tool-call-parser": "bogus"}' }, expect: ["sglangFlags:", '--tool-call-parser "bogus" is not supported', "qwen3_coder"] },
   { name: "flag the stack does not model", raw: { ...lambdaBase, sglangFlags: '{"nonsense-flag": 1}' }, expect: ["sglangFlags:", "--nonsense-flag is not a modelled SGLang flag", "sglangExtraArgs"] },
   { name: "unknown preset", raw: { ...lambdaBase, sglangPreset: "fast" }, expect: ["sglangPreset:", '"fast" is not a preset', "seed or b200"] },
+  { name: "the native runner's bundled tokenizer with the remote runner", raw: { ...lambdaBase, benchmarkTokenizer: "bundled" }, expect: ["benchmarkTokenizer:", '= "bundled": the tokenizer "bundled" is the native runner', "vllm/vllm-openai:v0.18.0 (vllm bench serve) cannot load it", "pulumi config rm hgx-inference:benchmarkTokenizer"] },
   { name: "concurrency above the prompt count", raw: { ...lambdaBase, benchmarkNumPrompts: "16", benchmarkConcurrency: "32" }, expect: ["benchmarkConcurrency:", "= 32 exceeds benchmarkNumPrompts = 16", "lower the concurrency"] },
   { name: "negative TTL", raw: { ...lambdaBase, lambdaTtl: "-2h" }, expect: ["lambdaTtl:", '"-2h"', "is negative", "pulumi config set hgx-inference:lambdaTtl 8h"] },
   { name: "unparseable duration", raw: { ...lambdaBase, lambdaBootTimeout: "soon" }, expect: ["lambdaBootTimeout:", '"soon"', "is not a positive duration"] },
@@ -110,6 +111,10 @@ const badValues: Array<{ name: string; raw: RawConfig; expect: string[] }> = [
   { name: "flags that are not an object", raw: { ...lambdaBase, sglangFlags: "[1,2]" }, expect: ["sglangFlags:", "is not an object of flag"] },
   { name: "invalid JSON list", raw: { ...lambdaBase, sglangExtraArgs: "[--foo" }, expect: ["sglangExtraArgs:", "is not valid JSON"] },
   { name: "boolean that is not one", raw: { ...lambdaBase, sglangAllowLatest: "yes" }, expect: ["sglangAllowLatest:", '"yes"', "is not true or false"] },
+  { name: "unpinned GPU probe image", raw: { ...lambdaBase, gpuProbeImage: "ubuntu" }, expect: ["gpuProbeImage:", '"ubuntu"', "is not a pinned image reference", "pulumi config set hgx-inference:gpuProbeImage ubuntu:24.04"] },
+  { name: "downloader image with shell characters", raw: { ...lambdaBase, hfDownloaderImage: "python:3.12;touch /tmp/x" }, expect: ["hfDownloaderImage:", "is not a pinned image reference"] },
+  { name: "vllm image on latest", raw: { ...lambdaBase, benchmarkVllmImage: "vllm/vllm-openai:latest" }, expect: ["benchmarkVllmImage:", "no `latest`", "vllm/vllm-openai:v0.18.0"] },
+  { name: "SSH port of launched instances out of range", raw: { ...lambdaBase, lambdaSshPort: "0" }, expect: ["lambdaSshPort:", "is outside 1-65535"] },
   { name: "public key without its private key", raw: { ...lambdaBase, lambdaSshPublicKey: "ssh-ed25519 AAAA test" }, expect: ["lambdaSshPrivateKey:", "is required when lambdaSshPublicKey is set"] },
 ];
 
@@ -197,5 +202,7 @@ describe("Pulumi.yaml and the stack files", () => {
     const c = parseWithLayerChecks(stackFileRaw("Pulumi.local.yaml"), { stack: "local" });
     expect(c.hostMode).toBe("local");
     expect(c.benchmark.runner).toBe("native");
+    // the simulator's stack chooses the packaged tokenizer explicitly; the seed's uses the model's own
+    expect(c.benchmark.tokenizer).toBe("bundled");
   });
 });

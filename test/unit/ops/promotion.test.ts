@@ -33,7 +33,8 @@ function metrics(over: Partial<Record<string, unknown>> = {}) {
     ttft: { mean: 1790, median: 1500, p99: 4900, percentiles: { "99": 4900 } },
     tpot: { mean: 23.5, median: 23, p99: 25.5, percentiles: {} },
     itl: { mean: 23.8, median: 22, p99: 46, percentiles: {} },
-    missingKeys: [],
+    format: "vllm",
+    notes: [],
     ...over,
   };
 }
@@ -101,6 +102,29 @@ describe("evaluatePromotion", () => {
       ["min-output-throughput", undefined],
       ["max-itl-mean-ms", undefined],
     ]);
+  });
+  it("refuses negative and non-finite figures instead of letting them pass a maximum, naming the value", () => {
+    const broken = metrics({ failed: -1, ttft: { mean: -5, median: 1500, p99: "Infinity", percentiles: {} }, tpot: { mean: 23, median: 23, p99: -0.5, percentiles: {} } });
+    const r = evaluatePromotion({ metrics: broken }, defaultThresholds());
+    expect(r.passed).toBe(false);
+    expect(r.failures.map((f) => [f.threshold.name, f.refused])).toEqual([
+      ["max-ttft-mean-ms", "-5 is negative"],
+      ["max-ttft-p99-ms", '"Infinity" is not a finite number'],
+      ["max-tpot-p99-ms", "-0.5 is negative"],
+      ["max-failed-requests", "-1 is negative"],
+    ]);
+    const text = formatPromotionReport(r, "stack dev");
+    expect(text).toContain("FAIL max-failed-requests: refused (-1 is negative), required <= 0 requests (failed)");
+    expect(text).toContain("FAIL max-ttft-mean-ms: refused (-5 is negative), required <= 2007.50 ms (ttft.mean)");
+  });
+  it("does not pass latency maxima on a run where nothing completed (its latencies are 0 by convention)", () => {
+    const empty = metrics({ completed: 0, failed: 512, outputThroughput: 0, totalTokenThroughput: 0, ttft: { mean: 0, median: 0, p99: 0, percentiles: {} } });
+    const r = evaluatePromotion({ metrics: empty }, defaultThresholds());
+    const refused = Object.fromEntries(r.failures.map((f) => [f.threshold.name, f.refused ?? `measured ${f.measured}`]));
+    expect(refused["max-ttft-p99-ms"]).toBe("not measured: no request completed");
+    expect(refused["max-itl-mean-ms"]).toBe("not measured: no request completed");
+    expect(refused["max-failed-requests"]).toBe("measured 512");
+    expect(r.results.filter((x) => x.passed)).toEqual([]);
   });
   it("finds metrics at the top level, as a JSON string, or at an explicit path; errors list the outputs", () => {
     expect(locateMetrics(metrics()).path).toBe("");

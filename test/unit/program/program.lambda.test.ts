@@ -9,6 +9,7 @@ import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { beforeAll, describe, expect, it } from "vitest";
 import { installProgramMocks, settle, type ProgramMocks } from "./programMocks";
+import { scriptOf } from "../../fixtures/stdinScript";
 
 const SECRETS = {
   lambdaApiKey: "sk-lambda-UNIT-secret-0001",
@@ -67,7 +68,7 @@ describe("index.ts on the dev stack (lambda mode)", () => {
 
   it("benchmarks with vllm bench serve on the host, with the seed workload", () => {
     const bench = mocks.resources.find((r) => r.type === "command:remote:Command" && r.name === "hgx-run")!;
-    const create = String(bench.inputs.create);
+    const create = scriptOf(bench.inputs);
     for (const fragment of ["--backend openai-chat", "--endpoint /v1/chat/completions", "--dataset-name random", "--random-input-len 8192", "--random-output-len 1024", "--num-prompts 512", "--max-concurrency 32", "--served-model-name qwen"]) {
       expect(create).toContain(fragment);
     }
@@ -84,6 +85,9 @@ describe("index.ts on the dev stack (lambda mode)", () => {
     const metrics = (await mocks.value(benchmark.metrics)) as { outputThroughput: number };
     expect(Math.round(metrics.outputThroughput)).toBe(1233);
     expect(await mocks.value(benchmark.costPerMillionOutputTokens)).toBeGreaterThan(0);
+    // no tokenizer configured: the model's own, as vllm records it
+    expect(await mocks.value(benchmark.tokenizer)).toBe("Qwen/Qwen3.5-397B-A17B");
+    expect(await mocks.value(benchmark.notes)).toEqual([]);
     expect(await pulumi.isSecret(server.apiKey)).toBe(true);
   });
 
@@ -104,6 +108,6 @@ describe("index.ts on the dev stack (lambda mode)", () => {
 describe("the benchmark reads the tokenizer from the server's own cache", () => {
   it("mounts the persistent filesystem's cache into the vllm container", () => {
     const bench = mocks.resources.find((r) => r.type === "command:remote:Command" && r.name === "hgx-run")!;
-    expect(String(bench.inputs.create)).toContain("-v /lambda/nfs/hgx-dev-hf-cache/huggingface:/root/.cache/huggingface");
+    expect(scriptOf(bench.inputs)).toContain("-v /lambda/nfs/hgx-dev-hf-cache/huggingface:/root/.cache/huggingface");
   });
 });

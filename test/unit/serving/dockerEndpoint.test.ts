@@ -2,10 +2,18 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { dockerSshHost, dockerSshOpts, privateKeyFilePath, writePrivateKeyFile } from "../../../components/serving/dockerEndpoint";
+import { dockerSshHost, dockerSshOpts, LOCAL_DOCKER_HOST, localDockerHost, privateKeyFilePath, writePrivateKeyFile } from "../../../components/serving/dockerEndpoint";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "hgx-keyfile-test-"));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+describe("the local docker endpoint", () => {
+  it("is the engine the docker CLI reaches: DOCKER_HOST when set, else the default socket", () => {
+    expect(localDockerHost({ DOCKER_HOST: "unix:///run/rig/docker.sock" })).toBe("unix:///run/rig/docker.sock");
+    expect(localDockerHost({ DOCKER_HOST: "  " })).toBe(LOCAL_DOCKER_HOST);
+    expect(localDockerHost({})).toBe("unix:///var/run/docker.sock");
+  });
+});
 
 describe("docker endpoint over ssh", () => {
   const key = "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAAfake\n-----END OPENSSH PRIVATE KEY-----";

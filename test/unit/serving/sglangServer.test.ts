@@ -5,6 +5,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type * as ServerModule from "../../../components/serving/sglangServer";
 import { GATE_LOG, WEIGHTS_LOG } from "../../fixtures/serving/scriptLogs";
+import { firstStdinLine, scriptOf } from "../../fixtures/stdinScript";
+import { localDockerHost } from "../../../components/serving/dockerEndpoint";
 
 const API_KEY = "sk-serving-unit-9d1c";
 const HF_TOKEN = "hf_unitTOKEN_55aa";
@@ -194,9 +196,8 @@ describe("SglangServer with the seed preset over SSH", () => {
     expect(deps).toContain(server.cacheVolume);
     expect(deps.map((d) => (d as unknown as { __name?: string }).__name)).toContain("seed-weights");
     const weights = byName("seed-weights")?.inputs ?? {};
-    expect(String(weights.create)).toMatch(/^bash -c '/);
-    expect(String(weights.create)).toContain("hf download");
-    expect(String(weights.create)).toContain("hgx-test-hf-cache:/root/.cache/huggingface");
+    expect(scriptOf(weights)).toContain("hf download");
+    expect(scriptOf(weights)).toContain("hgx-test-hf-cache:/root/.cache/huggingface");
     expect(isSecretEnvelope(weights.connection)).toBe(true); // it carries the private key
     expect(unwrap(weights.connection)).toMatchObject({ host: "203.0.113.7", port: 22, user: "ubuntu", dialErrorLimit: 60 });
   });
@@ -220,8 +221,13 @@ describe("SglangServer with the seed preset over SSH", () => {
       expect(pulumi.Output.isInstance(stdin), name).toBe(true);
       expect(await pulumi.isSecret(stdin), name).toBe(true);
     }
-    expect(byName("seed-weights")?.inputs.stdin).toEqual({ [SECRET_SIG]: expect.any(String), value: `${HF_TOKEN}\n` });
-    expect(byName("seed-ready")?.inputs.stdin).toEqual({ [SECRET_SIG]: expect.any(String), value: `${API_KEY}\n` });
+    expect(byName("seed-weights")?.inputs.stdin).toEqual({ [SECRET_SIG]: expect.any(String), value: expect.any(String) });
+    expect(firstStdinLine(byName("seed-weights")?.inputs ?? {})).toBe(HF_TOKEN);
+    expect(firstStdinLine(byName("seed-ready")?.inputs ?? {})).toBe(API_KEY);
+    for (const name of ["seed-weights", "seed-ready", "seed-boot-progress"]) {
+      const script = scriptOf(byName(name)?.inputs ?? {});
+      for (const secret of [API_KEY, HF_TOKEN]) expect(script, `${name} script`).not.toContain(secret);
+    }
     // Everything state would hold in plain text: no secret anywhere, in any child.
     for (const r of recorded.filter((x) => x.name.startsWith("seed"))) {
       const text = JSON.stringify(plainPart(r.inputs));
@@ -259,13 +265,13 @@ describe("SglangServer with the seed preset over SSH", () => {
       ["ready", 3],
     ]);
     const gate = byName("seed-ready")?.inputs ?? {};
-    expect(String(gate.create)).toContain("http://127.0.0.1:8000");
+    expect(scriptOf(gate)).toContain("http://127.0.0.1:8000");
     expect(gate.triggers).toEqual(["seed-container-id"]);
     // Boot progress starts with the container (same dependencies), not after it.
     const bootOpts = capturedNamed("seed-boot-progress")?.opts ?? {};
     expect(bootOpts.dependsOn).toContain(server.image);
     expect(bootOpts.dependsOn).not.toContain(server.container);
-    expect(String(byName("seed-boot-progress")?.inputs.create)).toContain("DEADLINE=$(( START + 5400 ))");
+    expect(scriptOf(byName("seed-boot-progress")?.inputs ?? {})).toContain("DEADLINE=$(( START + 5400 ))");
   });
 });
 
@@ -287,7 +293,7 @@ describe("SglangServer variants", () => {
     expect(types).toContain("command:local:Command loc-weights");
     expect(types).toContain("command:local:Command loc-ready");
     expect(server.cacheVolume).toBeUndefined();
-    expect(byName("loc-docker-provider")?.inputs.host).toBe("unix:///var/run/docker.sock");
+    expect(byName("loc-docker-provider")?.inputs.host).toBe(localDockerHost());
     const c = byName("loc-container")?.inputs ?? {};
     expect(c.volumes).toEqual([{ hostPath: "/lambda/nfs/hgx-fs/huggingface", containerPath: "/root/.cache/huggingface" }]);
     expect(c.ports).toEqual([{ internal: 8000, external: 18000, ip: "127.0.0.1", protocol: "tcp" }]);
@@ -297,7 +303,7 @@ describe("SglangServer variants", () => {
     expect(c.waitTimeout).toBe(7200);
     expect((c.healthcheck as { startPeriod: string }).startPeriod).toBe("1800s");
     expect(c.labels).toContainEqual({ label: "owner", value: "ml" });
-    expect(String(byName("loc-weights")?.inputs.create)).toContain("/lambda/nfs/hgx-fs/huggingface:/root/.cache/huggingface");
+    expect(scriptOf(byName("loc-weights")?.inputs ?? {})).toContain("/lambda/nfs/hgx-fs/huggingface:/root/.cache/huggingface");
     expect(await valueOf(server.endpoint)).toBe("http://127.0.0.1:18000");
     expect(await valueOf(server.apiKey)).toBeUndefined();
   });

@@ -47,7 +47,10 @@ describe("runner timing against a known schedule", () => {
     expect(r.metrics.completed).toBe(8);
     expect(r.metrics.failed).toBe(0);
     expect(r.metrics.totalOutputTokens).toBe(8 * 15);
-    expect(r.metrics.totalInputTokens).toBe(8 * 77); // usage.prompt_tokens overrides the client count
+    // input counted on the client from the prompts built (32 tokens each, as vllm 0.18.0); the server's usage.prompt_tokens beside it
+    expect(r.metrics.totalInputTokens).toBe(r.requests.reduce((sum, q) => sum + q.promptLen, 0));
+    expect(r.requests.every((q) => q.promptLen === 32)).toBe(true);
+    expect(r.metrics.totalInputTokensServer).toBe(8 * 77);
     // Against the server's own record of when it wrote each event (same process, same clock):
     // an event can never be stamped before it was sent, and is stamped within a few ms of it.
     const deliveries: number[] = [];

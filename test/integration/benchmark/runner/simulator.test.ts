@@ -119,9 +119,10 @@ describe("runner vs the SGLang simulator's timing model", () => {
     expect(r.metrics.failed, r.requests.find((q) => !q.success)?.error).toBe(0);
     expect(r.metrics.completed).toBe(numPrompts);
     expect(r.metrics.totalOutputTokens).toBe(numPrompts * OUTPUT);
-    // usage.prompt_tokens (the server's estimate + template) replaces the client's count
-    expect(r.requests.every((q) => q.promptLen > SIM_TEMPLATE_TOKENS)).toBe(true);
+    // input tokens counted on the client (vllm 0.18.0); usage.prompt_tokens (the server's estimate + template) kept beside them
+    expect(r.requests.every((q) => (q.serverPromptTokens ?? 0) > SIM_TEMPLATE_TOKENS)).toBe(true);
     expect(r.metrics.totalInputTokens).toBe(r.requests.reduce((sum, q) => sum + q.promptLen, 0));
+    expect(r.metrics.totalInputTokensServer).toBe(r.requests.reduce((sum, q) => sum + (q.serverPromptTokens ?? 0), 0));
     // TTFT: never below the model's prefill. Compared as a median: the first wave also pays for
     // `concurrency` new connections and request parses at once (tens of ms on this loaded 2-core
     // box, unknown to the virtual-time model); several waves keep that out of the median.
@@ -145,8 +146,10 @@ describe("runner vs simulator faults", () => {
     expect(r.metrics.failed).toBe(11); // plus 7, 14, 21, 28 cut mid-stream
     expect(r.metrics.completed).toBe(24);
     expect(r.metrics.totalOutputTokens).toBe(24 * OUTPUT);
-    // in process the simulator counts with the real Qwen3 tokenizer: 64 prompt tokens + its 8 template tokens
-    expect(r.metrics.totalInputTokens).toBe(24 * (INPUT + FAST_TIMING.chatTemplateTokens));
+    // the client's 64 prompt tokens per completed request; in process the simulator counts with the
+    // real Qwen3 tokenizer: the same 64 + its 8 template tokens
+    expect(r.metrics.totalInputTokens).toBe(24 * INPUT);
+    expect(r.metrics.totalInputTokensServer).toBe(24 * (INPUT + FAST_TIMING.chatTemplateTokens));
   });
 
   it("ends within its timeout when the server dies mid-run", async () => {

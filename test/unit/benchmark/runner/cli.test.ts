@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { BenchUsageError, parseBenchArgs, type BenchCliPlan } from "../../../../scripts/bench";
+import { BenchUsageError, parseBenchArgs, tokenizerFallbackWarning, type BenchCliPlan } from "../../../../scripts/bench";
 
 const base = ["--base-url", "http://127.0.0.1:8000", "--served-model-name", "qwen"];
 
@@ -61,5 +61,27 @@ describe("bench CLI arguments", () => {
 
   it("answers --help", () => {
     expect(parseBenchArgs(["--help"], {})).toBe("help");
+  });
+});
+
+describe("bench CLI tokenizer fallback", () => {
+  it("warns loudly, says the numbers are not comparable, names the JSON key and the fix", () => {
+    const text = tokenizerFallbackWarning("Qwen/Qwen3.5-397B-A17B is not in the local Hugging Face cache");
+    const lines = text.split("\n");
+    expect(lines[0]).toMatch(/^!{78}$/);
+    expect(lines.at(-1)).toMatch(/^!{78}$/);
+    expect(text).toContain("WARNING: TOKENIZER FALLBACK: Qwen/Qwen3.5-397B-A17B is not in the local Hugging Face cache.");
+    expect(text).toContain("NOT comparable");
+    expect(text).toContain('"tokenizer_fallback"');
+    expect(text).toContain("--tokenizer <dir|tokenizer.json|bundled>");
+  });
+
+  it("takes --tokenizer bundled as an explicit choice (no fallback) and --model alone as a cache lookup", () => {
+    const explicit = parseBenchArgs(["--base-url", "http://127.0.0.1:8000", "--served-model-name", "qwen", "--tokenizer", "bundled"]) as BenchCliPlan;
+    expect(explicit.run.tokenizer).toBe("bundled");
+    expect(explicit.modelForTokenizer).toBeUndefined();
+    const byModel = parseBenchArgs(["--base-url", "http://127.0.0.1:8000", "--served-model-name", "qwen", "--model", "Org/M"]) as BenchCliPlan;
+    expect(byModel.run.tokenizer).toBeUndefined();
+    expect(byModel.modelForTokenizer).toBe("Org/M");
   });
 });

@@ -6,7 +6,7 @@ import { computeMetrics, type PercentileMetric } from "../../../../components/be
 
 const FIXED_KEYS = [
   "date", "backend", "endpoint_type", "label", "model_id", "tokenizer_id", "num_prompts", "request_rate", "burstiness",
-  "max_concurrency", "duration", "completed", "failed", "total_input_tokens", "total_output_tokens", "request_throughput",
+  "max_concurrency", "duration", "completed", "failed", "total_input_tokens", "total_input_tokens_server", "total_output_tokens", "request_throughput",
   "request_goodput", "output_throughput", "total_token_throughput", "max_output_tokens_per_s", "max_concurrent_requests",
 ];
 
@@ -58,7 +58,28 @@ describe("vllm result JSON", () => {
   it("carries every numeric key the vllm seed result has (the other side's parser reads them)", () => {
     const seed = JSON.parse(fs.readFileSync(path.join(__dirname, "../../../fixtures/benchmark/vllm-seed-result.json"), "utf8")) as Record<string, unknown>;
     const json = toVllmResultJson(source(["ttft", "tpot", "itl", "e2el"], [50, 90, 99]));
-    expect(Object.keys(json).sort()).toEqual(Object.keys(seed).sort());
+    // plus the server's prompt-token count, a key of our own that vllm's result does not have
+    expect(Object.keys(json).filter((k) => k !== "total_input_tokens_server").sort()).toEqual(Object.keys(seed).sort());
+  });
+
+  it("counts input tokens on the client and keeps the server's count beside it (null unless every completed request reported one)", () => {
+    const ok = { success: true, outputTokens: 3, ttftMs: 10, itlMs: [1, 1], latencyMs: 12, startMs: 0, generatedText: "", error: "" };
+    const withUsage = [{ ...ok, promptLen: 8192, serverPromptTokens: 8201 }, { ...ok, promptLen: 8190, serverPromptTokens: 8199 }];
+    const src = (requests: typeof withUsage) => ({ ...source(["ttft"], [99]), metrics: computeMetrics(requests, 1000, [99]), requests });
+    const json = toVllmResultJson(src(withUsage));
+    expect(json.total_input_tokens).toBe(8192 + 8190);
+    expect(json.total_input_tokens_server).toBe(8201 + 8199);
+    expect(formatSummaryTable(json, ["ttft"], [99])).toMatch(/Total input tokens \(server's count\):\s+16400\n/);
+    const partial = toVllmResultJson(src([withUsage[0], { ...ok, promptLen: 8190 } as (typeof withUsage)[number]]));
+    expect(partial.total_input_tokens).toBe(8192 + 8190);
+    expect(partial.total_input_tokens_server).toBeNull();
+  });
+
+  it("records a tokenizer fallback, and writes no such key otherwise", () => {
+    const base = source(["ttft"], [99]);
+    expect(toVllmResultJson(base)).not.toHaveProperty("tokenizer_fallback");
+    const json = toVllmResultJson({ ...base, options: { ...base.options, tokenizerFallback: "m is not in the local Hugging Face cache" } });
+    expect(json.tokenizer_fallback).toBe("m is not in the local Hugging Face cache");
   });
 
   it("names the file like vllm and prints a summary table", () => {

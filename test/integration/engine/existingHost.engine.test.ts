@@ -1,0 +1,111 @@
+/**
+ * The whole program (`index.ts`) in `existing` host mode under the real Pulumi engine, against the
+ * real sshd test host whose login user drives the test rig's Docker engine:
+ * - the real command provider runs the host checks over SSH (nvidia-smi and `--gpus all` through the
+ *   GPU stand-ins);
+ * - the real docker provider reaches the host's engine over `ssh://` (the local ssh binary with the
+ *   key file, `docker system dial-stdio` on the far side) and creates the image, volume and container;
+ * - the weights step runs the downloader (a stand-in image: no hub here), the readiness gate passes,
+ *   and the remote benchmark runs `vllm bench serve` (a stand-in image answering the same command
+ *   line and writing the same result file) through the product's own script.
+ * up → preview (no changes) → refresh → destroy; no secret in state, engine output or stored commands.
+ */
+import * as fs from "node:fs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createProjectStack, plaintextLeaks, resourceTypes, type EngineStack } from "../../fixtures/pulumi-engine";
+import { freePort } from "../../fixtures/net";
+import { startSshTestHost, type SshTestHost } from "../../fixtures/ssh-host";
+import { buildHostImages, newSecrets, sshStackConfig, type DeploySecrets } from "./sshStacks";
+
+let host: SshTestHost;
+let engine: EngineStack;
+let secrets: DeploySecrets;
+let port: number;
+const VOLUME = `hgx-engine-existing-cache-${process.pid}`;
+const CONTAINER = "hgx-inference-existing-hgx-sglang";
+
+beforeAll(async () => {
+  host = await startSshTestHost();
+  const images = await buildHostImages();
+  secrets = newSecrets();
+  port = await freePort();
+  engine = await createProjectStack({
+    stackName: "existing",
+    config: {
+      ...sshStackConfig(host, images, secrets, port),
+      "hgx-inference:hostMode": { value: "existing" },
+      "hgx-inference:sshHost": { value: host.host },
+      "hgx-inference:sshPort": { value: String(host.port) },
+      "hgx-inference:sshUser": { value: host.user },
+      "hgx-inference:sshPrivateKey": { value: host.privateKey, secret: true },
+      "hgx-inference:hourlyPriceUsd": { value: "3.5" },
+      "hgx-inference:hfCacheVolume": { value: VOLUME },
+    },
+  });
+});
+
+afterAll(async () => {
+  await engine?.dispose().catch(() => undefined);
+  await host?.ssh(`docker rm -f ${CONTAINER} >/dev/null 2>&1; docker volume rm -f ${VOLUME} >/dev/null 2>&1; true`);
+  await host?.close();
+});
+
+function keyLines(privateKey: string): Record<string, string> {
+  const lines = privateKey.split("\n").filter((l) => l.length > 20 && !l.startsWith("-----"));
+  return Object.fromEntries(lines.map((l, i) => [`private key line ${i + 1}`, l]));
+}
+
+describe("existing-host mode through the real engine", () => {
+  it("checks the host over SSH, serves through the docker provider over ssh://, gates and benchmarks remotely", async () => {
+    const up = await engine.stack.up({ onOutput: engine.onOutput, onEvent: engine.onEvent });
+    expect(up.summary.result).toBe("succeeded");
+    const types = resourceTypes(await engine.stack.exportStack());
+    expect(types.filter((t) => t === "command:remote:Command").length).toBeGreaterThanOrEqual(5); // 3 checks, weights, boot progress, gate, benchmark
+    for (const t of ["docker:index/container:Container", "docker:index/volume:Volume", "docker:index/remoteImage:RemoteImage", "pulumi:providers:docker"]) {
+      expect(types, t).toContain(t);
+    }
+
+    const host_ = up.outputs.host?.value as { instanceId: string; hourlyPriceUsd: number };
+    expect(host_.instanceId).toBe(`existing:${host.user}@127.0.0.1:${host.port}`);
+    const server = up.outputs.server?.value as { endpoint: string; timeline: { phase: string }[] };
+    expect(server.endpoint).toBe(`http://127.0.0.1:${port}`);
+    const benchmark = up.outputs.benchmark?.value as { metrics: { completed: number; failed: number; outputThroughput: number }; rawJson: string };
+    expect(benchmark.metrics.completed).toBe(32);
+    expect(benchmark.metrics.failed).toBe(0);
+    expect(benchmark.metrics.outputThroughput).toBeGreaterThan(0);
+    // The result file came from the vllm command line (its --save-result format).
+    expect(JSON.parse(benchmark.rawJson)).toMatchObject({ backend: "openai-chat", num_prompts: 32 });
+
+    // The container runs on the host's engine (reached over SSH), with the GPUs requested.
+    const inspect = await host.ssh(`docker inspect -f '{{.State.Status}} {{json .HostConfig.DeviceRequests}}' ${CONTAINER}`);
+    expect(inspect.code, inspect.stderr).toBe(0);
+    expect(inspect.stdout).toMatch(/^running .*"Capabilities":\[\["gpu"\]\]/);
+    // The weights step left its completion marker in the cache volume.
+    const marker = await host.ssh(`docker run --rm -v ${VOLUME}:/cache ${host.gpuProbeImage} sh -c 'ls -a /cache/hub/*/'`);
+    expect(marker.stdout).toMatch(/\.hgx-download-complete-main/);
+    // Long waits reported progress.
+    expect(engine.engineOutput()).toMatch(/BOOT .* status=running/);
+  });
+
+  it("previews no changes and refreshes without drift", async () => {
+    const preview = await engine.stack.preview({ onOutput: engine.onOutput });
+    expect(Object.keys(preview.changeSummary).filter((op) => op !== "same"), JSON.stringify(preview.changeSummary)).toEqual([]);
+    const refresh = await engine.stack.refresh({ onOutput: engine.onOutput });
+    expect(Object.keys(refresh.summary.resourceChanges ?? {}).filter((op) => op !== "same"), JSON.stringify(refresh.summary.resourceChanges)).toEqual([]);
+  });
+
+  it("keeps the SGLang key, the HF token and the SSH key out of state, output and stored commands", async () => {
+    const all = { sglangApiKey: secrets.sglangApiKey, hfToken: secrets.hfToken, ...keyLines(host.privateKey) };
+    expect(plaintextLeaks(engine.backendText(), all)).toEqual([]);
+    expect(plaintextLeaks(JSON.stringify(await engine.stack.exportStack()), all)).toEqual([]);
+    expect(plaintextLeaks(engine.engineOutput(), all)).toEqual([]);
+  });
+
+  it("destroys everything but the retained cache volume", async () => {
+    const destroyed = await engine.stack.destroy({ onOutput: engine.onOutput });
+    expect(destroyed.summary.result).toBe("succeeded");
+    expect((await engine.stack.exportStack()).deployment.resources ?? []).toHaveLength(0);
+    expect((await host.ssh(`docker inspect ${CONTAINER}`)).code).not.toBe(0);
+    expect((await host.ssh(`docker volume inspect ${VOLUME}`)).code).toBe(0);
+  });
+});

@@ -1,0 +1,130 @@
+/**
+ * The whole program (`index.ts`) in `lambda` mode under the real Pulumi engine: the Lambda Cloud API
+ * is the emulator (kept to the vendor's OpenAPI file), whose instances point at the real sshd test
+ * host. One `up` runs machine (SSH key, filesystem, firewall, instance), host checks, server and
+ * benchmark; preview shows no changes; refresh finds no drift; destroy terminates the instance and
+ * keeps the filesystem, which the next deploy re-attaches (with the stack's id, as scripts/down.sh
+ * records it) instead of creating another. The emulator enforces the vendor's rate limits at real
+ * time (1 request/s, 1 launch/12 s) against the product's own pacing (1.2 s, 13 s).
+ */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startLambdaEmulator, type LambdaEmulator } from "../../fixtures/lambda-emulator";
+import { freePort } from "../../fixtures/net";
+import { createProjectStack, plaintextLeaks, resourceTypes, type EngineStack } from "../../fixtures/pulumi-engine";
+import { startSshTestHost, type SshTestHost } from "../../fixtures/ssh-host";
+import { buildHostImages, newSecrets, sshStackConfig, type DeploySecrets } from "./sshStacks";
+
+const FILESYSTEM = `hgx-engine-fs-${process.pid}`;
+const CONTAINER = "hgx-inference-lambda-hgx-sglang";
+
+let host: SshTestHost;
+let emulator: LambdaEmulator;
+let engine: EngineStack;
+let secrets: DeploySecrets;
+let cacheDir: string;
+
+beforeAll(async () => {
+  host = await startSshTestHost();
+  emulator = await startLambdaEmulator({ bootMs: 2_000 });
+  const images = await buildHostImages();
+  secrets = newSecrets();
+  // The weights go to a directory of this test, not to /lambda/nfs on this machine.
+  cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), "hgx-engine-lambda-cache-"));
+  engine = await createProjectStack({
+    stackName: "lambda",
+    baseStackFile: "Pulumi.dev.yaml",
+    config: {
+      ...sshStackConfig(host, images, secrets, await freePort()),
+      "hgx-inference:lambdaApiKey": { value: emulator.apiKey, secret: true },
+      "hgx-inference:lambdaApiUrl": { value: emulator.baseUrl },
+      "hgx-inference:lambdaRegions": { value: JSON.stringify(["us-east-1", "us-west-1"]) },
+      "hgx-inference:lambdaSshPublicKey": { value: host.publicKey },
+      "hgx-inference:lambdaSshPrivateKey": { value: host.privateKey, secret: true },
+      "hgx-inference:lambdaSshPort": { value: String(host.port) },
+      "hgx-inference:lambdaFilesystemName": { value: FILESYSTEM },
+      "hgx-inference:hfCachePath": { value: cacheDir },
+    },
+  });
+});
+
+afterAll(async () => {
+  await engine?.dispose().catch(() => undefined);
+  await host?.ssh(`docker rm -f ${CONTAINER} >/dev/null 2>&1; true`);
+  if (cacheDir) fs.rmSync(cacheDir, { recursive: true, force: true });
+  await host?.close();
+  const leaked = emulator?.leakedInstances() ?? [];
+  await emulator?.close();
+  expect(leaked.map((i) => i.id)).toEqual([]);
+});
+
+/** Launches the emulator's rate limiter refused: the 1 s launch margin leaves none (other requests retry if jitter beats 0.2 s). */
+function rateLimited() {
+  return emulator.requests().filter((r) => r.fault === "rateLimit" && r.path.endsWith("/instance-operations/launch")).map((r) => `${r.method} ${r.path}`);
+}
+
+function keyLines(privateKey: string): Record<string, string> {
+  const lines = privateKey.split("\n").filter((l) => l.length > 20 && !l.startsWith("-----"));
+  return Object.fromEntries(lines.map((l, i) => [`private key line ${i + 1}`, l]));
+}
+
+describe("lambda mode through the real engine against the emulator", () => {
+  let filesystemId: string;
+  let stackId: string;
+
+  it("launches, checks, serves and benchmarks in one up", async () => {
+    const up = await engine.stack.up({ onOutput: engine.onOutput, onEvent: engine.onEvent });
+    expect(up.summary.result).toBe("succeeded");
+    const live = emulator.state.instances().filter((i) => i.status !== "terminated");
+    expect(live).toHaveLength(1);
+    expect(live[0]).toMatchObject({ status: "active", region: { name: "us-east-1" } });
+    const filesystems = emulator.state.filesystems();
+    // Named after the stack's identity: `<lambdaFilesystemName>-<hash>`.
+    expect(filesystems.map((f) => f.name)).toEqual([expect.stringMatching(new RegExp(`^${FILESYSTEM}-[0-9a-f]{12}$`))]);
+    filesystemId = filesystems[0]!.id;
+
+    const hostOut = up.outputs.host?.value as { instanceId: string; region: string; hourlyPriceUsd: number; stackId: string };
+    stackId = hostOut.stackId;
+    expect(stackId).toMatch(/^[0-9a-f]{16}$/);
+    expect(rateLimited()).toEqual([]);
+    expect(hostOut.instanceId).toBe(live[0]!.id);
+    expect(hostOut.region).toBe("us-east-1");
+    expect(hostOut.hourlyPriceUsd).toBeGreaterThan(0);
+    const benchmark = up.outputs.benchmark?.value as { metrics: { completed: number; failed: number }; costPerMillionOutputTokens: number };
+    expect(benchmark.metrics).toMatchObject({ completed: 32, failed: 0 });
+    expect(benchmark.costPerMillionOutputTokens).toBeGreaterThan(0);
+
+    const types = resourceTypes(await engine.stack.exportStack());
+    expect(types).toEqual(expect.arrayContaining(["docker:index/container:Container", "command:remote:Command"]));
+    expect(types.filter((t) => t.startsWith("pulumi-nodejs:dynamic:Resource")).length).toBeGreaterThanOrEqual(4);
+  });
+
+  it("previews no changes and refreshes without drift", async () => {
+    const preview = await engine.stack.preview({ onOutput: engine.onOutput });
+    expect(Object.keys(preview.changeSummary).filter((op) => op !== "same"), JSON.stringify(preview.changeSummary)).toEqual([]);
+    const refresh = await engine.stack.refresh({ onOutput: engine.onOutput });
+    expect(Object.keys(refresh.summary.resourceChanges ?? {}).filter((op) => op !== "same"), JSON.stringify(refresh.summary.resourceChanges)).toEqual([]);
+  });
+
+  it("destroys to zero instances, keeps the filesystem, and the next deploy re-attaches it with the stack's id", async () => {
+    await engine.stack.destroy({ onOutput: engine.onOutput });
+    expect(emulator.state.instances().filter((i) => i.status !== "terminated")).toEqual([]);
+    expect(emulator.state.filesystems().map((f) => f.id)).toEqual([filesystemId]);
+    // What scripts/down.sh does before destroying: the identity's id goes into the stack's config.
+    await engine.stack.setConfig("hgx-inference:lambdaStackId", { value: stackId });
+
+    const again = await engine.stack.up({ onOutput: engine.onOutput });
+    expect(again.summary.result).toBe("succeeded");
+    expect(emulator.state.filesystems().map((f) => f.id)).toEqual([filesystemId]);
+    await engine.stack.destroy({ onOutput: engine.onOutput });
+    expect(emulator.state.instances().filter((i) => i.status !== "terminated")).toEqual([]);
+  });
+
+  it("keeps the API key, the SGLang key, the HF token and the SSH key out of state and output", async () => {
+    const all = { lambdaApiKey: emulator.apiKey, sglangApiKey: secrets.sglangApiKey, hfToken: secrets.hfToken, ...keyLines(host.privateKey) };
+    expect(plaintextLeaks(engine.backendText(), all)).toEqual([]);
+    expect(plaintextLeaks(engine.engineOutput(), all)).toEqual([]);
+  });
+});
