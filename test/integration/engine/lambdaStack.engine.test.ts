@@ -27,7 +27,8 @@ let secrets: DeploySecrets;
 let cacheDir: string;
 
 beforeAll(async () => {
-  host = await startSshTestHost();
+  // Lambda's GPU Base image logs in as "ubuntu", which LambdaMachine uses: the test host offers that user.
+  host = await startSshTestHost({ user: "ubuntu" });
   emulator = await startLambdaEmulator({ bootMs: 2_000 });
   const images = await buildHostImages();
   secrets = newSecrets();

@@ -234,19 +234,22 @@ describe("rate limiting", () => {
   });
 
   it("when on: requests closer than minIntervalMs and launches closer than launchIntervalMs get 429", async () => {
-    // Intervals are generous relative to loopback latency so a loaded CI box cannot flip the outcome.
-    const emu = await start({ rateLimit: { minIntervalMs: 100, launchIntervalMs: 300 } });
+    // On a manual clock: time moves only when the test says, so no machine load can flip the outcome.
+    let now = Date.UTC(2026, 0, 1);
+    const emu = await start({ rateLimit: { minIntervalMs: 1_000, launchIntervalMs: 12_000 }, clock: { now: () => now } });
     expect(await statuses(emu, 2)).toEqual([200, 429]);
-    await sleep(110);
-    const firstLaunchAt = Date.now();
+    now += 1_000;
     expect((await launch(emu)).status).toBe(200);
-    await sleep(110);
+    now += 11_999;
     const tooSoon = await launch(emu);
     expect([tooSoon.status, tooSoon.text]).toEqual([429, ""]);
-    await sleep(110);
-    expect(await statuses(emu, 1)).toEqual([200]);
-    await sleep(Math.max(110, firstLaunchAt + 320 - Date.now()));
+    now += 1;
     expect((await launch(emu)).status).toBe(200);
+    now += 999;
+    expect(await statuses(emu, 1)).toEqual([429]);
+    now += 1;
+    expect(await statuses(emu, 1)).toEqual([200]);
+    expect(emu.requests().map((r) => r.fault ?? "ok")).toEqual(["ok", "rateLimit", "ok", "rateLimit", "ok", "rateLimit", "ok"]);
   });
 
   it("can be switched on and off at run time", async () => {
