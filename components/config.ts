@@ -12,6 +12,8 @@ import type { CapacitySettings } from "./benchmark/capacityCommand";
 import { durationMs } from "./duration";
 import { cidrProblem, isLoopbackHost, sshHostProblem } from "./network";
 import { isProductionStack, POLICY_DEFAULTS } from "./ops/policy-rules";
+import { UID_PATTERN } from "./host/lambda/identity";
+import { PINNED_REGION_POLICIES, type PinnedRegionPolicy } from "./host/lambda/instance";
 import { parseImageRef } from "./serving/image";
 
 export { cidrProblem };
@@ -110,11 +112,14 @@ export const CONFIG_SCHEMA = {
   lambdaImageFamily: { type: "string", default: "gpu-base-24-04", description: "OS image family (GPU Base ships the NVIDIA driver, Docker and the container toolkit); lowercase letters, digits, `.`, `_`, `-`." },
   lambdaSshPublicKey: { type: "string", default: "", description: "OpenSSH public key to register (one `<type> <base64> [comment]` line, no options); empty = let the API generate a pair (the private key becomes a secret output)." },
   lambdaSshPrivateKey: { type: "string", secret: true, default: "", description: "Private key matching `lambdaSshPublicKey` (secret); required when a public key is given, so the stack can reach the host." },
-  lambdaFilesystemName: { type: "string", default: "", description: "Persistent filesystem for the Hugging Face cache (survives teardown), Lambda's rule: a letter, then letters, digits or `-`, at most 60; empty = local NVMe only." },
+  lambdaFilesystemName: { type: "string", default: "", description: "Persistent filesystem for the Hugging Face cache (survives teardown), mounted at `/lambda/nfs/<name>`; Lambda's rule: a letter, then letters, digits or `-`, at most 60. In the Lambda account it is `<name>-<hash of this stack's identity>` (shortened to fit), so no other stack finds it. Empty = local NVMe only." },
   lambdaRetainFilesystem: { type: "boolean", default: true, description: "Keep the filesystem (and the downloaded weights) when the stack is destroyed." },
   lambdaFirewallAllowlist: { type: "array", default: [], description: "IPv4 CIDRs allowed to reach the serving port; empty = the port stays closed (reach it over SSH)." },
   lambdaTtl: { type: "string", default: "", description: "Expiry written into the instance's tags for the reaper (`8h`, `2d`, at most 365d); empty or `0` = no expiry (the default: nothing is reaped unless its stack says so; the policy pack requires one outside prod)." },
   lambdaBootTimeout: { type: "string", default: "45m", description: "How long to wait for the instance to become `active` before terminating it (5m-12h)." },
+  lambdaPinnedRegionPolicy: { type: "string", default: "wait", description: "When the region of a filesystem that may hold the weights (from an earlier deploy) refuses the launch for capacity: `wait` retries there for `lambdaPinnedRegionWait`; `elsewhere` launches in the other regions without it (the weights are downloaded to local disk). An empty filesystem created by this deploy moves with the launch instead." },
+  lambdaPinnedRegionWait: { type: "string", default: "30m", description: "How long `lambdaPinnedRegionPolicy: wait` keeps retrying the filesystem's region (one launch attempt a minute)." },
+  lambdaStackId: { type: "string", default: "", description: "The random part of this stack's Lambda identity (16 hex digits); empty = generated at the first deploy and kept in state. Set it (from the `host.stackId` output) only to re-attach what a destroyed earlier deployment of this stack left, such as a retained filesystem." },
   lambdaSshPort: { type: "integer", default: 22, description: "SSH port of launched instances (22 on Lambda Cloud; an API emulator's test hosts listen elsewhere)." },
   lambdaMaxHourlyPriceUsd: { type: "string", default: "60", description: "Ceiling in USD per hour for one instance: the launch refuses an instance type priced above it, and the policy pack's cost rule reads it at preview." },
   lambdaProtect: { type: "boolean", default: false, description: "Pulumi `protect` on the instance plus an `hgx:protected=true` tag the reaper honours; production stacks (`prod`, `production`) are always protected." },
@@ -191,6 +196,10 @@ export interface LambdaSettings {
   /** Expiry after launch in ms; undefined = no expiry. */
   readonly ttlMs?: number;
   readonly bootTimeoutMs: number;
+  readonly pinnedRegionPolicy: PinnedRegionPolicy;
+  readonly pinnedRegionWaitMs: number;
+  /** Requested identity uid (re-attach); undefined = generated once and kept in state. */
+  readonly stackId?: string;
   readonly sshPort: number;
   /** Price ceiling per instance in USD/h, enforced at launch and read by the policy pack. */
   readonly maxHourlyPriceUsd: number;
@@ -335,6 +344,9 @@ export function parseStackConfig(
       firewallAllowlist: r.cidrs("lambdaFirewallAllowlist"),
       ttlMs: r.duration("lambdaTtl", { allowZero: true, max: "365d" }) || undefined,
       bootTimeoutMs: r.duration("lambdaBootTimeout", { min: "5m", max: "12h" }),
+      pinnedRegionPolicy: r.oneOf("lambdaPinnedRegionPolicy", PINNED_REGION_POLICIES),
+      pinnedRegionWaitMs: r.duration("lambdaPinnedRegionWait", { allowZero: true }),
+      stackId: r.optionalString("lambdaStackId"),
       sshPort: r.integer("lambdaSshPort", 1, 65535),
       maxHourlyPriceUsd: r.decimal("lambdaMaxHourlyPriceUsd", 0),
       protect: r.boolean("lambdaProtect") || isProductionStack(context.stack, PRODUCTION_STACKS),
@@ -467,6 +479,8 @@ function crossChecks(c: StackConfig, raw: RawConfig): ConfigProblem[] {
       add("lambdaApiKey", `is required when hostMode is "lambda". Fix: pulumi config set --secret ${PROJECT}:lambdaApiKey <key> (or use hostMode "existing")`);
     if (c.lambda.sshPublicKey && !c.lambda.sshPrivateKey.present)
       add("lambdaSshPrivateKey", `is required when lambdaSshPublicKey is set, or the stack cannot reach the host. Fix: pulumi config set --secret ${PROJECT}:lambdaSshPrivateKey -- "$(cat ~/.ssh/id_ed25519)", or unset lambdaSshPublicKey to have a key generated`);
+    if (c.lambda.stackId !== undefined && !UID_PATTERN.test(c.lambda.stackId))
+      add("lambdaStackId", `= "${c.lambda.stackId}" is not a stack id (16 lowercase hex digits). Fix: copy it from \`pulumi stack output\` (host.stackId) of the deployment to re-attach, or unset it: pulumi config rm ${PROJECT}:lambdaStackId`);
     if (gpuCountOfInstanceType(c.lambda.instanceType) === undefined)
       add("lambdaInstanceType", `= "${c.lambda.instanceType}" is not a Lambda instance type name. Fix: use the form gpu_<N>x_<model>, e.g. gpu_8x_b200_sxm6`);
   }

@@ -109,6 +109,9 @@ export function hostArgsFor(config: StackConfig): HgxHostArgs {
           maxHourlyPriceUsd: config.lambda.maxHourlyPriceUsd,
           // Production stacks are always protected (config.ts): never reaped, never destroyed by accident.
           protect: config.lambda.protect,
+          pinnedRegionPolicy: config.lambda.pinnedRegionPolicy,
+          pinnedRegionWait: `${Math.round(config.lambda.pinnedRegionWaitMs / 1000)}s`,
+          stackId: config.lambda.stackId,
           apiBaseUrl: config.lambda.apiUrl,
           apiKeyConfigKey: `${config.project}:lambdaApiKey`,
           tags: { project: config.project, stack: config.stack },
@@ -256,6 +259,8 @@ export function deploymentOutputs(d: Deployment) {
       hourlyPriceUsd: host.hourlyPriceUsd,
       sshCommand: host.sshCommand,
       cacheMountPath: host.cacheMountPath,
+      // Lambda only: the random part of the stack's identity (re-attach with lambdaStackId after a full destroy).
+      stackId: host.machine?.stackId,
       readyAt: host.readyAt,
       // Since the host passed its checks (billing starts a little earlier, at launch).
       costSoFarUsd: pulumi

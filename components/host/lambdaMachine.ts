@@ -17,13 +17,16 @@ import type { SshHostConnection } from "./connection";
 import { isIpv4Cidr, isRegionCode, objectName, parseDuration } from "./lambda/common";
 import { Filesystem, type FilesystemArgs } from "./lambda/filesystem";
 import { FirewallRuleset, type FirewallRulesetArgs } from "./lambda/firewallRuleset";
-import { Instance, type InstanceArgs } from "./lambda/instance";
+import { lambdaObjectNames, StackIdentity, UID_PATTERN } from "./lambda/identity";
+import { DEFAULT_LOCAL_CACHE_PATH, Instance, PINNED_REGION_POLICIES, type InstanceArgs, type PinnedRegionPolicy } from "./lambda/instance";
 import { SshKey, type SshKeyArgs } from "./lambda/sshKey";
 
 export interface LambdaMachineArgs {
   /**
-   * Regions in preference order. The first one listing capacity for `instanceType` wins; on
-   * insufficient capacity the launch moves on to the next. A filesystem pins its own region.
+   * Regions in preference order. Those listing capacity for `instanceType` are tried first; on
+   * insufficient capacity the launch moves on to the next (an empty filesystem created by this
+   * deployment moves along). A filesystem from an earlier deployment pins its region: see
+   * `pinnedRegionPolicy`.
    * @example
    * ```ts
    * { regions: ["us-east-1", "us-west-1", "us-south-1"] }
@@ -49,12 +52,39 @@ export interface LambdaMachineArgs {
   /** Private key matching `sshPublicKey` (a secret); required when `sshPublicKey` is given. */
   readonly sshPrivateKey?: pulumi.Input<string>;
   /**
-   * Persistent filesystem for the Hugging Face cache, mounted at `/lambda/nfs/<name>`. An existing
-   * filesystem of this name is adopted (its region then decides where the instance launches);
-   * otherwise it is created in the first preferred region with capacity.
+   * Persistent filesystem for the Hugging Face cache, mounted at `/lambda/nfs/<name>`. In the
+   * Lambda account it is called `<name>-<hash of this machine's identity>`, so no other stack
+   * (another organization, backend, or a stack named alike) ever finds it. Created in the first
+   * preferred region with capacity; when the launch there is refused, the still empty filesystem
+   * moves with the launch. One that may hold weights (from an earlier deployment) pins its region:
+   * see `pinnedRegionPolicy`.
    * @default none (local NVMe only)
    */
   readonly filesystemName?: string;
+  /**
+   * When the region of a filesystem that may hold the weights refuses the launch: `wait` retries
+   * there for `pinnedRegionWait`; `elsewhere` launches in the other regions without it, and the
+   * weights go to `localCachePath` on the instance's local disk (downloaded again).
+   * @default "wait"
+   */
+  readonly pinnedRegionPolicy?: PinnedRegionPolicy;
+  /**
+   * How long `wait` keeps retrying the pinned region (a launch attempt every LAMBDA_CAPACITY_RETRY_MS, 60 s).
+   * @default "30m"
+   */
+  readonly pinnedRegionWait?: string;
+  /**
+   * Cache directory on local disk when the instance runs without its filesystem (`elsewhere`).
+   * @default "/home/ubuntu/hf-cache"
+   */
+  readonly localCachePath?: string;
+  /**
+   * The random part of this machine's identity, to take instead of generating one (16 hex digits,
+   * the `stackId` output of an earlier deployment). Only to re-attach what a destroyed earlier
+   * incarnation of this stack left, such as a retained filesystem.
+   * @default generated at the first deploy and kept in state
+   */
+  readonly stackId?: string;
   /**
    * Keep the filesystem (and the weights in it) when the stack is destroyed or the filesystem
    * is replaced: Pulumi's `retainOnDelete`, so `pulumi destroy` still succeeds and the filesystem
@@ -106,10 +136,11 @@ export interface LambdaMachineArgs {
    */
   readonly waitTimeout?: string;
   /**
-   * Project and stack written into the identity tags (`hgx:project`, `hgx:stack`).
-   * @default { project: pulumi.getProject(), stack: pulumi.getStack() }
+   * Organization, project and stack of the identity (tags `hgx:organization`, `hgx:project`,
+   * `hgx:stack`, with `hgx:stack-id` and `hgx:resource`; a hash of all of it in every name).
+   * @default { organization: pulumi.getOrganization(), project: pulumi.getProject(), stack: pulumi.getStack() }
    */
-  readonly tags?: { readonly project?: string; readonly stack?: string };
+  readonly tags?: { readonly organization?: string; readonly project?: string; readonly stack?: string };
   /**
    * Instance hostname (`^[a-z0-9][0-9a-z-]{0,62}$`).
    * @default "<stack>-<name>", lowercased, invalid characters replaced by "-"
@@ -155,13 +186,16 @@ export interface ResolvedLambdaMachine {
   readonly waitTimeoutSeconds: number;
   readonly maxPriceCentsPerHour?: number;
   readonly protect: boolean;
+  readonly organization: string;
   readonly project: string;
   readonly stack: string;
+  readonly requestedUid?: string;
   readonly hostname: string;
   readonly apiKeyConfigKey: string;
-  readonly keyName: string;
-  readonly rulesetName: string;
-  readonly instanceName: string;
+  readonly pinnedRegionPolicy: PinnedRegionPolicy;
+  readonly pinnedRegionWaitSeconds: number;
+  readonly localCachePath: string;
+  /** The filesystem's mount point when attached (`/lambda/nfs/<filesystemName>`). */
   readonly cacheMountPath?: string;
 }
 
@@ -175,7 +209,11 @@ export function defaultHostname(stack: string, name: string): string {
  * Validates the args and applies defaults. Throws one error listing every problem, each naming
  * the setting, the value and the fix. `project`/`stack` come from the Pulumi runtime.
  */
-export function resolveLambdaMachineArgs(name: string, args: LambdaMachineArgs, runtime: { project: string; stack: string }): ResolvedLambdaMachine {
+export function resolveLambdaMachineArgs(
+  name: string,
+  args: LambdaMachineArgs,
+  runtime: { organization: string; project: string; stack: string },
+): ResolvedLambdaMachine {
   const problems: string[] = [];
   const regions = [...(args.regions ?? [])];
   if (regions.length === 0) problems.push('regions: empty; list at least one Lambda region in preference order, e.g. ["us-east-1", "us-west-1"]');
@@ -227,6 +265,26 @@ export function resolveLambdaMachineArgs(name: string, args: LambdaMachineArgs, 
     problems.push(`maxHourlyPriceUsd: ${maxPrice} must be a non-negative number of US dollars per hour, e.g. 60`);
   }
 
+  const pinnedRegionPolicy = args.pinnedRegionPolicy ?? "wait";
+  if (!PINNED_REGION_POLICIES.includes(pinnedRegionPolicy)) {
+    problems.push(`pinnedRegionPolicy: "${String(pinnedRegionPolicy)}" must be one of ${PINNED_REGION_POLICIES.join(", ")}`);
+  }
+  let pinnedRegionWaitSeconds = 0;
+  try {
+    pinnedRegionWaitSeconds = Math.round(parseDuration(args.pinnedRegionWait ?? "30m", "pinnedRegionWait") / 1000);
+  } catch (e) {
+    problems.push((e as Error).message);
+  }
+  const localCachePath = args.localCachePath ?? DEFAULT_LOCAL_CACHE_PATH;
+  if (!/^\/[A-Za-z0-9._/-]*$/.test(localCachePath)) {
+    problems.push(`localCachePath: "${localCachePath}" must be an absolute path of letters, digits, ".", "_", "-" and "/"`);
+  }
+  const requestedUid = args.stackId || undefined;
+  if (requestedUid !== undefined && !UID_PATTERN.test(requestedUid)) {
+    problems.push(`stackId: "${requestedUid}" must be 16 lowercase hex digits (the stackId output of an earlier deployment), or empty`);
+  }
+
+  const organization = args.tags?.organization ?? runtime.organization;
   const project = args.tags?.project ?? runtime.project;
   const stack = args.tags?.stack ?? runtime.stack;
   const hostname = args.hostname ?? defaultHostname(stack, name);
@@ -251,24 +309,40 @@ export function resolveLambdaMachineArgs(name: string, args: LambdaMachineArgs, 
     waitTimeoutSeconds,
     maxPriceCentsPerHour: maxPrice === undefined ? undefined : Math.round(maxPrice * 100),
     protect: args.protect ?? false,
+    organization,
     project,
     stack,
+    requestedUid,
     hostname,
     apiKeyConfigKey,
-    keyName: objectName([project, stack, name, "key"]),
-    rulesetName: objectName([project, stack, name, "fw"]),
-    instanceName: objectName([project, stack, name]),
+    pinnedRegionPolicy,
+    pinnedRegionWaitSeconds,
+    localCachePath,
     cacheMountPath: filesystemName ? `/lambda/nfs/${filesystemName}` : undefined,
   };
 }
 
+/** The Pulumi organization; "organization" (the DIY backends' name) where the engine gives none. */
+export function currentOrganization(): string {
+  try {
+    return pulumi.getOrganization();
+  } catch {
+    // Older engines and unit-test mocks without an organization: DIY backends report this name.
+    return "organization";
+  }
+}
+
 /** A Lambda Cloud GPU instance reachable over SSH (token `hgx:host:LambdaMachine`). */
 export class LambdaMachine extends pulumi.ComponentResource {
+  /** The random part of the identity, kept in state. */
+  readonly identity: StackIdentity;
   readonly sshKey: SshKey;
   readonly filesystem?: Filesystem;
   readonly firewall: FirewallRuleset;
   readonly instance: Instance;
 
+  /** The identity's random id (16 hex digits): pass it as `stackId` to re-attach after a full destroy. */
+  readonly stackId: pulumi.Output<string>;
   /** Lambda instance id. */
   readonly instanceId: pulumi.Output<string>;
   /** Public IP; resolves only once the instance is `active`. */
@@ -292,8 +366,15 @@ export class LambdaMachine extends pulumi.ComponentResource {
   readonly privateKey: pulumi.Output<string>;
   /** Whether the key pair was generated by the API (no `sshPublicKey` given). */
   readonly generatedKey: boolean;
-  /** `/lambda/nfs/<filesystemName>`, or undefined without a filesystem. */
-  readonly cacheMountPath: string | undefined;
+  /**
+   * Where the Hugging Face cache lives on the host: `/lambda/nfs/<filesystemName>` with the
+   * filesystem attached; `localCachePath` when the instance launched elsewhere without it
+   * (`pinnedRegionPolicy: elsewhere`); undefined without a filesystem. The serving layer must
+   * take this one, not a path derived from config, to follow the `elsewhere` case.
+   */
+  readonly cacheMountPath: pulumi.Output<string | undefined>;
+  /** Whether the filesystem is attached to the running instance. */
+  readonly filesystemAttached: pulumi.Output<boolean>;
   /** SSH connection for the serving and benchmark layers; gated on `active`. */
   readonly connection: SshHostConnection;
 
@@ -301,32 +382,51 @@ export class LambdaMachine extends pulumi.ComponentResource {
     super("hgx:host:LambdaMachine", name, {}, opts);
     let cfg: ResolvedLambdaMachine;
     try {
-      cfg = resolveLambdaMachineArgs(name, args, { project: pulumi.getProject(), stack: pulumi.getStack() });
+      cfg = resolveLambdaMachineArgs(name, args, { organization: currentOrganization(), project: pulumi.getProject(), stack: pulumi.getStack() });
     } catch (err) {
       // The message lists every bad argument with its fix; a stack trace would only bury it.
       throw new pulumi.ResourceError((err as Error).message, this, true);
     }
     const api = { apiKeyConfigKey: cfg.apiKeyConfigKey, apiBaseUrl: args.apiBaseUrl };
 
+    this.identity = new StackIdentity(
+      `${name}-identity`,
+      { organization: cfg.organization, project: cfg.project, stack: cfg.stack, resource: name, requestedUid: cfg.requestedUid ?? "" },
+      { parent: this },
+    );
+    const names = this.identity.uid.apply((uid) =>
+      lambdaObjectNames({ organization: cfg.organization, project: cfg.project, stack: cfg.stack, resource: name, uid }, cfg.filesystemName),
+    );
+
     this.sshKey = new SshKey(
       `${name}-ssh-key`,
-      { keyName: cfg.keyName, publicKey: cfg.generateKey ? undefined : args.sshPublicKey, ...api, ...args.transform?.sshKey },
+      { keyName: names.keyName, publicKey: cfg.generateKey ? undefined : args.sshPublicKey, ...api, ...args.transform?.sshKey },
       { parent: this },
     );
 
     if (cfg.filesystemName) {
       this.filesystem = new Filesystem(
         `${name}-filesystem`,
-        { fsName: cfg.filesystemName, regions: cfg.regions, instanceType: cfg.instanceType, ...api, ...args.transform?.filesystem },
+        {
+          fsName: names.apply((n) => n.filesystemName ?? ""),
+          regions: cfg.regions,
+          instanceType: cfg.instanceType,
+          ...api,
+          ...args.transform?.filesystem,
+        },
         { parent: this, retainOnDelete: cfg.retainFilesystemOnDelete },
       );
     }
-    const candidateRegions = this.filesystem ? this.filesystem.region.apply((r) => [r]) : cfg.regions;
+    // The instance may land outside the filesystem's region (an empty filesystem moves with the
+    // launch; `elsewhere` leaves it behind), so a ruleset exists in every region it may land in.
+    const candidateRegions = this.filesystem
+      ? this.filesystem.region.apply((r) => [r, ...cfg.regions.filter((x) => x !== r)])
+      : cfg.regions;
 
     this.firewall = new FirewallRuleset(
       `${name}-firewall`,
       {
-        rulesetName: cfg.rulesetName,
+        rulesetName: names.rulesetName,
         regions: candidateRegions,
         sshSourceCidrs: cfg.sshSourceCidrs,
         servingPort: cfg.servingPort,
@@ -341,15 +441,20 @@ export class LambdaMachine extends pulumi.ComponentResource {
       `${name}-instance`,
       {
         resourceName: name,
+        organization: cfg.organization,
         project: cfg.project,
         stack: cfg.stack,
-        instanceName: cfg.instanceName,
+        stackUid: this.identity.uid,
+        instanceName: names.instanceName,
         regions: cfg.regions,
         instanceType: cfg.instanceType,
         imageFamily: cfg.imageFamily,
         sshKeyName: this.sshKey.keyName,
         filesystemName: this.filesystem?.fsName,
-        filesystemRegion: this.filesystem?.region,
+        filesystemMountPoint: cfg.cacheMountPath,
+        pinnedRegionPolicy: cfg.pinnedRegionPolicy,
+        pinnedRegionWaitSeconds: cfg.pinnedRegionWaitSeconds,
+        localCachePath: cfg.localCachePath,
         firewallRulesetIds: this.firewall.rulesetIds,
         hostname: cfg.hostname,
         ttlSeconds: cfg.ttlSeconds,
@@ -364,6 +469,7 @@ export class LambdaMachine extends pulumi.ComponentResource {
       { parent: this, protect: cfg.protect },
     );
 
+    this.stackId = this.identity.uid;
     this.instanceId = this.instance.instanceId;
     this.ip = this.instance.ip;
     this.region = this.instance.region;
@@ -371,7 +477,8 @@ export class LambdaMachine extends pulumi.ComponentResource {
     this.hourlyPriceUsd = this.instance.priceCentsPerHour.apply((c) => c / 100);
     this.hostname = this.instance.actualHostname;
     this.expiresAt = this.instance.expiresAt;
-    this.cacheMountPath = cfg.cacheMountPath;
+    this.cacheMountPath = this.instance.cacheMountPath.apply((p) => p || undefined);
+    this.filesystemAttached = this.instance.filesystemAttached;
     this.generatedKey = cfg.generateKey;
     this.privateKey = cfg.generateKey
       ? pulumi.secret(this.sshKey.privateKey)
@@ -381,6 +488,7 @@ export class LambdaMachine extends pulumi.ComponentResource {
     this.connection = { kind: "ssh", host: this.ip, port: this.sshPort, user: this.sshUser, privateKey: this.privateKey };
 
     this.registerOutputs({
+      stackId: this.stackId,
       instanceId: this.instanceId,
       ip: this.ip,
       region: this.region,
@@ -392,6 +500,7 @@ export class LambdaMachine extends pulumi.ComponentResource {
       sshPort: this.sshPort,
       privateKey: this.privateKey,
       cacheMountPath: this.cacheMountPath,
+      filesystemAttached: this.filesystemAttached,
     });
   }
 }

@@ -13,7 +13,7 @@
  */
 import { parseArgs } from "node:util";
 import { PRODUCTION_STACKS, PROJECT } from "../config";
-import { envMs, LambdaClient, resolveClientOptions } from "../host/lambda/client";
+import { DEFAULT_REQUEST_INTERVAL_MS, envMs, LambdaClient, resolveClientOptions } from "../host/lambda/client";
 import { TAG_EXPIRES, TAG_PROJECT, TAG_PROTECTED, TAG_RESOURCE, TAG_STACK, TAG_TTL } from "../host/lambda/instance";
 import type { Instance } from "../host/lambda/types";
 import { isProductionStack } from "./policy-rules";
@@ -212,7 +212,7 @@ export function clientFromEnv(env: NodeJS.ProcessEnv): ReaperClient {
   return new LambdaClient({
     apiKey,
     baseUrl,
-    requestIntervalMs: envMs("LAMBDA_API_REQUEST_INTERVAL_MS", 1000, env),
+    requestIntervalMs: envMs("LAMBDA_API_REQUEST_INTERVAL_MS", DEFAULT_REQUEST_INTERVAL_MS, env),
     log: (line) => process.stderr.write(`${line}\n`),
   });
 }

@@ -27,6 +27,21 @@ import type {
 
 export const DEFAULT_BASE_URL = "https://cloud.lambda.ai/api/v1";
 
+/** Lambda's documented limits: about 1 request per second overall, 1 launch per 12 s. */
+export const LAMBDA_RATE_LIMITS = { requestIntervalMs: 1_000, launchIntervalMs: 12_000 } as const;
+
+/**
+ * Extra spacing on top of the limits. Requests are paced from the moment they are sent, but the
+ * API counts from the moment they arrive: a launch sent exactly 12 s after the previous one
+ * arrives early whenever the previous one took longer to deliver, earning a 429 and another
+ * 12 s wait. The margin absorbs delivery jitter up to its size.
+ */
+export const PACING_MARGIN_MS = { request: 200, launch: 1_000 } as const;
+
+/** Default pacing: limit + margin (1.2 s between requests, 13 s between launches). */
+export const DEFAULT_REQUEST_INTERVAL_MS = LAMBDA_RATE_LIMITS.requestIntervalMs + PACING_MARGIN_MS.request;
+export const DEFAULT_LAUNCH_INTERVAL_MS = LAMBDA_RATE_LIMITS.launchIntervalMs + PACING_MARGIN_MS.launch;
+
 /** Retry policy: exponential backoff with jitter, bounded in attempts AND total time. */
 export interface RetryPolicy {
   /** Attempts per call, first one included. @default 6 (env LAMBDA_API_RETRY_MAX_ATTEMPTS) */
@@ -44,10 +59,12 @@ export interface LambdaClientOptions {
   readonly apiKey: string;
   /** @default "https://cloud.lambda.ai/api/v1" */
   readonly baseUrl?: string;
-  /** Minimum gap between any two requests of this process. @default 1000 (env LAMBDA_API_REQUEST_INTERVAL_MS) */
+  /** Minimum gap between any two requests of this process. @default 1200 (env LAMBDA_API_REQUEST_INTERVAL_MS) */
   readonly requestIntervalMs?: number;
-  /** Minimum gap between two launches of this process. @default 12000 (env LAMBDA_API_LAUNCH_INTERVAL_MS) */
+  /** Minimum gap between two launches of this process. @default 13000 (env LAMBDA_API_LAUNCH_INTERVAL_MS) */
   readonly launchIntervalMs?: number;
+  /** Pacing schedule. @default the process-wide `sharedPacer()` (must belong to the same clock) */
+  readonly pacer?: Pacer;
   readonly retry?: Partial<RetryPolicy>;
   /** Per-request timeout. @default 30000 (env LAMBDA_API_TIMEOUT_MS) */
   readonly timeoutMs?: number;
@@ -74,8 +91,8 @@ export function backoffDelayMs(attempt: number, policy: Pick<RetryPolicy, "baseD
   return ceiling / 2 + random() * (ceiling / 2);
 }
 
-/** Process-wide pacing state, shared by every client in the process (all dynamic resources). */
-interface Pacer {
+/** Pacing state: the earliest time of the next request and of the next launch. */
+export interface Pacer {
   nextRequestAt: number;
   nextLaunchAt: number;
 }
@@ -92,6 +109,20 @@ export function sharedPacer(): Pacer {
     store[key] = p;
   }
   return p;
+}
+
+/**
+ * Reserves the next slot on `pacer` for a call made at `now`: returns when to send it and moves
+ * the schedule on. Launches also keep `launchIntervalMs` from the previous launch.
+ */
+export function reserveSlot(pacer: Pacer, now: number, isLaunch: boolean, intervals: { requestIntervalMs: number; launchIntervalMs: number }): number {
+  let at = Math.max(now, pacer.nextRequestAt);
+  if (isLaunch) {
+    at = Math.max(at, pacer.nextLaunchAt);
+    pacer.nextLaunchAt = at + intervals.launchIntervalMs;
+  }
+  pacer.nextRequestAt = at + intervals.requestIntervalMs;
+  return at;
 }
 
 type CallKind = "read" | "write" | "launch";
@@ -126,6 +157,7 @@ export class LambdaClient {
   private readonly timeoutMs: number;
   private readonly log: (line: string) => void;
   private readonly clock: WaitClock;
+  private readonly pacer: Pacer;
 
   constructor(opts: LambdaClientOptions) {
     if (!opts.apiKey) throw new MissingApiKeyError("the client options");
@@ -135,8 +167,8 @@ export class LambdaClient {
       throw new Error(`Lambda API base URL "${base}" must start with https:// (or http:// for a local emulator); fix lambdaApiUrl or LAMBDA_API_BASE_URL.`);
     }
     this.baseUrl = base;
-    this.requestIntervalMs = opts.requestIntervalMs ?? envMs("LAMBDA_API_REQUEST_INTERVAL_MS", 1000);
-    this.launchIntervalMs = opts.launchIntervalMs ?? envMs("LAMBDA_API_LAUNCH_INTERVAL_MS", 12_000);
+    this.requestIntervalMs = opts.requestIntervalMs ?? envMs("LAMBDA_API_REQUEST_INTERVAL_MS", DEFAULT_REQUEST_INTERVAL_MS);
+    this.launchIntervalMs = opts.launchIntervalMs ?? envMs("LAMBDA_API_LAUNCH_INTERVAL_MS", DEFAULT_LAUNCH_INTERVAL_MS);
     this.retry = {
       maxAttempts: Math.max(1, opts.retry?.maxAttempts ?? envMs("LAMBDA_API_RETRY_MAX_ATTEMPTS", 6)),
       maxTotalMs: opts.retry?.maxTotalMs ?? envMs("LAMBDA_API_RETRY_MAX_TOTAL_MS", 180_000),
@@ -146,6 +178,7 @@ export class LambdaClient {
     this.timeoutMs = opts.timeoutMs ?? envMs("LAMBDA_API_TIMEOUT_MS", 30_000);
     this.log = opts.log ?? ((line) => console.error(line));
     this.clock = opts.clock ?? systemClock();
+    this.pacer = opts.pacer ?? sharedPacer();
   }
 
   // ---- instance types, images ---------------------------------------------------------------
@@ -225,15 +258,12 @@ export class LambdaClient {
   }
 
   // ---- transport -----------------------------------------------------------------------------
-  private async reserveSlot(kind: CallKind): Promise<void> {
-    const pacer = sharedPacer();
+  private async waitForSlot(kind: CallKind): Promise<void> {
     const now = this.clock.now();
-    let at = Math.max(now, pacer.nextRequestAt);
-    if (kind === "launch") {
-      at = Math.max(at, pacer.nextLaunchAt);
-      pacer.nextLaunchAt = at + this.launchIntervalMs;
-    }
-    pacer.nextRequestAt = at + this.requestIntervalMs;
+    const at = reserveSlot(this.pacer, now, kind === "launch", {
+      requestIntervalMs: this.requestIntervalMs,
+      launchIntervalMs: this.launchIntervalMs,
+    });
     await this.clock.sleep(at - now);
   }
 
@@ -241,7 +271,7 @@ export class LambdaClient {
     const operation = `${method} ${path}`;
     const started = this.clock.now();
     for (let attempt = 1; ; attempt++) {
-      await this.reserveSlot(opts.kind);
+      await this.waitForSlot(opts.kind);
       const outcome = await this.send(method, path, opts.body);
       if (outcome.ok) return outcome.data as T;
       const d = outcome.details;
@@ -258,8 +288,7 @@ export class LambdaClient {
       }
       if (d.status === 429) {
         // Everyone in this process backs off, not just this call.
-        const pacer = sharedPacer();
-        pacer.nextRequestAt = Math.max(pacer.nextRequestAt, this.clock.now() + delay);
+        this.pacer.nextRequestAt = Math.max(this.pacer.nextRequestAt, this.clock.now() + delay);
       }
       this.log(
         `[lambda-cloud] ${operation}: ${d.code} (HTTP ${d.status || "-"}), retry ${attempt}/${this.retry.maxAttempts - 1} in ${(delay / 1000).toFixed(1)} s`,

@@ -92,6 +92,8 @@ export interface WaitSettings {
   readonly terminateTimeoutMs: number;
   /** How long a delete keeps retrying an object still in use. @default 900000 (env LAMBDA_IN_USE_TIMEOUT_MS) */
   readonly inUseTimeoutMs: number;
+  /** Gap between launch attempts while waiting for capacity in a pinned region. @default 60000 (env LAMBDA_CAPACITY_RETRY_MS) */
+  readonly capacityRetryMs: number;
 }
 
 export function waitSettings(env: NodeJS.ProcessEnv = process.env): WaitSettings {
@@ -107,7 +109,25 @@ export function waitSettings(env: NodeJS.ProcessEnv = process.env): WaitSettings
     progressMs: num("LAMBDA_PROGRESS_INTERVAL_MS", 60_000),
     terminateTimeoutMs: num("LAMBDA_TERMINATE_TIMEOUT_MS", 1_200_000),
     inUseTimeoutMs: num("LAMBDA_IN_USE_TIMEOUT_MS", 900_000),
+    capacityRetryMs: num("LAMBDA_CAPACITY_RETRY_MS", 60_000),
   };
+}
+
+/**
+ * Ids of filesystems this process created and no instance has mounted yet: provably empty, so a
+ * launch refused in their region may move them. Process-wide (every dynamic resource of one
+ * deployment runs in one provider process), on `globalThis` like the client's pacer; a later
+ * deployment starts empty, so a filesystem from an earlier one always counts as holding weights.
+ */
+export function freshFilesystems(): Set<string> {
+  const store = globalThis as unknown as Record<symbol, Set<string> | undefined>;
+  const key = Symbol.for("hgx.lambda-cloud.fresh-filesystems");
+  let set = store[key];
+  if (!set) {
+    set = new Set<string>();
+    store[key] = set;
+  }
+  return set;
 }
 
 /**

@@ -89,16 +89,20 @@ export class InvalidParametersError extends LambdaApiError {
   }
 }
 
-/** `instance-operations/launch/insufficient-capacity`: try the next region. */
+/**
+ * `instance-operations/launch/insufficient-capacity`. `advice` says what the caller already tried
+ * and what is left to do; without it the message only states the refusal.
+ */
 export class CapacityError extends LambdaApiError {
   constructor(
     d: LambdaErrorDetails,
     readonly region?: string,
     readonly instanceType?: string,
+    advice?: string,
   ) {
     super(
       d,
-      `No capacity for ${instanceType ?? "the instance type"} in ${region ?? "the region"} right now: try another region (the launcher moves on to the next one by itself) or retry later.`,
+      `No capacity for ${instanceType ?? "the instance type"} in ${region ?? "the region"} right now. ${advice ?? "Retry later, or launch in another region."}`,
     );
     this.name = "CapacityError";
   }

@@ -1,6 +1,9 @@
 // Dynamic resource: a Lambda Cloud persistent filesystem (regional NFS) that keeps the Hugging
-// Face cache across teardowns. An existing filesystem of the same name is adopted (that is the
-// point: the weights survive), and its region then pins where the instance can launch.
+// Face cache across teardowns. Its name carries the hash of the stack's identity (see identity.ts),
+// so an existing filesystem of exactly that name is this stack's own (left by an interrupted run,
+// or re-attached with the identity's id) and is adopted. A filesystem this resource created is
+// recorded as fresh (empty) for the instance, which may move it to the region where a launch
+// succeeds: read, update and delete therefore find it by id, else by its name.
 import * as pulumi from "@pulumi/pulumi";
 import {
   API_ROUTING_KEYS,
@@ -9,6 +12,7 @@ import {
   clientFor,
   containsUnknown,
   deleteWhileInUse,
+  freshFilesystems,
   LAMBDA_PROVIDER_VERSION,
   progress,
   regionFailures,
@@ -78,6 +82,15 @@ async function findByName(client: LambdaClient, name: string): Promise<ApiFilesy
   return (await client.listFilesystems()).find((f) => f.name === name);
 }
 
+/**
+ * The filesystem this resource manages: by its recorded id, else by its exact name. The name
+ * carries the stack's identity, and an empty filesystem may have been moved (deleted and created
+ * again in the region where the launch succeeded) by the instance, which gives it a new id.
+ */
+export function findOwn<T extends { id: string; name: string }>(listed: readonly T[], id: string, name: string): T | undefined {
+  return listed.find((f) => f.id === id) ?? listed.find((f) => f.name === name);
+}
+
 export class FilesystemProvider implements pulumi.dynamic.ResourceProvider<FilesystemInputs, FilesystemOutputs> {
   private stackConfig: StackConfigView | undefined = undefined;
 
@@ -119,6 +132,8 @@ export class FilesystemProvider implements pulumi.dynamic.ResourceProvider<Files
     const region = chooseFilesystemRegion(inputs.regions, capacity);
     try {
       const fs = await client.createFilesystem(inputs.fsName, region);
+      // Empty, and nothing has mounted it: the instance may move it to where capacity is.
+      freshFilesystems().add(fs.id);
       progress(`created filesystem "${inputs.fsName}" (${fs.id}) in ${region}`);
       return { id: fs.id, outs: outsFrom(inputs, fs, false) };
     } catch (e) {
@@ -134,14 +149,14 @@ export class FilesystemProvider implements pulumi.dynamic.ResourceProvider<Files
   async read(id: string, props?: FilesystemOutputs): Promise<pulumi.dynamic.ReadResult<FilesystemOutputs>> {
     if (!props) throw new Error(`Filesystem read(${id}) needs the resource's last state; import is not supported.`);
     const client = clientFor(props, this.stackConfig);
-    const fs = (await client.listFilesystems()).find((f) => f.id === id);
+    const fs = findOwn(await client.listFilesystems(), id, props.fsName);
     if (!fs) return { id: "", props: {} as FilesystemOutputs };
-    return { id, props: outsFrom(props, fs, props.adopted) };
+    return { id: fs.id, props: outsFrom(props, fs, props.adopted) };
   }
 
   async update(id: string, olds: FilesystemOutputs, news: FilesystemInputs): Promise<{ outs: FilesystemOutputs }> {
     const client = clientFor(news, this.stackConfig);
-    const fs = (await client.listFilesystems()).find((f) => f.id === id);
+    const fs = findOwn(await client.listFilesystems(), id, olds.fsName);
     if (!fs) throw new Error(`Filesystem ${id} ("${olds.fsName}") no longer exists in the Lambda account: run \`pulumi refresh\`, then \`pulumi up\`.`);
     // Keep the creation hints as recorded: they did not take part in the diff.
     return { outs: outsFrom({ ...news, regions: olds.regions, instanceType: olds.instanceType }, fs, olds.adopted) };
@@ -149,15 +164,17 @@ export class FilesystemProvider implements pulumi.dynamic.ResourceProvider<Files
 
   async delete(id: string, props: FilesystemOutputs): Promise<void> {
     const client = clientFor(props, this.stackConfig);
+    const own = findOwn(await client.listFilesystems(), id, props.fsName);
+    if (!own) return;
     // A filesystem frees up some time after its instance terminated.
-    const deleted = await deleteWhileInUse(() => client.deleteFilesystem(id), {
+    const deleted = await deleteWhileInUse(() => client.deleteFilesystem(own.id), {
       stillInUse: (elapsed) =>
-        `Filesystem "${props.fsName}" (${id}) is still in use after ${elapsed}: terminate the instance that mounts it ` +
+        `Filesystem "${props.fsName}" (${own.id}) is still in use after ${elapsed}: terminate the instance that mounts it ` +
         `(Lambda dashboard > Instances), then re-run \`pulumi destroy\`. Raise LAMBDA_IN_USE_TIMEOUT_MS to wait longer.`,
       retrying: (elapsed) => `filesystem "${props.fsName}" still in use after ${elapsed}; retrying delete`,
     }, this.clock);
     if (deleted) return;
-    throw new Error(`Filesystem "${props.fsName}" (${id}) could not be deleted: too many attempts.`);
+    throw new Error(`Filesystem "${props.fsName}" (${own.id}) could not be deleted: too many attempts.`);
   }
 }
 

@@ -9,14 +9,16 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LambdaMachine } from "../../../components/host/lambdaMachine";
-import { startLambdaEmulator, type LambdaEmulator } from "../../fixtures/lambda-emulator";
+import { scaledRateLimit, startLambdaEmulator, type LambdaEmulator } from "../../fixtures/lambda-emulator";
 import { createEngineStack, plaintextLeaks, type EngineStack } from "../../fixtures/pulumi-engine";
 
 const PROJECT = "hgx-engine-test";
-// Fast pacing and polling for the emulator; the product defaults are ~1 req/s and 12 s between launches.
+// The emulator enforces the vendor's limits compressed 100x (10 ms between requests, 120 ms between
+// launches); the providers pace above them with a margin, as the product does at 1.2 s / 13 s.
+const RATE_LIMIT = scaledRateLimit(0.01);
 const FAST_API = {
-  LAMBDA_API_REQUEST_INTERVAL_MS: "5",
-  LAMBDA_API_LAUNCH_INTERVAL_MS: "50",
+  LAMBDA_API_REQUEST_INTERVAL_MS: String(RATE_LIMIT.minIntervalMs * 2),
+  LAMBDA_API_LAUNCH_INTERVAL_MS: String(RATE_LIMIT.launchIntervalMs * 1.25),
   LAMBDA_POLL_INTERVAL_MS: "100",
   LAMBDA_PROGRESS_INTERVAL_MS: "500",
   LAMBDA_API_RETRY_BASE_MS: "20",
@@ -27,13 +29,13 @@ const FAST_API = {
 let emulator: LambdaEmulator;
 beforeAll(async () => {
   delete process.env.LAMBDA_API_KEY; // the key must come from secret stack config only
-  emulator = await startLambdaEmulator({ bootMs: 1500, terminateMs: 200, filesystemInUseAfterTerminateMs: 300 });
+  emulator = await startLambdaEmulator({ bootMs: 1500, terminateMs: 200, filesystemInUseAfterTerminateMs: 300, rateLimit: RATE_LIMIT });
 });
 afterAll(async () => {
   await emulator?.close();
 });
 
-function machineStack(opts: { stackName: string; retainFilesystem: boolean; filesystemName: string }): Promise<EngineStack> {
+function machineStack(opts: { stackName: string; retainFilesystem: boolean; filesystemName: string; stackId?: string }): Promise<EngineStack> {
   return createEngineStack({
     projectName: PROJECT,
     stackName: opts.stackName,
@@ -44,8 +46,10 @@ function machineStack(opts: { stackName: string; retainFilesystem: boolean; file
         retainFilesystemOnDelete: opts.retainFilesystem,
         apiBaseUrl: emulator.baseUrl,
         waitTimeout: "5m",
+        stackId: opts.stackId,
       });
       return {
+        stackId: machine.stackId,
         instanceId: machine.instanceId,
         ip: machine.ip,
         region: machine.region,
@@ -101,7 +105,7 @@ describe("LambdaMachine under the real engine", () => {
       destroyed = true;
       expect(destroy.summary.result).toBe("succeeded");
       expect(emulator.leakedInstances()).toEqual([]);
-      expect(emulator.state.filesystems().map((f) => f.name)).not.toContain("engine-cache");
+      expect(emulator.state.filesystems().map((f) => f.name).filter((n) => n.startsWith("engine-cache-"))).toEqual([]);
       expect(plaintextLeaks(es.engineOutput(), secrets)).toEqual([]);
     } finally {
       if (!destroyed) await es.stack.destroy({ onOutput: es.onOutput }).catch(() => undefined);
@@ -109,29 +113,49 @@ describe("LambdaMachine under the real engine", () => {
     }
   });
 
-  it("keeps the filesystem with the weights on destroy when it is retained, and the next deploy adopts it", async () => {
+  it("keeps a retained filesystem on destroy; another stack never adopts it; the same stack re-attaches it with its stackId", async () => {
+    const kept = () => emulator.state.filesystems().filter((f) => f.name.startsWith("kept-cache-"));
     const first = await machineStack({ stackName: "retain-a", retainFilesystem: true, filesystemName: "kept-cache" });
+    let stackId = "";
     try {
       const up = await first.stack.up({ onOutput: first.onOutput });
       expect(up.summary.result).toBe("succeeded");
+      stackId = String(up.outputs.stackId.value);
+      expect(stackId).toMatch(/^[0-9a-f]{16}$/);
       await first.stack.destroy({ onOutput: first.onOutput });
     } finally {
       await first.dispose();
     }
     expect(emulator.leakedInstances()).toEqual([]);
-    const kept = emulator.state.filesystems().filter((f) => f.name === "kept-cache");
-    expect(kept).toHaveLength(1);
+    const retained = kept();
+    expect(retained).toHaveLength(1);
 
-    // Redeploy (a new stack, as after `down`): the retained filesystem is adopted, not duplicated.
-    const second = await machineStack({ stackName: "retain-b", retainFilesystem: false, filesystemName: "kept-cache" });
+    // Another stack configured with the same filesystem name gets its own; the retained one is untouched.
+    const other = await machineStack({ stackName: "retain-b", retainFilesystem: false, filesystemName: "kept-cache" });
     try {
-      const up = await second.stack.up({ onOutput: second.onOutput });
+      const up = await other.stack.up({ onOutput: other.onOutput });
       expect(up.summary.result).toBe("succeeded");
-      expect(up.outputs.region.value).toBe(kept[0]!.region.name);
-      expect(emulator.state.filesystems().filter((f) => f.name === "kept-cache")).toHaveLength(1);
+      expect(kept()).toHaveLength(2);
+      await other.stack.destroy({ onOutput: other.onOutput });
     } finally {
-      await second.dispose();
+      await other.dispose();
     }
+    expect(kept()).toEqual(retained);
+
+    // The same stack, redeployed after the full destroy with its stackId: adopts the retained filesystem.
+    const again = await machineStack({ stackName: "retain-a", retainFilesystem: false, filesystemName: "kept-cache", stackId });
+    try {
+      const up = await again.stack.up({ onOutput: again.onOutput });
+      expect(up.summary.result).toBe("succeeded");
+      expect(up.outputs.stackId.value).toBe(stackId);
+      expect(up.outputs.region.value).toBe(retained[0]!.region.name);
+      expect(up.outputs.cacheMountPath.value).toBe("/lambda/nfs/kept-cache");
+      expect(kept().map((f) => f.id)).toEqual([retained[0]!.id]);
+      await again.stack.destroy({ onOutput: again.onOutput });
+    } finally {
+      await again.dispose();
+    }
+    expect(kept()).toEqual([]);
     expect(emulator.leakedInstances()).toEqual([]);
   });
 

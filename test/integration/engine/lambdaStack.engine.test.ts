@@ -3,7 +3,9 @@
  * is the emulator (kept to the vendor's OpenAPI file), whose instances point at the real sshd test
  * host. One `up` runs machine (SSH key, filesystem, firewall, instance), host checks, server and
  * benchmark; preview shows no changes; refresh finds no drift; destroy terminates the instance and
- * keeps the filesystem, which the next deploy adopts instead of creating another.
+ * keeps the filesystem, which the next deploy re-attaches (with the stack's id, as scripts/down.sh
+ * records it) instead of creating another. The emulator enforces the vendor's rate limits at real
+ * time (1 request/s, 1 launch/12 s) against the product's own pacing (1.2 s, 13 s).
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -28,7 +30,7 @@ let cleanResults: () => void = () => undefined;
 
 beforeAll(async () => {
   cleanResults = remoteResultDirCleanup();
-  // Lambda's GPU Base image logs in as `ubuntu`, which is what the stack uses for launched instances.
+  // Lambda's GPU Base image logs in as "ubuntu", which LambdaMachine uses: the test host offers that user.
   host = await startSshTestHost({ user: "ubuntu" });
   emulator = await startLambdaEmulator({ bootMs: 2_000 });
   const images = await buildHostImages();
@@ -63,6 +65,11 @@ afterAll(async () => {
   expect(leaked.map((i) => i.id)).toEqual([]);
 });
 
+/** Launches the emulator's rate limiter refused: the 1 s launch margin leaves none (other requests retry if jitter beats 0.2 s). */
+function rateLimited() {
+  return emulator.requests().filter((r) => r.fault === "rateLimit" && r.path.endsWith("/instance-operations/launch")).map((r) => `${r.method} ${r.path}`);
+}
+
 function keyLines(privateKey: string): Record<string, string> {
   const lines = privateKey.split("\n").filter((l) => l.length > 20 && !l.startsWith("-----"));
   return Object.fromEntries(lines.map((l, i) => [`private key line ${i + 1}`, l]));
@@ -70,6 +77,7 @@ function keyLines(privateKey: string): Record<string, string> {
 
 describe("lambda mode through the real engine against the emulator", () => {
   let filesystemId: string;
+  let stackId: string;
 
   it("launches, checks, serves and benchmarks in one up", async () => {
     const up = await engine.stack.up({ onOutput: engine.onOutput, onEvent: engine.onEvent });
@@ -78,10 +86,14 @@ describe("lambda mode through the real engine against the emulator", () => {
     expect(live).toHaveLength(1);
     expect(live[0]).toMatchObject({ status: "active", region: { name: "us-east-1" } });
     const filesystems = emulator.state.filesystems();
-    expect(filesystems.map((f) => f.name)).toEqual([FILESYSTEM]);
+    // Named after the stack's identity: `<lambdaFilesystemName>-<hash>`.
+    expect(filesystems.map((f) => f.name)).toEqual([expect.stringMatching(new RegExp(`^${FILESYSTEM}-[0-9a-f]{12}$`))]);
     filesystemId = filesystems[0]!.id;
 
-    const hostOut = up.outputs.host?.value as { instanceId: string; region: string; hourlyPriceUsd: number };
+    const hostOut = up.outputs.host?.value as { instanceId: string; region: string; hourlyPriceUsd: number; stackId: string };
+    stackId = hostOut.stackId;
+    expect(stackId).toMatch(/^[0-9a-f]{16}$/);
+    expect(rateLimited()).toEqual([]);
     expect(hostOut.instanceId).toBe(live[0]!.id);
     expect(hostOut.region).toBe("us-east-1");
     expect(hostOut.hourlyPriceUsd).toBeGreaterThan(0);
@@ -91,7 +103,16 @@ describe("lambda mode through the real engine against the emulator", () => {
 
     const types = resourceTypes(await engine.stack.exportStack());
     expect(types).toEqual(expect.arrayContaining(["docker:index/container:Container", "command:remote:Command"]));
-    expect(types.filter((t) => t.startsWith("pulumi-nodejs:dynamic:Resource")).length).toBeGreaterThanOrEqual(4);
+    // The Lambda dynamic resources carry their own type tokens (pulumi-nodejs:dynamic/lambda:<Type>).
+    expect(types.filter((t) => t.startsWith("pulumi-nodejs:dynamic/lambda:")).sort()).toEqual(
+      expect.arrayContaining([
+        "pulumi-nodejs:dynamic/lambda:Filesystem",
+        "pulumi-nodejs:dynamic/lambda:FirewallRuleset",
+        "pulumi-nodejs:dynamic/lambda:Instance",
+        "pulumi-nodejs:dynamic/lambda:SshKey",
+        "pulumi-nodejs:dynamic/lambda:StackIdentity",
+      ]),
+    );
   });
 
   it("previews no changes and refreshes without drift", async () => {
@@ -101,10 +122,12 @@ describe("lambda mode through the real engine against the emulator", () => {
     expect(Object.keys(refresh.summary.resourceChanges ?? {}).filter((op) => op !== "same"), JSON.stringify(refresh.summary.resourceChanges)).toEqual([]);
   });
 
-  it("destroys to zero instances, keeps the filesystem, and the next deploy adopts it", async () => {
+  it("destroys to zero instances, keeps the filesystem, and the next deploy re-attaches it with the stack's id", async () => {
     await engine.stack.destroy({ onOutput: engine.onOutput });
     expect(emulator.state.instances().filter((i) => i.status !== "terminated")).toEqual([]);
     expect(emulator.state.filesystems().map((f) => f.id)).toEqual([filesystemId]);
+    // What scripts/down.sh does before destroying: the identity's id goes into the stack's config.
+    await engine.stack.setConfig("hgx-inference:lambdaStackId", { value: stackId });
 
     const again = await engine.stack.up({ onOutput: engine.onOutput });
     expect(again.summary.result).toBe("succeeded");

@@ -12,7 +12,8 @@ beforeEach(() => {
 });
 const started: LambdaEmulator[] = [];
 async function start(opts: EmulatorOptions = {}): Promise<LambdaEmulator> {
-  const emu = await startLambdaEmulator({ bootMs: 0, terminateMs: 0, now: clock.now, ...opts });
+  // Raw, unpaced requests: the vendor rate limit is off here except where a test turns it on.
+  const emu = await startLambdaEmulator({ bootMs: 0, terminateMs: 0, clock: { now: clock.now }, rateLimit: null, ...opts });
   emu.seed.sshKey("f-key");
   started.push(emu);
   return emu;
@@ -241,9 +242,12 @@ describe("lifecycle faults", () => {
 });
 
 describe("rate limiting", () => {
-  it("is off by default", async () => {
-    const emu = await start();
-    expect(await statuses(emu, 5)).toEqual([200, 200, 200, 200, 200]);
+  it("is on by default with the vendor's limits; null turns it off", async () => {
+    const on = await startLambdaEmulator({ bootMs: 0, terminateMs: 0 });
+    started.push(on);
+    expect(await statuses(on, 2)).toEqual([200, 429]);
+    const off = await start();
+    expect(await statuses(off, 5)).toEqual([200, 200, 200, 200, 200]);
   });
 
   it("when on: requests closer than minIntervalMs and launches closer than launchIntervalMs get 429", async () => {
@@ -262,6 +266,24 @@ describe("rate limiting", () => {
     expect(await statuses(emu, 1)).toEqual([200]); // t = 400
     clock.advance(100);
     expect((await launch(emu)).status).toBe(200); // t = 500: 300 after the first launch
+  });
+
+  it("on the vendor's limits: exact 1 s / 12 s boundaries on a manual clock", async () => {
+    // On the manual clock: time moves only when the test says, so no machine load can flip the outcome.
+    const emu = await start({ rateLimit: { minIntervalMs: 1_000, launchIntervalMs: 12_000 } });
+    expect(await statuses(emu, 2)).toEqual([200, 429]);
+    clock.advance(1_000);
+    expect((await launch(emu)).status).toBe(200);
+    clock.advance(11_999);
+    const tooSoon = await launch(emu);
+    expect([tooSoon.status, tooSoon.text]).toEqual([429, ""]);
+    clock.advance(1);
+    expect((await launch(emu)).status).toBe(200);
+    clock.advance(999);
+    expect(await statuses(emu, 1)).toEqual([429]);
+    clock.advance(1);
+    expect(await statuses(emu, 1)).toEqual([200]);
+    expect(emu.requests().map((r) => r.fault ?? "ok")).toEqual(["ok", "rateLimit", "ok", "rateLimit", "ok", "rateLimit", "ok"]);
   });
 
   it("can be switched on and off at run time", async () => {

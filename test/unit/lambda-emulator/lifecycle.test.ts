@@ -14,7 +14,8 @@ beforeEach(() => {
 });
 const started: LambdaEmulator[] = [];
 async function start(opts: EmulatorOptions = {}): Promise<LambdaEmulator> {
-  const emu = await startLambdaEmulator({ now: clock.now, ...opts });
+  // Raw, unpaced requests: the vendor rate limit is off (it has its own tests in faults.test.ts).
+  const emu = await startLambdaEmulator({ clock: { now: clock.now }, rateLimit: null, ...opts });
   started.push(emu);
   return emu;
 }
@@ -252,7 +253,7 @@ describe("options, inspection and secrets", () => {
   });
 
   it("close() stops the server even with a delayed response pending", async () => {
-    const emu = await startLambdaEmulator();
+    const emu = await startLambdaEmulator({ rateLimit: null });
     emu.faults.delayResponses(5_000, 1);
     // Started before the request, so it fires before the emulator's own delay would: if close()
     // waited for the held response, this would win the race (ordering, not a time limit).

@@ -28,6 +28,9 @@ describe("parseArgs", () => {
       rateLimit: { minIntervalMs: 10, launchIntervalMs: 20 },
     });
   });
+  it("turns the vendor rate limit off with --rate-limit off", () => {
+    expect(parseArgs(["--rate-limit", "off"], {})).toEqual({ rateLimit: null });
+  });
   it("takes the key from LAMBDA_EMULATOR_API_KEY", () => {
     expect(parseArgs([], { LAMBDA_EMULATOR_API_KEY: "from-env" })).toEqual({ apiKey: "from-env" });
   });
@@ -64,7 +67,8 @@ describe("standalone process", () => {
   }
 
   it("prints its base URL, serves the API, takes faults over HTTP and stops on SIGTERM", async () => {
-    const p = run(["--port", "0", "--boot-ms", "0"], { LAMBDA_EMULATOR_API_KEY: "standalone-key" });
+    // Raw, unpaced requests: the vendor rate limit (on by default) is turned off.
+    const p = run(["--port", "0", "--boot-ms", "0", "--rate-limit", "off"], { LAMBDA_EMULATOR_API_KEY: "standalone-key" });
     let stderr = "";
     p.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
     const baseUrl = await firstLine(p);

@@ -21,7 +21,8 @@ let emu: LambdaEmulator;
 /** The emulator's clock: boot and terminate move only when the test advances it. */
 const clock = new SteppingClock();
 beforeAll(async () => {
-  emu = await startLambdaEmulator({ bootMs: 150, terminateMs: 30, now: clock.now });
+  // Raw, unpaced requests: the vendor rate limit is off (429 conformance is covered by throttle()).
+  emu = await startLambdaEmulator({ bootMs: 150, terminateMs: 30, clock: { now: clock.now }, rateLimit: null });
 });
 afterAll(async () => {
   await emu.close();

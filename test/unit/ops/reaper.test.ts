@@ -12,7 +12,7 @@ import { resolveLambdaMachineArgs, type LambdaMachineArgs } from "../../../compo
 import { parseStackConfig, type RawConfig } from "../../../components/config";
 import { hostArgsFor } from "../../../components/stack";
 import type { Instance, Tag } from "../../../components/host/lambda/types";
-import { startLambdaEmulator, type LambdaEmulator } from "../../fixtures/lambda-emulator";
+import { scaledRateLimit, startLambdaEmulator, type LambdaEmulator } from "../../fixtures/lambda-emulator";
 
 const repoRoot = path.resolve(__dirname, "..", "..", "..");
 const PROJECT = "hgx-inference";
@@ -56,9 +56,10 @@ async function api<T>(method: string, p: string, body?: unknown): Promise<T> {
   return json.data as T;
 }
 
-/** Launches a fleet through the emulator's HTTP API (fresh emulator per test). */
+/** Launches a fleet through the emulator's HTTP API (fresh emulator per test), unpaced: the limiter is off meanwhile. */
 async function launchFleet(fleet: Record<string, Tag[]> = FLEET): Promise<void> {
   idsByName = {};
+  emu.faults.rateLimit(null);
   for (const [name, t] of Object.entries(fleet)) {
     const { instance_ids } = await api<{ instance_ids: string[] }>("POST", "/instance-operations/launch", {
       region_name: "us-east-1",
@@ -69,11 +70,20 @@ async function launchFleet(fleet: Record<string, Tag[]> = FLEET): Promise<void> 
     });
     idsByName[name] = instance_ids[0];
   }
+  emu.faults.rateLimit(RATE_LIMIT);
 }
 
 const statusOf = (name: string) => emu.state.instance(idsByName[name])!.status;
 const terminateRequests = () => emu.requests().filter((r) => r.path.endsWith("/instance-operations/terminate"));
-const reaperEnv = () => ({ ...process.env, LAMBDA_API_KEY: emu.apiKey, LAMBDA_API_BASE_URL: emu.baseUrl, LAMBDA_API_REQUEST_INTERVAL_MS: "0" });
+// The vendor's limits compressed 100x; the reaper's client is paced with a margin above them.
+const RATE_LIMIT = scaledRateLimit(0.01);
+const reaperEnv = () => ({
+  ...process.env,
+  LAMBDA_API_KEY: emu.apiKey,
+  LAMBDA_API_BASE_URL: emu.baseUrl,
+  LAMBDA_API_REQUEST_INTERVAL_MS: String(RATE_LIMIT.minIntervalMs * 2),
+  LAMBDA_API_LAUNCH_INTERVAL_MS: String(RATE_LIMIT.launchIntervalMs * 1.25),
+});
 
 async function reap(argv: string[], env: NodeJS.ProcessEnv = reaperEnv()) {
   const out: string[] = [];
@@ -120,7 +130,7 @@ describe("planReap (pure)", () => {
 
 describe("reaper against the Lambda emulator", () => {
   beforeEach(async () => {
-    emu = await startLambdaEmulator({ bootMs: 0, terminateMs: 0 });
+    emu = await startLambdaEmulator({ bootMs: 0, terminateMs: 0, rateLimit: RATE_LIMIT });
     emu.seed.sshKey("reaper-test", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHxz0v3rW6fJtq4s0wVfXW0m3R3y7Ww0Zq5CwzJ2l7bq reaper@test");
     await launchFleet();
     return async () => emu.close();
@@ -218,8 +228,8 @@ describe("prod is never reaped", () => {
   function launchTags(stack: string, raw: RawConfig): Tag[] {
     const args = hostArgsFor(parseStackConfig({ ...base, ...raw }, { stack }));
     if (args.mode !== "lambda") throw new Error("expected lambda mode");
-    const cfg = resolveLambdaMachineArgs("hgx", args.lambda as LambdaMachineArgs, { project: PROJECT, stack });
-    return instanceTags({ project: cfg.project, stack: cfg.stack, resourceName: "hgx", ttlSeconds: cfg.ttlSeconds, protected: cfg.protect }, expiryFor(cfg.ttlSeconds, LAUNCH));
+    const cfg = resolveLambdaMachineArgs("hgx", args.lambda as LambdaMachineArgs, { organization: "org-test", project: PROJECT, stack });
+    return instanceTags({ organization: cfg.organization, project: cfg.project, stack: cfg.stack, stackUid: "0123456789abcdef", resourceName: "hgx", ttlSeconds: cfg.ttlSeconds, protected: cfg.protect }, expiryFor(cfg.ttlSeconds, LAUNCH));
   }
 
   const fleet = (): Record<string, Tag[]> => ({

@@ -97,7 +97,7 @@ describe("ttl-outside-prod", () => {
     const real = (props: Record<string, unknown>, stack = "dev") => res("pulumi-nodejs:dynamic/lambda:Instance", "gpu-instance", { instanceType: "gpu_8x_b200_sxm6", ...props }, stack);
     expect(ttlViolations(real({ ttlSeconds: 8 * 3600 }))).toEqual([]);
     expect(ttlViolations(real({ ttlSeconds: 0 }))).toHaveLength(1);
-    const id = { project: "hgx-inference", stack: "dev", resourceName: "gpu" };
+    const id = { organization: "acme", project: "hgx-inference", stack: "dev", resourceName: "gpu", stackUid: "0123456789abcdef" };
     expect(ttlViolations(real({ ttlSeconds: 0, tags: instanceTags(id, expiryFor(3600, new Date())) }))).toEqual([]);
     expect(ttlViolations(real({ ttlSeconds: 0, expiresAt: "never", tags: instanceTags(id, expiryFor(0, new Date())) }))).toHaveLength(1);
     expect(ttlViolations(real({ ttlSeconds: 0 }, "production"))).toEqual([]);

@@ -29,7 +29,8 @@ beforeAll(async () => {
   });
   program = (await import("../../../index")) as Record<string, unknown>;
   await settle(program);
-});
+  // Registering each dynamic resource serializes its provider (seconds each on a loaded machine).
+}, 60_000);
 
 describe("index.ts on the dev stack (lambda mode)", () => {
   it("builds host → server → benchmark with the documented tokens, names and parents", () => {

@@ -60,6 +60,11 @@ function computedOutputs(type: string, name: string, inputs: Record<string, unkn
       mountPoint: `/lambda/nfs/${String(inputs.name ?? "fs")}`,
       rulesetIds: { "us-east-1": "fw-1" },
       rules: [],
+      // StackIdentity's random id; the Instance's filesystem placement (attached, at its mount point).
+      uid: "0123456789abcdef",
+      filesystemAttached: inputs.filesystemName !== undefined,
+      filesystemRegion: "us-east-1",
+      cacheMountPath: inputs.filesystemName !== undefined ? String(inputs.filesystemMountPoint) : "",
     };
   }
   return {};

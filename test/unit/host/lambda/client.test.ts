@@ -1,5 +1,14 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { LambdaClient, sharedPacer } from "../../../../components/host/lambda/client";
+import {
+  DEFAULT_LAUNCH_INTERVAL_MS,
+  DEFAULT_REQUEST_INTERVAL_MS,
+  LAMBDA_RATE_LIMITS,
+  LambdaClient,
+  PACING_MARGIN_MS,
+  reserveSlot,
+  sharedPacer,
+} from "../../../../components/host/lambda/client";
+import { startLambdaEmulator, VENDOR_RATE_LIMIT } from "../../../fixtures/lambda-emulator";
 import {
   AccountError,
   CapacityError,
@@ -11,7 +20,7 @@ import {
   ServiceError,
 } from "../../../../components/host/lambda/errors";
 import { SteppingClock } from "../../../fixtures/steppingClock";
-import { assertClean, rejectionOf, startHarness, type Harness } from "./harness";
+import { assertClean, rejectionOf, startHarness, TEST_RATE_LIMIT, type Harness } from "./harness";
 
 let h: Harness;
 let errors: unknown[];
@@ -42,11 +51,17 @@ function resetPacer(): void {
 /** A virtual clock for one test's clients, with the process-wide pacer emptied so no earlier slot carries over. */
 function steppingClock(): SteppingClock {
   resetPacer();
+  // The harness emulator measures its rate limit in real time, while a client on a virtual clock
+  // sends its paced requests in a real-time burst: the limit is exercised on one shared virtual
+  // clock in "pacing with a margin" below instead.
+  h.emu.faults.rateLimit(null);
   return new SteppingClock();
 }
 
+// These tests assert exact request sequences: the client paces 6x the emulator's (compressed)
+// 1 request/s limit, so delivery jitter on a loaded machine cannot add a rate-limit 429 of its own.
 function client(over: Partial<ConstructorParameters<typeof LambdaClient>[0]> = {}): LambdaClient {
-  return new LambdaClient({ apiKey: h.emu.apiKey, baseUrl: h.emu.baseUrl, ...over });
+  return new LambdaClient({ apiKey: h.emu.apiKey, baseUrl: h.emu.baseUrl, requestIntervalMs: TEST_RATE_LIMIT.minIntervalMs * 6, ...over });
 }
 
 async function failure(fn: () => Promise<unknown>): Promise<Error> {
@@ -101,7 +116,8 @@ describe("LambdaClient against the emulator", () => {
     const clock = steppingClock();
     vi.spyOn(Math, "random").mockReturnValue(1); // no jitter: every backoff is its ceiling
     const started = clock.now();
-    const e = await failure(() => client({ clock, retry: { maxAttempts: 100, baseDelayMs: 40, maxTotalMs: 300 } }).listInstances());
+    // Pacing gap below the first backoff, so the only sleeps are the backoffs.
+    const e = await failure(() => client({ clock, requestIntervalMs: 1, retry: { maxAttempts: 100, baseDelayMs: 40, maxTotalMs: 300 } }).listInstances());
     expect(e).toBeInstanceOf(RateLimitedError);
     // Backoffs 40, 80, 160 ms fit in 300 ms; the next (320) would end at 600: given up after 4 attempts, at 280 ms.
     expect(clock.sleeps.filter((ms) => ms > 0)).toEqual([40, 80, 160]);
@@ -186,5 +202,66 @@ describe("LambdaClient against the emulator", () => {
     const c = client();
     expect(JSON.stringify(c)).not.toContain(h.emu.apiKey);
     expect(Object.values(c).join(" ")).not.toContain(h.emu.apiKey);
+  });
+});
+
+describe("pacing with a margin (virtual clock: the vendor's real limits, no real waiting)", () => {
+  const launch = { region_name: "us-east-1", instance_type_name: "gpu_8x_b200_sxm6", ssh_key_names: ["k"], image: { family: "gpu-base-24-04" } };
+
+  /**
+   * Two launches from one client against the emulator enforcing 1 launch per 12 s, the first one
+   * delivered `jitterMs` late (as a slow network hop would): the second, paced from its send time,
+   * then arrives less than the pacing interval after the first arrived.
+   */
+  async function twoLaunches(launchIntervalMs: number, jitterMs: number) {
+    const clock = new SteppingClock(Date.UTC(2026, 0, 1));
+    const emu = await startLambdaEmulator({ clock, rateLimit: VENDOR_RATE_LIMIT, bootMs: 0, terminateMs: 0 });
+    try {
+      emu.seed.sshKey("k");
+      emu.faults.delayResponses(jitterMs, 1, { method: "POST", path: "/instance-operations/launch" });
+      const c = new LambdaClient({
+        apiKey: emu.apiKey,
+        baseUrl: emu.baseUrl,
+        clock,
+        pacer: { nextRequestAt: 0, nextLaunchAt: 0 },
+        requestIntervalMs: DEFAULT_REQUEST_INTERVAL_MS,
+        launchIntervalMs,
+        retry: { maxAttempts: 6, baseDelayMs: 1000, maxTotalMs: 180_000 },
+        log: () => undefined,
+      });
+      const start = clock.now();
+      const ids = [await c.launchInstance(launch), await c.launchInstance(launch)];
+      const elapsed = clock.now() - start;
+      await c.terminateInstances(ids);
+      const log = emu.requests().filter((r) => r.path.endsWith("/launch"));
+      return { elapsed, rateLimited: log.filter((r) => r.fault === "rateLimit").length, leaked: emu.leakedInstances().length };
+    } finally {
+      await emu.close();
+    }
+  }
+
+  it("exactly 12,000 ms apart: a 400 ms late first launch makes the second arrive early (429, another 12 s)", async () => {
+    const r = await twoLaunches(LAMBDA_RATE_LIMITS.launchIntervalMs, 400);
+    expect(r.rateLimited).toBe(1);
+    expect(r.elapsed).toBeGreaterThanOrEqual(24_000);
+    expect(r.leaked).toBe(0);
+  });
+
+  it("the default 13,000 ms absorbs the same jitter: no 429, one interval", async () => {
+    expect(DEFAULT_LAUNCH_INTERVAL_MS).toBe(LAMBDA_RATE_LIMITS.launchIntervalMs + PACING_MARGIN_MS.launch);
+    const r = await twoLaunches(DEFAULT_LAUNCH_INTERVAL_MS, 400);
+    expect(r.rateLimited).toBe(0);
+    expect(r.elapsed).toBeLessThan(14_000);
+    expect(r.leaked).toBe(0);
+  });
+
+  it("reserveSlot: requests and launches keep their intervals from the schedule, not from the caller", () => {
+    const pacer = { nextRequestAt: 0, nextLaunchAt: 0 };
+    const gaps = { requestIntervalMs: 1_200, launchIntervalMs: 13_000 };
+    expect(reserveSlot(pacer, 100, true, gaps)).toBe(100);
+    expect(reserveSlot(pacer, 100, false, gaps)).toBe(1_300);
+    expect(reserveSlot(pacer, 200, true, gaps)).toBe(13_100);
+    expect(pacer).toEqual({ nextRequestAt: 14_300, nextLaunchAt: 26_100 });
+    expect(reserveSlot(pacer, 50_000, true, gaps)).toBe(50_000);
   });
 });

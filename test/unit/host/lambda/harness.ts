@@ -2,14 +2,24 @@
 // environment (what the provider process would read), and capture of every log line so tests
 // can assert that the API key never appears anywhere.
 import { expect, vi, type MockInstance } from "vitest";
-import { startLambdaEmulator, type EmulatorOptions, type LambdaEmulator } from "../../../fixtures/lambda-emulator";
+import { scaledRateLimit, startLambdaEmulator, type EmulatorOptions, type LambdaEmulator } from "../../../fixtures/lambda-emulator";
 import { LAMBDA_PROVIDER_VERSION } from "../../../../components/host/lambda/common";
 import type { InstanceInputs } from "../../../../components/host/lambda/instance";
 
-/** Fast timings: the same knobs an operator has, shrunk. */
+/**
+ * The emulator enforces the vendor's rate limits in every test, with time compressed 100x
+ * (10 ms between requests, 120 ms between launches), so nothing waits 12 s of real time.
+ */
+export const TEST_RATE_LIMIT = scaledRateLimit(0.01);
+
+/**
+ * Fast timings: the same knobs an operator has, shrunk. The client paces above the compressed
+ * limits with a margin wider, relative to the intervals, than the product's (1.2 s / 13 s against
+ * 1 s / 12 s): delivery jitter on a loaded test machine is a larger share of a 10 ms gap.
+ */
 export const FAST_ENV: Record<string, string> = {
-  LAMBDA_API_REQUEST_INTERVAL_MS: "1",
-  LAMBDA_API_LAUNCH_INTERVAL_MS: "15",
+  LAMBDA_API_REQUEST_INTERVAL_MS: String(TEST_RATE_LIMIT.minIntervalMs * 2.5),
+  LAMBDA_API_LAUNCH_INTERVAL_MS: String(TEST_RATE_LIMIT.launchIntervalMs * 1.25),
   LAMBDA_API_RETRY_BASE_MS: "5",
   LAMBDA_API_RETRY_MAX_ATTEMPTS: "6",
   LAMBDA_API_RETRY_MAX_TOTAL_MS: "5000",
@@ -27,8 +37,15 @@ export interface Harness {
   restore(): Promise<void>;
 }
 
+/**
+ * The emulator enforces TEST_RATE_LIMIT, except when the test hands it a virtual clock: the
+ * providers' client paces on real time, so on a clock that only the providers' waits move, its
+ * requests would all land at the same virtual instant. Those tests step boot/terminate/in-use
+ * schedules exactly; the limits themselves are exercised on one shared virtual clock in
+ * client.test.ts ("pacing with a margin") and faults.test.ts.
+ */
 export async function startHarness(opts: EmulatorOptions = {}): Promise<Harness> {
-  const emu = await startLambdaEmulator(opts);
+  const emu = await startLambdaEmulator({ rateLimit: opts.clock ? null : TEST_RATE_LIMIT, ...opts });
   const saved: Record<string, string | undefined> = {};
   const env = { ...FAST_ENV, LAMBDA_API_KEY: emu.apiKey, LAMBDA_API_BASE_URL: emu.baseUrl };
   for (const [k, v] of Object.entries(env)) {
@@ -82,8 +99,10 @@ export function instanceInputs(over: Partial<InstanceInputs> = {}): InstanceInpu
   return {
     providerVersion: LAMBDA_PROVIDER_VERSION,
     resourceName: "gpu",
+    organization: "org-unit",
     project: "hgx-test",
     stack: "unit",
+    stackUid: "0123456789abcdef",
     instanceName: "hgx-test-unit-gpu",
     regions: ["us-east-1", "us-west-1", "us-south-1"],
     instanceType: "gpu_8x_b200_sxm6",

@@ -22,7 +22,7 @@ let held: Map<string, InstanceOutputs>;
 
 beforeEach(async () => {
   clock = new SteppingClock();
-  h = await startHarness({ now: clock.now });
+  h = await startHarness({ clock: { now: clock.now } });
   h.emu.seed.sshKey("hgx-test-key");
   errors = [];
   held = new Map();
@@ -66,7 +66,10 @@ function client(): LambdaClient {
   return new LambdaClient({ apiKey: h.emu.apiKey, baseUrl: h.emu.baseUrl });
 }
 
-const launches = () => h.emu.requests().filter((r) => r.method === "POST" && r.path.endsWith("/instance-operations/launch"));
+// Launches the API processed: a 429 from the emulator's rate limiter (delivery jitter on a loaded
+// machine can beat the test pacing's margin) is, as the vendor's, certainly not processed.
+const launches = () =>
+  h.emu.requests().filter((r) => r.method === "POST" && r.path.endsWith("/instance-operations/launch") && r.fault !== "rateLimit");
 
 describe("InstanceProvider.create", () => {
   it("launches, waits for active and reports id, ip, region, type, price, hostname, status and tags", async () => {
@@ -101,7 +104,7 @@ describe("InstanceProvider.create", () => {
     h.emu.faults.refuseLaunchIn("us-west-1", 1);
     const second = await create(instanceInputs());
     expect(second.outs.region).toBe("us-south-1");
-    expect(h.lines.some((l) => /no gpu_8x_b200_sxm6 capacity in us-west-1; trying the next region/.test(l))).toBe(true);
+    expect(h.lines.some((l) => /no gpu_8x_b200_sxm6 capacity in us-west-1; trying us-south-1 next/.test(l))).toBe(true);
     await remove(second.id, second.outs);
   });
 
@@ -118,7 +121,7 @@ describe("InstanceProvider.create", () => {
     const fsProvider = new FilesystemProvider();
     const fs = await fsProvider.create({ providerVersion: LAMBDA_PROVIDER_VERSION, fsName: "hf-cache", regions: ["us-east-1", "us-west-1"], instanceType: B200 });
     expect(fs.outs).toMatchObject({ region: "us-south-1", adopted: true, mountPoint: "/lambda/nfs/hf-cache" });
-    const { id, outs } = await create(instanceInputs({ regions: ["us-east-1", "us-west-1"], filesystemName: "hf-cache", filesystemRegion: fs.outs.region }));
+    const { id, outs } = await create(instanceInputs({ regions: ["us-east-1", "us-west-1"], filesystemName: "hf-cache" }));
     expect(outs.region).toBe("us-south-1");
     expect(h.emu.state.instance(id)?.file_system_names ?? []).toEqual(["hf-cache"]);
     await remove(id, outs);

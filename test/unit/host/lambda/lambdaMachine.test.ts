@@ -28,10 +28,14 @@ beforeAll(async () => {
             rulesetIds: Object.fromEntries(((args.inputs.regions as string[]) ?? []).map((r) => [r, `rs-${r}`])),
             rules: [],
           }),
+          "pulumi-nodejs:dynamic/lambda:StackIdentity": () => ({ uid: "0123456789abcdef" }),
           "pulumi-nodejs:dynamic/lambda:Instance": () => ({
             instanceId: "i-1",
             ip: "198.51.100.7",
-            region: (args.inputs.filesystemRegion as string) ?? (args.inputs.regions as string[])[0],
+            // As the provider does with a filesystem that pins its region (the mock's filesystem lives in us-south-1).
+            region: args.inputs.filesystemName ? "us-south-1" : (args.inputs.regions as string[])[0],
+            filesystemAttached: !!args.inputs.filesystemName,
+            cacheMountPath: args.inputs.filesystemName ? String(args.inputs.filesystemMountPoint) : "",
             priceCentsPerHour: 4592,
             actualHostname: String(args.inputs.hostname),
             status: "active",
@@ -47,6 +51,8 @@ beforeAll(async () => {
     },
     "hgx-inference",
     "unit",
+    false,
+    "acme",
   );
   mod = await import("../../../../components/host/lambdaMachine");
 });
@@ -71,12 +77,19 @@ describe("LambdaMachine", () => {
       "pulumi-nodejs:dynamic/lambda:FirewallRuleset|gpu-firewall",
       "pulumi-nodejs:dynamic/lambda:Instance|gpu-instance",
       "pulumi-nodejs:dynamic/lambda:SshKey|gpu-ssh-key",
+      "pulumi-nodejs:dynamic/lambda:StackIdentity|gpu-identity",
     ]);
+    // Every name carries the hash of the identity (organization, project, stack, machine, random id).
+    expect(mine.find((r) => r.name === "gpu-identity")!.inputs).toMatchObject({ organization: "acme", project: "hgx-inference", stack: "unit", resource: "gpu" });
+    expect(mine.find((r) => r.name === "gpu-ssh-key")!.inputs.keyName).toMatch(/^hgx-inference-unit-gpu-key-[0-9a-f]{12}$/);
+    expect(mine.find((r) => r.name === "gpu-firewall")!.inputs.rulesetName).toMatch(/^hgx-inference-unit-gpu-fw-[0-9a-f]{12}$/);
     const inst = mine.find((r) => r.name === "gpu-instance")!.inputs;
     expect(inst).toMatchObject({
       resourceName: "gpu",
+      organization: "acme",
       project: "hgx-inference",
       stack: "unit",
+      stackUid: "0123456789abcdef",
       regions: ["us-east-1", "us-west-1"],
       instanceType: "gpu_8x_b200_sxm6",
       imageFamily: "gpu-base-24-04",
@@ -93,7 +106,7 @@ describe("LambdaMachine", () => {
     expect(await valueOf(m.hourlyPriceUsd)).toBeCloseTo(45.92);
     expect(await valueOf(m.sshUser)).toBe("ubuntu");
     expect(await valueOf(m.sshPort)).toBe(22);
-    expect(m.cacheMountPath).toBeUndefined();
+    expect(await valueOf(m.cacheMountPath)).toBeUndefined();
     expect(m.filesystem).toBeUndefined();
     expect(m.generatedKey).toBe(true);
     expect(await isSecret(m.privateKey)).toBe(true);
@@ -104,15 +117,25 @@ describe("LambdaMachine", () => {
     expect(await isSecret(m.connection.privateKey)).toBe(true);
   });
 
-  it("with a filesystem: it pins the firewall and instance to its region and gives the mount path", async () => {
-    const m = new mod.LambdaMachine("cached", { regions: ["us-east-1"], filesystemName: "hf-cache" });
+  it("with a filesystem: named after the identity, mounted at the configured path; rulesets where the instance may land", async () => {
+    const m = new mod.LambdaMachine("cached", { regions: ["us-east-1"], filesystemName: "hf-cache", pinnedRegionPolicy: "elsewhere" });
     expect(await valueOf(m.region)).toBe("us-south-1");
     await settle();
     const mine = recorded.filter((r) => r.name.startsWith("cached-"));
-    expect(mine.find((r) => r.name === "cached-filesystem")?.inputs).toMatchObject({ fsName: "hf-cache", regions: ["us-east-1"], instanceType: "gpu_8x_b200_sxm6" });
-    expect(mine.find((r) => r.name === "cached-firewall")?.inputs.regions).toEqual(["us-south-1"]);
-    expect(mine.find((r) => r.name === "cached-instance")?.inputs).toMatchObject({ filesystemName: "hf-cache", filesystemRegion: "us-south-1" });
-    expect(m.cacheMountPath).toBe("/lambda/nfs/hf-cache");
+    const fs = mine.find((r) => r.name === "cached-filesystem")?.inputs;
+    expect(fs).toMatchObject({ regions: ["us-east-1"], instanceType: "gpu_8x_b200_sxm6" });
+    expect(fs?.fsName).toMatch(/^hf-cache-[0-9a-f]{12}$/);
+    // The filesystem's region first, then every preferred region (an empty filesystem moves; `elsewhere` leaves it).
+    expect(mine.find((r) => r.name === "cached-firewall")?.inputs.regions).toEqual(["us-south-1", "us-east-1"]);
+    expect(mine.find((r) => r.name === "cached-instance")?.inputs).toMatchObject({
+      filesystemName: fs?.fsName,
+      filesystemMountPoint: "/lambda/nfs/hf-cache",
+      pinnedRegionPolicy: "elsewhere",
+      pinnedRegionWaitSeconds: 1800,
+      localCachePath: "/home/ubuntu/hf-cache",
+    });
+    expect(await valueOf(m.cacheMountPath)).toBe("/lambda/nfs/hf-cache");
+    expect(await valueOf(m.stackId)).toBe("0123456789abcdef");
     expect(m.filesystem).toBeDefined();
   });
 

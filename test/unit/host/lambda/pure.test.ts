@@ -28,9 +28,6 @@ describe("chooseRegionOrder", () => {
   it("ignores capacity outside the preference list", () => {
     expect(chooseRegionOrder(["us-east-1"], ["europe-central-1"])).toEqual(["us-east-1"]);
   });
-  it("lets a filesystem's region win over preference and capacity", () => {
-    expect(chooseRegionOrder(["us-east-1", "us-west-1"], ["us-east-1"], "us-south-1")).toEqual(["us-south-1"]);
-  });
   it("drops duplicates", () => {
     expect(chooseRegionOrder(["us-east-1", "us-east-1"], [])).toEqual(["us-east-1"]);
   });
@@ -69,7 +66,8 @@ describe("names and tags", () => {
     expect(defaultHostname("x".repeat(80), "y")).toMatch(/^[a-z0-9][0-9a-z-]{0,62}$/);
   });
   it("tags carry project, stack, resource and expiry; keys match the API pattern", () => {
-    const tags = instanceTags({ project: "hgx", stack: "dev", resourceName: "gpu" }, "2030-01-01T00:00:00Z");
+    const id = { organization: "acme", project: "hgx", stack: "dev", resourceName: "gpu", stackUid: "00000000000000aa" };
+    const tags = instanceTags(id, "2030-01-01T00:00:00Z");
     for (const t of tags) {
       expect(t.key).toMatch(/^[a-z][a-z0-9-:]+$/);
       expect(t.key.length).toBeLessThanOrEqual(55);
@@ -81,9 +79,12 @@ describe("names and tags", () => {
       "hgx:resource": "gpu",
       "hgx:expires-at": "2030-01-01T00:00:00Z",
     });
-    const identity = identityTags({ project: "hgx", stack: "dev", resourceName: "gpu" });
+    const identity = identityTags(id);
     expect(hasIdentity({ tags }, identity)).toBe(true);
-    expect(hasIdentity({ tags }, identityTags({ project: "hgx", stack: "prod", resourceName: "gpu" }))).toBe(false);
+    expect(hasIdentity({ tags }, identityTags({ ...id, stack: "prod" }))).toBe(false);
+    // Same organization, project, stack and resource, another backend (another random id): not ours.
+    expect(hasIdentity({ tags }, identityTags({ ...id, stackUid: "00000000000000bb" }))).toBe(false);
+    expect(hasIdentity({ tags }, identityTags({ ...id, organization: "other-org" }))).toBe(false);
     expect(hasIdentity({}, identity)).toBe(false);
   });
   it("expiryFor", () => {
@@ -195,7 +196,7 @@ describe("client settings", () => {
 });
 
 describe("resolveLambdaMachineArgs", () => {
-  const rt = { project: "hgx-inference", stack: "dev" };
+  const rt = { organization: "acme", project: "hgx-inference", stack: "dev" };
   it("applies the documented defaults", () => {
     const r = resolveLambdaMachineArgs("gpu", { regions: ["us-east-1"] }, rt);
     expect(r).toMatchObject({

@@ -16,7 +16,7 @@ let clock: SteppingClock;
 
 beforeEach(async () => {
   clock = new SteppingClock();
-  h = await startHarness({ now: clock.now });
+  h = await startHarness({ clock: { now: clock.now } });
   errors = [];
 });
 afterEach(async () => {
@@ -115,7 +115,7 @@ describe("FilesystemProvider", () => {
     const fsp = new FilesystemProvider(clock);
     const fs = await fsp.create(inputs());
     const ip = new InstanceProvider(clock);
-    const inst = await ip.create(instanceInputs({ filesystemName: "hf-cache", filesystemRegion: fs.outs.region }));
+    const inst = await ip.create(instanceInputs({ filesystemName: "hf-cache" }));
     const holdMs = 300;
     h.emu.faults.filesystemInUseFor(holdMs);
     await ip.delete(inst.id, inst.outs);
@@ -138,7 +138,7 @@ describe("FilesystemProvider", () => {
     const fsp = new FilesystemProvider(clock);
     const fs = await fsp.create(inputs());
     const ip = new InstanceProvider(clock);
-    const inst = await ip.create(instanceInputs({ filesystemName: "hf-cache", filesystemRegion: fs.outs.region }));
+    const inst = await ip.create(instanceInputs({ filesystemName: "hf-cache" }));
     const started = clock.now();
     const e = await rejectionOf(() => fsp.delete(fs.id, fs.outs));
     errors.push(e);

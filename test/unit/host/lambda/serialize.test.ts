@@ -13,6 +13,7 @@ import { InstanceProvider } from "../../../../components/host/lambda/instance";
 import { SshKeyProvider } from "../../../../components/host/lambda/sshKey";
 import { LAMBDA_PROVIDER_VERSION } from "../../../../components/host/lambda/common";
 import { startLambdaEmulator, type LambdaEmulator } from "../../../fixtures/lambda-emulator";
+import { FAST_ENV, TEST_RATE_LIMIT } from "./harness";
 
 const providers = {
   SshKeyProvider: () => new SshKeyProvider(),
@@ -24,7 +25,7 @@ const providers = {
 let emu: LambdaEmulator;
 let dir: string;
 beforeAll(async () => {
-  emu = await startLambdaEmulator();
+  emu = await startLambdaEmulator({ rateLimit: TEST_RATE_LIMIT });
   dir = mkdtempSync(join(tmpdir(), "hgx-lambda-serialize-"));
 });
 afterAll(async () => {
@@ -80,7 +81,7 @@ describe("provider serialization", () => {
     const res = await runNode(script, {
       KEY_FROM_CONFIG: emu.apiKey,
       LAMBDA_API_BASE_URL: emu.baseUrl,
-      LAMBDA_API_REQUEST_INTERVAL_MS: "1",
+      LAMBDA_API_REQUEST_INTERVAL_MS: FAST_ENV.LAMBDA_API_REQUEST_INTERVAL_MS,
     });
     expect(res.stderr).toBe("");
     expect(res.code).toBe(0);
