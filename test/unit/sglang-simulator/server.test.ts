@@ -280,7 +280,10 @@ describe("scheduling and timing", () => {
       const requests = [0, 1, 2, 3].map((i) => streamRequest(`${sim.baseUrl}/v1/chat/completions`, chatBody(`${PROMPT} ${i}`, 10)));
       // Bounded poll: all four arrive within milliseconds, and the first two run for ~130 ms.
       let during = "";
+      // Poll gently: back-to-back /metrics requests would queue in front of the streams on the
+      // simulator's own event loop and delay their first tokens by more than any measured stall.
       for (let i = 0; i < 100 && !/^sglang:num_queue_reqs\{model_name="qwen"\} 2\.0$/m.test(during); i += 1) {
+        if (i > 0) await new Promise((r) => setTimeout(r, 5));
         during = await (await fetch(`${sim.baseUrl}/metrics`)).text();
       }
       return { during, streams: await Promise.all(requests) };
