@@ -1,7 +1,6 @@
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
-import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
@@ -9,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dockerEnv, rigDockerHost } from "../../fixtures/docker-rig";
 import { buildSimulatorImage, SIMULATOR_IMAGE_LOCAL_TAG } from "../../fixtures/sglang-simulator/image";
 import { chatBody, streamRequest } from "../../fixtures/sglang-simulator/sse-client";
+import { freePort } from "../../fixtures/net";
 
 const run = promisify(execFile);
 
@@ -33,16 +33,6 @@ function containerName(): string {
   return name;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** Polls /health until 200, recording every distinct answer; bounded in time. */
 async function waitHealthy(baseUrl: string, timeoutMs: number): Promise<string[]> {

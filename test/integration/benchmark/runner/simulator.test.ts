@@ -17,13 +17,13 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import * as http from "node:http";
-import * as net from "node:net";
 import * as path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { runBenchmark, type BenchmarkResult } from "../../../../components/benchmark/runner";
 import { loadTokenizer, speedUpBpeMerges, type LoadedTokenizer } from "../../../../components/benchmark/runner/tokenizer";
 import { expectedLatencies, FAST_TIMING, percentile, simulateWorkload, startSimulator, type RunningSimulator, type SimulatorFaults } from "../../../fixtures/sglang-simulator";
 import { stalledMs, StallRecorder, type Stall } from "../../../fixtures/schedulingDelay";
+import { freePort } from "../../../fixtures/net";
 
 let tokenizer: LoadedTokenizer;
 const sims: RunningSimulator[] = [];
@@ -93,16 +93,6 @@ const OUTPUT = 32;
 
 const SIM_CLI = path.join(__dirname, "../../../fixtures/sglang-simulator/cli.ts");
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 function healthy(port: number): Promise<boolean> {
   return new Promise((resolve) => {
