@@ -75,6 +75,15 @@ async function launchFleet(fleet: Record<string, Tag[]> = FLEET): Promise<void> 
 
 const statusOf = (name: string) => emu.state.instance(idsByName[name])!.status;
 const terminateRequests = () => emu.requests().filter((r) => r.path.endsWith("/instance-operations/terminate"));
+/**
+ * Exactly one terminate call was processed. On a loaded machine the pacing may still meet the
+ * emulator's limit and a 429 is retried: those retries are the only other terminate requests allowed.
+ */
+function expectOneTerminateCall(): void {
+  const calls = terminateRequests();
+  expect(calls.filter((q) => q.status < 400)).toHaveLength(1);
+  expect(calls.filter((q) => q.status >= 400).map((q) => q.status)).toEqual(calls.filter((q) => q.status >= 400).map(() => 429));
+}
 // The vendor's limits compressed 100x; the reaper's client is paced with a margin above them.
 const RATE_LIMIT = scaledRateLimit(0.01);
 const reaperEnv = () => ({
@@ -155,7 +164,7 @@ describe("reaper against the Lambda emulator", () => {
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/TERMINATE\s+\S+\s+ci-expired/);
     expect(r.out).toMatch(/terminating 2 expired instances/);
-    expect(terminateRequests()).toHaveLength(1);
+    expectOneTerminateCall();
     for (const name of Object.keys(FLEET)) {
       const gone = ["terminating", "terminated"].includes(statusOf(name));
       expect({ name, gone }).toEqual({ name, gone: EXPECTED_TERMINATED.includes(name) });
@@ -163,7 +172,7 @@ describe("reaper against the Lambda emulator", () => {
     // A second run finds nothing left to do.
     const again = await reap(["--confirm", "--all-stacks"]);
     expect(again.out).toMatch(/terminating 0 expired instances/);
-    expect(terminateRequests()).toHaveLength(1);
+    expectOneTerminateCall();
   });
 
   it("--stack limits the run to one stack; --project to another project's instances", async () => {
@@ -286,7 +295,7 @@ describe("prod is never reaped", () => {
 
     const real = await reapLater(["--confirm", "--stack", "dev", "--stack", "prod", "--stack", "staging"]);
     expect(real.code).toBe(0);
-    expect(terminateRequests()).toHaveLength(1);
+    expectOneTerminateCall();
     for (const name of Object.keys(fleet())) {
       const gone = ["terminating", "terminated"].includes(statusOf(name));
       expect({ name, gone }).toEqual({ name, gone: name === "dev-expired" });
