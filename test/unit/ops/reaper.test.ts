@@ -12,7 +12,7 @@ import { resolveLambdaMachineArgs, type LambdaMachineArgs } from "../../../compo
 import { parseStackConfig, type RawConfig } from "../../../components/config";
 import { hostArgsFor } from "../../../components/stack";
 import type { Instance, Tag } from "../../../components/host/lambda/types";
-import { scaledRateLimit, startLambdaEmulator, type LambdaEmulator } from "../../fixtures/lambda-emulator";
+import { scaledRateLimit, startLambdaEmulator, withoutRateLimitRetries, type LambdaEmulator } from "../../fixtures/lambda-emulator";
 
 const repoRoot = path.resolve(__dirname, "..", "..", "..");
 const PROJECT = "hgx-inference";
@@ -147,7 +147,7 @@ describe("reaper against the Lambda emulator", () => {
 
   it("dry run: prints the plan and terminates nothing", async () => {
     const r = await reap([]);
-    expect(r.err).toBe("");
+    expect(withoutRateLimitRetries(r.err)).toBe("");
     expect(r.code).toBe(0);
     for (const name of EXPECTED_TERMINATED) expect(r.out).toMatch(new RegExp(`would terminate\\s+${idsByName[name]}\\s+${name}`));
     expect(r.out).toMatch(/would terminate 2 expired instances \(\$91\.84\/h\); keeping 4; 2 instances of other projects or without a project tag not touched/);
