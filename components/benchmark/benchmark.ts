@@ -516,7 +516,7 @@ export class Benchmark extends pulumi.ComponentResource {
       const cli = pulumi
         .all([baseUrl, args.servedModelName, args.modelPath, ready])
         .apply(([url, servedModelName, modelPath]) =>
-          renderNativeCapacityCommand({ baseUrl: url, servedModelName, model: modelPath, workload: s.workload, capacity, levelTimeoutSeconds: s.timeoutSeconds }),
+          renderNativeCapacityCommand({ baseUrl: url, servedModelName, model: modelPath, tokenizer: s.tokenizer ?? modelPath, workload: s.workload, capacity, levelTimeoutSeconds: s.timeoutSeconds }),
         );
       const capacityCommand = new command.local.Command(
         `${name}-capacity`,

@@ -70,8 +70,10 @@ const SLO_FLAG: Record<keyof CapacitySlo, string> = { ttftP99Ms: "ttft_p99_ms", 
 export interface NativeCapacityCommandOptions {
   readonly baseUrl: string;
   readonly servedModelName: string;
-  /** Tokenizer source for the random dataset. */
+  /** The model id (recorded in the results). */
   readonly model: string;
+  /** Tokenizer the random prompts are built with: the stack's choice, else the model's own. @default model */
+  readonly tokenizer?: string;
   readonly workload: BenchmarkWorkload;
   readonly capacity: CapacitySettings;
   /** Limit on one level's run, seconds (`--total-timeout`). */
@@ -81,7 +83,7 @@ export interface NativeCapacityCommandOptions {
 /** Flags: the native bench CLI's (without --max-concurrency, which the search sets) plus the search's. */
 export function nativeCapacityArgs(o: NativeCapacityCommandOptions): string[] {
   const c = validateCapacitySettings(o.capacity);
-  const bench = nativeBenchArgs({ baseUrl: o.baseUrl, servedModelName: o.servedModelName, model: o.model, workload: o.workload, timeoutSeconds: o.levelTimeoutSeconds });
+  const bench = nativeBenchArgs({ baseUrl: o.baseUrl, servedModelName: o.servedModelName, model: o.model, tokenizer: o.tokenizer ?? o.model, workload: o.workload, timeoutSeconds: o.levelTimeoutSeconds });
   const i = bench.indexOf("--max-concurrency");
   if (i >= 0) bench.splice(i, 2);
   const jsonAt = bench.indexOf("--json");

@@ -35,6 +35,8 @@ beforeAll(async () => {
     baseUrl: sim.baseUrl,
     servedModelName: "qwen",
     modelPath: "Qwen/Qwen3-0.6B",
+    // No hub here: the runner's packaged tokenizer, chosen explicitly (a stack run never falls back).
+    tokenizer: "bundled",
     apiKey: API_KEY,
     serverSpecHash: "spec-capacity",
     hourlyPriceUsd: 0,
