@@ -16,6 +16,7 @@
 // The Node.js language host compiles with ts-node, which loads only what is referenced: point at the typings.
 /// <reference path="./jstat.d.ts" />
 import { jStat } from "jstat";
+import type { BaselineFigures } from "./baseline";
 import type { BenchmarkMetrics } from "./results";
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -100,22 +101,18 @@ export interface LoadLevel {
   readonly burstiness: number;
 }
 
-/** What one measurement of a level yields (a subset of the vllm result, in its units). */
-export interface PointMetrics {
+/**
+ * What one measurement of a level yields (a subset of the vllm result, in its units): the baseline's
+ * throughput and latency figures, plus what a search needs besides.
+ */
+export interface PointMetrics
+  extends Pick<BaselineFigures, "outputThroughput" | "totalTokenThroughput" | "ttftMeanMs" | "ttftP99Ms" | "tpotMeanMs" | "tpotP99Ms" | "itlMeanMs" | "itlP99Ms"> {
   readonly completed: number;
   readonly failed: number;
   readonly durationS: number;
   readonly requestThroughput: number;
-  readonly outputThroughput: number;
-  readonly totalTokenThroughput: number;
   /** Requests meeting every per-request SLO per second; undefined when the run had no goodput SLOs. */
   readonly requestGoodput: number | undefined;
-  readonly ttftMeanMs: number;
-  readonly ttftP99Ms: number;
-  readonly tpotMeanMs: number;
-  readonly tpotP99Ms: number;
-  readonly itlMeanMs: number;
-  readonly itlP99Ms: number;
   /** Undefined when the run did not report E2EL. */
   readonly e2elMeanMs: number | undefined;
   readonly e2elP99Ms: number | undefined;
