@@ -31,7 +31,7 @@ import { dockerSshHost, dockerSshOpts, localDockerHost, writePrivateKeyFile } fr
 import { renderReadinessGateScript } from "./readinessGate";
 import type { SglangFlagOverrides, SglangPresetName } from "./sglangArgs";
 import { checkGpuFit, type Duration, planServing, servingSpecHash, type ServingPlan, type ServingPlanInput } from "./servingPlan";
-import { buildTimeline, type TimelinePhase } from "./timeline";
+import { buildTimeline, criticalPath, type CriticalPath, type TimelinePhase } from "./timeline";
 import { DEFAULT_DOWNLOADER_IMAGE, renderWeightsDownloadScript } from "./weights";
 
 /** Fields of a command child that `transform` may override. */
@@ -263,6 +263,8 @@ export class SglangServer extends pulumi.ComponentResource {
   readonly containerName: pulumi.Output<string>;
   /** Startup phases with ISO start/end times (see `TIMELINE_MEANINGS`). */
   readonly timeline: pulumi.Output<TimelinePhase[]>;
+  /** The timeline's longest chain and the seconds the stack added between its phases (null when a phase has no times). */
+  readonly criticalPath: pulumi.Output<CriticalPath | null>;
   /** Non-fatal configuration findings (also logged). */
   readonly configWarnings: string[];
   /** The validated plan (flags, argv, container spec). */
@@ -417,6 +419,7 @@ export class SglangServer extends pulumi.ComponentResource {
       .apply(([hostReadyAt, pulledAt, weightsLog, gateLog]) =>
         buildTimeline({ hostReadyAt, imagePulledAt: pulledAt, weightsLog, gateLog }),
       );
+    this.criticalPath = this.timeline.apply((t) => criticalPath(t) ?? null);
 
     this.registerOutputs({
       endpoint: this.endpoint,
@@ -427,6 +430,7 @@ export class SglangServer extends pulumi.ComponentResource {
       dockerRunCommand: this.dockerRunCommand,
       containerName: this.containerName,
       timeline: this.timeline,
+      criticalPath: this.criticalPath,
     });
   }
 }

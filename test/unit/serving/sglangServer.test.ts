@@ -262,6 +262,10 @@ describe("SglangServer with the seed preset over SSH", () => {
       ["containerHealthy", 1189],
       ["ready", 3],
     ]);
+    const path = await valueOf(server.criticalPath);
+    expect(path?.phases).toEqual(["hostReady", "weightsPresent", "containerHealthy", "ready"]);
+    expect(path?.phaseSeconds).toBe(1800 + 1189 + 3);
+    expect(path?.stackAddedSeconds).toBe((path?.totalSeconds ?? 0) - (1800 + 1189 + 3));
     const gate = byName("seed-ready")?.inputs ?? {};
     expect(scriptOf(gate)).toContain("http://127.0.0.1:8000");
     expect(gate.triggers).toEqual(["seed-container-id"]);
