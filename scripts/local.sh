@@ -48,7 +48,8 @@ stack_up() {
   case "$PULUMI_BACKEND_URL" in file://*) ;; *) events="$(mktemp -t hgx-up-events.XXXXXX)" ;; esac
   log "pulumi up --stack local (setup took $((SECONDS - t0)) s)"
   local up0=$SECONDS
-  pulumi up --yes --skip-preview --stack local --non-interactive --suppress-progress --event-log "$events" >&2
+  # --event-log is one of the CLI's debug flags (the Automation API sets the same variable to use it).
+  PULUMI_DEBUG_COMMANDS=true pulumi up --yes --skip-preview --stack local --non-interactive --suppress-progress --event-log "$events" >&2
   log "pulumi up took $((SECONDS - up0)) s; where it went (engine event timestamps):"
   npx --no-install tsx scripts/deploy-breakdown.ts "$events" >&2 || log "(no breakdown: $events unreadable)"
   log "done in $((SECONDS - t0)) s; report: $(pulumi stack output benchmark --stack local --json | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{try{console.log(JSON.parse(s)?.reportPath??"(none)")}catch{console.log("(none)")}})')"
