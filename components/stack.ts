@@ -274,6 +274,7 @@ export function deploymentOutputs(d: Deployment) {
       imageDigest: server.imageDigest,
       dockerRunCommand: server.dockerRunCommand,
       timeline: server.timeline,
+      criticalPath: server.criticalPath,
     },
     benchmark: benchmark && {
       metrics: benchmark.metrics,

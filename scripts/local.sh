@@ -5,6 +5,11 @@
 #
 #   bash scripts/local.sh up        # deploy + benchmark; prints the stack outputs as JSON on stdout
 #   bash scripts/local.sh down      # destroy (the HF cache volume is retained, as the stack says)
+#   bash scripts/local.sh measure   # down, then a timed up from nothing: where the time went (engine events)
+#
+# Every `up` keeps the engine's event log (.pulumi-local/last-up-events.jsonl) and prints the breakdown
+# of its time (scripts/deploy-breakdown.ts): the waits for the server, gate and benchmark, and the
+# stack's own overhead.
 #
 # State lives in a local file backend (.pulumi-local/, or PULUMI_BACKEND_URL); the local stack holds no
 # secret, so its passphrase is empty unless PULUMI_CONFIG_PASSPHRASE says otherwise. The Docker engine is
@@ -12,7 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 verb="${1:-up}"
-case "$verb" in up|down) ;; *) printf 'usage: scripts/local.sh up|down\n' >&2; exit 2 ;; esac
+case "$verb" in up|down|measure) ;; *) printf 'usage: scripts/local.sh up|down|measure\n' >&2; exit 2 ;; esac
 log() { printf '[local] %s\n' "$*" >&2; }
 t0=$SECONDS
 
@@ -36,14 +41,33 @@ if ! pulumi stack select local --non-interactive 2>/dev/null; then
   pulumi stack init local --secrets-provider passphrase --non-interactive >&2
 fi
 
-if [ "$verb" = up ]; then
+stack_up() {
   log "building the SGLang simulator image (cached by content)"
   bash scripts/build-simulator-image.sh >/dev/null
+  local events="${PULUMI_BACKEND_URL#file://}/last-up-events.jsonl"
+  case "$PULUMI_BACKEND_URL" in file://*) ;; *) events="$(mktemp -t hgx-up-events.XXXXXX)" ;; esac
   log "pulumi up --stack local (setup took $((SECONDS - t0)) s)"
-  pulumi up --yes --skip-preview --stack local --non-interactive --suppress-progress >&2
+  local up0=$SECONDS
+  # --event-log is one of the CLI's debug flags (the Automation API sets the same variable to use it).
+  PULUMI_DEBUG_COMMANDS=true pulumi up --yes --skip-preview --stack local --non-interactive --suppress-progress --event-log "$events" >&2
+  log "pulumi up took $((SECONDS - up0)) s; where it went (engine event timestamps):"
+  npx --no-install tsx scripts/deploy-breakdown.ts "$events" >&2 || log "(no breakdown: $events unreadable)"
   log "done in $((SECONDS - t0)) s; report: $(pulumi stack output benchmark --stack local --json | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{try{console.log(JSON.parse(s)?.reportPath??"(none)")}catch{console.log("(none)")}})')"
   pulumi stack output --stack local --json
-else
+}
+
+stack_down() {
   pulumi destroy --yes --skip-preview --stack local --non-interactive --suppress-progress >&2
   log "destroyed in $((SECONDS - t0)) s (the HF cache volume is retained)"
-fi
+}
+
+case "$verb" in
+  up) stack_up ;;
+  down) stack_down ;;
+  measure)
+    # From nothing (images and the cache volume stay: a warm deploy), so the figure is the deploy itself.
+    stack_down
+    t0=$SECONDS
+    stack_up >/dev/null
+    ;;
+esac

@@ -24,7 +24,12 @@ fi
 if ! docker info >/dev/null 2>&1; then
   log "starting dockerd"
   $SUDO mkdir -p /var/log
-  ( $SUDO dockerd >/var/log/hgx-dockerd.log 2>&1 & )
+  # A daemon outlives this script: it must not inherit the caller's open files (a lock a CI wrapper
+  # holds would be held for as long as dockerd runs), so every descriptor above stderr is closed.
+  (
+    for fd in /proc/$BASHPID/fd/*; do n=${fd##*/}; if [ "$n" -gt 2 ]; then eval "exec $n>&-"; fi; done
+    $SUDO setsid dockerd >/var/log/hgx-dockerd.log 2>&1 </dev/null &
+  )
   for _ in $(seq 1 60); do
     docker info >/dev/null 2>&1 && break
     sleep 1

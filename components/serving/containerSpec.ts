@@ -218,8 +218,6 @@ export interface ContainerArgsOptions {
   readonly imageId: pulumi.Input<string>;
   /** Values of `spec.secretEnvNames`, as Pulumi secrets. */
   readonly secretEnv: Readonly<Record<string, pulumi.Input<string>>>;
-  /** Seconds `pulumi up` waits for the container to become healthy. */
-  readonly waitTimeoutSeconds: number;
 }
 
 /** spec -> `@pulumi/docker` ContainerArgs. The env list is a Pulumi secret when any secret is present. */
@@ -265,8 +263,10 @@ export function toContainerArgs(spec: ContainerSpec, opts: ContainerArgsOptions)
     destroyGraceSeconds: spec.stopGraceSeconds,
     stopTimeout: spec.stopGraceSeconds,
     mustRun: true,
-    wait: true,
-    waitTimeout: opts.waitTimeoutSeconds,
+    // The provider returns once Docker started the container; the readiness gate that follows it
+    // waits for /health, reports the boot's progress and fails within seconds of a lost container
+    // (the provider's own health wait was silent and ran to its timeout).
+    wait: false,
   };
 }
 

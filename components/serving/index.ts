@@ -4,7 +4,6 @@ export * from "./image";
 export * from "./containerSpec";
 export * from "./weights";
 export * from "./readinessGate";
-export * from "./bootProgress";
 export * from "./timeline";
 export * from "./dockerEndpoint";
 export * from "./servingPlan";

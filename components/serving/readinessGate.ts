@@ -5,6 +5,13 @@
  *   1. `/health` returns 200 (polled; the port refuses connections while weights load);
  *   2. `/v1/models` lists the served name (answers before warm-up ends, so only after 1);
  *   3. one short chat completion succeeds.
+ * It starts as soon as Docker has started the container (the container resource does not wait for
+ * health), so it is also the boot's progress reporter and watchdog: while `/health` is not 200 it
+ * looks at the container every poll and prints a line when its state changes and once a
+ * `progressEverySeconds` otherwise (state, health, last log line, key redacted); it fails within
+ * one poll when the container stops, crash-restarts, cannot start or disappears (replaced), with
+ * Docker's error and the last log lines. No sleep decides when a deploy ends: the gate returns
+ * within one poll of the server answering.
  * Bounded: the whole gate ends within `timeoutSeconds`, each request with a `curl -m` cap.
  * On failure it prints what it saw and the container's last 50 log lines (key redacted) to
  * stderr and exits non-zero, so `pulumi up` shows why.
@@ -23,7 +30,7 @@ export interface ReadinessGateOptions {
   readonly baseUrl: string;
   /** Name `/v1/models` must list and the completion uses as `model`. */
   readonly servedModelName: string;
-  /** Container whose logs are shown on failure; omit when there is none (tests). */
+  /** Container watched while booting and whose logs are shown on failure; omit when there is none (tests). */
   readonly containerName?: string;
   /**
    * Upper bound for the whole gate, in seconds.
@@ -31,8 +38,8 @@ export interface ReadinessGateOptions {
    */
   readonly timeoutSeconds?: number;
   /**
-   * Seconds between `/health` polls.
-   * @default 5
+   * Seconds between `/health` polls and looks at the container (what bounds how late a change is seen).
+   * @default 2
    */
   readonly pollIntervalSeconds?: number;
   /**
@@ -68,7 +75,7 @@ export function renderReadinessGateScript(opts: ReadinessGateOptions): string {
   const errors = validateReadinessGate(opts);
   if (errors.length > 0) throw new Error(errors.join("\n"));
   const timeout = opts.timeoutSeconds ?? 900;
-  const poll = opts.pollIntervalSeconds ?? 5;
+  const poll = opts.pollIntervalSeconds ?? 2;
   const progressEvery = opts.progressEverySeconds ?? 60;
   const completionCap = opts.completionTimeoutSeconds ?? 120;
   const base = opts.baseUrl.replace(/\/+$/, "");
@@ -128,18 +135,41 @@ if [ -n "$CONTAINER" ] && command -v docker >/dev/null 2>&1; then
   if [ -n "$started" ]; then echo "TIMELINE container_started $started"; fi
 fi
 
-# 1. /health until 200.
+# 1. /health until 200, watching the container meanwhile (progress, and fail fast if it is lost).
+WATCH=""
+if [ -n "$CONTAINER" ] && command -v docker >/dev/null 2>&1; then WATCH=1; fi
 last_progress=$START
+last_state=""
+restarts0=""
 while :; do
   code=$(curl -s -o "$WORK/health" -w '%{http_code}' -m "$(cap 10)" "$BASE/health" 2>"$WORK/health.err")
   if [ "$code" = "200" ]; then break; fi
   now=$(date +%s)
+  state=""
+  if [ -n "$WATCH" ]; then
+    if ! info=$(docker inspect -f '{{.State.Status}}|{{if .State.Health}}{{.State.Health.Status}}{{else}}-{{end}}|{{.State.ExitCode}}|{{.RestartCount}}|{{.State.Error}}' "$CONTAINER" 2>&1); then
+      fail "the container $CONTAINER is gone ($(printf '%s' "$info" | head -c 200 | redact)); it was removed or replaced while booting"
+    fi
+    IFS='|' read -r status health exit_code restarts error <<< "$info"
+    restarts0=\${restarts0:-$restarts}
+    case "$status" in
+      exited|dead) fail "the container stopped during boot (status=$status exit-code=$exit_code\${error:+ error=$error})" ;;
+      created) if [ -n "$error" ]; then fail "Docker could not start the container: $error"; fi ;;
+    esac
+    if [ "$restarts" != "$restarts0" ]; then
+      fail "the container crashed during boot and Docker restarted it (restart count $restarts0 -> $restarts, last exit-code=$exit_code)"
+    fi
+    state="container=$status health=$health"
+  fi
   if [ "$now" -ge "$DEADLINE" ]; then
     fail "/health never returned 200 (last: HTTP \${code:-000} $(seen "$WORK/health") $(seen "$WORK/health.err")). Check that the container is running and the model loaded; a cold 400B boot needs a longer timeout"
   fi
-  if [ $(( now - last_progress )) -ge ${progressEvery} ]; then
-    echo "waiting for $BASE/health: HTTP \${code:-000} after $(( now - START ))s of \${TIMEOUT}s"
+  if [ "$state" != "$last_state" ] || [ $(( now - last_progress )) -ge ${progressEvery} ]; then
+    line="waiting for $BASE/health: HTTP \${code:-000} after $(( now - START ))s of \${TIMEOUT}s"
+    if [ -n "$WATCH" ]; then line="$line; $state; last log: $(docker logs --tail 1 "$CONTAINER" 2>&1 | tail -n 1 | cut -c1-200 | redact)"; fi
+    echo "$line"
     last_progress=$now
+    last_state=$state
   fi
   sleep "$(cap ${poll})"
 done

@@ -7,9 +7,9 @@
  *   image-pulled     local.Command stamping when the pull finished (timeline only)
  *   cache-volume     docker.Volume for the HF cache, only when the host has no persistent filesystem
  *   weights          remote/local Command: `hf download` into that cache, IN PARALLEL with the image pull
- *   container        docker.Container, waits until Docker reports it healthy
- *   boot-progress    remote/local Command printing the container's state once a minute during that wait
- *   ready            remote/local Command: the readiness gate (/health, /v1/models, one completion)
+ *   container        docker.Container, created and started (the provider does not wait for health)
+ *   ready            remote/local Command: the readiness gate, started with the container: boot progress
+ *                    and watchdog while /health is not 200, then /v1/models and one completion
  *
  * The endpoint output resolves only after the gate passed, so anything that depends on it
  * (the benchmark) waits on a real signal.
@@ -27,12 +27,11 @@ import {
   shellQuote,
   toContainerArgs,
 } from "./containerSpec";
-import { renderBootProgressScript } from "./bootProgress";
 import { dockerSshHost, dockerSshOpts, localDockerHost, writePrivateKeyFile } from "./dockerEndpoint";
 import { renderReadinessGateScript } from "./readinessGate";
 import type { SglangFlagOverrides, SglangPresetName } from "./sglangArgs";
 import { checkGpuFit, type Duration, planServing, servingSpecHash, type ServingPlan, type ServingPlanInput } from "./servingPlan";
-import { buildTimeline, type TimelinePhase } from "./timeline";
+import { buildTimeline, criticalPath, type CriticalPath, type TimelinePhase } from "./timeline";
 import { DEFAULT_DOWNLOADER_IMAGE, renderWeightsDownloadScript } from "./weights";
 
 /** Fields of a command child that `transform` may override. */
@@ -264,6 +263,8 @@ export class SglangServer extends pulumi.ComponentResource {
   readonly containerName: pulumi.Output<string>;
   /** Startup phases with ISO start/end times (see `TIMELINE_MEANINGS`). */
   readonly timeline: pulumi.Output<TimelinePhase[]>;
+  /** The timeline's longest chain and the seconds the stack added between its phases (null when a phase has no times). */
+  readonly criticalPath: pulumi.Output<CriticalPath | null>;
   /** Non-fatal configuration findings (also logged). */
   readonly configWarnings: string[];
   /** The validated plan (flags, argv, container spec). */
@@ -367,12 +368,8 @@ export class SglangServer extends pulumi.ComponentResource {
       );
     }
 
-    // 4. The server container; healthy before Pulumi moves on.
-    const containerArgs = toContainerArgs(plan.spec, {
-      imageId: this.image.imageId,
-      secretEnv,
-      waitTimeoutSeconds: plan.waitTimeoutSeconds,
-    });
+    // 4. The server container, started; the gate below waits for it to serve.
+    const containerArgs = toContainerArgs(plan.spec, { imageId: this.image.imageId, secretEnv });
     pulumi.log.info(
       `container ${containerName}: waiting up to ${Math.round(plan.waitTimeoutSeconds / 60)} min for /health (cold 400B boot: load 5-15 min + CUDA graphs)`,
       this,
@@ -387,21 +384,8 @@ export class SglangServer extends pulumi.ComponentResource {
       deleteBeforeReplace: true,
     });
 
-    // Progress during the container's long, otherwise silent health wait; starts together with it.
-    hostCommand(
-      `${name}-boot-progress`,
-      conn,
-      hostReady,
-      {
-        script: renderBootProgressScript({ containerName, timeoutSeconds: plan.waitTimeoutSeconds }),
-        secretLine: args.apiKey ?? "",
-        // Re-run whenever the container is replaced (same inputs that replace it).
-        triggers: [this.image.imageId, JSON.stringify(plan.spec.command)],
-      },
-      { parent: this, dependsOn: [this.image, ...cacheDeps, ...(weights !== undefined ? [weights.resource] : [])] },
-    );
-
-    // 5. Readiness gate: a real request path, not just Docker's health status.
+    // 5. Readiness gate: boot progress and watchdog, then a real request path (not Docker's health
+    //    status, which lags by up to a health-check interval). Its bound covers the boot and the checks.
     const hostLocalBase = `http://127.0.0.1:${plan.hostPort}`;
     const gate = hostCommand(
       `${name}-ready`,
@@ -412,7 +396,7 @@ export class SglangServer extends pulumi.ComponentResource {
           baseUrl: hostLocalBase,
           servedModelName: plan.servedModelName,
           containerName,
-          timeoutSeconds: plan.readinessTimeoutSeconds,
+          timeoutSeconds: plan.waitTimeoutSeconds + plan.readinessTimeoutSeconds,
         }),
         secretLine: args.apiKey ?? "",
         triggers: [this.container.id],
@@ -435,6 +419,7 @@ export class SglangServer extends pulumi.ComponentResource {
       .apply(([hostReadyAt, pulledAt, weightsLog, gateLog]) =>
         buildTimeline({ hostReadyAt, imagePulledAt: pulledAt, weightsLog, gateLog }),
       );
+    this.criticalPath = this.timeline.apply((t) => criticalPath(t) ?? null);
 
     this.registerOutputs({
       endpoint: this.endpoint,
@@ -445,6 +430,7 @@ export class SglangServer extends pulumi.ComponentResource {
       dockerRunCommand: this.dockerRunCommand,
       containerName: this.containerName,
       timeline: this.timeline,
+      criticalPath: this.criticalPath,
     });
   }
 }

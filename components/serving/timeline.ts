@@ -81,3 +81,40 @@ export function buildTimeline(src: TimelineSources): TimelinePhase[] {
     phase("ready", gate.health_ok, gate.ready),
   ];
 }
+
+/** The longest chain of a deploy's startup and what the stack added to it. */
+export interface CriticalPath {
+  /** Phases on the longest chain, in order (the slower of the image pull and the weights download). */
+  readonly phases: readonly TimelinePhaseName[];
+  /** From host ready to ready, on the host's clock. */
+  readonly totalSeconds: number;
+  /** Sum of the chain's phase durations: the time the deploy had to wait for. */
+  readonly phaseSeconds: number;
+  /**
+   * `totalSeconds - phaseSeconds`: gaps between one phase ending and the next starting — time the
+   * stack itself added (scheduling, provider start-up, polling granularity).
+   */
+  readonly stackAddedSeconds: number;
+}
+
+/**
+ * Pure: the critical path host ready → max(image pull, weights) → container healthy → ready.
+ * Undefined when a phase on it has no times (e.g. a stack output from before a phase was recorded).
+ */
+export function criticalPath(timeline: readonly TimelinePhase[]): CriticalPath | undefined {
+  const byName = new Map(timeline.map((p) => [p.phase, p]));
+  const hostReadyAt = byName.get("hostReady")?.end;
+  const readyAt = byName.get("ready")?.end;
+  const pull = byName.get("imagePulled");
+  const weights = byName.get("weightsPresent");
+  const healthy = byName.get("containerHealthy");
+  const ready = byName.get("ready");
+  if (hostReadyAt === undefined || readyAt === undefined || healthy?.seconds === undefined || ready?.seconds === undefined) return undefined;
+  // The slower of the two parallel fetches gates the container; a missing one did not run.
+  const fetches = [pull, weights].filter((p): p is TimelinePhase & { seconds: number } => p?.seconds !== undefined);
+  const slowest = fetches.sort((a, b) => (b.end ?? "").localeCompare(a.end ?? ""))[0];
+  const phases: TimelinePhaseName[] = ["hostReady", ...(slowest ? [slowest.phase] : []), "containerHealthy", "ready"];
+  const totalSeconds = Math.round((Date.parse(readyAt) - Date.parse(hostReadyAt)) / 1000);
+  const phaseSeconds = (slowest?.seconds ?? 0) + healthy.seconds + ready.seconds;
+  return { phases, totalSeconds, phaseSeconds, stackAddedSeconds: totalSeconds - phaseSeconds };
+}

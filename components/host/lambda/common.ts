@@ -84,7 +84,10 @@ export function clientFor(inputs: LambdaCommonInputs, stackConfig: StackConfigVi
 
 /** Timings of long waits, overridable through the environment (tests shrink them). */
 export interface WaitSettings {
-  /** Gap between two status polls. @default 15000 (env LAMBDA_POLL_INTERVAL_MS) */
+  /**
+   * Gap between two status polls: what bounds how late `active` (or a terminated instance) is seen.
+   * 5 s keeps a few replicas' polls well under the API's ~1 request/s. @default 5000 (env LAMBDA_POLL_INTERVAL_MS)
+   */
   readonly pollMs: number;
   /** A progress line at least this often during a wait. @default 60000 (env LAMBDA_PROGRESS_INTERVAL_MS) */
   readonly progressMs: number;
@@ -105,7 +108,7 @@ export function waitSettings(env: NodeJS.ProcessEnv = process.env): WaitSettings
     return n;
   };
   return {
-    pollMs: num("LAMBDA_POLL_INTERVAL_MS", 15_000),
+    pollMs: num("LAMBDA_POLL_INTERVAL_MS", 5_000),
     progressMs: num("LAMBDA_PROGRESS_INTERVAL_MS", 60_000),
     terminateTimeoutMs: num("LAMBDA_TERMINATE_TIMEOUT_MS", 1_200_000),
     inUseTimeoutMs: num("LAMBDA_IN_USE_TIMEOUT_MS", 900_000),

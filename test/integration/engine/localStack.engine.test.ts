@@ -12,6 +12,7 @@
  */
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
+import * as net from "node:net";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as pulumi from "@pulumi/pulumi";
@@ -118,7 +119,7 @@ describe("the local stack through the real engine", () => {
     expect(allowed.status).toBe(200);
 
     // Progress of the long steps reached the user.
-    expect(engine.engineOutput()).toMatch(/BOOT .* status=running/);
+    expect(engine.engineOutput()).toMatch(/waiting for \S+\/health: HTTP \d+ after \d+s of \d+s; container=running health=\w+; last log: /);
     expect(engine.engineOutput()).toContain("report reports/");
   });
 
@@ -235,5 +236,39 @@ describe("the local stack through the real engine", () => {
     expect((await engine.stack.exportStack()).deployment.resources ?? []).toHaveLength(0);
     expect((await containerState()).exists).toBe(false);
     expect((await run("docker", ["volume", "inspect", VOLUME])).code).toBe(0);
+  });
+
+  it("fails within seconds when Docker cannot start the server container, whatever the startup timeout", async () => {
+    // The host port is taken (a listener of this test): Docker creates the container and then
+    // cannot start it. With a 90 min startup timeout, the update must still end at once, with
+    // Docker's error, and never start the readiness gate.
+    const blocker = net.createServer();
+    const blockedPort = await freePort();
+    await new Promise<void>((resolve) => blocker.listen(blockedPort, "127.0.0.1", resolve));
+    const from = engine.events.length;
+    try {
+      await engine.stack.setAllConfig({
+        "hgx-inference:sglangPort": { value: String(blockedPort) },
+        "hgx-inference:sglangStartupTimeout": { value: "90m" },
+      });
+      const error = await engine.stack.up({ onOutput: engine.onOutput, onEvent: engine.onEvent }).then(
+        () => undefined,
+        (e: unknown) => e as Error,
+      );
+      expect(error, "up must fail").toBeDefined();
+      expect(String(error?.message)).toMatch(/address already in use|port is already allocated/);
+      const events = engine.events.slice(from);
+      const started = (name: string) => events.find((e) => e.resourcePreEvent?.metadata.urn.endsWith(`::${name}`));
+      const containerStart = started("hgx-container");
+      expect(containerStart, "the container was attempted").toBeDefined();
+      expect(started("hgx-ready"), "no readiness wait after a failed start").toBeUndefined();
+      // From the container's attempt to the end of the update, in the engine's own timestamps.
+      const seconds = Math.max(...events.map((e) => e.timestamp)) - (containerStart?.timestamp ?? 0);
+      console.log(`failed container start ended the update ${seconds} s after the container step began`);
+      expect(seconds).toBeLessThan(90 * 60 / 10); // a tenth of the timeout: far from running it out
+    } finally {
+      blocker.close();
+      await run("docker", ["rm", "-f", CONTAINER]);
+    }
   });
 });

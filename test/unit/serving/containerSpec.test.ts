@@ -153,9 +153,10 @@ describe("replacement policy", () => {
   });
 
   it("replace-on and ignore lists are disjoint ContainerArgs fields", () => {
-    const args = toContainerArgs(spec, { imageId: "sha256:x", secretEnv: { HF_TOKEN: "t", SGLANG_API_KEY: "k" }, waitTimeoutSeconds: 5400 });
+    const args = toContainerArgs(spec, { imageId: "sha256:x", secretEnv: { HF_TOKEN: "t", SGLANG_API_KEY: "k" } });
     for (const f of [...CONTAINER_REPLACE_ON, ...CONTAINER_IGNORE_CHANGES]) {
       if (f === "shmSize") continue; // only set with private IPC
+      if (f === "waitTimeout") continue; // no longer set (wait: false); ignored so older states do not diff
       expect(Object.keys(args), f).toContain(f);
     }
     expect(CONTAINER_REPLACE_ON.filter((f) => (CONTAINER_IGNORE_CHANGES as readonly string[]).includes(f))).toEqual([]);
@@ -165,7 +166,7 @@ describe("replacement policy", () => {
 describe("toContainerArgs", () => {
   it("secret env values only inside a Pulumi secret; plain fields mirror the spec", async () => {
     const spec = buildContainerSpec(base);
-    const args = toContainerArgs(spec, { imageId: "sha256:img", secretEnv: { HF_TOKEN: pulumi.secret("hf_abc"), SGLANG_API_KEY: pulumi.secret("k") }, waitTimeoutSeconds: 5400 });
+    const args = toContainerArgs(spec, { imageId: "sha256:img", secretEnv: { HF_TOKEN: pulumi.secret("hf_abc"), SGLANG_API_KEY: pulumi.secret("k") } });
     expect(pulumi.Output.isInstance(args.envs)).toBe(true);
     expect(await pulumi.isSecret(args.envs as pulumi.Output<string[]>)).toBe(true);
     const { envs, ...plain } = args;
@@ -173,12 +174,12 @@ describe("toContainerArgs", () => {
     expect(plain.command).toEqual([...spec.command]);
     expect(plain.ulimits).toEqual([{ name: "memlock", soft: -1, hard: -1 }, { name: "stack", soft: 67108864, hard: 67108864 }]);
     expect(plain.healthcheck).toEqual({ tests: [...spec.healthcheck.test], interval: "15s", timeout: "20s", retries: 5, startPeriod: "3600s" });
-    expect(plain.wait).toBe(true);
-    expect(plain.waitTimeout).toBe(5400);
+    expect(plain.wait).toBe(false); // the readiness gate waits, reporting progress and failing fast
+    expect(plain.waitTimeout).toBeUndefined();
     expect(envs).toBeDefined();
   });
 
   it("fails loudly when a secret value is missing", () => {
-    expect(() => toContainerArgs(buildContainerSpec(base), { imageId: "x", secretEnv: { HF_TOKEN: "t" }, waitTimeoutSeconds: 1 })).toThrow(/SGLANG_API_KEY/);
+    expect(() => toContainerArgs(buildContainerSpec(base), { imageId: "x", secretEnv: { HF_TOKEN: "t" } })).toThrow(/SGLANG_API_KEY/);
   });
 });

@@ -16,7 +16,9 @@ let clock: FakeShellClock;
 
 beforeAll(() => {
   // A fake `docker` so the failure path's `docker logs --tail 50` has something to show, including
-  // a line with the key (SGLang logs its server args) to prove the gate redacts it.
+  // a line with the key (SGLang logs its server args) to prove the gate redacts it. `inspect` of the
+  // container's state walks through $FAKE_STATES (`status|health|exit-code|restarts|error`, one per
+  // call, the last repeats; `gone` = no such container); default: running and starting.
   root = fs.mkdtempSync(path.join(os.tmpdir(), "hgx-gate-test-"));
   bin = path.join(root, "bin");
   fs.mkdirSync(bin);
@@ -25,7 +27,13 @@ beforeAll(() => {
     `#!/usr/bin/env bash
 printf '%s\\0' "$@" >> "$FAKE_LOG"; printf '\\n' >> "$FAKE_LOG"
 case "$1" in
-  inspect) echo "2026-01-01T00:00:00.123456789Z" ;;
+  inspect)
+    case "$3" in *StartedAt*) echo "2026-01-01T00:00:00.123456789Z"; exit 0 ;; esac
+    n=$(cat "$FAKE_LOG.n" 2>/dev/null || echo 0); echo $(( n + 1 )) > "$FAKE_LOG.n"
+    IFS=',' read -r -a states <<< "\${FAKE_STATES:-running|starting|0|0|}"
+    st="\${states[$(( n < \${#states[@]} ? n : \${#states[@]} - 1 ))]}"
+    if [ "$st" = gone ]; then echo "Error: No such object: $4" >&2; exit 1; fi
+    echo "$st" ;;
   logs) echo "server_args=ServerArgs(api_key='${API_KEY}', port=8000)"; echo "Capturing CUDA graphs ..." ;;
 esac
 `,
@@ -52,6 +60,7 @@ function runGate(
   opts: ReadinessGateOptions,
   stdin: string,
   fakeClock = false,
+  dockerEnv: Record<string, string> = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string; seconds: number; dockerArgv: string }> {
   const log = path.join(root, `docker-${process.pid}-${Math.random()}.log`);
   fs.writeFileSync(log, "");
@@ -59,7 +68,7 @@ function runGate(
   const started = performance.now();
   return new Promise((resolve, reject) => {
     const child = spawn("bash", ["-c", renderReadinessGateScript(opts)], {
-      env: { PATH: `${fakeClock ? `${clock.binDir}:` : ""}${bin}:${process.env.PATH}`, SHLVL: "1", FAKE_LOG: log, ...clockEnv },
+      env: { PATH: `${fakeClock ? `${clock.binDir}:` : ""}${bin}:${process.env.PATH}`, SHLVL: "1", FAKE_LOG: log, ...clockEnv, ...dockerEnv },
     });
     let stdout = "";
     let stderr = "";
@@ -101,12 +110,55 @@ describe("readiness gate against the simulator", () => {
     // Gave up exactly at its limit, having polled (and said so) once a second.
     expect(r.seconds).toBe(4);
     expect(r.stderr).toMatch(/readiness gate FAILED after 4s \(limit 4s\) for http:\/\/127\.0\.0\.1:\d+, model qwen: \/health never returned 200 \(last: HTTP 503/);
-    expect(r.stdout.match(/waiting for .*\/health: HTTP 503 after \d+s of 4s/g)).toEqual([1, 2, 3].map((n) => expect.stringContaining(`after ${n}s of 4s`)));
+    // A line at once (the container's state is new), then one a second; each with the state and last log line.
+    const progress = r.stdout.split("\n").filter((l) => l.startsWith("waiting for "));
+    expect(progress.map((l) => /after (\d+)s of 4s/.exec(l)?.[1])).toEqual(["0", "1", "2", "3"]);
+    for (const line of progress) expect(line).toMatch(/HTTP 503 after \d+s of 4s; container=running health=starting; last log: Capturing CUDA graphs \.\.\.$/);
     expect(r.stderr).toContain("--- docker logs --tail 50 hgx-test-sglang ---");
     expect(r.stderr).toContain("Capturing CUDA graphs");
     expect(r.stderr).toContain("api_key='[redacted]'");
     expect(r.stderr + r.stdout).not.toContain(API_KEY);
     expect(r.dockerArgv.split("\n").some((l) => l.startsWith("logs\0--tail\x0050\0hgx-test-sglang"))).toBe(true);
+  });
+
+  it("prints a progress line only when the container's state changes, or once an interval", async () => {
+    const s = await startSim({ faults: { neverHealthy: true } });
+    await s.whenListening;
+    const states = ["running|starting|0|0|", "running|starting|0|0|", "running|starting|0|0|", "running|unhealthy|0|0|", "running|unhealthy|0|0|"].join(",");
+    const r = await runGate(
+      { baseUrl: s.baseUrl, servedModelName: "qwen", containerName: "hgx-test-sglang", timeoutSeconds: 5, pollIntervalSeconds: 1, progressEverySeconds: 3600 },
+      `${API_KEY}\n`,
+      true,
+      { FAKE_STATES: states },
+    );
+    expect(r.code).toBe(1);
+    const progress = r.stdout.split("\n").filter((l) => l.startsWith("waiting for "));
+    expect(progress.map((l) => /container=\S+ health=(\S+);/.exec(l)?.[1])).toEqual(["starting", "unhealthy"]);
+    expect(r.stdout).not.toContain(API_KEY);
+  });
+
+  // The container is lost while booting: the gate fails at the next poll (virtual time: 1 s after
+  // the change, however long the boot timeout), with Docker's verdict and the redacted logs.
+  it.each([
+    ["stops (exit code)", "running|starting|0|0|,exited|-|137|0|", /the container stopped during boot \(status=exited exit-code=137\)/],
+    ["cannot be started by Docker", "created|-|128|0|error setting rlimit type 8: operation not permitted", /Docker could not start the container: error setting rlimit type 8: operation not permitted/],
+    ["crash-restarts", "running|starting|0|0|,running|starting|1|1|", /crashed during boot and Docker restarted it \(restart count 0 -> 1, last exit-code=1\)/],
+    ["is removed or replaced", "running|starting|0|0|,gone", /the container hgx-test-sglang is gone \(Error: No such object: hgx-test-sglang\); it was removed or replaced/],
+  ])("fails within one poll when the container %s", async (_what, states, message) => {
+    const s = await startSim({ faults: { neverHealthy: true } });
+    await s.whenListening;
+    const r = await runGate(
+      { baseUrl: s.baseUrl, servedModelName: "qwen", containerName: "hgx-test-sglang", timeoutSeconds: 6300, pollIntervalSeconds: 1 },
+      `${API_KEY}\n`,
+      true,
+      { FAKE_STATES: states },
+    );
+    expect(r.code).toBe(1);
+    expect(r.seconds).toBe(states.includes(",") ? 1 : 0);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr).toContain("--- docker logs --tail 50 hgx-test-sglang ---");
+    expect(r.stderr).toContain("api_key='[redacted]'");
+    expect(r.stderr + r.stdout).not.toContain(API_KEY);
   });
 
   it("a port that never opens also fails within the bound", async () => {

@@ -120,7 +120,6 @@ describe("SglangServer with the seed preset over SSH", () => {
     const mine = recorded.filter((r) => r.name.startsWith("seed"));
     expect(mine.map((r) => `${r.type} ${r.name}`).sort()).toEqual([
       "command:local:Command seed-image-pulled",
-      "command:remote:Command seed-boot-progress",
       "command:remote:Command seed-ready",
       "command:remote:Command seed-weights",
       "docker:index/container:Container seed-container",
@@ -173,8 +172,7 @@ describe("SglangServer with the seed preset over SSH", () => {
       { label: "hgx.component", value: "serving" },
     ]);
     expect(c.restart).toBe("unless-stopped");
-    expect(c.wait).toBe(true);
-    expect(c.waitTimeout).toBe(5400);
+    expect(c.wait).toBe(false);
     expect(c.mustRun).toBe(true);
     expect(c.logOpts).toEqual({ "max-size": "100m", "max-file": "3" });
     expect(c.destroyGraceSeconds).toBe(60);
@@ -216,7 +214,7 @@ describe("SglangServer with the seed preset over SSH", () => {
   it("secrets are Pulumi secrets and absent from every plain input, argv and dockerRunCommand", async () => {
     const c = capturedNamed("seed-container")?.props ?? {};
     expect(await pulumi.isSecret(c.envs as pulumi.Output<string[]>)).toBe(true);
-    for (const name of ["seed-weights", "seed-ready", "seed-boot-progress"]) {
+    for (const name of ["seed-weights", "seed-ready"]) {
       const stdin = capturedNamed(name)?.props.stdin as pulumi.Output<string>;
       expect(pulumi.Output.isInstance(stdin), name).toBe(true);
       expect(await pulumi.isSecret(stdin), name).toBe(true);
@@ -224,7 +222,7 @@ describe("SglangServer with the seed preset over SSH", () => {
     expect(byName("seed-weights")?.inputs.stdin).toEqual({ [SECRET_SIG]: expect.any(String), value: expect.any(String) });
     expect(firstStdinLine(byName("seed-weights")?.inputs ?? {})).toBe(HF_TOKEN);
     expect(firstStdinLine(byName("seed-ready")?.inputs ?? {})).toBe(API_KEY);
-    for (const name of ["seed-weights", "seed-ready", "seed-boot-progress"]) {
+    for (const name of ["seed-weights", "seed-ready"]) {
       const script = scriptOf(byName(name)?.inputs ?? {});
       for (const secret of [API_KEY, HF_TOKEN]) expect(script, `${name} script`).not.toContain(secret);
     }
@@ -264,14 +262,19 @@ describe("SglangServer with the seed preset over SSH", () => {
       ["containerHealthy", 1189],
       ["ready", 3],
     ]);
+    const path = await valueOf(server.criticalPath);
+    expect(path?.phases).toEqual(["hostReady", "weightsPresent", "containerHealthy", "ready"]);
+    expect(path?.phaseSeconds).toBe(1800 + 1189 + 3);
+    expect(path?.stackAddedSeconds).toBe((path?.totalSeconds ?? 0) - (1800 + 1189 + 3));
     const gate = byName("seed-ready")?.inputs ?? {};
     expect(scriptOf(gate)).toContain("http://127.0.0.1:8000");
     expect(gate.triggers).toEqual(["seed-container-id"]);
-    // Boot progress starts with the container (same dependencies), not after it.
-    const bootOpts = capturedNamed("seed-boot-progress")?.opts ?? {};
-    expect(bootOpts.dependsOn).toContain(server.image);
-    expect(bootOpts.dependsOn).not.toContain(server.container);
-    expect(scriptOf(byName("seed-boot-progress")?.inputs ?? {})).toContain("DEADLINE=$(( START + 5400 ))");
+    // The gate starts once Docker started the container (the provider does not wait for health) and
+    // its one bound covers the boot (90 min) and its own checks (15 min).
+    expect(capturedNamed("seed-ready")?.opts.dependsOn).toContain(server.container);
+    expect(capturedNamed("seed-container")?.props.wait).toBe(false);
+    expect(scriptOf(gate)).toContain("TIMEOUT=6300");
+    expect(scriptOf(gate)).toMatch(/^CONTAINER=hgx-test-sglang$/m);
   });
 });
 
@@ -300,7 +303,8 @@ describe("SglangServer variants", () => {
     expect((c.command as string[]).slice(0, 3)).toEqual(["python", "-m", "sglang.launch_server"]);
     expect(c.command).toContain("--speculative-algorithm");
     expect(c.envs).toEqual(["HF_HOME=/root/.cache/huggingface", "HF_XET_HIGH_PERFORMANCE=1"]); // no secrets -> plain
-    expect(c.waitTimeout).toBe(7200);
+    expect(scriptOf(byName("loc-ready")?.inputs ?? {})).toMatch(/^TIMEOUT=(\d+)$/m);
+    expect(Number(/^TIMEOUT=(\d+)$/m.exec(scriptOf(byName("loc-ready")?.inputs ?? {}))?.[1])).toBe(7200 + 900); // waitTimeout 2h + readiness
     expect((c.healthcheck as { startPeriod: string }).startPeriod).toBe("1800s");
     expect(c.labels).toContainEqual({ label: "owner", value: "ml" });
     expect(scriptOf(byName("loc-weights")?.inputs ?? {})).toContain("/lambda/nfs/hgx-fs/huggingface:/root/.cache/huggingface");

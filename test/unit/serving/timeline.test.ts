@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { asIsoTime, buildTimeline, parseTimelineMarkers, TIMELINE_PHASES } from "../../../components/serving/timeline";
+import { asIsoTime, buildTimeline, criticalPath, parseTimelineMarkers, TIMELINE_PHASES } from "../../../components/serving/timeline";
 
 describe("timeline", () => {
   it("parses TIMELINE lines and ignores everything else", () => {
@@ -26,6 +26,19 @@ describe("timeline", () => {
     expect(t[0]).toMatchObject({ end: "2026-01-01T00:00:00.000Z" });
     expect(t[3]).toMatchObject({ start: "2026-01-01T00:40:06.123Z", end: "2026-01-01T01:00:01.000Z" });
     for (const p of t) expect(p.meaning.length).toBeGreaterThan(20);
+    // Critical path: the download (ends last) gates the container; 5 s before the download started
+    // and 1 s between it and the container start were the stack's own.
+    expect(criticalPath(t)).toEqual({ phases: ["hostReady", "weightsPresent", "containerHealthy", "ready"], totalSeconds: 3603, phaseSeconds: 3597, stackAddedSeconds: 6 });
+  });
+
+  it("puts the image pull on the critical path when it ends last, and skips a download that did not run", () => {
+    const t = buildTimeline({
+      hostReadyAt: "2026-01-01T00:00:00Z",
+      imagePulledAt: "2026-01-01T00:10:00Z",
+      gateLog: "TIMELINE container_started 2026-01-01T00:10:02Z\nTIMELINE health_ok 2026-01-01T00:20:00Z\nTIMELINE ready 2026-01-01T00:20:01Z",
+    });
+    expect(criticalPath(t)).toEqual({ phases: ["hostReady", "imagePulled", "containerHealthy", "ready"], totalSeconds: 1201, phaseSeconds: 600 + 598 + 1, stackAddedSeconds: 2 });
+    expect(criticalPath(buildTimeline({ hostReadyAt: "x" }))).toBeUndefined();
   });
 
   it("tolerates missing sources (non-ISO hostReady, no download)", () => {
