@@ -30,7 +30,7 @@ beforeAll(async () => {
     range: CAPACITY.concurrencyRange,
     gpus: 2,
     measure: async (l) => ({
-      completed: 4 * l.concurrency, failed: 0, durationS: 1, requestThroughput: 4, outputThroughput: 50 * l.concurrency, totalTokenThroughput: 400 * l.concurrency, requestGoodput: 3,
+      completed: 4 * l.concurrency, failed: 0, durationS: 1, totalInputTokens: 4 * l.concurrency * 64, totalOutputTokens: 4 * l.concurrency * 16, requestThroughput: 4, outputThroughput: 50 * l.concurrency, totalTokenThroughput: 400 * l.concurrency, requestGoodput: 3,
       ttftMeanMs: 20, ttftP99Ms: l.concurrency > 5 ? 300 : 30, tpotMeanMs: 10, tpotP99Ms: 12, itlMeanMs: 10, itlP99Ms: 15, e2elMeanMs: 100, e2elP99Ms: 120,
     }),
   });
