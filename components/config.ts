@@ -166,7 +166,7 @@ export const CONFIG_SCHEMA = {
     type: "object",
     default: {},
     description:
-      "Capacity search after the fixed run (native runner): {concurrencyRange: \"8:256\", promptsPerConcurrency, repeats, resolution, warmupRequests, maxDuration: \"2h\"}; {} = off. Exported as benchmark.capacity.",
+      "Capacity search after the fixed run (native runner: requests from this machine; remote runner: the pinned vllm container once per level on the host, over SSH): {concurrencyRange: \"8:256\", promptsPerConcurrency, repeats, resolution, warmupRequests, maxDuration: \"2h\"}; {} = off. Exported as benchmark.capacity.",
   },
   benchmarkSlo: { type: "object", default: {}, description: "p99 limits of the capacity search in ms: {ttft_p99_ms, itl_p99_ms, tpot_p99_ms, e2el_p99_ms}." },
   benchmarkVllmImage: { type: "string", default: "vllm/vllm-openai:v0.18.0", description: "Pinned image whose `vllm bench serve` the `remote` runner runs on the host." },
@@ -512,8 +512,6 @@ function crossChecks(c: StackConfig, raw: RawConfig): ConfigProblem[] {
   const bundledProblem = c.benchmark.tokenizer === "bundled" && c.benchmark.runner === "remote" ? bundledTokenizerProblem(c.benchmark.vllmImage) : undefined;
   if (bundledProblem)
     add("benchmarkTokenizer", `= "bundled": the ${bundledProblem}. Fix: pulumi config rm ${PROJECT}:benchmarkTokenizer (the model's own tokenizer), or set benchmarkRunner native`);
-  if (c.benchmark.capacity !== undefined && c.benchmark.runner !== "native")
-    add("benchmarkCapacity", `needs benchmarkRunner "native" (the capacity search runs the native runner once per level; the vllm container per level is not built yet). Fix: pulumi config set ${PROJECT}:benchmarkRunner native, or pulumi config rm ${PROJECT}:benchmarkCapacity`);
   if (c.benchmark.capacity === undefined && raw.benchmarkSlo !== undefined && raw.benchmarkSlo.trim() !== "" && raw.benchmarkSlo.trim() !== "{}")
     add("benchmarkSlo", `is set but benchmarkCapacity is not, so no search would use it. Fix: pulumi config set --path '${PROJECT}:benchmarkCapacity.concurrencyRange' 8:256`);
   if (c.benchmark.runner === "remote" && c.hostMode === "local" && raw.benchmarkRunner !== undefined)

@@ -31,6 +31,7 @@ import {
   type CapacitySettings,
 } from "./capacityCommand";
 import { capacityReportPaths, writeCapacityReport } from "./capacityReport";
+import { SSH_KEY_ENV } from "./capacityRemote";
 
 /** Which client generates the load. */
 export type BenchmarkRunnerKind = "remote" | "native";
@@ -127,8 +128,10 @@ export interface BenchmarkArgs {
   /** Repository root holding `scripts/bench.ts` (native runner). @default this checkout */
   readonly repoDir?: string;
   /**
-   * After the fixed run, search the highest concurrency meeting these p99 SLOs (`scripts/bench-capacity.ts`, native
-   * runner only; it runs after the fixed run, never beside it, and again when the server, workload or these change).
+   * After the fixed run, search the highest concurrency meeting these p99 SLOs (`scripts/bench-capacity.ts` on the
+   * Pulumi machine: with the native runner it sends the requests itself; with the remote runner it runs the pinned
+   * vllm container once per level on the host over SSH. It runs after the fixed run, never beside it, and again when
+   * the server, workload or these change).
    * @default none (no capacity search)
    * @example
    * ```ts
@@ -188,12 +191,6 @@ export function resolveBenchmarkSettings(args: BenchmarkArgs): ResolvedBenchmark
   const timeoutSeconds = args.timeoutSeconds ?? 3600;
   if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 1) {
     throw new Error(`benchmark timeoutSeconds must be a whole number >= 1, got ${String(timeoutSeconds)}. Fix: e.g. 3600 (one hour).`);
-  }
-  if (args.capacity !== undefined && runner !== "native") {
-    throw new Error(
-      'benchmark capacity search runs with the native runner only (the pinned vllm container once per level is not built yet). ' +
-        "Fix: use runner \"native\" (with a baseUrl the Pulumi machine reaches) or drop capacity.",
-    );
   }
   return {
     capacity: args.capacity === undefined ? undefined : validateCapacitySettings(args.capacity),
@@ -512,12 +509,34 @@ export class Benchmark extends pulumi.ComponentResource {
       this.capacityPlan = pulumi.output(undefined);
       this.capacityReportPath = pulumi.output(undefined);
     } else {
-      const baseUrl = args.baseUrl ?? `http://127.0.0.1:${s.port}`;
+      // The remote runner reaches the server on the host's loopback, like the fixed remote run.
+      const baseUrl = s.runner === "remote" ? `http://127.0.0.1:${s.port}` : (args.baseUrl ?? `http://127.0.0.1:${s.port}`);
+      const conn = args.connection;
+      const ssh =
+        s.runner === "remote" && conn.kind === "ssh"
+          ? pulumi.all([conn.user, conn.host, conn.port]).apply(([user, host, port]) => ({ user, host, port }))
+          : pulumi.output(undefined);
       const cli = pulumi
-        .all([baseUrl, args.servedModelName, args.modelPath, ready])
-        .apply(([url, servedModelName, modelPath]) =>
-          renderNativeCapacityCommand({ baseUrl: url, servedModelName, model: modelPath, tokenizer: s.tokenizer ?? modelPath, workload: s.workload, capacity, levelTimeoutSeconds: s.timeoutSeconds }),
+        .all([baseUrl, args.servedModelName, args.modelPath, ssh, ready])
+        .apply(([url, servedModelName, modelPath, sshTarget]) =>
+          renderNativeCapacityCommand({
+            baseUrl: url,
+            servedModelName,
+            model: modelPath,
+            tokenizer: s.tokenizer ?? modelPath,
+            workload: s.workload,
+            capacity,
+            levelTimeoutSeconds: s.timeoutSeconds,
+            ...(s.runner === "remote"
+              ? { remote: { ...(sshTarget ? { ssh: sshTarget } : {}), vllmImage: s.vllmImage, docker: s.docker, hfCacheDir: s.hfCacheDir, resultDir: s.remoteResultDir } }
+              : {}),
+          }),
         );
+      // Secrets reach the CLI by environment only (stored encrypted in state, never on its command line).
+      const environment: Record<string, pulumi.Input<string>> = {
+        ...(apiKey === undefined ? {} : { OPENAI_API_KEY: apiKey }),
+        ...(s.runner === "remote" && conn.kind === "ssh" ? { [SSH_KEY_ENV]: pulumi.secret(conn.privateKey) } : {}),
+      };
       const capacityCommand = new command.local.Command(
         `${name}-capacity`,
         {
@@ -527,7 +546,7 @@ export class Benchmark extends pulumi.ComponentResource {
           triggers: [...triggers, capacityKey(capacity)],
           logging: "stderr",
           addPreviousOutputInEnv: false,
-          ...(apiKey === undefined ? {} : { environment: { OPENAI_API_KEY: apiKey } }),
+          ...(Object.keys(environment).length === 0 ? {} : { environment }),
           ...args.transform?.localCommand,
         },
         // After the fixed run: two load generators at once would measure each other.

@@ -93,9 +93,33 @@ describe("capacity search in the Benchmark component", () => {
     expect(mocks.recorded.some((r) => r.name === "plain-capacity")).toBe(false);
   });
 
-  it("refuses the remote runner, and bad settings, before creating anything", () => {
-    const ssh = { kind: "ssh" as const, host: "203.0.113.7", port: 22, user: "u", privateKey: "k" };
-    expect(() => mod.resolveBenchmarkSettings({ connection: ssh, serverReady: "r", servedModelName: "q", modelPath: "m", serverSpecHash: "s", hourlyPriceUsd: 0, capacity: CAPACITY })).toThrow(/native runner only/);
+  it("with the remote runner on an SSH host: the pinned vllm container once per level over ssh, the key in the environment only", async () => {
+    const privateKey = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUtest-key-line-42\n-----END OPENSSH PRIVATE KEY-----\n";
+    const ssh = { kind: "ssh" as const, host: "203.0.113.7", port: 2222, user: "ubuntu", privateKey };
+    mocks.stdoutByName.set("rcap-capacity", stdout);
+    const remote = new mod.Benchmark("rcap", {
+      connection: ssh, serverReady: "ready", port: 30000, servedModelName: "qwen", modelPath: "Qwen/Qwen3.5-397B-A17B", apiKey: API_KEY, serverSpecHash: "spec-cap",
+      hourlyPriceUsd: 12, workload: WORKLOAD, timeoutSeconds: 120, reportDir, capacity: CAPACITY, vllmImage: "vllm/vllm-openai:v0.18.0",
+    });
+    expect(await settle(remote.capacity)).toMatchObject({ maxConcurrency: 5 });
+    const cmd = mocks.byName("rcap-capacity");
+    expect(cmd.type).toBe("command:local:Command");
+    expect(cmd.inputs.create).toBe(
+      renderNativeCapacityCommand({
+        baseUrl: "http://127.0.0.1:30000", servedModelName: "qwen", model: "Qwen/Qwen3.5-397B-A17B", workload: resolveWorkload(WORKLOAD), capacity: CAPACITY, levelTimeoutSeconds: 120,
+        remote: { ssh: { user: "ubuntu", host: "203.0.113.7", port: 2222 }, vllmImage: "vllm/vllm-openai:v0.18.0", docker: "docker", hfCacheDir: "~/.cache/huggingface", resultDir: "/var/tmp/hgx-benchmark" },
+      }),
+    );
+    expect(cmd.inputs.create).toContain("--runner remote --ssh ubuntu@203.0.113.7:2222 --vllm-image vllm/vllm-openai:v0.18.0");
+    expect(cmd.inputs.create).not.toContain("test-key-line-42");
+    expect(cmd.inputs.create).not.toContain(API_KEY);
+    const env = cmd.inputs.environment as Record<string, unknown>;
+    expect(JSON.stringify(env)).toContain("test-key-line-42");
+    expect(mocks.isRpcSecret(env) || mocks.isRpcSecret(env.HGX_SSH_PRIVATE_KEY)).toBe(true);
+    expect(cmd.inputs.triggers).toContain(capacityKey(CAPACITY));
+  });
+
+  it("refuses bad settings before creating anything", () => {
     expect(() =>
       mod.resolveBenchmarkSettings({ connection: { kind: "local" }, serverReady: "r", servedModelName: "q", modelPath: "m", serverSpecHash: "s", hourlyPriceUsd: 0, capacity: { ...CAPACITY, repeats: 0 } }),
     ).toThrow(/benchmarkCapacity\.repeats must be a whole number ≥ 1/);
