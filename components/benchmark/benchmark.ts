@@ -32,6 +32,8 @@ import {
 } from "./capacityCommand";
 import { capacityReportPaths, writeCapacityReport } from "./capacityReport";
 import { SSH_KEY_ENV } from "./capacityRemote";
+import { type BenchmarkComparisons, type ComparableRun, comparableFromStackOutput, comparableRun, compareRuns, renderComparisonMarkdown } from "./comparison";
+import { BenchmarkHistory } from "./history";
 
 /** Which client generates the load. */
 export type BenchmarkRunnerKind = "remote" | "native";
@@ -139,6 +141,11 @@ export interface BenchmarkArgs {
    * ```
    */
   readonly capacity?: CapacitySettings;
+  /**
+   * Another stack's `benchmark` output to compare with (a `StackReference`'s `getOutput("benchmark")`), and its name.
+   * @default none (only the previous run of this stack is compared)
+   */
+  readonly compareWith?: { readonly stackName: string; readonly benchmarkOutput: pulumi.Input<unknown> };
   /** Escape hatch: extra arguments merged last into the runner's command resource. */
   readonly transform?: {
     readonly remoteCommand?: Partial<command.remote.CommandArgs>;
@@ -368,6 +375,10 @@ export class Benchmark extends pulumi.ComponentResource {
   public readonly capacityPlan: pulumi.Output<CapacityPlan | undefined>;
   /** The capacity report (Markdown with two SVG charts beside it); undefined without `capacity`. */
   public readonly capacityReportPath: pulumi.Output<string | undefined>;
+  /** The stack's last two runs in state (`previous` feeds the comparison). */
+  public readonly history: BenchmarkHistory;
+  /** Deltas per figure against this stack's previous run and the reference stack, marked beyond run-to-run noise. */
+  public readonly comparison: pulumi.Output<BenchmarkComparisons>;
 
   constructor(name: string, args: BenchmarkArgs, opts?: pulumi.ComponentResourceOptions) {
     super("hgx:benchmark:Benchmark", name, {}, opts);
@@ -476,32 +487,6 @@ export class Benchmark extends pulumi.ComponentResource {
       .all([evaluation, args.modelPath])
       .apply(([e, modelPath]) => e.metrics.tokenizerId ?? expectedTokenizerId(s.tokenizer, modelPath));
 
-    const paths = reportPaths(s.reportDir, stackName);
-    const written = pulumi.all([evaluation, args.servedModelName, args.serverSpecHash]).apply(([e, servedModelName, specHash]) => {
-      const report: BenchmarkReportInput = {
-        stackName,
-        runner: s.runner,
-        servedModelName,
-        workload: s.workload,
-        metrics: summarize(e.metrics),
-        baseline: s.baseline,
-        ratios: e.ratios,
-        cost: e.cost,
-        thresholds: s.thresholds,
-        thresholdMisses: e.thresholdMisses,
-        serverSpecHash: specHash,
-      };
-      // Files are a side effect: never during preview.
-      if (!pulumi.runtime.isDryRun()) {
-        writeBenchmarkReport(s.reportDir, report);
-        pulumi.log.info(`${benchmarkHeadline(e)}; report ${paths.markdown}`, this);
-      }
-      return paths;
-    });
-    this.reportPath = written.apply((p) => p.markdown);
-    this.reportSvgPath = written.apply((p) => p.svg);
-
-    this.passed = thresholdGate(evaluation, written, s.failOnThresholdMiss, this);
 
     const capacity = s.capacity;
     if (capacity === undefined) {
@@ -576,6 +561,55 @@ export class Benchmark extends pulumi.ComponentResource {
       });
     }
 
+    // This run and the one before it, kept in state; the reference stack's run, if any.
+    const currentRun = pulumi.all([evaluation, this.capacity, args.serverSpecHash]).apply(([e, capacity, specHash]) =>
+      JSON.stringify(comparableRun(`${stackName}${e.metrics.date ? `, ${e.metrics.date}` : ""} (server spec ${specHash.slice(0, 12)})`, summarize(e.metrics), capacity ?? null)),
+    );
+    this.history = new BenchmarkHistory(`${name}-history`, { current: currentRun }, { parent: this });
+    const compareWith = args.compareWith;
+    const reference = compareWith === undefined ? pulumi.output(undefined) : pulumi.output(compareWith.benchmarkOutput);
+    this.comparison = pulumi.all([this.history.current, this.history.previous, reference]).apply(([current, previous, referenceOutput]) => {
+      const now = JSON.parse(current) as ComparableRun;
+      const notes: string[] = [];
+      const before = previous ? (JSON.parse(previous) as ComparableRun) : undefined;
+      if (!before) notes.push("No previous run of this stack is kept yet: the next run that re-measures is compared with this one.");
+      let ref: ComparableRun | undefined;
+      if (compareWith !== undefined) {
+        const found = comparableFromStackOutput(compareWith.stackName, referenceOutput);
+        if ("run" in found) ref = found.run;
+        else notes.push(`No reference comparison: ${found.problem}.`);
+      }
+      return { previous: before ? compareRuns(now, before) : null, reference: ref ? compareRuns(now, ref) : null, notes };
+    });
+
+    const paths = reportPaths(s.reportDir, stackName);
+    const written = pulumi.all([evaluation, args.servedModelName, args.serverSpecHash, this.comparison]).apply(([e, servedModelName, specHash, comparison]) => {
+      const report: BenchmarkReportInput = {
+        stackName,
+        runner: s.runner,
+        servedModelName,
+        workload: s.workload,
+        metrics: summarize(e.metrics),
+        baseline: s.baseline,
+        ratios: e.ratios,
+        cost: e.cost,
+        thresholds: s.thresholds,
+        thresholdMisses: e.thresholdMisses,
+        serverSpecHash: specHash,
+        comparisonMarkdown: renderComparisonMarkdown(comparison),
+      };
+      // Files are a side effect: never during preview.
+      if (!pulumi.runtime.isDryRun()) {
+        writeBenchmarkReport(s.reportDir, report);
+        pulumi.log.info(`${benchmarkHeadline(e)}; report ${paths.markdown}`, this);
+      }
+      return paths;
+    });
+    this.reportPath = written.apply((p) => p.markdown);
+    this.reportSvgPath = written.apply((p) => p.svg);
+
+    this.passed = thresholdGate(evaluation, written, s.failOnThresholdMiss, this);
+
     this.registerOutputs({
       metrics: this.metrics,
       rawJson: this.rawJson,
@@ -592,6 +626,7 @@ export class Benchmark extends pulumi.ComponentResource {
       capacity: this.capacity,
       capacityPlan: this.capacityPlan,
       capacityReportPath: this.capacityReportPath,
+      comparison: this.comparison,
     });
   }
 }
