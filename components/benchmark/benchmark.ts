@@ -200,7 +200,8 @@ export function resolveBenchmarkSettings(args: BenchmarkArgs): ResolvedBenchmark
     throw new Error(`benchmark timeoutSeconds must be a whole number >= 1, got ${String(timeoutSeconds)}. Fix: e.g. 3600 (one hour).`);
   }
   return {
-    capacity: args.capacity === undefined ? undefined : validateCapacitySettings(args.capacity),
+    // The search's time cap defaults to the benchmark's own timeout, as CapacitySettings documents.
+    capacity: args.capacity === undefined ? undefined : validateCapacitySettings({ ...args.capacity, maxDurationS: args.capacity.maxDurationS ?? timeoutSeconds }),
     runner,
     tokenizer,
     port,

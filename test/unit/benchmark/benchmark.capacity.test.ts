@@ -119,6 +119,12 @@ describe("capacity search in the Benchmark component", () => {
     expect(cmd.inputs.triggers).toContain(capacityKey(CAPACITY));
   });
 
+  it("caps the search's total time at the benchmark timeout unless maxDuration says otherwise", () => {
+    const base = { connection: { kind: "local" as const }, serverReady: "r", servedModelName: "q", modelPath: "m", serverSpecHash: "s", hourlyPriceUsd: 0, timeoutSeconds: 900 };
+    expect(mod.resolveBenchmarkSettings({ ...base, capacity: { concurrencyRange: { low: 1, high: 8 }, slo: undefined } }).capacity?.maxDurationS).toBe(900);
+    expect(mod.resolveBenchmarkSettings({ ...base, capacity: CAPACITY }).capacity?.maxDurationS).toBe(600);
+  });
+
   it("refuses bad settings before creating anything", () => {
     expect(() =>
       mod.resolveBenchmarkSettings({ connection: { kind: "local" }, serverReady: "r", servedModelName: "q", modelPath: "m", serverSpecHash: "s", hourlyPriceUsd: 0, capacity: { ...CAPACITY, repeats: 0 } }),
