@@ -11,47 +11,33 @@
  * - vllm's goodput reported at every remote level; the server saw exactly the warm-ups and measured prompts;
  * - the private key never in the CLI's output, and its temporary key file gone afterwards.
  */
-import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { CapacityPlan, CapacitySummary } from "../../../components/benchmark/capacity";
 import { SSH_KEY_ENV } from "../../../components/benchmark/capacityRemote";
+import { runCapacityCli, type CapacityCliRun } from "../../fixtures/benchmark/capacityCli";
 import { startSimulator, type RunningSimulator } from "../../fixtures/sglang-simulator";
 import { startSshTestHost, type SshTestHost } from "../../fixtures/ssh-host";
 import { ensureVllmStandInImage } from "../../fixtures/stand-in-images";
 import { remoteResultDirCleanup } from "../engine/sshStacks";
 
-const ROOT = path.join(__dirname, "../../..");
 const TIMING = { loadMs: 200, refuseConnectionsMs: 50, prefillBaseMs: 20, prefillPerTokenMs: 0.01, decodeBaseMs: 8, decodePerRunningMs: 0.05, maxRunningRequests: 64 };
 const API_KEY = "sim-remote-capacity-key";
 
-interface CliRun {
-  code: number | null;
-  stdout: string;
-  stderr: string;
+interface CliRun extends CapacityCliRun {
   tmpBefore: Set<string>;
   tmpAfter: Set<string>;
 }
 
 const tmpKeyDirs = () => new Set(fs.readdirSync(os.tmpdir()).filter((d) => d.startsWith("hgx-capacity-ssh-")));
 
-function runCli(args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<CliRun> {
+/** The CLI, with the key directories in the temp dir before and after (the one it makes must be gone). */
+async function runCli(args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<CliRun> {
   const tmpBefore = tmpKeyDirs();
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "scripts/bench-capacity.ts"), ...args], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-    child.on("error", reject);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr, tmpBefore, tmpAfter: tmpKeyDirs() });
-    });
-  });
+  const r = await runCapacityCli(args, env, timeoutMs);
+  return { ...r, tmpBefore, tmpAfter: tmpKeyDirs() };
 }
 
 let sim: RunningSimulator;
