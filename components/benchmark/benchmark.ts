@@ -603,6 +603,9 @@ export class Benchmark extends pulumi.ComponentResource {
       if (!pulumi.runtime.isDryRun()) {
         writeBenchmarkReport(s.reportDir, report);
         pulumi.log.info(`${benchmarkHeadline(e)}; report ${paths.markdown}`, this);
+        for (const [what, cmp] of [["the previous run", comparison.previous], ["the reference stack", comparison.reference]] as const) {
+          if (cmp && cmp.regressions.length > 0) pulumi.log.warn(`benchmark: worse than ${what} (${cmp.against}) beyond run-to-run noise: ${cmp.regressions.join(", ")}`, this);
+        }
       }
       return paths;
     });

@@ -119,6 +119,24 @@ describe("capacity search in the Benchmark component", () => {
     expect(cmd.inputs.triggers).toContain(capacityKey(CAPACITY));
   });
 
+  it("compares the run with a reference stack's outputs (previous: none kept yet under mocks) and says so in the report", async () => {
+    const reference = { metrics: { ...(await settle(bench.metrics)), outputThroughput: 2000 }, capacity: { ...(await settle(bench.capacity)), maxConcurrency: 5 } };
+    mocks.stdoutByName.set("ref-capacity", stdout);
+    const withRef = new mod.Benchmark("ref", {
+      connection: { kind: "local" }, serverReady: "ready", port: 30000, servedModelName: "qwen", modelPath: "Qwen/Qwen3-0.6B", serverSpecHash: "spec-cap", hourlyPriceUsd: 12,
+      workload: WORKLOAD, timeoutSeconds: 120, reportDir, capacity: CAPACITY, compareWith: { stackName: "org/hgx-inference/prod", benchmarkOutput: reference },
+    });
+    const comparison = await settle(withRef.comparison);
+    expect(comparison.previous).toBeNull();
+    expect(comparison.reference?.against).toMatch(/^stack org\/hgx-inference\/prod, \d/);
+    expect(comparison.reference?.deltas.find((d) => d.key === "outputThroughput")).toMatchObject({ before: 2000, verdict: "worse" });
+    expect(comparison.reference?.deltas.find((d) => d.key === "capacity.maxConcurrency")).toMatchObject({ before: 5, after: 5, verdict: "within noise" });
+    expect(mocks.byName("ref-history").type).toBe("pulumi-nodejs:dynamic/benchmark:BenchmarkHistory");
+    const md = fs.readFileSync(String(await settle(withRef.reportPath)), "utf8");
+    expect(md).toContain("### Against the reference stack: stack org/hgx-inference/prod, ");
+    expect(md).toContain("**Worse beyond noise: output throughput");
+  });
+
   it("caps the search's total time at the benchmark timeout unless maxDuration says otherwise", () => {
     const base = { connection: { kind: "local" as const }, serverReady: "r", servedModelName: "q", modelPath: "m", serverSpecHash: "s", hourlyPriceUsd: 0, timeoutSeconds: 900 };
     expect(mod.resolveBenchmarkSettings({ ...base, capacity: { concurrencyRange: { low: 1, high: 8 }, slo: undefined } }).capacity?.maxDurationS).toBe(900);
