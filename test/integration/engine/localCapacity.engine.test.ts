@@ -19,7 +19,7 @@ import type { CapacitySummary } from "../../../components/benchmark/capacity";
 import type { BenchmarkComparisons } from "../../../components/benchmark/comparison";
 import { createProjectStack, setStructuredConfig, type EngineStack } from "../../fixtures/pulumi-engine";
 import { freePort } from "../../fixtures/net";
-import { buildSimulatorImage } from "../../fixtures/sglang-simulator";
+import { buildSimulatorImage, DEFAULT_TIMING, expectedCapacity, resolveTiming } from "../../fixtures/sglang-simulator";
 import { run } from "../../fixtures/ssh-host/docker";
 
 const VOLUME = `hgx-engine-local-capacity-${process.pid}`;
@@ -89,6 +89,11 @@ describe("the capacity sweep on the local stack through pulumi up", () => {
     const text = printed.join("");
     expect(text).toMatch(/capacity search plan: concurrency levels 2 \(~[\d.]+ min\), 4 \(~[\d.]+ min\), 8 \(~[\d.]+ min\), 16 \(~[\d.]+ min\), 32 \(~[\d.]+ min\), then up to \d+ bisection level\(s\)/);
     expect(text).toMatch(/plan: worst case [\d.]+ min .*; cap 15\.0 min/);
+  });
+
+  it("the answer is known in advance: the simulator's own replay of the smoke workload puts it at the knee", () => {
+    const model = resolveTiming({ ...DEFAULT_TIMING, maxRunningRequests: KNEE });
+    expect(expectedCapacity(model, { ttftP99Ms: 1000 }, { inputTokens: 512, outputTokens: 64, numPrompts: 32 }, 32).maxConcurrency).toBe(KNEE);
   });
 
   it("comes up with benchmark.capacity: the knee within one level, every point, and the report with its two charts", async () => {
