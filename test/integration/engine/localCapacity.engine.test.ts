@@ -119,7 +119,7 @@ describe("the capacity sweep on the local stack through pulumi up", () => {
     expect(report).toContain(`**${c.maxConcurrency}** concurrent requests`);
     for (const svg of ["local-capacity-latency.svg", "local-capacity-throughput.svg"]) {
       const text = fs.readFileSync(path.join(path.dirname(md), svg), "utf8");
-      expect(text).toMatch(/^<svg[\s\S]*<\/svg>\s*$/);
+      expect(text).toMatch(/^(<\?xml[^>]*>\s*)?<svg[\s\S]*<\/svg>\s*$/);
       expect(report).toContain(svg);
     }
     // For looking at the charts as pictures (the test's project directory is removed afterwards).
