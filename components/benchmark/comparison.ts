@@ -182,6 +182,7 @@ export interface BenchmarkComparisons {
 }
 
 function fmtValue(v: number): string {
+  if (Number.isInteger(v)) return v.toFixed(0);
   const abs = Math.abs(v);
   return abs >= 100 ? v.toFixed(0) : abs >= 10 ? v.toFixed(1) : v.toFixed(2);
 }
