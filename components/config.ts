@@ -47,6 +47,9 @@ export const SSH_PUBLIC_KEY = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|52
 /** A check for `Reader.pattern`: the reason a value is refused, or undefined. */
 type ValueCheck = (value: string) => string | undefined;
 
+/** A StackReference name: `stack`, `project/stack` or `org/project/stack`. */
+const STACK_REFERENCE_NAME = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+){0,2}$/;
+
 function matches(pattern: RegExp, reason: string): ValueCheck {
   return (value) => (pattern.test(value) ? undefined : reason);
 }
@@ -166,9 +169,10 @@ export const CONFIG_SCHEMA = {
     type: "object",
     default: {},
     description:
-      "Capacity search after the fixed run (native runner): {concurrencyRange: \"8:256\", promptsPerConcurrency, repeats, resolution, warmupRequests, maxDuration: \"2h\"}; {} = off. Exported as benchmark.capacity.",
+      "Capacity search after the fixed run (native runner: requests from this machine; remote runner: the pinned vllm container once per level on the host, over SSH): {concurrencyRange: \"8:256\", promptsPerConcurrency, repeats, resolution, warmupRequests, maxDuration: \"2h\"}; {} = off. Exported as benchmark.capacity.",
   },
   benchmarkSlo: { type: "object", default: {}, description: "p99 limits of the capacity search in ms: {ttft_p99_ms, itl_p99_ms, tpot_p99_ms, e2el_p99_ms}." },
+  benchmarkCompareStack: { type: "string", default: "", description: "Another stack whose `benchmark` outputs this stack's run is compared with (StackReference name: `org/project/stack`, or `stack` on a file backend); empty = only this stack's previous run. Deltas in benchmark.comparison and the report." },
   benchmarkVllmImage: { type: "string", default: "vllm/vllm-openai:v0.18.0", description: "Pinned image whose `vllm bench serve` the `remote` runner runs on the host." },
   // --- test rig ----------------------------------------------------------------------------------
   testRigOmitMemlockUlimit: { type: "boolean", default: false, description: "TEST RIG ONLY: leave out the server container's `--ulimit memlock=-1`, for engines whose kernel caps memlock (this project's CI machines). Real GPU hosts need the unlimited memlock; never set it on them." },
@@ -248,6 +252,8 @@ export interface BenchmarkSettings {
   readonly reportDir: string;
   /** The capacity search; undefined when `benchmarkCapacity` is {} (off). */
   readonly capacity: CapacitySettings | undefined;
+  /** StackReference name of the stack compared with; undefined = none. */
+  readonly compareStack: string | undefined;
   readonly vllmImage: string;
 }
 
@@ -391,6 +397,7 @@ export function parseStackConfig(
       thresholds: r.thresholds("benchmarkThresholds"),
       reportDir: r.string("benchmarkReportDir"),
       capacity: r.capacity("benchmarkCapacity", "benchmarkSlo"),
+      compareStack: r.pattern("benchmarkCompareStack", matches(STACK_REFERENCE_NAME, "is not a stack name (stack, or org/project/stack: letters, digits, '.', '_', '-')"), "myorg/hgx-inference/prod", { optional: true }) || undefined,
       vllmImage: r.imageRef("benchmarkVllmImage"),
     },
   };
@@ -512,8 +519,6 @@ function crossChecks(c: StackConfig, raw: RawConfig): ConfigProblem[] {
   const bundledProblem = c.benchmark.tokenizer === "bundled" && c.benchmark.runner === "remote" ? bundledTokenizerProblem(c.benchmark.vllmImage) : undefined;
   if (bundledProblem)
     add("benchmarkTokenizer", `= "bundled": the ${bundledProblem}. Fix: pulumi config rm ${PROJECT}:benchmarkTokenizer (the model's own tokenizer), or set benchmarkRunner native`);
-  if (c.benchmark.capacity !== undefined && c.benchmark.runner !== "native")
-    add("benchmarkCapacity", `needs benchmarkRunner "native" (the capacity search runs the native runner once per level; the vllm container per level is not built yet). Fix: pulumi config set ${PROJECT}:benchmarkRunner native, or pulumi config rm ${PROJECT}:benchmarkCapacity`);
   if (c.benchmark.capacity === undefined && raw.benchmarkSlo !== undefined && raw.benchmarkSlo.trim() !== "" && raw.benchmarkSlo.trim() !== "{}")
     add("benchmarkSlo", `is set but benchmarkCapacity is not, so no search would use it. Fix: pulumi config set --path '${PROJECT}:benchmarkCapacity.concurrencyRange' 8:256`);
   if (c.benchmark.runner === "remote" && c.hostMode === "local" && raw.benchmarkRunner !== undefined)

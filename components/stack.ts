@@ -188,7 +188,7 @@ export interface BenchmarkTargetFacts {
 }
 
 /** Benchmark arguments for one replica's server. */
-export function benchmarkArgsFor(config: StackConfig, { host, server }: BenchmarkTargetFacts): BenchmarkArgs {
+export function benchmarkArgsFor(config: StackConfig, { host, server }: BenchmarkTargetFacts, reference?: pulumi.StackReference): BenchmarkArgs {
   const b = config.benchmark;
   // The server's own cache (bind path or named volume): the tokenizer is already in it.
   const cache = cacheMountFor(cacheMountPathFor(config), config.hf.cacheVolume);
@@ -219,6 +219,7 @@ export function benchmarkArgsFor(config: StackConfig, { host, server }: Benchmar
     // tokens/s per GPU divides by the machine's GPUs (8 on the seed's B200 node)
     capacity: b.capacity && { ...b.capacity, gpus: Math.max(1, config.gpuCount) },
     vllmImage: b.vllmImage,
+    ...(reference === undefined || b.compareStack === undefined ? {} : { compareWith: { stackName: b.compareStack, benchmarkOutput: reference.getOutput("benchmark") } }),
   };
 }
 
@@ -232,11 +233,14 @@ export interface Deployment {
 
 /** Builds every replica: host → server → benchmark, each chain independent of the others. */
 export function deployStack(config: StackConfig): Deployment[] {
+  // One reference for every replica (each compares its own run with the other stack's first replica).
+  const compareStack = config.benchmark.enabled ? config.benchmark.compareStack : undefined;
+  const reference = compareStack === undefined ? undefined : new pulumi.StackReference("benchmark-reference", { name: compareStack });
   return Array.from({ length: config.replicas }, (_, index) => {
     const name = replicaName(index);
     const host = new HgxHost(name, hostArgsFor(config));
     const server = new SglangServer(name, serverArgsFor(config, name, host));
-    const benchmark = config.benchmark.enabled ? new Benchmark(name, benchmarkArgsFor(config, { host, server })) : undefined;
+    const benchmark = config.benchmark.enabled ? new Benchmark(name, benchmarkArgsFor(config, { host, server }, reference)) : undefined;
     return { name, host, server, benchmark };
   });
 }
@@ -291,6 +295,7 @@ export function deploymentOutputs(d: Deployment) {
       capacity: benchmark.capacity,
       capacityPlan: benchmark.capacityPlan,
       capacityReportPath: benchmark.capacityReportPath,
+      comparison: benchmark.comparison,
     },
   };
 }

@@ -11,6 +11,8 @@
 import { parseArgs } from "node:util";
 import { BenchUsageError, parseBenchArgs, USAGE as BENCH_USAGE, type BenchCliPlan } from "./bench";
 import { durationMs } from "../components/duration";
+import { parseSshDestination } from "../components/benchmark/capacityRemote";
+import { DEFAULT_HF_CACHE_DIR, DEFAULT_REMOTE_RESULT_DIR, DEFAULT_VLLM_IMAGE } from "../components/benchmark/remoteRunner";
 import {
   formatPlan,
   parseSloItems,
@@ -40,11 +42,25 @@ Capacity search
   --report-name NAME           file prefix and title of the report (default: capacity)
   --plan-only                  print the plan (levels, worst-case duration, cost) and exit
 
+Runner (default native: this process sends the requests)
+  --runner remote              run the pinned vllm container once per level on the server's host instead
+                               (vllm bench serve with --goodput from the SLOs; same script and result parser
+                               as the stack's fixed remote run); --base-url is then the URL on that host
+  --ssh USER@HOST[:PORT]       the host, reached with ssh (key in HGX_SSH_PRIVATE_KEY); without it the
+                               container runs on this machine's Docker
+  --vllm-image IMAGE           pinned vllm image (default vllm/vllm-openai:v0.18.0)
+  --docker CMD                 docker CLI on the host (default docker; e.g. "sudo docker")
+  --hf-cache-dir DIR           HF cache on the host, for the tokenizer (default ~/.cache/huggingface)
+  --remote-result-dir DIR      result files on the host (default /var/tmp/hgx-benchmark)
+
 Every option of npm run bench is accepted as well:
 
 ${BENCH_USAGE}`;
 
-const VALUE_FLAGS = ["slo", "prompts-per-concurrency", "concurrency-range", "request-rate-range", "resolution", "repeats", "warmup-requests", "gpus", "max-duration", "hourly-price-usd", "report-dir", "report-name"] as const;
+const VALUE_FLAGS = [
+  "slo", "prompts-per-concurrency", "concurrency-range", "request-rate-range", "resolution", "repeats", "warmup-requests", "gpus", "max-duration", "hourly-price-usd", "report-dir", "report-name",
+  "runner", "ssh", "vllm-image", "docker", "hf-cache-dir", "remote-result-dir",
+] as const;
 const BOOLEAN_FLAGS = ["plan-only"] as const;
 
 /** Separates the capacity flags from the `npm run bench` flags (both `--flag value` and `--flag=value`). */
@@ -84,6 +100,18 @@ export interface CapacityCliPlan {
   /** Where to write the Markdown + SVG report; undefined writes none. */
   readonly reportDir: string | undefined;
   readonly reportName: string;
+  /** Set with `--runner remote`: the pinned vllm container once per level, on `ssh` (undefined: this machine). */
+  readonly remote: RemoteCliSettings | undefined;
+}
+
+export interface RemoteCliSettings {
+  readonly ssh: { readonly user: string; readonly host: string; readonly port: number } | undefined;
+  /** The server's port on the host (from --base-url). */
+  readonly port: number;
+  readonly vllmImage: string;
+  readonly docker: string;
+  readonly hfCacheDir: string;
+  readonly resultDir: string;
 }
 
 function rangeFlag(flag: string, raw: string, axis: CapacityAxis): { low: number; high: number } {
@@ -128,6 +156,12 @@ export function parseCapacityArgs(argv: readonly string[], env: NodeJS.ProcessEn
         "report-dir": { type: "string" },
         "report-name": { type: "string" },
         "plan-only": { type: "boolean", default: false },
+        runner: { type: "string" },
+        ssh: { type: "string" },
+        "vllm-image": { type: "string" },
+        docker: { type: "string" },
+        "hf-cache-dir": { type: "string" },
+        "remote-result-dir": { type: "string" },
       },
     }));
   } catch (e) {
@@ -182,7 +216,30 @@ export function parseCapacityArgs(argv: readonly string[], env: NodeJS.ProcessEn
     axis === "concurrency"
       ? { requestRate: bench.run.requestRate ?? Infinity, burstiness: bench.run.burstiness ?? 1 }
       : { concurrency: bench.run.maxConcurrency ?? numPrompts, burstiness: bench.run.burstiness ?? 1 };
+  const runner = str("runner") ?? "native";
+  if (runner !== "native" && runner !== "remote") throw new BenchUsageError(`--runner must be native or remote, got ${JSON.stringify(runner)}. Fix: --runner remote (the pinned vllm container per level) or leave it out.`);
+  const remoteOnly = ["ssh", "vllm-image", "docker", "hf-cache-dir", "remote-result-dir"].filter((k) => str(k) !== undefined);
+  if (runner === "native" && remoteOnly.length > 0) throw new BenchUsageError(`--${remoteOnly[0]} needs --runner remote. Fix: add --runner remote, or drop --${remoteOnly[0]}.`);
+  let remote: RemoteCliSettings | undefined;
+  if (runner === "remote") {
+    let ssh: RemoteCliSettings["ssh"];
+    try {
+      ssh = str("ssh") === undefined ? undefined : parseSshDestination(str("ssh") as string);
+    } catch (e) {
+      throw new BenchUsageError((e as Error).message);
+    }
+    const url = new URL(bench.run.baseUrl);
+    remote = {
+      ssh,
+      port: url.port === "" ? (url.protocol === "https:" ? 443 : 80) : Number(url.port),
+      vllmImage: str("vllm-image") ?? DEFAULT_VLLM_IMAGE,
+      docker: str("docker") ?? "docker",
+      hfCacheDir: str("hf-cache-dir") ?? DEFAULT_HF_CACHE_DIR,
+      resultDir: str("remote-result-dir") ?? DEFAULT_REMOTE_RESULT_DIR,
+    };
+  }
   return {
+    remote,
     bench,
     axis,
     range,
@@ -252,12 +309,15 @@ async function main(): Promise<number> {
   const { nativeMeasure } = await import("../components/benchmark/capacityNative");
   const cliProgress = await import("cli-progress");
 
+  // The remote runner builds its prompts on the host with vllm's own tokenizer loading.
   let loadedTokenizer;
-  try {
-    loadedTokenizer = (await loadCliTokenizer(cli.bench, log)).loaded;
-  } catch (e) {
-    log(`bench:capacity: --tokenizer: ${(e as Error).message}`);
-    return 2;
+  if (cli.remote === undefined) {
+    try {
+      loadedTokenizer = (await loadCliTokenizer(cli.bench, log)).loaded;
+    } catch (e) {
+      log(`bench:capacity: --tokenizer: ${(e as Error).message}`);
+      return 2;
+    }
   }
   const { controller, dispose } = abortOnSigint(
     "\nbench:capacity: interrupted; ending the level in flight (not reported) and reporting every level measured before it (Ctrl-C again to quit at once)",
@@ -275,6 +335,25 @@ async function main(): Promise<number> {
     promptsPerConcurrency: cli.promptsPerConcurrency,
   };
   const describe = (l: LoadLevel) => (cli.axis === "concurrency" ? `concurrency ${l.concurrency}` : `request rate ${l.requestRate}/s at concurrency ${l.concurrency}`);
+  const onProgress = (phase: "warm-up" | "measure", done: number, total: number) => {
+    if (!bar) return;
+    if (barPhase !== phase || done === 1) {
+      if (barPhase) bar.stop();
+      barPhase = phase;
+      bar.start(total, 0, { phase: phase === "warm-up" ? "warm-up " : "measure " });
+    }
+    bar.update(done);
+  };
+  let remote: { measure: ReturnType<typeof import("../components/benchmark/capacityRemote").remoteMeasure>; dispose: () => void } | undefined;
+  if (cli.remote !== undefined) {
+    try {
+      remote = await remoteMeasureFor(cli, cli.remote, controller.signal, log);
+    } catch (e) {
+      log(`bench:capacity: ${(e as Error).message}`);
+      dispose();
+      return 2;
+    }
+  }
   let result;
   try {
     result = await searchCapacity({
@@ -287,22 +366,16 @@ async function main(): Promise<number> {
       gpus: cli.gpus,
       maxDurationS: cli.maxDurationS,
       estimateLevelS: (l) => estimateLevelSeconds(l, { ...workload, warmupRequests: cli.warmupRequests }),
-      measure: nativeMeasure({
-        run: { ...cli.bench.run, loadedTokenizer, signal: controller.signal },
-        slo: cli.slo,
-        warmupRequests: cli.warmupRequests,
-        promptsPerConcurrency: cli.promptsPerConcurrency,
-        signal: controller.signal,
-        onProgress: (phase, done, total) => {
-          if (!bar) return;
-          if (barPhase !== phase || done === 1) {
-            if (barPhase) bar.stop();
-            barPhase = phase;
-            bar.start(total, 0, { phase: phase === "warm-up" ? "warm-up " : "measure " });
-          }
-          bar.update(done);
-        },
-      }),
+      measure:
+        remote?.measure ??
+        nativeMeasure({
+          run: { ...cli.bench.run, loadedTokenizer, signal: controller.signal },
+          slo: cli.slo,
+          warmupRequests: cli.warmupRequests,
+          promptsPerConcurrency: cli.promptsPerConcurrency,
+          signal: controller.signal,
+          onProgress,
+        }),
       signal: controller.signal,
       onLevelStart: (l, order) => {
         log(`bench:capacity: level ${order + 1}: ${describe(l)}`);
@@ -323,6 +396,7 @@ async function main(): Promise<number> {
     return 1;
   } finally {
     dispose();
+    remote?.dispose();
   }
   bar?.stop();
   const summary = summarizeCapacity(result);
@@ -334,6 +408,68 @@ async function main(): Promise<number> {
   if (cli.bench.jsonOnly) process.stdout.write(`${JSON.stringify({ plan, capacity: summary }, null, 2)}\n`);
   else process.stdout.write(`${formatCapacityTable(summary)}\n`);
   return 0;
+}
+
+
+/**
+ * The remote `measure`: scripts go to the host over ssh (the key from SSH_KEY_ENV, written to a file only this user
+ * reads and removed by `dispose`), or to this machine's bash without --ssh.
+ */
+async function remoteMeasureFor(cli: CapacityCliPlan, r: RemoteCliSettings, signal: AbortSignal, log: (line: string) => void) {
+  const fs = await import("node:fs");
+  const os = await import("node:os");
+  const path = await import("node:path");
+  const { processExecutor, remoteMeasure, sshArgs, SSH_KEY_ENV } = await import("../components/benchmark/capacityRemote");
+  const { STDIN_SCRIPT_COMMAND } = await import("../components/host/connection");
+  const { resolveWorkload } = await import("../components/benchmark/workload");
+  let keyDir: string | undefined;
+  let exec;
+  if (r.ssh) {
+    const key = process.env[SSH_KEY_ENV];
+    if (!key) throw new Error(`--ssh needs the private key in ${SSH_KEY_ENV}. Fix: export ${SSH_KEY_ENV}="$(cat ~/.ssh/id_ed25519)".`);
+    keyDir = fs.mkdtempSync(path.join(os.tmpdir(), "hgx-capacity-ssh-"));
+    const keyFile = path.join(keyDir, "key");
+    fs.writeFileSync(keyFile, key.endsWith("\n") ? key : `${key}\n`, { mode: 0o600 });
+    exec = processExecutor("ssh", sshArgs({ ...r.ssh, keyFile }));
+  } else {
+    exec = processExecutor("bash", ["-c", STDIN_SCRIPT_COMMAND]);
+  }
+  const run = cli.bench.run;
+  const workload = resolveWorkload({
+    ...(run.inputLen === undefined ? {} : { inputLen: run.inputLen }),
+    ...(run.outputLen === undefined ? {} : { outputLen: run.outputLen }),
+    ...(run.numPrompts === undefined ? {} : { numPrompts: run.numPrompts }),
+    ...(run.temperature === undefined || run.temperature === null ? {} : { temperature: run.temperature }),
+    ...(run.endpoint === undefined ? {} : { endpoint: run.endpoint }),
+    ...(run.percentileMetrics === undefined ? {} : { percentileMetrics: run.percentileMetrics }),
+    ...(run.metricPercentiles === undefined ? {} : { metricPercentiles: run.metricPercentiles }),
+    ignoreEos: run.ignoreEos ?? true,
+    // Every level sets its own concurrency; this only has to be valid.
+    maxConcurrency: 1,
+  });
+  const measure = remoteMeasure({
+    settings: {
+      image: r.vllmImage,
+      port: r.port,
+      model: run.modelId ?? run.servedModelName,
+      ...(run.tokenizer === undefined ? {} : { tokenizer: run.tokenizer }),
+      servedModelName: run.servedModelName,
+      hfCacheDir: r.hfCacheDir,
+      resultDir: r.resultDir,
+      docker: r.docker,
+    },
+    workload,
+    seed: run.seed,
+    slo: cli.slo,
+    warmupRequests: cli.warmupRequests,
+    promptsPerConcurrency: cli.promptsPerConcurrency,
+    levelTimeoutSeconds: Math.max(1, Math.round((run.totalTimeoutMs ?? 3_600_000) / 1000)),
+    apiKey: run.apiKey,
+    exec,
+    signal,
+    onRun: (phase, level, requests) => log(`bench:capacity: ${phase} run of ${requests} request(s) at concurrency ${level.concurrency} (vllm bench serve on ${r.ssh ? r.ssh.host : "this machine"})`),
+  });
+  return { measure, dispose: () => keyDir && fs.rmSync(keyDir, { recursive: true, force: true }) };
 }
 
 if (require.main === module) {

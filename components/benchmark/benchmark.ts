@@ -31,6 +31,9 @@ import {
   type CapacitySettings,
 } from "./capacityCommand";
 import { capacityReportPaths, writeCapacityReport } from "./capacityReport";
+import { SSH_KEY_ENV } from "./capacityRemote";
+import { type BenchmarkComparisons, type ComparableRun, comparableFromStackOutput, comparableRun, compareRuns, renderComparisonMarkdown } from "./comparison";
+import { BenchmarkHistory } from "./history";
 
 /** Which client generates the load. */
 export type BenchmarkRunnerKind = "remote" | "native";
@@ -127,8 +130,10 @@ export interface BenchmarkArgs {
   /** Repository root holding `scripts/bench.ts` (native runner). @default this checkout */
   readonly repoDir?: string;
   /**
-   * After the fixed run, search the highest concurrency meeting these p99 SLOs (`scripts/bench-capacity.ts`, native
-   * runner only; it runs after the fixed run, never beside it, and again when the server, workload or these change).
+   * After the fixed run, search the highest concurrency meeting these p99 SLOs (`scripts/bench-capacity.ts` on the
+   * Pulumi machine: with the native runner it sends the requests itself; with the remote runner it runs the pinned
+   * vllm container once per level on the host over SSH. It runs after the fixed run, never beside it, and again when
+   * the server, workload or these change).
    * @default none (no capacity search)
    * @example
    * ```ts
@@ -136,6 +141,11 @@ export interface BenchmarkArgs {
    * ```
    */
   readonly capacity?: CapacitySettings;
+  /**
+   * Another stack's `benchmark` output to compare with (a `StackReference`'s `getOutput("benchmark")`), and its name.
+   * @default none (only the previous run of this stack is compared)
+   */
+  readonly compareWith?: { readonly stackName: string; readonly benchmarkOutput: pulumi.Input<unknown> };
   /** Escape hatch: extra arguments merged last into the runner's command resource. */
   readonly transform?: {
     readonly remoteCommand?: Partial<command.remote.CommandArgs>;
@@ -189,14 +199,9 @@ export function resolveBenchmarkSettings(args: BenchmarkArgs): ResolvedBenchmark
   if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 1) {
     throw new Error(`benchmark timeoutSeconds must be a whole number >= 1, got ${String(timeoutSeconds)}. Fix: e.g. 3600 (one hour).`);
   }
-  if (args.capacity !== undefined && runner !== "native") {
-    throw new Error(
-      'benchmark capacity search runs with the native runner only (the pinned vllm container once per level is not built yet). ' +
-        "Fix: use runner \"native\" (with a baseUrl the Pulumi machine reaches) or drop capacity.",
-    );
-  }
   return {
-    capacity: args.capacity === undefined ? undefined : validateCapacitySettings(args.capacity),
+    // The search's time cap defaults to the benchmark's own timeout, as CapacitySettings documents.
+    capacity: args.capacity === undefined ? undefined : validateCapacitySettings({ ...args.capacity, maxDurationS: args.capacity.maxDurationS ?? timeoutSeconds }),
     runner,
     tokenizer,
     port,
@@ -371,6 +376,10 @@ export class Benchmark extends pulumi.ComponentResource {
   public readonly capacityPlan: pulumi.Output<CapacityPlan | undefined>;
   /** The capacity report (Markdown with two SVG charts beside it); undefined without `capacity`. */
   public readonly capacityReportPath: pulumi.Output<string | undefined>;
+  /** The stack's last two runs in state (`previous` feeds the comparison). */
+  public readonly history: BenchmarkHistory;
+  /** Deltas per figure against this stack's previous run and the reference stack, marked beyond run-to-run noise. */
+  public readonly comparison: pulumi.Output<BenchmarkComparisons>;
 
   constructor(name: string, args: BenchmarkArgs, opts?: pulumi.ComponentResourceOptions) {
     super("hgx:benchmark:Benchmark", name, {}, opts);
@@ -479,32 +488,6 @@ export class Benchmark extends pulumi.ComponentResource {
       .all([evaluation, args.modelPath])
       .apply(([e, modelPath]) => e.metrics.tokenizerId ?? expectedTokenizerId(s.tokenizer, modelPath));
 
-    const paths = reportPaths(s.reportDir, stackName);
-    const written = pulumi.all([evaluation, args.servedModelName, args.serverSpecHash]).apply(([e, servedModelName, specHash]) => {
-      const report: BenchmarkReportInput = {
-        stackName,
-        runner: s.runner,
-        servedModelName,
-        workload: s.workload,
-        metrics: summarize(e.metrics),
-        baseline: s.baseline,
-        ratios: e.ratios,
-        cost: e.cost,
-        thresholds: s.thresholds,
-        thresholdMisses: e.thresholdMisses,
-        serverSpecHash: specHash,
-      };
-      // Files are a side effect: never during preview.
-      if (!pulumi.runtime.isDryRun()) {
-        writeBenchmarkReport(s.reportDir, report);
-        pulumi.log.info(`${benchmarkHeadline(e)}; report ${paths.markdown}`, this);
-      }
-      return paths;
-    });
-    this.reportPath = written.apply((p) => p.markdown);
-    this.reportSvgPath = written.apply((p) => p.svg);
-
-    this.passed = thresholdGate(evaluation, written, s.failOnThresholdMiss, this);
 
     const capacity = s.capacity;
     if (capacity === undefined) {
@@ -512,12 +495,34 @@ export class Benchmark extends pulumi.ComponentResource {
       this.capacityPlan = pulumi.output(undefined);
       this.capacityReportPath = pulumi.output(undefined);
     } else {
-      const baseUrl = args.baseUrl ?? `http://127.0.0.1:${s.port}`;
+      // The remote runner reaches the server on the host's loopback, like the fixed remote run.
+      const baseUrl = s.runner === "remote" ? `http://127.0.0.1:${s.port}` : (args.baseUrl ?? `http://127.0.0.1:${s.port}`);
+      const conn = args.connection;
+      const ssh =
+        s.runner === "remote" && conn.kind === "ssh"
+          ? pulumi.all([conn.user, conn.host, conn.port]).apply(([user, host, port]) => ({ user, host, port }))
+          : pulumi.output(undefined);
       const cli = pulumi
-        .all([baseUrl, args.servedModelName, args.modelPath, ready])
-        .apply(([url, servedModelName, modelPath]) =>
-          renderNativeCapacityCommand({ baseUrl: url, servedModelName, model: modelPath, tokenizer: s.tokenizer ?? modelPath, workload: s.workload, capacity, levelTimeoutSeconds: s.timeoutSeconds }),
+        .all([baseUrl, args.servedModelName, args.modelPath, ssh, ready])
+        .apply(([url, servedModelName, modelPath, sshTarget]) =>
+          renderNativeCapacityCommand({
+            baseUrl: url,
+            servedModelName,
+            model: modelPath,
+            tokenizer: s.tokenizer ?? modelPath,
+            workload: s.workload,
+            capacity,
+            levelTimeoutSeconds: s.timeoutSeconds,
+            ...(s.runner === "remote"
+              ? { remote: { ...(sshTarget ? { ssh: sshTarget } : {}), vllmImage: s.vllmImage, docker: s.docker, hfCacheDir: s.hfCacheDir, resultDir: s.remoteResultDir } }
+              : {}),
+          }),
         );
+      // Secrets reach the CLI by environment only (stored encrypted in state, never on its command line).
+      const environment: Record<string, pulumi.Input<string>> = {
+        ...(apiKey === undefined ? {} : { OPENAI_API_KEY: apiKey }),
+        ...(s.runner === "remote" && conn.kind === "ssh" ? { [SSH_KEY_ENV]: pulumi.secret(conn.privateKey) } : {}),
+      };
       const capacityCommand = new command.local.Command(
         `${name}-capacity`,
         {
@@ -527,7 +532,7 @@ export class Benchmark extends pulumi.ComponentResource {
           triggers: [...triggers, capacityKey(capacity)],
           logging: "stderr",
           addPreviousOutputInEnv: false,
-          ...(apiKey === undefined ? {} : { environment: { OPENAI_API_KEY: apiKey } }),
+          ...(Object.keys(environment).length === 0 ? {} : { environment }),
           ...args.transform?.localCommand,
         },
         // After the fixed run: two load generators at once would measure each other.
@@ -557,6 +562,58 @@ export class Benchmark extends pulumi.ComponentResource {
       });
     }
 
+    // This run and the one before it, kept in state; the reference stack's run, if any.
+    const currentRun = pulumi.all([evaluation, this.capacity, args.serverSpecHash]).apply(([e, capacity, specHash]) =>
+      JSON.stringify(comparableRun(`${stackName}${e.metrics.date ? `, ${e.metrics.date}` : ""} (server spec ${specHash.slice(0, 12)})`, summarize(e.metrics), capacity ?? null)),
+    );
+    this.history = new BenchmarkHistory(`${name}-history`, { current: currentRun }, { parent: this });
+    const compareWith = args.compareWith;
+    const reference = compareWith === undefined ? pulumi.output(undefined) : pulumi.output(compareWith.benchmarkOutput);
+    this.comparison = pulumi.all([this.history.current, this.history.previous, reference]).apply(([current, previous, referenceOutput]) => {
+      const now = JSON.parse(current) as ComparableRun;
+      const notes: string[] = [];
+      const before = previous ? (JSON.parse(previous) as ComparableRun) : undefined;
+      if (!before) notes.push("No previous run of this stack is kept yet: the next run that re-measures is compared with this one.");
+      let ref: ComparableRun | undefined;
+      if (compareWith !== undefined) {
+        const found = comparableFromStackOutput(compareWith.stackName, referenceOutput);
+        if ("run" in found) ref = found.run;
+        else notes.push(`No reference comparison: ${found.problem}.`);
+      }
+      return { previous: before ? compareRuns(now, before) : null, reference: ref ? compareRuns(now, ref) : null, notes };
+    });
+
+    const paths = reportPaths(s.reportDir, stackName);
+    const written = pulumi.all([evaluation, args.servedModelName, args.serverSpecHash, this.comparison]).apply(([e, servedModelName, specHash, comparison]) => {
+      const report: BenchmarkReportInput = {
+        stackName,
+        runner: s.runner,
+        servedModelName,
+        workload: s.workload,
+        metrics: summarize(e.metrics),
+        baseline: s.baseline,
+        ratios: e.ratios,
+        cost: e.cost,
+        thresholds: s.thresholds,
+        thresholdMisses: e.thresholdMisses,
+        serverSpecHash: specHash,
+        comparisonMarkdown: renderComparisonMarkdown(comparison),
+      };
+      // Files are a side effect: never during preview.
+      if (!pulumi.runtime.isDryRun()) {
+        writeBenchmarkReport(s.reportDir, report);
+        pulumi.log.info(`${benchmarkHeadline(e)}; report ${paths.markdown}`, this);
+        for (const [what, cmp] of [["the previous run", comparison.previous], ["the reference stack", comparison.reference]] as const) {
+          if (cmp && cmp.regressions.length > 0) pulumi.log.warn(`benchmark: worse than ${what} (${cmp.against}) beyond run-to-run noise: ${cmp.regressions.join(", ")}`, this);
+        }
+      }
+      return paths;
+    });
+    this.reportPath = written.apply((p) => p.markdown);
+    this.reportSvgPath = written.apply((p) => p.svg);
+
+    this.passed = thresholdGate(evaluation, written, s.failOnThresholdMiss, this);
+
     this.registerOutputs({
       metrics: this.metrics,
       rawJson: this.rawJson,
@@ -573,6 +630,7 @@ export class Benchmark extends pulumi.ComponentResource {
       capacity: this.capacity,
       capacityPlan: this.capacityPlan,
       capacityReportPath: this.capacityReportPath,
+      comparison: this.comparison,
     });
   }
 }

@@ -110,6 +110,9 @@ export interface PointMetrics
   readonly completed: number;
   readonly failed: number;
   readonly durationS: number;
+  /** Prompt tokens as the pinned vllm counts them (the prompts' lengths, on the client), and output tokens: equal for both runners given the same prompts. */
+  readonly totalInputTokens: number;
+  readonly totalOutputTokens: number;
   readonly requestThroughput: number;
   /** Requests meeting every per-request SLO per second; undefined when the run had no goodput SLOs. */
   readonly requestGoodput: number | undefined;
@@ -124,6 +127,8 @@ export function pointMetricsFromResult(m: BenchmarkMetrics): PointMetrics {
     completed: m.completed,
     failed: m.failed,
     durationS: m.durationS,
+    totalInputTokens: m.totalInputTokens,
+    totalOutputTokens: m.totalOutputTokens,
     requestThroughput: m.requestThroughput,
     outputThroughput: m.outputThroughput,
     totalTokenThroughput: m.totalTokenThroughput,
@@ -143,6 +148,8 @@ const POINT_KEYS: readonly (keyof PointMetrics)[] = [
   "completed",
   "failed",
   "durationS",
+  "totalInputTokens",
+  "totalOutputTokens",
   "requestThroughput",
   "outputThroughput",
   "totalTokenThroughput",
@@ -672,6 +679,9 @@ export interface CapacitySummaryPoint {
   readonly completed: number;
   readonly failed: number;
   readonly durationS: number;
+  /** Token totals of the measured run (the mean over repeats). */
+  readonly inputTokens: number;
+  readonly outputTokens: number;
   readonly requestsPerS: number;
   readonly outputTokPerS: number;
   readonly totalTokPerS: number;
@@ -737,6 +747,8 @@ export function summarizePoint(p: CapacityPoint): CapacitySummaryPoint {
     completed: m.completed,
     failed: m.failed,
     durationS: m.durationS,
+    inputTokens: m.totalInputTokens,
+    outputTokens: m.totalOutputTokens,
     requestsPerS: m.requestThroughput,
     outputTokPerS: m.outputThroughput,
     totalTokPerS: m.totalTokenThroughput,

@@ -78,9 +78,41 @@ export interface NativeCapacityCommandOptions {
   readonly capacity: CapacitySettings;
   /** Limit on one level's run, seconds (`--total-timeout`). */
   readonly levelTimeoutSeconds: number;
+  /**
+   * Run the pinned vllm container once per level on the server's host instead of the native runner (`--runner
+   * remote`); `baseUrl` is then the server as the host sees it (`http://127.0.0.1:<port>`). @default native
+   */
+  readonly remote?: RemoteCapacityRunner;
 }
 
-/** Flags: the native bench CLI's (without --max-concurrency, which the search sets) plus the search's. */
+/** Where and with what the per-level vllm runs happen. */
+export interface RemoteCapacityRunner {
+  /** The host over ssh (its key reaches the CLI as HGX_SSH_PRIVATE_KEY); undefined runs on this machine's Docker. */
+  readonly ssh?: { readonly user: string; readonly host: string; readonly port: number };
+  readonly vllmImage: string;
+  readonly docker: string;
+  readonly hfCacheDir: string;
+  readonly resultDir: string;
+}
+
+/** `user@host:port` for `--ssh` (an IPv6 address in brackets). */
+export function sshDestination(t: { readonly user: string; readonly host: string; readonly port: number }): string {
+  return `${t.user}@${t.host.includes(":") ? `[${t.host}]` : t.host}:${t.port}`;
+}
+
+function remoteRunnerArgs(r: RemoteCapacityRunner | undefined): string[] {
+  if (r === undefined) return [];
+  return [
+    "--runner", "remote",
+    ...(r.ssh ? ["--ssh", sshDestination(r.ssh)] : []),
+    "--vllm-image", r.vllmImage,
+    "--docker", r.docker,
+    "--hf-cache-dir", r.hfCacheDir,
+    "--remote-result-dir", r.resultDir,
+  ];
+}
+
+/** Flags: the native bench CLI's (the remote runner's prompts, seeds and goodput follow from the same flags) (without --max-concurrency, which the search sets) plus the search's. */
 export function nativeCapacityArgs(o: NativeCapacityCommandOptions): string[] {
   const c = validateCapacitySettings(o.capacity);
   const bench = nativeBenchArgs({ baseUrl: o.baseUrl, servedModelName: o.servedModelName, model: o.model, tokenizer: o.tokenizer ?? o.model, workload: o.workload, timeoutSeconds: o.levelTimeoutSeconds });
@@ -98,6 +130,7 @@ export function nativeCapacityArgs(o: NativeCapacityCommandOptions): string[] {
     ...(c.warmupRequests === undefined ? [] : ["--warmup-requests", String(c.warmupRequests)]),
     ...(c.maxDurationS === undefined ? [] : ["--max-duration", String(Math.round(c.maxDurationS))]),
     "--gpus", String(c.gpus ?? 8),
+    ...remoteRunnerArgs(o.remote),
     "--no-progress",
     "--json",
   ];

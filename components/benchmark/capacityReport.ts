@@ -145,7 +145,8 @@ export function renderLatencyChart(s: CapacitySummary, title = "Latency against 
   if (max !== null) {
     parts.push(`<line x1="${num(xAt(max))}" y1="${f.top}" x2="${num(xAt(max))}" y2="${f.bottom}" stroke="#111827" stroke-width="1.5" stroke-dasharray="2 3"/>`);
     const nearRight = xAt(max) > f.right - 90;
-    parts.push(text(xAt(max) + (nearRight ? -4 : 4), f.top + 12, `capacity ${formatNumber(max, 2)}`, `font-size="11" font-weight="bold"${nearRight ? ' text-anchor="end"' : ""}`));
+    // At the foot of the line, with a white halo: the top is where the latencies past the knee pile up.
+    parts.push(text(xAt(max) + (nearRight ? -4 : 4), f.bottom - 6, `capacity ${formatNumber(max, 2)}`, `font-size="11" font-weight="bold" paint-order="stroke" stroke="#ffffff" stroke-width="3"${nearRight ? ' text-anchor="end"' : ""}`));
   }
   // Series, SLO lines, legend. Series with an SLO are drawn last, so their over-the-limit markers stay visible where
   // another series coincides (ITL = TPOT when every decode step carries one token).

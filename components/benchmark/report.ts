@@ -25,6 +25,8 @@ export interface BenchmarkReportInput {
   readonly thresholdMisses: readonly string[];
   /** Identifies the server configuration that was measured. */
   readonly serverSpecHash?: string;
+  /** Deltas against the previous run and a reference stack (`renderComparisonMarkdown`), appended as they are. */
+  readonly comparisonMarkdown?: string;
 }
 
 export interface ReportPaths {
@@ -127,6 +129,7 @@ export function renderMarkdownReport(r: BenchmarkReportInput): string {
     "",
     ...(m.tokenizerId ? [`Prompts built with the tokenizer \`${m.tokenizerId}\`.`, ""] : []),
     ...(m.notes.length > 0 ? ["## Notes on the result", "", ...m.notes.map((n) => `- ${n}`), ""] : []),
+    ...(r.comparisonMarkdown ? [r.comparisonMarkdown] : []),
   ];
   return lines.join("\n");
 }

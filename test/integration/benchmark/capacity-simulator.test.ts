@@ -10,15 +10,14 @@
  * advance by the simulator's own replay (`expectedCapacity`) and its closed form (`designedKnee`).
  * The simulator runs in this process, the CLI (the client) in its own, so they never share an event loop.
  */
-import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { designedKnee, expectedCapacity, startSimulator, type RunningSimulator, type SimulatorSlo } from "../../fixtures/sglang-simulator";
 import type { CapacitySummary, CapacityPlan } from "../../../components/benchmark/capacity";
+import { runCapacityCli, type CapacityCliRun } from "../../fixtures/benchmark/capacityCli";
 
-const ROOT = path.join(__dirname, "../../..");
 const TIMING = {
   loadMs: 300,
   refuseConnectionsMs: 100,
@@ -32,37 +31,15 @@ const WORKLOAD = { inputTokens: 64, outputTokens: 32, numPrompts: 48 };
 const SLO: SimulatorSlo = { ttftP99Ms: 300, itlP99Ms: 120 };
 const RANGE = { low: 4, high: 32 };
 
-interface CliRun {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function runCli(args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<CliRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "scripts/bench-capacity.ts"), ...args], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-    child.on("error", reject);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
 let sim: RunningSimulator;
-let run: CliRun;
+let run: CapacityCliRun;
 let out: { plan: CapacityPlan; capacity: CapacitySummary };
 const work = fs.mkdtempSync(path.join(os.tmpdir(), "hgx-capacity-"));
 
 beforeAll(async () => {
   sim = await startSimulator({ servedModelName: "qwen", timing: TIMING, tokenizer: "estimate", apiKey: "sim-key" });
   await sim.whenHealthy;
-  run = await runCli(
+  run = await runCapacityCli(
     [
       "--base-url", sim.baseUrl,
       "--served-model-name", "qwen",

@@ -7,11 +7,13 @@
  *   key file, `docker system dial-stdio` on the far side) and creates the image, volume and container;
  * - the weights step runs the downloader (a stand-in image: no hub here), the readiness gate passes,
  *   and the remote benchmark runs `vllm bench serve` (a stand-in image answering the same command
- *   line and writing the same result file) through the product's own script.
+ *   line and writing the same result file) through the product's own script; then the capacity search runs that
+ *   container once per level on the host over SSH (`bench-capacity.ts --runner remote`, the key in its environment).
  * up → preview (no changes) → refresh → destroy; no secret in state, engine output or stored commands.
  */
 import * as fs from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { CapacitySummary } from "../../../components/benchmark/capacity";
 import { createProjectStack, plaintextLeaks, resourceTypes, type EngineStack } from "../../fixtures/pulumi-engine";
 import { freePort } from "../../fixtures/net";
 import { startSshTestHost, type SshTestHost } from "../../fixtures/ssh-host";
@@ -44,6 +46,12 @@ beforeAll(async () => {
       "hgx-inference:sshPrivateKey": { value: host.privateKey, secret: true },
       "hgx-inference:hourlyPriceUsd": { value: "3.5" },
       "hgx-inference:hfCacheVolume": { value: VOLUME },
+    },
+    // The capacity search with the remote runner: the vllm (stand-in) container once per level over SSH. SLOs met
+    // everywhere, so it measures exactly the bracket levels 2 and 4.
+    structuredConfig: {
+      "hgx-inference:benchmarkCapacity": { concurrencyRange: "2:4", promptsPerConcurrency: "2" },
+      "hgx-inference:benchmarkSlo": { ttft_p99_ms: 60000 },
     },
   });
 });
@@ -80,6 +88,12 @@ describe("existing-host mode through the real engine", () => {
     expect(benchmark.metrics.outputThroughput).toBeGreaterThan(0);
     // The result file came from the vllm command line (its --save-result format).
     expect(JSON.parse(benchmark.rawJson)).toMatchObject({ backend: "openai-chat", num_prompts: 32 });
+    // The capacity search ran the container once per level over SSH (a warm-up, then the measured run with --goodput).
+    const capacity = (up.outputs.benchmark?.value as { capacity: CapacitySummary }).capacity;
+    expect(capacity.points.map((p) => [p.concurrency, p.completed, p.failed])).toEqual([[2, 4, 0], [4, 8, 0]]);
+    expect(capacity).toMatchObject({ maxConcurrency: 4, stop: "range-high-met" });
+    expect(capacity.points.every((p) => p.goodput !== null && p.goodput > 0)).toBe(true);
+    expect(engine.engineOutput()).toMatch(/vllm bench serve on 127\.0\.0\.1/);
 
     // The container runs on the host's engine (reached over SSH), with the GPUs requested.
     const inspect = await host.ssh(`docker inspect -f '{{.State.Status}} {{json .HostConfig.DeviceRequests}}' ${CONTAINER}`);

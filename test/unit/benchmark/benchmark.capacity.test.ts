@@ -30,7 +30,7 @@ beforeAll(async () => {
     range: CAPACITY.concurrencyRange,
     gpus: 2,
     measure: async (l) => ({
-      completed: 4 * l.concurrency, failed: 0, durationS: 1, requestThroughput: 4, outputThroughput: 50 * l.concurrency, totalTokenThroughput: 400 * l.concurrency, requestGoodput: 3,
+      completed: 4 * l.concurrency, failed: 0, durationS: 1, totalInputTokens: 4 * l.concurrency * 64, totalOutputTokens: 4 * l.concurrency * 16, requestThroughput: 4, outputThroughput: 50 * l.concurrency, totalTokenThroughput: 400 * l.concurrency, requestGoodput: 3,
       ttftMeanMs: 20, ttftP99Ms: l.concurrency > 5 ? 300 : 30, tpotMeanMs: 10, tpotP99Ms: 12, itlMeanMs: 10, itlP99Ms: 15, e2elMeanMs: 100, e2elP99Ms: 120,
     }),
   });
@@ -93,9 +93,57 @@ describe("capacity search in the Benchmark component", () => {
     expect(mocks.recorded.some((r) => r.name === "plain-capacity")).toBe(false);
   });
 
-  it("refuses the remote runner, and bad settings, before creating anything", () => {
-    const ssh = { kind: "ssh" as const, host: "203.0.113.7", port: 22, user: "u", privateKey: "k" };
-    expect(() => mod.resolveBenchmarkSettings({ connection: ssh, serverReady: "r", servedModelName: "q", modelPath: "m", serverSpecHash: "s", hourlyPriceUsd: 0, capacity: CAPACITY })).toThrow(/native runner only/);
+  it("with the remote runner on an SSH host: the pinned vllm container once per level over ssh, the key in the environment only", async () => {
+    const privateKey = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUtest-key-line-42\n-----END OPENSSH PRIVATE KEY-----\n";
+    const ssh = { kind: "ssh" as const, host: "203.0.113.7", port: 2222, user: "ubuntu", privateKey };
+    mocks.stdoutByName.set("rcap-capacity", stdout);
+    const remote = new mod.Benchmark("rcap", {
+      connection: ssh, serverReady: "ready", port: 30000, servedModelName: "qwen", modelPath: "Qwen/Qwen3.5-397B-A17B", apiKey: API_KEY, serverSpecHash: "spec-cap",
+      hourlyPriceUsd: 12, workload: WORKLOAD, timeoutSeconds: 120, reportDir, capacity: CAPACITY, vllmImage: "vllm/vllm-openai:v0.18.0",
+    });
+    expect(await settle(remote.capacity)).toMatchObject({ maxConcurrency: 5 });
+    const cmd = mocks.byName("rcap-capacity");
+    expect(cmd.type).toBe("command:local:Command");
+    expect(cmd.inputs.create).toBe(
+      renderNativeCapacityCommand({
+        baseUrl: "http://127.0.0.1:30000", servedModelName: "qwen", model: "Qwen/Qwen3.5-397B-A17B", workload: resolveWorkload(WORKLOAD), capacity: CAPACITY, levelTimeoutSeconds: 120,
+        remote: { ssh: { user: "ubuntu", host: "203.0.113.7", port: 2222 }, vllmImage: "vllm/vllm-openai:v0.18.0", docker: "docker", hfCacheDir: "~/.cache/huggingface", resultDir: "/var/tmp/hgx-benchmark" },
+      }),
+    );
+    expect(cmd.inputs.create).toContain("--runner remote --ssh ubuntu@203.0.113.7:2222 --vllm-image vllm/vllm-openai:v0.18.0");
+    expect(cmd.inputs.create).not.toContain("test-key-line-42");
+    expect(cmd.inputs.create).not.toContain(API_KEY);
+    const env = cmd.inputs.environment as Record<string, unknown>;
+    expect(JSON.stringify(env)).toContain("test-key-line-42");
+    expect(mocks.isRpcSecret(env) || mocks.isRpcSecret(env.HGX_SSH_PRIVATE_KEY)).toBe(true);
+    expect(cmd.inputs.triggers).toContain(capacityKey(CAPACITY));
+  });
+
+  it("compares the run with a reference stack's outputs (previous: none kept yet under mocks) and says so in the report", async () => {
+    const reference = { metrics: { ...(await settle(bench.metrics)), outputThroughput: 2000 }, capacity: { ...(await settle(bench.capacity)), maxConcurrency: 5 } };
+    mocks.stdoutByName.set("ref-capacity", stdout);
+    const withRef = new mod.Benchmark("ref", {
+      connection: { kind: "local" }, serverReady: "ready", port: 30000, servedModelName: "qwen", modelPath: "Qwen/Qwen3-0.6B", serverSpecHash: "spec-cap", hourlyPriceUsd: 12,
+      workload: WORKLOAD, timeoutSeconds: 120, reportDir, capacity: CAPACITY, compareWith: { stackName: "org/hgx-inference/prod", benchmarkOutput: reference },
+    });
+    const comparison = await settle(withRef.comparison);
+    expect(comparison.previous).toBeNull();
+    expect(comparison.reference?.against).toMatch(/^stack org\/hgx-inference\/prod, \d/);
+    expect(comparison.reference?.deltas.find((d) => d.key === "outputThroughput")).toMatchObject({ before: 2000, verdict: "worse" });
+    expect(comparison.reference?.deltas.find((d) => d.key === "capacity.maxConcurrency")).toMatchObject({ before: 5, after: 5, verdict: "within noise" });
+    expect(mocks.byName("ref-history").type).toBe("pulumi-nodejs:dynamic/benchmark:BenchmarkHistory");
+    const md = fs.readFileSync(String(await settle(withRef.reportPath)), "utf8");
+    expect(md).toContain("### Against the reference stack: stack org/hgx-inference/prod, ");
+    expect(md).toContain("**Worse beyond noise: output throughput");
+  });
+
+  it("caps the search's total time at the benchmark timeout unless maxDuration says otherwise", () => {
+    const base = { connection: { kind: "local" as const }, serverReady: "r", servedModelName: "q", modelPath: "m", serverSpecHash: "s", hourlyPriceUsd: 0, timeoutSeconds: 900 };
+    expect(mod.resolveBenchmarkSettings({ ...base, capacity: { concurrencyRange: { low: 1, high: 8 }, slo: undefined } }).capacity?.maxDurationS).toBe(900);
+    expect(mod.resolveBenchmarkSettings({ ...base, capacity: CAPACITY }).capacity?.maxDurationS).toBe(600);
+  });
+
+  it("refuses bad settings before creating anything", () => {
     expect(() =>
       mod.resolveBenchmarkSettings({ connection: { kind: "local" }, serverReady: "r", servedModelName: "q", modelPath: "m", serverSpecHash: "s", hourlyPriceUsd: 0, capacity: { ...CAPACITY, repeats: 0 } }),
     ).toThrow(/benchmarkCapacity\.repeats must be a whole number ≥ 1/);

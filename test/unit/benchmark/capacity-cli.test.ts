@@ -103,7 +103,7 @@ describe("output", () => {
       slo: { ttftP99Ms: 100 },
       range: { low: 1, high: 8 },
       measure: async (l) => ({
-        completed: 10, failed: 0, durationS: 1, requestThroughput: 10, outputThroughput: 100 * l.concurrency, totalTokenThroughput: 200 * l.concurrency, requestGoodput: 5,
+        completed: 10, failed: 0, durationS: 1, totalInputTokens: 640, totalOutputTokens: 160, requestThroughput: 10, outputThroughput: 100 * l.concurrency, totalTokenThroughput: 200 * l.concurrency, requestGoodput: 5,
         ttftMeanMs: 10, ttftP99Ms: l.concurrency > 4 ? 500 : 20, tpotMeanMs: 10, tpotP99Ms: 11, itlMeanMs: 10, itlP99Ms: 12, e2elMeanMs: undefined, e2elP99Ms: undefined,
       }),
     });

@@ -32,6 +32,8 @@ function replayMeasure(model: TimingModel, calls: LoadLevel[]) {
       completed: W.numPrompts,
       failed: 0,
       durationS: e.durationS,
+      totalInputTokens: W.numPrompts * W.inputTokens,
+      totalOutputTokens: W.numPrompts * W.outputTokens,
       requestThroughput: e.requestsPerS,
       outputThroughput: e.outputTokPerS,
       totalTokenThroughput: e.totalTokPerS,
@@ -50,7 +52,7 @@ function replayMeasure(model: TimingModel, calls: LoadLevel[]) {
 
 function metrics(over: Partial<PointMetrics> = {}): PointMetrics {
   return {
-    completed: 10, failed: 0, durationS: 10, requestThroughput: 1, outputThroughput: 100, totalTokenThroughput: 1000, requestGoodput: 1,
+    completed: 10, failed: 0, durationS: 10, totalInputTokens: 1000, totalOutputTokens: 100, requestThroughput: 1, outputThroughput: 100, totalTokenThroughput: 1000, requestGoodput: 1,
     ttftMeanMs: 50, ttftP99Ms: 80, tpotMeanMs: 20, tpotP99Ms: 22, itlMeanMs: 20, itlP99Ms: 30, e2elMeanMs: 500, e2elP99Ms: 600, ...over,
   };
 }

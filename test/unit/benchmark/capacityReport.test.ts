@@ -17,7 +17,7 @@ async function seedLikeSummary(): Promise<CapacitySummary> {
     measure: async (l: LoadLevel) => {
       const e = expectedLatencies(model, { inputTokens: 2048, outputTokens: 64, numPrompts: 2 * l.concurrency, concurrency: l.concurrency });
       return {
-        completed: 2 * l.concurrency, failed: 0, durationS: e.durationS, requestThroughput: e.requestsPerS, outputThroughput: e.outputTokPerS, totalTokenThroughput: e.totalTokPerS,
+        completed: 2 * l.concurrency, failed: 0, durationS: e.durationS, totalInputTokens: 2 * l.concurrency * 2048, totalOutputTokens: 2 * l.concurrency * 64, requestThroughput: e.requestsPerS, outputThroughput: e.outputTokPerS, totalTokenThroughput: e.totalTokPerS,
         requestGoodput: e.requestsPerS, ttftMeanMs: e.ttftMs, ttftP99Ms: e.p99TtftMs, tpotMeanMs: e.tpotMs, tpotP99Ms: e.p99TpotMs, itlMeanMs: e.itlMs, itlP99Ms: e.p99ItlMs,
         e2elMeanMs: e.e2elMs, e2elP99Ms: e.p99E2elMs,
       };

@@ -59,8 +59,29 @@ describe("benchmarkCapacity and benchmarkSlo", () => {
     expect(found.some((p) => p.startsWith(message) && p.includes("Fix:")), found.join("\n")).toBe(true);
   });
 
-  it("needs the native runner", () => {
-    const found = problems({ hostMode: "lambda", lambdaApiKey: "sk-x", benchmarkCapacity: '{"concurrencyRange": "8:64"}' });
-    expect(found.some((p) => p.startsWith('benchmarkCapacity: needs benchmarkRunner "native"'))).toBe(true);
+  it("runs with the remote runner too (the pinned vllm container once per level)", () => {
+    const found = problems({ hostMode: "lambda", lambdaApiKey: "sk-x", benchmarkCapacity: '{"concurrencyRange": "8:64"}', benchmarkSlo: '{"ttft_p99_ms": 3000}' });
+    expect(found.filter((p) => p.startsWith("benchmarkCapacity") || p.startsWith("benchmarkSlo")), found.join("\n")).toEqual([]);
+  });
+});
+
+describe("benchmarkCompareStack", () => {
+  it("off by default; a stack name (stack, project/stack, org/project/stack) is read as it is", () => {
+    expect(parseStackConfig(local, { stack: "t" }).benchmark.compareStack).toBeUndefined();
+    for (const name of ["prod", "hgx-inference/prod", "my-org/hgx-inference/prod.v2"]) {
+      expect(parseStackConfig({ ...local, benchmarkCompareStack: name }, { stack: "t" }).benchmark.compareStack).toBe(name);
+    }
+  });
+
+  it.each(["a/b/c/d", "org/hgx inference/prod", "prod/"])("refuses %j naming the key and the fix", (name) => {
+    const found = problems({ ...local, benchmarkCompareStack: name });
+    expect(found.some((p) => p.startsWith(`benchmarkCompareStack: = ${JSON.stringify(name)} is not a stack name`) && p.includes("Fix:")), found.join("\n")).toBe(true);
+  });
+
+  it("the Benchmark gets the reference's benchmark output with the stack name", () => {
+    const c = parseStackConfig({ ...local, benchmarkCompareStack: "org/hgx-inference/prod" }, { stack: "t" });
+    const fakeReference = { getOutput: (name: string) => `output:${name}` } as unknown as Parameters<typeof benchmarkArgsFor>[2];
+    const args = benchmarkArgsFor(c, { host: { connection: { kind: "local" }, hourlyPriceUsd: 0 }, server: { endpoint: "http://127.0.0.1:18000", servedModelName: "qwen", specHash: "h" } }, fakeReference);
+    expect(args.compareWith).toEqual({ stackName: "org/hgx-inference/prod", benchmarkOutput: "output:benchmark" });
   });
 });

@@ -45,9 +45,13 @@ describe("index.ts on the dev stack (lambda mode)", () => {
     // Every child's name starts with its component's name (`${name}-<role>`).
     for (const r of mocks.resources.filter((x) => !x.type.startsWith("pulumi:"))) expect(r.name.startsWith("hgx")).toBe(true);
     // The dynamic Lambda resources are the machine component's children (`hgx-machine-<role>`).
-    const dynamic = mocks.resources.filter((r) => r.type.startsWith("pulumi-nodejs:dynamic"));
+    const dynamic = mocks.resources.filter((r) => r.type.startsWith("pulumi-nodejs:dynamic/lambda:"));
     expect(dynamic.length).toBeGreaterThanOrEqual(4);
     for (const r of dynamic) expect(r.name.startsWith("hgx-machine-")).toBe(true);
+    // The one other dynamic resource: the benchmark's run history (state only), the benchmark's child.
+    expect(mocks.resources.filter((r) => r.type.startsWith("pulumi-nodejs:dynamic") && !dynamic.includes(r)).map((r) => `${r.type} ${r.name}`)).toEqual([
+      "pulumi-nodejs:dynamic/benchmark:BenchmarkHistory hgx-history",
+    ]);
   });
 
   it("runs the seed's SGLang command line in the container with the API key wrapper, all GPUs and the HF cache on the filesystem", () => {

@@ -56,6 +56,18 @@ describe("vllm stand-in: vllm's own meaning where the runner's defaults differ",
   });
 });
 
+describe("vllm stand-in: --goodput as vllm takes it (one or more KEY:MS words)", () => {
+  it("passes every SLO word to the runner's goodput, wherever the flag stands", () => {
+    expect(benchPlan([...MINIMAL, "--goodput", "ttft:3000", "tpot:50", "--num-prompts", "4"]).run).toMatchObject({ goodput: { ttft: 3000, tpot: 50 }, numPrompts: 4 });
+    expect(benchPlan(rendered({ extraBenchArgs: ["--seed", "9", "--goodput", "e2el:9000"] })).run).toMatchObject({ goodput: { e2el: 9000 }, seed: 9 });
+    expect(benchPlan(MINIMAL).run.goodput).toBeUndefined();
+  });
+  it("refuses a bare --goodput and a word that is not KEY:MS", () => {
+    expect(() => translateVllmArgs([...MINIMAL, "--goodput"])).toThrow(/--goodput: expected at least one argument/);
+    expect(() => translateVllmArgs([...MINIMAL, "--goodput", "itl:50"])).toThrow(/invalid --goodput "itl:50"/);
+  });
+});
+
 describe("vllm stand-in: refusals", () => {
   const refused: Array<[string, string[], RegExp]> = [
     ["the server subcommand (the real image's entrypoint)", ["serve", "Qwen/x"], /answers only `vllm bench serve/],
