@@ -11,6 +11,7 @@ import { capacityKey, capacityPlanForStack, nativeCapacityArgs, parseCapacityOut
 import { searchCapacity, summarizeCapacity } from "../../../components/benchmark/capacity";
 import { resolveWorkload, workloadKey } from "../../../components/benchmark/workload";
 import { type BenchmarkMocks, installBenchmarkMocks, settle } from "./mockHarness";
+import { TEST_HOST_PUBLIC_KEY } from "../../fixtures/hostKeys";
 
 const API_KEY = "sk-test-capacity-key-90ab";
 const reportDir = fs.mkdtempSync(path.join(os.tmpdir(), "hgx-capacity-component-"));
@@ -94,7 +95,7 @@ describe("capacity search in the Benchmark component", () => {
   });
 
   it("refuses the remote runner, and bad settings, before creating anything", () => {
-    const ssh = { kind: "ssh" as const, host: "203.0.113.7", port: 22, user: "u", privateKey: "k" };
+    const ssh = { kind: "ssh" as const, host: "203.0.113.7", port: 22, user: "u", privateKey: "k", hostKey: TEST_HOST_PUBLIC_KEY };
     expect(() => mod.resolveBenchmarkSettings({ connection: ssh, serverReady: "r", servedModelName: "q", modelPath: "m", serverSpecHash: "s", hourlyPriceUsd: 0, capacity: CAPACITY })).toThrow(/native runner only/);
     expect(() =>
       mod.resolveBenchmarkSettings({ connection: { kind: "local" }, serverReady: "r", servedModelName: "q", modelPath: "m", serverSpecHash: "s", hourlyPriceUsd: 0, capacity: { ...CAPACITY, repeats: 0 } }),

@@ -24,6 +24,7 @@ import { planServing, type ServingPlan } from "../../../components/serving/servi
 import { servingPlanInputFor } from "../../../components/serving/sglangServer";
 import { renderWeightsDownloadScript } from "../../../components/serving/weights";
 import { benchmarkArgsFor, parseWithLayerChecks, serverArgsFor } from "../../../components/stack";
+import { TEST_HOST_PUBLIC_KEY } from "../../fixtures/hostKeys";
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), "hgx-hostile-"));
 afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
@@ -101,7 +102,7 @@ function servingCommands(config: StackConfig, secrets: { apiKey?: string; hfToke
 /** The Benchmark's runner command for this config. */
 function benchmarkCommands(config: StackConfig, secrets: { apiKey?: string } = {}): Reached[] {
   const p = plan(config);
-  const connection = config.hostMode === "local" ? ({ kind: "local" } as const) : ({ kind: "ssh", host: "h", port: 22, user: "u", privateKey: "k" } as const);
+  const connection = config.hostMode === "local" ? ({ kind: "local" } as const) : ({ kind: "ssh", host: "h", port: 22, user: "u", privateKey: "k", hostKey: TEST_HOST_PUBLIC_KEY } as const);
   const args = benchmarkArgsFor(config, { host: { connection, hourlyPriceUsd: 0 }, server: { endpoint: "http://127.0.0.1:9", servedModelName: p.servedModelName, specHash: "x" } });
   const s = resolveBenchmarkSettings(args);
   const command =

@@ -8,6 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import type * as HgxHostModule from "../../../components/host/hgxHost";
 import type { SshHostConnection } from "../../../components/host/connection";
+import { TEST_HOST_PUBLIC_KEY } from "../../fixtures/hostKeys";
 
 interface Recorded {
   type: string;
@@ -33,7 +34,7 @@ vi.mock("../../../components/host/lambdaMachine", async () => {
     readonly connection: SshHostConnection;
     constructor(name: string, _args: Record<string, unknown>, opts?: pulumi.ComponentResourceOptions) {
       super("hgx:host:LambdaMachine", name, {}, opts);
-      this.connection = { kind: "ssh", host: this.ip, port: this.sshPort, user: this.sshUser, privateKey: this.privateKey };
+      this.connection = { kind: "ssh", host: this.ip, port: this.sshPort, user: this.sshUser, privateKey: this.privateKey, hostKey: TEST_HOST_PUBLIC_KEY };
       this.registerOutputs({});
     }
   }

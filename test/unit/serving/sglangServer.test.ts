@@ -7,6 +7,7 @@ import type * as ServerModule from "../../../components/serving/sglangServer";
 import { GATE_LOG, WEIGHTS_LOG } from "../../fixtures/serving/scriptLogs";
 import { firstStdinLine, scriptOf } from "../../fixtures/stdinScript";
 import { localDockerHost } from "../../../components/serving/dockerEndpoint";
+import { TEST_HOST_PUBLIC_KEY } from "../../fixtures/hostKeys";
 
 const API_KEY = "sk-serving-unit-9d1c";
 const HF_TOKEN = "hf_unitTOKEN_55aa";
@@ -94,7 +95,7 @@ async function deploy(name: string, args: Partial<ServerModule.SglangServerArgs>
   const server = new mod.SglangServer(
     name,
     {
-      connection: { kind: "ssh", host: "203.0.113.7", port: 22, user: "ubuntu", privateKey: pulumi.secret(PRIVATE_KEY) },
+      connection: { kind: "ssh", host: "203.0.113.7", port: 22, user: "ubuntu", privateKey: pulumi.secret(PRIVATE_KEY), hostKey: TEST_HOST_PUBLIC_KEY },
       hostReady: "2026-01-01T00:00:00Z",
       gpuCount: 8,
       image: "lmsysorg/sglang:v0.5.9-cu129",
