@@ -8,7 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import type * as HgxHostModule from "../../../components/host/hgxHost";
 import type { SshHostConnection } from "../../../components/host/connection";
-import { TEST_HOST_PUBLIC_KEY } from "../../fixtures/hostKeys";
+import { mockedCommandStdout, TEST_HOST_PUBLIC_KEY } from "../../fixtures/hostKeys";
 
 interface Recorded {
   type: string;
@@ -31,6 +31,7 @@ vi.mock("../../../components/host/lambdaMachine", async () => {
     readonly sshPort = p.output(22);
     readonly privateKey = p.secret("-----BEGIN OPENSSH PRIVATE KEY-----\nlambda-generated\n-----END OPENSSH PRIVATE KEY-----\n");
     readonly cacheMountPath = p.output<string | undefined>("/lambda/nfs/hgx-cache");
+    readonly hostPublicKey = p.output(`${TEST_HOST_PUBLIC_KEY} lambda-host`);
     readonly connection: SshHostConnection;
     constructor(name: string, _args: Record<string, unknown>, opts?: pulumi.ComponentResourceOptions) {
       super("hgx:host:LambdaMachine", name, {}, opts);
@@ -49,7 +50,7 @@ beforeAll(async () => {
       newResource: (args) => {
         recorded.push({ type: args.type, name: args.name, inputs: args.inputs });
         const state: Record<string, unknown> = { ...args.inputs };
-        if (args.type.startsWith("command:")) state.stdout = `${args.name}: ok, fine; checked at ${CHECKED_AT}\n`;
+        if (args.type.startsWith("command:")) state.stdout = mockedCommandStdout(args.name) ?? `${args.name}: ok, fine; checked at ${CHECKED_AT}\n`;
         return { id: `${args.name}-id`, state };
       },
       call: (args) => {

@@ -3,6 +3,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { beforeAll, describe, expect, it } from "vitest";
 import type * as LambdaMachineModule from "../../../../components/host/lambdaMachine";
+import { TEST_HOST_PRIVATE_KEY, TEST_HOST_PUBLIC_KEY } from "../../../fixtures/hostKeys";
 
 interface Recorded {
   type: string;
@@ -29,6 +30,7 @@ beforeAll(async () => {
             rules: [],
           }),
           "pulumi-nodejs:dynamic/lambda:StackIdentity": () => ({ uid: "0123456789abcdef" }),
+          "pulumi-nodejs:dynamic/lambda:HostKeyPair": () => ({ privateKeyOpenssh: TEST_HOST_PRIVATE_KEY, publicKey: `${TEST_HOST_PUBLIC_KEY} m-host` }),
           "pulumi-nodejs:dynamic/lambda:Instance": () => ({
             instanceId: "i-1",
             ip: "198.51.100.7",
