@@ -22,6 +22,7 @@ import {
   stackCostViolations,
   stackExposureViolations,
   ttlBoundViolations,
+  sshExposureViolations,
   ttlViolations,
   type PolicyResourceView,
 } from "../components/ops/policy-rules";
@@ -137,6 +138,23 @@ new PolicyPack("hgx-inference-ops", {
         const containerOnly = new Set(views.flatMap((v) => containerExposureViolations(v, ports)));
         reportAll(stackExposureViolations(views, ports).filter((m) => !containerOnly.has(m)), report);
       },
+    },
+    {
+      name: "ssh-not-world-open-in-prod",
+      description: "On production stacks the firewall does not open SSH (TCP 22) to the world: lambdaSshAllowlist lists the operators' networks.",
+      severity: "high",
+      configSchema: {
+        properties: {
+          productionStacks: {
+            type: "array",
+            items: { type: "string" },
+            default: [...POLICY_DEFAULTS.productionStacks],
+            description: "Stack names held to the rule.",
+          },
+        },
+      },
+      validateResource: (args, report) =>
+        reportAll(sshExposureViolations(view(args), args.getConfig<TtlConfig>().productionStacks ?? POLICY_DEFAULTS.productionStacks), report),
     },
     {
       name: "max-hourly-cost",
