@@ -261,6 +261,8 @@ export function deploymentOutputs(d: Deployment) {
       instanceType: host.instanceType,
       hourlyPriceUsd: host.hourlyPriceUsd,
       sshCommand: host.sshCommand,
+      // The pinned SSH host key: `echo "<ip> <hostKey>" >> ~/.ssh/known_hosts` before using sshCommand.
+      hostKey: host.hostKey,
       cacheMountPath: host.cacheMountPath,
       // Lambda only: the random part of the stack's identity (re-attach with lambdaStackId after a full destroy).
       stackId: host.machine?.stackId,

@@ -196,6 +196,8 @@ export class HgxHost extends pulumi.ComponentResource {
   public readonly sshCommand: pulumi.Output<string | undefined>;
   /** Private key of the SSH connection (secret); undefined in local mode. */
   public readonly privateKey: pulumi.Output<string | undefined>;
+  /** The host's SSH key every connection pins (`<type> <base64>`), verified by the pre-flight check; undefined in local mode. */
+  public readonly hostKey: pulumi.Output<string | undefined>;
   /** Persistent cache directory on the host, if any. */
   public readonly cacheMountPath: pulumi.Output<string | undefined>;
   /** GPUs verified by the readiness checks (0 in local mode). */
@@ -327,6 +329,7 @@ export class HgxHost extends pulumi.ComponentResource {
     this.sshUser = facts.sshUser;
     this.sshPort = facts.sshPort;
     this.privateKey = facts.privateKey;
+    this.hostKey = facts.connection.kind === "ssh" ? pulumi.output(facts.connection.hostKey) : pulumi.output<string | undefined>(undefined);
     this.cacheMountPath = facts.cacheMountPath;
     const keyPath = args.sshKeyPath ?? `~/.ssh/${name}.pem`;
     this.sshCommand = pulumi
@@ -345,6 +348,7 @@ export class HgxHost extends pulumi.ComponentResource {
       sshPort: this.sshPort,
       sshCommand: this.sshCommand,
       privateKey: this.privateKey,
+      hostKey: this.hostKey,
       cacheMountPath: this.cacheMountPath,
       gpuCount: this.gpuCount,
       readyAt: this.readyAt,

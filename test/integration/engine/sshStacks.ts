@@ -74,3 +74,36 @@ export function remoteResultDirCleanup(): () => void {
     for (const f of fs.readdirSync(DEFAULT_REMOTE_RESULT_DIR)) if (!before.has(f)) fs.rmSync(`${DEFAULT_REMOTE_RESULT_DIR}/${f}`, { force: true });
   };
 }
+
+/**
+ * The docker provider's SSH files under a test's XDG_CACHE_HOME (`hgx-inference/docker-ssh/<stack dir>/`):
+ * which exist, their modes, the known_hosts text, and a way to move them aside and back (to show a
+ * preview writes nothing without losing what refresh and destroy need).
+ */
+export function dockerSshState(xdgCache: string): {
+  files: string[];
+  dirMode?: number;
+  keyMode?: number;
+  knownHosts?: string;
+  moveAside(): { restore(): void };
+} {
+  const root = `${xdgCache}/hgx-inference/docker-ssh`;
+  const dirs = fs.existsSync(root) ? fs.readdirSync(root).map((d) => `${root}/${d}`) : [];
+  const files = dirs.flatMap((d) => fs.readdirSync(d).map((f) => `${d}/${f}`));
+  const key = files.find((f) => f.endsWith(".key"));
+  const known = files.find((f) => f.endsWith(".known_hosts"));
+  return {
+    files,
+    ...(dirs[0] ? { dirMode: fs.statSync(dirs[0]).mode & 0o777 } : {}),
+    ...(key ? { keyMode: fs.statSync(key).mode & 0o777 } : {}),
+    ...(known ? { knownHosts: fs.readFileSync(known, "utf8") } : {}),
+    moveAside() {
+      const moved = files.map((f) => {
+        const to = `${xdgCache}/aside-${files.indexOf(f)}`;
+        fs.renameSync(f, to);
+        return { from: f, to };
+      });
+      return { restore: () => moved.forEach(({ from, to }) => fs.renameSync(to, from)) };
+    },
+  };
+}
