@@ -187,6 +187,10 @@ export function hostKeyPinFrom(value: string | undefined, trust: HostKeyTrust, t
     const fp = parseFingerprint(text);
     return typeof fp === "string" ? { kind: "fingerprint", fingerprint: fp } : fp;
   }
-  const key = parseHostPublicKey(text.replace(/^(?!ssh-|ecdsa-)\S+\s+(?=ssh-|ecdsa-)/, ""));
+  const line = text.replace(/^(?!ssh-|ecdsa-)\S+\s+(?=ssh-|ecdsa-)/, "");
+  // A comment after the key is allowed, but only a plain one (`user@host`): nothing shell-like rides along.
+  const comment = line.split(/\s+/).slice(2).join(" ");
+  if (!/^[A-Za-z0-9@._+ -]*$/.test(comment)) return { problem: `has a comment with characters other than letters, digits, '@', '.', '_', '+', '-'; give the key as \`${scan}\` prints it` };
+  const key = parseHostPublicKey(line);
   return "problem" in key ? { problem: `${key.problem}; give one line as \`${scan}\` prints it (the host column may stay), or its SHA256 fingerprint` } : { kind: "key", key };
 }

@@ -61,7 +61,7 @@ interface Reached {
 }
 
 const lambdaBase: RawConfig = { hostMode: "lambda", lambdaApiKey: "sk-test-not-a-real-key" };
-const existingBase: RawConfig = { hostMode: "existing", sshHost: "10.0.0.5", sshPrivateKey: "k" };
+const existingBase: RawConfig = { hostMode: "existing", sshHost: "10.0.0.5", sshPrivateKey: "k", sshHostKey: TEST_HOST_PUBLIC_KEY };
 const localBase: RawConfig = { hostMode: "local", sglangImage: "hgx/sglang-sim:local", benchmarkRunner: "native" };
 
 function plan(config: StackConfig): ServingPlan {
@@ -142,6 +142,11 @@ const ROWS: Row[] = [
   { key: "benchmarkEndpoint", raw: (p) => ({ ...existingBase, benchmarkEndpoint: `/v1/chat/completions${p}` }) },
   { key: "gpuModel", raw: (p) => ({ ...existingBase, gpuModel: `B200${p}` }) },
   { key: "hourlyPriceUsd", raw: (p) => ({ ...existingBase, hourlyPriceUsd: `45${p}` }) },
+  { key: "sshHostKey", raw: (p) => ({ ...existingBase, sshHostKey: `${TEST_HOST_PUBLIC_KEY} me@host${p}` }) },
+  { key: "sshHostKey", raw: (p) => ({ ...existingBase, sshHostKey: `SHA256:${p}` }) },
+  { key: "sshHostKey", raw: (p) => ({ ...existingBase, sshHostKey: p.trim() }) },
+  { key: "sshHostKeyTrust", raw: (p) => ({ ...existingBase, sshHostKey: "", sshHostKeyTrust: `tofu${p}` }) },
+  { key: "lambdaSshAllowlist", raw: (p) => ({ ...lambdaBase, lambdaSshAllowlist: JSON.stringify([`203.0.113.0/24${p}`]) }) },
   // Free-form: a host path may hold any character but ':' and control characters; it is quoted.
   {
     key: "hfCachePath",
