@@ -77,15 +77,15 @@ export function remoteResultDirCleanup(): () => void {
 
 /**
  * The docker provider's SSH files under a test's XDG_CACHE_HOME (`hgx-inference/docker-ssh/<stack dir>/`):
- * which exist, their modes, the known_hosts text, and a way to move them aside and back (to show a
- * preview writes nothing without losing what refresh and destroy need).
+ * which exist, their modes, the known_hosts text, and a witness comment line in known_hosts (an
+ * update rewrites the file, so a preview that wrote it would remove the line).
  */
 export function dockerSshState(xdgCache: string): {
   files: string[];
   dirMode?: number;
   keyMode?: number;
   knownHosts?: string;
-  moveAside(): { restore(): void };
+  markKnownHosts(): { stillMarked(): boolean; unmark(): void };
 } {
   const root = `${xdgCache}/hgx-inference/docker-ssh`;
   const dirs = fs.existsSync(root) ? fs.readdirSync(root).map((d) => `${root}/${d}`) : [];
@@ -97,13 +97,15 @@ export function dockerSshState(xdgCache: string): {
     ...(dirs[0] ? { dirMode: fs.statSync(dirs[0]).mode & 0o777 } : {}),
     ...(key ? { keyMode: fs.statSync(key).mode & 0o777 } : {}),
     ...(known ? { knownHosts: fs.readFileSync(known, "utf8") } : {}),
-    moveAside() {
-      const moved = files.map((f) => {
-        const to = `${xdgCache}/aside-${files.indexOf(f)}`;
-        fs.renameSync(f, to);
-        return { from: f, to };
-      });
-      return { restore: () => moved.forEach(({ from, to }) => fs.renameSync(to, from)) };
+    markKnownHosts() {
+      if (!known) throw new Error(`no known_hosts file under ${root}`);
+      const original = fs.readFileSync(known, "utf8");
+      const witness = "# witness: a write by the program removes this line\n";
+      fs.writeFileSync(known, original + witness);
+      return {
+        stillMarked: () => fs.readFileSync(known, "utf8").endsWith(witness),
+        unmark: () => fs.writeFileSync(known, original),
+      };
     },
   };
 }
