@@ -14,6 +14,7 @@ import { cidrProblem, isLoopbackHost, sshHostProblem } from "./network";
 import { isProductionStack, POLICY_DEFAULTS } from "./ops/policy-rules";
 import { UID_PATTERN } from "./host/lambda/identity";
 import { PINNED_REGION_POLICIES, type PinnedRegionPolicy } from "./host/lambda/instance";
+import { HOST_KEY_TRUST_MODES, hostKeyPinFrom, type HostKeyTrust } from "./host/hostKey";
 import { parseImageRef } from "./serving/image";
 
 export { cidrProblem };
@@ -118,6 +119,7 @@ export const CONFIG_SCHEMA = {
   lambdaFilesystemName: { type: "string", default: "", description: "Persistent filesystem for the Hugging Face cache (survives teardown), mounted at `/lambda/nfs/<name>`; Lambda's rule: a letter, then letters, digits or `-`, at most 60. In the Lambda account it is `<name>-<hash of this stack's identity>` (shortened to fit), so no other stack finds it. Empty = local NVMe only." },
   lambdaRetainFilesystem: { type: "boolean", default: true, description: "Keep the filesystem (and the downloaded weights) when the stack is destroyed." },
   lambdaFirewallAllowlist: { type: "array", default: [], description: "IPv4 CIDRs allowed to reach the serving port; empty = the port stays closed (reach it over SSH)." },
+  lambdaSshAllowlist: { type: "array", default: ["0.0.0.0/0"], description: "IPv4 CIDRs allowed to reach SSH (TCP 22) on the instance; the machine running `pulumi up` must be among them. The policy pack flags a world-open SSH port on production stacks." },
   lambdaTtl: { type: "string", default: "", description: "Expiry written into the instance's tags for the reaper (`8h`, `2d`, at most 365d); empty or `0` = no expiry (the default: nothing is reaped unless its stack says so; the policy pack requires one outside prod)." },
   lambdaBootTimeout: { type: "string", default: "45m", description: "How long to wait for the instance to become `active` before terminating it (5m-12h)." },
   lambdaPinnedRegionPolicy: { type: "string", default: "wait", description: "When the region of a filesystem that may hold the weights (from an earlier deploy) refuses the launch for capacity: `wait` retries there for `lambdaPinnedRegionWait`; `elsewhere` launches in the other regions without it (the weights are downloaded to local disk). An empty filesystem created by this deploy moves with the launch instead." },
@@ -131,6 +133,8 @@ export const CONFIG_SCHEMA = {
   sshPort: { type: "integer", default: 22, description: "SSH port of the existing host." },
   sshUser: { type: "string", default: "ubuntu", description: "SSH login user of the existing host (letters, digits, `_`, `.`, `-`; not starting with `-`)." },
   sshPrivateKey: { type: "string", secret: true, default: "", description: "Private key for the existing host (secret)." },
+  sshHostKey: { type: "string", default: "", description: "The existing host's SSH host key, pinned by every connection: one line as `ssh-keyscan -t ed25519 <host>` prints it (host column optional), or its SHA256 fingerprint as `ssh-keygen -lf` prints it (`SHA256:...`). Required in `existing` mode unless `sshHostKeyTrust` is `tofu`." },
+  sshHostKeyTrust: { type: "string", default: "pinned", description: "`pinned` (default): the host must present `sshHostKey`. `tofu`: trust on first use, an explicit opt-in: the key read at the first deploy is kept in state and pinned afterwards." },
   gpuCount: { type: "integer", default: 8, description: "GPUs expected on an existing or local host (Lambda: read from the instance type)." },
   gpuModel: { type: "string", default: "B200", description: "GPU model name expected in `nvidia-smi` output." },
   gpuProbeImage: { type: "string", default: "ubuntu:24.04", description: "Image of the host check that runs `nvidia-smi -L` in a `--gpus all` container (any small image; the NVIDIA runtime injects the tool)." },
@@ -197,6 +201,8 @@ export interface LambdaSettings {
   readonly filesystemName?: string;
   readonly retainFilesystem: boolean;
   readonly firewallAllowlist: readonly string[];
+  /** Who may reach SSH (TCP 22). */
+  readonly sshAllowlist: readonly string[];
   /** Expiry after launch in ms; undefined = no expiry. */
   readonly ttlMs?: number;
   readonly bootTimeoutMs: number;
@@ -216,6 +222,9 @@ export interface ExistingHostSettings {
   readonly port: number;
   readonly user: string;
   readonly privateKey: SecretSetting;
+  /** Pinned host key line or SHA256 fingerprint; undefined under `tofu`. */
+  readonly hostKey?: string;
+  readonly hostKeyTrust: HostKeyTrust;
 }
 
 export interface SglangSettings {
@@ -348,6 +357,7 @@ export function parseStackConfig(
       filesystemName: r.pattern("lambdaFilesystemName", matches(LAMBDA_FILESYSTEM_NAME, "breaks Lambda's filesystem name rule (a letter, then letters, digits or '-', at most 60)"), "hgx-hf-cache", { optional: true }) || undefined,
       retainFilesystem: r.boolean("lambdaRetainFilesystem"),
       firewallAllowlist: r.cidrs("lambdaFirewallAllowlist"),
+      sshAllowlist: r.cidrs("lambdaSshAllowlist"),
       ttlMs: r.duration("lambdaTtl", { allowZero: true, max: "365d" }) || undefined,
       bootTimeoutMs: r.duration("lambdaBootTimeout", { min: "5m", max: "12h" }),
       pinnedRegionPolicy: r.oneOf("lambdaPinnedRegionPolicy", PINNED_REGION_POLICIES),
@@ -362,6 +372,8 @@ export function parseStackConfig(
       port: r.integer("sshPort", 1, 65535),
       user: r.pattern("sshUser", matches(SSH_USER, "is not a login name (letters, digits, '_', '.', '-'; not starting with '-')"), "ubuntu"),
       privateKey: r.secret("sshPrivateKey"),
+      hostKey: r.optionalString("sshHostKey"),
+      hostKeyTrust: r.oneOf("sshHostKeyTrust", HOST_KEY_TRUST_MODES),
     },
     sglang: {
       image: r.string("sglangImage"),
@@ -488,6 +500,8 @@ function crossChecks(c: StackConfig, raw: RawConfig): ConfigProblem[] {
       add("lambdaSshPrivateKey", `is required when lambdaSshPublicKey is set, or the stack cannot reach the host. Fix: pulumi config set --secret ${PROJECT}:lambdaSshPrivateKey -- "$(cat ~/.ssh/id_ed25519)", or unset lambdaSshPublicKey to have a key generated`);
     if (c.lambda.stackId !== undefined && !UID_PATTERN.test(c.lambda.stackId))
       add("lambdaStackId", `= "${c.lambda.stackId}" is not a stack id (16 lowercase hex digits). Fix: copy it from \`pulumi stack output\` (host.stackId) of the deployment to re-attach, or unset it: pulumi config rm ${PROJECT}:lambdaStackId`);
+    if (c.lambda.sshAllowlist.length === 0)
+      add("lambdaSshAllowlist", `= [] would lock the stack out of its own instance (every step runs over SSH). Fix: pulumi config set --path '${PROJECT}:lambdaSshAllowlist[0]' <your-ip>/32`);
     if (gpuCountOfInstanceType(c.lambda.instanceType) === undefined)
       add("lambdaInstanceType", `= "${c.lambda.instanceType}" is not a Lambda instance type name. Fix: use the form gpu_<N>x_<model>, e.g. gpu_8x_b200_sxm6`);
   }
@@ -496,6 +510,14 @@ function crossChecks(c: StackConfig, raw: RawConfig): ConfigProblem[] {
       add("sshHost", `is required when hostMode is "existing". Fix: pulumi config set ${PROJECT}:sshHost <ip-or-dns-name>`);
     if (!c.existing.privateKey.present)
       add("sshPrivateKey", `is required when hostMode is "existing". Fix: pulumi config set --secret ${PROJECT}:sshPrivateKey -- "$(cat ~/.ssh/id_ed25519)"`);
+    const pin = hostKeyPinFrom(c.existing.hostKey, c.existing.hostKeyTrust, { host: c.existing.address, port: c.existing.port });
+    if ("problem" in pin) {
+      const shown = c.existing.hostKey === undefined ? "" : `= ${JSON.stringify(c.existing.hostKey)} `;
+      const fix = c.existing.hostKeyTrust === "tofu"
+        ? `pulumi config rm ${PROJECT}:sshHostKey (keep tofu), or pulumi config set ${PROJECT}:sshHostKeyTrust pinned`
+        : `pulumi config set ${PROJECT}:sshHostKey "$(ssh-keyscan -t ed25519${c.existing.port !== 22 ? ` -p ${c.existing.port}` : ""} ${c.existing.address || "<host>"})" (check it on a trusted path), or opt into trust on first use: pulumi config set ${PROJECT}:sshHostKeyTrust tofu`;
+      add("sshHostKey", `${shown}${pin.problem}. Fix: ${fix}`);
+    }
   }
   if (c.benchmark.concurrency > c.benchmark.numPrompts)
     add("benchmarkConcurrency", `= ${c.benchmark.concurrency} exceeds benchmarkNumPrompts = ${c.benchmark.numPrompts}: the extra slots would never be used. Fix: lower the concurrency or raise the prompt count`);

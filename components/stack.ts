@@ -103,6 +103,7 @@ export function hostArgsFor(config: StackConfig): HgxHostArgs {
           filesystemName: config.lambda.filesystemName,
           retainFilesystemOnDelete: config.lambda.retainFilesystem,
           firewallAllowlist: config.lambda.firewallAllowlist,
+          sshSourceCidrs: config.lambda.sshAllowlist,
           servingPort: config.sglang.port,
           ttl: config.lambda.ttlMs === undefined ? "0" : `${Math.round(config.lambda.ttlMs / 1000)}s`,
           waitTimeout: `${Math.round(config.lambda.bootTimeoutMs / 1000)}s`,
@@ -127,6 +128,8 @@ export function hostArgsFor(config: StackConfig): HgxHostArgs {
           port: config.existing.port,
           user: config.existing.user,
           privateKey: config.existing.privateKey.value,
+          hostKey: config.existing.hostKey,
+          hostKeyTrust: config.existing.hostKeyTrust,
           cacheMountPath: cacheMountPathFor(config),
         },
         gpus,
@@ -262,6 +265,8 @@ export function deploymentOutputs(d: Deployment) {
       instanceType: host.instanceType,
       hourlyPriceUsd: host.hourlyPriceUsd,
       sshCommand: host.sshCommand,
+      // The pinned SSH host key: `echo "<ip> <hostKey>" >> ~/.ssh/known_hosts` before using sshCommand.
+      hostKey: host.hostKey,
       cacheMountPath: host.cacheMountPath,
       // Lambda only: the random part of the stack's identity (re-attach with lambdaStackId after a full destroy).
       stackId: host.machine?.stackId,

@@ -22,6 +22,7 @@ import {
   stackCostViolations,
   stackExposureViolations,
   ttlBoundViolations,
+  sshExposureViolations,
   ttlViolations,
   type PolicyResourceView,
 } from "../components/ops/policy-rules";
@@ -57,6 +58,15 @@ const servingPortsSchema = {
     description: "Ports the inference server listens on.",
   },
 };
+const productionStacksSchema = (description: string) => ({
+  productionStacks: {
+    type: "array" as const,
+    items: { type: "string" as const },
+    default: [...POLICY_DEFAULTS.productionStacks],
+    description,
+  },
+});
+
 const costSchema = {
   maxUsdPerHour: {
     type: "number" as const,
@@ -92,12 +102,7 @@ new PolicyPack("hgx-inference-ops", {
       severity: "high",
       configSchema: {
         properties: {
-          productionStacks: {
-            type: "array",
-            items: { type: "string" },
-            default: [...POLICY_DEFAULTS.productionStacks],
-            description: "Stack names exempt from the expiry requirement.",
-          },
+          ...productionStacksSchema("Stack names exempt from the expiry requirement."),
           maxTtlDays: {
             type: "number",
             minimum: 0,
@@ -137,6 +142,14 @@ new PolicyPack("hgx-inference-ops", {
         const containerOnly = new Set(views.flatMap((v) => containerExposureViolations(v, ports)));
         reportAll(stackExposureViolations(views, ports).filter((m) => !containerOnly.has(m)), report);
       },
+    },
+    {
+      name: "ssh-not-world-open-in-prod",
+      description: "On production stacks the firewall does not open SSH (TCP 22) to the world: lambdaSshAllowlist lists the operators' networks.",
+      severity: "high",
+      configSchema: { properties: productionStacksSchema("Stack names held to the rule.") },
+      validateResource: (args, report) =>
+        reportAll(sshExposureViolations(view(args), args.getConfig<TtlConfig>().productionStacks ?? POLICY_DEFAULTS.productionStacks), report),
     },
     {
       name: "max-hourly-cost",

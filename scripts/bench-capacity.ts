@@ -419,7 +419,7 @@ async function remoteMeasureFor(cli: CapacityCliPlan, r: RemoteCliSettings, sign
   const fs = await import("node:fs");
   const os = await import("node:os");
   const path = await import("node:path");
-  const { processExecutor, remoteMeasure, sshArgs, SSH_KEY_ENV } = await import("../components/benchmark/capacityRemote");
+  const { processExecutor, remoteMeasure, sshArgs, SSH_KEY_ENV, SSH_KNOWN_HOSTS_ENV } = await import("../components/benchmark/capacityRemote");
   const { STDIN_SCRIPT_COMMAND } = await import("../components/host/connection");
   const { resolveWorkload } = await import("../components/benchmark/workload");
   let keyDir: string | undefined;
@@ -430,7 +430,10 @@ async function remoteMeasureFor(cli: CapacityCliPlan, r: RemoteCliSettings, sign
     keyDir = fs.mkdtempSync(path.join(os.tmpdir(), "hgx-capacity-ssh-"));
     const keyFile = path.join(keyDir, "key");
     fs.writeFileSync(keyFile, key.endsWith("\n") ? key : `${key}\n`, { mode: 0o600 });
-    exec = processExecutor("ssh", sshArgs({ ...r.ssh, keyFile }));
+    const knownHosts = process.env[SSH_KNOWN_HOSTS_ENV]?.trim();
+    const knownHostsFile = knownHosts ? path.join(keyDir, "known_hosts") : undefined;
+    if (knownHostsFile !== undefined) fs.writeFileSync(knownHostsFile, `${knownHosts}\n`, { mode: 0o600 });
+    exec = processExecutor("ssh", sshArgs({ ...r.ssh, keyFile, ...(knownHostsFile === undefined ? {} : { knownHostsFile }) }));
   } else {
     exec = processExecutor("bash", ["-c", STDIN_SCRIPT_COMMAND]);
   }

@@ -31,7 +31,8 @@ import {
   type CapacitySettings,
 } from "./capacityCommand";
 import { capacityReportPaths, writeCapacityReport } from "./capacityReport";
-import { SSH_KEY_ENV } from "./capacityRemote";
+import { SSH_KEY_ENV, SSH_KNOWN_HOSTS_ENV } from "./capacityRemote";
+import { knownHostsLine, parseHostPublicKey } from "../host/hostKey";
 import { type BenchmarkComparisons, type ComparableRun, comparableFromStackOutput, comparableRun, compareRuns, renderComparisonMarkdown } from "./comparison";
 import { BenchmarkHistory } from "./history";
 
@@ -521,7 +522,17 @@ export class Benchmark extends pulumi.ComponentResource {
       // Secrets reach the CLI by environment only (stored encrypted in state, never on its command line).
       const environment: Record<string, pulumi.Input<string>> = {
         ...(apiKey === undefined ? {} : { OPENAI_API_KEY: apiKey }),
-        ...(s.runner === "remote" && conn.kind === "ssh" ? { [SSH_KEY_ENV]: pulumi.secret(conn.privateKey) } : {}),
+        ...(s.runner === "remote" && conn.kind === "ssh"
+          ? {
+              [SSH_KEY_ENV]: pulumi.secret(conn.privateKey),
+              // The host key the providers pinned: the CLI's own ssh checks it strictly.
+              [SSH_KNOWN_HOSTS_ENV]: pulumi.all([conn.hostKey, conn.host, conn.port]).apply(([hostKey, host, port]) => {
+                const key = parseHostPublicKey(hostKey);
+                if ("problem" in key) throw new pulumi.ResourceError(`the host's pinned key ${key.problem}`, this, true);
+                return knownHostsLine(host, port, key);
+              }),
+            }
+          : {}),
       };
       const capacityCommand = new command.local.Command(
         `${name}-capacity`,

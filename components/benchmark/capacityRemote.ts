@@ -115,6 +115,11 @@ export function remoteMeasure(o: RemoteMeasureOptions): (level: LoadLevel, info:
 
 /** The environment variable that hands the SSH private key to `scripts/bench-capacity.ts --ssh` (never a flag). */
 export const SSH_KEY_ENV = "HGX_SSH_PRIVATE_KEY";
+/**
+ * The environment variable that hands the host's pinned key to `scripts/bench-capacity.ts --ssh`, as a known_hosts
+ * line; without it ssh checks the user's own known_hosts (never trust on first use).
+ */
+export const SSH_KNOWN_HOSTS_ENV = "HGX_SSH_KNOWN_HOSTS";
 
 /** Where and how to reach the host (`ssh`), with the private key in a file only this user reads. */
 export interface SshTarget {
@@ -122,11 +127,13 @@ export interface SshTarget {
   readonly port: number;
   readonly user: string;
   readonly keyFile: string;
+  /** A known_hosts file holding the host's pinned key; undefined = the user's own known_hosts. */
+  readonly knownHostsFile?: string;
 }
 
 /**
- * `ssh` arguments that run `STDIN_SCRIPT_COMMAND` on the host. No host-key check, like the command provider's own
- * connection to the same host (a fresh instance's key is not known beforehand); never a password prompt.
+ * `ssh` arguments that run `STDIN_SCRIPT_COMMAND` on the host: the host key checked strictly against the pinned key
+ * (the same one the command and Docker providers pin), never a password prompt.
  */
 export function sshArgs(t: SshTarget): string[] {
   return [
@@ -134,8 +141,8 @@ export function sshArgs(t: SshTarget): string[] {
     "-p", String(t.port),
     "-o", "BatchMode=yes",
     "-o", "IdentitiesOnly=yes",
-    "-o", "StrictHostKeyChecking=no",
-    "-o", "UserKnownHostsFile=/dev/null",
+    "-o", "StrictHostKeyChecking=yes",
+    ...(t.knownHostsFile === undefined ? [] : ["-o", `UserKnownHostsFile=${t.knownHostsFile}`]),
     "-o", "LogLevel=ERROR",
     "-o", "ConnectTimeout=30",
     "-o", "ServerAliveInterval=30",

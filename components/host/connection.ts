@@ -18,6 +18,12 @@ export interface SshHostConnection {
   readonly user: pulumi.Input<string>;
   /** Private key (OpenSSH or PEM). Always a Pulumi secret. */
   readonly privateKey: pulumi.Input<string>;
+  /**
+   * The host's public key (`ssh-ed25519 <base64> [comment]`), pinned by every connection: the
+   * command provider's `hostKey` and the Docker provider's known_hosts. Not a secret. The host
+   * layer resolves it only after the pre-flight check (HostKeyCheck) saw the host present it.
+   */
+  readonly hostKey: pulumi.Input<string>;
 }
 
 /** This machine: commands run locally and Docker is the local engine (the `local` stack). */
@@ -34,8 +40,12 @@ export function remoteConnectionArgs(conn: SshHostConnection) {
     port: conn.port,
     user: conn.user,
     privateKey: conn.privateKey,
-    // A fresh HGX instance can take a while to accept SSH after `active`: keep dialling.
-    dialErrorLimit: 60,
+    // Pinned: the provider refuses any other key (x/crypto/ssh FixedHostKey).
+    hostKey: conn.hostKey,
+    // The provider retries every dial error, a host-key mismatch too. Waiting for a fresh instance's
+    // SSH is the pre-flight HostKeyCheck's job (it fails a wrong key at once, naming the host), so
+    // a few dials cover a restarting sshd without turning a mismatch into minutes of retries.
+    dialErrorLimit: 10,
     perDialTimeout: 15,
   };
 }

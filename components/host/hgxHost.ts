@@ -1,6 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { HostConnection, LocalHostConnection, SshHostConnection } from "./connection";
 import { LambdaMachine, type LambdaMachineArgs } from "./lambdaMachine";
+import { hostKeyPinFrom, HOST_KEY_TRUST_MODES, hostKeyLine, parseHostPublicKey, type HostKeyPin, type HostKeyScanLimits, type HostKeyTrust } from "./hostKey";
+import { HostKeyCheck } from "./hostKeyCheck";
 import { HostReadiness, validateGpuExpectation, type GpuExpectation, type HostReadinessArgs } from "./readiness";
 
 /** Where the GPU host comes from. */
@@ -23,6 +25,18 @@ export interface ExistingHostArgs {
   readonly user?: pulumi.Input<string>;
   /** Private key for `user` (OpenSSH or PEM). Wrapped as a Pulumi secret whatever it arrives as. */
   readonly privateKey: pulumi.Input<string>;
+  /**
+   * The host's SSH key to pin: one `<type> <base64>` line (as `ssh-keyscan -t ed25519 <host>` prints
+   * it, host column allowed) or its SHA256 fingerprint (`SHA256:...`, as `ssh-keygen -lf` prints it).
+   * Required unless `hostKeyTrust` is "tofu".
+   */
+  readonly hostKey?: string;
+  /**
+   * "pinned" (default): `hostKey` is required and the host must present it. "tofu": trust on first
+   * use, an explicit opt-in: the key read at the first deploy is kept in state and pinned afterwards.
+   * @default "pinned"
+   */
+  readonly hostKeyTrust?: HostKeyTrust;
   /**
    * Persistent directory on the host for the model cache (e.g. an NFS mount), if there is one.
    * @default undefined (no persistent cache path)
@@ -87,6 +101,11 @@ export interface HgxHostArgs {
    * @default `~/.ssh/<name>.pem`
    */
   readonly sshKeyPath?: string;
+  /**
+   * Bounds of the pre-flight host-key check's wait for SSH.
+   * @default 60 scans, 10 s timeout, 5 s apart (about 15 min: a fresh 8-GPU instance may take a while)
+   */
+  readonly hostKeyScan?: HostKeyScanLimits;
   /** Escape hatch merged last into the readiness component's args. */
   readonly transform?: { readiness?: Partial<HostReadinessArgs> };
 }
@@ -116,12 +135,25 @@ export function validateHgxHostArgs(name: string, args: HgxHostArgs): void {
     if (typeof port === "number" && (!Number.isInteger(port) || port < 1 || port > 65535)) {
       throw new Error(`HgxHost ${name}: existing.port must be 1-65535, got ${port}`);
     }
+    existingHostKeyPin(name, args.existing);
   }
   const price = args.hourlyPriceUsd;
   if (price !== undefined && (!Number.isFinite(price) || price < 0)) {
     throw new Error(`HgxHost ${name}: hourlyPriceUsd must be a non-negative number of USD per hour, got ${price}`);
   }
   if (args.gpus) validateGpuExpectation(args.gpus);
+}
+
+/** The pin of an existing host from its args; throws naming the setting, the value and the fix. */
+export function existingHostKeyPin(name: string, e: ExistingHostArgs): HostKeyPin {
+  const trust = e.hostKeyTrust ?? "pinned";
+  if (!HOST_KEY_TRUST_MODES.includes(trust)) {
+    throw new Error(`HgxHost ${name}: existing.hostKeyTrust must be one of ${HOST_KEY_TRUST_MODES.join(", ")}, got '${String(trust)}'`);
+  }
+  const target = typeof e.address === "string" ? { host: e.address, port: typeof e.port === "number" ? e.port : 22 } : undefined;
+  const pin = hostKeyPinFrom(e.hostKey, trust, target);
+  if ("problem" in pin) throw new Error(`HgxHost ${name}: existing.hostKey (stack config sshHostKey) ${pin.problem}`);
+  return pin;
 }
 
 /** The ready-to-paste SSH command (key file path only, never key material). */
@@ -164,6 +196,8 @@ export class HgxHost extends pulumi.ComponentResource {
   public readonly sshCommand: pulumi.Output<string | undefined>;
   /** Private key of the SSH connection (secret); undefined in local mode. */
   public readonly privateKey: pulumi.Output<string | undefined>;
+  /** The host's SSH key every connection pins (`<type> <base64>`), verified by the pre-flight check; undefined in local mode. */
+  public readonly hostKey: pulumi.Output<string | undefined>;
   /** Persistent cache directory on the host, if any. */
   public readonly cacheMountPath: pulumi.Output<string | undefined>;
   /** GPUs verified by the readiness checks (0 in local mode). */
@@ -199,8 +233,25 @@ export class HgxHost extends pulumi.ComponentResource {
       const machine = new LambdaMachine(`${name}-machine`, args.lambda as LambdaMachineArgs, { parent: this });
       this.machine = machine;
       triggers = [machine.instanceId];
+      const pin = machine.hostPublicKey.apply((k): HostKeyPin => {
+        const key = parseHostPublicKey(k);
+        if ("problem" in key) throw new pulumi.ResourceError(`generated host key ${key.problem}`, this, true);
+        return { kind: "key", key };
+      });
+      const check = new HostKeyCheck(
+        `${name}-host-key`,
+        {
+          host: machine.ip,
+          port: machine.sshPort,
+          pin,
+          pinSource: "the host key this stack generated for the instance and delivered through cloud-init user_data",
+          limits: args.hostKeyScan,
+          triggers: [machine.instanceId],
+        },
+        { parent: this },
+      );
       facts = {
-        connection: machine.connection,
+        connection: { ...machine.connection, hostKey: check.hostKey },
         instanceId: machine.instanceId,
         ip: machine.ip,
         region: machine.region,
@@ -217,7 +268,13 @@ export class HgxHost extends pulumi.ComponentResource {
       const user = pulumi.output(e.user ?? "ubuntu");
       const address = pulumi.output(e.address);
       const privateKey = pulumi.secret(e.privateKey);
-      const conn: SshHostConnection = { kind: "ssh", host: address, port, user, privateKey };
+      const pin = existingHostKeyPin(name, e);
+      const check = new HostKeyCheck(
+        `${name}-host-key`,
+        { host: address, port, pin, pinSource: "stack config hgx-inference:sshHostKey", limits: args.hostKeyScan },
+        { parent: this },
+      );
+      const conn: SshHostConnection = { kind: "ssh", host: address, port, user, privateKey, hostKey: check.hostKey };
       facts = {
         connection: conn,
         instanceId: pulumi.interpolate`existing:${user}@${address}:${port}`,
@@ -272,6 +329,7 @@ export class HgxHost extends pulumi.ComponentResource {
     this.sshUser = facts.sshUser;
     this.sshPort = facts.sshPort;
     this.privateKey = facts.privateKey;
+    this.hostKey = facts.connection.kind === "ssh" ? pulumi.output(facts.connection.hostKey) : pulumi.output<string | undefined>(undefined);
     this.cacheMountPath = facts.cacheMountPath;
     const keyPath = args.sshKeyPath ?? `~/.ssh/${name}.pem`;
     this.sshCommand = pulumi
@@ -290,6 +348,7 @@ export class HgxHost extends pulumi.ComponentResource {
       sshPort: this.sshPort,
       sshCommand: this.sshCommand,
       privateKey: this.privateKey,
+      hostKey: this.hostKey,
       cacheMountPath: this.cacheMountPath,
       gpuCount: this.gpuCount,
       readyAt: this.readyAt,

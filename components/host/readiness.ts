@@ -6,8 +6,9 @@ import { GPU_MODEL_PATTERN } from "../config";
 /**
  * Host readiness: is this machine able to run the GPU containers the serving layer starts?
  *
- * SSH reachability needs no script of its own: `remote.Command` keeps dialling (see
- * `remoteConnectionArgs`: dialErrorLimit x perDialTimeout) before the first check runs. Then, in order:
+ * SSH reachability and the host's identity are checked before this runs: the host layer's
+ * pre-flight `HostKeyCheck` waits for SSH (bounded) and verifies the pinned host key, and the
+ * connection carries that key. Then, in order:
  * - `gpu-count`     — `nvidia-smi` on the host lists the expected number and model of GPUs;
  * - `docker-access` — the login user can use Docker without sudo (optionally fixing the group);
  * - `gpu-container` — a container started with `--gpus all` (the NVIDIA runtime path the server uses)

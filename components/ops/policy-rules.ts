@@ -558,3 +558,27 @@ function isServingContainer(r: PolicyResourceView, servingPorts: readonly number
   const image = r.props["image"];
   return publishes || (typeof image === "string" && /sglang|vllm/i.test(image));
 }
+
+/**
+ * Rule: on production stacks no firewall opens SSH (TCP 22) to the world — judged on the union of
+ * a Lambda ruleset's `sshSourceCidrs` (its inputs, known at preview) and on any rules covering port
+ * 22, with the lenient CIDR reading (so `0.0.0.0/1` + `128.0.0.0/1` or `000.0.0.0/0` count as the world).
+ */
+export function sshExposureViolations(resource: PolicyResourceView, productionStacks: readonly string[] = POLICY_DEFAULTS.productionStacks): string[] {
+  if (!resource.type.startsWith("pulumi-nodejs:dynamic")) return [];
+  const stack = stackNameFromUrn(resource.urn);
+  if (!isProductionStack(stack, productionStacks)) return [];
+  const hows: string[] = [];
+  const sources = resource.props["sshSourceCidrs"];
+  if (Array.isArray(sources)) {
+    const world = worldOpenReason(sources.filter((c): c is string => typeof c === "string"));
+    if (world !== undefined) hows.push(`sshSourceCidrs opens SSH to the world (${world})`);
+  }
+  if (hows.length === 0) hows.push(...firewallExposures(resource, [22]).map((e) => e.how));
+  return hows.map(
+    (how) =>
+      `'${resource.name}' in production stack '${stack}': ${how}. ` +
+      "Fix: list only the addresses that deploy and operate the host in `lambdaSshAllowlist` " +
+      "(pulumi config set --path 'hgx-inference:lambdaSshAllowlist[0]' <your-ip>/32).",
+  );
+}

@@ -2,7 +2,8 @@
  * SglangServer: SGLang in Docker on the host, from image pull to a verified endpoint.
  *
  * Children (all `${name}-<role>`, parent = this component):
- *   docker-provider  Docker engine on the host (ssh://user@host:port with a 0600 key file, or the local socket)
+ *   docker-ssh-files local.Command whose delete removes the provider's key and known_hosts files at destroy (SSH hosts)
+ *   docker-provider  Docker engine on the host (ssh://user@host:port, key + pinned known_hosts in a private per-stack dir, or the local socket)
  *   image            docker.RemoteImage of the pinned SGLang release
  *   image-pulled     local.Command stamping when the pull finished (timeline only)
  *   cache-volume     docker.Volume for the HF cache, only when the host has no persistent filesystem
@@ -27,7 +28,17 @@ import {
   shellQuote,
   toContainerArgs,
 } from "./containerSpec";
-import { dockerSshHost, dockerSshOpts, localDockerHost, writePrivateKeyFile } from "./dockerEndpoint";
+import { currentOrganization } from "../host/lambdaMachine";
+import { knownHostsLine, parseHostPublicKey } from "../host/hostKey";
+import {
+  dockerSshDir,
+  dockerSshFiles,
+  dockerSshHost,
+  dockerSshOpts,
+  localDockerHost,
+  removeDockerSshFilesCommand,
+  writeDockerSshFiles,
+} from "./dockerEndpoint";
 import { renderReadinessGateScript } from "./readinessGate";
 import type { SglangFlagOverrides, SglangPresetName } from "./sglangArgs";
 import { checkGpuFit, type Duration, planServing, servingSpecHash, type ServingPlan, type ServingPlanInput } from "./servingPlan";
@@ -98,7 +109,9 @@ export interface SglangServerArgs {
    */
   readonly firewallAllowlist?: readonly string[];
   /**
-   * Hugging Face token (a secret), for gated models; never in argv, state in plain text or logs.
+   * Hugging Face token (a secret), for gated models; never in argv, state in plain text or logs. It
+   * goes to the weights step; the server container gets it only without `preDownload` (when it
+   * downloads the weights itself), so the long-running container does not hold it.
    * @default undefined
    */
   readonly hfToken?: pulumi.Input<string>;
@@ -201,7 +214,9 @@ export function servingPlanInputFor(
     cacheVolumeName: args.cacheVolumeName ?? `hgx-${runtime.stack}-hf-cache`,
     containerName: args.containerName ?? `hgx-${runtime.stack}-sglang`,
     apiKey: args.apiKey !== undefined,
-    hfToken: args.hfToken !== undefined,
+    // The server needs the token only when it downloads the weights itself: after the weights step
+    // pre-downloaded them, the long-running container (and `docker inspect`) never sees it.
+    hfToken: args.hfToken !== undefined && !(args.preDownload ?? true),
     healthStartPeriod: args.healthStartPeriod,
     waitTimeout: args.waitTimeout,
     readinessTimeout: args.readinessTimeout,
@@ -303,18 +318,38 @@ export class SglangServer extends pulumi.ComponentResource {
     const conn = args.connection;
     const secretEnv: Record<string, pulumi.Input<string>> = {};
     if (args.apiKey !== undefined) secretEnv[API_KEY_ENV] = pulumi.secret(args.apiKey);
-    if (args.hfToken !== undefined) secretEnv[HF_TOKEN_ENV] = pulumi.secret(args.hfToken);
+    if (args.hfToken !== undefined && planInput.hfToken) secretEnv[HF_TOKEN_ENV] = pulumi.secret(args.hfToken);
 
     // 2. Docker engine on the host.
-    const providerArgs: docker.ProviderArgs =
-      conn.kind === "ssh"
-        ? {
-            host: pulumi.all([conn.user, conn.host, conn.port, hostReady]).apply(([u, h, p]) => dockerSshHost(u, h, p)),
-            // The ssh binary needs a key FILE; the path (not the key) is what the provider stores.
-            sshOpts: pulumi.unsecret(pulumi.output(conn.privateKey).apply((k) => dockerSshOpts(writePrivateKeyFile(k)))),
-          }
-        : { host: hostReady.apply(() => conn.dockerHost ?? localDockerHost()) };
-    this.provider = new docker.Provider(`${name}-docker-provider`, { ...providerArgs, ...args.transform?.provider }, { parent: this });
+    let providerArgs: docker.ProviderArgs;
+    let sshFilesCleanup: command.local.Command | undefined;
+    if (conn.kind === "ssh") {
+      // The ssh binary needs FILES for the key and the pinned host key; the paths (not the key) are
+      // what the provider stores. Written only in an update, removed by this command's delete at destroy
+      // (it is deleted after the provider, which depends on it).
+      const files = dockerSshFiles(dockerSshDir({ organization: currentOrganization(), project: pulumi.getProject(), stack }), name);
+      sshFilesCleanup = new command.local.Command(
+        `${name}-docker-ssh-files`,
+        { create: "true", delete: removeDockerSshFilesCommand(files), logging: "none" },
+        { parent: this },
+      );
+      const sshOpts = pulumi.all([conn.privateKey, conn.hostKey, conn.host, conn.port]).apply(([privateKey, hostKey, host, port]) => {
+        const key = parseHostPublicKey(hostKey);
+        if ("problem" in key) throw new pulumi.ResourceError(`the host's pinned key ${key.problem}`, this, true);
+        if (!pulumi.runtime.isDryRun()) writeDockerSshFiles(files, privateKey, knownHostsLine(host, port, key));
+        return dockerSshOpts(files);
+      });
+      providerArgs = {
+        host: pulumi.all([conn.user, conn.host, conn.port, hostReady]).apply(([u, h, p]) => dockerSshHost(u, h, p)),
+        sshOpts: pulumi.unsecret(sshOpts),
+      };
+    } else {
+      providerArgs = { host: hostReady.apply(() => conn.dockerHost ?? localDockerHost()) };
+    }
+    this.provider = new docker.Provider(`${name}-docker-provider`, { ...providerArgs, ...args.transform?.provider }, {
+      parent: this,
+      dependsOn: sshFilesCleanup ? [sshFilesCleanup] : [],
+    });
     const onHost = { parent: this, provider: this.provider };
 
     // 3. Image pull and weights download, both depending only on host readiness.

@@ -16,7 +16,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { CapacityPlan, CapacitySummary } from "../../../components/benchmark/capacity";
-import { SSH_KEY_ENV } from "../../../components/benchmark/capacityRemote";
+import { SSH_KEY_ENV, SSH_KNOWN_HOSTS_ENV } from "../../../components/benchmark/capacityRemote";
 import { runCapacityCli, type CapacityCliRun } from "../../fixtures/benchmark/capacityCli";
 import { startSimulator, type RunningSimulator } from "../../fixtures/sglang-simulator";
 import { startSshTestHost, type SshTestHost } from "../../fixtures/ssh-host";
@@ -75,7 +75,7 @@ beforeAll(async () => {
     "--json",
   ];
   const env = { ...process.env, HF_HOME: path.join(work, "hf"), OPENAI_API_KEY: API_KEY };
-  remote = await runCli([...common, "--runner", "remote", "--ssh", `${host.user}@${host.host}:${host.port}`, "--vllm-image", image], { ...env, [SSH_KEY_ENV]: host.privateKey }, 600_000);
+  remote = await runCli([...common, "--runner", "remote", "--ssh", `${host.user}@${host.host}:${host.port}`, "--vllm-image", image], { ...env, [SSH_KEY_ENV]: host.privateKey, [SSH_KNOWN_HOSTS_ENV]: `[${host.host}]:${host.port} ${host.hostPublicKey}` }, 600_000);
   requestsAfterRemote = (await sim.stats()).requestsReceived;
   native = await runCli(common, env, 300_000);
   remoteOut = JSON.parse(remote.stdout) as typeof remoteOut;

@@ -17,13 +17,16 @@ import type { CapacitySummary } from "../../../components/benchmark/capacity";
 import { createProjectStack, plaintextLeaks, resourceTypes, type EngineStack } from "../../fixtures/pulumi-engine";
 import { freePort } from "../../fixtures/net";
 import { startSshTestHost, type SshTestHost } from "../../fixtures/ssh-host";
-import { buildHostImages, newSecrets, remoteResultDirCleanup, sshStackConfig, type DeploySecrets, type HostImages } from "./sshStacks";
+import * as os from "node:os";
+import * as path from "node:path";
+import { buildHostImages, dockerSshState, newSecrets, remoteResultDirCleanup, sshStackConfig, type DeploySecrets, type HostImages } from "./sshStacks";
 
 let host: SshTestHost;
 let engine: EngineStack;
 let secrets: DeploySecrets;
 let port: number;
 let images: HostImages;
+let xdgCache: string;
 const VOLUME = `hgx-engine-existing-cache-${process.pid}`;
 const CONTAINER = "hgx-inference-existing-hgx-sglang";
 
@@ -35,6 +38,7 @@ beforeAll(async () => {
   images = await buildHostImages();
   secrets = newSecrets();
   port = await freePort();
+  xdgCache = fs.mkdtempSync(path.join(os.tmpdir(), "hgx-engine-existing-xdg-"));
   engine = await createProjectStack({
     stackName: "existing",
     config: {
@@ -44,6 +48,8 @@ beforeAll(async () => {
       "hgx-inference:sshPort": { value: String(host.port) },
       "hgx-inference:sshUser": { value: host.user },
       "hgx-inference:sshPrivateKey": { value: host.privateKey, secret: true },
+      // Pinned: the test host's own host key, as `ssh-keyscan -t ed25519` would print it.
+      "hgx-inference:sshHostKey": { value: host.hostPublicKey },
       "hgx-inference:hourlyPriceUsd": { value: "3.5" },
       "hgx-inference:hfCacheVolume": { value: VOLUME },
     },
@@ -53,6 +59,7 @@ beforeAll(async () => {
       "hgx-inference:benchmarkCapacity": { concurrencyRange: "2:4", promptsPerConcurrency: "2" },
       "hgx-inference:benchmarkSlo": { ttft_p99_ms: 60000 },
     },
+    envVars: { XDG_CACHE_HOME: xdgCache },
   });
 });
 
@@ -61,6 +68,7 @@ afterAll(async () => {
   await engine?.dispose().catch(() => undefined);
   await host?.ssh(`docker rm -f ${CONTAINER} >/dev/null 2>&1; docker volume rm -f ${VOLUME} >/dev/null 2>&1; true`);
   await host?.close();
+  if (xdgCache) fs.rmSync(xdgCache, { recursive: true, force: true });
 });
 
 function keyLines(privateKey: string): Record<string, string> {
@@ -104,6 +112,12 @@ describe("existing-host mode through the real engine", () => {
     expect(marker.stdout).toMatch(/\.hgx-download-complete-main/);
     // Long waits reported progress.
     expect(engine.engineOutput()).toMatch(/waiting for \S+\/health: HTTP \d+ after \d+s of \d+s; container=running health=\w+; last log: /);
+    // The docker provider pinned the host key through the stack's own known_hosts, in a private dir.
+    expect(dockerSshState(xdgCache)).toMatchObject({ dirMode: 0o700, keyMode: 0o600, knownHosts: `[127.0.0.1]:${host.port} ${host.hostPublicKey}\n` });
+    // The weights were pre-downloaded: the server container holds no HF token (docker inspect shows env).
+    const env = await host.ssh(`docker inspect -f '{{json .Config.Env}}' ${CONTAINER}`);
+    expect(env.stdout).not.toContain("HF_TOKEN");
+    expect(env.stdout).not.toContain(secrets.hfToken);
   });
 
   it("previews no changes and refreshes without drift", async () => {
@@ -125,5 +139,6 @@ describe("existing-host mode through the real engine", () => {
     expect((await engine.stack.exportStack()).deployment.resources ?? []).toHaveLength(0);
     expect((await host.ssh(`docker inspect ${CONTAINER}`)).code).not.toBe(0);
     expect((await host.ssh(`docker volume inspect ${VOLUME}`)).code).toBe(0);
+    expect(dockerSshState(xdgCache).files, "destroy left the docker provider's files").toEqual([]);
   });
 });

@@ -74,3 +74,38 @@ export function remoteResultDirCleanup(): () => void {
     for (const f of fs.readdirSync(DEFAULT_REMOTE_RESULT_DIR)) if (!before.has(f)) fs.rmSync(`${DEFAULT_REMOTE_RESULT_DIR}/${f}`, { force: true });
   };
 }
+
+/**
+ * The docker provider's SSH files under a test's XDG_CACHE_HOME (`hgx-inference/docker-ssh/<stack dir>/`):
+ * which exist, their modes, the known_hosts text, and a witness comment line in known_hosts (an
+ * update rewrites the file, so a preview that wrote it would remove the line).
+ */
+export function dockerSshState(xdgCache: string): {
+  files: string[];
+  dirMode?: number;
+  keyMode?: number;
+  knownHosts?: string;
+  markKnownHosts(): { stillMarked(): boolean; unmark(): void };
+} {
+  const root = `${xdgCache}/hgx-inference/docker-ssh`;
+  const dirs = fs.existsSync(root) ? fs.readdirSync(root).map((d) => `${root}/${d}`) : [];
+  const files = dirs.flatMap((d) => fs.readdirSync(d).map((f) => `${d}/${f}`));
+  const key = files.find((f) => f.endsWith(".key"));
+  const known = files.find((f) => f.endsWith(".known_hosts"));
+  return {
+    files,
+    ...(dirs[0] ? { dirMode: fs.statSync(dirs[0]).mode & 0o777 } : {}),
+    ...(key ? { keyMode: fs.statSync(key).mode & 0o777 } : {}),
+    ...(known ? { knownHosts: fs.readFileSync(known, "utf8") } : {}),
+    markKnownHosts() {
+      if (!known) throw new Error(`no known_hosts file under ${root}`);
+      const original = fs.readFileSync(known, "utf8");
+      const witness = "# witness: a write by the program removes this line\n";
+      fs.writeFileSync(known, original + witness);
+      return {
+        stillMarked: () => fs.readFileSync(known, "utf8").endsWith(witness),
+        unmark: () => fs.writeFileSync(known, original),
+      };
+    },
+  };
+}

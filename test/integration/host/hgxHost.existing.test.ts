@@ -31,7 +31,7 @@ async function stackFor(host: SshTestHost, stackName: string): Promise<EngineSta
     const cfg = new pulumi.Config(PROJECT);
     const gpuHost = new HgxHost("box", {
       mode: "existing",
-      existing: { address: host.host, port: host.port, user: host.user, privateKey: cfg.requireSecret("sshPrivateKey") },
+      existing: { address: host.host, port: host.port, user: host.user, privateKey: cfg.requireSecret("sshPrivateKey"), hostKey: host.hostPublicKey },
       gpus: { count: 8, model: "B200", probeImage: host.gpuProbeImage },
       hourlyPriceUsd: 3.5,
     });

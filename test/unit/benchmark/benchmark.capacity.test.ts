@@ -11,6 +11,7 @@ import { capacityKey, capacityPlanForStack, nativeCapacityArgs, parseCapacityOut
 import { searchCapacity, summarizeCapacity } from "../../../components/benchmark/capacity";
 import { resolveWorkload, workloadKey } from "../../../components/benchmark/workload";
 import { type BenchmarkMocks, installBenchmarkMocks, settle } from "./mockHarness";
+import { TEST_HOST_PUBLIC_KEY } from "../../fixtures/hostKeys";
 
 const API_KEY = "sk-test-capacity-key-90ab";
 const reportDir = fs.mkdtempSync(path.join(os.tmpdir(), "hgx-capacity-component-"));
@@ -95,7 +96,7 @@ describe("capacity search in the Benchmark component", () => {
 
   it("with the remote runner on an SSH host: the pinned vllm container once per level over ssh, the key in the environment only", async () => {
     const privateKey = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUtest-key-line-42\n-----END OPENSSH PRIVATE KEY-----\n";
-    const ssh = { kind: "ssh" as const, host: "203.0.113.7", port: 2222, user: "ubuntu", privateKey };
+    const ssh = { kind: "ssh" as const, host: "203.0.113.7", port: 2222, user: "ubuntu", privateKey, hostKey: TEST_HOST_PUBLIC_KEY };
     mocks.stdoutByName.set("rcap-capacity", stdout);
     const remote = new mod.Benchmark("rcap", {
       connection: ssh, serverReady: "ready", port: 30000, servedModelName: "qwen", modelPath: "Qwen/Qwen3.5-397B-A17B", apiKey: API_KEY, serverSpecHash: "spec-cap",

@@ -14,6 +14,7 @@ import { BUNDLED_TOKENIZER_ID } from "../../../components/benchmark/runner/token
 import { resolveWorkload, SEED_WORKLOAD, workloadKey } from "../../../components/benchmark/workload";
 import { type BenchmarkMocks, installBenchmarkMocks, seedResultJson as fixture, settle } from "./mockHarness";
 import { firstStdinLine, scriptOf } from "../../fixtures/stdinScript";
+import { TEST_HOST_PUBLIC_KEY } from "../../fixtures/hostKeys";
 
 const API_KEY = "sk-test-benchmark-key-4f1c9a";
 const PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nfake\n-----END OPENSSH PRIVATE KEY-----";
@@ -33,7 +34,7 @@ const byName = (name: string) => mocks.byName(name);
 const isRpcSecret = (v: unknown): v is { value: unknown } => mocks.isRpcSecret(v);
 
 function sshConnection() {
-  return { kind: "ssh" as const, host: "203.0.113.7", port: 22, user: "ubuntu", privateKey: mocks.pulumi.secret(PRIVATE_KEY) };
+  return { kind: "ssh" as const, host: "203.0.113.7", port: 22, user: "ubuntu", privateKey: mocks.pulumi.secret(PRIVATE_KEY), hostKey: TEST_HOST_PUBLIC_KEY };
 }
 
 describe("remote runner on an SSH host", () => {

@@ -11,6 +11,7 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type * as BenchmarkModule from "../../../components/benchmark/benchmark";
 import { type BenchmarkMocks, installBenchmarkMocks, seedResultJson, settle } from "./mockHarness";
+import { TEST_HOST_PUBLIC_KEY } from "../../fixtures/hostKeys";
 
 const reportDir = fs.mkdtempSync(path.join(os.tmpdir(), "hgx-bench-gate-"));
 const EXPECTED = /benchmark missed \d+ threshold|benchmark result could not be read/;
@@ -43,7 +44,7 @@ afterAll(async () => {
 });
 
 function sshConnection() {
-  return { kind: "ssh" as const, host: "203.0.113.7", port: 22, user: "ubuntu", privateKey: mocks.pulumi.secret("k") };
+  return { kind: "ssh" as const, host: "203.0.113.7", port: 22, user: "ubuntu", privateKey: mocks.pulumi.secret("k"), hostKey: TEST_HOST_PUBLIC_KEY };
 }
 
 describe("threshold gate", () => {

@@ -128,6 +128,12 @@ describe("ssh", () => {
     expect(args.slice(0, 4)).toEqual(["-i", "/tmp/k", "-p", "2222"]);
     expect(args).toContain("BatchMode=yes");
     expect(args.slice(-2)).toEqual(["ubuntu@203.0.113.7", STDIN_SCRIPT_COMMAND]);
+    // The host key is always checked: against the pinned key's file when given, else the user's known_hosts.
+    expect(args).toContain("StrictHostKeyChecking=yes");
+    expect(args.some((a) => a.startsWith("UserKnownHostsFile="))).toBe(false);
+    const pinned = sshArgs({ host: "203.0.113.7", port: 2222, user: "ubuntu", keyFile: "/tmp/k", knownHostsFile: "/tmp/kh" });
+    expect(pinned).toContain("UserKnownHostsFile=/tmp/kh");
+    expect(pinned.join(" ")).not.toMatch(/StrictHostKeyChecking=no|\/dev\/null/);
   });
 
   it("destinations: user@host[:port], IPv6 in brackets; anything else refused with the fix", () => {

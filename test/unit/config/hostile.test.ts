@@ -24,6 +24,7 @@ import { planServing, type ServingPlan } from "../../../components/serving/servi
 import { servingPlanInputFor } from "../../../components/serving/sglangServer";
 import { renderWeightsDownloadScript } from "../../../components/serving/weights";
 import { benchmarkArgsFor, parseWithLayerChecks, serverArgsFor } from "../../../components/stack";
+import { TEST_HOST_PUBLIC_KEY } from "../../fixtures/hostKeys";
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), "hgx-hostile-"));
 afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
@@ -60,7 +61,7 @@ interface Reached {
 }
 
 const lambdaBase: RawConfig = { hostMode: "lambda", lambdaApiKey: "sk-test-not-a-real-key" };
-const existingBase: RawConfig = { hostMode: "existing", sshHost: "10.0.0.5", sshPrivateKey: "k" };
+const existingBase: RawConfig = { hostMode: "existing", sshHost: "10.0.0.5", sshPrivateKey: "k", sshHostKey: TEST_HOST_PUBLIC_KEY };
 const localBase: RawConfig = { hostMode: "local", sglangImage: "hgx/sglang-sim:local", benchmarkRunner: "native" };
 
 function plan(config: StackConfig): ServingPlan {
@@ -101,7 +102,7 @@ function servingCommands(config: StackConfig, secrets: { apiKey?: string; hfToke
 /** The Benchmark's runner command for this config. */
 function benchmarkCommands(config: StackConfig, secrets: { apiKey?: string } = {}): Reached[] {
   const p = plan(config);
-  const connection = config.hostMode === "local" ? ({ kind: "local" } as const) : ({ kind: "ssh", host: "h", port: 22, user: "u", privateKey: "k" } as const);
+  const connection = config.hostMode === "local" ? ({ kind: "local" } as const) : ({ kind: "ssh", host: "h", port: 22, user: "u", privateKey: "k", hostKey: TEST_HOST_PUBLIC_KEY } as const);
   const args = benchmarkArgsFor(config, { host: { connection, hourlyPriceUsd: 0 }, server: { endpoint: "http://127.0.0.1:9", servedModelName: p.servedModelName, specHash: "x" } });
   const s = resolveBenchmarkSettings(args);
   const command =
@@ -141,6 +142,11 @@ const ROWS: Row[] = [
   { key: "benchmarkEndpoint", raw: (p) => ({ ...existingBase, benchmarkEndpoint: `/v1/chat/completions${p}` }) },
   { key: "gpuModel", raw: (p) => ({ ...existingBase, gpuModel: `B200${p}` }) },
   { key: "hourlyPriceUsd", raw: (p) => ({ ...existingBase, hourlyPriceUsd: `45${p}` }) },
+  { key: "sshHostKey", raw: (p) => ({ ...existingBase, sshHostKey: `${TEST_HOST_PUBLIC_KEY} me@host${p}` }) },
+  { key: "sshHostKey", raw: (p) => ({ ...existingBase, sshHostKey: `SHA256:${p}` }) },
+  { key: "sshHostKey", raw: (p) => ({ ...existingBase, sshHostKey: p.trim() }) },
+  { key: "sshHostKeyTrust", raw: (p) => ({ ...existingBase, sshHostKey: "", sshHostKeyTrust: `tofu${p}` }) },
+  { key: "lambdaSshAllowlist", raw: (p) => ({ ...lambdaBase, lambdaSshAllowlist: JSON.stringify([`203.0.113.0/24${p}`]) }) },
   // Free-form: a host path may hold any character but ':' and control characters; it is quoted.
   {
     key: "hfCachePath",

@@ -8,6 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import type * as HgxHostModule from "../../../components/host/hgxHost";
 import type { SshHostConnection } from "../../../components/host/connection";
+import { mockedCommandStdout, TEST_HOST_PUBLIC_KEY } from "../../fixtures/hostKeys";
 
 interface Recorded {
   type: string;
@@ -30,10 +31,11 @@ vi.mock("../../../components/host/lambdaMachine", async () => {
     readonly sshPort = p.output(22);
     readonly privateKey = p.secret("-----BEGIN OPENSSH PRIVATE KEY-----\nlambda-generated\n-----END OPENSSH PRIVATE KEY-----\n");
     readonly cacheMountPath = p.output<string | undefined>("/lambda/nfs/hgx-cache");
+    readonly hostPublicKey = p.output(`${TEST_HOST_PUBLIC_KEY} lambda-host`);
     readonly connection: SshHostConnection;
     constructor(name: string, _args: Record<string, unknown>, opts?: pulumi.ComponentResourceOptions) {
       super("hgx:host:LambdaMachine", name, {}, opts);
-      this.connection = { kind: "ssh", host: this.ip, port: this.sshPort, user: this.sshUser, privateKey: this.privateKey };
+      this.connection = { kind: "ssh", host: this.ip, port: this.sshPort, user: this.sshUser, privateKey: this.privateKey, hostKey: TEST_HOST_PUBLIC_KEY };
       this.registerOutputs({});
     }
   }
@@ -48,7 +50,7 @@ beforeAll(async () => {
       newResource: (args) => {
         recorded.push({ type: args.type, name: args.name, inputs: args.inputs });
         const state: Record<string, unknown> = { ...args.inputs };
-        if (args.type.startsWith("command:")) state.stdout = `${args.name}: ok, fine; checked at ${CHECKED_AT}\n`;
+        if (args.type.startsWith("command:")) state.stdout = mockedCommandStdout(args.name) ?? `${args.name}: ok, fine; checked at ${CHECKED_AT}\n`;
         return { id: `${args.name}-id`, state };
       },
       call: (args) => {
@@ -86,7 +88,7 @@ describe("existing mode", () => {
   beforeAll(async () => {
     host = new mod.HgxHost("onprem", {
       mode: "existing",
-      existing: { address: "192.0.2.10", port: 2222, user: "gpuadmin", privateKey: KEY, cacheMountPath: "/data/hf" },
+      existing: { address: "192.0.2.10", port: 2222, user: "gpuadmin", privateKey: KEY, cacheMountPath: "/data/hf", hostKey: `[192.0.2.10]:2222 ${TEST_HOST_PUBLIC_KEY}` },
       hourlyPriceUsd: 12.5,
     });
     await settled(host);
@@ -96,7 +98,9 @@ describe("existing mode", () => {
     const names = byPrefix("onprem").map((r) => `${r.type} ${r.name}`);
     expect(names).toEqual([
       "hgx:host:HgxHost onprem",
+      "hgx:host:HostKeyCheck onprem-host-key",
       "hgx:host:HostReadiness onprem-readiness",
+      "command:local:Command onprem-host-key-scan",
       "command:remote:Command onprem-readiness-gpu-count",
       "command:remote:Command onprem-readiness-docker-access",
       "command:remote:Command onprem-readiness-gpu-container",
@@ -114,7 +118,7 @@ describe("existing mode", () => {
     const check = byPrefix("onprem-readiness-gpu-count")[0];
     const conn = unwrap(check.inputs.connection);
     expect(conn.secret).toBe(true); // the whole connection reaches the provider as a secret
-    expect(conn.value).toMatchObject({ host: "192.0.2.10", port: 2222, user: "gpuadmin", privateKey: KEY, dialErrorLimit: 60 });
+    expect(conn.value).toMatchObject({ host: "192.0.2.10", port: 2222, user: "gpuadmin", privateKey: KEY, hostKey: TEST_HOST_PUBLIC_KEY, dialErrorLimit: 10 });
   });
 
   it("runs the rendered bash scripts expecting 8 x B200 and never puts the key in a command line", async () => {
@@ -177,7 +181,9 @@ describe("lambda mode", () => {
     expect(byPrefix("lam").map((r) => `${r.type} ${r.name}`)).toEqual([
       "hgx:host:HgxHost lam",
       "hgx:host:LambdaMachine lam-machine",
+      "hgx:host:HostKeyCheck lam-host-key",
       "hgx:host:HostReadiness lam-readiness",
+      "command:local:Command lam-host-key-scan",
       "command:remote:Command lam-readiness-gpu-count",
       "command:remote:Command lam-readiness-docker-access",
       "command:remote:Command lam-readiness-gpu-container",
@@ -185,7 +191,11 @@ describe("lambda mode", () => {
     expect(await resolve(host.machine!.urn)).toMatch(/::hgx:host:HgxHost\$hgx:host:LambdaMachine::lam-machine$/);
     const conn = unwrap(byPrefix("lam-readiness-gpu-count")[0].inputs.connection);
     expect(conn.secret).toBe(true);
-    expect(conn.value).toMatchObject({ host: "203.0.113.7", port: 22, user: "ubuntu" });
+    expect(conn.value).toMatchObject({ host: "203.0.113.7", port: 22, user: "ubuntu", hostKey: TEST_HOST_PUBLIC_KEY });
+    // The pre-flight check pins the machine's generated key and re-runs for a new instance.
+    const scan = byPrefix("lam-host-key-scan")[0]!.inputs;
+    expect(String(scan.create)).toContain("expected=SHA256:");
+    expect(scan.triggers).toEqual(["inst-0123"]);
   });
 
   it("expects the GPUs the instance type names and may fix the docker group on the GPU Base image", () => {
@@ -243,7 +253,7 @@ describe("local mode", () => {
 describe("many hosts and bad input", () => {
   it("instantiates N hosts side by side with distinct child names", async () => {
     for (const i of [0, 1, 2]) {
-      await settled(new mod.HgxHost(`rep${i}`, { mode: "existing", existing: { address: `10.0.0.${i}`, privateKey: KEY } }));
+      await settled(new mod.HgxHost(`rep${i}`, { mode: "existing", existing: { address: `10.0.0.${i}`, privateKey: KEY, hostKeyTrust: "tofu" } }));
     }
     const names = recorded.filter((r) => /^rep\d/.test(r.name)).map((r) => r.name);
     expect(new Set(names).size).toBe(names.length);
@@ -256,7 +266,11 @@ describe("many hosts and bad input", () => {
     expect(() => new mod.HgxHost("bad3", { mode: "cloud" as never })).toThrow(/mode must be one of lambda, existing, local, got 'cloud'/);
     expect(() => new mod.HgxHost("bad4", { mode: "existing", existing: { address: " ", privateKey: KEY } })).toThrow(/existing\.address is empty/);
     expect(() => new mod.HgxHost("bad5", { mode: "local", hourlyPriceUsd: -1 })).toThrow(/hourlyPriceUsd must be a non-negative number.*got -1/);
-    expect(() => new mod.HgxHost("bad6", { mode: "existing", existing: { address: "h", privateKey: KEY }, gpus: { count: 0, model: "B200" } })).toThrow(/gpus\.count/);
+    expect(() => new mod.HgxHost("bad6", { mode: "existing", existing: { address: "h", privateKey: KEY, hostKey: TEST_HOST_PUBLIC_KEY }, gpus: { count: 0, model: "B200" } })).toThrow(/gpus\.count/);
+    // No pinned key and no explicit trust-on-first-use: refused, saying how to get the key.
+    expect(() => new mod.HgxHost("bad7", { mode: "existing", existing: { address: "10.1.2.3", privateKey: KEY } })).toThrow(
+      /existing\.hostKey \(stack config sshHostKey\) is required.*ssh-keyscan -t ed25519 10\.1\.2\.3/,
+    );
   });
 
   it("derives the GPU expectation from Lambda instance type names", () => {

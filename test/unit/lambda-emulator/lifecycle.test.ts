@@ -2,6 +2,7 @@
 // leak detection, options, seeding, and the request log's handling of the API key.
 // The emulator runs on a virtual clock that only the test moves: each transition is checked at its
 // exact time, whatever the machine's load.
+import { createHash } from "node:crypto";
 import { setTimeout as delay } from "node:timers/promises";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { startLambdaEmulator, type ApiFilesystem, type ApiFirewallRuleset, type ApiInstance, type EmulatorOptions, type LambdaEmulator } from "../../fixtures/lambda-emulator";
@@ -227,6 +228,34 @@ describe("options, inspection and secrets", () => {
       expect(everything).not.toContain(secret);
     }
     expect(emu.state.instance(id)?.userDataBytes).toBe(Buffer.byteLength("#cloud-config\nHF_TOKEN=hf_secret_789\n"));
+  });
+
+  it("records a launch's cloud-init user_data by its public facts and hands it to the cloud-init hook", async () => {
+    const seen: Array<{ userData: string; id: string }> = [];
+    const emu = await start({ bootMs: 0, cloudInit: (userData, id) => seen.push({ userData, id }) });
+    const userData = "#cloud-config\nssh_deletekeys: true\nssh_keys:\n  ed25519_private: |\n    -----BEGIN OPENSSH PRIVATE KEY-----\n    c2VjcmV0\n    -----END OPENSSH PRIVATE KEY-----\n  ed25519_public: ssh-ed25519 AAAAC3Nza host\n";
+    const id = await launch(emu, { user_data: userData });
+    expect(seen).toEqual([{ userData, id }]);
+    expect(emu.state.instance(id)?.userData).toEqual({
+      bytes: Buffer.byteLength(userData),
+      sha256: createHash("sha256").update(userData).digest("hex"),
+      cloudConfig: true,
+      keys: ["ssh_deletekeys", "ssh_keys"],
+      sshHostPublicKey: "ssh-ed25519 AAAAC3Nza host",
+    });
+    // The private half is never kept (state view, control endpoint).
+    expect(JSON.stringify(await (await fetch(`${emu.origin}/_emulator/state`)).json())).not.toContain("c2VjcmV0");
+    // Not cloud-config: recorded as such; no user_data: no record, no hook call.
+    const plain = await launch(emu, { user_data: "#!/bin/sh\necho hi\n" });
+    expect(emu.state.instance(plain)?.userData).toMatchObject({ cloudConfig: false, keys: [] });
+    const none = await launch(emu);
+    expect(emu.state.instance(none)?.userData).toBeUndefined();
+    expect(seen).toHaveLength(2);
+    // Over the 1 MB the OpenAPI file allows: refused.
+    const res = await call(emu, "POST", "/instance-operations/launch", {
+      region_name: "us-east-1", instance_type_name: "gpu_8x_b200_sxm6", ssh_key_names: ["lc-key"], user_data: "x".repeat(1024 * 1024 + 1),
+    });
+    expect(errorCode(res)).toBe("global/invalid-parameters");
   });
 
   it("filesystems are capped at 24 per account (global/quota-exceeded)", async () => {

@@ -9,6 +9,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { readStackFileConfig } from "../../../components/projectFile";
 import { seedResultForCommand } from "../../fixtures/benchmark/results";
 import { GATE_LOG, WEIGHTS_LOG } from "../../fixtures/serving/scriptLogs";
+import { mockedCommandStdout, TEST_HOST_PRIVATE_KEY, TEST_HOST_PUBLIC_KEY } from "../../fixtures/hostKeys";
 
 const root = path.resolve(__dirname, "..", "..", "..");
 const PROJECT = "hgx-inference";
@@ -33,6 +34,8 @@ export interface ProgramMocks {
 /** Outputs the real providers would compute, by resource type and name. */
 function computedOutputs(type: string, name: string, inputs: Record<string, unknown>): Record<string, unknown> {
   if (type.startsWith("command:")) {
+    const scanned = mockedCommandStdout(name);
+    if (scanned !== undefined) return { stdout: scanned, stderr: "" };
     if (name.endsWith("-run")) return { stdout: seedResultForCommand(inputs.create), stderr: "" };
     if (name.endsWith("-weights")) return { stdout: WEIGHTS_LOG, stderr: "" };
     if (name.endsWith("-ready")) return { stdout: GATE_LOG, stderr: "" };
@@ -62,6 +65,9 @@ function computedOutputs(type: string, name: string, inputs: Record<string, unkn
       rules: [],
       // StackIdentity's random id; the Instance's filesystem placement (attached, at its mount point).
       uid: "0123456789abcdef",
+      // HostKeyPair: the generated host key.
+      privateKeyOpenssh: TEST_HOST_PRIVATE_KEY,
+      publicKey: `${TEST_HOST_PUBLIC_KEY} dev-hgx-host`,
       filesystemAttached: inputs.filesystemName !== undefined,
       filesystemRegion: "us-east-1",
       cacheMountPath: inputs.filesystemName !== undefined ? String(inputs.filesystemMountPoint) : "",

@@ -7,6 +7,7 @@ import type * as ServerModule from "../../../components/serving/sglangServer";
 import { GATE_LOG, WEIGHTS_LOG } from "../../fixtures/serving/scriptLogs";
 import { firstStdinLine, scriptOf } from "../../fixtures/stdinScript";
 import { localDockerHost } from "../../../components/serving/dockerEndpoint";
+import { TEST_HOST_PUBLIC_KEY } from "../../fixtures/hostKeys";
 
 const API_KEY = "sk-serving-unit-9d1c";
 const HF_TOKEN = "hf_unitTOKEN_55aa";
@@ -32,10 +33,10 @@ const recorded: Recorded[] = [];
 const captured: Captured[] = [];
 let mod: typeof ServerModule;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "hgx-serving-mocks-"));
-const savedTmpdir = process.env.TMPDIR;
+const savedXdg = process.env.XDG_CACHE_HOME;
 
 beforeAll(async () => {
-  process.env.TMPDIR = tmp; // the ssh key file lands here
+  process.env.XDG_CACHE_HOME = tmp; // the ssh key and known_hosts files land under here
   pulumi.runtime.setMocks(
     {
       newResource(args) {
@@ -61,7 +62,8 @@ beforeAll(async () => {
   mod = await import("../../../components/serving/sglangServer");
 });
 afterAll(() => {
-  process.env.TMPDIR = savedTmpdir;
+  if (savedXdg === undefined) delete process.env.XDG_CACHE_HOME;
+  else process.env.XDG_CACHE_HOME = savedXdg;
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
@@ -94,7 +96,7 @@ async function deploy(name: string, args: Partial<ServerModule.SglangServerArgs>
   const server = new mod.SglangServer(
     name,
     {
-      connection: { kind: "ssh", host: "203.0.113.7", port: 22, user: "ubuntu", privateKey: pulumi.secret(PRIVATE_KEY) },
+      connection: { kind: "ssh", host: "203.0.113.7", port: 22, user: "ubuntu", privateKey: pulumi.secret(PRIVATE_KEY), hostKey: TEST_HOST_PUBLIC_KEY },
       hostReady: "2026-01-01T00:00:00Z",
       gpuCount: 8,
       image: "lmsysorg/sglang:v0.5.9-cu129",
@@ -119,6 +121,7 @@ describe("SglangServer with the seed preset over SSH", () => {
   it("creates exactly the expected children", () => {
     const mine = recorded.filter((r) => r.name.startsWith("seed"));
     expect(mine.map((r) => `${r.type} ${r.name}`).sort()).toEqual([
+      "command:local:Command seed-docker-ssh-files",
       "command:local:Command seed-image-pulled",
       "command:remote:Command seed-ready",
       "command:remote:Command seed-weights",
@@ -153,7 +156,7 @@ describe("SglangServer with the seed preset over SSH", () => {
     expect(unwrap(c.envs)).toEqual([
       "HF_HOME=/root/.cache/huggingface",
       "HF_XET_HIGH_PERFORMANCE=1",
-      `HF_TOKEN=${HF_TOKEN}`,
+      // No HF_TOKEN: the weights step pre-downloaded the weights, so the server never needs it.
       `SGLANG_API_KEY=${API_KEY}`,
     ]);
     expect(c.healthcheck).toEqual({
@@ -197,18 +200,27 @@ describe("SglangServer with the seed preset over SSH", () => {
     expect(scriptOf(weights)).toContain("hf download");
     expect(scriptOf(weights)).toContain("hgx-test-hf-cache:/root/.cache/huggingface");
     expect(isSecretEnvelope(weights.connection)).toBe(true); // it carries the private key
-    expect(unwrap(weights.connection)).toMatchObject({ host: "203.0.113.7", port: 22, user: "ubuntu", dialErrorLimit: 60 });
+    expect(unwrap(weights.connection)).toMatchObject({ host: "203.0.113.7", port: 22, user: "ubuntu", hostKey: TEST_HOST_PUBLIC_KEY, dialErrorLimit: 10 });
   });
 
-  it("docker provider over ssh with a 0600 key file; the key itself is not in its config", () => {
+  it("docker provider over ssh: 0600 key file and pinned known_hosts in a private per-stack dir; the key itself is not in its config", () => {
     const p = byName("seed-docker-provider")?.inputs ?? {};
     expect(p.host).toBe("ssh://ubuntu@203.0.113.7:22");
     const sshOpts = JSON.parse(String(p.sshOpts)) as string[];
     expect(sshOpts[0]).toBe("-i");
-    expect(path.dirname(sshOpts[1])).toBe(tmp);
-    expect(fs.statSync(sshOpts[1]).mode & 0o777).toBe(0o600);
-    expect(fs.readFileSync(sshOpts[1], "utf8")).toBe(`${PRIVATE_KEY}\n`);
+    const dir = path.dirname(sshOpts[1]!);
+    expect(dir.startsWith(path.join(tmp, "hgx-inference", "docker-ssh", "hgx-test-"))).toBe(true);
+    expect(fs.statSync(dir).mode & 0o777).toBe(0o700);
+    expect(fs.statSync(sshOpts[1]!).mode & 0o777).toBe(0o600);
+    expect(fs.readFileSync(sshOpts[1]!, "utf8")).toBe(`${PRIVATE_KEY}\n`);
+    expect(sshOpts).toContain("StrictHostKeyChecking=yes");
+    expect(sshOpts).toContain(`UserKnownHostsFile=${path.join(dir, "seed.known_hosts")}`);
+    expect(fs.readFileSync(path.join(dir, "seed.known_hosts"), "utf8")).toBe(`203.0.113.7 ${TEST_HOST_PUBLIC_KEY}\n`);
     expect(JSON.stringify(p)).not.toContain("AAAAunit-test-key");
+    // The files go at destroy: the command's delete removes them (and the provider depends on it).
+    const cleanup = byName("seed-docker-ssh-files")?.inputs ?? {};
+    expect(cleanup.delete).toBe(`rm -f ${sshOpts[1]} ${path.join(dir, "seed.known_hosts")}; rmdir ${dir} 2>/dev/null; true`);
+    expect((capturedNamed("seed-docker-provider")?.opts.dependsOn as pulumi.Resource[]).map((d) => (d as unknown as { __name?: string }).__name)).toEqual(["seed-docker-ssh-files"]);
   });
 
   it("secrets are Pulumi secrets and absent from every plain input, argv and dockerRunCommand", async () => {
