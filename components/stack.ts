@@ -16,7 +16,8 @@ import {
   type StackConfig,
 } from "./config";
 import { gpuExpectationFromInstanceType, HgxHost, type GpuExpectation, type HgxHostArgs, type HostConnection } from "./host";
-import { cacheMountFor, localDockerHost, overridesFromFlagNames, planServing, servingPlanInputFor, SglangServer, type SglangServerArgs } from "./serving";
+import { planRouter, routerPlanInputFor, SglangRouter, workerUrlFor, type SglangRouterArgs } from "./router";
+import { cacheMountFor, localDockerHost, overridesFromFlagNames, planServing, servingPlanInputFor, servingSpecHash, SglangServer, type SglangServerArgs } from "./serving";
 
 /** Where the persistent Hugging Face cache lives on the host, decided from config (never an Output). */
 export function cacheMountPathFor(config: StackConfig): string | undefined {
@@ -71,9 +72,19 @@ export const servingConfigCheck: ConfigCheck = (config) => {
   return problems;
 };
 
+/** The router's settings checked by the router layer's own planner (image pin, ports, policy), when there is a router. */
+export const routerConfigCheck: ConfigCheck = (config) => {
+  if (!routed(config)) return [];
+  const input = routerPlanInputFor({ ...routerArgsFor(config, { connection: { kind: "local" }, readyAt: "", gpuCount: 0 }, []), apiKey: config.sglang.apiKey.present }, config);
+  return planRouter(input).errors.map((message) => ({
+    key: /image/.test(message) ? "routerImage" : /policy/.test(message) ? "routerPolicy" : /metricsPort/.test(message) ? "routerMetricsPort" : "routerPort",
+    message: `${message}. Fix: pulumi config set ${PROJECT}:${/image/.test(message) ? "routerImage <repository:tag>" : "<key> <value>"}`,
+  }));
+};
+
 /** Parses raw config with every layer's checks (pure: used by tests and by `loadStackConfig`). */
 export function parseWithLayerChecks(raw: RawConfig, context: RawConfigContext): StackConfig {
-  return parseStackConfig(raw, context, [servingConfigCheck]);
+  return parseStackConfig(raw, context, [servingConfigCheck, routerConfigCheck]);
 }
 
 /** Reads and validates this stack's config inside a Pulumi program; throws listing every problem. */
@@ -145,8 +156,21 @@ export interface ServerHostFacts {
   readonly gpuCount: pulumi.Input<number>;
 }
 
+/**
+ * The serving port of replica `index`: every replica's own host uses `sglangPort`; on the one local
+ * engine the replicas take `sglangPort`, `sglangPort + 1`, ... (one host, one port each).
+ */
+export function replicaPort(config: StackConfig, index: number): number {
+  return config.hostMode === "local" ? config.sglang.port + index : config.sglang.port;
+}
+
+/** Whether a router fronts the replicas. */
+export function routed(config: StackConfig): boolean {
+  return config.replicas > 1;
+}
+
 /** SglangServer arguments for one replica on its host. */
-export function serverArgsFor(config: StackConfig, name: string, host: ServerHostFacts): SglangServerArgs {
+export function serverArgsFor(config: StackConfig, name: string, host: ServerHostFacts, index = 0): SglangServerArgs {
   const local = config.hostMode === "local";
   return {
     connection: host.connection,
@@ -160,8 +184,10 @@ export function serverArgsFor(config: StackConfig, name: string, host: ServerHos
     preset: config.sglang.preset as SglangServerArgs["preset"],
     flagOverrides: sglangOverridesFor(config).overrides,
     extraFlags: config.sglang.extraArgs,
-    port: config.sglang.port,
+    port: replicaPort(config, index),
     firewallAllowlist: config.hostMode === "lambda" ? config.lambda.firewallAllowlist : [],
+    // Behind a router on another host, a worker's port must be reachable from there (the firewall admits that host).
+    publish: routed(config) && !local,
     hfToken: config.hf.token.present ? config.hf.token.value : undefined,
     apiKey: config.sglang.apiKey.present ? config.sglang.apiKey.value : undefined,
     healthStartPeriod: config.sglang.healthStartPeriodMs / 1000,
@@ -184,6 +210,8 @@ export interface BenchmarkTargetFacts {
     readonly endpoint: pulumi.Input<string>;
     readonly servedModelName: pulumi.Input<string>;
     readonly specHash: string;
+    /** Port on the host the remote runner targets. @default sglangPort */
+    readonly port?: number;
   };
 }
 
@@ -195,7 +223,7 @@ export function benchmarkArgsFor(config: StackConfig, { host, server }: Benchmar
   return {
     connection: host.connection,
     serverReady: server.endpoint,
-    port: config.sglang.port,
+    port: server.port ?? config.sglang.port,
     // The native runner runs where Pulumi runs: it needs the endpoint from there.
     baseUrl: b.runner === "native" ? server.endpoint : undefined,
     servedModelName: server.servedModelName,
@@ -227,18 +255,87 @@ export interface Deployment {
   readonly name: string;
   readonly host: HgxHost;
   readonly server: SglangServer;
+  /** Per replica only without a router (with one, the benchmark measures the router's endpoint). */
   readonly benchmark?: Benchmark;
 }
 
-/** Builds every replica: host → server → benchmark, each chain independent of the others. */
-export function deployStack(config: StackConfig): Deployment[] {
-  return Array.from({ length: config.replicas }, (_, index) => {
-    const name = replicaName(index);
-    const host = new HgxHost(name, hostArgsFor(config));
-    const server = new SglangServer(name, serverArgsFor(config, name, host));
-    const benchmark = config.benchmark.enabled ? new Benchmark(name, benchmarkArgsFor(config, { host, server })) : undefined;
-    return { name, host, server, benchmark };
+/** The replicas, and the router with its benchmark when there is more than one. */
+export interface StackDeployment {
+  readonly deployments: Deployment[];
+  readonly router?: { readonly router: SglangRouter; readonly benchmark?: Benchmark; readonly workerNames: string[] };
+}
+
+/** SglangRouter arguments: on the first replica's host, in front of every replica's worker. */
+export function routerArgsFor(config: StackConfig, routerHost: ServerHostFacts, workerUrls: pulumi.Input<string>[]): SglangRouterArgs {
+  return {
+    connection: routerHost.connection,
+    hostReady: routerHost.readyAt,
+    image: config.router.image,
+    workerUrls,
+    servedModelName: config.sglang.servedModelName,
+    port: config.router.port,
+    metricsPort: config.router.metricsPort,
+    policy: config.router.policy,
+    healthCheckIntervalSeconds: Math.max(1, Math.round(config.router.healthCheckIntervalMs / 1000)),
+    workerStartupTimeoutSeconds: Math.max(1, Math.round(config.sglang.startupTimeoutMs / 1000)),
+    requestTimeoutSeconds: Math.max(1, Math.round(config.benchmark.timeoutMs / 1000)),
+    drainTimeoutSeconds: Math.round(config.router.drainTimeoutMs / 1000),
+    apiKey: config.sglang.apiKey.present ? config.sglang.apiKey.value : undefined,
+    publish: config.hostMode === "lambda" && config.lambda.firewallAllowlist.length > 0,
+    containerName: `${config.project}-${config.stack}-router`,
+  };
+}
+
+/**
+ * Builds every replica: host → server → benchmark, each chain independent of the others; with
+ * `replicas` > 1, a router on the first host in front of them, the servers chained for rolling
+ * changes (see `SglangRouter`), and one benchmark against the router.
+ */
+export function deployStack(config: StackConfig): StackDeployment {
+  const names = Array.from({ length: config.replicas }, (_, index) => replicaName(index));
+  const hosts = names.map((name) => new HgxHost(name, hostArgsFor(config)));
+  if (!routed(config)) {
+    const deployments = names.map((name, index) => {
+      const host = hosts[index];
+      const server = new SglangServer(name, serverArgsFor(config, name, host, index));
+      const benchmark = config.benchmark.enabled ? new Benchmark(name, benchmarkArgsFor(config, { host, server })) : undefined;
+      return { name, host, server, benchmark };
+    });
+    return { deployments };
+  }
+
+  const workerUrls = hosts.map((host, index) => pulumi.output(host.ip).apply((ip) => workerUrlFor(ip, replicaPort(config, index), index === 0)));
+  const router = new SglangRouter("router", routerArgsFor(config, hosts[0], workerUrls));
+  let previous: pulumi.Resource = router.started;
+  const deployments = names.map((name, index) => {
+    const host = hosts[index];
+    const args = serverArgsFor(config, name, host, index);
+    // The same hash the server computes: a change to what it serves replaces the drain step first.
+    const planned = planServing(servingPlanInputFor(args, config));
+    const specHash = planned.plan ? servingSpecHash(planned.plan) : "invalid";
+    const drain = router.drain(name, workerUrls[index], specHash, previous);
+    const server = new SglangServer(name, { ...args, containerAfter: [drain] });
+    previous = router.rejoin(name, workerUrls[index], server);
+    return { name, host, server };
   });
+  router.complete(previous, deployments.map((d) => d.server.specHash));
+  const routerHost = hosts[0];
+  const benchmark = config.benchmark.enabled
+    ? new Benchmark(
+        "router",
+        benchmarkArgsFor(config, {
+          host: { connection: routerHost.connection, hourlyPriceUsd: pulumi.all(hosts.map((h) => h.hourlyPriceUsd)).apply((p) => p.reduce((a, b) => a + b, 0)) },
+          server: {
+            endpoint: router.endpoint,
+            servedModelName: config.sglang.servedModelName,
+            // Re-run when any worker's spec, the number of workers or the routing changes.
+            specHash: `${deployments.map((d) => d.server.specHash).join("+")}|${config.router.policy}`,
+            port: config.router.port,
+          },
+        }),
+      )
+    : undefined;
+  return { deployments, router: { router, benchmark, workerNames: names } };
 }
 
 /** Hours since an ISO time (for "cost so far"); 0 for a missing or future time. */
@@ -275,7 +372,14 @@ export function deploymentOutputs(d: Deployment) {
       dockerRunCommand: server.dockerRunCommand,
       timeline: server.timeline,
     },
-    benchmark: benchmark && {
+    benchmark: benchmarkOutputs(benchmark),
+  };
+}
+
+/** The benchmark's stack outputs (what each means is documented in the README). */
+export function benchmarkOutputs(benchmark: Benchmark | undefined) {
+  return (
+    benchmark && {
       metrics: benchmark.metrics,
       ratios: benchmark.ratios,
       hourlyCostUsd: benchmark.hourlyCostUsd,
@@ -290,6 +394,22 @@ export function deploymentOutputs(d: Deployment) {
       capacity: benchmark.capacity,
       capacityPlan: benchmark.capacityPlan,
       capacityReportPath: benchmark.capacityReportPath,
-    },
+    }
+  );
+}
+
+/** The router's stack outputs: one endpoint, its Prometheus metrics, and each worker behind it. */
+export function routerOutputs(router: SglangRouter, deployments: readonly Deployment[]) {
+  return {
+    endpoint: router.endpoint,
+    metricsEndpoint: router.metricsEndpoint,
+    imageDigest: router.imageDigest,
+    dockerRunCommand: router.dockerRunCommand,
+    workers: deployments.map((d, i) => ({
+      name: d.name,
+      // As the router reaches it, and as a client on the worker's host would.
+      routerUrl: router.workerUrls.apply((urls) => urls[i]),
+      endpoint: d.server.endpoint,
+    })),
   };
 }

@@ -170,6 +170,19 @@ export interface SglangServerArgs {
    * @default false
    */
   readonly omitMemlockUlimit?: boolean;
+  /**
+   * Resources the container waits for (beyond the host and the weights): a rolling change's drain step,
+   * so the old container is replaced only once the router stopped sending it requests. The image pull
+   * and the weights download do not wait for them.
+   * @default []
+   */
+  readonly containerAfter?: readonly pulumi.Resource[];
+  /**
+   * Publish the port on 0.0.0.0 even without a firewall allowlist: a worker behind a router on another
+   * host (the host firewall admits that host only).
+   * @default false
+   */
+  readonly publish?: boolean;
   /** Escape hatch: fields merged last into each child's args. */
   readonly transform?: {
     readonly provider?: Partial<docker.ProviderArgs>;
@@ -197,6 +210,7 @@ export function servingPlanInputFor(
     extraFlags: args.extraFlags,
     port: args.port,
     firewallAllowlist: args.firewallAllowlist,
+    publish: args.publish,
     gpuCount: typeof args.gpuCount === "number" ? args.gpuCount : undefined,
     cacheMountPath: args.cacheMountPath,
     cacheVolumeName: args.cacheVolumeName ?? `hgx-${runtime.stack}-hf-cache`,
@@ -216,8 +230,8 @@ export function servingPlanInputFor(
   };
 }
 
-/** Runs a bash script on the host: remote.Command over SSH, local.Command here. */
-function hostCommand(
+/** Runs a bash script on the host: remote.Command over SSH, local.Command here (the router's steps use it too). */
+export function hostCommand(
   name: string,
   conn: HostConnection,
   hostReady: pulumi.Input<string>,
@@ -380,7 +394,7 @@ export class SglangServer extends pulumi.ComponentResource {
     this.container = new docker.Container(`${name}-container`, { ...containerArgs, ...args.transform?.container }, {
       ...onHost,
       // Weights complete before the server starts, so SGLang never downloads concurrently.
-      dependsOn: [...cacheDeps, ...(weights !== undefined ? [weights.resource] : [])],
+      dependsOn: [...cacheDeps, ...(weights !== undefined ? [weights.resource] : []), ...(args.containerAfter ?? [])],
       // What is served changes -> replace; metadata/orchestration knobs never restart a 1-hour boot.
       replaceOnChanges: [...CONTAINER_REPLACE_ON],
       ignoreChanges: [...CONTAINER_IGNORE_CHANGES],
