@@ -98,8 +98,17 @@ export function replicaName(index: number): string {
   return index === 0 ? "hgx" : `hgx-${index + 1}`;
 }
 
-/** HgxHost arguments for one replica. */
-export function hostArgsFor(config: StackConfig): HgxHostArgs {
+/**
+ * Where replica `index` sits relative to the router (Lambda firewall): the router's host opens the
+ * router's ports to the allowlist; every other replica opens its serving port to the router's host too.
+ */
+export interface RouterFirewall {
+  /** The router host's public address, for the other replicas' serving-port rule. */
+  readonly routerHostIp?: pulumi.Input<string>;
+}
+
+/** HgxHost arguments for one replica (`index` and the router's address only matter with a router). */
+export function hostArgsFor(config: StackConfig, index = 0, firewall: RouterFirewall = {}): HgxHostArgs {
   const gpus: GpuExpectation = { count: config.gpuCount, model: config.gpuModel, probeImage: config.gpuProbeImage };
   switch (config.hostMode) {
     case "lambda":
@@ -114,6 +123,10 @@ export function hostArgsFor(config: StackConfig): HgxHostArgs {
           filesystemName: config.lambda.filesystemName,
           retainFilesystemOnDelete: config.lambda.retainFilesystem,
           firewallAllowlist: config.lambda.firewallAllowlist,
+          ...(routed(config) && index === 0 ? { extraPorts: [config.router.port, config.router.metricsPort] } : {}),
+          ...(routed(config) && index > 0 && firewall.routerHostIp !== undefined
+            ? { servingSources: [pulumi.output(firewall.routerHostIp).apply((ip) => `${ip}/32`)] }
+            : {}),
           servingPort: config.sglang.port,
           ttl: config.lambda.ttlMs === undefined ? "0" : `${Math.round(config.lambda.ttlMs / 1000)}s`,
           waitTimeout: `${Math.round(config.lambda.bootTimeoutMs / 1000)}s`,
@@ -293,7 +306,11 @@ export function routerArgsFor(config: StackConfig, routerHost: ServerHostFacts, 
  */
 export function deployStack(config: StackConfig): StackDeployment {
   const names = Array.from({ length: config.replicas }, (_, index) => replicaName(index));
-  const hosts = names.map((name) => new HgxHost(name, hostArgsFor(config)));
+  const hosts: HgxHost[] = [];
+  for (const [index, name] of names.entries()) {
+    // Workers behind a router admit its host (the first replica's) on their serving port.
+    hosts.push(new HgxHost(name, hostArgsFor(config, index, { routerHostIp: index > 0 ? hosts[0].ip : undefined })));
+  }
   if (!routed(config)) {
     const deployments = names.map((name, index) => {
       const host = hosts[index];
