@@ -18,4 +18,4 @@ export const benchmark = stack.router ? benchmarkOutputs(stack.router.benchmark)
 /** Every replica, in order (`hgx`, `hgx-2`, ...). */
 export const replicas = deployments;
 /** With `replicas` > 1: the one endpoint in front of them, its metrics and the workers behind it. */
-export const router = stack.router && routerOutputs(stack.router.router, stack.deployments);
+export const router = stack.router && routerOutputs(stack.router.router, stack.deployments, stack.router.rollout);

@@ -16,7 +16,7 @@ import {
   type StackConfig,
 } from "./config";
 import { gpuExpectationFromInstanceType, HgxHost, type GpuExpectation, type HgxHostArgs, type HostConnection } from "./host";
-import { planRouter, routerPlanInputFor, SglangRouter, workerUrlFor, type SglangRouterArgs } from "./router";
+import { judgeRollout, planRouter, routerPlanInputFor, routerSpecHash, SglangRouter, workerUrlFor, type RolloutKey, type SglangRouterArgs } from "./router";
 import { cacheMountFor, localDockerHost, overridesFromFlagNames, planServing, servingPlanInputFor, servingSpecHash, SglangServer, type SglangServerArgs } from "./serving";
 
 /** Where the persistent Hugging Face cache lives on the host, decided from config (never an Output). */
@@ -275,7 +275,22 @@ export interface Deployment {
 /** The replicas, and the router with its benchmark when there is more than one. */
 export interface StackDeployment {
   readonly deployments: Deployment[];
-  readonly router?: { readonly router: SglangRouter; readonly benchmark?: Benchmark; readonly workerNames: string[] };
+  readonly router?: { readonly router: SglangRouter; readonly benchmark?: Benchmark; readonly rollout: RolloutKey };
+}
+
+/**
+ * At preview, says whether this change rolls or takes the endpoint down, from the last deployment's
+ * `router.rollout` output (read through a StackReference to this very stack; only in a preview, so
+ * an update never records the reference).
+ */
+function announceRollout(rollout: RolloutKey): void {
+  if (!pulumi.runtime.isDryRun()) return;
+  const self = new pulumi.StackReference(`${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`);
+  self.getOutput("router").apply((previous: { rollout?: RolloutKey } | undefined) => {
+    const verdict = judgeRollout(previous?.rollout, rollout);
+    for (const w of verdict.warnings) pulumi.log.warn(w);
+    for (const i of verdict.infos) pulumi.log.info(i);
+  });
 }
 
 /** SglangRouter arguments: on the first replica's host, in front of every replica's worker. */
@@ -336,6 +351,8 @@ export function deployStack(config: StackConfig): StackDeployment {
     return { name, host, server };
   });
   router.complete(previous, deployments.map((d) => d.server.specHash));
+  const rollout: RolloutKey = { workerSpecs: deployments.map((d) => d.server.specHash), routerSpec: routerSpecHash(router.plan), workerPort: config.sglang.port };
+  announceRollout(rollout);
   const routerHost = hosts[0];
   const benchmark = config.benchmark.enabled
     ? new Benchmark(
@@ -352,7 +369,7 @@ export function deployStack(config: StackConfig): StackDeployment {
         }),
       )
     : undefined;
-  return { deployments, router: { router, benchmark, workerNames: names } };
+  return { deployments, router: { router, benchmark, rollout } };
 }
 
 /** Hours since an ISO time (for "cost so far"); 0 for a missing or future time. */
@@ -416,8 +433,10 @@ export function benchmarkOutputs(benchmark: Benchmark | undefined) {
 }
 
 /** The router's stack outputs: one endpoint, its Prometheus metrics, and each worker behind it. */
-export function routerOutputs(router: SglangRouter, deployments: readonly Deployment[]) {
+export function routerOutputs(router: SglangRouter, deployments: readonly Deployment[], rollout: RolloutKey) {
   return {
+    // What the next preview compares against to say whether a change rolls (see `judgeRollout`).
+    rollout,
     endpoint: router.endpoint,
     metricsEndpoint: router.metricsEndpoint,
     imageDigest: router.imageDigest,

@@ -2,3 +2,4 @@
 export * from "./routerPlan";
 export * from "./workerSteps";
 export * from "./sglangRouter";
+export * from "./rollout";

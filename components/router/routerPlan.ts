@@ -12,6 +12,7 @@
  *   router re-registers every worker from this list whenever it restarts; the rolling steps add and
  *   remove workers at runtime through its workers API (`POST /workers`, `DELETE /workers/{id}`).
  */
+import { createHash } from "node:crypto";
 import { healthProbeCommand, type ContainerSpec } from "../serving/containerSpec";
 import { parseImageRef } from "../serving/image";
 
@@ -162,4 +163,9 @@ export function planRouter(input: RouterPlanInput): { plan?: RouterPlan; errors:
 /** A worker as the router sees it: the router's own host reaches its worker on loopback. */
 export function workerUrlFor(workerHost: string, port: number, onRouterHost: boolean): string {
   return `http://${onRouterHost ? "127.0.0.1" : workerHost}:${port}`;
+}
+
+/** Hash of what restarts the router (image and flags; the worker list is judged separately). */
+export function routerSpecHash(plan: RouterPlan): string {
+  return createHash("sha256").update(JSON.stringify([plan.spec.image, plan.spec.command])).digest("hex").slice(0, 16);
 }
