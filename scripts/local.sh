@@ -6,6 +6,9 @@
 #   bash scripts/local.sh up        # deploy + benchmark; prints the stack outputs as JSON on stdout
 #   bash scripts/local.sh down      # destroy (the HF cache volume is retained, as the stack says)
 #
+# `pulumi config set hgx-inference:replicas 2 --stack local` first: two simulator containers behind the real
+# SGLang router (its image is built from PyPI's pinned wheel by scripts/build-router-image.sh).
+#
 # State lives in a local file backend (.pulumi-local/, or PULUMI_BACKEND_URL); the local stack holds no
 # secret, so its passphrase is empty unless PULUMI_CONFIG_PASSPHRASE says otherwise. The Docker engine is
 # the one the docker CLI reaches (DOCKER_HOST, else the default socket).
@@ -39,6 +42,11 @@ fi
 if [ "$verb" = up ]; then
   log "building the SGLang simulator image (cached by content)"
   bash scripts/build-simulator-image.sh >/dev/null
+  replicas="$(pulumi config get hgx-inference:replicas --stack local 2>/dev/null || echo 1)"
+  if [ "${replicas:-1}" -gt 1 ]; then
+    log "replicas: $replicas; building the SGLang router image from PyPI's pinned sglang-router wheel (cached by content)"
+    bash scripts/build-router-image.sh >/dev/null
+  fi
   log "pulumi up --stack local (setup took $((SECONDS - t0)) s)"
   pulumi up --yes --skip-preview --stack local --non-interactive --suppress-progress >&2
   log "done in $((SECONDS - t0)) s; report: $(pulumi stack output benchmark --stack local --json | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{try{console.log(JSON.parse(s)?.reportPath??"(none)")}catch{console.log("(none)")}})')"
