@@ -14,7 +14,9 @@ const [primary] = deployments;
 export const host = primary?.host;
 export const server = primary?.server;
 /** The benchmark: of the only replica, or through the router when there is one. */
-export const benchmark = stack.router ? benchmarkOutputs(stack.router.benchmark) : primary?.benchmark;
+export const benchmark = stack.router
+  ? stack.router.benchmark && { ...benchmarkOutputs(stack.router.benchmark), scalingEfficiency: stack.router.scalingEfficiency }
+  : primary?.benchmark;
 /** Every replica, in order (`hgx`, `hgx-2`, ...). */
 export const replicas = deployments;
 /** With `replicas` > 1: the one endpoint in front of them, its metrics and the workers behind it. */

@@ -158,6 +158,7 @@ export const CONFIG_SCHEMA = {
   hfDownloaderImage: { type: "string", default: "python:3.12-slim", description: "Image that pre-downloads the weights (`pip install huggingface_hub`, then `hf download`), in parallel with the SGLang image pull." },
   // --- benchmark ----------------------------------------------------------------------------------
   benchmarkEnabled: { type: "boolean", default: true, description: "Run the benchmark after deploy and export its metrics." },
+  benchmarkScalingEfficiency: { type: "boolean", default: false, description: "With `replicas` > 1: also run the benchmark against the first worker alone (before the one through the router) and export `benchmark.scalingEfficiency` = router throughput ÷ (replicas × one worker's)." },
   benchmarkRunner: { type: "string", default: "remote", description: "`remote` (vllm bench serve in a container on the host) or `native` (the TypeScript runner on the machine running Pulumi)." },
   benchmarkWorkload: { type: "string", default: "coding", description: "Workload preset: `coding` (seed: 8192/1024, 512 prompts, 32 concurrent) or `smoke`." },
   benchmarkInputLen: { type: "integer", default: 0, description: "Input tokens per prompt (0 = from the workload)." },
@@ -241,6 +242,8 @@ export type { BenchmarkThresholds };
 
 export interface BenchmarkSettings {
   readonly enabled: boolean;
+  /** With a router: measure one worker alone too, for `scalingEfficiency`. */
+  readonly scalingEfficiency: boolean;
   readonly runner: BenchmarkRunner;
   readonly workload: WorkloadName;
   readonly inputLen: number;
@@ -401,6 +404,7 @@ export function parseStackConfig(
     },
     benchmark: {
       enabled: r.boolean("benchmarkEnabled"),
+      scalingEfficiency: r.boolean("benchmarkScalingEfficiency"),
       runner: r.oneOf("benchmarkRunner", BENCHMARK_RUNNERS),
       workload: workloadName,
       inputLen: r.integer("benchmarkInputLen", 1, 1_048_576, workload.inputLen),

@@ -275,7 +275,19 @@ export interface Deployment {
 /** The replicas, and the router with its benchmark when there is more than one. */
 export interface StackDeployment {
   readonly deployments: Deployment[];
-  readonly router?: { readonly router: SglangRouter; readonly benchmark?: Benchmark; readonly rollout: RolloutKey };
+  readonly router?: {
+    readonly router: SglangRouter;
+    readonly benchmark?: Benchmark;
+    readonly rollout: RolloutKey;
+    /** Router throughput ÷ (workers × one worker's), when one worker was measured alone too. */
+    readonly scalingEfficiency?: pulumi.Output<number>;
+  };
+}
+
+/** Output tokens/s through the router ÷ (workers × one worker's output tokens/s), 3 decimals; 0 when unmeasurable. */
+export function scalingEfficiencyOf(routedThroughput: number, singleThroughput: number, workers: number): number {
+  if (!(singleThroughput > 0) || !(workers > 0) || !Number.isFinite(routedThroughput)) return 0;
+  return Math.round((routedThroughput / (workers * singleThroughput)) * 1000) / 1000;
 }
 
 /**
@@ -354,13 +366,18 @@ export function deployStack(config: StackConfig): StackDeployment {
   const rollout: RolloutKey = { workerSpecs: deployments.map((d) => d.server.specHash), routerSpec: routerSpecHash(router.plan), workerPort: config.sglang.port };
   announceRollout(rollout);
   const routerHost = hosts[0];
+  // One worker alone first (when asked), so the router's run and this one never share the worker.
+  const single =
+    config.benchmark.enabled && config.benchmark.scalingEfficiency
+      ? new Benchmark(names[0], benchmarkArgsFor(config, { host: routerHost, server: deployments[0].server }))
+      : undefined;
   const benchmark = config.benchmark.enabled
     ? new Benchmark(
         "router",
         benchmarkArgsFor(config, {
           host: { connection: routerHost.connection, hourlyPriceUsd: pulumi.all(hosts.map((h) => h.hourlyPriceUsd)).apply((p) => p.reduce((a, b) => a + b, 0)) },
           server: {
-            endpoint: router.endpoint,
+            endpoint: single ? pulumi.all([router.endpoint, single.metrics]).apply(([endpoint]) => endpoint) : router.endpoint,
             servedModelName: config.sglang.servedModelName,
             // Re-run when any worker's spec, the number of workers or the routing changes.
             specHash: `${deployments.map((d) => d.server.specHash).join("+")}|${config.router.policy}`,
@@ -369,7 +386,11 @@ export function deployStack(config: StackConfig): StackDeployment {
         }),
       )
     : undefined;
-  return { deployments, router: { router, benchmark, rollout } };
+  const scalingEfficiency =
+    single && benchmark
+      ? pulumi.all([benchmark.metrics, single.metrics]).apply(([all, one]) => scalingEfficiencyOf(all.outputThroughput, one.outputThroughput, names.length))
+      : undefined;
+  return { deployments: deployments.map((d, i) => (i === 0 && single ? { ...d, benchmark: single } : d)), router: { router, benchmark, rollout, scalingEfficiency } };
 }
 
 /** Hours since an ISO time (for "cost so far"); 0 for a missing or future time. */

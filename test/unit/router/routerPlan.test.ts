@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { planRouter, renderRouterArgv, routerWrapperScript, workerUrlFor, type RouterPlanInput } from "../../../components/router/routerPlan";
 import { renderDockerRunCommand, toContainerArgs } from "../../../components/serving/containerSpec";
 import { ConfigValidationError, type RawConfig } from "../../../components/config";
-import { parseWithLayerChecks, replicaPort, routerArgsFor } from "../../../components/stack";
+import { parseWithLayerChecks, replicaPort, routerArgsFor, scalingEfficiencyOf } from "../../../components/stack";
 
 const base: RouterPlanInput = {
   image: "lmsysorg/sglang:v0.5.14",
@@ -106,5 +106,14 @@ describe("router settings in the stack config", () => {
     expect(problems({ hostMode: "existing", sshHost: "10.0.0.1", sshPrivateKey: "k", replicas: "2" }).join("\n")).toMatch(/replicas: = 2 needs one host per replica/);
     // One replica: no router, so router settings are not checked against anything.
     expect(problems({ ...local, replicas: "1", routerPort: "18000", sglangPort: "18000" })).toEqual([]);
+  });
+});
+
+describe("scalingEfficiencyOf", () => {
+  it("divides the routed throughput by workers × one worker's, and refuses to divide by nothing", () => {
+    expect(scalingEfficiencyOf(2400, 1250, 2)).toBe(0.96);
+    expect(scalingEfficiencyOf(3900, 1250, 3)).toBe(1.04);
+    expect(scalingEfficiencyOf(2400, 0, 2)).toBe(0);
+    expect(scalingEfficiencyOf(Number.NaN, 1250, 2)).toBe(0);
   });
 });
