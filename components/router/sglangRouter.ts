@@ -34,9 +34,8 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import type { HostConnection } from "../host/connection";
 import { renderDockerRunCommand, toContainerArgs, CONTAINER_IGNORE_CHANGES, CONTAINER_REPLACE_ON } from "../serving/containerSpec";
-import { localDockerHost, dockerSshHost, dockerSshOpts, writePrivateKeyFile } from "../serving/dockerEndpoint";
 import { renderReadinessGateScript } from "../serving/readinessGate";
-import { hostCommand } from "../serving/sglangServer";
+import { hostCommand, hostDockerProviderArgs } from "../serving/sglangServer";
 import { planRouter, ROUTER_API_KEY_ENV, WORKER_URLS_ENV, type RouterPlan, type RouterPlanInput } from "./routerPlan";
 import { renderDrainScript, renderRejoinScript } from "./workerSteps";
 
@@ -156,14 +155,7 @@ export class SglangRouter extends pulumi.ComponentResource {
     this.publicHost = conn.kind === "ssh" && input.publish ? conn.host : "127.0.0.1";
 
     const hostReady = pulumi.output(args.hostReady);
-    const providerArgs: docker.ProviderArgs =
-      conn.kind === "ssh"
-        ? {
-            host: pulumi.all([conn.user, conn.host, conn.port, hostReady]).apply(([u, h, p]) => dockerSshHost(u, h, p)),
-            sshOpts: pulumi.unsecret(pulumi.output(conn.privateKey).apply((k) => dockerSshOpts(writePrivateKeyFile(k)))),
-          }
-        : { host: hostReady.apply(() => conn.dockerHost ?? localDockerHost()) };
-    const provider = new docker.Provider(`${name}-docker-provider`, providerArgs, { parent: this });
+    const provider = new docker.Provider(`${name}-docker-provider`, hostDockerProviderArgs(conn, hostReady), { parent: this });
     const image = new docker.RemoteImage(`${name}-image`, { name: args.image, keepLocally: true }, { parent: this, provider });
 
     this.workerUrls = pulumi.all(args.workerUrls);

@@ -230,6 +230,17 @@ export function servingPlanInputFor(
   };
 }
 
+/** The Docker provider for a host's engine, reached once the host is ready (the router uses it too). */
+export function hostDockerProviderArgs(conn: HostConnection, hostReady: pulumi.Output<string>): docker.ProviderArgs {
+  return conn.kind === "ssh"
+    ? {
+        host: pulumi.all([conn.user, conn.host, conn.port, hostReady]).apply(([u, h, p]) => dockerSshHost(u, h, p)),
+        // The ssh binary needs a key FILE; the path (not the key) is what the provider stores.
+        sshOpts: pulumi.unsecret(pulumi.output(conn.privateKey).apply((k) => dockerSshOpts(writePrivateKeyFile(k)))),
+      }
+    : { host: hostReady.apply(() => conn.dockerHost ?? localDockerHost()) };
+}
+
 /** Runs a bash script on the host: remote.Command over SSH, local.Command here (the router's steps use it too). */
 export function hostCommand(
   name: string,
@@ -319,14 +330,7 @@ export class SglangServer extends pulumi.ComponentResource {
     if (args.hfToken !== undefined) secretEnv[HF_TOKEN_ENV] = pulumi.secret(args.hfToken);
 
     // 2. Docker engine on the host.
-    const providerArgs: docker.ProviderArgs =
-      conn.kind === "ssh"
-        ? {
-            host: pulumi.all([conn.user, conn.host, conn.port, hostReady]).apply(([u, h, p]) => dockerSshHost(u, h, p)),
-            // The ssh binary needs a key FILE; the path (not the key) is what the provider stores.
-            sshOpts: pulumi.unsecret(pulumi.output(conn.privateKey).apply((k) => dockerSshOpts(writePrivateKeyFile(k)))),
-          }
-        : { host: hostReady.apply(() => conn.dockerHost ?? localDockerHost()) };
+    const providerArgs = hostDockerProviderArgs(conn, hostReady);
     this.provider = new docker.Provider(`${name}-docker-provider`, { ...providerArgs, ...args.transform?.provider }, { parent: this });
     const onHost = { parent: this, provider: this.provider };
 

@@ -12,20 +12,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LambdaMachine } from "../../../components/host/lambdaMachine";
 import { parseWithLayerChecks, hostArgsFor, replicaName } from "../../../components/stack";
-import { scaledRateLimit, startLambdaEmulator, type LambdaEmulator } from "../../fixtures/lambda-emulator";
+import { engineFastEnv, scaledRateLimit, startLambdaEmulator, type LambdaEmulator } from "../../fixtures/lambda-emulator";
 import { createEngineStack, plaintextLeaks } from "../../fixtures/pulumi-engine";
 
 const PROJECT = "hgx-inference";
 const RATE_LIMIT = scaledRateLimit(0.01);
-const FAST_API = {
-  LAMBDA_API_REQUEST_INTERVAL_MS: String(RATE_LIMIT.minIntervalMs * 2),
-  LAMBDA_API_LAUNCH_INTERVAL_MS: String(RATE_LIMIT.launchIntervalMs * 1.25),
-  LAMBDA_POLL_INTERVAL_MS: "100",
-  LAMBDA_PROGRESS_INTERVAL_MS: "500",
-  LAMBDA_API_RETRY_BASE_MS: "20",
-  LAMBDA_TERMINATE_TIMEOUT_MS: "30000",
-  LAMBDA_IN_USE_TIMEOUT_MS: "30000",
-};
+const FAST_API = engineFastEnv(RATE_LIMIT);
 const IPS = ["198.51.100.10", "198.51.100.11", "198.51.100.12"];
 const ALLOWLIST = "203.0.113.0/24";
 const REGIONS = ["us-east-1", "us-west-1", "us-south-1"];
