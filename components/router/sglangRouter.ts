@@ -179,7 +179,7 @@ export class SglangRouter extends pulumi.ComponentResource {
       conn,
       hostReady,
       {
-        script: `for _ in $(seq 1 150); do curl -fsS -m 5 -o /dev/null ${plan.hostLocalUrl}/health && { echo "router up: ${plan.hostLocalUrl}"; exit 0; }; sleep 2; done; echo "router ${plan.hostLocalUrl}/health never answered" >&2; docker logs --tail 30 ${plan.spec.name} >&2; exit 1`,
+        script: `for _ in $(seq 1 150); do curl -fsS -m 5 -o /dev/null ${plan.hostLocalUrl}/health && { echo "router up: ${plan.hostLocalUrl}"; exit 0; }; sleep 2; done; echo "router ${plan.hostLocalUrl}/health never answered within 300 s; see: docker logs ${plan.spec.name}" >&2; exit 1`,
         secretLine: "",
         triggers: [this.container.id],
       },
