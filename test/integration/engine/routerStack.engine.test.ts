@@ -143,7 +143,12 @@ describe("two replicas behind the real SGLang router, through the real engine", 
     console.log(`[router] after up (gates + benchmark of 32 through the router): requests per worker ${afterBenchmark.join(" / ")}`);
 
     // The router requires the key; the real router's Prometheus series are there.
-    expect((await fetch(`${outputs.router.endpoint}/v1/models`)).status).toBe(401);
+    const anonymous = await fetch(`${outputs.router.endpoint}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: "qwen", messages: [{ role: "user", content: "hi" }], max_tokens: 2 }),
+    });
+    expect(anonymous.status).toBe(401);
     const metrics = await (await fetch(outputs.router.metricsEndpoint)).text();
     expect(metrics).toMatch(/smg_worker_health\{worker="http:\/\/127\.0\.0\.1:\d+"\} 1/);
     expect(metrics).toContain('policy="cache_aware"');
