@@ -1,16 +1,23 @@
 /**
  * Composition root: read and validate the stack's config, build host → SGLang server → benchmark
- * for each replica, export what a user needs. Logic lives in components/.
+ * for each replica (and the router in front of them when there are several), export what a user
+ * needs. Logic lives in components/.
  */
-import { deployStack, deploymentOutputs, loadStackConfig } from "./components/stack";
+import { benchmarkOutputs, deployStack, deploymentOutputs, loadStackConfig, routerOutputs } from "./components/stack";
 
 const config = loadStackConfig();
-const deployments = deployStack(config).map(deploymentOutputs);
+const stack = deployStack(config);
+const deployments = stack.deployments.map(deploymentOutputs);
 const [primary] = deployments;
 
 /** The first (usually only) replica, flattened for `pulumi stack output`. */
 export const host = primary?.host;
 export const server = primary?.server;
-export const benchmark = primary?.benchmark;
+/** The benchmark: of the only replica, or through the router when there is one. */
+export const benchmark = stack.router
+  ? stack.router.benchmark && { ...benchmarkOutputs(stack.router.benchmark), scalingEfficiency: stack.router.scalingEfficiency }
+  : primary?.benchmark;
 /** Every replica, in order (`hgx`, `hgx-2`, ...). */
 export const replicas = deployments;
+/** With `replicas` > 1: the one endpoint in front of them, its metrics and the workers behind it. */
+export const router = stack.router && routerOutputs(stack.router.router, stack.deployments, stack.router.rollout);

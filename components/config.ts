@@ -107,7 +107,14 @@ export type WorkloadName = keyof typeof WORKLOADS;
 export const CONFIG_SCHEMA = {
   // --- host -----------------------------------------------------------------------------------
   hostMode: { type: "string", default: "lambda", description: "Where the model server runs: `lambda` (launch an instance through the Lambda Cloud API), `existing` (any SSH-reachable GPU host) or `local` (this machine's Docker engine with the SGLang simulator)." },
-  replicas: { type: "integer", default: 1, description: "Number of independent host + server pairs to deploy (each gets its own instance and endpoint)." },
+  replicas: { type: "integer", default: 1, description: "Number of host + server pairs (full copies of the model); more than 1 puts SGLang's router in front of them as one endpoint (`router.endpoint`)." },
+  // --- router (replicas > 1) ---------------------------------------------------------------------
+  routerImage: { type: "string", default: "", description: "Image that runs `python -m sglang_router.launch_router` (pinned to a release tag or digest); empty = `sglangImage`, whose SGLang release ships the matching `sglang-router` (no extra pull on the first host)." },
+  routerPort: { type: "integer", default: 30000, description: "Port the router serves clients on (host network on the first replica's host): 1024-65535, not the SSH, serving or metrics port." },
+  routerMetricsPort: { type: "integer", default: 29000, description: "Port of the router's Prometheus `/metrics` (`router.metricsEndpoint`)." },
+  routerPolicy: { type: "string", default: "cache_aware", description: "Router load-balancing policy: `cache_aware` (repeated prefixes stick to the worker that has them cached), `round_robin`, `power_of_two` or `random`." },
+  routerHealthCheckInterval: { type: "string", default: "10s", description: "How often the router probes each worker's `/health` (1s-10m); 3 failures take a worker out, 2 successes take it back." },
+  routerDrainTimeout: { type: "string", default: "10m", description: "Rolling changes: how long a worker removed from the router may take to finish its in-flight requests before it is replaced anyway (0s-2h)." },
   // --- Lambda Cloud -----------------------------------------------------------------------------
   lambdaApiKey: { type: "string", secret: true, default: "", description: "Lambda Cloud API key (secret). Required in `lambda` mode." },
   lambdaApiUrl: { type: "string", default: "https://cloud.lambda.ai/api/v1", description: "Lambda Cloud API base URL: `https://`, or `http://` only to this machine's loopback (a local emulator in tests); no `user:pass@`." },
@@ -158,6 +165,7 @@ export const CONFIG_SCHEMA = {
   hfDownloaderImage: { type: "string", default: "python:3.12-slim", description: "Image that pre-downloads the weights (`pip install huggingface_hub`, then `hf download`), in parallel with the SGLang image pull." },
   // --- benchmark ----------------------------------------------------------------------------------
   benchmarkEnabled: { type: "boolean", default: true, description: "Run the benchmark after deploy and export its metrics." },
+  benchmarkScalingEfficiency: { type: "boolean", default: false, description: "With `replicas` > 1: also run the benchmark against the first worker alone (before the one through the router) and export `benchmark.scalingEfficiency` = router throughput ÷ (replicas × one worker's)." },
   benchmarkRunner: { type: "string", default: "remote", description: "`remote` (vllm bench serve in a container on the host) or `native` (the TypeScript runner on the machine running Pulumi)." },
   benchmarkWorkload: { type: "string", default: "coding", description: "Workload preset: `coding` (seed: 8192/1024, 512 prompts, 32 concurrent) or `smoke`." },
   benchmarkInputLen: { type: "integer", default: 0, description: "Input tokens per prompt (0 = from the workload)." },
@@ -247,6 +255,8 @@ export type { BenchmarkThresholds };
 
 export interface BenchmarkSettings {
   readonly enabled: boolean;
+  /** With a router: measure one worker alone too, for `scalingEfficiency`. */
+  readonly scalingEfficiency: boolean;
   readonly runner: BenchmarkRunner;
   readonly workload: WorkloadName;
   readonly inputLen: number;
@@ -281,6 +291,21 @@ export interface StackConfig {
   readonly hf: { readonly token: SecretSetting; readonly cacheVolume: string; readonly cachePath?: string; readonly downloaderImage: string };
   readonly gpuProbeImage: string;
   readonly benchmark: BenchmarkSettings;
+  readonly router: RouterSettings;
+}
+
+export const ROUTER_POLICIES = ["cache_aware", "round_robin", "power_of_two", "random"] as const;
+export type RouterPolicy = (typeof ROUTER_POLICIES)[number];
+
+/** SGLang's router in front of the replicas (used only when `replicas` > 1). */
+export interface RouterSettings {
+  /** Image reference; `sglangImage` when the key is empty. */
+  readonly image: string;
+  readonly port: number;
+  readonly metricsPort: number;
+  readonly policy: RouterPolicy;
+  readonly healthCheckIntervalMs: number;
+  readonly drainTimeoutMs: number;
 }
 
 /** One problem with one setting. */
@@ -397,6 +422,7 @@ export function parseStackConfig(
     },
     benchmark: {
       enabled: r.boolean("benchmarkEnabled"),
+      scalingEfficiency: r.boolean("benchmarkScalingEfficiency"),
       runner: r.oneOf("benchmarkRunner", BENCHMARK_RUNNERS),
       workload: workloadName,
       inputLen: r.integer("benchmarkInputLen", 1, 1_048_576, workload.inputLen),
@@ -411,6 +437,14 @@ export function parseStackConfig(
       capacity: r.capacity("benchmarkCapacity", "benchmarkSlo"),
       compareStack: r.pattern("benchmarkCompareStack", matches(STACK_REFERENCE_NAME, "is not a stack name (stack, or org/project/stack: letters, digits, '.', '_', '-')"), "myorg/hgx-inference/prod", { optional: true }) || undefined,
       vllmImage: r.imageRef("benchmarkVllmImage"),
+    },
+    router: {
+      image: r.optionalString("routerImage") !== undefined ? r.imageRef("routerImage") : r.string("sglangImage"),
+      port: r.integer("routerPort", 1, 65535),
+      metricsPort: r.integer("routerMetricsPort", 1, 65535),
+      policy: r.oneOf("routerPolicy", ROUTER_POLICIES),
+      healthCheckIntervalMs: r.duration("routerHealthCheckInterval", { min: "1s", max: "10m" }),
+      drainTimeoutMs: r.duration("routerDrainTimeout", { allowZero: true, max: "2h" }),
     },
   };
 
@@ -490,6 +524,31 @@ function editDistance(a: string, b: string): number {
   return previous[b.length]!;
 }
 
+/**
+ * The router's ports against SSH, the workers' serving ports and each other: they share the first
+ * replica's host (host network), and on the local engine the workers take sglangPort, sglangPort+1, ...
+ */
+export function routerPortProblems(c: StackConfig, sshPort: number): ConfigProblem[] {
+  if (c.replicas < 2) return [];
+  const workerPorts = c.hostMode === "local" ? Array.from({ length: c.replicas }, (_, i) => c.sglang.port + i) : [c.sglang.port];
+  const problems: ConfigProblem[] = [];
+  for (const [key, port] of [["routerPort", c.router.port], ["routerMetricsPort", c.router.metricsPort]] as const) {
+    const clash =
+      port === sshPort || port === 22
+        ? "the host's SSH port"
+        : workerPorts.includes(port)
+          ? `a worker's serving port (${workerPorts.join(", ")})`
+          : key === "routerMetricsPort" && port === c.router.port
+            ? "routerPort"
+            : port < 1024
+              ? "a privileged port (< 1024)"
+              : undefined;
+    if (clash)
+      problems.push({ key, message: `= ${port} is ${clash}; the router shares the first replica's host network. Fix: pulumi config set ${PROJECT}:${key} ${key === "routerPort" ? 30000 : 29000} (any free port in 1024-65535)` });
+  }
+  return problems;
+}
+
 function crossChecks(c: StackConfig, raw: RawConfig): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   const add = (key: ConfigKey, message: string) => problems.push({ key, message });
@@ -537,6 +596,9 @@ function crossChecks(c: StackConfig, raw: RawConfig): ConfigProblem[] {
     add("sglangPort", `= ${port} is a privileged port (< 1024), reserved for system services. Fix: pulumi config set ${PROJECT}:sglangPort 8000 (any of 1024-65535)`);
   if (c.lambda.firewallAllowlist.length > 0 && !c.sglang.apiKey.present && c.hostMode === "lambda")
     add("sglangApiKey", `is required when lambdaFirewallAllowlist opens the serving port (${c.lambda.firewallAllowlist.join(", ")}). Fix: pulumi config set --secret ${PROJECT}:sglangApiKey <key>`);
+  problems.push(...routerPortProblems(c, sshPort));
+  if (c.replicas > 1 && c.hostMode === "existing")
+    add("replicas", `= ${c.replicas} needs one host per replica, and hostMode "existing" has one (sshHost). Fix: pulumi config set ${PROJECT}:replicas 1, or use hostMode lambda (one instance per replica) or local`);
   // The remote runner's image is the pinned vllm one here (a stand-in image that runs the native runner could load it).
   const bundledProblem = c.benchmark.tokenizer === "bundled" && c.benchmark.runner === "remote" ? bundledTokenizerProblem(c.benchmark.vllmImage) : undefined;
   if (bundledProblem)

@@ -16,7 +16,8 @@ import {
   type StackConfig,
 } from "./config";
 import { gpuExpectationFromInstanceType, HgxHost, type GpuExpectation, type HgxHostArgs, type HostConnection } from "./host";
-import { cacheMountFor, localDockerHost, overridesFromFlagNames, planServing, servingPlanInputFor, SglangServer, type SglangServerArgs } from "./serving";
+import { judgeRollout, planRouter, routerPlanInputFor, routerSpecHash, SglangRouter, workerUrlFor, type RolloutKey, type SglangRouterArgs } from "./router";
+import { cacheMountFor, localDockerHost, overridesFromFlagNames, planServing, servingPlanInputFor, servingSpecHash, SglangServer, type SglangServerArgs } from "./serving";
 
 /** Where the persistent Hugging Face cache lives on the host, decided from config (never an Output). */
 export function cacheMountPathFor(config: StackConfig): string | undefined {
@@ -71,9 +72,19 @@ export const servingConfigCheck: ConfigCheck = (config) => {
   return problems;
 };
 
+/** The router's settings checked by the router layer's own planner (image pin, ports, policy), when there is a router. */
+export const routerConfigCheck: ConfigCheck = (config) => {
+  if (!routed(config)) return [];
+  const input = routerPlanInputFor({ ...routerArgsFor(config, { connection: { kind: "local" }, readyAt: "", gpuCount: 0 }, []), apiKey: config.sglang.apiKey.present }, config);
+  return planRouter(input).errors.map((message) => ({
+    key: /image/.test(message) ? "routerImage" : /policy/.test(message) ? "routerPolicy" : /metricsPort/.test(message) ? "routerMetricsPort" : "routerPort",
+    message: `${message}. Fix: pulumi config set ${PROJECT}:${/image/.test(message) ? "routerImage <repository:tag>" : "<key> <value>"}`,
+  }));
+};
+
 /** Parses raw config with every layer's checks (pure: used by tests and by `loadStackConfig`). */
 export function parseWithLayerChecks(raw: RawConfig, context: RawConfigContext): StackConfig {
-  return parseStackConfig(raw, context, [servingConfigCheck]);
+  return parseStackConfig(raw, context, [servingConfigCheck, routerConfigCheck]);
 }
 
 /** Reads and validates this stack's config inside a Pulumi program; throws listing every problem. */
@@ -87,8 +98,17 @@ export function replicaName(index: number): string {
   return index === 0 ? "hgx" : `hgx-${index + 1}`;
 }
 
-/** HgxHost arguments for one replica. */
-export function hostArgsFor(config: StackConfig): HgxHostArgs {
+/**
+ * Where replica `index` sits relative to the router (Lambda firewall): the router's host opens the
+ * router's ports to the allowlist; every other replica opens its serving port to the router's host too.
+ */
+export interface RouterFirewall {
+  /** The router host's public address, for the other replicas' serving-port rule. */
+  readonly routerHostIp?: pulumi.Input<string>;
+}
+
+/** HgxHost arguments for one replica (`index` and the router's address only matter with a router). */
+export function hostArgsFor(config: StackConfig, index = 0, firewall: RouterFirewall = {}): HgxHostArgs {
   const gpus: GpuExpectation = { count: config.gpuCount, model: config.gpuModel, probeImage: config.gpuProbeImage };
   switch (config.hostMode) {
     case "lambda":
@@ -104,6 +124,10 @@ export function hostArgsFor(config: StackConfig): HgxHostArgs {
           retainFilesystemOnDelete: config.lambda.retainFilesystem,
           firewallAllowlist: config.lambda.firewallAllowlist,
           sshSourceCidrs: config.lambda.sshAllowlist,
+          ...(routed(config) && index === 0 ? { extraPorts: [config.router.port, config.router.metricsPort] } : {}),
+          ...(routed(config) && index > 0 && firewall.routerHostIp !== undefined
+            ? { servingSources: [pulumi.output(firewall.routerHostIp).apply((ip) => `${ip}/32`)] }
+            : {}),
           servingPort: config.sglang.port,
           ttl: config.lambda.ttlMs === undefined ? "0" : `${Math.round(config.lambda.ttlMs / 1000)}s`,
           waitTimeout: `${Math.round(config.lambda.bootTimeoutMs / 1000)}s`,
@@ -148,8 +172,21 @@ export interface ServerHostFacts {
   readonly gpuCount: pulumi.Input<number>;
 }
 
+/**
+ * The serving port of replica `index`: every replica's own host uses `sglangPort`; on the one local
+ * engine the replicas take `sglangPort`, `sglangPort + 1`, ... (one host, one port each).
+ */
+export function replicaPort(config: StackConfig, index: number): number {
+  return config.hostMode === "local" ? config.sglang.port + index : config.sglang.port;
+}
+
+/** Whether a router fronts the replicas. */
+export function routed(config: StackConfig): boolean {
+  return config.replicas > 1;
+}
+
 /** SglangServer arguments for one replica on its host. */
-export function serverArgsFor(config: StackConfig, name: string, host: ServerHostFacts): SglangServerArgs {
+export function serverArgsFor(config: StackConfig, name: string, host: ServerHostFacts, index = 0): SglangServerArgs {
   const local = config.hostMode === "local";
   return {
     connection: host.connection,
@@ -163,8 +200,10 @@ export function serverArgsFor(config: StackConfig, name: string, host: ServerHos
     preset: config.sglang.preset as SglangServerArgs["preset"],
     flagOverrides: sglangOverridesFor(config).overrides,
     extraFlags: config.sglang.extraArgs,
-    port: config.sglang.port,
+    port: replicaPort(config, index),
     firewallAllowlist: config.hostMode === "lambda" ? config.lambda.firewallAllowlist : [],
+    // Behind a router on another host, a worker's port must be reachable from there (the firewall admits that host).
+    publish: routed(config) && !local,
     hfToken: config.hf.token.present ? config.hf.token.value : undefined,
     apiKey: config.sglang.apiKey.present ? config.sglang.apiKey.value : undefined,
     healthStartPeriod: config.sglang.healthStartPeriodMs / 1000,
@@ -187,6 +226,8 @@ export interface BenchmarkTargetFacts {
     readonly endpoint: pulumi.Input<string>;
     readonly servedModelName: pulumi.Input<string>;
     readonly specHash: string;
+    /** Port on the host the remote runner targets. @default sglangPort */
+    readonly port?: number;
   };
 }
 
@@ -198,7 +239,7 @@ export function benchmarkArgsFor(config: StackConfig, { host, server }: Benchmar
   return {
     connection: host.connection,
     serverReady: server.endpoint,
-    port: config.sglang.port,
+    port: server.port ?? config.sglang.port,
     // The native runner runs where Pulumi runs: it needs the endpoint from there.
     baseUrl: b.runner === "native" ? server.endpoint : undefined,
     servedModelName: server.servedModelName,
@@ -231,21 +272,132 @@ export interface Deployment {
   readonly name: string;
   readonly host: HgxHost;
   readonly server: SglangServer;
+  /** Per replica only without a router (with one, the benchmark measures the router's endpoint). */
   readonly benchmark?: Benchmark;
 }
 
-/** Builds every replica: host → server → benchmark, each chain independent of the others. */
-export function deployStack(config: StackConfig): Deployment[] {
-  // One reference for every replica (each compares its own run with the other stack's first replica).
+/** The replicas, and the router with its benchmark when there is more than one. */
+export interface StackDeployment {
+  readonly deployments: Deployment[];
+  readonly router?: {
+    readonly router: SglangRouter;
+    readonly benchmark?: Benchmark;
+    readonly rollout: RolloutKey;
+    /** Router throughput ÷ (workers × one worker's), when one worker was measured alone too. */
+    readonly scalingEfficiency?: pulumi.Output<number>;
+  };
+}
+
+/** Output tokens/s through the router ÷ (workers × one worker's output tokens/s), 3 decimals; 0 when unmeasurable. */
+export function scalingEfficiencyOf(routedThroughput: number, singleThroughput: number, workers: number): number {
+  if (!(singleThroughput > 0) || !(workers > 0) || !Number.isFinite(routedThroughput)) return 0;
+  return Math.round((routedThroughput / (workers * singleThroughput)) * 1000) / 1000;
+}
+
+/**
+ * At preview, says whether this change rolls or takes the endpoint down, from the last deployment's
+ * `router.rollout` output (read through a StackReference to this very stack; only in a preview, so
+ * an update never records the reference).
+ */
+function announceRollout(rollout: RolloutKey): void {
+  if (!pulumi.runtime.isDryRun()) return;
+  const self = new pulumi.StackReference(`${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`);
+  self.getOutput("router").apply((previous: { rollout?: RolloutKey } | undefined) => {
+    const verdict = judgeRollout(previous?.rollout, rollout);
+    for (const w of verdict.warnings) pulumi.log.warn(w);
+    for (const i of verdict.infos) pulumi.log.info(i);
+  });
+}
+
+/** SglangRouter arguments: on the first replica's host, in front of every replica's worker. */
+export function routerArgsFor(config: StackConfig, routerHost: ServerHostFacts, workerUrls: pulumi.Input<string>[]): SglangRouterArgs {
+  return {
+    connection: routerHost.connection,
+    hostReady: routerHost.readyAt,
+    image: config.router.image,
+    workerUrls,
+    servedModelName: config.sglang.servedModelName,
+    port: config.router.port,
+    metricsPort: config.router.metricsPort,
+    policy: config.router.policy,
+    healthCheckIntervalSeconds: Math.max(1, Math.round(config.router.healthCheckIntervalMs / 1000)),
+    workerStartupTimeoutSeconds: Math.max(1, Math.round(config.sglang.startupTimeoutMs / 1000)),
+    requestTimeoutSeconds: Math.max(1, Math.round(config.benchmark.timeoutMs / 1000)),
+    drainTimeoutSeconds: Math.round(config.router.drainTimeoutMs / 1000),
+    apiKey: config.sglang.apiKey.present ? config.sglang.apiKey.value : undefined,
+    publish: config.hostMode === "lambda" && config.lambda.firewallAllowlist.length > 0,
+    containerName: `${config.project}-${config.stack}-router`,
+  };
+}
+
+/**
+ * Builds every replica: host → server → benchmark, each chain independent of the others; with
+ * `replicas` > 1, a router on the first host in front of them, the servers chained for rolling
+ * changes (see `SglangRouter`), and one benchmark against the router.
+ */
+export function deployStack(config: StackConfig): StackDeployment {
+  const names = Array.from({ length: config.replicas }, (_, index) => replicaName(index));
+  // One reference for every benchmark (each compares its own run with the other stack's first replica).
   const compareStack = config.benchmark.enabled ? config.benchmark.compareStack : undefined;
   const reference = compareStack === undefined ? undefined : new pulumi.StackReference("benchmark-reference", { name: compareStack });
-  return Array.from({ length: config.replicas }, (_, index) => {
-    const name = replicaName(index);
-    const host = new HgxHost(name, hostArgsFor(config));
-    const server = new SglangServer(name, serverArgsFor(config, name, host));
-    const benchmark = config.benchmark.enabled ? new Benchmark(name, benchmarkArgsFor(config, { host, server }, reference)) : undefined;
-    return { name, host, server, benchmark };
+  const hosts: HgxHost[] = [];
+  for (const [index, name] of names.entries()) {
+    // Workers behind a router admit its host (the first replica's) on their serving port.
+    hosts.push(new HgxHost(name, hostArgsFor(config, index, { routerHostIp: index > 0 ? hosts[0].ip : undefined })));
+  }
+  if (!routed(config)) {
+    const deployments = names.map((name, index) => {
+      const host = hosts[index];
+      const server = new SglangServer(name, serverArgsFor(config, name, host, index));
+      const benchmark = config.benchmark.enabled ? new Benchmark(name, benchmarkArgsFor(config, { host, server }, reference)) : undefined;
+      return { name, host, server, benchmark };
+    });
+    return { deployments };
+  }
+
+  const workerUrls = hosts.map((host, index) => pulumi.output(host.ip).apply((ip) => workerUrlFor(ip, replicaPort(config, index), index === 0)));
+  const router = new SglangRouter("router", routerArgsFor(config, hosts[0], workerUrls));
+  let previous: pulumi.Resource = router.started;
+  const deployments = names.map((name, index) => {
+    const host = hosts[index];
+    const args = serverArgsFor(config, name, host, index);
+    // The same hash the server computes: a change to what it serves replaces the drain step first.
+    const planned = planServing(servingPlanInputFor(args, config));
+    const specHash = planned.plan ? servingSpecHash(planned.plan) : "invalid";
+    const drain = router.drain(name, workerUrls[index], specHash, previous);
+    const server = new SglangServer(name, { ...args, containerAfter: [drain] });
+    previous = router.rejoin(name, workerUrls[index], server);
+    return { name, host, server };
   });
+  router.complete(previous, deployments.map((d) => d.server.specHash));
+  const rollout: RolloutKey = { workerSpecs: deployments.map((d) => d.server.specHash), routerSpec: routerSpecHash(router.plan), workerPort: config.sglang.port };
+  announceRollout(rollout);
+  const routerHost = hosts[0];
+  // One worker alone first (when asked), so the router's run and this one never share the worker.
+  const single =
+    config.benchmark.enabled && config.benchmark.scalingEfficiency
+      ? new Benchmark(names[0], benchmarkArgsFor(config, { host: routerHost, server: deployments[0].server }, reference))
+      : undefined;
+  const benchmark = config.benchmark.enabled
+    ? new Benchmark(
+        "router",
+        benchmarkArgsFor(config, {
+          host: { connection: routerHost.connection, hourlyPriceUsd: pulumi.all(hosts.map((h) => h.hourlyPriceUsd)).apply((p) => p.reduce((a, b) => a + b, 0)) },
+          server: {
+            endpoint: single ? pulumi.all([router.endpoint, single.metrics]).apply(([endpoint]) => endpoint) : router.endpoint,
+            servedModelName: config.sglang.servedModelName,
+            // Re-run when any worker's spec, the number of workers or the routing changes.
+            specHash: `${deployments.map((d) => d.server.specHash).join("+")}|${config.router.policy}`,
+            port: config.router.port,
+          },
+        }, reference),
+      )
+    : undefined;
+  const scalingEfficiency =
+    single && benchmark
+      ? pulumi.all([benchmark.metrics, single.metrics]).apply(([all, one]) => scalingEfficiencyOf(all.outputThroughput, one.outputThroughput, names.length))
+      : undefined;
+  return { deployments: deployments.map((d, i) => (i === 0 && single ? { ...d, benchmark: single } : d)), router: { router, benchmark, rollout, scalingEfficiency } };
 }
 
 /** Hours since an ISO time (for "cost so far"); 0 for a missing or future time. */
@@ -285,7 +437,14 @@ export function deploymentOutputs(d: Deployment) {
       timeline: server.timeline,
       criticalPath: server.criticalPath,
     },
-    benchmark: benchmark && {
+    benchmark: benchmarkOutputs(benchmark),
+  };
+}
+
+/** The benchmark's stack outputs (what each means is documented in the README). */
+export function benchmarkOutputs(benchmark: Benchmark | undefined) {
+  return (
+    benchmark && {
       metrics: benchmark.metrics,
       ratios: benchmark.ratios,
       hourlyCostUsd: benchmark.hourlyCostUsd,
@@ -301,6 +460,24 @@ export function deploymentOutputs(d: Deployment) {
       capacityPlan: benchmark.capacityPlan,
       capacityReportPath: benchmark.capacityReportPath,
       comparison: benchmark.comparison,
-    },
+    }
+  );
+}
+
+/** The router's stack outputs: one endpoint, its Prometheus metrics, and each worker behind it. */
+export function routerOutputs(router: SglangRouter, deployments: readonly Deployment[], rollout: RolloutKey) {
+  return {
+    // What the next preview compares against to say whether a change rolls (see `judgeRollout`).
+    rollout,
+    endpoint: router.endpoint,
+    metricsEndpoint: router.metricsEndpoint,
+    imageDigest: router.imageDigest,
+    dockerRunCommand: router.dockerRunCommand,
+    workers: deployments.map((d, i) => ({
+      name: d.name,
+      // As the router reaches it, and as a client on the worker's host would.
+      routerUrl: router.workerUrls.apply((urls) => urls[i]),
+      endpoint: d.server.endpoint,
+    })),
   };
 }

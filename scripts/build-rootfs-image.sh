@@ -7,13 +7,15 @@
 # (test/fixtures/stand-in-images). Prints the hash tag on stdout; progress goes to stderr.
 #
 #   build-rootfs-image.sh --repo REPO [--bundle ENTRY.ts=/IMAGE/PATH.js]... [--node] [--binary NAME|PATH[=/IMAGE/PATH]]...
-#       [--file SRC=/IMAGE/PATH[:MODE]]... [--symlink TARGET=/IMAGE/PATH]... [--dir /IMAGE/PATH[:MODE]]...
+#       [--file SRC=/IMAGE/PATH[:MODE]]... [--tree SRCDIR=/IMAGE/PATH]... [--symlink TARGET=/IMAGE/PATH]...
+#       [--dir /IMAGE/PATH[:MODE]]...
 #       [--change 'DOCKERFILE LINE']... [--tag EXTRA-TAG]...
 #
 #   --bundle   esbuild bundle (CommonJS, node20) of a repository-relative entry; implies --node
 #   --node     this machine's node binary at /usr/local/bin/node (NODE_BIN overrides which)
 #   --binary   a host executable (looked up on PATH when not a path) at /usr/bin/<name> unless given
 #   --file     a file (repository-relative or absolute), mode 755 unless given
+#   --tree     a directory copied recursively (links dereferenced); its shared objects (*.so*) join the ldd pass
 #   --change   passed to `docker import --change` (ENV, CMD, WORKDIR, ...); part of the hash
 #   --tag      also tag the image under this name
 #
@@ -30,7 +32,7 @@ die() { log "error: $*"; exit 1; }
 
 repo=""
 want_node=0
-bundles=() binaries=() files=() symlinks=() dirs=() changes=() extra_tags=()
+bundles=() binaries=() files=() trees=() symlinks=() dirs=() changes=() extra_tags=()
 while [[ $# -gt 0 ]]; do
   [[ $# -ge 2 || "$1" == --node ]] || die "$1 needs a value"
   case "$1" in
@@ -39,6 +41,7 @@ while [[ $# -gt 0 ]]; do
     --node) want_node=1; shift ;;
     --binary) binaries+=("$2"); shift 2 ;;
     --file) files+=("$2"); shift 2 ;;
+    --tree) trees+=("$2"); shift 2 ;;
     --symlink) symlinks+=("$2"); shift 2 ;;
     --dir) dirs+=("$2"); shift 2 ;;
     --change) changes+=("$2"); shift 2 ;;
@@ -111,6 +114,17 @@ for spec in ${files[@]+"${files[@]}"}; do
   place "$src" "$dest" "$mode"
 done
 
+for spec in ${trees[@]+"${trees[@]}"}; do
+  src="${spec%%=*}" dest="${spec#*=}"
+  [[ "$src" != "$spec" && "$dest" == /* ]] || die "--tree wants SRCDIR=/image/path, got '$spec'"
+  [[ "$src" == /* ]] || src="$repo_root/$src"
+  [[ -d "$src" ]] || die "--tree source $src is not a directory"
+  mkdir -p "$rootfs$dest"
+  cp -RL "$src/." "$rootfs$dest/"
+  # Python extension modules and bundled libraries load host libraries too.
+  while IFS= read -r -d '' so; do elf_bins+=("$so"); done < <(find "$src" -name '*.so*' -type f -print0)
+done
+
 for spec in ${symlinks[@]+"${symlinks[@]}"}; do
   target="${spec%%=*}" link="${spec#*=}"
   mkdir -p "$rootfs$(dirname "$link")"
@@ -124,8 +138,15 @@ for spec in ${dirs[@]+"${dirs[@]}"}; do
 done
 
 # Shared libraries of every executable, plus the dynamic loader, at the paths the binaries look for.
-libs="$(for b in "${elf_bins[@]}"; do ldd "$b"; done | awk '/=> \//{print $3; next} $1 ~ /^\//{print $1}' | sort -u)"
+# A tree's shared objects may be static or not ELF at all (ldd refuses them); libraries that live inside a tree
+# (wheels' bundled *.libs, found through $ORIGIN) are in the image already.
+libs="$(for b in "${elf_bins[@]}"; do ldd "$b" 2>/dev/null || [[ "$b" == *.so* ]]; done |
+  awk '/=> \//{print $3; next} $1 ~ /^\//{print $1}' | sort -u)"
 [[ -n "$libs" ]] || die "ldd listed no libraries for ${elf_bins[*]}"
+for spec in ${trees[@]+"${trees[@]}"}; do
+  src="$(readlink -f "${spec%%=*}")"
+  libs="$(printf '%s\n' $libs | grep -v -F "$src/" || true)"
+done
 for lib in $libs; do
   mkdir -p "$rootfs$(dirname "$lib")"
   cp -L "$lib" "$rootfs$lib"

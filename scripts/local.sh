@@ -11,6 +11,9 @@
 # of its time (scripts/deploy-breakdown.ts): the waits for the server, gate and benchmark, and the
 # stack's own overhead.
 #
+# `pulumi config set hgx-inference:replicas 2 --stack local` first: two simulator containers behind the real
+# SGLang router (its image is built from PyPI's pinned wheel by scripts/build-router-image.sh).
+#
 # State lives in a local file backend (.pulumi-local/, or PULUMI_BACKEND_URL); the local stack holds no
 # secret, so its passphrase is empty unless PULUMI_CONFIG_PASSPHRASE says otherwise. The Docker engine is
 # the one the docker CLI reaches (DOCKER_HOST, else the default socket).
@@ -44,6 +47,11 @@ fi
 stack_up() {
   log "building the SGLang simulator image (cached by content)"
   bash scripts/build-simulator-image.sh >/dev/null
+  replicas="$(pulumi config get hgx-inference:replicas --stack local 2>/dev/null || echo 1)"
+  if [ "${replicas:-1}" -gt 1 ]; then
+    log "replicas: $replicas; building the SGLang router image from PyPI's pinned sglang-router wheel (cached by content)"
+    bash scripts/build-router-image.sh >/dev/null
+  fi
   local events="${PULUMI_BACKEND_URL#file://}/last-up-events.jsonl"
   case "$PULUMI_BACKEND_URL" in file://*) ;; *) events="$(mktemp -t hgx-up-events.XXXXXX)" ;; esac
   log "pulumi up --stack local (setup took $((SECONDS - t0)) s)"

@@ -103,6 +103,17 @@ export interface LambdaMachineArgs {
    */
   readonly firewallAllowlist?: readonly string[];
   /**
+   * More sources for the serving port, known only at deploy time: the router's host (`<ip>/32`) when this
+   * machine is a worker behind a router on another host. The ruleset (attached at launch) waits for them.
+   * @default []
+   */
+  readonly servingSources?: pulumi.Input<string>[];
+  /**
+   * More ports opened to `firewallAllowlist`: the router's client and metrics ports on the router's host.
+   * @default []
+   */
+  readonly extraPorts?: readonly number[];
+  /**
    * Port the model server listens on (opened only to `firewallAllowlist`).
    * @default 8000
    */
@@ -451,7 +462,9 @@ export class LambdaMachine extends pulumi.ComponentResource {
         regions: candidateRegions,
         sshSourceCidrs: cfg.sshSourceCidrs,
         servingPort: cfg.servingPort,
-        servingAllowlist: cfg.firewallAllowlist,
+        servingAllowlist: args.servingSources?.length ? pulumi.all([...cfg.firewallAllowlist, ...args.servingSources]) : cfg.firewallAllowlist,
+        // Only when there are some: a stack without a router keeps its ruleset inputs (no spurious update).
+        ...(args.extraPorts?.length ? { extraPorts: [...args.extraPorts] } : {}),
         ...api,
         ...args.transform?.firewall,
       },

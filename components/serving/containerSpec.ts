@@ -80,6 +80,8 @@ export interface ContainerSpec {
   readonly ulimits: readonly Ulimit[];
   readonly volumes: readonly CacheMount[];
   readonly ports: readonly PortBinding[];
+  /** `bridge` (Docker's default, ports published) or `host` (the router: it listens on the host's own ports). */
+  readonly network: "bridge" | "host";
   readonly restart: "no" | "on-failure" | "always" | "unless-stopped";
   readonly labels: Readonly<Record<string, string>>;
   readonly healthcheck: HealthcheckSpec;
@@ -100,6 +102,8 @@ export interface ContainerSpecInput {
   readonly hostPort: number;
   /** CIDRs allowed through the host firewall; non-empty => bind 0.0.0.0, else 127.0.0.1. */
   readonly firewallAllowlist: readonly string[];
+  /** Bind 0.0.0.0 even without an allowlist (a worker behind a router on another host). @default false */
+  readonly publish?: boolean;
   /** Persistent filesystem on the host; when set the cache lives at `<path>/huggingface`. */
   readonly cacheMountPath?: string;
   /** Named volume used when there is no persistent filesystem. */
@@ -191,11 +195,12 @@ export function buildContainerSpec(input: ContainerSpecInput): ContainerSpec {
     volumes: [cacheMountFor(input.cacheMountPath, input.cacheVolumeName)],
     ports: [
       {
-        hostIp: input.firewallAllowlist.length > 0 ? "0.0.0.0" : "127.0.0.1",
+        hostIp: input.firewallAllowlist.length > 0 || input.publish === true ? "0.0.0.0" : "127.0.0.1",
         hostPort: input.hostPort,
         containerPort: input.containerPort,
       },
     ],
+    network: "bridge",
     restart: input.restart ?? "unless-stopped",
     labels: { ...extraLabels, "hgx.project": project, "hgx.stack": stack, "hgx.component": component },
     healthcheck: {
@@ -249,6 +254,7 @@ export function toContainerArgs(spec: ContainerSpec, opts: ContainerArgsOptions)
         : { hostPath: v.hostPath, containerPath: v.containerPath },
     ),
     ports: spec.ports.map((p) => ({ internal: p.containerPort, external: p.hostPort, ip: p.hostIp, protocol: "tcp" })),
+    ...(spec.network === "host" ? { networkMode: "host" } : {}),
     restart: spec.restart,
     labels: Object.entries(spec.labels).map(([label, value]) => ({ label, value })),
     healthcheck: {
@@ -275,7 +281,7 @@ export function toContainerArgs(spec: ContainerSpec, opts: ContainerArgsOptions)
  * flags + model) and how it runs (env, GPUs, IPC, limits, cache mount, published port).
  * Declared explicitly so the intent does not depend on the provider's schema.
  */
-export const CONTAINER_REPLACE_ON = ["image", "command", "envs", "gpus", "ipcMode", "shmSize", "ulimits", "volumes", "ports"] as const;
+export const CONTAINER_REPLACE_ON = ["image", "command", "envs", "gpus", "ipcMode", "shmSize", "ulimits", "volumes", "ports", "networkMode"] as const;
 
 /**
  * ContainerArgs fields whose change must NOT restart a server that takes up to an hour to boot:
@@ -297,6 +303,7 @@ const SPEC_TO_ARGS: Readonly<Record<keyof ContainerSpec, string>> = {
   ulimits: "ulimits",
   volumes: "volumes",
   ports: "ports",
+  network: "networkMode",
   restart: "restart",
   labels: "labels",
   healthcheck: "healthcheck",
@@ -362,6 +369,7 @@ export function renderDockerRunCommand(spec: ContainerSpec, opts: DockerRunOptio
   groups.push([`--ipc=${spec.ipcMode}`]);
   if (spec.ipcMode !== "host" && spec.shmSizeMb !== undefined) groups.push([`--shm-size=${spec.shmSizeMb}m`]);
   for (const u of spec.ulimits) groups.push(["--ulimit", `${u.name}=${u.soft === u.hard ? u.soft : `${u.soft}:${u.hard}`}`]);
+  if (spec.network === "host") groups.push(["--network", "host"]);
   for (const p of spec.ports) groups.push(["-p", `${p.hostIp}:${p.hostPort}:${p.containerPort}`]);
   for (const v of spec.volumes) groups.push(["-v", q(`${v.kind === "volume" ? v.volumeName : v.hostPath}:${v.containerPath}`)]);
   for (const [k, v] of Object.entries(spec.env)) groups.push(["-e", q(`${k}=${v}`)]);

@@ -49,6 +49,8 @@ export interface ServingPlanInput {
   /** Host port. @default 8000 */
   readonly port?: number;
   readonly firewallAllowlist?: readonly string[];
+  /** Bind 0.0.0.0 without an allowlist (a worker behind a router on another host). @default false */
+  readonly publish?: boolean;
   /** GPUs on the host when known now; otherwise the fit is checked later (`checkGpuFit`). */
   readonly gpuCount?: number;
   readonly cacheMountPath?: string;
@@ -193,6 +195,7 @@ export function planServing(input: ServingPlanInput): { plan?: ServingPlan; erro
     containerPort,
     hostPort,
     firewallAllowlist: allowlist,
+    publish: input.publish,
     cacheMountPath: input.cacheMountPath,
     cacheVolumeName: input.cacheVolumeName,
     apiKey: input.apiKey,
@@ -209,7 +212,7 @@ export function planServing(input: ServingPlanInput): { plan?: ServingPlan; erro
       servedModelName,
       hostPort,
       containerPort,
-      publiclyBound: allowlist.length > 0,
+      publiclyBound: allowlist.length > 0 || input.publish === true,
       cacheMount: spec.volumes[0],
       spec,
       waitTimeoutSeconds: seconds.waitTimeout,

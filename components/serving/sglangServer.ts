@@ -182,6 +182,19 @@ export interface SglangServerArgs {
    * @default false
    */
   readonly omitMemlockUlimit?: boolean;
+  /**
+   * Resources the container waits for (beyond the host and the weights): a rolling change's drain step,
+   * so the old container is replaced only once the router stopped sending it requests. The image pull
+   * and the weights download do not wait for them.
+   * @default []
+   */
+  readonly containerAfter?: readonly pulumi.Resource[];
+  /**
+   * Publish the port on 0.0.0.0 even without a firewall allowlist: a worker behind a router on another
+   * host (the host firewall admits that host only).
+   * @default false
+   */
+  readonly publish?: boolean;
   /** Escape hatch: fields merged last into each child's args. */
   readonly transform?: {
     readonly provider?: Partial<docker.ProviderArgs>;
@@ -209,6 +222,7 @@ export function servingPlanInputFor(
     extraFlags: args.extraFlags,
     port: args.port,
     firewallAllowlist: args.firewallAllowlist,
+    publish: args.publish,
     gpuCount: typeof args.gpuCount === "number" ? args.gpuCount : undefined,
     cacheMountPath: args.cacheMountPath,
     cacheVolumeName: args.cacheVolumeName ?? `hgx-${runtime.stack}-hf-cache`,
@@ -230,8 +244,47 @@ export function servingPlanInputFor(
   };
 }
 
-/** Runs a bash script on the host: remote.Command over SSH, local.Command here. */
-function hostCommand(
+/**
+ * The Docker provider for a host's engine, reached once the host is ready (the router uses it too). Over SSH the
+ * ssh binary needs FILES for the key and the pinned host key; the paths (not the key) are what the provider stores.
+ * They are written only in an update, in the stack's private dir, and removed at destroy by the
+ * `${name}-docker-ssh-files` command (deleted after the provider, which depends on it).
+ */
+export function hostDockerProvider(
+  name: string,
+  conn: HostConnection,
+  hostReady: pulumi.Output<string>,
+  parent: pulumi.Resource,
+  transform?: Partial<docker.ProviderArgs>,
+): docker.Provider {
+  if (conn.kind !== "ssh") {
+    return new docker.Provider(`${name}-docker-provider`, { host: hostReady.apply(() => conn.dockerHost ?? localDockerHost()), ...transform }, { parent });
+  }
+  const files = dockerSshFiles(dockerSshDir({ organization: currentOrganization(), project: pulumi.getProject(), stack: pulumi.getStack() }), name);
+  const sshFilesCleanup = new command.local.Command(
+    `${name}-docker-ssh-files`,
+    { create: "true", delete: removeDockerSshFilesCommand(files), logging: "none" },
+    { parent },
+  );
+  const sshOpts = pulumi.all([conn.privateKey, conn.hostKey, conn.host, conn.port]).apply(([privateKey, hostKey, host, port]) => {
+    const key = parseHostPublicKey(hostKey);
+    if ("problem" in key) throw new pulumi.ResourceError(`the host's pinned key ${key.problem}`, parent, true);
+    if (!pulumi.runtime.isDryRun()) writeDockerSshFiles(files, privateKey, knownHostsLine(host, port, key));
+    return dockerSshOpts(files);
+  });
+  return new docker.Provider(
+    `${name}-docker-provider`,
+    {
+      host: pulumi.all([conn.user, conn.host, conn.port, hostReady]).apply(([u, h, p]) => dockerSshHost(u, h, p)),
+      sshOpts: pulumi.unsecret(sshOpts),
+      ...transform,
+    },
+    { parent, dependsOn: [sshFilesCleanup] },
+  );
+}
+
+/** Runs a bash script on the host: remote.Command over SSH, local.Command here (the router's steps use it too). */
+export function hostCommand(
   name: string,
   conn: HostConnection,
   hostReady: pulumi.Input<string>,
@@ -321,35 +374,7 @@ export class SglangServer extends pulumi.ComponentResource {
     if (args.hfToken !== undefined && planInput.hfToken) secretEnv[HF_TOKEN_ENV] = pulumi.secret(args.hfToken);
 
     // 2. Docker engine on the host.
-    let providerArgs: docker.ProviderArgs;
-    let sshFilesCleanup: command.local.Command | undefined;
-    if (conn.kind === "ssh") {
-      // The ssh binary needs FILES for the key and the pinned host key; the paths (not the key) are
-      // what the provider stores. Written only in an update, removed by this command's delete at destroy
-      // (it is deleted after the provider, which depends on it).
-      const files = dockerSshFiles(dockerSshDir({ organization: currentOrganization(), project: pulumi.getProject(), stack }), name);
-      sshFilesCleanup = new command.local.Command(
-        `${name}-docker-ssh-files`,
-        { create: "true", delete: removeDockerSshFilesCommand(files), logging: "none" },
-        { parent: this },
-      );
-      const sshOpts = pulumi.all([conn.privateKey, conn.hostKey, conn.host, conn.port]).apply(([privateKey, hostKey, host, port]) => {
-        const key = parseHostPublicKey(hostKey);
-        if ("problem" in key) throw new pulumi.ResourceError(`the host's pinned key ${key.problem}`, this, true);
-        if (!pulumi.runtime.isDryRun()) writeDockerSshFiles(files, privateKey, knownHostsLine(host, port, key));
-        return dockerSshOpts(files);
-      });
-      providerArgs = {
-        host: pulumi.all([conn.user, conn.host, conn.port, hostReady]).apply(([u, h, p]) => dockerSshHost(u, h, p)),
-        sshOpts: pulumi.unsecret(sshOpts),
-      };
-    } else {
-      providerArgs = { host: hostReady.apply(() => conn.dockerHost ?? localDockerHost()) };
-    }
-    this.provider = new docker.Provider(`${name}-docker-provider`, { ...providerArgs, ...args.transform?.provider }, {
-      parent: this,
-      dependsOn: sshFilesCleanup ? [sshFilesCleanup] : [],
-    });
+    this.provider = hostDockerProvider(name, conn, hostReady, this, args.transform?.provider);
     const onHost = { parent: this, provider: this.provider };
 
     // 3. Image pull and weights download, both depending only on host readiness.
@@ -412,7 +437,7 @@ export class SglangServer extends pulumi.ComponentResource {
     this.container = new docker.Container(`${name}-container`, { ...containerArgs, ...args.transform?.container }, {
       ...onHost,
       // Weights complete before the server starts, so SGLang never downloads concurrently.
-      dependsOn: [...cacheDeps, ...(weights !== undefined ? [weights.resource] : [])],
+      dependsOn: [...cacheDeps, ...(weights !== undefined ? [weights.resource] : []), ...(args.containerAfter ?? [])],
       // What is served changes -> replace; metadata/orchestration knobs never restart a 1-hour boot.
       replaceOnChanges: [...CONTAINER_REPLACE_ON],
       ignoreChanges: [...CONTAINER_IGNORE_CHANGES],

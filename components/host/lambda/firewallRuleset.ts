@@ -33,6 +33,8 @@ export interface FirewallRulesetInputs extends LambdaCommonInputs {
   servingPort: number;
   /** Sources allowed to reach `servingPort`; empty = the port stays closed. */
   servingAllowlist: string[];
+  /** More ports opened to `servingAllowlist` (the router's client and metrics ports on its host). */
+  extraPorts?: number[];
 }
 
 export interface FirewallRulesetOutputs extends FirewallRulesetInputs {
@@ -46,7 +48,7 @@ export interface FirewallRulesetOutputs extends FirewallRulesetInputs {
  * The inbound rules: SSH from `sshSourceCidrs`, ICMP from anywhere (as Lambda's default
  * policy), and the serving port only from the allowlist (no rule at all when it is empty).
  */
-export function firewallRules(sshSourceCidrs: readonly string[], servingPort: number, servingAllowlist: readonly string[]): FirewallRule[] {
+export function firewallRules(sshSourceCidrs: readonly string[], servingPort: number, servingAllowlist: readonly string[], extraPorts: readonly number[] = []): FirewallRule[] {
   const rules: FirewallRule[] = [];
   for (const cidr of sshSourceCidrs) {
     rules.push({ protocol: "tcp", port_range: [22, 22], source_network: cidr, description: "SSH" });
@@ -54,6 +56,7 @@ export function firewallRules(sshSourceCidrs: readonly string[], servingPort: nu
   rules.push({ protocol: "icmp", source_network: "0.0.0.0/0", description: "ICMP (ping)" });
   for (const cidr of servingAllowlist) {
     rules.push({ protocol: "tcp", port_range: [servingPort, servingPort], source_network: cidr, description: `model server port ${servingPort}` });
+    for (const port of extraPorts) rules.push({ protocol: "tcp", port_range: [port, port], source_network: cidr, description: `router port ${port}` });
   }
   return rules;
 }
@@ -76,6 +79,9 @@ export function validateFirewallInputs(news: FirewallRulesetInputs): { property:
   }
   if (!containsUnknown(news.servingPort) && (!Number.isInteger(news.servingPort) || news.servingPort < 1 || news.servingPort > 65535)) {
     failures.push({ property: "servingPort", reason: `servingPort must be an integer 1-65535, got ${String(news.servingPort)}` });
+  }
+  for (const port of containsUnknown(news.extraPorts) ? [] : (news.extraPorts ?? [])) {
+    if (!Number.isInteger(port) || port < 1 || port > 65535) failures.push({ property: "extraPorts", reason: `extraPorts: ${String(port)} must be an integer 1-65535` });
   }
   return failures;
 }
@@ -131,6 +137,7 @@ export class FirewallRulesetProvider implements pulumi.dynamic.ResourceProvider<
       "sshSourceCidrs",
       "servingPort",
       "servingAllowlist",
+      "extraPorts",
       ...API_ROUTING_KEYS,
     ]);
     return { changes: changed.length > 0, replaces: [] };
@@ -138,7 +145,7 @@ export class FirewallRulesetProvider implements pulumi.dynamic.ResourceProvider<
 
   async create(inputs: FirewallRulesetInputs): Promise<{ id: string; outs: FirewallRulesetOutputs }> {
     const client = clientFor(inputs, this.stackConfig);
-    const rules = firewallRules(inputs.sshSourceCidrs, inputs.servingPort, inputs.servingAllowlist);
+    const rules = firewallRules(inputs.sshSourceCidrs, inputs.servingPort, inputs.servingAllowlist, inputs.extraPorts);
     const rulesetIds = await reconcile(client, inputs, {}, rules);
     const ids = Object.values(rulesetIds);
     // The resource id must be stable and non-empty: the sorted ids joined.
@@ -160,7 +167,7 @@ export class FirewallRulesetProvider implements pulumi.dynamic.ResourceProvider<
 
   async update(_id: string, olds: FirewallRulesetOutputs, news: FirewallRulesetInputs): Promise<{ outs: FirewallRulesetOutputs }> {
     const client = clientFor(news, this.stackConfig);
-    const rules = firewallRules(news.sshSourceCidrs, news.servingPort, news.servingAllowlist);
+    const rules = firewallRules(news.sshSourceCidrs, news.servingPort, news.servingAllowlist, news.extraPorts);
     const rulesetIds = await reconcile(client, news, olds.rulesetIds ?? {}, rules);
     // Regions no longer listed: delete their rulesets, unless an instance still uses one
     // (then keep it in the outputs so `delete` removes it later).
@@ -192,6 +199,8 @@ export interface FirewallRulesetArgs extends LambdaCommonArgs {
   servingPort: pulumi.Input<number>;
   /** @default [] (serving port closed) */
   servingAllowlist?: pulumi.Input<pulumi.Input<string>[]>;
+  /** @default [] */
+  extraPorts?: pulumi.Input<pulumi.Input<number>[]>;
 }
 
 /** Firewall rulesets, one per candidate region (token `pulumi-nodejs:dynamic/lambda:FirewallRuleset`). */

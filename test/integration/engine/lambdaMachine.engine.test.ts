@@ -9,22 +9,14 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LambdaMachine } from "../../../components/host/lambdaMachine";
-import { scaledRateLimit, startLambdaEmulator, type LambdaEmulator } from "../../fixtures/lambda-emulator";
+import { engineFastEnv, scaledRateLimit, startLambdaEmulator, type LambdaEmulator } from "../../fixtures/lambda-emulator";
 import { createEngineStack, plaintextLeaks, type EngineStack } from "../../fixtures/pulumi-engine";
 
 const PROJECT = "hgx-engine-test";
 // The emulator enforces the vendor's limits compressed 100x (10 ms between requests, 120 ms between
 // launches); the providers pace above them with a margin, as the product does at 1.2 s / 13 s.
 const RATE_LIMIT = scaledRateLimit(0.01);
-const FAST_API = {
-  LAMBDA_API_REQUEST_INTERVAL_MS: String(RATE_LIMIT.minIntervalMs * 2),
-  LAMBDA_API_LAUNCH_INTERVAL_MS: String(RATE_LIMIT.launchIntervalMs * 1.25),
-  LAMBDA_POLL_INTERVAL_MS: "100",
-  LAMBDA_PROGRESS_INTERVAL_MS: "500",
-  LAMBDA_API_RETRY_BASE_MS: "20",
-  LAMBDA_TERMINATE_TIMEOUT_MS: "30000",
-  LAMBDA_IN_USE_TIMEOUT_MS: "30000",
-};
+const FAST_API = engineFastEnv(RATE_LIMIT);
 
 let emulator: LambdaEmulator;
 beforeAll(async () => {

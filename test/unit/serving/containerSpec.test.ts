@@ -155,7 +155,7 @@ describe("replacement policy", () => {
   it("replace-on and ignore lists are disjoint ContainerArgs fields", () => {
     const args = toContainerArgs(spec, { imageId: "sha256:x", secretEnv: { HF_TOKEN: "t", SGLANG_API_KEY: "k" } });
     for (const f of [...CONTAINER_REPLACE_ON, ...CONTAINER_IGNORE_CHANGES]) {
-      if (f === "shmSize") continue; // only set with private IPC
+      if (f === "shmSize" || f === "networkMode") continue; // only set with private IPC / host network
       if (f === "waitTimeout") continue; // no longer set (wait: false); ignored so older states do not diff
       expect(Object.keys(args), f).toContain(f);
     }

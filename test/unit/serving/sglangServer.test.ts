@@ -183,7 +183,7 @@ describe("SglangServer with the seed preset over SSH", () => {
 
   it("container options: replace only on what is served; labels and timeouts never restart it", () => {
     const opts: pulumi.CustomResourceOptions = capturedNamed("seed-container")?.opts ?? {};
-    expect(opts.replaceOnChanges).toEqual(["image", "command", "envs", "gpus", "ipcMode", "shmSize", "ulimits", "volumes", "ports"]);
+    expect(opts.replaceOnChanges).toEqual(["image", "command", "envs", "gpus", "ipcMode", "shmSize", "ulimits", "volumes", "ports", "networkMode"]);
     expect(opts.ignoreChanges).toEqual(expect.arrayContaining(["labels", "healthcheck", "waitTimeout", "wait", "restart"]));
     expect(opts.deleteBeforeReplace).toBe(true);
     expect(opts.provider).toBe(server.provider);

@@ -103,6 +103,13 @@ describe("firewall rules", () => {
   it("an empty allowlist keeps the serving port closed", () => {
     expect(firewallRules(["0.0.0.0/0"], 8000, []).some((r) => r.port_range?.[0] === 8000)).toBe(false);
   });
+  it("opens the router's extra ports to the allowlist only, and nothing for an empty allowlist", () => {
+    const rules = firewallRules(["0.0.0.0/0"], 8000, ["203.0.113.0/24"], [30000, 29000]);
+    for (const port of [8000, 30000, 29000]) expect(rules.filter((r) => r.port_range?.[0] === port).map((r) => r.source_network)).toEqual(["203.0.113.0/24"]);
+    expect(firewallRules(["0.0.0.0/0"], 8000, [], [30000]).some((r) => r.port_range?.[0] === 30000)).toBe(false);
+    const failures = validateFirewallInputs({ providerVersion: "1", rulesetName: "fw", regions: ["us-east-1"], sshSourceCidrs: [], servingPort: 8000, servingAllowlist: [], extraPorts: [0] });
+    expect(failures).toEqual([{ property: "extraPorts", reason: "extraPorts: 0 must be an integer 1-65535" }]);
+  });
   it("validation names the field, the value and the fix", () => {
     const failures = validateFirewallInputs({
       providerVersion: "1",

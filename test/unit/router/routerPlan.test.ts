@@ -1,0 +1,119 @@
+import { describe, expect, it } from "vitest";
+import { planRouter, renderRouterArgv, routerWrapperScript, workerUrlFor, type RouterPlanInput } from "../../../components/router/routerPlan";
+import { renderDockerRunCommand, toContainerArgs } from "../../../components/serving/containerSpec";
+import { ConfigValidationError, type RawConfig } from "../../../components/config";
+import { parseWithLayerChecks, replicaPort, routerArgsFor, scalingEfficiencyOf } from "../../../components/stack";
+
+const base: RouterPlanInput = {
+  image: "lmsysorg/sglang:v0.5.14",
+  port: 30000,
+  metricsPort: 29000,
+  policy: "cache_aware",
+  healthCheckIntervalSeconds: 10,
+  workerStartupTimeoutSeconds: 5400,
+  requestTimeoutSeconds: 7200,
+  apiKey: true,
+  publish: false,
+  containerName: "hgx-inference-dev-router",
+  project: "hgx-inference",
+  stack: "dev",
+};
+
+function flag(argv: readonly string[], name: string): string | undefined {
+  const i = argv.indexOf(name);
+  return i < 0 ? undefined : argv[i + 1];
+}
+
+describe("planRouter", () => {
+  it("renders the router with health checks, retries and circuit breakers on, bound to loopback unless published", () => {
+    const { plan, errors } = planRouter(base);
+    expect(errors).toEqual([]);
+    const argv = plan!.argv;
+    expect(flag(argv, "--policy")).toBe("cache_aware");
+    expect(flag(argv, "--host")).toBe("127.0.0.1");
+    expect(flag(argv, "--prometheus-port")).toBe("29000");
+    expect(flag(argv, "--health-check-interval-secs")).toBe("10");
+    expect(flag(argv, "--health-failure-threshold")).toBe("3");
+    expect(Number(flag(argv, "--retry-max-retries"))).toBeGreaterThan(1);
+    expect(Number(flag(argv, "--cb-failure-threshold"))).toBeGreaterThan(0);
+    expect(argv).not.toContain("--disable-retries");
+    expect(argv).not.toContain("--disable-circuit-breaker");
+    expect(argv).not.toContain("--disable-health-check");
+    expect(flag(renderRouterArgv({ ...base, publish: true }), "--host")).toBe("0.0.0.0");
+    expect(plan!.spec.network).toBe("host");
+    expect(plan!.spec.ports).toEqual([]);
+  });
+
+  it("keeps the key and the worker list out of argv: the wrapper appends them from env at exec time", () => {
+    const { plan } = planRouter(base);
+    const args = toContainerArgs(plan!.spec, { imageId: "sha256:x", secretEnv: { ROUTER_WORKER_URLS: "http://10.0.0.2:8000", SGLANG_API_KEY: "sk-123" } });
+    expect(JSON.stringify(args.command)).not.toContain("sk-123");
+    expect(JSON.stringify(args.command)).not.toContain("10.0.0.2");
+    expect(args.networkMode).toBe("host");
+    expect(routerWrapperScript(true)).toContain('--worker-urls $ROUTER_WORKER_URLS --api-key "$SGLANG_API_KEY"');
+    expect(routerWrapperScript(true)).toContain("refusing to start an unauthenticated router");
+    expect(routerWrapperScript(false)).not.toContain("--api-key");
+    const line = renderDockerRunCommand(plan!.spec);
+    expect(line).toContain("--network host");
+    expect(line).toContain("-e SGLANG_API_KEY \\");
+    expect(line).not.toContain("sk-123");
+  });
+
+  it("reports every problem at once", () => {
+    const { plan, errors } = planRouter({ ...base, image: "lmsysorg/sglang:latest", port: 80, metricsPort: 80, policy: "fastest" as RouterPlanInput["policy"], healthCheckIntervalSeconds: 0 });
+    expect(plan).toBeUndefined();
+    expect(errors.join("\n")).toMatch(/not pinned/);
+    expect(errors.join("\n")).toMatch(/port 80 must be an integer in 1024-65535/);
+    expect(errors.join("\n")).toMatch(/both 80/);
+    expect(errors.join("\n")).toMatch(/policy "fastest"/);
+    expect(errors.join("\n")).toMatch(/healthCheckIntervalSeconds 0/);
+  });
+
+  it("reaches the worker on its own host through loopback, the others at their address", () => {
+    expect(workerUrlFor("203.0.113.7", 8000, true)).toBe("http://127.0.0.1:8000");
+    expect(workerUrlFor("203.0.113.8", 8000, false)).toBe("http://203.0.113.8:8000");
+  });
+});
+
+describe("router settings in the stack config", () => {
+  const local: RawConfig = { hostMode: "local", replicas: "2", sglangImage: "hgx/sglang-sim:local", routerImage: "hgx/sglang-router:local" };
+  function problems(raw: RawConfig): string[] {
+    try {
+      parseWithLayerChecks(raw, { stack: "t" });
+      return [];
+    } catch (err) {
+      if (!(err instanceof ConfigValidationError)) throw err;
+      return err.problems.map((p) => `${p.key}: ${p.message}`);
+    }
+  }
+
+  it("gives local replicas consecutive ports and defaults the router image to the SGLang image", () => {
+    const c = parseWithLayerChecks({ ...local, sglangPort: "18000" }, { stack: "t" });
+    expect([0, 1].map((i) => replicaPort(c, i))).toEqual([18000, 18001]);
+    const lambda = parseWithLayerChecks({ hostMode: "lambda", lambdaApiKey: "k", replicas: "3" }, { stack: "t" });
+    expect([0, 1, 2].map((i) => replicaPort(lambda, i))).toEqual([8000, 8000, 8000]);
+    expect(lambda.router.image).toBe(lambda.sglang.image);
+    const args = routerArgsFor(c, { connection: { kind: "local" }, readyAt: "", gpuCount: 8 }, []);
+    expect(args).toMatchObject({ image: "hgx/sglang-router:local", port: 30000, metricsPort: 29000, policy: "cache_aware", healthCheckIntervalSeconds: 10, drainTimeoutSeconds: 600 });
+  });
+
+  it("refuses router ports that clash with a worker, SSH or each other, an unknown policy, an unpinned image, and replicas on one existing host", () => {
+    const found = problems({ ...local, sglangPort: "18000", routerPort: "18001", routerMetricsPort: "22", routerPolicy: "fastest" });
+    expect(found.join("\n")).toMatch(/routerPort: = 18001 is a worker's serving port \(18000, 18001\)/);
+    expect(found.join("\n")).toMatch(/routerMetricsPort: = 22 is the host's SSH port/);
+    expect(found.join("\n")).toMatch(/routerPolicy/);
+    expect(problems({ ...local, routerImage: "hgx/sglang-router:latest" }).join("\n")).toMatch(/routerImage: .*not a pinned image/);
+    expect(problems({ hostMode: "existing", sshHost: "10.0.0.1", sshPrivateKey: "k", replicas: "2" }).join("\n")).toMatch(/replicas: = 2 needs one host per replica/);
+    // One replica: no router, so router settings are not checked against anything.
+    expect(problems({ ...local, replicas: "1", routerPort: "18000", sglangPort: "18000" })).toEqual([]);
+  });
+});
+
+describe("scalingEfficiencyOf", () => {
+  it("divides the routed throughput by workers × one worker's, and refuses to divide by nothing", () => {
+    expect(scalingEfficiencyOf(2400, 1250, 2)).toBe(0.96);
+    expect(scalingEfficiencyOf(3900, 1250, 3)).toBe(1.04);
+    expect(scalingEfficiencyOf(2400, 0, 2)).toBe(0);
+    expect(scalingEfficiencyOf(Number.NaN, 1250, 2)).toBe(0);
+  });
+});
