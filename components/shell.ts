@@ -8,3 +8,17 @@ export function shellQuote(word: string): string {
   if (word.length > 0 && SAFE_WORD.test(word)) return word;
   return `'${word.replace(/'/g, `'\\''`)}'`;
 }
+
+/**
+ * Bash: a private temp dir `$WORK` (0700, removed on exit) and, when `$API_KEY` is set, a 0600 header file in it
+ * that curl reads through `"${AUTH[@]}"`, so the key never reaches a command line. Expects `API_KEY` to be set.
+ */
+export const BASH_WORKDIR_WITH_AUTH_HEADER = `WORK=$(mktemp -d)
+chmod 700 "$WORK"
+trap 'rm -rf "$WORK"' EXIT
+AUTH=()
+if [ -n "$API_KEY" ]; then
+  ( umask 077; printf 'Authorization: Bearer %s\\n' "$API_KEY" > "$WORK/auth" )
+  AUTH=(-H "@$WORK/auth")
+fi
+`;

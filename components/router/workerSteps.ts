@@ -13,7 +13,7 @@
  * curl through `-H @file` / `--data-binary @file`: never argv, state or logs. JSON is read with grep/sed
  * (the router's compact JSON), so the host needs bash and curl only.
  */
-import { shellQuote } from "../shell";
+import { BASH_WORKDIR_WITH_AUTH_HEADER, shellQuote } from "../shell";
 
 export interface WorkerStepOptions {
   /** The router's base URL on its host, e.g. `http://127.0.0.1:30000`. */
@@ -40,15 +40,7 @@ ROUTER=${shellQuote(opts.routerUrl)}
 WORKER=${shellQuote(opts.workerUrl)}
 TIMEOUT=${opts.timeoutSeconds}
 START=$(date +%s)
-WORK=$(mktemp -d)
-chmod 700 "$WORK"
-trap 'rm -rf "$WORK"' EXIT
-AUTH=()
-if [ -n "$API_KEY" ]; then
-  ( umask 077; printf 'Authorization: Bearer %s\\n' "$API_KEY" > "$WORK/auth" )
-  AUTH=(-H "@$WORK/auth")
-fi
-# The router's entries for this worker, one line each: <id> <healthy true|false>.
+${BASH_WORKDIR_WITH_AUTH_HEADER}# The router's entries for this worker, one line each: <id> <healthy true|false>.
 entries() {
   curl -fsS -m 10 "\${AUTH[@]}" "$ROUTER/workers" -o "$WORK/workers" 2>"$WORK/workers.err" || return 1
   tr '{' '\\n' < "$WORK/workers" | { grep -F "\\"url\\":\\"$WORKER\\"" || true; } |

@@ -22,7 +22,7 @@
  * stdout: `TIMELINE gate_start|container_started|health_ok|models_ok|ready <iso>`, progress
  * lines, and a final `READY ...` line.
  */
-import { shellQuote } from "./containerSpec";
+import { BASH_WORKDIR_WITH_AUTH_HEADER, shellQuote } from "../shell";
 
 /** Options for `renderReadinessGateScript`. */
 export interface ReadinessGateOptions {
@@ -101,15 +101,7 @@ CONTAINER=${shellQuote(opts.containerName ?? "")}
 TIMEOUT=${timeout}
 START=$(date +%s)
 DEADLINE=$(( START + TIMEOUT ))
-WORK=$(mktemp -d)
-chmod 700 "$WORK"
-trap 'rm -rf "$WORK"' EXIT
-AUTH=()
-if [ -n "$API_KEY" ]; then
-  ( umask 077; printf 'Authorization: Bearer %s\\n' "$API_KEY" > "$WORK/auth" )
-  AUTH=(-H "@$WORK/auth")
-fi
-redact() {
+${BASH_WORKDIR_WITH_AUTH_HEADER}redact() {
   while IFS= read -r line || [ -n "$line" ]; do
     if [ -n "$API_KEY" ]; then line=\${line//"$API_KEY"/[redacted]}; fi
     printf '%s\\n' "$line"
