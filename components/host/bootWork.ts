@@ -206,7 +206,13 @@ if [ ! -f "$DIR/boot-work.pid" ]; then
     sleep ${poll}
   done
 fi
-alive() { pid=$(cat "$DIR/boot-work.pid" 2>/dev/null) && [ -n "$pid" ] && [ -d "/proc/$pid" ]; }
+BOOT_PID=$(cat "$DIR/boot-work.pid" 2>/dev/null)
+alive() { [ -n "$BOOT_PID" ] && [ -d "/proc/$BOOT_PID" ]; }
+# A boot failure fails one \`up\`; the next one (a retry) leaves the step to the serving layer, which
+# fetches itself with its own errors. The acknowledgement lives in the login user's home.
+ACKS="\${HOME:-/tmp}/.hgx-boot-reported"
+ack() { mkdir -p "$ACKS" 2>/dev/null && : > "$ACKS/$1.$BOOT_PID" 2>/dev/null || true; }
+acked() { [ -f "$ACKS/$1.$BOOT_PID" ]; }
 # state STEP -> done | failed | running | absent
 state() {
   if [ -f "$DIR/$1.done" ]; then echo done
@@ -214,23 +220,33 @@ state() {
   elif [ -f "$DIR/$1.started" ]; then echo running
   else echo absent; fi
 }
+# note STEP TEXT: say once that a step is left to the serving layer.
+NOTED=""
+note() {
+  case " $NOTED " in *" $1 "*) return 0 ;; esac
+  NOTED="$NOTED $1"
+  echo "BOOT $1 $2"
+  tail -n 5 "$DIR/$1.log" 2>/dev/null | sed 's/^/  host: /'
+}
 LAST_REPORT=$(date +%s)
-NOTED=0
 while :; do
   pending=""
   for s in ${BOOT_WORK_STEPS.join(" ")}; do
-    case "$(state "$s")" in
-      failed)
-        rc=$(cat "$DIR/$s.failed" 2>/dev/null)
+    st=$(state "$s")
+    # Markers are written before the boot work exits: gone without one means it died (reboot, OOM kill).
+    if [ "$st" = running ] && ! alive; then sleep 1; st=$(state "$s"); [ "$st" = running ] && st=died; fi
+    case "$st" in
+      failed|died)
+        if [ "$st" = failed ]; then why="the boot-time $s on the host failed (exit $(cat "$DIR/$s.failed" 2>/dev/null))"
+        else why="the boot work stopped (pid $BOOT_PID gone) while $s was running"; fi
         if [ "$s" = weights ] && [ "$WEIGHTS_FALLBACK" = 1 ]; then
-          if [ "$NOTED" = 0 ]; then
-            NOTED=1
-            echo "BOOT weights failed at boot (exit $rc, downloaded without a token): the serving layer downloads with the stack's HF token"
-            tail -n 5 "$DIR/$s.log" 2>/dev/null | sed 's/^/  host: /'
-          fi
-          continue
-        fi
-        fail "the boot-time $s on the host failed (exit $rc)" "$s" ;;
+          note "$s" "left to the serving layer, which downloads with the stack's HF token: $why (at boot it runs without a token)"
+        elif acked "$s"; then
+          note "$s" "left to the serving layer (reported by an earlier run): $why"
+        else
+          ack "$s"
+          fail "$why" "$s"
+        fi ;;
       running) pending="$pending $s" ;;
     esac
   done
@@ -241,12 +257,6 @@ while :; do
     echo "TIMELINE boot_wait_done $(ts)"
     timeline
     exit 0
-  fi
-  # Markers are written before the process exits: gone without one means it died (reboot, OOM kill).
-  if ! alive; then
-    sleep 1
-    for s in $pending; do [ "$(state "$s")" = running ] && fail "the boot work stopped (pid $(cat "$DIR/boot-work.pid" 2>/dev/null) gone) while $s was running" "$s"; done
-    continue
   fi
   if [ "$(elapsed)" -ge ${timeout} ]; then fail "boot work still running after ${timeout}s:$pending" "\${pending##* }"; fi
   now=$(date +%s)

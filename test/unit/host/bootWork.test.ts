@@ -76,7 +76,7 @@ function runWait(opts: BootWaitOptions, events: readonly string[] = [], env: Rec
   const eventsFile = path.join(root, `events-${runs++}`);
   fs.writeFileSync(eventsFile, events.map((e) => `${e}\n`).join(""));
   const r = spawnSync("bash", ["-c", renderBootWaitScript(opts)], {
-    env: { PATH: `${eventsBin}:${clock.binDir}:${toolsBin}:${process.env.PATH}`, EVENTS: eventsFile, ...clock.env(), ...env },
+    env: { PATH: `${eventsBin}:${clock.binDir}:${toolsBin}:${process.env.PATH}`, EVENTS: eventsFile, HOME: path.join(root, `home-${runs++}`), ...clock.env(), ...env },
     encoding: "utf8",
     timeout: 60_000,
   });
@@ -249,8 +249,25 @@ describe("boot wait (virtual clock)", () => {
     expect(without.stderr).toContain("401 Client Error");
     const withToken = runWait({ dir: failedWeights(), expected: true, weightsFallback: true });
     expect(withToken.code, withToken.stderr).toBe(0);
-    expect(withToken.stdout).toContain("BOOT weights failed at boot (exit 1, downloaded without a token): the serving layer downloads with the stack's HF token");
+    expect(withToken.stdout).toContain(
+      "BOOT weights left to the serving layer, which downloads with the stack's HF token: the boot-time weights on the host failed (exit 1) (at boot it runs without a token)",
+    );
     expect(withToken.stdout).toContain("  host: 401 Client Error");
+  });
+
+  it("a boot failure fails one run; a retry on the same host leaves the step to the serving layer", () => {
+    const dir = startedDir();
+    fs.writeFileSync(path.join(dir, "pull.failed"), "1\n");
+    fs.writeFileSync(path.join(dir, "weights.done"), "x");
+    const home = path.join(root, `home-retry-${runs++}`);
+    const first = runWait({ dir, expected: true }, [], { HOME: home });
+    expect(first.code).toBe(1);
+    const retry = runWait({ dir, expected: true }, [], { HOME: home });
+    expect(retry.code, retry.stderr).toBe(0);
+    expect(retry.stdout).toContain("BOOT pull left to the serving layer (reported by an earlier run): the boot-time pull on the host failed (exit 1)");
+    // Another boot (another boot-work pid) is not covered by that acknowledgement.
+    fs.writeFileSync(path.join(dir, "boot-work.pid"), `${process.ppid}\n`);
+    expect(runWait({ dir, expected: true }, [], { HOME: home }).code).toBe(1);
   });
 
   it("fails when the boot work died without a result", () => {
