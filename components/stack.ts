@@ -16,7 +16,11 @@ import {
   type StackConfig,
 } from "./config";
 import { gpuExpectationFromInstanceType, HgxHost, type GpuExpectation, type HgxHostArgs, type HostConnection } from "./host";
+import { bootWorkPart } from "./host/bootWork";
+import type { CloudConfigPart } from "./host/lambda/cloudInit";
 import { cacheMountFor, localDockerHost, overridesFromFlagNames, planServing, servingPlanInputFor, SglangServer, type SglangServerArgs } from "./serving";
+import { weightsDownloadOptionsFor } from "./serving/sglangServer";
+import { renderWeightsDownloadScript } from "./serving/weights";
 
 /** Where the persistent Hugging Face cache lives on the host, decided from config (never an Output). */
 export function cacheMountPathFor(config: StackConfig): string | undefined {
@@ -174,7 +178,28 @@ export function serverArgsFor(config: StackConfig, name: string, host: ServerHos
     preDownload: !local,
     downloaderImage: config.hf.downloaderImage,
     omitMemlockUlimit: config.sglang.omitMemlockUlimit,
+    // Any SSH host may carry boot work (a Lambda launch does); one without the dir is not waited for.
+    bootWork: local || config.bootWorkDir === undefined ? undefined : { dir: config.bootWorkDir, expected: config.hostMode === "lambda" },
   };
+}
+
+/**
+ * The cloud-init part that starts replica `name`'s slow fetches at first boot: the pull of the image
+ * its server runs and the download its server would run (the same script), without the HF token.
+ * Undefined outside lambda mode or with `bootWorkDir` empty.
+ */
+export function bootWorkPartFor(config: StackConfig, name: string): CloudConfigPart | undefined {
+  if (config.hostMode !== "lambda" || config.bootWorkDir === undefined) return undefined;
+  const plannedHost: ServerHostFacts = { connection: { kind: "local" }, readyAt: "", gpuCount: config.gpuCount };
+  const args = { ...serverArgsFor(config, name, plannedHost), gpuCount: config.gpuCount };
+  const input = servingPlanInputFor(args, config);
+  const { plan } = planServing(input);
+  // An invalid plan fails in the server component with every problem listed; no boot work for it.
+  if (plan === undefined) return undefined;
+  const weightsScript = input.preDownload
+    ? renderWeightsDownloadScript(weightsDownloadOptionsFor(args, plan, { project: config.project, stack: config.stack, containerName: input.containerName }))
+    : undefined;
+  return bootWorkPart({ dir: config.bootWorkDir, image: config.sglang.image, ...(weightsScript !== undefined ? { weightsScript } : {}) });
 }
 
 /** What the benchmark needs from a host and its server (components, or plain values in a rehearsal). */
@@ -234,7 +259,12 @@ export interface Deployment {
 export function deployStack(config: StackConfig): Deployment[] {
   return Array.from({ length: config.replicas }, (_, index) => {
     const name = replicaName(index);
-    const host = new HgxHost(name, hostArgsFor(config));
+    const hostArgs = hostArgsFor(config);
+    const bootWork = bootWorkPartFor(config, name);
+    const host = new HgxHost(
+      name,
+      bootWork && hostArgs.lambda ? { ...hostArgs, lambda: { ...hostArgs.lambda, cloudInitParts: [bootWork] } } : hostArgs,
+    );
     const server = new SglangServer(name, serverArgsFor(config, name, host));
     const benchmark = config.benchmark.enabled ? new Benchmark(name, benchmarkArgsFor(config, { host, server })) : undefined;
     return { name, host, server, benchmark };

@@ -20,6 +20,7 @@ import { FirewallRuleset, type FirewallRulesetArgs } from "./lambda/firewallRule
 import { lambdaObjectNames, StackIdentity, UID_PATTERN } from "./lambda/identity";
 import { DEFAULT_LOCAL_CACHE_PATH, Instance, PINNED_REGION_POLICIES, type InstanceArgs, type PinnedRegionPolicy } from "./lambda/instance";
 import { SshKey, type SshKeyArgs } from "./lambda/sshKey";
+import { renderCloudInit, type CloudConfigPart } from "./lambda/cloudInit";
 
 export interface LambdaMachineArgs {
   /**
@@ -162,6 +163,12 @@ export interface LambdaMachineArgs {
    * @default 22
    */
   readonly sshPort?: number;
+  /**
+   * More cloud-init parts for the instance's `user_data`, after the host key part (boot-time work
+   * such as an image pull). Applies at launch.
+   * @default []
+   */
+  readonly cloudInitParts?: readonly CloudConfigPart[];
   /** Escape hatch: args merged last into each child. */
   readonly transform?: {
     readonly sshKey?: Partial<SshKeyArgs>;
@@ -404,6 +411,10 @@ export class LambdaMachine extends pulumi.ComponentResource {
       { parent: this },
     );
 
+    // Boot-time work reaches the instance only through user_data, a secret input of the launch.
+    const extraParts = args.cloudInitParts ?? [];
+    const userData = extraParts.length > 0 ? pulumi.secret(renderCloudInit(extraParts)) : undefined;
+
     if (cfg.filesystemName) {
       this.filesystem = new Filesystem(
         `${name}-filesystem`,
@@ -461,6 +472,7 @@ export class LambdaMachine extends pulumi.ComponentResource {
         waitTimeoutSeconds: cfg.waitTimeoutSeconds,
         ...(cfg.maxPriceCentsPerHour !== undefined ? { maxPriceCentsPerHour: cfg.maxPriceCentsPerHour } : {}),
         ...(cfg.protect ? { protected: true } : {}),
+        ...(userData !== undefined ? { userData } : {}),
         ...api,
         ...args.transform?.instance,
       },

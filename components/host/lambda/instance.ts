@@ -78,6 +78,11 @@ export interface InstanceInputs extends LambdaCommonInputs {
   maxPriceCentsPerHour?: number;
   /** Writes `hgx:protected=true`, which the reaper honours (set with Pulumi's `protect`). Applies at launch. */
   protected?: boolean;
+  /**
+   * cloud-init `user_data` (`#cloud-config`, see cloudInit.ts). Holds the host's private key: always a
+   * secret input, never logged. Applies at launch (not diffed: changing it must not relaunch).
+   */
+  userData?: string;
 }
 
 export interface InstanceOutputs extends InstanceInputs {
@@ -425,6 +430,7 @@ async function tryLaunch(
     ...(fs ? { file_system_names: [fs.name], file_system_mounts: [{ file_system_id: fs.id, mount_point: mountPointFor(inputs) }] } : {}),
     ...(inputs.hostname ? { hostname: inputs.hostname } : {}),
     ...(rulesetId ? { firewall_rulesets: [{ id: rulesetId }] } : {}),
+    ...(inputs.userData ? { user_data: inputs.userData } : {}),
   };
   // A 5xx or lost response leaves it open whether the launch happened: look for the
   // instance by its tags before trying again. Bounded to a few rounds per region.
@@ -606,7 +612,7 @@ export class InstanceProvider implements pulumi.dynamic.ResourceProvider<Instanc
     // Only the ruleset of the instance's region matters; an unknown map (preview) is not a replace.
     const newRuleset = containsUnknown(news.firewallRulesetIds) ? undefined : news.firewallRulesetIds?.[olds.region];
     if (newRuleset !== undefined && newRuleset !== olds.firewallRulesetIds?.[olds.region]) replaces.push("firewallRulesetIds");
-    // ttlSeconds, waitTimeoutSeconds, maxPriceCentsPerHour, protected, the identity tags, instanceName
+    // ttlSeconds, waitTimeoutSeconds, maxPriceCentsPerHour, protected, userData, the identity tags, instanceName
     // and the pinned-region policy apply at launch only and are deliberately not diffed: changing them
     // must not relaunch an 8-GPU machine. (A new identity changes sshKeyName, which does replace.)
     const updates = changedKeys<InstanceInputs>(olds, news, API_ROUTING_KEYS);
@@ -681,6 +687,7 @@ export class InstanceProvider implements pulumi.dynamic.ResourceProvider<Instanc
       pinnedRegionPolicy: olds.pinnedRegionPolicy,
       pinnedRegionWaitSeconds: olds.pinnedRegionWaitSeconds,
       localCachePath: olds.localCachePath,
+      userData: olds.userData,
     };
     return { outs: outsFrom(kept, live, olds.expiresAt, olds.adopted, recordedFilesystem(olds)) };
   }
@@ -718,6 +725,8 @@ export interface InstanceArgs extends LambdaCommonArgs {
   waitTimeoutSeconds: pulumi.Input<number>;
   maxPriceCentsPerHour?: pulumi.Input<number>;
   protected?: pulumi.Input<boolean>;
+  /** cloud-init user_data; wrapped as a secret whatever it arrives as. */
+  userData?: pulumi.Input<string>;
 }
 
 /** A Lambda Cloud instance (token `pulumi-nodejs:dynamic/lambda:Instance`). */
@@ -742,6 +751,7 @@ export class Instance extends pulumi.dynamic.Resource {
       name,
       {
         ...args,
+        ...(args.userData !== undefined ? { userData: pulumi.secret(args.userData) } : {}),
         providerVersion: LAMBDA_PROVIDER_VERSION,
         instanceId: undefined,
         ip: undefined,
@@ -756,7 +766,7 @@ export class Instance extends pulumi.dynamic.Resource {
         filesystemRegion: undefined,
         cacheMountPath: undefined,
       },
-      opts,
+      { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "userData"] },
       "lambda",
       "Instance",
     );
