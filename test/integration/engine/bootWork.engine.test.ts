@@ -19,13 +19,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { deployBreakdown, renderDeployBreakdown } from "../../../components/ops/deployBreakdown";
 import type { CriticalPath, TimelinePhase } from "../../../components/serving/timeline";
 import { startLambdaEmulator, type LambdaEmulator } from "../../fixtures/lambda-emulator";
-import { freePort } from "../../fixtures/net";
-import { createProjectStack, plaintextLeaks, type EngineStack } from "../../fixtures/pulumi-engine";
+import { plaintextLeaks, type EngineStack } from "../../fixtures/pulumi-engine";
 import type { RunResult } from "../../fixtures/run";
 import { startSshTestHost, type SshTestHost } from "../../fixtures/ssh-host";
 import { runCloudConfig } from "../../fixtures/ssh-host/cloudInit";
 import { HF_STANDIN_DELAY_FILE } from "../../fixtures/stand-in-images";
-import { buildHostImages, newSecrets, remoteResultDirCleanup, sshStackConfig, type DeploySecrets } from "./sshStacks";
+import { buildHostImages, createLambdaStack, newSecrets, remoteResultDirCleanup, type DeploySecrets } from "./sshStacks";
 
 const BOOT_S = 30;
 const PULL_S = 60;
@@ -60,16 +59,12 @@ beforeAll(async () => {
   fs.writeFileSync(path.join(cacheDir, "huggingface", HF_STANDIN_DELAY_FILE), `${DOWNLOAD_S}\n`);
   // Not created here: cloud-init (the login user on the test host) makes it, as root would on an instance.
   bootDir = path.join(os.tmpdir(), `hgx-engine-boot-work-${process.pid}`);
-  engine = await createProjectStack({
-    stackName: "lambda",
-    baseStackFile: "Pulumi.dev.yaml",
+  engine = await createLambdaStack({
+    host,
+    emulator,
+    images,
+    secrets,
     config: {
-      ...sshStackConfig(host, images, secrets, await freePort()),
-      "hgx-inference:lambdaApiKey": { value: emulator.apiKey, secret: true },
-      "hgx-inference:lambdaApiUrl": { value: emulator.baseUrl },
-      "hgx-inference:lambdaSshPublicKey": { value: host.publicKey },
-      "hgx-inference:lambdaSshPrivateKey": { value: host.privateKey, secret: true },
-      "hgx-inference:lambdaSshPort": { value: String(host.port) },
       "hgx-inference:hfCachePath": { value: cacheDir },
       "hgx-inference:bootWorkDir": { value: bootDir },
       // The deploy itself is measured: no benchmark after the gate.

@@ -12,10 +12,9 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startLambdaEmulator, type LambdaEmulator } from "../../fixtures/lambda-emulator";
-import { freePort } from "../../fixtures/net";
-import { createProjectStack, plaintextLeaks, resourceTypes, type EngineStack } from "../../fixtures/pulumi-engine";
+import { plaintextLeaks, resourceTypes, type EngineStack } from "../../fixtures/pulumi-engine";
 import { startSshTestHost, type SshTestHost } from "../../fixtures/ssh-host";
-import { buildHostImages, newSecrets, remoteResultDirCleanup, sshStackConfig, type DeploySecrets } from "./sshStacks";
+import { buildHostImages, createLambdaStack, newSecrets, remoteResultDirCleanup, type DeploySecrets } from "./sshStacks";
 
 const FILESYSTEM = `hgx-engine-fs-${process.pid}`;
 const CONTAINER = "hgx-inference-lambda-hgx-sglang";
@@ -37,16 +36,12 @@ beforeAll(async () => {
   secrets = newSecrets();
   // The weights go to a directory of this test, not to /lambda/nfs on this machine.
   cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), "hgx-engine-lambda-cache-"));
-  engine = await createProjectStack({
-    stackName: "lambda",
-    baseStackFile: "Pulumi.dev.yaml",
+  engine = await createLambdaStack({
+    host,
+    emulator,
+    images,
+    secrets,
     config: {
-      ...sshStackConfig(host, images, secrets, await freePort()),
-      "hgx-inference:lambdaApiKey": { value: emulator.apiKey, secret: true },
-      "hgx-inference:lambdaApiUrl": { value: emulator.baseUrl },
-      "hgx-inference:lambdaSshPublicKey": { value: host.publicKey },
-      "hgx-inference:lambdaSshPrivateKey": { value: host.privateKey, secret: true },
-      "hgx-inference:lambdaSshPort": { value: String(host.port) },
       "hgx-inference:lambdaFilesystemName": { value: FILESYSTEM },
       "hgx-inference:hfCachePath": { value: cacheDir },
     },
