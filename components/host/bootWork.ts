@@ -196,6 +196,9 @@ if [ ! -f "$DIR/boot-work.pid" ]; then
   echo "boot wait: waiting for cloud-init to start the boot work in $DIR"
   # Launched with boot work, but cloud-init has not reached runcmd yet: wait while it runs.
   while [ ! -f "$DIR/boot-work.pid" ]; do
+    if ! command -v cloud-init >/dev/null 2>&1; then
+      echo "BOOT none: no cloud-init on this host, so no boot work will start; the serving layer fetches everything"; exit 0
+    fi
     st=$(cloud-init status 2>/dev/null | sed -n 's/^status: //p')
     case "$st" in done|error|disabled)
       echo "BOOT none: cloud-init finished ($st) without boot work in $DIR; the serving layer fetches everything"; exit 0 ;;

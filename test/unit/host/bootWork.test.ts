@@ -59,6 +59,19 @@ mv "$EVENTS.rest" "$EVENTS"
 });
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 
+/** A PATH dir with the tools the wait script uses but no cloud-init. */
+function noCloudInitBin(): string {
+  const bin = path.join(root, "no-cloud-init");
+  if (!fs.existsSync(bin)) {
+    fs.mkdirSync(bin);
+    for (const tool of ["bash", "cat", "grep", "sed", "tail", "mkdir", "date"]) {
+      const real = spawnSync("bash", ["-c", `command -v ${tool}`], { encoding: "utf8" }).stdout.trim();
+      fs.symlinkSync(real, path.join(bin, tool));
+    }
+  }
+  return bin;
+}
+
 function freshDir(): string {
   return path.join(root, `boot-${runs++}`);
 }
@@ -297,6 +310,10 @@ describe("boot wait (virtual clock)", () => {
     expect(none.stdout).toContain("BOOT none: cloud-init finished (done) without boot work");
     const late = runWait({ dir: freshDir(), expected: true, appearTimeoutSeconds: 120 });
     expect(late).toMatchObject({ code: 0, seconds: 120 });
+    // No cloud-init at all (a host that was never launched with it): nothing will start, no wait.
+    const noCloudInit = runWait({ dir: freshDir(), expected: true }, [], { PATH: `${eventsBin}:${clock.binDir}:${noCloudInitBin()}` });
+    expect(noCloudInit).toMatchObject({ code: 0, seconds: 0 });
+    expect(noCloudInit.stdout).toContain("BOOT none: no cloud-init on this host");
   });
 
   it("refuses bad options naming them", () => {
