@@ -138,8 +138,11 @@ describe("lambda mode with boot work: the slow fetches start at first boot", () 
     expect(seconds(phase("weightsPresent").start)).toBeGreaterThanOrEqual(seconds(phase("bootWeights").end));
     expect(phase("weightsPresent").seconds).toBeLessThan(DOWNLOAD_S);
 
-    // The longest chain is the boot-time download, then load; the rest is what the stack added.
-    expect(critical.phases).toEqual(["bootWeights", "containerHealthy", "ready"]);
+    // The longest chain is the boot-time download (unless the host checks on a loaded machine made the
+    // boot itself longer), then load; the rest is what the stack added.
+    const bootLonger = (boot.seconds ?? 0) > (phase("bootWeights").seconds ?? 0);
+    expect(critical.phases.slice(0, bootLonger ? 2 : 1)).toEqual(bootLonger ? ["boot", expect.stringMatching(/^(imagePulled|weightsPresent)$/)] : ["bootWeights"]);
+    expect(critical.phases.slice(-2)).toEqual(["containerHealthy", "ready"]);
     expect(critical.phaseSeconds).toBeGreaterThanOrEqual(DOWNLOAD_S + LOAD_S);
     expect(critical.stackAddedSeconds).toBe(critical.totalSeconds - critical.phaseSeconds);
 
