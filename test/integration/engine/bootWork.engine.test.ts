@@ -133,7 +133,8 @@ describe("lambda mode with boot work: the slow fetches start at first boot", () 
     }
     expect(seconds(phase("bootWeights").end)).toBeGreaterThan(hostReadyAt);
     expect(boot.seconds).toBeGreaterThanOrEqual(BOOT_S);
-    expect(phase("containerHealthy").seconds).toBeGreaterThanOrEqual(LOAD_S);
+    // Whole-second stamps on one side of the load (the other is Docker's StartedAt): ±1 s.
+    expect(phase("containerHealthy").seconds).toBeGreaterThanOrEqual(LOAD_S - 1);
     // The server's own fetches found the work done: the download skipped (its marker), the image present.
     expect(seconds(phase("weightsPresent").start)).toBeGreaterThanOrEqual(seconds(phase("bootWeights").end));
     expect(phase("weightsPresent").seconds).toBeLessThan(DOWNLOAD_S);
@@ -143,11 +144,11 @@ describe("lambda mode with boot work: the slow fetches start at first boot", () 
     const bootLonger = (boot.seconds ?? 0) > (phase("bootWeights").seconds ?? 0);
     expect(critical.phases.slice(0, bootLonger ? 2 : 1)).toEqual(bootLonger ? ["boot", expect.stringMatching(/^(imagePulled|weightsPresent)$/)] : ["bootWeights"]);
     expect(critical.phases.slice(-2)).toEqual(["containerHealthy", "ready"]);
-    expect(critical.phaseSeconds).toBeGreaterThanOrEqual(DOWNLOAD_S + LOAD_S);
+    expect(critical.phaseSeconds).toBeGreaterThanOrEqual(DOWNLOAD_S + LOAD_S - 1);
     expect(critical.stackAddedSeconds).toBe(critical.totalSeconds - critical.phaseSeconds);
 
     // The ordering the boot work buys: no faster than the overlapped waits, and faster than serial.
-    expect(readyAt - launchedAt).toBeGreaterThanOrEqual(OVERLAPPED_S);
+    expect(readyAt - launchedAt).toBeGreaterThanOrEqual(OVERLAPPED_S - 1); // the ready stamp is whole seconds
     expect(endedAt - launchedAt).toBeLessThan(SERIAL_S);
   });
 
