@@ -152,6 +152,32 @@ describe("lambda mode with boot work: the slow fetches start at first boot", () 
     expect(endedAt - launchedAt).toBeLessThan(SERIAL_S);
   });
 
+  it(`without boot work (bootWorkDir ""), the same deploy is serial: at least boot + download + load (${SERIAL_S} s)`, async () => {
+    await engine.stack.destroy({ onOutput: engine.onOutput });
+    // A cold cache again (the retained cache would skip the download), and no boot work at the launch.
+    fs.rmSync(path.join(cacheDir, "huggingface", "hub"), { recursive: true, force: true });
+    await engine.stack.setConfig("hgx-inference:bootWorkDir", { value: "" });
+    const from = engine.events.length;
+    const up = await engine.stack.up({ onOutput: engine.onOutput, onEvent: engine.onEvent });
+    const endedAt = Date.now() / 1000;
+    expect(up.summary.result).toBe("succeeded");
+    expect(cloudInitRuns).toHaveLength(1); // no user_data this time
+    const instance = emulator.state.instances().find((i) => i.status !== "terminated")!;
+    const launchedAt = instance.launchedAt / 1000;
+    const serial = (up.outputs.server?.value as { timeline: TimelinePhase[] }).timeline;
+    const readyAt = seconds(serial.find((p) => p.phase === "ready")!.end);
+    console.log(
+      [
+        `serial deploy (no boot work): launch -> ready ${(readyAt - launchedAt).toFixed(1)} s, launch -> up finished ${(endedAt - launchedAt).toFixed(1)} s`,
+        ...serial.map((p) => `  ${p.phase.padEnd(16)} ${String(p.seconds ?? "-").padStart(5)} s  ${p.start ?? ""} -> ${p.end ?? ""}`),
+        renderDeployBreakdown(deployBreakdown(engine.events.slice(from))),
+      ].join("\n"),
+    );
+    expect(serial.map((p) => p.phase)).not.toContain("boot");
+    // The download starts only once the host is ready: boot, then download, then load.
+    expect(readyAt - launchedAt).toBeGreaterThanOrEqual(SERIAL_S - 1);
+  });
+
   it("keeps the HF token out of the launch's user_data, the state and the engine output", async () => {
     const all = { lambdaApiKey: emulator.apiKey, sglangApiKey: secrets.sglangApiKey, hfToken: secrets.hfToken };
     expect(plaintextLeaks(engine.backendText(), all)).toEqual([]);
