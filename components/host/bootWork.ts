@@ -81,6 +81,8 @@ echo "TIMELINE boot_start $(ts)"
 # Every step is marked started before the pid appears: a waiter that sees the pid sees all steps.
 for s in ${steps.join(" ")}; do ts > "$DIR/$s.started"; done
 echo $$ > "$DIR/boot-work.pid"
+# runcmd may run before dockerd is up on a fresh boot: give it two minutes (a step then fails with its error).
+for _ in $(seq 60); do docker info >/dev/null 2>&1 && break; sleep 2; done
 # step NAME COMMAND...: one fetch, its output in NAME.log, then NAME.done or NAME.failed.
 step() {
   local name=$1; shift
