@@ -70,7 +70,7 @@ beforeAll(async () => {
       // The deploy itself is measured: no benchmark after the gate.
       "hgx-inference:benchmarkEnabled": { value: "false" },
     },
-    structuredConfig: { "hgx-inference:lambdaRegions": ["us-east-1"], "hgx-inference:sglangExtraArgs": ["--sim-load-ms", String(LOAD_S * 1000)] },
+    structuredConfig: { "hgx-inference:lambdaRegions": ["us-east-1"], "hgx-inference:sglangExtraArgs": [`--sim-load-ms=${LOAD_S * 1000}`] },
   });
 }, 900_000);
 
