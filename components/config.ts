@@ -12,6 +12,7 @@ import type { CapacitySettings } from "./benchmark/capacityCommand";
 import { durationMs } from "./duration";
 import { cidrProblem, isLoopbackHost, sshHostProblem } from "./network";
 import { isProductionStack, POLICY_DEFAULTS } from "./ops/policy-rules";
+import { validateBootWork } from "./host/bootWork";
 import { UID_PATTERN } from "./host/lambda/identity";
 import { PINNED_REGION_POLICIES, type PinnedRegionPolicy } from "./host/lambda/instance";
 import { HOST_KEY_TRUST_MODES, hostKeyPinFrom, type HostKeyTrust } from "./host/hostKey";
@@ -163,6 +164,12 @@ export const CONFIG_SCHEMA = {
   hfCacheVolume: { type: "string", default: "hf-cache", description: "Docker volume holding the Hugging Face cache when no host path is used (a Docker volume name)." },
   hfCachePath: { type: "string", default: "", description: "Absolute host path for the cache (no `:`, no control characters); empty = `<filesystem mount>/huggingface` when a filesystem exists, else the volume." },
   hfDownloaderImage: { type: "string", default: "python:3.12-slim", description: "Image that pre-downloads the weights (`pip install huggingface_hub`, then `hf download`), in parallel with the SGLang image pull." },
+  bootWorkDir: {
+    type: "string",
+    default: "/var/lib/hgx-boot",
+    description:
+      "Directory on the host for boot work: a Lambda instance's cloud-init starts the image pull and the (token-less) weights download there at first boot, and the serving layer waits for what still runs (an SSH host without it fetches itself). Empty = no boot work.",
+  },
   // --- benchmark ----------------------------------------------------------------------------------
   benchmarkEnabled: { type: "boolean", default: true, description: "Run the benchmark after deploy and export its metrics." },
   benchmarkScalingEfficiency: { type: "boolean", default: false, description: "With `replicas` > 1: also run the benchmark against the first worker alone (before the one through the router) and export `benchmark.scalingEfficiency` = router throughput ÷ (replicas × one worker's)." },
@@ -282,6 +289,8 @@ export interface StackConfig {
   readonly stack: string;
   readonly hostMode: HostMode;
   readonly replicas: number;
+  /** Boot-work dir on the host (see components/host/bootWork.ts); undefined = no boot work. */
+  readonly bootWorkDir?: string;
   readonly gpuCount: number;
   readonly gpuModel: string;
   readonly hourlyPriceUsd: number;
@@ -367,6 +376,7 @@ export function parseStackConfig(
     stack: context.stack,
     hostMode,
     replicas: r.integer("replicas", 1, 64),
+    bootWorkDir: r.optionalString("bootWorkDir"),
     gpuCount: hostMode === "lambda" ? gpuCountOfInstanceType(lambdaInstanceType) ?? 0 : r.integer("gpuCount", 1, 64),
     gpuModel: r.pattern("gpuModel", matches(GPU_MODEL_PATTERN, "is not a GPU model word as nvidia-smi prints it (letters, digits, space, '.', '_', '-')"), "B200"),
     gpuProbeImage: r.imageRef("gpuProbeImage"),
@@ -586,6 +596,8 @@ function crossChecks(c: StackConfig, raw: RawConfig): ConfigProblem[] {
     add("hfCachePath", `= "${c.hf.cachePath}" must be an absolute path ('~' only expands in a shell). Fix: e.g. /home/ubuntu/.cache/huggingface`);
   else if (c.hf.cachePath !== undefined && /[:\x00-\x1f\x7f]/.test(c.hf.cachePath))
     add("hfCachePath", `= ${JSON.stringify(c.hf.cachePath)} contains ':' or a control character, which Docker's -v host:container syntax and the host's scripts cannot carry. Fix: e.g. /home/ubuntu/.cache/huggingface`);
+  if (c.bootWorkDir !== undefined && validateBootWork({ dir: c.bootWorkDir, image: "-" }).length > 0)
+    add("bootWorkDir", `= ${JSON.stringify(c.bootWorkDir)} is not an absolute path of letters, digits, '.', '_', '-' and '/'. Fix: pulumi config set ${PROJECT}:bootWorkDir /var/lib/hgx-boot (or "" for no boot work)`);
   if (c.sglang.servedModelName !== "" && !SERVED_MODEL_NAME.test(c.sglang.servedModelName))
     add("sglangServedModelName", `= ${JSON.stringify(c.sglang.servedModelName)} is not a served name (letters, digits, '.', '_', '/', '-', starting with a letter or digit, at most 128). Fix: pulumi config set ${PROJECT}:sglangServedModelName qwen`);
   const port = c.sglang.port;

@@ -18,6 +18,10 @@ import {
 import { gpuExpectationFromInstanceType, HgxHost, type GpuExpectation, type HgxHostArgs, type HostConnection } from "./host";
 import { judgeRollout, planRouter, routerPlanInputFor, routerSpecHash, SglangRouter, workerUrlFor, type RolloutKey, type SglangRouterArgs } from "./router";
 import { cacheMountFor, localDockerHost, overridesFromFlagNames, planServing, servingPlanInputFor, servingSpecHash, SglangServer, type SglangServerArgs } from "./serving";
+import { bootWorkPart } from "./host/bootWork";
+import type { CloudConfigPart } from "./host/lambda/cloudInit";
+import { weightsDownloadOptionsFor } from "./serving/sglangServer";
+import { renderWeightsDownloadScript } from "./serving/weights";
 
 /** Where the persistent Hugging Face cache lives on the host, decided from config (never an Output). */
 export function cacheMountPathFor(config: StackConfig): string | undefined {
@@ -216,7 +220,28 @@ export function serverArgsFor(config: StackConfig, name: string, host: ServerHos
     preDownload: !local,
     downloaderImage: config.hf.downloaderImage,
     omitMemlockUlimit: config.sglang.omitMemlockUlimit,
+    // Any SSH host may carry boot work (a Lambda launch does); one without the dir is not waited for.
+    bootWork: local || config.bootWorkDir === undefined ? undefined : { dir: config.bootWorkDir, expected: config.hostMode === "lambda" },
   };
+}
+
+/**
+ * The cloud-init part that starts replica `name`'s slow fetches at first boot: the pull of the image
+ * its server runs and the download its server would run (the same script), without the HF token.
+ * Undefined outside lambda mode or with `bootWorkDir` empty.
+ */
+export function bootWorkPartFor(config: StackConfig, name: string): CloudConfigPart | undefined {
+  if (config.hostMode !== "lambda" || config.bootWorkDir === undefined) return undefined;
+  const plannedHost: ServerHostFacts = { connection: { kind: "local" }, readyAt: "", gpuCount: config.gpuCount };
+  const args = { ...serverArgsFor(config, name, plannedHost), gpuCount: config.gpuCount };
+  const input = servingPlanInputFor(args, config);
+  const { plan } = planServing(input);
+  // An invalid plan fails in the server component with every problem listed; no boot work for it.
+  if (plan === undefined) return undefined;
+  const weightsScript = input.preDownload
+    ? renderWeightsDownloadScript(weightsDownloadOptionsFor(args, plan, { project: config.project, stack: config.stack, containerName: input.containerName }))
+    : undefined;
+  return bootWorkPart({ dir: config.bootWorkDir, image: config.sglang.image, ...(weightsScript !== undefined ? { weightsScript } : {}) });
 }
 
 /** What the benchmark needs from a host and its server (components, or plain values in a rehearsal). */
@@ -343,7 +368,10 @@ export function deployStack(config: StackConfig): StackDeployment {
   const hosts: HgxHost[] = [];
   for (const [index, name] of names.entries()) {
     // Workers behind a router admit its host (the first replica's) on their serving port.
-    hosts.push(new HgxHost(name, hostArgsFor(config, index, { routerHostIp: index > 0 ? hosts[0].ip : undefined })));
+    const hostArgs = hostArgsFor(config, index, { routerHostIp: index > 0 ? hosts[0].ip : undefined });
+    // Boot work (image pull, weights download) starts at the instance's first boot through cloud-init.
+    const bootWork = bootWorkPartFor(config, name);
+    hosts.push(new HgxHost(name, bootWork && hostArgs.lambda ? { ...hostArgs, lambda: { ...hostArgs.lambda, cloudInitParts: [bootWork] } } : hostArgs));
   }
   if (!routed(config)) {
     const deployments = names.map((name, index) => {

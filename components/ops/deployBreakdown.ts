@@ -32,6 +32,7 @@ interface StepMetadata {
 export const WAIT_ROLES: Readonly<Record<string, string>> = {
   instance: "cloud instance boot (launch until active)",
   readiness: "host checks (SSH, Docker, GPUs)",
+  wait: "boot work still running (the image pull and weights download cloud-init started at first boot)",
   image: "server image pull",
   weights: "weights download",
   ready: "server boot and readiness gate (/health, /v1/models, one completion)",

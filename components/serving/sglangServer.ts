@@ -4,6 +4,8 @@
  * Children (all `${name}-<role>`, parent = this component):
  *   docker-ssh-files local.Command whose delete removes the provider's key and known_hosts files at destroy (SSH hosts)
  *   docker-provider  Docker engine on the host (ssh://user@host:port, key + pinned known_hosts in a private per-stack dir, or the local socket)
+ *   boot-wait        remote/local Command (with `bootWork`): waits for the host's boot-time pull and
+ *                    download still running, fails on a failed one, prints their TIMELINE lines
  *   image            docker.RemoteImage of the pinned SGLang release
  *   image-pulled     local.Command stamping when the pull finished (timeline only)
  *   cache-volume     docker.Volume for the HF cache, only when the host has no persistent filesystem
@@ -43,7 +45,8 @@ import { renderReadinessGateScript } from "./readinessGate";
 import type { SglangFlagOverrides, SglangPresetName } from "./sglangArgs";
 import { checkGpuFit, type Duration, planServing, servingSpecHash, type ServingPlan, type ServingPlanInput } from "./servingPlan";
 import { buildTimeline, criticalPath, type CriticalPath, type TimelinePhase } from "./timeline";
-import { DEFAULT_DOWNLOADER_IMAGE, renderWeightsDownloadScript } from "./weights";
+import { renderBootWaitScript } from "../host/bootWork";
+import { DEFAULT_DOWNLOADER_IMAGE, renderWeightsDownloadScript, type WeightsDownloadOptions } from "./weights";
 
 /** Fields of a command child that `transform` may override. */
 export type HostCommandTransform = Partial<
@@ -195,6 +198,13 @@ export interface SglangServerArgs {
    * @default false
    */
   readonly publish?: boolean;
+  /**
+   * Boot work on the host (components/host/bootWork.ts): before its own pull and download, the server
+   * waits in `dir` for the boot-time ones still running and skips what they finished. `expected`: the
+   * host was launched with boot work (Lambda), so a dir not there yet is waited for while cloud-init runs.
+   * @default undefined (no boot wait)
+   */
+  readonly bootWork?: { readonly dir: string; readonly expected: boolean };
   /** Escape hatch: fields merged last into each child's args. */
   readonly transform?: {
     readonly provider?: Partial<docker.ProviderArgs>;
@@ -281,6 +291,25 @@ export function hostDockerProvider(
     },
     { parent, dependsOn: [sshFilesCleanup] },
   );
+}
+
+/**
+ * The weights download this server runs: one definition, so the boot work (cloud-init) runs exactly
+ * the same script (downloader container name, cache mount, completion marker) as the serving layer.
+ */
+export function weightsDownloadOptionsFor(
+  args: Pick<SglangServerArgs, "weightsRevision" | "downloaderImage">,
+  plan: Pick<ServingPlan, "flags" | "cacheMount">,
+  runtime: { readonly project: string; readonly stack: string; readonly containerName: string },
+): WeightsDownloadOptions {
+  return {
+    model: plan.flags.modelPath,
+    revision: args.weightsRevision,
+    cacheMount: plan.cacheMount,
+    containerName: `${runtime.containerName}-weights`,
+    downloaderImage: args.downloaderImage ?? DEFAULT_DOWNLOADER_IMAGE,
+    labels: { "hgx.project": runtime.project, "hgx.stack": runtime.stack, "hgx.component": "serving-weights" },
+  };
 }
 
 /** Runs a bash script on the host: remote.Command over SSH, local.Command here (the router's steps use it too). */
@@ -377,12 +406,32 @@ export class SglangServer extends pulumi.ComponentResource {
     this.provider = hostDockerProvider(name, conn, hostReady, this, args.transform?.provider);
     const onHost = { parent: this, provider: this.provider };
 
-    // 3. Image pull and weights download, both depending only on host readiness.
+    // 3. Boot work: wait for the boot-time pull and download still running (an explicit wait, so the
+    //    timeline is honest: docker would join an in-flight pull silently); skip what they finished.
+    const bootWait = args.bootWork
+      ? hostCommand(
+          `${name}-boot-wait`,
+          conn,
+          hostReady,
+          {
+            script: renderBootWaitScript({
+              dir: args.bootWork.dir,
+              expected: args.bootWork.expected,
+              weightsFallback: args.hfToken !== undefined,
+            }),
+            secretLine: "",
+          },
+          { parent: this },
+        )
+      : undefined;
+    const afterBoot = bootWait ? [bootWait.resource] : [];
+
+    // 4. Image pull and weights download, both depending only on host readiness (and the boot wait).
     this.image = new docker.RemoteImage(
       `${name}-image`,
       // keepLocally: a replaced container must not force a re-pull of a ~20 GB image.
       { name: args.image, keepLocally: true, ...args.transform?.image },
-      onHost,
+      { ...onHost, dependsOn: afterBoot },
     );
     const imagePulled = new command.local.Command(
       `${name}-image-pulled`,
@@ -398,21 +447,14 @@ export class SglangServer extends pulumi.ComponentResource {
           labels: Object.entries(plan.spec.labels).map(([label, value]) => ({ label, value })),
           ...args.transform?.cacheVolume,
         },
-        { ...onHost, retainOnDelete: args.retainCache ?? false },
+        { ...onHost, retainOnDelete: args.retainCache ?? false, dependsOn: afterBoot },
       );
     }
 
     let weights: { resource: pulumi.CustomResource; stdout: pulumi.Output<string> } | undefined;
     const cacheDeps: pulumi.Resource[] = this.cacheVolume ? [this.cacheVolume] : [];
     if (preDownload) {
-      const script = renderWeightsDownloadScript({
-        model: plan.flags.modelPath,
-        revision: args.weightsRevision,
-        cacheMount: plan.cacheMount,
-        containerName: `${containerName}-weights`,
-        downloaderImage: args.downloaderImage ?? DEFAULT_DOWNLOADER_IMAGE,
-        labels: { "hgx.project": pulumi.getProject(), "hgx.stack": stack, "hgx.component": "serving-weights" },
-      });
+      const script = renderWeightsDownloadScript(weightsDownloadOptionsFor(args, plan, { project: pulumi.getProject(), stack, containerName }));
       pulumi.log.info(`weights: pre-downloading ${plan.flags.modelPath} in parallel with the image pull (progress lines every 30 s)`, this);
       weights = hostCommand(
         `${name}-weights`,
@@ -424,11 +466,11 @@ export class SglangServer extends pulumi.ComponentResource {
           secretLine: args.hfToken ?? "",
           transform: args.transform?.weights,
         },
-        { parent: this, dependsOn: cacheDeps },
+        { parent: this, dependsOn: [...cacheDeps, ...afterBoot] },
       );
     }
 
-    // 4. The server container, started; the gate below waits for it to serve.
+    // 5. The server container, started; the gate below waits for it to serve.
     const containerArgs = toContainerArgs(plan.spec, { imageId: this.image.imageId, secretEnv });
     pulumi.log.info(
       `container ${containerName}: waiting up to ${Math.round(plan.waitTimeoutSeconds / 60)} min for /health (cold 400B boot: load 5-15 min + CUDA graphs)`,
@@ -444,7 +486,7 @@ export class SglangServer extends pulumi.ComponentResource {
       deleteBeforeReplace: true,
     });
 
-    // 5. Readiness gate: boot progress and watchdog, then a real request path (not Docker's health
+    // 6. Readiness gate: boot progress and watchdog, then a real request path (not Docker's health
     //    status, which lags by up to a health-check interval). Its bound covers the boot and the checks.
     const hostLocalBase = `http://127.0.0.1:${plan.hostPort}`;
     const gate = hostCommand(
@@ -465,7 +507,7 @@ export class SglangServer extends pulumi.ComponentResource {
       { parent: this, dependsOn: [this.container] },
     );
 
-    // 6. Outputs, gated on the readiness gate.
+    // 7. Outputs, gated on the readiness gate.
     const publicHost: pulumi.Input<string> = conn.kind === "ssh" && plan.publiclyBound ? conn.host : "127.0.0.1";
     this.endpoint = pulumi.all([publicHost, gate.stdout]).apply(([h]) => `http://${h}:${plan.hostPort}`);
     this.hostLocalEndpoint = gate.stdout.apply(() => hostLocalBase);
@@ -475,9 +517,9 @@ export class SglangServer extends pulumi.ComponentResource {
     this.dockerRunCommand = pulumi.output(renderDockerRunCommand(plan.spec));
     this.containerName = pulumi.output(containerName);
     this.timeline = pulumi
-      .all([args.hostReady, imagePulled.stdout, weights?.stdout ?? pulumi.output(""), gate.stdout])
-      .apply(([hostReadyAt, pulledAt, weightsLog, gateLog]) =>
-        buildTimeline({ hostReadyAt, imagePulledAt: pulledAt, weightsLog, gateLog }),
+      .all([args.hostReady, imagePulled.stdout, weights?.stdout ?? pulumi.output(""), gate.stdout, bootWait?.stdout ?? pulumi.output("")])
+      .apply(([hostReadyAt, pulledAt, weightsLog, gateLog, bootWaitLog]) =>
+        buildTimeline({ hostReadyAt, imagePulledAt: pulledAt, weightsLog, gateLog, bootWaitLog }),
       );
     this.criticalPath = this.timeline.apply((t) => criticalPath(t) ?? null);
 

@@ -7,6 +7,8 @@ import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import { DEFAULT_REMOTE_RESULT_DIR } from "../../../components/benchmark/remoteRunner";
 import type { ConfigMap } from "@pulumi/pulumi/automation";
+import { freePort } from "../../fixtures/net";
+import { createProjectStack, type EngineStack } from "../../fixtures/pulumi-engine";
 import { buildSimulatorImage } from "../../fixtures/sglang-simulator";
 import type { SshTestHost } from "../../fixtures/ssh-host";
 import { ensureHfDownloaderStandInImage, ensureVllmStandInImage } from "../../fixtures/stand-in-images";
@@ -59,6 +61,40 @@ export function sshStackConfig(host: SshTestHost, images: HostImages, secrets: D
     "hgx-inference:benchmarkTimeout": { value: "10m" },
     "hgx-inference:testRigOmitMemlockUlimit": { value: "true" },
   };
+}
+
+/** Config pointing a lambda-mode stack at the Lambda emulator, whose instances are the SSH test host. */
+export function lambdaEmulatorConfig(host: SshTestHost, emulator: { readonly apiKey: string; readonly baseUrl: string }): ConfigMap {
+  return {
+    "hgx-inference:lambdaApiKey": { value: emulator.apiKey, secret: true },
+    "hgx-inference:lambdaApiUrl": { value: emulator.baseUrl },
+    "hgx-inference:lambdaSshPublicKey": { value: host.publicKey },
+    "hgx-inference:lambdaSshPrivateKey": { value: host.privateKey, secret: true },
+    "hgx-inference:lambdaSshPort": { value: String(host.port) },
+  };
+}
+
+/**
+ * The `lambda` stack of the project on the dev stack's settings, pointed at the emulator and the SSH test
+ * host with the shared SSH-host config, plus the test's own settings.
+ */
+export async function createLambdaStack(opts: {
+  readonly host: SshTestHost;
+  readonly emulator: { readonly apiKey: string; readonly baseUrl: string };
+  readonly images: HostImages;
+  readonly secrets: DeploySecrets;
+  readonly config: ConfigMap;
+  readonly structuredConfig: Readonly<Record<string, unknown>>;
+  /** Extra environment for the engine and its providers (e.g. XDG_CACHE_HOME for the docker provider's files). */
+  readonly envVars?: Record<string, string>;
+}): Promise<EngineStack> {
+  return createProjectStack({
+    stackName: "lambda",
+    baseStackFile: "Pulumi.dev.yaml",
+    config: { ...sshStackConfig(opts.host, opts.images, opts.secrets, await freePort()), ...lambdaEmulatorConfig(opts.host, opts.emulator), ...opts.config },
+    structuredConfig: opts.structuredConfig,
+    ...(opts.envVars ? { envVars: opts.envVars } : {}),
+  });
 }
 
 /**

@@ -112,6 +112,8 @@ const badValues: Array<{ name: string; raw: RawConfig; expect: string[] }> = [
   { name: "port that is not a number", raw: { ...lambdaBase, sglangPort: "eighty" }, expect: ["sglangPort:", "is not a whole number"] },
   { name: "open serving port without an API key", raw: { ...lambdaBase, lambdaFirewallAllowlist: '["203.0.113.0/24"]' }, expect: ["sglangApiKey:", "is required when lambdaFirewallAllowlist opens the serving port"] },
   { name: "relative cache path", raw: { ...lambdaBase, hfCachePath: "~/.cache/huggingface" }, expect: ["hfCachePath:", "must be an absolute path"] },
+  { name: "relative boot-work dir", raw: { ...lambdaBase, bootWorkDir: "hgx-boot" }, expect: ["bootWorkDir:", '"hgx-boot" is not an absolute path', "Fix: pulumi config set hgx-inference:bootWorkDir /var/lib/hgx-boot"] },
+  { name: "boot-work dir with a shell word", raw: { ...lambdaBase, bootWorkDir: "/var/lib/$(reboot)" }, expect: ["bootWorkDir:", "is not an absolute path"] },
   { name: "unknown threshold", raw: { ...lambdaBase, benchmarkThresholds: '{"minTokPerS": 5}' }, expect: ["benchmarkThresholds.minTokPerS:", "is not a known threshold", "minOutputThroughput"] },
   { name: "flags that are not an object", raw: { ...lambdaBase, sglangFlags: "[1,2]" }, expect: ["sglangFlags:", "is not an object of flag"] },
   { name: "invalid JSON list", raw: { ...lambdaBase, sglangExtraArgs: "[--foo" }, expect: ["sglangExtraArgs:", "is not valid JSON"] },

@@ -70,6 +70,7 @@ describe("deploy breakdown from engine events", () => {
     expect(waitRoleOf("hgx-2-run")).toBe("run");
     expect(waitRoleOf("hgx-readiness-gpus")).toBe("readiness");
     expect(waitRoleOf("hgx-machine-instance")).toBe("instance");
+    expect(waitRoleOf("hgx-boot-wait")).toBe("wait");
     expect(waitRoleOf("hgx-container")).toBeUndefined();
     expect(waitRoleOf("hgx-image-pulled")).toBeUndefined();
   });

@@ -9,6 +9,8 @@ import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { beforeAll, describe, expect, it } from "vitest";
 import { installProgramMocks, settle, type ProgramMocks } from "./programMocks";
+import { parse } from "yaml";
+import { renderBootWaitScript } from "../../../components/host/bootWork";
 import { scriptOf } from "../../fixtures/stdinScript";
 
 const SECRETS = {
@@ -115,3 +117,27 @@ describe("the benchmark reads the tokenizer from the server's own cache", () => 
     expect(scriptOf(bench.inputs)).toContain("-v /lambda/nfs/hgx-dev-hf-cache/huggingface:/root/.cache/huggingface");
   });
 });
+
+describe("boot work: the launch starts the slow fetches, the server waits for them", () => {
+  it("launches with secret user_data whose cloud-config starts the pinned image pull and the server's own weights download, without the HF token", () => {
+    const instance = mocks.resources.find((r) => r.type === "pulumi-nodejs:dynamic/lambda:Instance")!;
+    const userData = instance.inputs.userData as { value?: unknown } & Record<string, unknown>;
+    expect(Object.keys(userData)).toContain("4dabf18193072939515e22adb298388d");
+    const text = String(userData.value);
+    expect(text.startsWith("#cloud-config\n")).toBe(true);
+    const doc = parse(text) as { write_files: { path: string; content: string }[]; runcmd: string[][] };
+    expect(doc.write_files.map((f) => f.path)).toEqual(["/var/lib/hgx-boot/boot-work.sh", "/var/lib/hgx-boot/weights.sh"]);
+    expect(doc.write_files[0].content).toContain("IMAGE=lmsysorg/sglang:v0.5.14");
+    // The very script the server's weights step runs (same container name, cache and marker).
+    const weightsStep = mocks.resources.find((r) => r.type === "command:remote:Command" && r.name === "hgx-weights")!;
+    expect(doc.write_files[1].content).toBe(scriptOf(weightsStep.inputs));
+    expect(doc.runcmd).toHaveLength(1);
+    expect(text).not.toContain(SECRETS.hfToken);
+  });
+
+  it("waits in the boot-work dir before the server's own pull and download, falling back to the token download", () => {
+    const wait = mocks.resources.find((r) => r.type === "command:remote:Command" && r.name === "hgx-boot-wait")!;
+    expect(scriptOf(wait.inputs)).toBe(renderBootWaitScript({ dir: "/var/lib/hgx-boot", expected: true, weightsFallback: true }));
+  });
+});
+

@@ -8,6 +8,7 @@ import { GATE_LOG, WEIGHTS_LOG } from "../../fixtures/serving/scriptLogs";
 import { firstStdinLine, scriptOf } from "../../fixtures/stdinScript";
 import { localDockerHost } from "../../../components/serving/dockerEndpoint";
 import { TEST_HOST_PUBLIC_KEY } from "../../fixtures/hostKeys";
+import { renderBootWaitScript } from "../../../components/host/bootWork";
 
 const API_KEY = "sk-serving-unit-9d1c";
 const HF_TOKEN = "hf_unitTOKEN_55aa";
@@ -291,6 +292,20 @@ describe("SglangServer with the seed preset over SSH", () => {
 });
 
 describe("SglangServer variants", () => {
+  it("with boot work: a boot wait runs first, the pull, cache volume and download wait for it, and its TIMELINE lines reach the timeline", async () => {
+    const server = await deploy("boot", { bootWork: { dir: "/var/lib/hgx-boot", expected: true } });
+    const wait = byName("boot-boot-wait")?.inputs ?? {};
+    expect(scriptOf(wait)).toBe(renderBootWaitScript({ dir: "/var/lib/hgx-boot", expected: true, weightsFallback: true }));
+    // The wait reads no secret: its stdin's first line is empty.
+    expect(firstStdinLine(wait)).toBe("");
+    const named = (d: unknown) => (d as { __name?: string }).__name;
+    for (const child of ["boot-image", "boot-cache-volume", "boot-weights"]) {
+      expect((capturedNamed(child)?.opts.dependsOn as unknown[]).map(named), child).toContain("boot-boot-wait");
+    }
+    // Under mocks every command prints the same stub time; the wait's stdout (no boot lines) adds no phase.
+    expect((await valueOf(server.timeline)).map((p) => p.phase)).toEqual(["hostReady", "imagePulled", "weightsPresent", "containerHealthy", "ready"]);
+  });
+
   it("local host with a persistent filesystem: bind mount, no volume, local commands, unix socket", async () => {
     const server = await deploy("loc", {
       connection: { kind: "local" },
