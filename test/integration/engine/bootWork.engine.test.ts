@@ -52,9 +52,10 @@ beforeAll(async () => {
     // First boot: the instance's cloud-init installs the generated host key (ssh_keys) as the test sshd's and
     // runs the launch's user_data (write_files, runcmd) on the host it points at.
     cloudInit: (userData) => {
-      const key = (parseYaml(userData) as { ssh_keys?: { ed25519_private?: string } }).ssh_keys?.ed25519_private;
-      if (key) host.installHostKey(key);
-      cloudInitRuns.push(runCloudConfig(host.ssh, userData));
+      const doc = parseYaml(userData) as { ssh_keys?: { ed25519_private?: string }; runcmd?: unknown; write_files?: unknown };
+      if (doc.ssh_keys?.ed25519_private) host.installHostKey(doc.ssh_keys.ed25519_private);
+      // Every launch carries the host key; only one with boot work has files and commands to run.
+      if (doc.runcmd !== undefined || doc.write_files !== undefined) cloudInitRuns.push(runCloudConfig(host.ssh, userData));
     },
   });
   const images = await buildHostImages();
@@ -169,7 +170,7 @@ describe("lambda mode with boot work: the slow fetches start at first boot", () 
     const up = await engine.stack.up({ onOutput: engine.onOutput, onEvent: engine.onEvent });
     const endedAt = Date.now() / 1000;
     expect(up.summary.result).toBe("succeeded");
-    expect(cloudInitRuns).toHaveLength(1); // no user_data this time
+    expect(cloudInitRuns).toHaveLength(1); // no boot work in user_data this time (only the host key)
     const instance = emulator.state.instances().find((i) => i.status !== "terminated")!;
     const launchedAt = instance.launchedAt / 1000;
     const serial = (up.outputs.server?.value as { timeline: TimelinePhase[] }).timeline;
