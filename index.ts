@@ -20,4 +20,4 @@ export const benchmark = stack.router
 /** Every replica, in order (`hgx`, `hgx-2`, ...). */
 export const replicas = deployments;
 /** With `replicas` > 1: the one endpoint in front of them, its metrics and the workers behind it. */
-export const router = stack.router && routerOutputs(stack.router.router, stack.deployments, stack.router.rollout);
+export const router = stack.router && routerOutputs(stack.router.router, stack.deployments, stack.router.rollout, stack.router.host);

@@ -111,7 +111,9 @@ export const CONFIG_SCHEMA = {
   replicas: { type: "integer", default: 1, description: "Number of host + server pairs (full copies of the model); more than 1 puts SGLang's router in front of them as one endpoint (`router.endpoint`)." },
   // --- router (replicas > 1) ---------------------------------------------------------------------
   routerImage: { type: "string", default: "", description: "Image that runs `python -m sglang_router.launch_router` (pinned to a release tag or digest); empty = `sglangImage`, whose SGLang release ships the matching `sglang-router` (no extra pull on the first host)." },
-  routerPort: { type: "integer", default: 30000, description: "Port the router serves clients on (host network on the first replica's host): 1024-65535, not the SSH, serving or metrics port." },
+  routerPlacement: { type: "string", default: "first-replica", description: "Where the router runs: `first-replica` (host network on the first worker's host: no extra machine) or `own-host` (hostMode lambda: an instance of its own, `routerInstanceType`, so a worker's failure or replacement never takes the endpoint with it)." },
+  routerInstanceType: { type: "string", default: "gpu_1x_a10", description: "With `routerPlacement: own-host`: the Lambda instance type of the router's host (the router needs no GPU; this is the cheapest type Lambda lists, about $0.75/h)." },
+  routerPort: { type: "integer", default: 30000, description: "Port the router serves clients on (host network on its host): 1024-65535, not the SSH, serving or metrics port." },
   routerMetricsPort: { type: "integer", default: 29000, description: "Port of the router's Prometheus `/metrics` (`router.metricsEndpoint`)." },
   routerPolicy: { type: "string", default: "cache_aware", description: "Router load-balancing policy: `cache_aware` (repeated prefixes stick to the worker that has them cached), `round_robin`, `power_of_two` or `random`." },
   routerHealthCheckInterval: { type: "string", default: "10s", description: "How often the router probes each worker's `/health` (1s-10m); 3 failures take a worker out, 2 successes take it back." },
@@ -305,11 +307,17 @@ export interface StackConfig {
 
 export const ROUTER_POLICIES = ["cache_aware", "round_robin", "power_of_two", "random"] as const;
 export type RouterPolicy = (typeof ROUTER_POLICIES)[number];
+export const ROUTER_PLACEMENTS = ["first-replica", "own-host"] as const;
+/** `first-replica`: on the first worker's host; `own-host`: on an instance of its own (lambda mode). */
+export type RouterPlacement = (typeof ROUTER_PLACEMENTS)[number];
 
 /** SGLang's router in front of the replicas (used only when `replicas` > 1). */
 export interface RouterSettings {
   /** Image reference; `sglangImage` when the key is empty. */
   readonly image: string;
+  readonly placement: RouterPlacement;
+  /** Lambda instance type of the router's own host (`placement: own-host`). */
+  readonly instanceType: string;
   readonly port: number;
   readonly metricsPort: number;
   readonly policy: RouterPolicy;
@@ -450,6 +458,8 @@ export function parseStackConfig(
     },
     router: {
       image: r.optionalString("routerImage") !== undefined ? r.imageRef("routerImage") : r.string("sglangImage"),
+      placement: r.oneOf("routerPlacement", ROUTER_PLACEMENTS),
+      instanceType: r.string("routerInstanceType"),
       port: r.integer("routerPort", 1, 65535),
       metricsPort: r.integer("routerMetricsPort", 1, 65535),
       policy: r.oneOf("routerPolicy", ROUTER_POLICIES),
@@ -535,12 +545,14 @@ function editDistance(a: string, b: string): number {
 }
 
 /**
- * The router's ports against SSH, the workers' serving ports and each other: they share the first
- * replica's host (host network), and on the local engine the workers take sglangPort, sglangPort+1, ...
+ * The router's ports against SSH, the workers' serving ports and each other: on the first replica's
+ * host they share its network (and on the local engine the workers take sglangPort, sglangPort+1, ...);
+ * on a host of its own only SSH is there.
  */
 export function routerPortProblems(c: StackConfig, sshPort: number): ConfigProblem[] {
   if (c.replicas < 2) return [];
-  const workerPorts = c.hostMode === "local" ? Array.from({ length: c.replicas }, (_, i) => c.sglang.port + i) : [c.sglang.port];
+  const workerPorts =
+    c.router.placement === "own-host" ? [] : c.hostMode === "local" ? Array.from({ length: c.replicas }, (_, i) => c.sglang.port + i) : [c.sglang.port];
   const problems: ConfigProblem[] = [];
   for (const [key, port] of [["routerPort", c.router.port], ["routerMetricsPort", c.router.metricsPort]] as const) {
     const clash =
@@ -554,7 +566,7 @@ export function routerPortProblems(c: StackConfig, sshPort: number): ConfigProbl
               ? "a privileged port (< 1024)"
               : undefined;
     if (clash)
-      problems.push({ key, message: `= ${port} is ${clash}; the router shares the first replica's host network. Fix: pulumi config set ${PROJECT}:${key} ${key === "routerPort" ? 30000 : 29000} (any free port in 1024-65535)` });
+      problems.push({ key, message: `= ${port} is ${clash}; the router shares its host's network. Fix: pulumi config set ${PROJECT}:${key} ${key === "routerPort" ? 30000 : 29000} (any free port in 1024-65535)` });
   }
   return problems;
 }
@@ -609,6 +621,12 @@ function crossChecks(c: StackConfig, raw: RawConfig): ConfigProblem[] {
   if (c.lambda.firewallAllowlist.length > 0 && !c.sglang.apiKey.present && c.hostMode === "lambda")
     add("sglangApiKey", `is required when lambdaFirewallAllowlist opens the serving port (${c.lambda.firewallAllowlist.join(", ")}). Fix: pulumi config set --secret ${PROJECT}:sglangApiKey <key>`);
   problems.push(...routerPortProblems(c, sshPort));
+  if (c.replicas > 1 && c.router.placement === "own-host") {
+    if (c.hostMode !== "lambda")
+      add("routerPlacement", `= "own-host" launches an instance for the router, which only hostMode "lambda" can do (hostMode is "${c.hostMode}"). Fix: pulumi config set ${PROJECT}:routerPlacement first-replica`);
+    else if (gpuCountOfInstanceType(c.router.instanceType) === undefined)
+      add("routerInstanceType", `= "${c.router.instanceType}" is not a Lambda instance type name. Fix: pulumi config set ${PROJECT}:routerInstanceType gpu_1x_a10 (the form gpu_<N>x_<model>)`);
+  }
   if (c.replicas > 1 && c.hostMode === "existing")
     add("replicas", `= ${c.replicas} needs one host per replica, and hostMode "existing" has one (sshHost). Fix: pulumi config set ${PROJECT}:replicas 1, or use hostMode lambda (one instance per replica) or local`);
   // The remote runner's image is the pinned vllm one here (a stand-in image that runs the native runner could load it).

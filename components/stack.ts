@@ -104,7 +104,7 @@ export function replicaName(index: number): string {
 
 /**
  * Where replica `index` sits relative to the router (Lambda firewall): the router's host opens the
- * router's ports to the allowlist; every other replica opens its serving port to the router's host too.
+ * router's ports to the allowlist; every replica not on it opens its serving port to the router's host too.
  */
 export interface RouterFirewall {
   /** The router host's public address, for the other replicas' serving-port rule. */
@@ -128,8 +128,8 @@ export function hostArgsFor(config: StackConfig, index = 0, firewall: RouterFire
           retainFilesystemOnDelete: config.lambda.retainFilesystem,
           firewallAllowlist: config.lambda.firewallAllowlist,
           sshSourceCidrs: config.lambda.sshAllowlist,
-          ...(routed(config) && index === 0 ? { extraPorts: [config.router.port, config.router.metricsPort] } : {}),
-          ...(routed(config) && index > 0 && firewall.routerHostIp !== undefined
+          ...(routed(config) && index === 0 && config.router.placement === "first-replica" ? { extraPorts: [config.router.port, config.router.metricsPort] } : {}),
+          ...(routed(config) && firewall.routerHostIp !== undefined
             ? { servingSources: [pulumi.output(firewall.routerHostIp).apply((ip) => `${ip}/32`)] }
             : {}),
           servingPort: config.sglang.port,
@@ -167,6 +167,22 @@ export function hostArgsFor(config: StackConfig, index = 0, firewall: RouterFire
       // The local engine is whatever the Docker CLI would reach (DOCKER_HOST, else the default socket).
       return { mode: "local", local: { dockerHost: localDockerHost() }, hourlyPriceUsd: config.hourlyPriceUsd };
   }
+}
+
+/**
+ * The router's own host (`routerPlacement: own-host`, lambda mode): an instance of `routerInstanceType`
+ * with the workers' regions, SSH and allowlist, no GPU check and no cache filesystem; its firewall
+ * opens the router's client and metrics ports to the allowlist.
+ */
+export function routerHostArgsFor(config: StackConfig): HgxHostArgs {
+  const worker = hostArgsFor(config);
+  if (worker.lambda === undefined) throw new Error(`routerPlacement "own-host" needs hostMode "lambda", got "${config.hostMode}"`);
+  const { filesystemName: _cache, retainFilesystemOnDelete: _retain, extraPorts: _ports, servingSources: _sources, ...machine } = worker.lambda;
+  return {
+    mode: "lambda",
+    lambda: { ...machine, instanceType: config.router.instanceType, servingPort: config.router.port, extraPorts: [config.router.metricsPort] },
+    gpus: false,
+  };
 }
 
 /** What the serving layer needs from a host (an `HgxHost`, or plain values when planning). */
@@ -306,6 +322,8 @@ export interface StackDeployment {
   readonly deployments: Deployment[];
   readonly router?: {
     readonly router: SglangRouter;
+    /** The router's own host (`routerPlacement: own-host`); else it runs on the first replica's. */
+    readonly host?: HgxHost;
     readonly benchmark?: Benchmark;
     readonly rollout: RolloutKey;
     /** Router throughput ÷ (workers × one worker's), when one worker was measured alone too. */
@@ -365,10 +383,13 @@ export function deployStack(config: StackConfig): StackDeployment {
   // One reference for every benchmark (each compares its own run with the other stack's first replica).
   const compareStack = config.benchmark.enabled ? config.benchmark.compareStack : undefined;
   const reference = compareStack === undefined ? undefined : new pulumi.StackReference("benchmark-reference", { name: compareStack });
+  // The router's own host, when asked for: launched first, since every worker's firewall admits its address.
+  const routerOwnHost = routed(config) && config.router.placement === "own-host" ? new HgxHost("router-host", routerHostArgsFor(config)) : undefined;
   const hosts: HgxHost[] = [];
   for (const [index, name] of names.entries()) {
-    // Workers behind a router admit its host (the first replica's) on their serving port.
-    const hostArgs = hostArgsFor(config, index, { routerHostIp: index > 0 ? hosts[0].ip : undefined });
+    // Workers behind a router admit its host (its own, else the first replica's) on their serving port.
+    const routerHostIp = routerOwnHost ? routerOwnHost.ip : routed(config) && index > 0 ? hosts[0].ip : undefined;
+    const hostArgs = hostArgsFor(config, index, { routerHostIp });
     // Boot work (image pull, weights download) starts at the instance's first boot through cloud-init.
     const bootWork = bootWorkPartFor(config, name);
     hosts.push(new HgxHost(name, bootWork && hostArgs.lambda ? { ...hostArgs, lambda: { ...hostArgs.lambda, cloudInitParts: [bootWork] } } : hostArgs));
@@ -383,8 +404,11 @@ export function deployStack(config: StackConfig): StackDeployment {
     return { deployments };
   }
 
-  const workerUrls = hosts.map((host, index) => pulumi.output(host.ip).apply((ip) => workerUrlFor(ip, replicaPort(config, index), index === 0)));
-  const router = new SglangRouter("router", routerArgsFor(config, hosts[0], workerUrls));
+  const routerHost = routerOwnHost ?? hosts[0];
+  const workerUrls = hosts.map((host, index) =>
+    pulumi.output(host.ip).apply((ip) => workerUrlFor(ip, replicaPort(config, index), index === 0 && routerOwnHost === undefined)),
+  );
+  const router = new SglangRouter("router", routerArgsFor(config, routerHost, workerUrls));
   let previous: pulumi.Resource = router.started;
   const deployments = names.map((name, index) => {
     const host = hosts[index];
@@ -400,17 +424,17 @@ export function deployStack(config: StackConfig): StackDeployment {
   router.complete(previous, deployments.map((d) => d.server.specHash));
   const rollout: RolloutKey = { workerSpecs: deployments.map((d) => d.server.specHash), routerSpec: routerSpecHash(router.plan), workerPort: config.sglang.port };
   announceRollout(rollout);
-  const routerHost = hosts[0];
   // One worker alone first (when asked), so the router's run and this one never share the worker.
   const single =
     config.benchmark.enabled && config.benchmark.scalingEfficiency
-      ? new Benchmark(names[0], benchmarkArgsFor(config, { host: routerHost, server: deployments[0].server }, reference))
+      ? new Benchmark(names[0], benchmarkArgsFor(config, { host: hosts[0], server: deployments[0].server }, reference))
       : undefined;
   const benchmark = config.benchmark.enabled
     ? new Benchmark(
         "router",
         benchmarkArgsFor(config, {
-          host: { connection: routerHost.connection, hourlyPriceUsd: pulumi.all(hosts.map((h) => h.hourlyPriceUsd)).apply((p) => p.reduce((a, b) => a + b, 0)) },
+          // The price of every machine behind the endpoint, the router's own host included.
+          host: { connection: routerHost.connection, hourlyPriceUsd: pulumi.all([...hosts, ...(routerOwnHost ? [routerOwnHost] : [])].map((h) => h.hourlyPriceUsd)).apply((p) => p.reduce((a, b) => a + b, 0)) },
           server: {
             endpoint: single ? pulumi.all([router.endpoint, single.metrics]).apply(([endpoint]) => endpoint) : router.endpoint,
             servedModelName: config.sglang.servedModelName,
@@ -425,7 +449,7 @@ export function deployStack(config: StackConfig): StackDeployment {
     single && benchmark
       ? pulumi.all([benchmark.metrics, single.metrics]).apply(([all, one]) => scalingEfficiencyOf(all.outputThroughput, one.outputThroughput, names.length))
       : undefined;
-  return { deployments: deployments.map((d, i) => (i === 0 && single ? { ...d, benchmark: single } : d)), router: { router, benchmark, rollout, scalingEfficiency } };
+  return { deployments: deployments.map((d, i) => (i === 0 && single ? { ...d, benchmark: single } : d)), router: { router, host: routerOwnHost, benchmark, rollout, scalingEfficiency } };
 }
 
 /** Hours since an ISO time (for "cost so far"); 0 for a missing or future time. */
@@ -435,10 +459,9 @@ export function hoursSince(iso: string | undefined, now: Date = new Date()): num
 }
 
 /** The stack outputs of one deployment (what each means is documented in the README). */
-export function deploymentOutputs(d: Deployment) {
-  const { host, server, benchmark } = d;
+/** A host's stack outputs: where it is, how to reach it, what it costs. */
+export function hostOutputs(host: HgxHost) {
   return {
-    host: {
       instanceId: host.instanceId,
       ip: host.ip,
       region: host.region,
@@ -455,7 +478,13 @@ export function deploymentOutputs(d: Deployment) {
       costSoFarUsd: pulumi
         .all([host.hourlyPriceUsd, host.readyAt])
         .apply(([price, readyAt]) => Math.round(price * hoursSince(readyAt) * 100) / 100),
-    },
+  };
+}
+
+export function deploymentOutputs(d: Deployment) {
+  const { host, server, benchmark } = d;
+  return {
+    host: hostOutputs(host),
     server: {
       endpoint: server.endpoint,
       apiKey: server.apiKey,
@@ -493,8 +522,10 @@ export function benchmarkOutputs(benchmark: Benchmark | undefined) {
 }
 
 /** The router's stack outputs: one endpoint, its Prometheus metrics, and each worker behind it. */
-export function routerOutputs(router: SglangRouter, deployments: readonly Deployment[], rollout: RolloutKey) {
+export function routerOutputs(router: SglangRouter, deployments: readonly Deployment[], rollout: RolloutKey, ownHost?: HgxHost) {
   return {
+    // Its own machine (`routerPlacement: own-host`); absent when it shares the first replica's host.
+    ...(ownHost ? { host: hostOutputs(ownHost) } : {}),
     // What the next preview compares against to say whether a change rolls (see `judgeRollout`).
     rollout,
     endpoint: router.endpoint,

@@ -81,10 +81,11 @@ export interface HgxHostArgs {
   /** Settings for `local` mode. */
   readonly local?: LocalHostArgs;
   /**
-   * GPUs the readiness checks demand (ignored in `local` mode, which has none).
+   * GPUs the readiness checks demand (ignored in `local` mode, which has none); `false` for a host that
+   * needs none (the router's own host): only Docker is checked there.
    * @default read from the Lambda instance type (`gpu_8x_b200_sxm6` -> 8 x B200); `{ count: 8, model: "B200" }` otherwise
    */
-  readonly gpus?: GpuExpectation;
+  readonly gpus?: GpuExpectation | false;
   /**
    * Hourly price in USD for cost outputs in `existing`/`local` mode (Lambda reads it from the API).
    * @default 0
@@ -141,7 +142,7 @@ export function validateHgxHostArgs(name: string, args: HgxHostArgs): void {
   if (price !== undefined && (!Number.isFinite(price) || price < 0)) {
     throw new Error(`HgxHost ${name}: hourlyPriceUsd must be a non-negative number of USD per hour, got ${price}`);
   }
-  if (args.gpus) validateGpuExpectation(args.gpus);
+  if (args.gpus !== undefined && args.gpus !== false) validateGpuExpectation(args.gpus);
 }
 
 /** The pin of an existing host from its args; throws naming the setting, the value and the fix. */

@@ -13,7 +13,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LambdaMachine } from "../../../components/host/lambdaMachine";
-import { parseWithLayerChecks, hostArgsFor, replicaName } from "../../../components/stack";
+import { parseWithLayerChecks, hostArgsFor, replicaName, routerHostArgsFor } from "../../../components/stack";
 import { DEFAULT_LAUNCH_INTERVAL_MS, DEFAULT_REQUEST_INTERVAL_MS } from "../../../components/host/lambda/client";
 import { engineFastEnv, scaledRateLimit, startLambdaEmulator, type LambdaEmulator } from "../../fixtures/lambda-emulator";
 import { createEngineStack, plaintextLeaks } from "../../fixtures/pulumi-engine";
@@ -22,7 +22,8 @@ const PROJECT = "hgx-inference";
 const RATE_LIMIT = scaledRateLimit(1);
 // The product's pacing; only polls and progress lines are faster than in production.
 const FAST_API = { ...engineFastEnv(RATE_LIMIT), LAMBDA_API_REQUEST_INTERVAL_MS: String(DEFAULT_REQUEST_INTERVAL_MS), LAMBDA_API_LAUNCH_INTERVAL_MS: String(DEFAULT_LAUNCH_INTERVAL_MS) };
-const IPS = ["198.51.100.10", "198.51.100.11", "198.51.100.12"];
+// The emulator hands these out in launch order: the first test takes three, the own-host test the next three.
+const IPS = ["198.51.100.10", "198.51.100.11", "198.51.100.12", "198.51.100.13", "198.51.100.14", "198.51.100.15"];
 const ALLOWLIST = "203.0.113.0/24";
 const REGIONS = ["us-east-1", "us-west-1", "us-south-1"];
 
@@ -113,6 +114,74 @@ describe("three replicas behind a router on Lambda (emulator)", () => {
       }
       expect(JSON.stringify(rulesets)).not.toMatch(/"port_range":\[8000,8000\],"source_network":"0\.0\.0\.0\/0"/);
       expect(plaintextLeaks(es.backendText(), { lambdaApiKey: emulator.apiKey })).toEqual([]);
+
+      const destroy = await es.stack.destroy({ onOutput: es.onOutput });
+      destroyed = true;
+      expect(destroy.summary.result).toBe("succeeded");
+      expect(emulator.leakedInstances()).toEqual([]);
+    } finally {
+      if (!destroyed) await es.stack.destroy({ onOutput: es.onOutput }).catch(() => undefined);
+      await es.dispose();
+    }
+  });
+
+  it("with routerPlacement own-host: a small instance for the router, every worker's serving port open only to it and the allowlist", async () => {
+    const raw = {
+      hostMode: "lambda",
+      lambdaApiKey: emulator.apiKey,
+      lambdaApiUrl: emulator.baseUrl,
+      lambdaRegions: JSON.stringify(REGIONS),
+      lambdaFirewallAllowlist: JSON.stringify([ALLOWLIST]),
+      lambdaBootTimeout: "5m",
+      replicas: "2",
+      routerPlacement: "own-host",
+      sglangApiKey: "sk-router-own-host",
+    };
+    const es = await createEngineStack({
+      projectName: PROJECT,
+      stackName: "routed-own-host",
+      program: async () => {
+        const config = parseWithLayerChecks(raw, { stack: "routed-own-host", project: PROJECT });
+        // As deployStack composes them: the router's host first, each worker admitting its address.
+        const router = new LambdaMachine("router-host-machine", routerHostArgsFor(config).lambda!);
+        const workers = Array.from({ length: config.replicas }, (_, i) => new LambdaMachine(`${replicaName(i)}-machine`, hostArgsFor(config, i, { routerHostIp: router.ip }).lambda!));
+        return { instances: [router, ...workers].map((m) => ({ id: m.instanceId, ip: m.ip, type: m.instanceType, price: m.hourlyPriceUsd })) };
+      },
+      config: { [`${PROJECT}:lambdaApiKey`]: { value: emulator.apiKey, secret: true } },
+      envVars: FAST_API,
+    });
+    let destroyed = false;
+    try {
+      const before = emulator.requests().length;
+      const up = await es.stack.up({ onOutput: es.onOutput, onEvent: es.onEvent });
+      expect(up.summary.result).toBe("succeeded");
+      const instances = up.outputs.instances.value as { id: string; ip: string; type: string; price: number }[];
+      expect(instances.map((i) => i.type)).toEqual(["gpu_1x_a10", "gpu_8x_b200_sxm6", "gpu_8x_b200_sxm6"]);
+      expect(instances[0].price).toBe(0.75);
+      const routerIp = instances[0].ip;
+      expect(new Set(instances.map((i) => i.ip)).size).toBe(3);
+      expect(IPS).toContain(routerIp);
+      const launches = emulator.requests().slice(before).filter((r) => r.method === "POST" && r.path.endsWith("/instance-operations/launch"));
+      expect(launches.map((r) => r.status)).toEqual([200, 200, 200]);
+      for (const [i, gap] of launches.slice(1).map((r, i) => r.at - launches[i].at).entries()) expect(gap, `gap ${i}`).toBeGreaterThanOrEqual(RATE_LIMIT.launchIntervalMs);
+
+      const rulesOf = (instanceId: string) => {
+        const ids = (emulator.state.instance(instanceId)!.firewall_rulesets ?? []).map((r) => r.id);
+        return emulator.state.firewallRulesets().filter((r) => ids.includes(r.id)).flatMap((r) => r.rules);
+      };
+      const sources = (rules: { protocol: string; port_range?: number[]; source_network: string }[], port: number) =>
+        rules.filter((r) => r.protocol === "tcp" && r.port_range?.[0] === port).map((r) => r.source_network).sort();
+      const routerRules = rulesOf(instances[0].id);
+      expect(sources(routerRules, 30000)).toEqual([ALLOWLIST]);
+      expect(sources(routerRules, 29000)).toEqual([ALLOWLIST]);
+      expect(sources(routerRules, 8000)).toEqual([]);
+      for (const worker of instances.slice(1)) {
+        const rules = rulesOf(worker.id);
+        expect(sources(rules, 8000)).toEqual([ALLOWLIST, `${routerIp}/32`].sort());
+        expect(sources(rules, 30000)).toEqual([]);
+        expect(sources(rules, 29000)).toEqual([]);
+      }
+      console.log(`[router-lambda] own-host: router ${routerIp} (gpu_1x_a10, $0.75/h), workers ${instances.slice(1).map((i) => i.ip).join(", ")}`);
 
       const destroy = await es.stack.destroy({ onOutput: es.onOutput });
       destroyed = true;

@@ -17,6 +17,7 @@ import { buildSimulatorImage } from "../../fixtures/sglang-simulator";
 import { buildRouterImage } from "../../fixtures/router-image";
 import { startLoadLoop } from "../../fixtures/loadLoop";
 import { run } from "../../fixtures/ssh-host/docker";
+import { scalingEfficiencyOf } from "../../../components/stack";
 
 const STACK = "local";
 const API_KEY = `sk-router-engine-${randomBytes(6).toString("hex")}`;
@@ -32,8 +33,8 @@ let metricsPort: number;
 
 interface Outputs {
   router: { endpoint: string; metricsEndpoint: string; workers: { name: string; endpoint: string; routerUrl: string }[] };
-  benchmark: { metrics: { completed: number; failed: number; outputThroughput: number } };
-  replicas: { server: { endpoint: string } }[];
+  benchmark: { metrics: { completed: number; failed: number; outputThroughput: number }; scalingEfficiency?: number };
+  replicas: { server: { endpoint: string }; benchmark?: { metrics: { completed: number; outputThroughput: number } } }[];
 }
 
 /** Requests each worker received so far (the simulator's own counter; it restarts at 0 with the container). */
@@ -115,6 +116,8 @@ beforeAll(async () => {
       // Fast probes, so a dead worker leaves the rotation within seconds here.
       "hgx-inference:routerHealthCheckInterval": { value: "1s" },
       "hgx-inference:benchmarkReportDir": { value: "reports" },
+      // The first worker alone too, before the run through the router: scaling efficiency as an output.
+      "hgx-inference:benchmarkScalingEfficiency": { value: "true" },
     },
   });
 });
@@ -139,6 +142,18 @@ describe("two replicas behind the real SGLang router, through the real engine", 
     // The benchmark ran through the router.
     expect(outputs.benchmark.metrics.completed).toBe(32);
     expect(outputs.benchmark.metrics.failed).toBe(0);
+    // Scaling efficiency: the router's output tokens/s over twice the first worker's, measured alone first.
+    const single = outputs.replicas[0].benchmark!.metrics;
+    expect(single.completed).toBe(32);
+    expect(outputs.replicas[1].benchmark).toBeUndefined();
+    expect(outputs.benchmark.scalingEfficiency).toBe(scalingEfficiencyOf(outputs.benchmark.metrics.outputThroughput, single.outputThroughput, 2));
+    console.log(
+      `[router] output tok/s: one worker alone ${single.outputThroughput.toFixed(0)}, two behind the router ${outputs.benchmark.metrics.outputThroughput.toFixed(0)}; ` +
+        `scaling efficiency ${outputs.benchmark.scalingEfficiency}`,
+    );
+    // Two workers serve more than one: above 1/2; and no more than twice one worker's (with the run-to-run noise).
+    expect(outputs.benchmark.scalingEfficiency).toBeGreaterThan(0.5);
+    expect(outputs.benchmark.scalingEfficiency).toBeLessThan(1.25);
     const afterBenchmark = await received();
     console.log(`[router] after up (gates + benchmark of 32 through the router): requests per worker ${afterBenchmark.join(" / ")}`);
 

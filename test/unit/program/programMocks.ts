@@ -46,10 +46,11 @@ function computedOutputs(type: string, name: string, inputs: Record<string, unkn
   if (type.startsWith("pulumi-nodejs:dynamic")) {
     return {
       instanceId: "0920582c7ff041399e34823a0be62549",
-      ip: "203.0.113.10",
+      // One address per machine (`<host>-machine-<role>`): hgx .10, hgx-2 .11, ..., the router's own host .20.
+      ip: machineIp(name),
       region: "us-east-1",
-      instanceType: "gpu_8x_b200_sxm6",
-      priceCentsPerHour: 4592,
+      instanceType: typeof inputs.instanceType === "string" ? inputs.instanceType : "gpu_8x_b200_sxm6",
+      priceCentsPerHour: inputs.instanceType === "gpu_1x_a10" ? 75 : 4592,
       actualHostname: "dev-hgx",
       status: "active",
       expiresAt: "2026-01-01T08:00:00Z",
@@ -95,6 +96,13 @@ function containsSecret(value: unknown, needle: string): boolean {
     return Object.values(o).some((v) => containsSecret(v, needle));
   }
   return false;
+}
+
+/** The mock address of the machine a dynamic Lambda resource belongs to. */
+function machineIp(resourceName: string): string {
+  const host = /^(.*?)-machine(?:-|$)/.exec(resourceName)?.[1] ?? "hgx";
+  const replica = /^hgx(?:-(\d+))?$/.exec(host);
+  return `203.0.113.${replica ? 9 + Number(replica[1] ?? 1) : 20}`;
 }
 
 export async function installProgramMocks(opts: {

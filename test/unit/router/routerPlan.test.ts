@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { planRouter, renderRouterArgv, routerWrapperScript, workerUrlFor, type RouterPlanInput } from "../../../components/router/routerPlan";
 import { renderDockerRunCommand, toContainerArgs } from "../../../components/serving/containerSpec";
 import { ConfigValidationError, type RawConfig } from "../../../components/config";
-import { parseWithLayerChecks, replicaPort, routerArgsFor, scalingEfficiencyOf } from "../../../components/stack";
+import { hostArgsFor, parseWithLayerChecks, replicaPort, routerArgsFor, routerHostArgsFor, scalingEfficiencyOf } from "../../../components/stack";
 
 const base: RouterPlanInput = {
   image: "lmsysorg/sglang:v0.5.14",
@@ -115,5 +115,54 @@ describe("scalingEfficiencyOf", () => {
     expect(scalingEfficiencyOf(3900, 1250, 3)).toBe(1.04);
     expect(scalingEfficiencyOf(2400, 0, 2)).toBe(0);
     expect(scalingEfficiencyOf(Number.NaN, 1250, 2)).toBe(0);
+  });
+});
+
+describe("the router on a host of its own (routerPlacement: own-host)", () => {
+  const lambda: RawConfig = { hostMode: "lambda", lambdaApiKey: "k", replicas: "2", routerPlacement: "own-host", lambdaFilesystemName: "hf-cache", sglangApiKey: "s" };
+  function problems(raw: RawConfig): string[] {
+    try {
+      parseWithLayerChecks(raw, { stack: "t" });
+      return [];
+    } catch (err) {
+      if (!(err instanceof ConfigValidationError)) throw err;
+      return err.problems.map((p) => `${p.key}: ${p.message}`);
+    }
+  }
+
+  it("launches a cheap GPU-less-checked instance with the router's ports and no cache filesystem", () => {
+    const c = parseWithLayerChecks(lambda, { stack: "t" });
+    const args = routerHostArgsFor(c);
+    expect(args.mode).toBe("lambda");
+    expect(args.gpus).toBe(false);
+    expect(args.lambda).toMatchObject({ instanceType: "gpu_1x_a10", servingPort: 30000, extraPorts: [29000], regions: c.lambda.regions });
+    expect(args.lambda!.filesystemName).toBeUndefined();
+    expect(args.lambda!.servingSources).toBeUndefined();
+    expect(routerHostArgsFor(parseWithLayerChecks({ ...lambda, routerInstanceType: "gpu_1x_a100" }, { stack: "t" })).lambda!.instanceType).toBe("gpu_1x_a100");
+  });
+
+  it("keeps the router's ports off every worker and admits the router's host on each worker's serving port", () => {
+    const c = parseWithLayerChecks(lambda, { stack: "t" });
+    for (const index of [0, 1]) {
+      const worker = hostArgsFor(c, index, { routerHostIp: "198.51.100.20" }).lambda!;
+      expect(worker.extraPorts, `replica ${index}`).toBeUndefined();
+      expect(worker.servingSources, `replica ${index}`).toHaveLength(1);
+      expect(worker.filesystemName).toBe("hf-cache");
+    }
+    // The default placement: the router's ports on the first replica's host.
+    const first = parseWithLayerChecks({ ...lambda, routerPlacement: "first-replica" }, { stack: "t" });
+    expect(hostArgsFor(first, 0).lambda!.extraPorts).toEqual([30000, 29000]);
+    expect(hostArgsFor(first, 1).lambda!.extraPorts).toBeUndefined();
+  });
+
+  it("lets the router use the workers' port on its own host, and refuses own-host outside lambda mode or with a bad type", () => {
+    expect(problems({ ...lambda, routerPort: "8000" })).toEqual([]);
+    expect(problems({ ...lambda, routerPlacement: "first-replica", routerPort: "8000" }).join("\n")).toMatch(/routerPort: = 8000 is a worker's serving port/);
+    expect(problems({ ...lambda, routerPlacement: "elsewhere" }).join("\n")).toMatch(/routerPlacement/);
+    expect(problems({ ...lambda, routerInstanceType: "a10" }).join("\n")).toMatch(/routerInstanceType: = "a10" is not a Lambda instance type name. Fix: pulumi config set hgx-inference:routerInstanceType gpu_1x_a10/);
+    const local = problems({ hostMode: "local", replicas: "2", routerPlacement: "own-host" }).join("\n");
+    expect(local).toMatch(/routerPlacement: = "own-host" launches an instance for the router, which only hostMode "lambda" can do \(hostMode is "local"\). Fix: pulumi config set hgx-inference:routerPlacement first-replica/);
+    // One replica: no router, so the placement is not checked.
+    expect(problems({ hostMode: "local", replicas: "1", routerPlacement: "own-host" })).toEqual([]);
   });
 });

@@ -1,0 +1,87 @@
+/**
+ * The whole program on the dev stack's settings (lambda mode) with `replicas: 2` and
+ * `routerPlacement: own-host` under Pulumi mocks: a third, small instance for the router (no GPU
+ * checks, no cache filesystem), both workers reached at their addresses and admitting only the
+ * router's host and the allowlist, and the benchmark run from the router's host at the price of
+ * every machine behind the endpoint.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { beforeAll, describe, expect, it } from "vitest";
+import { installProgramMocks, settle, type ProgramMocks } from "./programMocks";
+import { scriptOf } from "../../fixtures/stdinScript";
+
+const KEY = "sk-router-host-UNIT-secret-0005";
+const ALLOWLIST = "198.51.100.0/24";
+// programMocks: hgx .10, hgx-2 .11, the router's own host .20.
+const ROUTER_IP = "203.0.113.20";
+let mocks: ProgramMocks;
+let program: Record<string, unknown>;
+
+beforeAll(async () => {
+  mocks = await installProgramMocks({
+    stack: "dev",
+    stackFile: "Pulumi.dev.yaml",
+    config: {
+      lambdaApiKey: "sk-lambda-UNIT-0006",
+      sglangApiKey: KEY,
+      replicas: "2",
+      routerPlacement: "own-host",
+      lambdaFirewallAllowlist: JSON.stringify([ALLOWLIST]),
+    },
+    secretKeys: ["lambdaApiKey", "sglangApiKey"],
+  });
+  program = (await import("../../../index")) as Record<string, unknown>;
+  await settle(program);
+  // Three machines' dynamic resources are serialized on registration (seconds each on a loaded machine).
+}, 120_000);
+
+const named = (mocksList: ProgramMocks, name: string) => {
+  const found = mocksList.resources.find((r) => r.name === name);
+  if (!found) throw new Error(`no resource named ${name}; have ${mocksList.resources.map((r) => r.name).join(", ")}`);
+  return found;
+};
+
+describe("index.ts with the router on a host of its own (lambda)", () => {
+  it("launches a small instance for the router with no GPU checks and no cache filesystem", () => {
+    const byType = (t: string) => mocks.resources.filter((r) => r.type === t).map((r) => r.name);
+    expect(byType("hgx:host:HgxHost")).toEqual(["router-host", "hgx", "hgx-2"]);
+    expect(byType("hgx:host:LambdaMachine")).toEqual(["router-host-machine", "hgx-machine", "hgx-2-machine"]);
+    const instance = named(mocks, "router-host-machine-instance");
+    expect(instance.inputs.instanceType).toBe("gpu_1x_a10");
+    expect(instance.inputs.filesystemName).toBeUndefined();
+    expect(named(mocks, "hgx-machine-instance").inputs.instanceType).toBe("gpu_8x_b200_sxm6");
+    expect(mocks.resources.filter((r) => r.name.startsWith("router-host-machine-filesystem"))).toEqual([]);
+    const checks = mocks.resources.filter((r) => r.name.startsWith("router-host-readiness-")).map((r) => r.name);
+    expect(checks.length).toBeGreaterThan(0);
+    expect(checks.filter((n) => /gpu/.test(n))).toEqual([]);
+    expect(mocks.resources.filter((r) => r.name.startsWith("hgx-readiness-") && /gpu/.test(r.name)).length).toBeGreaterThan(0);
+  });
+
+  it("opens the router's ports on its host to the allowlist, and each worker's serving port only to the allowlist and the router's host", () => {
+    const router = named(mocks, "router-host-machine-firewall").inputs;
+    expect(router).toMatchObject({ servingPort: 30000, extraPorts: [29000], servingAllowlist: [ALLOWLIST] });
+    for (const worker of ["hgx", "hgx-2"]) {
+      const fw = named(mocks, `${worker}-machine-firewall`).inputs;
+      expect(fw.servingPort, worker).toBe(8000);
+      expect(fw.servingAllowlist, worker).toEqual([ALLOWLIST, `${ROUTER_IP}/32`]);
+      expect(fw.extraPorts, worker).toBeUndefined();
+    }
+  });
+
+  it("reaches both workers at their addresses (none through loopback) and benchmarks from the router's host", async () => {
+    expect(scriptOf(named(mocks, "router-drain-hgx").inputs)).toContain("WORKER=http://203.0.113.10:8000");
+    expect(scriptOf(named(mocks, "router-drain-hgx-2").inputs)).toContain("WORKER=http://203.0.113.11:8000");
+    const run = named(mocks, "router-run");
+    expect(run.type).toBe("command:remote:Command");
+    // The connection is a secret input (it holds the private key): its recorded form wraps the value.
+    expect(JSON.stringify(run.inputs.connection)).toContain(`"host":"${ROUTER_IP}"`);
+    const outputs = program.router as Record<string, pulumi.Output<unknown>> & { host: Record<string, pulumi.Output<unknown>> };
+    expect(await mocks.value(outputs.host.ip)).toBe(ROUTER_IP);
+    expect(await mocks.value(outputs.host.instanceType)).toBe("gpu_1x_a10");
+    expect(await mocks.value(outputs.host.hourlyPriceUsd)).toBe(0.75);
+    // The cost per token is priced at both workers and the router's host: 2 x $45.92 + $0.75.
+    const benchmark = program.benchmark as Record<string, pulumi.Output<unknown>>;
+    expect(await mocks.value(benchmark.hourlyCostUsd)).toBeCloseTo(92.59, 2);
+    expect(mocks.plainInputLeaks({ sglangApiKey: KEY })).toEqual([]);
+  });
+});
