@@ -337,7 +337,8 @@ export class HgxHost extends pulumi.ComponentResource {
       .all([facts.ip, facts.sshUser, facts.sshPort])
       .apply(([ip, user, port]) => (user === undefined || port === undefined ? undefined : sshCommandLine(keyPath, user, ip, port)));
     this.gpuCount = ready.apply(() => (gpus === false ? 0 : gpus.count));
-    this.readyAt = ready;
+    // A worker behind a router on another host is ready once the firewall admits that host too.
+    this.readyAt = this.machine ? pulumi.all([ready, this.machine.servingAdmitted]).apply(([at]) => at) : ready;
 
     this.registerOutputs({
       instanceId: this.instanceId,

@@ -16,7 +16,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { SshHostConnection } from "./connection";
 import { isIpv4Cidr, isRegionCode, objectName, parseDuration } from "./lambda/common";
 import { Filesystem, type FilesystemArgs } from "./lambda/filesystem";
-import { FirewallRuleset, type FirewallRulesetArgs } from "./lambda/firewallRuleset";
+import { FirewallAdmission, FirewallRuleset, type FirewallRulesetArgs } from "./lambda/firewallRuleset";
 import { lambdaObjectNames, StackIdentity, UID_PATTERN } from "./lambda/identity";
 import { DEFAULT_LOCAL_CACHE_PATH, Instance, PINNED_REGION_POLICIES, type InstanceArgs, type PinnedRegionPolicy } from "./lambda/instance";
 import { SshKey, type SshKeyArgs } from "./lambda/sshKey";
@@ -104,7 +104,8 @@ export interface LambdaMachineArgs {
   readonly firewallAllowlist?: readonly string[];
   /**
    * More sources for the serving port, known only at deploy time: the router's host (`<ip>/32`) when this
-   * machine is a worker behind a router on another host. The ruleset (attached at launch) waits for them.
+   * machine is a worker behind a router on another host. A `FirewallAdmission` adds them to the ruleset
+   * after it exists, so the launch never waits for them; `servingAdmitted` resolves once they are in.
    * @default []
    */
   readonly servingSources?: pulumi.Input<string>[];
@@ -360,6 +361,8 @@ export class LambdaMachine extends pulumi.ComponentResource {
   readonly hostKey: HostKeyPair;
   readonly filesystem?: Filesystem;
   readonly firewall: FirewallRuleset;
+  /** The serving-port rules for `servingSources`, added after the ruleset exists (only with some). */
+  readonly admission?: FirewallAdmission;
   readonly instance: Instance;
 
   /** The identity's random id (16 hex digits): pass it as `stackId` to re-attach after a full destroy. */
@@ -398,6 +401,8 @@ export class LambdaMachine extends pulumi.ComponentResource {
   readonly cacheMountPath: pulumi.Output<string | undefined>;
   /** Whether the filesystem is attached to the running instance. */
   readonly filesystemAttached: pulumi.Output<boolean>;
+  /** The `servingSources` admitted on the serving port (resolves once they are; `[]` without any). */
+  readonly servingAdmitted: pulumi.Output<string[]>;
   /** SSH connection for the serving and benchmark layers; gated on `active`. */
   readonly connection: SshHostConnection;
 
@@ -462,7 +467,7 @@ export class LambdaMachine extends pulumi.ComponentResource {
         regions: candidateRegions,
         sshSourceCidrs: cfg.sshSourceCidrs,
         servingPort: cfg.servingPort,
-        servingAllowlist: args.servingSources?.length ? pulumi.all([...cfg.firewallAllowlist, ...args.servingSources]) : cfg.firewallAllowlist,
+        servingAllowlist: cfg.firewallAllowlist,
         // Only when there are some: a stack without a router keeps its ruleset inputs (no spurious update).
         ...(args.extraPorts?.length ? { extraPorts: [...args.extraPorts] } : {}),
         ...api,
@@ -504,6 +509,20 @@ export class LambdaMachine extends pulumi.ComponentResource {
       { parent: this, protect: cfg.protect },
     );
 
+    // Sources known only later (the router host's address) join the ruleset once it exists and they do:
+    // admitted after the launch, never holding it back.
+    const sources = args.servingSources ?? [];
+    if (sources.length > 0) {
+      this.admission = new FirewallAdmission(
+        `${name}-admission`,
+        { rulesetIds: this.firewall.rulesetIds, port: cfg.servingPort, sources: [...sources], ...api },
+        { parent: this },
+      );
+    }
+    this.servingAdmitted = this.admission
+      ? pulumi.all([this.admission.rules, pulumi.all(sources)]).apply(([, admitted]) => admitted)
+      : pulumi.output<string[]>([]);
+
     this.stackId = this.identity.uid;
     this.instanceId = this.instance.instanceId;
     this.ip = this.instance.ip;
@@ -538,6 +557,7 @@ export class LambdaMachine extends pulumi.ComponentResource {
       hostPublicKey: this.hostPublicKey,
       cacheMountPath: this.cacheMountPath,
       filesystemAttached: this.filesystemAttached,
+      servingAdmitted: this.servingAdmitted,
     });
   }
 }

@@ -1,7 +1,12 @@
-// Dynamic resource: inbound firewall rules for the instance, as Lambda firewall rulesets.
+// Dynamic resources: inbound firewall rules for the instance, as Lambda firewall rulesets.
 // Rulesets are region-scoped and attach only at launch, while the launch region is decided
 // by capacity at launch time, so one ruleset (same name, same rules) exists per candidate
 // region and the instance attaches the one of the region it lands in. Rulesets are free.
+//
+// A source known only after launch (the router's host, whose address exists once that instance
+// runs) is admitted by a second resource, `FirewallAdmission`, which adds its rules to the
+// rulesets afterwards (PATCH): the launch never waits for another instance's address. Its rules
+// carry a marker in their description, and the ruleset's own updates keep them.
 import * as pulumi from "@pulumi/pulumi";
 import {
   API_ROUTING_KEYS,
@@ -61,6 +66,28 @@ export function firewallRules(sshSourceCidrs: readonly string[], servingPort: nu
   return rules;
 }
 
+/** Description prefix of the rules a `FirewallAdmission` added (the ruleset's own updates keep them). */
+export const ADMISSION_MARKER = "admitted after launch: ";
+
+/** Whether a rule was added by a `FirewallAdmission`. */
+export function isAdmissionRule(rule: FirewallRule): boolean {
+  return (rule.description ?? "").startsWith(ADMISSION_MARKER);
+}
+
+/** The rules admitting `sources` on TCP `port` (marked as admissions). */
+export function admissionRules(port: number, sources: readonly string[]): FirewallRule[] {
+  return sources.map((cidr) => ({ protocol: "tcp", port_range: [port, port], source_network: cidr, description: `${ADMISSION_MARKER}model server port ${port}` }));
+}
+
+const sameRule = (a: FirewallRule, b: FirewallRule) =>
+  a.protocol === b.protocol && a.source_network === b.source_network && JSON.stringify(a.port_range ?? null) === JSON.stringify(b.port_range ?? null);
+
+/** `rules` without the admission rules in `remove`, plus those in `add` not already there (order kept). */
+export function withAdmissions(rules: readonly FirewallRule[], remove: readonly FirewallRule[], add: readonly FirewallRule[]): FirewallRule[] {
+  const kept = rules.filter((r) => !(isAdmissionRule(r) && remove.some((x) => sameRule(x, r))));
+  return [...kept, ...add.filter((a) => !kept.some((r) => isAdmissionRule(r) && sameRule(r, a)))];
+}
+
 export function validateFirewallInputs(news: FirewallRulesetInputs): { property: string; reason: string }[] {
   const failures: { property: string; reason: string }[] = [];
   if (!containsUnknown(news.rulesetName) && (!news.rulesetName || news.rulesetName.length > 64)) {
@@ -107,7 +134,10 @@ async function reconcile(
   for (const region of inputs.regions) {
     const current = listed.find((r) => r.id === known[region]) ?? listed.find((r) => r.name === inputs.rulesetName && r.region.name === region);
     if (current) {
-      await client.updateFirewallRuleset(current.id, { name: inputs.rulesetName, rules });
+      // A ruleset this resource already manages keeps what a FirewallAdmission added to it; an adopted
+      // leftover does not (its admissions are stale: the admission resource adds the current ones).
+      const admitted = current.id === known[region] ? (current.rules ?? []).filter(isAdmissionRule) : [];
+      await client.updateFirewallRuleset(current.id, { name: inputs.rulesetName, rules: withAdmissions(rules, [], admitted) });
       ids[region] = current.id;
     } else {
       const created = await client.createFirewallRuleset(inputs.rulesetName, region, rules);
@@ -162,7 +192,8 @@ export class FirewallRulesetProvider implements pulumi.dynamic.ResourceProvider<
     }
     if (Object.keys(rulesetIds).length === 0) return { id: "", props: {} as FirewallRulesetOutputs };
     const first = listed.find((r) => r.id === Object.values(rulesetIds)[0]);
-    return { id, props: plain({ ...props, rulesetIds, rules: first?.rules ?? props.rules }) };
+    // The rules this resource owns: a FirewallAdmission's are its own state.
+    return { id, props: plain({ ...props, rulesetIds, rules: first ? first.rules.filter((r) => !isAdmissionRule(r)) : props.rules }) };
   }
 
   async update(_id: string, olds: FirewallRulesetOutputs, news: FirewallRulesetInputs): Promise<{ outs: FirewallRulesetOutputs }> {
@@ -224,5 +255,98 @@ export class FirewallRuleset extends pulumi.dynamic.Resource {
       "lambda",
       "FirewallRuleset",
     );
+  }
+}
+
+export interface FirewallAdmissionInputs extends LambdaCommonInputs {
+  /** The rulesets (one per candidate region) to add the rules to: a `FirewallRuleset`'s `rulesetIds`. */
+  rulesetIds: Record<string, string>;
+  /** TCP port the sources are admitted on (the model server's). */
+  port: number;
+  /** IPv4 CIDRs admitted (the router host's /32). */
+  sources: string[];
+}
+
+export interface FirewallAdmissionOutputs extends FirewallAdmissionInputs {
+  /** The rules this resource added to every ruleset. */
+  rules: FirewallRule[];
+}
+
+/** Adds (or, with `remove`, takes out) admission rules on each ruleset; gone rulesets are skipped. */
+async function patchAdmissions(client: LambdaClient, rulesetIds: Record<string, string>, remove: FirewallRule[], add: FirewallRule[]): Promise<void> {
+  const listed = await client.listFirewallRulesets();
+  for (const rid of Object.values(rulesetIds)) {
+    const current = listed.find((r) => r.id === rid);
+    if (!current) continue;
+    const rules = withAdmissions(current.rules ?? [], remove, add);
+    if (JSON.stringify(rules) === JSON.stringify(current.rules ?? [])) continue;
+    try {
+      await client.updateFirewallRuleset(rid, { rules });
+    } catch (e) {
+      if (!(e instanceof NotFoundError)) throw e;
+    }
+  }
+}
+
+export class FirewallAdmissionProvider implements pulumi.dynamic.ResourceProvider<FirewallAdmissionInputs, FirewallAdmissionOutputs> {
+  private stackConfig: StackConfigView | undefined = undefined;
+
+  async configure(req: pulumi.dynamic.ConfigureRequest): Promise<void> {
+    this.stackConfig = req.config;
+  }
+
+  async check(_olds: FirewallAdmissionInputs, news: FirewallAdmissionInputs): Promise<pulumi.dynamic.CheckResult<FirewallAdmissionInputs>> {
+    const failures: { property: string; reason: string }[] = [];
+    if (!containsUnknown(news.sources)) {
+      for (const c of news.sources ?? []) if (!isIpv4Cidr(c)) failures.push({ property: "sources", reason: `sources: "${c}" is not an IPv4 CIDR; write it like "203.0.113.7/32"` });
+    }
+    if (!containsUnknown(news.port) && (!Number.isInteger(news.port) || news.port < 1 || news.port > 65535)) {
+      failures.push({ property: "port", reason: `port must be an integer 1-65535, got ${String(news.port)}` });
+    }
+    return { inputs: plain(news), failures };
+  }
+
+  async diff(_id: string, olds: FirewallAdmissionOutputs, news: FirewallAdmissionInputs): Promise<pulumi.dynamic.DiffResult> {
+    const changed = changedKeys<FirewallAdmissionInputs>(olds, news, ["rulesetIds", "port", "sources", ...API_ROUTING_KEYS]);
+    return { changes: changed.length > 0, replaces: [] };
+  }
+
+  async create(inputs: FirewallAdmissionInputs): Promise<{ id: string; outs: FirewallAdmissionOutputs }> {
+    const rules = admissionRules(inputs.port, inputs.sources);
+    await patchAdmissions(clientFor(inputs, this.stackConfig), inputs.rulesetIds, [], rules);
+    return { id: `${[...Object.values(inputs.rulesetIds)].sort().join(",")}:${inputs.port}`, outs: plain({ ...inputs, rules }) };
+  }
+
+  async update(_id: string, olds: FirewallAdmissionOutputs, news: FirewallAdmissionInputs): Promise<{ outs: FirewallAdmissionOutputs }> {
+    const client = clientFor(news, this.stackConfig);
+    const rules = admissionRules(news.port, news.sources);
+    // Rulesets no longer listed lose theirs; the listed ones swap old for new in one PATCH each.
+    const dropped = Object.fromEntries(Object.entries(olds.rulesetIds ?? {}).filter(([, rid]) => !Object.values(news.rulesetIds).includes(rid)));
+    await patchAdmissions(client, dropped, olds.rules ?? [], []);
+    await patchAdmissions(client, news.rulesetIds, olds.rules ?? [], rules);
+    return { outs: plain({ ...news, rules }) };
+  }
+
+  async delete(_id: string, props: FirewallAdmissionOutputs): Promise<void> {
+    await patchAdmissions(clientFor(props, this.stackConfig), props.rulesetIds ?? {}, props.rules ?? [], []);
+  }
+}
+
+export interface FirewallAdmissionArgs extends LambdaCommonArgs {
+  rulesetIds: pulumi.Input<Record<string, string>>;
+  port: pulumi.Input<number>;
+  sources: pulumi.Input<pulumi.Input<string>[]>;
+}
+
+/**
+ * Sources admitted on a port of existing rulesets after launch (token
+ * `pulumi-nodejs:dynamic/lambda:FirewallAdmission`): for an address that exists only once another
+ * instance runs, so no launch waits for it.
+ */
+export class FirewallAdmission extends pulumi.dynamic.Resource {
+  declare readonly rules: pulumi.Output<FirewallRule[]>;
+
+  constructor(name: string, args: FirewallAdmissionArgs, opts?: pulumi.CustomResourceOptions) {
+    super(withoutStackTraces(new FirewallAdmissionProvider()), name, { ...args, providerVersion: LAMBDA_PROVIDER_VERSION, rules: undefined }, opts, "lambda", "FirewallAdmission");
   }
 }

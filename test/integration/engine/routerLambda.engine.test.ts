@@ -27,6 +27,27 @@ const IPS = ["198.51.100.10", "198.51.100.11", "198.51.100.12", "198.51.100.13",
 const ALLOWLIST = "203.0.113.0/24";
 const REGIONS = ["us-east-1", "us-west-1", "us-south-1"];
 
+/**
+ * Names of every resource `name` depends on, directly or through others (the engine's own record in
+ * state): a worker's launch must not wait for another machine's instance.
+ */
+async function dependencyClosure(es: { stack: { exportStack(): Promise<{ deployment: unknown }> } }, name: string): Promise<string[]> {
+  const { deployment } = await es.stack.exportStack();
+  const resources = (deployment as { resources: { urn: string; parent?: string; dependencies?: string[] }[] }).resources;
+  const byUrn = new Map(resources.map((r) => [r.urn, r]));
+  const start = resources.find((r) => r.urn.endsWith(`::${name}`));
+  if (!start) throw new Error(`no resource ${name} in state`);
+  const seen = new Set<string>();
+  const queue = [...(start.dependencies ?? [])];
+  while (queue.length > 0) {
+    const urn = queue.pop()!;
+    if (seen.has(urn)) continue;
+    seen.add(urn);
+    queue.push(...(byUrn.get(urn)?.dependencies ?? []));
+  }
+  return [...seen].map((urn) => urn.slice(urn.lastIndexOf("::") + 2));
+}
+
 let emulator: LambdaEmulator;
 beforeAll(async () => {
   delete process.env.LAMBDA_API_KEY;
@@ -65,21 +86,21 @@ describe("three replicas behind a router on Lambda (emulator)", () => {
     });
     let destroyed = false;
     try {
-      // Capacity: the first launch finds none in us-east-1 and us-west-1, the next one none in us-east-1.
+      // Capacity: the first two launch attempts in us-east-1 and the first in us-west-1 are refused.
       emulator.faults.refuseLaunchIn("us-east-1", 2);
       emulator.faults.refuseLaunchIn("us-west-1", 1);
       const up = await es.stack.up({ onOutput: es.onOutput, onEvent: es.onEvent });
       expect(up.summary.result).toBe("succeeded");
       const instances = up.outputs.instances.value as { id: string; ip: string; region: string }[];
       expect(instances).toHaveLength(3);
-      expect(instances[0]).toMatchObject({ ip: IPS[0], region: "us-south-1" });
+      // The three launch side by side (paced), in no fixed order: the first replica is not launched first.
       expect(new Set(instances.map((i) => i.region))).toEqual(new Set(REGIONS));
 
       // Every launch request (refused ones included) at least 12 s after the previous one; no 429 at all.
       const requests = emulator.requests();
       const launches = requests.filter((r) => r.method === "POST" && r.path.endsWith("/instance-operations/launch"));
-      // Replica 0: us-east-1 and us-west-1 refused, us-south-1; the next: us-east-1 refused, us-west-1; the last: us-east-1.
-      expect(launches.map((r) => r.status)).toEqual([400, 400, 200, 400, 200, 200]);
+      // Three refusals for capacity, three launches.
+      expect(launches.map((r) => r.status).sort()).toEqual([200, 200, 200, 400, 400, 400]);
       expect(launches.filter((r) => r.status === 429)).toEqual([]);
       // Other calls keep 1.2 s apart; on a machine at load 10 delivery jitter can still exceed the 200 ms margin
       // now and then (the client retries such a 429, and says so): counted, not hidden.
@@ -87,6 +108,7 @@ describe("three replicas behind a router on Lambda (emulator)", () => {
       const gaps = launches.slice(1).map((r, i) => r.at - launches[i].at);
       console.log(
         `[router-lambda] launch gaps (ms, vendor limit ${RATE_LIMIT.launchIntervalMs}): ${gaps.join(", ")}; regions ${instances.map((i) => i.region).join(", ")}; ` +
+          `addresses in launch order ${instances.map((i) => IPS.indexOf(i.ip)).join(", ")}; ` +
           `${requests.length} API calls, ${otherThrottled} non-launch call(s) answered 429 and retried`,
       );
       expect(otherThrottled).toBeLessThanOrEqual(3);
@@ -109,10 +131,16 @@ describe("three replicas behind a router on Lambda (emulator)", () => {
       expect(sources(router, 29000)).toEqual([ALLOWLIST]);
       for (const worker of instances.slice(1)) {
         const rules = rulesOf(worker.id);
-        expect(sources(rules, 8000)).toEqual([ALLOWLIST, `${IPS[0]}/32`].sort());
+        expect(sources(rules, 8000)).toEqual([ALLOWLIST, `${instances[0].ip}/32`].sort());
         expect(sources(rules, 30000)).toEqual([]);
       }
       expect(JSON.stringify(rulesets)).not.toMatch(/"port_range":\[8000,8000\],"source_network":"0\.0\.0\.0\/0"/);
+      // The router host's /32 is admitted after launch: no worker's launch depends on the first machine's instance.
+      for (const worker of ["hgx-2", "hgx-3"]) {
+        const closure = await dependencyClosure(es, `${worker}-machine-instance`);
+        expect(closure, worker).toContain(`${worker}-machine-firewall`);
+        expect(closure.filter((n) => n.startsWith("hgx-machine-")), worker).toEqual([]);
+      }
       expect(plaintextLeaks(es.backendText(), { lambdaApiKey: emulator.apiKey })).toEqual([]);
 
       const destroy = await es.stack.destroy({ onOutput: es.onOutput });
@@ -180,6 +208,11 @@ describe("three replicas behind a router on Lambda (emulator)", () => {
         expect(sources(rules, 8000)).toEqual([ALLOWLIST, `${routerIp}/32`].sort());
         expect(sources(rules, 30000)).toEqual([]);
         expect(sources(rules, 29000)).toEqual([]);
+      }
+      for (const worker of ["hgx", "hgx-2"]) {
+        const closure = await dependencyClosure(es, `${worker}-machine-instance`);
+        expect(closure.filter((n) => n.startsWith("router-host-")), worker).toEqual([]);
+        expect(await dependencyClosure(es, `${worker}-machine-admission`), worker).toContain("router-host-machine-instance");
       }
       console.log(`[router-lambda] own-host: router ${routerIp} (gpu_1x_a10, $0.75/h), workers ${instances.slice(1).map((i) => i.ip).join(", ")}`);
 

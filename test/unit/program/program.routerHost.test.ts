@@ -2,7 +2,7 @@
  * The whole program on the dev stack's settings (lambda mode) with `replicas: 2` and
  * `routerPlacement: own-host` under Pulumi mocks: a third, small instance for the router (no GPU
  * checks, no cache filesystem), both workers reached at their addresses and admitting only the
- * router's host and the allowlist, and the benchmark run from the router's host at the price of
+ * router's host (after launch) and the allowlist, and the benchmark run from the router's host at the price of
  * every machine behind the endpoint.
  */
 import * as pulumi from "@pulumi/pulumi";
@@ -61,11 +61,17 @@ describe("index.ts with the router on a host of its own (lambda)", () => {
     const router = named(mocks, "router-host-machine-firewall").inputs;
     expect(router).toMatchObject({ servingPort: 30000, extraPorts: [29000], servingAllowlist: [ALLOWLIST] });
     for (const worker of ["hgx", "hgx-2"]) {
+      // The ruleset attached at launch holds the allowlist; the router's /32 is admitted once its host has an
+      // address, by a resource of its own, so no worker's launch waits for the router's host.
       const fw = named(mocks, `${worker}-machine-firewall`).inputs;
       expect(fw.servingPort, worker).toBe(8000);
-      expect(fw.servingAllowlist, worker).toEqual([ALLOWLIST, `${ROUTER_IP}/32`]);
+      expect(fw.servingAllowlist, worker).toEqual([ALLOWLIST]);
       expect(fw.extraPorts, worker).toBeUndefined();
+      const admission = named(mocks, `${worker}-machine-admission`);
+      expect(admission.type).toBe("pulumi-nodejs:dynamic/lambda:FirewallAdmission");
+      expect(admission.inputs).toMatchObject({ port: 8000, sources: [`${ROUTER_IP}/32`] });
     }
+    expect(mocks.resources.filter((r) => r.name === "router-host-machine-admission")).toEqual([]);
   });
 
   it("reaches both workers at their addresses (none through loopback) and benchmarks from the router's host", async () => {

@@ -16,7 +16,7 @@ import {
   ServiceError,
 } from "../../../../components/host/lambda/errors";
 import { chooseFilesystemRegion } from "../../../../components/host/lambda/filesystem";
-import { firewallRules, validateFirewallInputs } from "../../../../components/host/lambda/firewallRuleset";
+import { admissionRules, firewallRules, isAdmissionRule, validateFirewallInputs, withAdmissions } from "../../../../components/host/lambda/firewallRuleset";
 import { chooseRegionOrder, expiryFor, hasIdentity, identityTags, instanceTags, validateInstanceInputs } from "../../../../components/host/lambda/instance";
 import { defaultHostname, resolveLambdaMachineArgs } from "../../../../components/host/lambdaMachine";
 import { instanceInputs } from "./harness";
@@ -123,6 +123,23 @@ describe("firewall rules", () => {
     expect(failures.find((f) => f.property === "servingAllowlist")?.reason).toMatch(/"1\.2\.3\.4" is not an IPv4 CIDR; write it like/);
     expect(isIpv4Cidr("300.1.1.1/8")).toBe(false);
     expect(isIpv4Cidr("10.0.0.0/33")).toBe(false);
+  });
+  it("admissions: added once, marked, removed only as admissions, the ruleset's own rules untouched", () => {
+    const own = firewallRules(["0.0.0.0/0"], 8000, ["203.0.113.0/24"]);
+    const router = admissionRules(8000, ["198.51.100.20/32"]);
+    expect(router).toEqual([{ protocol: "tcp", port_range: [8000, 8000], source_network: "198.51.100.20/32", description: "admitted after launch: model server port 8000" }]);
+    expect(router.every(isAdmissionRule)).toBe(true);
+    expect(own.some(isAdmissionRule)).toBe(false);
+    const admitted = withAdmissions(own, [], router);
+    expect(admitted).toEqual([...own, ...router]);
+    // Idempotent: adding again changes nothing.
+    expect(withAdmissions(admitted, [], router)).toEqual(admitted);
+    // A new router address swaps the old one out in one step.
+    const moved = admissionRules(8000, ["198.51.100.21/32"]);
+    expect(withAdmissions(admitted, router, moved)).toEqual([...own, ...moved]);
+    // Removing never touches an unmarked rule for the same source and port.
+    const ownSame = firewallRules(["0.0.0.0/0"], 8000, ["198.51.100.20/32"]);
+    expect(withAdmissions([...ownSame, ...router], router, [])).toEqual(ownSame);
   });
 });
 

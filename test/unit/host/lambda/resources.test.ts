@@ -2,7 +2,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { LAMBDA_PROVIDER_VERSION } from "../../../../components/host/lambda/common";
 import { FilesystemProvider, type FilesystemInputs } from "../../../../components/host/lambda/filesystem";
-import { FirewallRulesetProvider, type FirewallRulesetInputs } from "../../../../components/host/lambda/firewallRuleset";
+import { FirewallAdmissionProvider, FirewallRulesetProvider, type FirewallRulesetInputs } from "../../../../components/host/lambda/firewallRuleset";
 import { InstanceProvider } from "../../../../components/host/lambda/instance";
 import { SshKeyProvider } from "../../../../components/host/lambda/sshKey";
 import { generateEd25519KeyPair } from "../../../fixtures/lambda-emulator";
@@ -180,6 +180,44 @@ describe("FirewallRulesetProvider", () => {
     await p.delete(id, upd.outs!);
     expect(h.emu.state.firewallRulesets()).toEqual([]);
     expect((await p.read(id, upd.outs!)).id).toBe("");
+  });
+
+  it("admits a later source after the fact; the ruleset's own updates keep it, its read leaves it out, delete takes it back", async () => {
+    const fw = new FirewallRulesetProvider();
+    const rs = await fw.create(inputs({ servingAllowlist: ["203.0.113.0/24"] }));
+    const adm = new FirewallAdmissionProvider();
+    const port8000 = () =>
+      h.emu.state.firewallRulesets().map((r) => r.rules.filter((x) => x.port_range?.[0] === 8000).map((x) => x.source_network).sort());
+    const a = await adm.create({ providerVersion: v, rulesetIds: rs.outs.rulesetIds, port: 8000, sources: ["198.51.100.20/32"] });
+    expect(port8000()).toEqual([
+      ["198.51.100.20/32", "203.0.113.0/24"],
+      ["198.51.100.20/32", "203.0.113.0/24"],
+    ]);
+    // The ruleset's own change (another allowlist) keeps the admission; its read reports only its own rules.
+    const upd = await fw.update(rs.id, rs.outs, inputs({ servingAllowlist: ["203.0.113.7/32"] }));
+    expect(port8000()).toEqual([
+      ["198.51.100.20/32", "203.0.113.7/32"],
+      ["198.51.100.20/32", "203.0.113.7/32"],
+    ]);
+    const read = await fw.read(rs.id, upd.outs);
+    expect(read.props?.rules.filter((x) => x.port_range?.[0] === 8000).map((x) => x.source_network)).toEqual(["203.0.113.7/32"]);
+    expect((await fw.diff(rs.id, read.props!, inputs({ servingAllowlist: ["203.0.113.7/32"] }))).changes).toBe(false);
+    // A new address for the admitted host: swapped in place.
+    const news = { providerVersion: v, rulesetIds: rs.outs.rulesetIds, port: 8000, sources: ["198.51.100.21/32"] };
+    expect(await adm.diff(a.id, a.outs, news)).toMatchObject({ changes: true, replaces: [] });
+    const moved = await adm.update(a.id, a.outs, news);
+    expect(port8000()).toEqual([
+      ["198.51.100.21/32", "203.0.113.7/32"],
+      ["198.51.100.21/32", "203.0.113.7/32"],
+    ]);
+    await adm.delete(a.id, moved.outs);
+    expect(port8000()).toEqual([["203.0.113.7/32"], ["203.0.113.7/32"]]);
+    // Deleting an admission whose rulesets are already gone is not an error.
+    await fw.delete(rs.id, upd.outs!);
+    await adm.delete(a.id, moved.outs);
+    expect((await adm.check(a.outs, { ...news, sources: ["198.51.100.21"] })).failures).toEqual([
+      { property: "sources", reason: 'sources: "198.51.100.21" is not an IPv4 CIDR; write it like "203.0.113.7/32"' },
+    ]);
   });
 
   it("the instance attaches the ruleset of the region it lands in", async () => {

@@ -8,7 +8,7 @@ import { join, resolve } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FilesystemProvider } from "../../../../components/host/lambda/filesystem";
-import { FirewallRulesetProvider } from "../../../../components/host/lambda/firewallRuleset";
+import { FirewallAdmissionProvider, FirewallRulesetProvider } from "../../../../components/host/lambda/firewallRuleset";
 import { InstanceProvider } from "../../../../components/host/lambda/instance";
 import { SshKeyProvider } from "../../../../components/host/lambda/sshKey";
 import { LAMBDA_PROVIDER_VERSION } from "../../../../components/host/lambda/common";
@@ -19,6 +19,7 @@ const providers = {
   SshKeyProvider: () => new SshKeyProvider(),
   FilesystemProvider: () => new FilesystemProvider(),
   FirewallRulesetProvider: () => new FirewallRulesetProvider(),
+  FirewallAdmissionProvider: () => new FirewallAdmissionProvider(),
   InstanceProvider: () => new InstanceProvider(),
 };
 
