@@ -16,7 +16,7 @@ import { LambdaMachine } from "../../../components/host/lambdaMachine";
 import { parseWithLayerChecks, hostArgsFor, replicaName, routerHostArgsFor } from "../../../components/stack";
 import { DEFAULT_LAUNCH_INTERVAL_MS, DEFAULT_REQUEST_INTERVAL_MS } from "../../../components/host/lambda/client";
 import { engineFastEnv, scaledRateLimit, startLambdaEmulator, type LambdaEmulator } from "../../fixtures/lambda-emulator";
-import { createEngineStack, plaintextLeaks } from "../../fixtures/pulumi-engine";
+import { createEngineStack, plaintextLeaks, type EngineStack } from "../../fixtures/pulumi-engine";
 
 const PROJECT = "hgx-inference";
 const RATE_LIMIT = scaledRateLimit(1);
@@ -31,7 +31,7 @@ const REGIONS = ["us-east-1", "us-west-1", "us-south-1"];
  * Names of every resource `name` depends on, directly or through others (the engine's own record in
  * state): a worker's launch must not wait for another machine's instance.
  */
-async function dependencyClosure(es: { stack: { exportStack(): Promise<{ deployment: unknown }> } }, name: string): Promise<string[]> {
+async function dependencyClosure(es: EngineStack, name: string): Promise<string[]> {
   const { deployment } = await es.stack.exportStack();
   const resources = (deployment as { resources: { urn: string; parent?: string; dependencies?: string[] }[] }).resources;
   const byUrn = new Map(resources.map((r) => [r.urn, r]));
@@ -57,35 +57,68 @@ afterAll(async () => {
   await emulator?.close();
 });
 
+/** A routed Lambda stack's config against the emulator, with `over` on top. */
+function routedConfig(over: Record<string, string>): Record<string, string> {
+  return {
+    hostMode: "lambda",
+    lambdaApiKey: emulator.apiKey,
+    lambdaApiUrl: emulator.baseUrl,
+    lambdaRegions: JSON.stringify(REGIONS),
+    lambdaFirewallAllowlist: JSON.stringify([ALLOWLIST]),
+    lambdaBootTimeout: "5m",
+    ...over,
+  };
+}
+
+/** The inbound rules of the one ruleset an instance attached, as the API holds them. */
+function rulesOf(instanceId: string) {
+  const ids = (emulator.state.instance(instanceId)!.firewall_rulesets ?? []).map((r) => r.id);
+  const found = emulator.state.firewallRulesets().filter((r) => ids.includes(r.id));
+  expect(found).toHaveLength(1);
+  return found[0].rules;
+}
+
+/** The sources a TCP port is open to, sorted. */
+function sources(rules: { protocol: string; port_range?: number[]; source_network: string }[], port: number): string[] {
+  return rules.filter((r) => r.protocol === "tcp" && r.port_range?.[0] === port).map((r) => r.source_network).sort();
+}
+
+/** Runs `check` on a stack of `program` (the API key a secret), then destroys it: no instance left. */
+async function withStack(stackName: string, program: () => Promise<Record<string, unknown>>, check: (es: EngineStack) => Promise<void>): Promise<void> {
+  const es = await createEngineStack({
+    projectName: PROJECT,
+    stackName,
+    program,
+    config: { [`${PROJECT}:lambdaApiKey`]: { value: emulator.apiKey, secret: true } },
+    envVars: FAST_API,
+  });
+  let destroyed = false;
+  try {
+    await check(es);
+    expect(plaintextLeaks(es.backendText(), { lambdaApiKey: emulator.apiKey })).toEqual([]);
+    const destroy = await es.stack.destroy({ onOutput: es.onOutput });
+    destroyed = true;
+    expect(destroy.summary.result).toBe("succeeded");
+    expect(emulator.leakedInstances()).toEqual([]);
+  } finally {
+    if (!destroyed) await es.stack.destroy({ onOutput: es.onOutput }).catch(() => undefined);
+    await es.dispose();
+  }
+}
+
 describe("three replicas behind a router on Lambda (emulator)", () => {
   it("launches three paced instances across regions with the serving port open only to the router's host", async () => {
-    const raw = {
-      hostMode: "lambda",
-      lambdaApiKey: emulator.apiKey,
-      lambdaApiUrl: emulator.baseUrl,
-      lambdaRegions: JSON.stringify(REGIONS),
-      lambdaFirewallAllowlist: JSON.stringify([ALLOWLIST]),
-      lambdaBootTimeout: "5m",
-      replicas: "3",
-      sglangApiKey: "sk-router-lambda",
+    const raw = routedConfig({ replicas: "3", sglangApiKey: "sk-router-lambda" });
+    const program = async () => {
+      const config = parseWithLayerChecks(raw, { stack: "routed", project: PROJECT });
+      const machines: LambdaMachine[] = [];
+      for (let i = 0; i < config.replicas; i++) {
+        const args = hostArgsFor(config, i, { routerHostIp: i > 0 ? machines[0].ip : undefined });
+        machines.push(new LambdaMachine(`${replicaName(i)}-machine`, args.lambda!));
+      }
+      return { instances: machines.map((m) => ({ id: m.instanceId, ip: m.ip, region: m.region })) };
     };
-    const es = await createEngineStack({
-      projectName: PROJECT,
-      stackName: "routed",
-      program: async () => {
-        const config = parseWithLayerChecks(raw, { stack: "routed", project: PROJECT });
-        const machines: LambdaMachine[] = [];
-        for (let i = 0; i < config.replicas; i++) {
-          const args = hostArgsFor(config, i, { routerHostIp: i > 0 ? machines[0].ip : undefined });
-          machines.push(new LambdaMachine(`${replicaName(i)}-machine`, args.lambda!));
-        }
-        return { instances: machines.map((m) => ({ id: m.instanceId, ip: m.ip, region: m.region })) };
-      },
-      config: { [`${PROJECT}:lambdaApiKey`]: { value: emulator.apiKey, secret: true } },
-      envVars: FAST_API,
-    });
-    let destroyed = false;
-    try {
+    await withStack("routed", program, async (es) => {
       // Capacity: the first two launch attempts in us-east-1 and the first in us-west-1 are refused.
       emulator.faults.refuseLaunchIn("us-east-1", 2);
       emulator.faults.refuseLaunchIn("us-west-1", 1);
@@ -101,7 +134,6 @@ describe("three replicas behind a router on Lambda (emulator)", () => {
       const launches = requests.filter((r) => r.method === "POST" && r.path.endsWith("/instance-operations/launch"));
       // Three refusals for capacity, three launches.
       expect(launches.map((r) => r.status).sort()).toEqual([200, 200, 200, 400, 400, 400]);
-      expect(launches.filter((r) => r.status === 429)).toEqual([]);
       // Other calls keep 1.2 s apart; on a machine at load 10 delivery jitter can still exceed the 200 ms margin
       // now and then (the client retries such a 429, and says so): counted, not hidden.
       const otherThrottled = requests.filter((r) => r.status === 429).length;
@@ -115,16 +147,6 @@ describe("three replicas behind a router on Lambda (emulator)", () => {
       for (const gap of gaps) expect(gap).toBeGreaterThanOrEqual(RATE_LIMIT.launchIntervalMs);
 
       // Firewall: each instance's ruleset, as the API holds it.
-      const rulesets = emulator.state.firewallRulesets();
-      const rulesOf = (instanceId: string) => {
-        const inst = emulator.state.instance(instanceId)!;
-        const ids = (inst.firewall_rulesets ?? []).map((r) => r.id);
-        const found = rulesets.filter((r) => ids.includes(r.id));
-        expect(found).toHaveLength(1);
-        return found[0].rules;
-      };
-      const sources = (rules: { protocol: string; port_range?: number[]; source_network: string }[], port: number) =>
-        rules.filter((r) => r.protocol === "tcp" && r.port_range?.[0] === port).map((r) => r.source_network).sort();
       const router = rulesOf(instances[0].id);
       expect(sources(router, 8000)).toEqual([ALLOWLIST]);
       expect(sources(router, 30000)).toEqual([ALLOWLIST]);
@@ -134,52 +156,26 @@ describe("three replicas behind a router on Lambda (emulator)", () => {
         expect(sources(rules, 8000)).toEqual([ALLOWLIST, `${instances[0].ip}/32`].sort());
         expect(sources(rules, 30000)).toEqual([]);
       }
-      expect(JSON.stringify(rulesets)).not.toMatch(/"port_range":\[8000,8000\],"source_network":"0\.0\.0\.0\/0"/);
+      expect(JSON.stringify(emulator.state.firewallRulesets())).not.toMatch(/"port_range":\[8000,8000\],"source_network":"0\.0\.0\.0\/0"/);
       // The router host's /32 is admitted after launch: no worker's launch depends on the first machine's instance.
       for (const worker of ["hgx-2", "hgx-3"]) {
         const closure = await dependencyClosure(es, `${worker}-machine-instance`);
         expect(closure, worker).toContain(`${worker}-machine-firewall`);
         expect(closure.filter((n) => n.startsWith("hgx-machine-")), worker).toEqual([]);
       }
-      expect(plaintextLeaks(es.backendText(), { lambdaApiKey: emulator.apiKey })).toEqual([]);
-
-      const destroy = await es.stack.destroy({ onOutput: es.onOutput });
-      destroyed = true;
-      expect(destroy.summary.result).toBe("succeeded");
-      expect(emulator.leakedInstances()).toEqual([]);
-    } finally {
-      if (!destroyed) await es.stack.destroy({ onOutput: es.onOutput }).catch(() => undefined);
-      await es.dispose();
-    }
+    });
   });
 
   it("with routerPlacement own-host: a small instance for the router, every worker's serving port open only to it and the allowlist", async () => {
-    const raw = {
-      hostMode: "lambda",
-      lambdaApiKey: emulator.apiKey,
-      lambdaApiUrl: emulator.baseUrl,
-      lambdaRegions: JSON.stringify(REGIONS),
-      lambdaFirewallAllowlist: JSON.stringify([ALLOWLIST]),
-      lambdaBootTimeout: "5m",
-      replicas: "2",
-      routerPlacement: "own-host",
-      sglangApiKey: "sk-router-own-host",
+    const raw = routedConfig({ replicas: "2", routerPlacement: "own-host", sglangApiKey: "sk-router-own-host" });
+    const program = async () => {
+      const config = parseWithLayerChecks(raw, { stack: "routed-own-host", project: PROJECT });
+      // As deployStack composes them: the router's host, and each worker admitting its address.
+      const router = new LambdaMachine("router-host-machine", routerHostArgsFor(config).lambda!);
+      const workers = Array.from({ length: config.replicas }, (_, i) => new LambdaMachine(`${replicaName(i)}-machine`, hostArgsFor(config, i, { routerHostIp: router.ip }).lambda!));
+      return { instances: [router, ...workers].map((m) => ({ id: m.instanceId, ip: m.ip, type: m.instanceType, price: m.hourlyPriceUsd })) };
     };
-    const es = await createEngineStack({
-      projectName: PROJECT,
-      stackName: "routed-own-host",
-      program: async () => {
-        const config = parseWithLayerChecks(raw, { stack: "routed-own-host", project: PROJECT });
-        // As deployStack composes them: the router's host first, each worker admitting its address.
-        const router = new LambdaMachine("router-host-machine", routerHostArgsFor(config).lambda!);
-        const workers = Array.from({ length: config.replicas }, (_, i) => new LambdaMachine(`${replicaName(i)}-machine`, hostArgsFor(config, i, { routerHostIp: router.ip }).lambda!));
-        return { instances: [router, ...workers].map((m) => ({ id: m.instanceId, ip: m.ip, type: m.instanceType, price: m.hourlyPriceUsd })) };
-      },
-      config: { [`${PROJECT}:lambdaApiKey`]: { value: emulator.apiKey, secret: true } },
-      envVars: FAST_API,
-    });
-    let destroyed = false;
-    try {
+    await withStack("routed-own-host", program, async (es) => {
       const before = emulator.requests().length;
       const up = await es.stack.up({ onOutput: es.onOutput, onEvent: es.onEvent });
       expect(up.summary.result).toBe("succeeded");
@@ -193,12 +189,6 @@ describe("three replicas behind a router on Lambda (emulator)", () => {
       expect(launches.map((r) => r.status)).toEqual([200, 200, 200]);
       for (const [i, gap] of launches.slice(1).map((r, i) => r.at - launches[i].at).entries()) expect(gap, `gap ${i}`).toBeGreaterThanOrEqual(RATE_LIMIT.launchIntervalMs);
 
-      const rulesOf = (instanceId: string) => {
-        const ids = (emulator.state.instance(instanceId)!.firewall_rulesets ?? []).map((r) => r.id);
-        return emulator.state.firewallRulesets().filter((r) => ids.includes(r.id)).flatMap((r) => r.rules);
-      };
-      const sources = (rules: { protocol: string; port_range?: number[]; source_network: string }[], port: number) =>
-        rules.filter((r) => r.protocol === "tcp" && r.port_range?.[0] === port).map((r) => r.source_network).sort();
       const routerRules = rulesOf(instances[0].id);
       expect(sources(routerRules, 30000)).toEqual([ALLOWLIST]);
       expect(sources(routerRules, 29000)).toEqual([ALLOWLIST]);
@@ -215,14 +205,6 @@ describe("three replicas behind a router on Lambda (emulator)", () => {
         expect(await dependencyClosure(es, `${worker}-machine-admission`), worker).toContain("router-host-machine-instance");
       }
       console.log(`[router-lambda] own-host: router ${routerIp} (gpu_1x_a10, $0.75/h), workers ${instances.slice(1).map((i) => i.ip).join(", ")}`);
-
-      const destroy = await es.stack.destroy({ onOutput: es.onOutput });
-      destroyed = true;
-      expect(destroy.summary.result).toBe("succeeded");
-      expect(emulator.leakedInstances()).toEqual([]);
-    } finally {
-      if (!destroyed) await es.stack.destroy({ onOutput: es.onOutput }).catch(() => undefined);
-      await es.dispose();
-    }
+    });
   });
 });

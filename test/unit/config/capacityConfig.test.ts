@@ -1,18 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { ConfigValidationError, parseStackConfig, type RawConfig } from "../../../components/config";
+import { parseStackConfig, type RawConfig } from "../../../components/config";
 import { benchmarkArgsFor } from "../../../components/stack";
+import { configProblems } from "../../fixtures/configProblems";
 
 const local: RawConfig = { hostMode: "local", benchmarkRunner: "native" };
 
-function problems(raw: RawConfig): string[] {
-  try {
-    parseStackConfig(raw, { stack: "test" });
-    return [];
-  } catch (err) {
-    if (!(err instanceof ConfigValidationError)) throw err;
-    return err.problems.map((p) => `${p.key}: ${p.message}`);
-  }
-}
+const problems = (raw: RawConfig) => configProblems(raw);
 
 describe("benchmarkCapacity and benchmarkSlo", () => {
   it("off by default", () => {

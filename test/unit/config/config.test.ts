@@ -10,24 +10,15 @@ import {
   gpuCountOfInstanceType,
   parseStackConfig,
   type RawConfig,
-  type RawConfigContext,
 } from "../../../components/config";
 import { projectFileDocument, rawConfigFromStackFile } from "../../../components/projectFile";
 import { parseWithLayerChecks } from "../../../components/stack";
+import { configProblems } from "../../fixtures/configProblems";
 
 const root = path.resolve(__dirname, "..", "..", "..");
 const lambdaBase: RawConfig = { hostMode: "lambda", lambdaApiKey: "sk-test-not-a-real-key" };
 
-function problemsOf(raw: RawConfig, context: Partial<RawConfigContext> = {}): string[] {
-  try {
-    // The full validation a program runs: the config module plus the serving layer's checks.
-    parseWithLayerChecks(raw, { stack: "test", ...context });
-    return [];
-  } catch (err) {
-    if (!(err instanceof ConfigValidationError)) throw err;
-    return err.problems.map((p) => `${p.key}: ${p.message}`);
-  }
-}
+const problemsOf = configProblems;
 
 function stackFileRaw(file: string): RawConfig {
   return rawConfigFromStackFile(path.join(root, file));

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { planRouter, renderRouterArgv, routerWrapperScript, workerUrlFor, type RouterPlanInput } from "../../../components/router/routerPlan";
 import { renderDockerRunCommand, toContainerArgs } from "../../../components/serving/containerSpec";
-import { ConfigValidationError, type RawConfig } from "../../../components/config";
+import { type RawConfig } from "../../../components/config";
+import { configProblems as problems } from "../../fixtures/configProblems";
 import { hostArgsFor, parseWithLayerChecks, replicaPort, routerArgsFor, routerHostArgsFor, scalingEfficiencyOf } from "../../../components/stack";
 
 const base: RouterPlanInput = {
@@ -77,15 +78,6 @@ describe("planRouter", () => {
 
 describe("router settings in the stack config", () => {
   const local: RawConfig = { hostMode: "local", replicas: "2", sglangImage: "hgx/sglang-sim:local", routerImage: "hgx/sglang-router:local" };
-  function problems(raw: RawConfig): string[] {
-    try {
-      parseWithLayerChecks(raw, { stack: "t" });
-      return [];
-    } catch (err) {
-      if (!(err instanceof ConfigValidationError)) throw err;
-      return err.problems.map((p) => `${p.key}: ${p.message}`);
-    }
-  }
 
   it("gives local replicas consecutive ports and defaults the router image to the SGLang image", () => {
     const c = parseWithLayerChecks({ ...local, sglangPort: "18000" }, { stack: "t" });
@@ -120,15 +112,6 @@ describe("scalingEfficiencyOf", () => {
 
 describe("the router on a host of its own (routerPlacement: own-host)", () => {
   const lambda: RawConfig = { hostMode: "lambda", lambdaApiKey: "k", replicas: "2", routerPlacement: "own-host", lambdaFilesystemName: "hf-cache", sglangApiKey: "s" };
-  function problems(raw: RawConfig): string[] {
-    try {
-      parseWithLayerChecks(raw, { stack: "t" });
-      return [];
-    } catch (err) {
-      if (!(err instanceof ConfigValidationError)) throw err;
-      return err.problems.map((p) => `${p.key}: ${p.message}`);
-    }
-  }
 
   it("launches a cheap GPU-less-checked instance with the router's ports and no cache filesystem", () => {
     const c = parseWithLayerChecks(lambda, { stack: "t" });
