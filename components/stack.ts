@@ -383,7 +383,7 @@ export function deployStack(config: StackConfig): StackDeployment {
   // One reference for every benchmark (each compares its own run with the other stack's first replica).
   const compareStack = config.benchmark.enabled ? config.benchmark.compareStack : undefined;
   const reference = compareStack === undefined ? undefined : new pulumi.StackReference("benchmark-reference", { name: compareStack });
-  // The router's own host, when asked for: launched first, since every worker's firewall admits its address.
+  // The router's own host, when asked for (every worker's firewall admits its address once it has one).
   const routerOwnHost = routed(config) && config.router.placement === "own-host" ? new HgxHost("router-host", routerHostArgsFor(config)) : undefined;
   const hosts: HgxHost[] = [];
   for (const [index, name] of names.entries()) {

@@ -99,6 +99,8 @@ const seconds = (iso: string | undefined) => Date.parse(iso ?? "") / 1000;
 describe("lambda mode with boot work: the slow fetches start at first boot", () => {
   let timeline: TimelinePhase[];
   let critical: CriticalPath;
+  /** Launch -> ready with boot work, for the serial run to be compared with (same machine, same run). */
+  let overlappedReadyS: number | undefined;
 
   it(`deploys in max(boot, pull, download) + load (${OVERLAPPED_S} s) after launch, before the serial ${SERIAL_S} s`, async () => {
     const from = engine.events.length;
@@ -156,9 +158,10 @@ describe("lambda mode with boot work: the slow fetches start at first boot", () 
     expect(critical.phaseSeconds).toBeGreaterThanOrEqual(DOWNLOAD_S + LOAD_S - 1);
     expect(critical.stackAddedSeconds).toBe(critical.totalSeconds - critical.phaseSeconds);
 
-    // The ordering the boot work buys: no faster than the overlapped waits, and faster than serial.
+    // No faster than the overlapped waits; how much faster than serial is measured against the serial
+    // run below (same machine, same load), not against a fixed bound.
     expect(readyAt - launchedAt).toBeGreaterThanOrEqual(OVERLAPPED_S - 1); // the ready stamp is whole seconds
-    expect(endedAt - launchedAt).toBeLessThan(SERIAL_S);
+    overlappedReadyS = readyAt - launchedAt;
   });
 
   it(`without boot work (bootWorkDir ""), the same deploy is serial: at least boot + download + load (${SERIAL_S} s)`, async () => {
@@ -185,6 +188,12 @@ describe("lambda mode with boot work: the slow fetches start at first boot", () 
     expect(serial.map((p) => p.phase)).not.toContain("boot");
     // The download starts only once the host is ready: boot, then download, then load.
     expect(readyAt - launchedAt).toBeGreaterThanOrEqual(SERIAL_S - 1);
+    // What the boot work buys, side by side: the boot's 30 s overlapped. The stack's own overhead is in both
+    // runs; half the modelled saving absorbs the run-to-run noise of a loaded machine.
+    expect(overlappedReadyS, "the boot-work deploy ran first").toBeDefined();
+    const saved = readyAt - launchedAt - overlappedReadyS!;
+    console.log(`boot work saved ${saved.toFixed(1)} s launch -> ready (modelled ${SERIAL_S - OVERLAPPED_S} s)`);
+    expect(saved).toBeGreaterThanOrEqual((SERIAL_S - OVERLAPPED_S) / 2);
   });
 
   it("keeps the HF token out of the launch's user_data, the state and the engine output", async () => {

@@ -9,7 +9,8 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bootWorkPart } from "../../../components/host/bootWork";
 import { renderCloudInit } from "../../../components/host/lambda/cloudInit";
-import { renderCloudConfigRun } from "../../fixtures/ssh-host/cloudInit";
+import { renderCloudConfigRun, runCloudConfig } from "../../fixtures/ssh-host/cloudInit";
+import type { RunResult } from "../../fixtures/run";
 import { renderDockerPullStandIn } from "../../fixtures/ssh-host";
 
 let root: string;
@@ -75,5 +76,36 @@ describe("docker pull stand-in of the SSH test host", () => {
     expect(fs.readFileSync(`${root}/slept`, "utf8")).toBe("7\n7\n");
     expect(spawnSync(wrapper, ["ps", "-a"], { encoding: "utf8", env }).stdout).toBe("real docker ps -a\n");
     expect(() => renderDockerPullStandIn(real, -1)).toThrow(/dockerPullSeconds -1/);
+  });
+});
+
+describe("runCloudConfig over ssh", () => {
+  const doc = "#cloud-config\nruncmd:\n  - [echo, hi]\n";
+  const scripted = (results: RunResult[]) => {
+    const calls: string[] = [];
+    const ssh = async (command: string) => {
+      calls.push(command);
+      return results[Math.min(calls.length - 1, results.length - 1)]!;
+    };
+    return { calls, ssh };
+  };
+  const refused: RunResult = { code: 255, stdout: "", stderr: "ssh: connect to host 127.0.0.1 port 2222: Connection refused\n" };
+
+  it("tries again while sshd rebinds after its host key changed (refused: nothing ran), bounded", async () => {
+    const rebinding = scripted([refused, refused, { code: 0, stdout: "hi\n", stderr: "" }]);
+    expect(await runCloudConfig(rebinding.ssh, doc)).toEqual({ code: 0, stdout: "hi\n", stderr: "" });
+    expect(rebinding.calls).toHaveLength(3);
+    const down = scripted([refused]);
+    expect((await runCloudConfig(down.ssh, doc, 3)).code).toBe(255);
+    expect(down.calls).toHaveLength(3);
+  });
+
+  it("never repeats a run that reached the host", async () => {
+    const denied = scripted([{ code: 255, stdout: "", stderr: "Permission denied (publickey).\n" }]);
+    expect((await runCloudConfig(denied.ssh, doc)).code).toBe(255);
+    expect(denied.calls).toHaveLength(1);
+    const failed = scripted([{ code: 1, stdout: "", stderr: "boom\n" }]);
+    expect((await runCloudConfig(failed.ssh, doc)).code).toBe(1);
+    expect(failed.calls).toHaveLength(1);
   });
 });
