@@ -24,6 +24,8 @@ const API_KEY = `sk-router-engine-${randomBytes(6).toString("hex")}`;
 const VOLUME = `hgx-engine-router-cache-${process.pid}`;
 const WORKERS = ["hgx-inference-local-hgx-sglang", "hgx-inference-local-hgx-2-sglang"];
 const ROUTER = "hgx-inference-local-router";
+/** Requests a worker runs at once: half the smoke benchmark's 8 clients. */
+const MAX_RUNNING = 4;
 const auth = { authorization: `Bearer ${API_KEY}` };
 
 let engine: EngineStack & { projectDir: string };
@@ -120,6 +122,9 @@ beforeAll(async () => {
       "hgx-inference:benchmarkScalingEfficiency": { value: "true" },
     },
   });
+  // A worker runs at most 4 requests at once (the rest queue, as SGLang's scheduler does), so the benchmark's
+  // 8 clients saturate one worker and two behind the router serve about twice as much.
+  await setStructuredConfig(engine.stack, "hgx-inference:sglangFlags", { "max-running-requests": MAX_RUNNING });
 });
 
 afterAll(async () => {
@@ -151,8 +156,10 @@ describe("two replicas behind the real SGLang router, through the real engine", 
       `[router] output tok/s: one worker alone ${single.outputThroughput.toFixed(0)}, two behind the router ${outputs.benchmark.metrics.outputThroughput.toFixed(0)}; ` +
         `scaling efficiency ${outputs.benchmark.scalingEfficiency}`,
     );
-    // Two workers serve more than one: above 1/2; and no more than twice one worker's (with the run-to-run noise).
-    expect(outputs.benchmark.scalingEfficiency).toBeGreaterThan(0.5);
+    // One worker saturated by 8 clients (4 run, 4 queue), two serve all 8 at once: close to twice one worker's
+    // throughput. Bounds wide enough for the run-to-run noise of a loaded machine, and clear of the 0.5 that
+    // a router adding nothing (or serializing the workers) would give.
+    expect(outputs.benchmark.scalingEfficiency).toBeGreaterThan(0.7);
     expect(outputs.benchmark.scalingEfficiency).toBeLessThan(1.25);
     const afterBenchmark = await received();
     console.log(`[router] after up (gates + benchmark of 32 through the router): requests per worker ${afterBenchmark.join(" / ")}`);
