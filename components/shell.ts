@@ -22,3 +22,17 @@ if [ -n "$API_KEY" ]; then
   AUTH=(-H "@$WORK/auth")
 fi
 `;
+
+/**
+ * Bash prologue of a script fed on stdin whose first line is a secret: `set -uo pipefail`, a `ts` UTC
+ * timestamp function, and `$<name>` read from that first line (empty when there is none), so the
+ * secret never reaches a command line.
+ */
+export function bashPrologueReadingSecret(name: string): string {
+  if (!/^[A-Z_][A-Z0-9_]*$/.test(name)) throw new Error(`bashPrologueReadingSecret: ${JSON.stringify(name)} is not an upper-case shell variable name`);
+  return `set -uo pipefail
+ts() { date -u +%Y-%m-%dT%H:%M:%SZ; }
+${name}=""
+IFS= read -r ${name} || true
+`;
+}

@@ -13,7 +13,7 @@
  * curl through `-H @file` / `--data-binary @file`: never argv, state or logs. JSON is read with grep/sed
  * (the router's compact JSON), so the host needs bash and curl only.
  */
-import { BASH_WORKDIR_WITH_AUTH_HEADER, shellQuote } from "../shell";
+import { BASH_WORKDIR_WITH_AUTH_HEADER, bashPrologueReadingSecret, shellQuote } from "../shell";
 
 export interface WorkerStepOptions {
   /** The router's base URL on its host, e.g. `http://127.0.0.1:30000`. */
@@ -32,11 +32,7 @@ function validate(opts: WorkerStepOptions): void {
 
 /** Shared prologue: key from stdin, auth header file, the worker's router entries. */
 function prologue(opts: WorkerStepOptions): string {
-  return `set -uo pipefail
-ts() { date -u +%Y-%m-%dT%H:%M:%SZ; }
-API_KEY=""
-IFS= read -r API_KEY || true
-ROUTER=${shellQuote(opts.routerUrl)}
+  return `${bashPrologueReadingSecret("API_KEY")}ROUTER=${shellQuote(opts.routerUrl)}
 WORKER=${shellQuote(opts.workerUrl)}
 TIMEOUT=${opts.timeoutSeconds}
 START=$(date +%s)

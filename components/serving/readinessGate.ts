@@ -22,7 +22,7 @@
  * stdout: `TIMELINE gate_start|container_started|health_ok|models_ok|ready <iso>`, progress
  * lines, and a final `READY ...` line.
  */
-import { BASH_WORKDIR_WITH_AUTH_HEADER, shellQuote } from "../shell";
+import { BASH_WORKDIR_WITH_AUTH_HEADER, bashPrologueReadingSecret, shellQuote } from "../shell";
 
 /** Options for `renderReadinessGateScript`. */
 export interface ReadinessGateOptions {
@@ -91,11 +91,7 @@ export function renderReadinessGateScript(opts: ReadinessGateOptions): string {
   const idCompact = `"id":${JSON.stringify(served)}`;
   const idSpaced = `"id": ${JSON.stringify(served)}`;
 
-  return `set -uo pipefail
-ts() { date -u +%Y-%m-%dT%H:%M:%SZ; }
-API_KEY=""
-IFS= read -r API_KEY || true
-BASE=${shellQuote(base)}
+  return `${bashPrologueReadingSecret("API_KEY")}BASE=${shellQuote(base)}
 SERVED=${shellQuote(served)}
 CONTAINER=${shellQuote(opts.containerName ?? "")}
 TIMEOUT=${timeout}

@@ -20,6 +20,7 @@
  * (it only fetches what is missing).
  */
 import { CONTAINER_HF_HOME, type CacheMount, shellQuote } from "./containerSpec";
+import { bashPrologueReadingSecret } from "../shell";
 
 /** Default downloader image: small, has Python; pulled in seconds, in parallel with SGLang's. */
 export const DEFAULT_DOWNLOADER_IMAGE = "python:3.12-slim";
@@ -133,11 +134,7 @@ export function renderWeightsDownloadScript(opts: WeightsDownloadOptions): strin
 
   // Every configured value enters the script once, single-quoted into a variable, and is used only
   // as "$VAR" from there: a cache path such as `/x/$(touch /tmp/p)` stays text.
-  return `set -uo pipefail
-ts() { date -u +%Y-%m-%dT%H:%M:%SZ; }
-HF_TOKEN=""
-IFS= read -r HF_TOKEN || true
-NAME=${shellQuote(opts.containerName)}
+  return `${bashPrologueReadingSecret("HF_TOKEN")}NAME=${shellQuote(opts.containerName)}
 MODEL=${shellQuote(opts.model)}
 REVISION=${shellQuote(revision)}
 MOUNT=${shellQuote(`${mountSource}:${CONTAINER_HF_HOME}`)}
