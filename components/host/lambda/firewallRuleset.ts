@@ -272,10 +272,13 @@ export interface FirewallAdmissionOutputs extends FirewallAdmissionInputs {
   rules: FirewallRule[];
 }
 
-/** Adds (or, with `remove`, takes out) admission rules on each ruleset; gone rulesets are skipped. */
-async function patchAdmissions(client: LambdaClient, rulesetIds: Record<string, string>, remove: FirewallRule[], add: FirewallRule[]): Promise<void> {
+/**
+ * On each ruleset in `targets` (id -> admission rules it should gain), takes out the admission rules in
+ * `remove` and adds its own, in one PATCH each, after one listing; gone rulesets are skipped.
+ */
+async function patchAdmissions(client: LambdaClient, targets: ReadonlyMap<string, FirewallRule[]>, remove: FirewallRule[]): Promise<void> {
   const listed = await client.listFirewallRulesets();
-  for (const rid of Object.values(rulesetIds)) {
+  for (const [rid, add] of targets) {
     const current = listed.find((r) => r.id === rid);
     if (!current) continue;
     const rules = withAdmissions(current.rules ?? [], remove, add);
@@ -313,22 +316,21 @@ export class FirewallAdmissionProvider implements pulumi.dynamic.ResourceProvide
 
   async create(inputs: FirewallAdmissionInputs): Promise<{ id: string; outs: FirewallAdmissionOutputs }> {
     const rules = admissionRules(inputs.port, inputs.sources);
-    await patchAdmissions(clientFor(inputs, this.stackConfig), inputs.rulesetIds, [], rules);
+    await patchAdmissions(clientFor(inputs, this.stackConfig), new Map(Object.values(inputs.rulesetIds).map((rid) => [rid, rules])), []);
     return { id: `${[...Object.values(inputs.rulesetIds)].sort().join(",")}:${inputs.port}`, outs: plain({ ...inputs, rules }) };
   }
 
   async update(_id: string, olds: FirewallAdmissionOutputs, news: FirewallAdmissionInputs): Promise<{ outs: FirewallAdmissionOutputs }> {
-    const client = clientFor(news, this.stackConfig);
     const rules = admissionRules(news.port, news.sources);
     // Rulesets no longer listed lose theirs; the listed ones swap old for new in one PATCH each.
-    const dropped = Object.fromEntries(Object.entries(olds.rulesetIds ?? {}).filter(([, rid]) => !Object.values(news.rulesetIds).includes(rid)));
-    await patchAdmissions(client, dropped, olds.rules ?? [], []);
-    await patchAdmissions(client, news.rulesetIds, olds.rules ?? [], rules);
+    const targets = new Map<string, FirewallRule[]>(Object.values(olds.rulesetIds ?? {}).map((rid) => [rid, []]));
+    for (const rid of Object.values(news.rulesetIds)) targets.set(rid, rules);
+    await patchAdmissions(clientFor(news, this.stackConfig), targets, olds.rules ?? []);
     return { outs: plain({ ...news, rules }) };
   }
 
   async delete(_id: string, props: FirewallAdmissionOutputs): Promise<void> {
-    await patchAdmissions(clientFor(props, this.stackConfig), props.rulesetIds ?? {}, props.rules ?? [], []);
+    await patchAdmissions(clientFor(props, this.stackConfig), new Map(Object.values(props.rulesetIds ?? {}).map((rid) => [rid, []])), props.rules ?? []);
   }
 }
 
