@@ -10,43 +10,60 @@
  * `docker inspect`. See `containerSpec.ts` (`API_KEY_ENV`) for how it reaches the server.
  */
 
+import SGLANG_RELEASE from "./sglangChoices.generated.json";
+
+/**
+ * Value lists, deprecated flag aliases and deprecated values of the pinned SGLang release, generated
+ * from its wheel by `scripts/conformance/regenerate-choices.sh` (never edited by hand): the conformance
+ * suite fails when this file and the pinned wheel disagree, so bumping `sglangImage` regenerates it.
+ */
+export const SGLANG_RELEASE_CHOICES = SGLANG_RELEASE;
+/** The SGLang release the value lists and rules below were read from. */
+export const SGLANG_RELEASE_VERSION: string = SGLANG_RELEASE.versions.sglang;
+
 /** KV-cache element types accepted by `--kv-cache-dtype`. */
-export const KV_CACHE_DTYPES = ["auto", "fp8_e4m3", "fp8_e5m2", "bf16", "bfloat16", "fp4_e2m1"] as const;
-export type KvCacheDtype = (typeof KV_CACHE_DTYPES)[number];
+export const KV_CACHE_DTYPES: readonly string[] = SGLANG_RELEASE.kvCacheDtypes;
+export type KvCacheDtype = string;
 
 /** `--mamba-ssm-dtype` values (state dtype of the Gated DeltaNet layers). */
-export const MAMBA_SSM_DTYPES = ["float32", "bfloat16", "float16"] as const;
-export type MambaSsmDtype = (typeof MAMBA_SSM_DTYPES)[number];
+export const MAMBA_SSM_DTYPES: readonly string[] = SGLANG_RELEASE.mambaSsmDtypes;
+export type MambaSsmDtype = string;
 
-/** `--mamba-scheduler-strategy` values (renamed `--mamba-radix-cache-strategy` in newer images). */
-export const MAMBA_SCHEDULER_STRATEGIES = ["no_buffer", "extra_buffer"] as const;
-export type MambaSchedulerStrategy = (typeof MAMBA_SCHEDULER_STRATEGIES)[number];
+/** `--mamba-radix-cache-strategy` values (`--mamba-scheduler-strategy` is its deprecated alias). */
+export const MAMBA_RADIX_CACHE_STRATEGIES: readonly string[] = SGLANG_RELEASE.mambaRadixCacheStrategies;
+export type MambaRadixCacheStrategy = string;
 
-/** `--speculative-algorithm` values. NEXTN is the MTP head built into the Qwen3.5 checkpoint. */
-export const SPECULATIVE_ALGORITHMS = ["NEXTN", "EAGLE", "EAGLE3", "STANDALONE", "NGRAM"] as const;
-export type SpeculativeAlgorithm = (typeof SPECULATIVE_ALGORITHMS)[number];
+/** `--speculative-algorithm` builtins. NEXTN is the MTP head built into the Qwen3.5 checkpoint. */
+export const SPECULATIVE_ALGORITHMS: readonly string[] = SGLANG_RELEASE.speculativeAlgorithms;
+export type SpeculativeAlgorithm = string;
 
-/** `--log-level` values. */
+/** `--log-level` values (Python logging's level names; SGLang takes any of them). */
 export const LOG_LEVELS = ["debug", "info", "warning", "error", "critical"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
-/** Tool-call parsers known to SGLang releases of the Qwen3.5 era. */
-export const TOOL_CALL_PARSERS = [
-  "qwen3_coder", "qwen", "qwen25", "llama3", "mistral", "pythonic", "deepseekv3", "deepseekv31",
-  "deepseekv32", "glm", "glm45", "kimi_k2", "gpt-oss", "step3", "minimax-m2", "gigachat3",
-] as const;
+/** `--tool-call-parser` choices of the pinned release. */
+export const TOOL_CALL_PARSERS: readonly string[] = SGLANG_RELEASE.toolCallParsers;
 
-/** Reasoning parsers known to SGLang releases of the Qwen3.5 era. */
-export const REASONING_PARSERS = [
-  "qwen3", "qwen3-thinking", "deepseek-r1", "deepseek-v3", "glm45", "gpt-oss", "kimi", "kimi_k2",
-  "step3", "minimax", "minimax-append-think", "nano_v3",
-] as const;
+/** `--reasoning-parser` choices of the pinned release. */
+export const REASONING_PARSERS: readonly string[] = SGLANG_RELEASE.reasoningParsers;
 
-/** Attention backends; an unknown one is only a warning because the pinned image decides. */
-export const ATTENTION_BACKENDS = [
-  "trtllm_mha", "trtllm_mla", "flashinfer", "fa3", "fa4", "triton", "torch_native", "flashmla",
-  "cutlass_mla", "flex_attention", "aiter", "wave",
-] as const;
+/** `--attention-backend` choices of the pinned release. */
+export const ATTENTION_BACKENDS: readonly string[] = SGLANG_RELEASE.attentionBackends;
+
+/** Deprecated flag -> its replacement in the pinned release (`null`: removed without one). */
+const DEPRECATED_FLAGS: Readonly<Record<string, string | null>> = SGLANG_RELEASE.deprecatedFlags;
+/** Per flag, deprecated value -> the value the release rewrites it to (with a warning). */
+const DEPRECATED_VALUES: Readonly<Record<string, Readonly<Record<string, string>>>> = SGLANG_RELEASE.deprecatedValues;
+
+/** The value the pinned release really uses for `value` of `flag` (a deprecated alias becomes its new name). */
+export function currentValueOf(flag: string, value: string): string {
+  return DEPRECATED_VALUES[flag]?.[value] ?? value;
+}
+
+/** The replacement of a flag the pinned release deprecates, `null` when removed, `undefined` when current. */
+export function deprecatedFlagReplacement(flag: string): string | null | undefined {
+  return Object.hasOwn(DEPRECATED_FLAGS, flag) ? DEPRECATED_FLAGS[flag] : undefined;
+}
 
 /**
  * SGLang server arguments this project models. `undefined` means "not rendered": SGLang's own
@@ -91,8 +108,8 @@ export interface SglangFlags {
   readonly quantization?: string;
   /** `--attention-backend`. */
   readonly attentionBackend?: string;
-  /** `--mamba-scheduler-strategy`. */
-  readonly mambaSchedulerStrategy?: MambaSchedulerStrategy;
+  /** `--mamba-radix-cache-strategy` (`auto` resolves to `extra_buffer` with the overlap scheduler). */
+  readonly mambaRadixCacheStrategy?: MambaRadixCacheStrategy;
   /** `--speculative-algorithm`. */
   readonly speculativeAlgorithm?: SpeculativeAlgorithm;
   /** `--speculative-num-steps`. */
@@ -150,7 +167,7 @@ export const FLAG_TABLE: readonly FlagSpec[] = [
   { key: "kvCacheDtype", flag: "--kv-cache-dtype", kind: "string" },
   { key: "quantization", flag: "--quantization", kind: "string" },
   { key: "attentionBackend", flag: "--attention-backend", kind: "string" },
-  { key: "mambaSchedulerStrategy", flag: "--mamba-scheduler-strategy", kind: "string" },
+  { key: "mambaRadixCacheStrategy", flag: "--mamba-radix-cache-strategy", kind: "string" },
   { key: "speculativeAlgorithm", flag: "--speculative-algorithm", kind: "string" },
   { key: "speculativeNumSteps", flag: "--speculative-num-steps", kind: "int" },
   { key: "speculativeEagleTopk", flag: "--speculative-eagle-topk", kind: "int" },
@@ -215,7 +232,7 @@ export const OTHER_KNOWN_FLAGS: readonly string[] = [
 
 /** Every non-secret flag name this module knows (typed and free-form). */
 function knownFlagNames(): ReadonlySet<string> {
-  return new Set([...FLAG_TABLE.map((s) => s.flag), ...OTHER_KNOWN_FLAGS]);
+  return new Set([...FLAG_TABLE.map((s) => s.flag), ...OTHER_KNOWN_FLAGS, ...SGLANG_RELEASE.serverFlags]);
 }
 
 /** The model every preset serves (the seed's model). */
@@ -259,9 +276,10 @@ const B200_PRESET: SglangFlags = {
   speculativeNumSteps: 3,
   speculativeEagleTopk: 1,
   speculativeNumDraftTokens: 4,
-  // MTP requires extra_buffer (no_buffer + radix cache raises at start); it also keeps prefix
-  // caching working with trtllm_mha, which matters for repeated code contexts.
-  mambaSchedulerStrategy: "extra_buffer",
+  // Stated rather than left to `auto` (which resolves to the same with the overlap scheduler on):
+  // no_buffer is refused with trtllm_mha, and extra_buffer keeps prefix caching working with it,
+  // which matters for repeated code contexts.
+  mambaRadixCacheStrategy: "extra_buffer",
   // 32 concurrent benchmark streams with room for bursts; recipes use 128.
   maxRunningRequests: 128,
   // Two 8192-token prompts per prefill chunk: fewer prefill iterations interleaved with decode
@@ -323,7 +341,8 @@ export function renderSglangArgv(flags: SglangFlags, extraFlags: readonly string
       if (value === true) argv.push(spec.flag);
       continue;
     }
-    argv.push(spec.flag, renderValue(spec.kind, value));
+    // A deprecated value renders as the name the pinned release uses (it would rewrite it with a warning).
+    argv.push(spec.flag, spec.kind === "string" ? currentValueOf(spec.flag, String(value)) : renderValue(spec.kind, value));
   }
   return [...argv, ...extraFlags];
 }
@@ -440,29 +459,22 @@ export function validateSglangFlags(
     }
   }
 
-  checkEnum(errors, "--kv-cache-dtype", flags.kvCacheDtype, KV_CACHE_DTYPES);
-  checkEnum(errors, "--mamba-ssm-dtype", flags.mambaSsmDtype, MAMBA_SSM_DTYPES);
-  checkEnum(errors, "--mamba-scheduler-strategy", flags.mambaSchedulerStrategy, MAMBA_SCHEDULER_STRATEGIES);
-  checkEnum(errors, "--speculative-algorithm", flags.speculativeAlgorithm, SPECULATIVE_ALGORITHMS);
-  checkEnum(errors, "--log-level", flags.logLevel, LOG_LEVELS);
-  checkEnum(errors, "--tool-call-parser", flags.toolCallParser, TOOL_CALL_PARSERS);
-  checkEnum(errors, "--reasoning-parser", flags.reasoningParser, REASONING_PARSERS);
+  const release = `SGLang ${SGLANG_RELEASE_VERSION}`;
+  checkEnum(errors, release, "--kv-cache-dtype", flags.kvCacheDtype, KV_CACHE_DTYPES);
+  checkEnum(errors, release, "--mamba-ssm-dtype", flags.mambaSsmDtype, MAMBA_SSM_DTYPES);
+  checkEnum(errors, release, "--mamba-radix-cache-strategy", flags.mambaRadixCacheStrategy, MAMBA_RADIX_CACHE_STRATEGIES);
+  checkEnum(errors, release, "--speculative-algorithm", flags.speculativeAlgorithm, SPECULATIVE_ALGORITHMS);
+  checkEnum(errors, release, "--log-level", flags.logLevel, LOG_LEVELS);
+  checkEnum(errors, release, "--tool-call-parser", flags.toolCallParser, TOOL_CALL_PARSERS);
+  checkEnum(errors, release, "--reasoning-parser", flags.reasoningParser, REASONING_PARSERS);
+  checkEnum(errors, release, "--attention-backend", flags.attentionBackend, ATTENTION_BACKENDS);
   if (flags.kvCacheDtype !== undefined && flags.kvCacheDtype.startsWith("fp8")) {
     warnings.push(`--kv-cache-dtype ${flags.kvCacheDtype}: FP8 KV without calibrated scales loses reasoning accuracy on Qwen3.5; prefer "auto"`);
-  }
-  if (flags.attentionBackend !== undefined && !(ATTENTION_BACKENDS as readonly string[]).includes(flags.attentionBackend)) {
-    warnings.push(`--attention-backend "${flags.attentionBackend}" is not one this project knows (${ATTENTION_BACKENDS.join(", ")}); check that the pinned image supports it`);
   }
 
   // Speculative decoding (MTP) rules.
   const spec = flags.speculativeAlgorithm;
-  const strategyFromExtra = extraFlagValue(extraFlags, "--mamba-radix-cache-strategy");
-  const strategy = flags.mambaSchedulerStrategy ?? (typeof strategyFromExtra === "string" ? strategyFromExtra : undefined);
-  if (spec === "NEXTN" && strategy !== "extra_buffer") {
-    errors.push(
-      `--speculative-algorithm NEXTN (MTP) requires --mamba-scheduler-strategy extra_buffer (got ${strategy ?? "unset"}); set mambaSchedulerStrategy: "extra_buffer" (no_buffer with the radix cache fails at start)`,
-    );
-  }
+  errors.push(...mambaRadixCacheProblems(flags, extraFlags));
   const topk = flags.speculativeEagleTopk;
   if (flags.attentionBackend === "trtllm_mha" && spec !== undefined && topk !== undefined && topk > 1) {
     errors.push(
@@ -527,8 +539,11 @@ export function validateSglangFlags(
       }
       continue;
     }
-    if (!OTHER_KNOWN_FLAGS.includes(name)) {
-      warnings.push(`extra flag ${name} is not a known SGLang server flag; it is passed through unchanged, check the spelling against the pinned image's --help`);
+    const replacement = deprecatedFlagReplacement(name);
+    if (replacement !== undefined) {
+      warnings.push(`extra flag ${name} is deprecated in SGLang ${SGLANG_RELEASE_VERSION}${replacement === null ? "" : `; use ${replacement}`}`);
+    } else if (!(SGLANG_RELEASE.serverFlags as readonly string[]).includes(name)) {
+      warnings.push(`extra flag ${name} is not a server flag of SGLang ${SGLANG_RELEASE_VERSION}; it is passed through unchanged, check the spelling against the pinned image's --help`);
     }
   }
   for (const token of extraFlags) {
@@ -540,10 +555,63 @@ export function validateSglangFlags(
   return { errors, warnings };
 }
 
-function checkEnum(errors: string[], flag: string, value: string | undefined, allowed: readonly string[]): void {
+function checkEnum(errors: string[], release: string, flag: string, value: string | undefined, allowed: readonly string[]): void {
   if (value !== undefined && !allowed.includes(value)) {
-    errors.push(`${flag} "${value}" is not supported; use one of: ${allowed.join(", ")}`);
+    errors.push(`${flag} "${value}" is not accepted by ${release} (the conformance-checked release); use one of: ${allowed.join(", ")}`);
   }
+}
+
+/**
+ * SGLang 0.5.14's mamba radix-cache rules for the Qwen3.5 architecture on SM100 (B200), as
+ * `ServerArgs._handle_mamba_radix_cache` applies them at start (the conformance suite runs the real ones):
+ * - `auto` (the default) becomes `extra_buffer` when the overlap scheduler is on or pages are > 1 token
+ *   and the linear-attention backend is `triton` (its default), else `no_buffer`;
+ * - `no_buffer` needs page size 1, `--disable-overlap-schedule`, and an attention backend other than
+ *   `trtllm_mha` (which SGLang also picks itself on SM100 when speculative decoding is on and none is set);
+ * - `extra_buffer` needs the `triton` linear-attention backend; with speculative decoding the lazy variant
+ *   is refused and `--mamba-track-interval` (256) must be at least the draft-token count.
+ * Nothing applies with `--disable-radix-cache`.
+ */
+export function mambaRadixCacheProblems(flags: SglangFlags, extraFlags: readonly string[]): string[] {
+  if (extraFlagValue(extraFlags, "--disable-radix-cache") !== undefined) return [];
+  const fromExtra = extraFlagValue(extraFlags, "--mamba-radix-cache-strategy") ?? extraFlagValue(extraFlags, "--mamba-scheduler-strategy");
+  const chosen = flags.mambaRadixCacheStrategy ?? (typeof fromExtra === "string" ? fromExtra : "auto");
+  const overlapOff = extraFlagValue(extraFlags, "--disable-overlap-schedule") !== undefined;
+  const pageRaw = extraFlagValue(extraFlags, "--page-size");
+  const pageSize = typeof pageRaw === "string" ? Number(pageRaw) : undefined;
+  const linearRaw = extraFlagValue(extraFlags, "--linear-attn-backend");
+  const extraBufferSupported = linearRaw === undefined || linearRaw === "triton";
+  const strategy = chosen === "auto" ? ((!overlapOff || (pageSize ?? 1) > 1) && extraBufferSupported ? "extra_buffer" : "no_buffer") : chosen;
+  const where = `SGLang ${SGLANG_RELEASE_VERSION} refuses it at start`;
+  const named = chosen === "auto" ? `--mamba-radix-cache-strategy auto (resolves to ${strategy} here)` : `--mamba-radix-cache-strategy ${chosen}`;
+  const problems: string[] = [];
+  if (strategy === "no_buffer") {
+    const trtllm = flags.attentionBackend === "trtllm_mha" || (flags.attentionBackend === undefined && flags.speculativeAlgorithm !== undefined);
+    if (trtllm) {
+      problems.push(
+        `${named} cannot run with the trtllm_mha attention backend${flags.attentionBackend === undefined ? " (SGLang picks it on B200 when speculative decoding is on)" : ""}; ${where}. ` +
+          `Fix: set mambaRadixCacheStrategy: "extra_buffer", or attentionBackend: "triton"`,
+      );
+    }
+    if (!overlapOff) problems.push(`${named} needs --disable-overlap-schedule; ${where}. Fix: add "--disable-overlap-schedule" to extraFlags, or use "extra_buffer"`);
+    if (pageSize !== undefined && pageSize > 1) problems.push(`${named} needs --page-size 1 (got ${pageSize}); ${where}. Fix: remove --page-size or use "extra_buffer"`);
+  } else if (strategy === "extra_buffer" || strategy === "extra_buffer_lazy") {
+    if (!extraBufferSupported) {
+      problems.push(`${named} needs --linear-attn-backend triton (got ${String(linearRaw)}); ${where}. Fix: remove --linear-attn-backend or use "no_buffer"`);
+    }
+    if (flags.speculativeAlgorithm !== undefined) {
+      if (strategy === "extra_buffer_lazy") {
+        problems.push(`${named} cannot be combined with --speculative-algorithm ${flags.speculativeAlgorithm}; ${where}. Fix: use "extra_buffer"`);
+      }
+      const trackRaw = extraFlagValue(extraFlags, "--mamba-track-interval");
+      const track = typeof trackRaw === "string" ? Number(trackRaw) : 256;
+      const draft = flags.speculativeNumDraftTokens;
+      if (draft !== undefined && Number.isFinite(track) && track < draft) {
+        problems.push(`--mamba-track-interval ${track} is below --speculative-num-draft-tokens ${draft}; ${where}. Fix: raise --mamba-track-interval to at least ${draft}`);
+      }
+    }
+  }
+  return problems;
 }
 
 function largestDivisorAtMost(n: number, max: number): number {
@@ -565,7 +633,9 @@ export function overridesFromFlagNames(byName: Readonly<Record<string, string | 
   const unknown: string[] = [];
   const errors: string[] = [];
   for (const [rawName, value] of Object.entries(byName)) {
-    const flag = `--${rawName.replace(/^--/, "")}`;
+    const written = `--${rawName.replace(/^--/, "")}`;
+    // A deprecated alias (`mamba-scheduler-strategy`) sets the flag it was renamed to.
+    const flag = deprecatedFlagReplacement(written) ?? written;
     const spec = FLAG_TABLE.find((s) => s.flag === flag);
     if (!spec) {
       unknown.push(flag);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   extraFlagValue,
+  overridesFromFlagNames,
   renderSglangArgv,
   resolveSglangFlags,
   servedModelNameOf,
@@ -33,7 +34,9 @@ describe("presets", () => {
     expect(line.startsWith("--host 0.0.0.0 --port 8000 --model-path Qwen/Qwen3.5-397B-A17B --served-model-name qwen")).toBe(true);
     expect(line).toContain("--mem-fraction-static 0.8 ");
     expect(line).toContain("--attention-backend trtllm_mha");
-    expect(line).toContain("--mamba-scheduler-strategy extra_buffer");
+    // 0.5.14 deprecates --mamba-scheduler-strategy (a warning at start): the new name is rendered.
+    expect(line).toContain("--mamba-radix-cache-strategy extra_buffer");
+    expect(line).not.toContain("--mamba-scheduler-strategy");
     expect(line).toContain("--speculative-algorithm NEXTN --speculative-num-steps 3 --speculative-eagle-topk 1 --speculative-num-draft-tokens 4");
     expect(line).toContain("--watchdog-timeout 1200");
     expect(argv).toContain("--enable-metrics");
@@ -92,7 +95,7 @@ describe("validation", () => {
     expect(errors[0]).toMatch(/--served-model-name "qwen:lora".*":".*"qwen-lora"/);
     expect(errors.join("\n")).toMatch(/--port 70000 .*1-65535/);
     expect(errors.join("\n")).toMatch(/--mem-fraction-static 1.2 must be strictly between 0 and 1/);
-    expect(errors.join("\n")).toMatch(/--tool-call-parser "qwen4" is not supported; use one of: qwen3_coder/);
+    expect(errors.join("\n")).toMatch(/--tool-call-parser "qwen4" is not accepted by SGLang 0\.5\.14 \(the conformance-checked release\); use one of: .*qwen3_coder/);
   });
 
   it("tp x dp must fit the GPUs and tp must divide them", () => {
@@ -106,12 +109,40 @@ describe("validation", () => {
     expect(validateSglangFlags({ ...seed, tpSize: 16 }).errors).toEqual([]);
   });
 
-  it("MTP requires extra_buffer; --mamba-radix-cache-strategy (newer name) counts", () => {
-    const mtp = { ...seed, speculativeAlgorithm: "NEXTN" as const, speculativeNumSteps: 3, speculativeEagleTopk: 1, speculativeNumDraftTokens: 4 };
-    expect(errorsOf(mtp)[0]).toMatch(/NEXTN \(MTP\) requires --mamba-scheduler-strategy extra_buffer \(got unset\)/);
-    expect(errorsOf({ ...mtp, mambaSchedulerStrategy: "no_buffer" })[0]).toMatch(/got no_buffer/);
-    expect(errorsOf({ ...mtp, mambaSchedulerStrategy: "extra_buffer" })).toEqual([]);
-    expect(errorsOf(mtp, ["--mamba-radix-cache-strategy", "extra_buffer"])).toEqual([]);
+  it("mamba radix-cache rules are 0.5.14's: auto is fine with MTP, no_buffer never with trtllm_mha", () => {
+    const mtp = { ...seed, speculativeAlgorithm: "NEXTN", speculativeNumSteps: 3, speculativeEagleTopk: 1, speculativeNumDraftTokens: 4 };
+    // auto (unset) resolves to extra_buffer with the overlap scheduler on: SGLang 0.5.14 accepts it.
+    expect(errorsOf(mtp)).toEqual([]);
+    expect(errorsOf({ ...mtp, mambaRadixCacheStrategy: "auto" })).toEqual([]);
+    expect(errorsOf({ ...mtp, mambaRadixCacheStrategy: "extra_buffer" })).toEqual([]);
+    // no_buffer: trtllm_mha (stated, or SGLang's own pick on B200 with speculative decoding) is refused, and so is the overlap scheduler.
+    expect(errorsOf({ ...mtp, mambaRadixCacheStrategy: "no_buffer", attentionBackend: "trtllm_mha" }, ["--disable-overlap-schedule"])).toEqual([
+      expect.stringMatching(/no_buffer cannot run with the trtllm_mha attention backend; SGLang 0\.5\.14 refuses it at start/),
+    ]);
+    expect(errorsOf({ ...mtp, mambaRadixCacheStrategy: "no_buffer" }, ["--disable-overlap-schedule"])[0]).toMatch(/SGLang picks it on B200/);
+    expect(errorsOf({ ...seed, mambaRadixCacheStrategy: "no_buffer" })).toEqual([expect.stringMatching(/needs --disable-overlap-schedule/)]);
+    expect(errorsOf({ ...mtp, mambaRadixCacheStrategy: "no_buffer", attentionBackend: "triton" }, ["--disable-overlap-schedule"])).toEqual([]);
+    // no_buffer is refused with trtllm_mha even without MTP (0.5.14's assertion is not about speculative decoding).
+    expect(errorsOf({ ...seed, attentionBackend: "trtllm_mha", mambaRadixCacheStrategy: "no_buffer" }, ["--disable-overlap-schedule"])).toHaveLength(1);
+    // extra_buffer_lazy is a 0.5.14 strategy, but not with speculative decoding.
+    expect(errorsOf({ ...seed, mambaRadixCacheStrategy: "extra_buffer_lazy" })).toEqual([]);
+    expect(errorsOf({ ...mtp, mambaRadixCacheStrategy: "extra_buffer_lazy" })[0]).toMatch(/extra_buffer_lazy cannot be combined with --speculative-algorithm NEXTN/);
+    expect(errorsOf(mtp, ["--mamba-track-interval", "2"])[0]).toMatch(/--mamba-track-interval 2 is below --speculative-num-draft-tokens 4/);
+    // Nothing applies without the radix cache.
+    expect(errorsOf({ ...seed, mambaRadixCacheStrategy: "no_buffer" }, ["--disable-radix-cache"])).toEqual([]);
+  });
+
+  it("value lists are the pinned release's: nano_v3 refused, the release's parsers and backends accepted, deprecated values renamed", () => {
+    expect(errorsOf({ ...seed, reasoningParser: "nano_v3" })[0]).toMatch(/--reasoning-parser "nano_v3" is not accepted by SGLang 0\.5\.14 .*use one of: .*qwen3/);
+    for (const toolCallParser of ["hermes", "glm47", "deepseekv4", "step3p5", "trinity"]) expect(errorsOf({ ...seed, toolCallParser })).toEqual([]);
+    for (const reasoningParser of ["nemotron_3", "gemma4", "deepseek-v4", "mimo"]) expect(errorsOf({ ...seed, reasoningParser })).toEqual([]);
+    for (const attentionBackend of ["cutedsl_mla", "tokenspeed_mla", "dual_chunk_flash_attn", "intel_amx"]) expect(errorsOf({ ...seed, attentionBackend })).toEqual([]);
+    expect(errorsOf({ ...seed, attentionBackend: "flashmla_v9" })[0]).toMatch(/--attention-backend "flashmla_v9" is not accepted by SGLang 0\.5\.14/);
+    expect(errorsOf({ ...seed, speculativeAlgorithm: "DFLASH", speculativeNumSteps: 3, speculativeEagleTopk: 1, speculativeNumDraftTokens: 4 })).toEqual([]);
+    // 0.5.14 rewrites qwen25 to qwen with a warning: the project renders the new name.
+    expect(renderSglangArgv({ ...seed, toolCallParser: "qwen25" }).join(" ")).toContain("--tool-call-parser qwen ");
+    // Stack config written with the deprecated flag name sets the renamed flag.
+    expect(overridesFromFlagNames({ "mamba-scheduler-strategy": "extra_buffer" }).overrides).toEqual({ mambaRadixCacheStrategy: "extra_buffer" });
   });
 
   it("trtllm_mha only with eagle topk <= 1", () => {
@@ -134,12 +165,16 @@ describe("validation", () => {
     expect(errors.map((e) => e.split(" ")[0])).toEqual(["--kv-cache-dtype", "--mamba-ssm-dtype", "--log-level", "--reasoning-parser"]);
   });
 
-  it("api key in extra flags is an error; duplicates of typed flags are errors; unknown flags warn", () => {
-    const v = validateSglangFlags(seed, ["--api-key", "x", "--tp-size", "4", "--cuda-graph-max-bs", "64", "--made-up-flag"], { gpuCount: 8 });
+  it("api key in extra flags is an error; duplicates of typed flags are errors; unknown and deprecated flags warn", () => {
+    const v = validateSglangFlags(seed, ["--api-key", "x", "--tp-size", "4", "--cuda-graph-max-bs-decode", "64", "--made-up-flag"], { gpuCount: 8 });
     expect(v.errors[0]).toMatch(/--api-key must not be passed in extraFlags/);
     expect(v.errors[0]).not.toContain(" x ");
     expect(v.errors[1]).toMatch(/--tp-size is set both by the preset\/overrides \(tpSize=8\) and in extraFlags; set it once, via flagOverrides.tpSize/);
-    expect(v.warnings).toEqual([expect.stringMatching(/extra flag --made-up-flag is not a known SGLang server flag/)]);
+    expect(v.warnings).toEqual([expect.stringMatching(/extra flag --made-up-flag is not a server flag of SGLang 0\.5\.14/)]);
+    // The release's own list of deprecated flags: 0.5.14 renamed --cuda-graph-max-bs.
+    expect(validateSglangFlags(seed, ["--cuda-graph-max-bs", "64"]).warnings).toEqual([
+      expect.stringMatching(/extra flag --cuda-graph-max-bs is deprecated in SGLang 0\.5\.14; use --cuda-graph-max-bs-decode/),
+    ]);
   });
 
   it("warns on risky but legal values", () => {
