@@ -29,6 +29,12 @@ export type KvCacheDtype = string;
 export const MAMBA_SSM_DTYPES: readonly string[] = SGLANG_RELEASE.mambaSsmDtypes;
 export type MambaSsmDtype = string;
 
+/**
+ * The mamba strategy flag's current name in the pinned release: 0.5.14 renamed `--mamba-scheduler-strategy`
+ * to `--mamba-radix-cache-strategy` (the old name still parses, with a deprecation warning at start).
+ */
+export const MAMBA_STRATEGY_FLAG: string = SGLANG_RELEASE.mambaStrategyFlag ?? "--mamba-radix-cache-strategy";
+
 /** `--mamba-radix-cache-strategy` values (`--mamba-scheduler-strategy` is its deprecated alias). */
 export const MAMBA_RADIX_CACHE_STRATEGIES: readonly string[] = SGLANG_RELEASE.mambaRadixCacheStrategies;
 export type MambaRadixCacheStrategy = string;
@@ -167,7 +173,7 @@ export const FLAG_TABLE: readonly FlagSpec[] = [
   { key: "kvCacheDtype", flag: "--kv-cache-dtype", kind: "string" },
   { key: "quantization", flag: "--quantization", kind: "string" },
   { key: "attentionBackend", flag: "--attention-backend", kind: "string" },
-  { key: "mambaRadixCacheStrategy", flag: "--mamba-radix-cache-strategy", kind: "string" },
+  { key: "mambaRadixCacheStrategy", flag: MAMBA_STRATEGY_FLAG, kind: "string" },
   { key: "speculativeAlgorithm", flag: "--speculative-algorithm", kind: "string" },
   { key: "speculativeNumSteps", flag: "--speculative-num-steps", kind: "int" },
   { key: "speculativeEagleTopk", flag: "--speculative-eagle-topk", kind: "int" },
@@ -462,7 +468,7 @@ export function validateSglangFlags(
   const release = `SGLang ${SGLANG_RELEASE_VERSION}`;
   checkEnum(errors, release, "--kv-cache-dtype", flags.kvCacheDtype, KV_CACHE_DTYPES);
   checkEnum(errors, release, "--mamba-ssm-dtype", flags.mambaSsmDtype, MAMBA_SSM_DTYPES);
-  checkEnum(errors, release, "--mamba-radix-cache-strategy", flags.mambaRadixCacheStrategy, MAMBA_RADIX_CACHE_STRATEGIES);
+  checkEnum(errors, release, MAMBA_STRATEGY_FLAG, flags.mambaRadixCacheStrategy, MAMBA_RADIX_CACHE_STRATEGIES);
   checkEnum(errors, release, "--speculative-algorithm", flags.speculativeAlgorithm, SPECULATIVE_ALGORITHMS);
   checkEnum(errors, release, "--log-level", flags.logLevel, LOG_LEVELS);
   checkEnum(errors, release, "--tool-call-parser", flags.toolCallParser, TOOL_CALL_PARSERS);

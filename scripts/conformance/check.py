@@ -130,11 +130,15 @@ def verify_sglang(variant, sa, parser, spec_hook):
     if error is not None:
         return [f"argparse: {error}"], notes
     problems += [f"deprecation warning: {w}" for w in warned if "deprecat" in w.lower()]
-    for dest, want in variant.get("expected", {}).items():
-        if not hasattr(ns, dest):
-            problems.append(f"{dest}: not a field of the parsed arguments")
-        elif not _same(want, getattr(ns, dest), dest):
-            problems.append(f"{dest}: the project meant {want!r}, the parser read {getattr(ns, dest)!r}")
+    for key, want in variant.get("expected", {}).items():
+        # Keyed by flag: the parser's own action says which field it fills (dests differ between releases).
+        action = parser._option_string_actions.get(key)
+        if action is None:
+            problems.append(f"{key}: not a flag of this release")
+            continue
+        dest = action.dest
+        if not _same(want, getattr(ns, dest, None), dest):
+            problems.append(f"{key} ({dest}): the project meant {want!r}, the parser read {getattr(ns, dest, None)!r}")
 
     post_init = sa.ServerArgs.__post_init__
     sa.ServerArgs.__post_init__ = lambda self: None
@@ -165,10 +169,8 @@ def verify_sglang(variant, sa, parser, spec_hook):
             problems.append(f"ServerArgs rule: {type(exc).__name__}: {exc}")
     problems += [f"deprecation warning: {w}" for w in warned if "deprecat" in w.lower()]
     notes += [w for w in warned if "deprecat" not in w.lower()]
-    notes.append(
-        f"resolved: attention_backend={args.attention_backend} page_size={args.page_size} "
-        f"mamba_radix_cache_strategy={args.mamba_radix_cache_strategy} speculative_algorithm={args.speculative_algorithm}"
-    )
+    resolved = ("attention_backend", "page_size", "mamba_radix_cache_strategy", "mamba_scheduler_strategy", "speculative_algorithm")
+    notes.append("resolved: " + " ".join(f"{name}={getattr(args, name)}" for name in resolved if hasattr(args, name)))
     return problems, notes
 
 
@@ -232,6 +234,7 @@ def cmd_choices():
     sa = _server_args_module()
     parser = _server_parser(sa)
     by_dest = {}
+    by_flag = {}
     deprecated_flags = {}
     flags = []
     for action in parser._actions:
@@ -243,7 +246,13 @@ def cmd_choices():
             continue
         if action.choices is not None and action.dest not in by_dest:
             by_dest[action.dest] = list(action.choices)
+        for option in action.option_strings:
+            if action.choices is not None:
+                by_flag[option] = list(action.choices)
 
+    mamba_flag = next(
+        (f for f in ("--mamba-radix-cache-strategy", "--mamba-scheduler-strategy") if f in flags and f not in deprecated_flags), None
+    )
     help_text = next(a.help for a in parser._actions if a.dest == "speculative_algorithm" and a.help)
     builtins = re.search(r"Builtins: ([A-Z0-9_, ]+)\.", help_text)
     speculative = [s.strip() for s in builtins.group(1).split(",")] if builtins else []
@@ -278,7 +287,10 @@ def cmd_choices():
         "toolCallParsers": by_dest.get("tool_call_parser", []),
         "reasoningParsers": by_dest.get("reasoning_parser", []),
         "attentionBackends": by_dest.get("attention_backend", []),
-        "mambaRadixCacheStrategies": by_dest.get("mamba_radix_cache_strategy", []),
+        # The strategy flag was renamed in 0.5.14 (--mamba-scheduler-strategy -> --mamba-radix-cache-strategy):
+        # the current name is the one that is not a deprecated alias.
+        "mambaStrategyFlag": mamba_flag,
+        "mambaRadixCacheStrategies": by_flag.get(mamba_flag, []),
         "mambaSsmDtypes": by_dest.get("mamba_ssm_dtype", []),
         "kvCacheDtypes": by_dest.get("kv_cache_dtype", []),
         "speculativeAlgorithms": speculative,

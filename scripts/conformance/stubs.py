@@ -43,6 +43,8 @@ class StubMeta(abc.ABCMeta):
     """A stand-in is a class: it can be called, subclassed (also beside ABCs), indexed, combined."""
 
     def __getattr__(cls, name):
+        if name == "__func__":  # a classmethod's function (`PretrainedConfig.from_dict.__func__`)
+            return cls
         if name.startswith("__") and name.endswith("__"):
             raise AttributeError(name)
         if f"{cls.__qualname__}.{name}" in ABSENT:

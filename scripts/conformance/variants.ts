@@ -18,7 +18,7 @@ import { routerPlanInputFor } from "../../components/router/sglangRouter";
 import { planRouter, ROUTER_API_KEY_ENV, WORKER_URLS_ENV, type RouterPlanInput } from "../../components/router/routerPlan";
 import { API_KEY_ENV } from "../../components/serving/containerSpec";
 import { planServing, type ServingPlanInput } from "../../components/serving/servingPlan";
-import { FLAG_TABLE, type SglangFlagOverrides, type SglangFlags, type SglangPresetName } from "../../components/serving/sglangArgs";
+import { currentValueOf, FLAG_TABLE, type SglangFlagOverrides, type SglangFlags, type SglangPresetName } from "../../components/serving/sglangArgs";
 
 export const REPO_ROOT = join(__dirname, "..", "..");
 export const CONFORMANCE_DIR = __dirname;
@@ -69,20 +69,18 @@ export function execArgvOf(command: readonly string[], env: Readonly<Record<stri
   }
 }
 
-/** argparse's dest of a long flag (`--tp-size` -> `tp_size`). */
-function destOf(flag: string): string {
-  return flag.replace(/^--/, "").replace(/-/g, "_");
-}
-
-/** What the typed flags mean, as ServerArgs fields. */
+/**
+ * What the typed flags mean, keyed by flag (the checker asks the real parser which field each flag fills).
+ * A deprecated value means the value the release rewrites it to.
+ */
 export function sglangExpected(flags: SglangFlags, apiKey: boolean): Record<string, unknown> {
   const expected: Record<string, unknown> = {};
   for (const spec of FLAG_TABLE) {
     const value = flags[spec.key];
     if (value === undefined) continue;
-    expected[destOf(spec.flag)] = value;
+    expected[spec.flag] = typeof value === "string" ? currentValueOf(spec.flag, value) : value;
   }
-  if (apiKey) expected.api_key = SAMPLE_API_KEY;
+  if (apiKey) expected["--api-key"] = SAMPLE_API_KEY;
   return expected;
 }
 
@@ -202,19 +200,28 @@ export function conformancePython(versions: PinnedVersions, log: (line: string) 
   return lines[lines.length - 1]!;
 }
 
+/** Runs check.py; a crash (an import the stubs do not cover in another release) surfaces its last lines, not a dump. */
+function runChecker(python: string, args: readonly string[]): string {
+  try {
+    return execFileSync(python, ["-W", "ignore", join(CONFORMANCE_DIR, "check.py"), ...args], {
+      encoding: "utf8",
+      timeout: 300_000,
+      stdio: ["ignore", "pipe", "pipe"],
+      maxBuffer: 64 * 1024 * 1024,
+    });
+  } catch (error) {
+    const stderr = String((error as { stderr?: unknown }).stderr ?? "").trim().split("\n").slice(-6).join("\n");
+    throw new Error(`scripts/conformance/check.py ${args[0]} failed in ${python}:\n${stderr}\nFix: a module the release imports may need a stand-in (scripts/conformance/stubs.py) or a real pin (deps.txt, then lock.sh)`);
+  }
+}
+
 /** Runs the real parsers on `variants`. */
 export function checkVariants(python: string, variants: readonly ConformanceVariant[]): ConformanceReport {
   const dir = mkdtempSync(join(tmpdir(), "hgx-conformance-"));
   try {
     const file = join(dir, "variants.json");
     writeFileSync(file, JSON.stringify({ variants }, null, 1));
-    const out = execFileSync(python, ["-W", "ignore", join(CONFORMANCE_DIR, "check.py"), "verify", file], {
-      encoding: "utf8",
-      timeout: 300_000,
-      stdio: ["ignore", "pipe", "pipe"],
-      maxBuffer: 64 * 1024 * 1024,
-    });
-    return JSON.parse(out) as ConformanceReport;
+    return JSON.parse(runChecker(python, ["verify", file])) as ConformanceReport;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -222,13 +229,7 @@ export function checkVariants(python: string, variants: readonly ConformanceVari
 
 /** The value lists of the installed release, as `check.py choices` reads them from the wheel. */
 export function releaseChoices(python: string): unknown {
-  const out = execFileSync(python, ["-W", "ignore", join(CONFORMANCE_DIR, "check.py"), "choices"], {
-    encoding: "utf8",
-    timeout: 300_000,
-    stdio: ["ignore", "pipe", "pipe"],
-    maxBuffer: 64 * 1024 * 1024,
-  });
-  return JSON.parse(out) as unknown;
+  return JSON.parse(runChecker(python, ["choices"])) as unknown;
 }
 
 /** One line per verdict, for logs and the CLI. */

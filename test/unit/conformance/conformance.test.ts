@@ -66,12 +66,12 @@ describe(`conformance with sglang ${versions.sglang} and sglang-router ${version
       { ...b200, name: "wrong choice", argv: swap(b200.argv, "--reasoning-parser", ["--reasoning-parser", "nano_v3"]) },
       // What the project rendered before this fix: 0.5.14 warns that the alias is deprecated.
       { ...b200, name: "deprecated flag", argv: swap(b200.argv, "--mamba-radix-cache-strategy", ["--mamba-scheduler-strategy", "extra_buffer"]) },
-      { ...b200, name: "misread value", expected: { ...b200.expected, tp_size: 4 } },
+      { ...b200, name: "misread value", expected: { ...b200.expected, "--tp-size": 4 } },
       {
         name: "broken rule",
         component: "sglang",
         argv: swap(b200.argv, "--mamba-radix-cache-strategy", ["--mamba-radix-cache-strategy", "no_buffer", "--disable-overlap-schedule"]),
-        expected: { ...b200.expected, mamba_radix_cache_strategy: "no_buffer" },
+        expected: { ...b200.expected, "--mamba-radix-cache-strategy": "no_buffer" },
       },
       { ...router, name: "router wrong flag", argv: swap(router.argv, "--policy", ["--policy-name", "cache_aware"]) },
       { ...router, name: "router wrong choice", argv: swap(router.argv, "--policy", ["--policy", "least_loaded"]) },
@@ -84,7 +84,7 @@ describe(`conformance with sglang ${versions.sglang} and sglang-router ${version
     expect(byName["wrong flag"]).toMatch(new RegExp(`^${sglang}argparse: .*unrecognized arguments: --tp-sise`));
     expect(byName["wrong choice"]).toMatch(new RegExp(`^${sglang}argparse: .*--reasoning-parser: invalid choice: 'nano_v3'`));
     expect(byName["deprecated flag"]).toMatch(new RegExp(`^${sglang}deprecation warning: '--mamba-scheduler-strategy' is deprecated.*--mamba-radix-cache-strategy`));
-    expect(byName["misread value"]).toMatch(new RegExp(`^${sglang}tp_size: the project meant 4, the parser read 8`));
+    expect(byName["misread value"]).toMatch(new RegExp(`^${sglang}--tp-size \\(tp_size\\): the project meant 4, the parser read 8`));
     expect(byName["broken rule"]).toMatch(new RegExp(`^${sglang}ServerArgs rule: AssertionError: no_buffer do not support trtllm_mha`));
     expect(byName["router wrong flag"]).toMatch(new RegExp(`^${routerBy}argparse: .*unrecognized arguments: --policy-name`));
     expect(byName["router wrong choice"]).toMatch(new RegExp(`^${routerBy}argparse: .*invalid choice: 'least_loaded'`));
