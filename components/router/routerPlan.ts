@@ -15,6 +15,36 @@
 import { createHash } from "node:crypto";
 import { healthProbeCommand, type ContainerSpec } from "../serving/containerSpec";
 import { parseImageRef } from "../serving/image";
+import { SGLANG_RELEASE_CHOICES } from "../serving/sglangArgs";
+
+/**
+ * The sglang-router releases whose argument parsing the conformance suite (scripts/conformance, run by
+ * `npm test`) checks this project's router argv against. Which `sglang-router` an SGLang image ships is not
+ * known in advance (some ship none), so the deploy reads it inside the chosen image before the router starts
+ * (`renderRouterReleaseCheckScript`) and refuses any other.
+ */
+export const COVERED_ROUTER_VERSIONS: readonly string[] = [SGLANG_RELEASE_CHOICES.versions["sglang-router"]];
+
+/**
+ * Host script: the `sglang-router` version inside `imageRef` (a pulled image's id), checked against the
+ * covered releases. Exit 0 and the version on stdout when covered; otherwise exit 1 with the fix. Runs with no
+ * network and its own entrypoint, so nothing of the router starts.
+ */
+export function renderRouterReleaseCheckScript(input: { imageRef: string; configuredImage: string; covered: readonly string[] }): string {
+  const covered = input.covered.join(" ");
+  const probe = `import importlib.metadata as m; print(m.version("sglang-router"))`;
+  return [
+    "set -u",
+    `version="$(docker run --rm --network none --entrypoint python3 '${input.imageRef}' -c '${probe}' 2>/dev/null | tail -n 1)" || version=""`,
+    `case " ${covered} " in`,
+    `  *" $version "*) [ -n "$version" ] && { echo "router image ${input.configuredImage} ships sglang-router $version (covered by the conformance suite)"; exit 0; } ;;`,
+    "esac",
+    `echo "router image ${input.configuredImage} ships \${version:+sglang-router }\${version:-no sglang-router}; this project's router argv is conformance-checked only against sglang-router ${covered}. ` +
+      `Fix: pulumi config set hgx-inference:routerImage <an image with sglang-router ${covered}> (bash scripts/build-router-image.sh builds one from the pinned wheel), ` +
+      `or cover that release: pin it in scripts/router-image/requirements.txt, bash scripts/conformance/lock.sh <sglang> <router>, bash scripts/conformance/regenerate-choices.sh, npm test" >&2`,
+    "exit 1",
+  ].join("\n");
+}
 
 /** Env var with the space-separated worker URLs the wrapper passes as `--worker-urls`. */
 export const WORKER_URLS_ENV = "ROUTER_WORKER_URLS";

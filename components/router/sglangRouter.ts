@@ -7,6 +7,7 @@
  * Children (all `${name}-<role>`, parent = this component):
  *   docker-provider   Docker engine on the router's host
  *   image             docker.RemoteImage of the pinned router image (locally: the image built from PyPI's wheel)
+ *   release           reads the image's sglang-router version; fails unless the conformance suite covers it
  *   container         the router, started with every worker URL (it re-registers them after any restart)
  *   started           the router answers /health (before any worker is ready: workers register as they come up)
  *   drain-<worker>    rolling step before a worker's container is replaced (see `drain`)
@@ -36,7 +37,15 @@ import type { HostConnection } from "../host/connection";
 import { renderDockerRunCommand, toContainerArgs, CONTAINER_IGNORE_CHANGES, CONTAINER_REPLACE_ON } from "../serving/containerSpec";
 import { renderReadinessGateScript } from "../serving/readinessGate";
 import { hostCommand, hostDockerProvider } from "../serving/sglangServer";
-import { planRouter, ROUTER_API_KEY_ENV, WORKER_URLS_ENV, type RouterPlan, type RouterPlanInput } from "./routerPlan";
+import {
+  COVERED_ROUTER_VERSIONS,
+  planRouter,
+  renderRouterReleaseCheckScript,
+  ROUTER_API_KEY_ENV,
+  WORKER_URLS_ENV,
+  type RouterPlan,
+  type RouterPlanInput,
+} from "./routerPlan";
 import { renderDrainScript, renderRejoinScript } from "./workerSteps";
 
 export interface SglangRouterArgs {
@@ -158,6 +167,19 @@ export class SglangRouter extends pulumi.ComponentResource {
     const provider = hostDockerProvider(name, conn, hostReady, this);
     const image = new docker.RemoteImage(`${name}-image`, { name: args.image, keepLocally: true }, { parent: this, provider });
 
+    // Before the router starts: the image's sglang-router must be a release the conformance suite covers.
+    const release = hostCommand(
+      `${name}-release`,
+      conn,
+      hostReady,
+      {
+        script: image.imageId.apply((imageRef) => renderRouterReleaseCheckScript({ imageRef, configuredImage: args.image, covered: COVERED_ROUTER_VERSIONS })),
+        secretLine: "",
+        triggers: [image.imageId],
+      },
+      { parent: this, dependsOn: [image] },
+    );
+
     this.workerUrls = pulumi.all(args.workerUrls);
     const secretEnv: Record<string, pulumi.Input<string>> = { [WORKER_URLS_ENV]: this.workerUrls.apply((u) => u.join(" ")) };
     if (args.apiKey !== undefined) secretEnv[ROUTER_API_KEY_ENV] = pulumi.secret(args.apiKey);
@@ -167,6 +189,7 @@ export class SglangRouter extends pulumi.ComponentResource {
       {
         parent: this,
         provider,
+        dependsOn: [release.resource],
         // A new worker list, image or flag restarts the router: the endpoint is down for its restart (~seconds).
         replaceOnChanges: [...CONTAINER_REPLACE_ON],
         ignoreChanges: [...CONTAINER_IGNORE_CHANGES],

@@ -25,7 +25,7 @@ describe("index.ts on the local stack with two replicas", () => {
     expect(names("hgx:router:SglangRouter")).toEqual(["router"]);
     expect(names("hgx:benchmark:Benchmark")).toEqual(["router"]);
     const commands = names("command:local:Command");
-    for (const step of ["router-started", "router-drain-hgx", "router-rejoin-hgx", "router-drain-hgx-2", "router-rejoin-hgx-2", "router-ready", "router-run"])
+    for (const step of ["router-release", "router-started", "router-drain-hgx", "router-rejoin-hgx", "router-drain-hgx-2", "router-rejoin-hgx-2", "router-ready", "router-run"])
       expect(commands, step).toContain(step);
     const containers = mocks.resources.filter((r) => r.type === "docker:index/container:Container");
     expect(containers.map((c) => c.inputs.name)).toEqual(["hgx-inference-local-router", "hgx-inference-local-hgx-sglang", "hgx-inference-local-hgx-2-sglang"]);
@@ -42,6 +42,9 @@ describe("index.ts on the local stack with two replicas", () => {
     expect(cmd).not.toContain(KEY);
     const image = mocks.resources.find((r) => r.name === "router-image")!;
     expect(image.inputs.name).toBe("hgx/sglang-router:local");
+    // The image's sglang-router release is read on the host before the router starts.
+    const release = mocks.resources.find((r) => r.name === "router-release")!;
+    expect(JSON.stringify(release.inputs)).toContain("import importlib.metadata as m");
     expect(mocks.plainInputLeaks({ sglangApiKey: KEY })).toEqual([]);
     expect(mocks.secretInputHolders(KEY)).toEqual(expect.arrayContaining(["docker:index/container:Container router-container"]));
   });

@@ -1,5 +1,17 @@
-import { describe, expect, it } from "vitest";
-import { planRouter, renderRouterArgv, routerWrapperScript, workerUrlFor, type RouterPlanInput } from "../../../components/router/routerPlan";
+import { spawnSync } from "node:child_process";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import {
+  COVERED_ROUTER_VERSIONS,
+  planRouter,
+  renderRouterArgv,
+  renderRouterReleaseCheckScript,
+  routerWrapperScript,
+  workerUrlFor,
+  type RouterPlanInput,
+} from "../../../components/router/routerPlan";
 import { renderDockerRunCommand, toContainerArgs } from "../../../components/serving/containerSpec";
 import { type RawConfig } from "../../../components/config";
 import { configProblems as problems } from "../../fixtures/configProblems";
@@ -147,5 +159,40 @@ describe("the router on a host of its own (routerPlacement: own-host)", () => {
     expect(local).toMatch(/routerPlacement: = "own-host" launches an instance for the router, which only hostMode "lambda" can do \(hostMode is "local"\). Fix: pulumi config set hgx-inference:routerPlacement first-replica/);
     // One replica: no router, so the placement is not checked.
     expect(problems({ hostMode: "local", replicas: "1", routerPlacement: "own-host" })).toEqual([]);
+  });
+});
+
+describe("the router image's sglang-router release, read on the host before the router starts", () => {
+  const dir = mkdtempSync(join(tmpdir(), "hgx-router-release-"));
+  // A stand-in `docker` that records its argv and answers like `python3 -c ...` in an image with (or without) the router.
+  writeFileSync(join(dir, "docker"), `#!/bin/sh\nprintf '%s\\n' "$@" > "${dir}/argv"\n[ -n "$FAKE_VERSION" ] || { echo "ModuleNotFoundError" >&2; exit 1; }\necho "$FAKE_VERSION"\n`);
+  chmodSync(join(dir, "docker"), 0o755);
+  const run = (version: string) => {
+    const script = renderRouterReleaseCheckScript({ imageRef: "sha256:abc", configuredImage: "lmsysorg/sglang:v0.5.14", covered: COVERED_ROUTER_VERSIONS });
+    const r = spawnSync("bash", ["-c", script], { env: { PATH: `${dir}:/usr/bin:/bin`, FAKE_VERSION: version }, encoding: "utf8", timeout: 10_000 });
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr, argv: readFileSync(join(dir, "argv"), "utf8").split("\n") };
+  };
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("covers exactly the release the conformance suite checked (the generated file's)", () => {
+    expect(COVERED_ROUTER_VERSIONS).toEqual(["0.3.2"]);
+  });
+
+  it("passes a covered release, probing the pulled image offline with its own entrypoint", () => {
+    const r = run("0.3.2");
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain("ships sglang-router 0.3.2 (covered by the conformance suite)");
+    expect(r.argv.slice(0, 7)).toEqual(["run", "--rm", "--network", "none", "--entrypoint", "python3", "sha256:abc"]);
+  });
+
+  it("refuses another release, or an image without the router, with the fix", () => {
+    const other = run("0.3.3");
+    expect(other.status).toBe(1);
+    expect(other.stderr).toMatch(/router image lmsysorg\/sglang:v0\.5\.14 ships sglang-router 0\.3\.3; .*only against sglang-router 0\.3\.2\. Fix: pulumi config set hgx-inference:routerImage/);
+    const none = run("");
+    expect(none.status).toBe(1);
+    expect(none.stderr).toMatch(/ships no sglang-router; /);
+    // A prefix of a covered version is not that version.
+    expect(run("0.3").status).toBe(1);
   });
 });
