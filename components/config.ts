@@ -7,6 +7,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { THRESHOLD_KEYS, type BenchmarkThresholds } from "./benchmark/baseline";
 import { bundledTokenizerProblem } from "./benchmark/remoteRunner";
+import { runnerWorkloadProblems } from "./benchmark/workload";
 import { SLO_NAMES, type CapacitySlo } from "./benchmark/capacity";
 import type { CapacitySettings } from "./benchmark/capacityCommand";
 import { durationMs } from "./duration";
@@ -604,6 +605,13 @@ function crossChecks(c: StackConfig, raw: RawConfig): ConfigProblem[] {
     add("benchmarkConcurrency", `= ${c.benchmark.concurrency} exceeds benchmarkNumPrompts = ${c.benchmark.numPrompts}: the extra slots would never be used. Fix: lower the concurrency or raise the prompt count`);
   if (!c.benchmark.endpoint.startsWith("/"))
     add("benchmarkEndpoint", `= "${c.benchmark.endpoint}" must be a path starting with '/'. Fix: /v1/chat/completions`);
+  else
+    for (const p of runnerWorkloadProblems({ endpoint: c.benchmark.endpoint, ignoreEos: true }, c.benchmark.runner))
+      add(
+        "benchmarkEndpoint",
+        `= "${c.benchmark.endpoint}" cannot be run by the ${c.benchmark.runner} runner: ${p.why}. Fix: pulumi config set ${PROJECT}:benchmarkEndpoint /v1/chat/completions` +
+          (c.benchmark.runner === "native" ? `, or pulumi config set ${PROJECT}:benchmarkRunner remote (vllm's openai backend for /v1/completions)` : " (or /v1/completions)"),
+      );
   if (c.hf.cachePath !== undefined && !c.hf.cachePath.startsWith("/"))
     add("hfCachePath", `= "${c.hf.cachePath}" must be an absolute path ('~' only expands in a shell). Fix: e.g. /home/ubuntu/.cache/huggingface`);
   else if (c.hf.cachePath !== undefined && /[:\x00-\x1f\x7f]/.test(c.hf.cachePath))
