@@ -37,6 +37,7 @@ import importlib.machinery
 import io
 import json
 import logging
+import math
 import os
 import sys
 import traceback
@@ -199,10 +200,17 @@ def build_parser(BenchmarkServingSubcommand, FlexibleArgumentParser):
 
 
 def _jsonable(v):
+    """Plain JSON: non-finite floats (vllm's default --request-rate is inf) as "inf"/"-inf"/"nan", others by repr."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
     try:
-        json.dumps(v)
+        json.dumps(v, allow_nan=False)
         return v
-    except TypeError:
+    except (TypeError, ValueError):
         return repr(v)
 
 
@@ -269,7 +277,7 @@ def main():
     parser = build_parser(sub, fap)
     cases = json.load(sys.stdin)
     out = {"component": "vllm", "version": dist_version, "stubbed": STUBBED_MODULES, "results": [check(serve, parser, argv) for argv in cases]}
-    result_out.write(json.dumps(out) + "\n")
+    result_out.write(json.dumps(out, allow_nan=False) + "\n")
     result_out.flush()
     return 0
 
