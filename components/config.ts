@@ -182,7 +182,7 @@ export const CONFIG_SCHEMA = {
   benchmarkOutputLen: { type: "integer", default: 0, description: "Output tokens per request (0 = from the workload)." },
   benchmarkNumPrompts: { type: "integer", default: 0, description: "Number of prompts (0 = from the workload)." },
   benchmarkConcurrency: { type: "integer", default: 0, description: "Maximum concurrent requests (0 = from the workload)." },
-  benchmarkEndpoint: { type: "string", default: "/v1/chat/completions", description: "API path the benchmark posts to (letters, digits and `/._~-`)." },
+  benchmarkEndpoint: { type: "string", default: "/v1/chat/completions", description: "API path the benchmark posts to (letters, digits and `/._~-`). Remote runner: vllm's backend follows it (`…/chat/completions` → `openai-chat`, `…/completions` → `openai`; any other path is refused). Native runner: chat completions only." },
   benchmarkTokenizer: { type: "string", default: "", description: "Tokenizer the random prompts are built with; empty = the model's own (a runner that cannot load it fails, never falls back). Otherwise a hub id, a host path, or `bundled` (the native runner's packaged Qwen3 tokenizer, e.g. for the simulator)." },
   benchmarkTimeout: { type: "string", default: "2h", description: "Hard timeout of one benchmark run (1m-24h)." },
   benchmarkThresholds: { type: "object", default: {}, description: "Optional gates: {minOutputThroughput, minTotalTokenThroughput, minOutputThroughputRatio, maxTtftP99Ms, maxTpotP99Ms, maxFailedRequests}; a miss fails the update." },
