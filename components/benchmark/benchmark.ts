@@ -20,7 +20,7 @@ import { bundledTokenizerProblem, renderRemoteBenchCommand, DEFAULT_VLLM_IMAGE, 
 import { type BenchmarkReportInput, reportPaths, writeBenchmarkReport } from "./report";
 import { type BenchmarkMetrics, type BenchmarkSummary, parseBenchmarkOutput, summarize } from "./results";
 import { BUNDLED_TOKENIZER_ID, BUNDLED_TOKENIZER_SPEC } from "./runner/tokenizer";
-import { type BenchmarkWorkload, resolveWorkload, workloadKey } from "./workload";
+import { assertRunnerCanRun, type BenchmarkWorkload, resolveWorkload, workloadKey } from "./workload";
 import { formatPlan, type CapacityPlan, type CapacitySummary } from "./capacity";
 import {
   capacityKey,
@@ -196,6 +196,8 @@ export function resolveBenchmarkSettings(args: BenchmarkArgs): ResolvedBenchmark
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
     throw new Error(`benchmark port must be 1-65535, got ${String(port)}. Fix: pass the port the server listens on (8000 in the seed).`);
   }
+  const workload = resolveWorkload(args.workload);
+  assertRunnerCanRun(workload, runner);
   const timeoutSeconds = args.timeoutSeconds ?? 3600;
   if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 1) {
     throw new Error(`benchmark timeoutSeconds must be a whole number >= 1, got ${String(timeoutSeconds)}. Fix: e.g. 3600 (one hour).`);
@@ -206,7 +208,7 @@ export function resolveBenchmarkSettings(args: BenchmarkArgs): ResolvedBenchmark
     runner,
     tokenizer,
     port,
-    workload: resolveWorkload(args.workload),
+    workload,
     thresholds: validateThresholds(args.thresholds),
     failOnThresholdMiss: args.failOnThresholdMiss ?? true,
     baseline: validateBaseline(args.baseline ?? SEED_BASELINE),

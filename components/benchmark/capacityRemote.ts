@@ -12,7 +12,7 @@ import { goodputSloFor, pointMetricsFromResult, promptsAtLevel, type CapacitySlo
 import { levelSeeds, warmupCount } from "./capacityNative";
 import { renderRemoteBenchCommand, resultFilename, type RemoteBenchCommandOptions } from "./remoteRunner";
 import { parseBenchmarkOutput } from "./results";
-import type { BenchmarkWorkload } from "./workload";
+import { assertRunnerCanRun, type BenchmarkWorkload } from "./workload";
 
 /** The remote runner's settings every level shares (image, port, model, tokenizer, cache, result dir, docker). */
 export type RemoteLevelSettings = Omit<RemoteBenchCommandOptions, "workload" | "resultFilename" | "extraBenchArgs" | "apiKeyFromStdin" | "timeoutSeconds">;
@@ -91,6 +91,8 @@ export function remoteLevelScripts(o: Omit<RemoteMeasureOptions, "exec" | "signa
 
 /** A `measure` function for `searchCapacity` that runs the pinned vllm container on the host once per level. */
 export function remoteMeasure(o: RemoteMeasureOptions): (level: LoadLevel, info: { readonly remainingS: number }) => Promise<PointMetrics> {
+  // Before the search starts, not at its first level.
+  assertRunnerCanRun(o.workload, "remote");
   let runs = 0;
   return async (level, info) => {
     const n = runs;

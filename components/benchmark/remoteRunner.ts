@@ -4,7 +4,7 @@
  * measured). Pure functions rendering the shell script a `remote.Command` (or `local.Command`)
  * runs; the script prints nothing but the result JSON on stdout.
  */
-import { type BenchmarkWorkload, SEED_WORKLOAD } from "./workload";
+import { assertRunnerCanRun, type BenchmarkWorkload, SEED_WORKLOAD, vllmBackendForEndpoint } from "./workload";
 
 /**
  * The vllm release whose `bench serve` is the reference. Pinned (never `latest`) so results
@@ -108,10 +108,13 @@ export function vllmBenchServeArgs(opts: {
   }
   if (!opts.servedModelName) throw new Error("benchmark servedModelName is empty. Fix: pass the server's --served-model-name (\"qwen\" in the seed).");
   if (!opts.model) throw new Error("benchmark modelPath is empty. Fix: pass the model id whose tokenizer the random dataset uses (e.g. Qwen/Qwen3.5-397B-A17B).");
+  // An endpoint no backend posts to, or ignoreEos false (which vllm would override), is refused here, not by vllm after the deploy.
+  assertRunnerCanRun(w, "remote");
+  const backend = vllmBackendForEndpoint(w.endpoint) ?? "openai-chat";
   const tokenizer = opts.tokenizer !== undefined && opts.tokenizer !== opts.model ? ["--tokenizer", opts.tokenizer] : [];
   return [
     "bench", "serve",
-    "--backend", "openai-chat",
+    "--backend", backend,
     "--base-url", `http://127.0.0.1:${opts.port}`,
     "--endpoint", w.endpoint,
     "--model", opts.model,
@@ -123,7 +126,8 @@ export function vllmBenchServeArgs(opts: {
     "--num-prompts", String(w.numPrompts),
     "--max-concurrency", String(w.maxConcurrency),
     "--temperature", String(w.temperature),
-    ...(w.ignoreEos ? ["--ignore-eos"] : []),
+    // Always true here (assertRunnerCanRun); vllm 0.18.0 would set it for the random dataset anyway.
+    "--ignore-eos",
     "--percentile-metrics", w.percentileMetrics.join(","),
     "--metric-percentiles", w.metricPercentiles.map(String).join(","),
     "--save-result",

@@ -16,14 +16,20 @@ export interface BenchmarkWorkload {
   readonly numPrompts: number;
   /** Requests in flight at most (`--max-concurrency`). @default 32 */
   readonly maxConcurrency: number;
-  /** OpenAI-compatible path (`--endpoint`). @default "/v1/chat/completions" */
+  /**
+   * OpenAI-compatible path (`--endpoint`). @default "/v1/chat/completions". The remote runner picks vllm's
+   * backend from it (`vllmBackendForEndpoint`); the native runner sends chat requests only.
+   */
   readonly endpoint: string;
   /**
    * Sampling temperature. Recent vllm releases send none unless asked, older ones sent 0.0:
    * pinning it keeps runs comparable across runner versions. @default 0
    */
   readonly temperature: number;
-  /** Force exactly `outputLen` tokens per request (`--ignore-eos`). @default true */
+  /**
+   * Force exactly `outputLen` tokens per request (`--ignore-eos`). @default true. Only the native runner can
+   * send `false`: vllm bench serve 0.18.0 sets ignore_eos itself for the random dataset (`runnerWorkloadProblems`).
+   */
   readonly ignoreEos: boolean;
   /** Metrics to report percentiles for. @default ["ttft", "tpot", "itl", "e2el"] */
   readonly percentileMetrics: readonly PercentileMetric[];
@@ -82,6 +88,70 @@ export function resolveWorkload(partial?: Partial<BenchmarkWorkload>): Benchmark
     percentileMetrics: [...w.percentileMetrics],
     metricPercentiles: [...w.metricPercentiles],
   };
+}
+
+/** The vllm release whose `bench serve` behaviour the checks below describe (the remote runner's pinned image). */
+export const VLLM_BENCH_VERSION = "0.18.0";
+
+/**
+ * The `vllm bench serve --backend` that posts to `endpoint`, or undefined when none of its generation backends
+ * does: each request function checks the URL's ending before the first request (vllm 0.18.0,
+ * benchmarks/lib/endpoint_request_func.py): `openai-chat` needs `chat/completions`, `openai` needs `completions`.
+ */
+export function vllmBackendForEndpoint(endpoint: string): "openai-chat" | "openai" | undefined {
+  if (endpoint.endsWith("chat/completions")) return "openai-chat";
+  if (endpoint.endsWith("completions")) return "openai";
+  return undefined;
+}
+
+/** A workload setting a runner cannot carry out: which one, why, and what to do instead. */
+export interface RunnerWorkloadProblem {
+  readonly setting: "endpoint" | "ignoreEos";
+  readonly why: string;
+  readonly fix: string;
+}
+
+/**
+ * What `runner` cannot do with this workload. Remote (vllm bench serve 0.18.0, random dataset): an endpoint no
+ * backend posts to, and `ignoreEos: false`, which vllm overrides (serve.py sets ignore_eos for the random dataset
+ * with any OpenAI backend), so the run would not be what the setting says. Native: anything but chat completions
+ * (it builds the openai-chat request body only).
+ */
+export function runnerWorkloadProblems(w: Pick<BenchmarkWorkload, "endpoint" | "ignoreEos">, runner: "remote" | "native"): RunnerWorkloadProblem[] {
+  const problems: RunnerWorkloadProblem[] = [];
+  if (runner === "remote" && vllmBackendForEndpoint(w.endpoint) === undefined) {
+    problems.push({
+      setting: "endpoint",
+      why: `vllm bench serve ${VLLM_BENCH_VERSION} sends generation requests only to a path ending in chat/completions (backend openai-chat) or completions (backend openai)`,
+      fix: "/v1/chat/completions (or /v1/completions)",
+    });
+  }
+  if (runner === "native" && vllmBackendForEndpoint(w.endpoint) !== "openai-chat") {
+    problems.push({
+      setting: "endpoint",
+      why: "the native runner sends chat requests only (vllm's openai-chat request body)",
+      fix: "/v1/chat/completions, or the remote runner for /v1/completions",
+    });
+  }
+  if (runner === "remote" && !w.ignoreEos) {
+    problems.push({
+      setting: "ignoreEos",
+      why: `vllm bench serve ${VLLM_BENCH_VERSION} sends ignore_eos with the random dataset whatever the flag says, so the run would not stop at end-of-sequence`,
+      fix: "leave ignoreEos true, or use the native runner (which sends ignore_eos: false)",
+    });
+  }
+  return problems;
+}
+
+/** Throws naming every setting `runner` cannot carry out (`where` prefixes the setting, e.g. "benchmark workload."). */
+export function assertRunnerCanRun(w: Pick<BenchmarkWorkload, "endpoint" | "ignoreEos">, runner: "remote" | "native", where = "benchmark workload."): void {
+  const problems = runnerWorkloadProblems(w, runner);
+  if (problems.length === 0) return;
+  throw new Error(
+    problems
+      .map((p) => `${where}${p.setting} = ${JSON.stringify(w[p.setting])} cannot be run by the ${runner} runner: ${p.why}. Fix: ${p.fix}.`)
+      .join("\n"),
+  );
 }
 
 /**

@@ -20,7 +20,7 @@ import { FirewallAdmission, FirewallRuleset, type FirewallRulesetArgs } from "./
 import { lambdaObjectNames, StackIdentity, UID_PATTERN } from "./lambda/identity";
 import { DEFAULT_LOCAL_CACHE_PATH, Instance, PINNED_REGION_POLICIES, type InstanceArgs, type PinnedRegionPolicy } from "./lambda/instance";
 import { SshKey, type SshKeyArgs } from "./lambda/sshKey";
-import { renderCloudInit, sshHostKeyPart, type CloudConfigPart } from "./lambda/cloudInit";
+import { instanceUserData, type CloudConfigPart } from "./lambda/cloudInit";
 import { HostKeyPair } from "./lambda/hostKeyPair";
 
 export interface LambdaMachineArgs {
@@ -438,7 +438,7 @@ export class LambdaMachine extends pulumi.ComponentResource {
     const userData = pulumi.secret(
       pulumi
         .all([this.hostKey.privateKeyOpenssh, this.hostKey.publicKey])
-        .apply(([privateKeyOpenssh, publicKey]) => renderCloudInit([sshHostKeyPart({ privateKeyOpenssh, publicKey }), ...extraParts])),
+        .apply(([privateKeyOpenssh, publicKey]) => instanceUserData({ privateKeyOpenssh, publicKey }, extraParts)),
     );
 
     if (cfg.filesystemName) {

@@ -7,16 +7,23 @@ import { stringify } from "yaml";
 export type CloudConfigPart = Readonly<Record<string, unknown>>;
 
 /**
- * The host key part: cloud-init's `ssh_keys` installs the pair as the instance's ed25519 host key,
- * `ssh_deletekeys` removes the image's keys and `ssh_genkeytypes: []` keeps it from generating
- * others, so the one key the stack pinned is the only key sshd can present.
+ * The host key part: cloud-init's `ssh_keys` installs the pair as the instance's ed25519 host key and
+ * `ssh_deletekeys` removes the image's keys, so the one key the stack pinned is the only key sshd can
+ * present. No `ssh_genkeytypes`: cc_ssh generates keys only when `ssh_keys` is absent (with it, that
+ * setting is never read), and an empty list, the old way of saying "none", fails the schema
+ * (minItems 1): cloud-init logs it as a warning and the boot ends "degraded" (`cloud-init status`
+ * exits 2). Checked against the real releases by test/integration/conformance/cloudinit.test.ts.
  */
 export function sshHostKeyPart(key: { readonly privateKeyOpenssh: string; readonly publicKey: string }): CloudConfigPart {
   return {
     ssh_deletekeys: true,
-    ssh_genkeytypes: [],
     ssh_keys: { ed25519_private: key.privateKeyOpenssh.endsWith("\n") ? key.privateKeyOpenssh : `${key.privateKeyOpenssh}\n`, ed25519_public: key.publicKey.trim() },
   };
+}
+
+/** An instance's whole `user_data`: the host key part first, then the stack's other parts (boot work). */
+export function instanceUserData(key: { readonly privateKeyOpenssh: string; readonly publicKey: string }, parts: readonly CloudConfigPart[]): string {
+  return renderCloudInit([sshHostKeyPart(key), ...parts]);
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {

@@ -115,19 +115,28 @@ describe("tokenizer other than the model's", () => {
 });
 
 describe("pieces", () => {
-  it("vllmBenchServeArgs omits --ignore-eos when disabled and appends extra args last", () => {
+  it("vllmBenchServeArgs: the backend follows the endpoint, --ignore-eos always, extra args last", () => {
     const args = vllmBenchServeArgs({
       port: 30000,
       model: "m",
       servedModelName: "s",
-      workload: resolveWorkload({ ignoreEos: false, metricPercentiles: [99, 99.9] }),
+      workload: resolveWorkload({ metricPercentiles: [99, 99.9] }),
       resultFilename: "r.json",
       extraBenchArgs: ["--seed", "7"],
     });
-    expect(args).not.toContain("--ignore-eos");
+    expect(args[args.indexOf("--backend") + 1]).toBe("openai-chat");
+    expect(args).toContain("--ignore-eos");
     expect(args.slice(-2)).toEqual(["--seed", "7"]);
     expect(args[args.indexOf("--metric-percentiles") + 1]).toBe("99,99.9");
     expect(args[args.indexOf("--base-url") + 1]).toBe("http://127.0.0.1:30000");
+    const completions = vllmBenchServeArgs({ port: 8000, model: "m", servedModelName: "s", workload: resolveWorkload({ endpoint: "/v1/completions" }), resultFilename: "r.json" });
+    expect(completions[completions.indexOf("--backend") + 1]).toBe("openai");
+  });
+
+  it("vllmBenchServeArgs refuses what vllm 0.18.0 would refuse or override, naming the setting and the fix", () => {
+    const args = (w: Parameters<typeof resolveWorkload>[0]) => () => vllmBenchServeArgs({ port: 8000, model: "m", servedModelName: "s", workload: resolveWorkload(w), resultFilename: "r.json" });
+    expect(args({ endpoint: "/v1/embeddings" })).toThrow(/benchmark workload\.endpoint = "\/v1\/embeddings" cannot be run by the remote runner: vllm bench serve 0\.18\.0 .*chat\/completions.*Fix: \/v1\/chat\/completions/);
+    expect(args({ ignoreEos: false })).toThrow(/benchmark workload\.ignoreEos = false cannot be run by the remote runner: vllm bench serve 0\.18\.0 sends ignore_eos with the random dataset.*Fix: leave ignoreEos true, or use the native runner/);
   });
 
   it("shellQuote / shellPath", () => {

@@ -107,14 +107,13 @@ describe("the generated host key and the cloud-init document", () => {
     expect(generateHostKeyPair("x").publicKey).not.toBe(pair.publicKey);
   });
 
-  it("renders #cloud-config with ssh_keys, ssh_deletekeys and no other generated key types", () => {
+  it("renders #cloud-config with ssh_keys and ssh_deletekeys only (no ssh_genkeytypes: cc_ssh never generates beside ssh_keys, and [] fails cloud-init's schema)", () => {
     const pair = generateHostKeyPair("h");
     const text = renderCloudInit([sshHostKeyPart(pair)]);
     expect(text.startsWith("#cloud-config\n")).toBe(true);
     const doc = parse(text) as Record<string, unknown>;
     expect(doc).toEqual({
       ssh_deletekeys: true,
-      ssh_genkeytypes: [],
       ssh_keys: { ed25519_private: pair.privateKeyOpenssh, ed25519_public: pair.publicKey },
     });
     expect(renderCloudInit([])).toBe("");
