@@ -396,7 +396,7 @@ export function parseStackConfig(
       instanceType: lambdaInstanceType,
       imageFamily: r.pattern("lambdaImageFamily", matches(IMAGE_FAMILY, "is not an image family name (lowercase letters, digits, '.', '_', '-')"), "gpu-base-24-04"),
       sshPublicKey: r.pattern("lambdaSshPublicKey", matches(SSH_PUBLIC_KEY, "is not one OpenSSH public key line (<type> <base64> [comment], no options)"), '"$(cat ~/.ssh/id_ed25519.pub)"', { optional: true }) || undefined,
-      sshPrivateKey: r.secret("lambdaSshPrivateKey"),
+      sshPrivateKey: r.secret("lambdaSshPrivateKey", { multiline: true }),
       filesystemName: r.pattern("lambdaFilesystemName", matches(LAMBDA_FILESYSTEM_NAME, "breaks Lambda's filesystem name rule (a letter, then letters, digits or '-', at most 60)"), "hgx-hf-cache", { optional: true }) || undefined,
       retainFilesystem: r.boolean("lambdaRetainFilesystem"),
       firewallAllowlist: r.cidrs("lambdaFirewallAllowlist"),
@@ -414,7 +414,7 @@ export function parseStackConfig(
       address: r.pattern("sshHost", sshHostProblem, "<ip-or-dns-name>", { optional: true }),
       port: r.integer("sshPort", 1, 65535),
       user: r.pattern("sshUser", matches(SSH_USER, "is not a login name (letters, digits, '_', '.', '-'; not starting with '-')"), "ubuntu"),
-      privateKey: r.secret("sshPrivateKey"),
+      privateKey: r.secret("sshPrivateKey", { multiline: true }),
       hostKey: r.optionalString("sshHostKey"),
       hostKeyTrust: r.oneOf("sshHostKeyTrust", HOST_KEY_TRUST_MODES),
     },
@@ -906,9 +906,21 @@ class Reader {
     };
   }
 
-  secret(key: ConfigKey): SecretSetting {
+  /**
+   * A secret setting. The value never enters a message. A token (`multiline` unset) reaches the host as
+   * one line and an HTTP header, so a control character — a token pasted over two lines, a stray CR or
+   * tab — is refused; a private key keeps its line breaks but no other control character.
+   */
+  secret(key: ConfigKey, opts: { multiline?: boolean } = {}): SecretSetting {
     const v = this.raw[key];
-    // The value never enters a message; only its presence is checked here.
+    const control = opts.multiline ? /[\x00-\x09\x0b\x0c\x0e-\x1f\x7f]/ : /[\x00-\x1f\x7f]/;
+    if (v !== undefined && control.test(v)) {
+      const what = opts.multiline ? "a control character other than a line break" : "a control character (a line break, CR, tab, ...)";
+      const fix = opts.multiline
+        ? `pulumi config set --secret ${PROJECT}:${key} -- "$(cat <key file>)"`
+        : `set it again as one line, e.g. pulumi config set --secret ${PROJECT}:${key} -- "$(tr -d '\\r\\n\\t' < <file holding it>)"`;
+      this.problems.push({ key, message: `contains ${what} (the value is not shown). Fix: ${fix}` });
+    }
     return { present: v !== undefined && v !== "", value: pulumi.secret(v ?? "") };
   }
 }

@@ -183,6 +183,24 @@ describe("parseStackConfig: bad values", () => {
     expect(message).not.toContain("sk-test-not-a-real-key");
   });
 
+  it("refuses a control character in a secret, naming the key and the fix, never the value", () => {
+    const tokenKeys = ["lambdaApiKey", "sglangApiKey", "hfToken"] as const;
+    for (const key of tokenKeys) {
+      for (const value of ["sk-first\nrm -rf ~", "sk\r", "sk\tx", "sk\x00", "sk\x7f"]) {
+        const problems = problemsOf({ ...lambdaBase, [key]: value }).join("\n");
+        expect(problems).toContain(`${key}: contains a control character`);
+        expect(problems).toContain(`Fix: set it again as one line, e.g. pulumi config set --secret hgx-inference:${key}`);
+        expect(problems).not.toContain("sk");
+      }
+    }
+    // A private key keeps its line breaks (CRLF too), but nothing else below 0x20.
+    const pem = "-----BEGIN OPENSSH PRIVATE KEY-----\r\nb3Blbn\nNzaC1r\n-----END OPENSSH PRIVATE KEY-----\n";
+    expect(problemsOf({ hostMode: "existing", sshHost: "10.0.0.5", sshPrivateKey: pem, sshHostKeyTrust: "tofu" })).toEqual([]);
+    const bad = problemsOf({ hostMode: "existing", sshHost: "10.0.0.5", sshPrivateKey: `${pem}\x1b[0m`, sshHostKeyTrust: "tofu" }).join("\n");
+    expect(bad).toContain("sshPrivateKey: contains a control character other than a line break (the value is not shown)");
+    expect(bad).not.toContain("b3Blbn");
+  });
+
   it("names unknown keys and suggests the nearest real one", () => {
     const problems = problemsOf(lambdaBase, { unknownKeys: ["sglangPrt"] }).join("\n");
     expect(problems).toContain("sglangPrt: is not a setting of this stack (did you mean sglangPort?)");
