@@ -11,7 +11,7 @@ import { runnerWorkloadProblems } from "./benchmark/workload";
 import { SLO_NAMES, type CapacitySlo } from "./benchmark/capacity";
 import type { CapacitySettings } from "./benchmark/capacityCommand";
 import { durationMs } from "./duration";
-import { cidrProblem, isLoopbackHost, sshHostProblem } from "./network";
+import { cidrProblem, isLoopbackHost, sshHostProblem, worldOpenReason } from "./network";
 import { isProductionStack, POLICY_DEFAULTS } from "./ops/policy-rules";
 import { validateBootWork } from "./host/bootWork";
 import { UID_PATTERN } from "./host/lambda/identity";
@@ -109,6 +109,7 @@ export type WorkloadName = keyof typeof WORKLOADS;
 export const CONFIG_SCHEMA = {
   // --- host -----------------------------------------------------------------------------------
   hostMode: { type: "string", default: "lambda", description: "Where the model server runs: `lambda` (launch an instance through the Lambda Cloud API), `existing` (any SSH-reachable GPU host) or `local` (this machine's Docker engine with the SGLang simulator)." },
+  production: { type: "boolean", default: false, description: "This stack is production whatever its name (stacks named `prod` or `production` always are): its instances are protected (`lambdaProtect`), never reaped, and SSH may not be open to the world." },
   replicas: { type: "integer", default: 1, description: "Number of host + server pairs (full copies of the model); more than 1 puts SGLang's router in front of them as one endpoint (`router.endpoint`)." },
   // --- router (replicas > 1) ---------------------------------------------------------------------
   routerImage: { type: "string", default: "", description: "Image that runs `python -m sglang_router.launch_router` (pinned to a release tag or digest); empty = `sglangImage`, whose SGLang release ships the matching `sglang-router` (no extra pull on the first host)." },
@@ -130,7 +131,8 @@ export const CONFIG_SCHEMA = {
   lambdaFilesystemName: { type: "string", default: "", description: "Persistent filesystem for the Hugging Face cache (survives teardown), mounted at `/lambda/nfs/<name>`; Lambda's rule: a letter, then letters, digits or `-`, at most 60. In the Lambda account it is `<name>-<hash of this stack's identity>` (shortened to fit), so no other stack finds it. Empty = local NVMe only." },
   lambdaRetainFilesystem: { type: "boolean", default: true, description: "Keep the filesystem (and the downloaded weights) when the stack is destroyed." },
   lambdaFirewallAllowlist: { type: "array", default: [], description: "IPv4 CIDRs allowed to reach the serving port; empty = the port stays closed (reach it over SSH)." },
-  lambdaSshAllowlist: { type: "array", default: ["0.0.0.0/0"], description: "IPv4 CIDRs allowed to reach SSH (TCP 22) on the instance; the machine running `pulumi up` must be among them. The policy pack flags a world-open SSH port on production stacks." },
+  lambdaSshAllowlist: { type: "array", default: ["0.0.0.0/0"], description: "IPv4 CIDRs allowed to reach SSH (TCP 22) on the instance; the machine running `pulumi up` must be among them. The default (the world) is refused on protected stacks (`production`, `lambdaProtect`): list your own networks there." },
+  lambdaIcmpAllowlist: { type: "array", default: ["0.0.0.0/0"], description: "IPv4 CIDRs allowed to send ICMP (ping) to the instance; [] = none. The default keeps Lambda's own policy (anyone)." },
   lambdaTtl: { type: "string", default: "", description: "Expiry written into the instance's tags for the reaper (`8h`, `2d`, at most 365d); empty or `0` = no expiry (the default: nothing is reaped unless its stack says so; the policy pack requires one outside prod)." },
   lambdaBootTimeout: { type: "string", default: "45m", description: "How long to wait for the instance to become `active` before terminating it (5m-12h)." },
   lambdaPinnedRegionPolicy: { type: "string", default: "wait", description: "When the region of a filesystem that may hold the weights (from an earlier deploy) refuses the launch for capacity: `wait` retries there for `lambdaPinnedRegionWait`; `elsewhere` launches in the other regions without it (the weights are downloaded to local disk). An empty filesystem created by this deploy moves with the launch instead." },
@@ -138,7 +140,7 @@ export const CONFIG_SCHEMA = {
   lambdaStackId: { type: "string", default: "", description: "The random part of this stack's Lambda identity (16 hex digits); empty = generated at the first deploy and kept in state. Set it (from the `host.stackId` output) only to re-attach what a destroyed earlier deployment of this stack left, such as a retained filesystem." },
   lambdaSshPort: { type: "integer", default: 22, description: "SSH port of launched instances (22 on Lambda Cloud; an API emulator's test hosts listen elsewhere)." },
   lambdaMaxHourlyPriceUsd: { type: "string", default: "60", description: "Ceiling in USD per hour for one instance: the launch refuses an instance type priced above it, and the policy pack's cost rule reads it at preview." },
-  lambdaProtect: { type: "boolean", default: false, description: "Pulumi `protect` on the instance plus an `hgx:protected=true` tag the reaper honours; production stacks (`prod`, `production`) are always protected." },
+  lambdaProtect: { type: "boolean", default: false, description: "Pulumi `protect` on the instance plus an `hgx:protected=true` tag the reaper honours; production stacks are always protected. A protected stack may not open SSH to the world." },
   // --- existing SSH host --------------------------------------------------------------------------
   sshHost: { type: "string", default: "", description: "Address of the existing host (`existing` mode): an IP address or DNS host name." },
   sshPort: { type: "integer", default: 22, description: "SSH port of the existing host." },
@@ -221,6 +223,8 @@ export interface LambdaSettings {
   readonly firewallAllowlist: readonly string[];
   /** Who may reach SSH (TCP 22). */
   readonly sshAllowlist: readonly string[];
+  /** Who may send ICMP (ping); empty = nobody. */
+  readonly icmpAllowlist: readonly string[];
   /** Expiry after launch in ms; undefined = no expiry. */
   readonly ttlMs?: number;
   readonly bootTimeoutMs: number;
@@ -290,6 +294,8 @@ export interface BenchmarkSettings {
 export interface StackConfig {
   readonly project: string;
   readonly stack: string;
+  /** `production: true`, or a stack named prod/production. */
+  readonly production: boolean;
   readonly hostMode: HostMode;
   readonly replicas: number;
   /** Boot-work dir on the host (see components/host/bootWork.ts); undefined = no boot work. */
@@ -379,10 +385,12 @@ export function parseStackConfig(
   const lambdaInstanceType = r.string("lambdaInstanceType");
   const workloadName = r.oneOf("benchmarkWorkload", Object.keys(WORKLOADS) as WorkloadName[]);
   const workload = WORKLOADS[workloadName] ?? WORKLOADS.coding;
+  const production = r.boolean("production") || isProductionStack(context.stack, PRODUCTION_STACKS);
 
   const config: StackConfig = {
     project: context.project ?? PROJECT,
     stack: context.stack,
+    production,
     hostMode,
     replicas: r.integer("replicas", 1, 64),
     bootWorkDir: r.optionalString("bootWorkDir"),
@@ -397,11 +405,12 @@ export function parseStackConfig(
       instanceType: lambdaInstanceType,
       imageFamily: r.pattern("lambdaImageFamily", matches(IMAGE_FAMILY, "is not an image family name (lowercase letters, digits, '.', '_', '-')"), "gpu-base-24-04"),
       sshPublicKey: r.pattern("lambdaSshPublicKey", matches(SSH_PUBLIC_KEY, "is not one OpenSSH public key line (<type> <base64> [comment], no options)"), '"$(cat ~/.ssh/id_ed25519.pub)"', { optional: true }) || undefined,
-      sshPrivateKey: r.secret("lambdaSshPrivateKey"),
+      sshPrivateKey: r.secret("lambdaSshPrivateKey", { multiline: true }),
       filesystemName: r.pattern("lambdaFilesystemName", matches(LAMBDA_FILESYSTEM_NAME, "breaks Lambda's filesystem name rule (a letter, then letters, digits or '-', at most 60)"), "hgx-hf-cache", { optional: true }) || undefined,
       retainFilesystem: r.boolean("lambdaRetainFilesystem"),
       firewallAllowlist: r.cidrs("lambdaFirewallAllowlist"),
       sshAllowlist: r.cidrs("lambdaSshAllowlist"),
+      icmpAllowlist: r.cidrs("lambdaIcmpAllowlist"),
       ttlMs: r.duration("lambdaTtl", { allowZero: true, max: "365d" }) || undefined,
       bootTimeoutMs: r.duration("lambdaBootTimeout", { min: "5m", max: "12h" }),
       pinnedRegionPolicy: r.oneOf("lambdaPinnedRegionPolicy", PINNED_REGION_POLICIES),
@@ -409,13 +418,13 @@ export function parseStackConfig(
       stackId: r.optionalString("lambdaStackId"),
       sshPort: r.integer("lambdaSshPort", 1, 65535),
       maxHourlyPriceUsd: r.decimal("lambdaMaxHourlyPriceUsd", 0),
-      protect: r.boolean("lambdaProtect") || isProductionStack(context.stack, PRODUCTION_STACKS),
+      protect: r.boolean("lambdaProtect") || production,
     },
     existing: {
       address: r.pattern("sshHost", sshHostProblem, "<ip-or-dns-name>", { optional: true }),
       port: r.integer("sshPort", 1, 65535),
       user: r.pattern("sshUser", matches(SSH_USER, "is not a login name (letters, digits, '_', '.', '-'; not starting with '-')"), "ubuntu"),
-      privateKey: r.secret("sshPrivateKey"),
+      privateKey: r.secret("sshPrivateKey", { multiline: true }),
       hostKey: r.optionalString("sshHostKey"),
       hostKeyTrust: r.oneOf("sshHostKeyTrust", HOST_KEY_TRUST_MODES),
     },
@@ -584,6 +593,11 @@ function crossChecks(c: StackConfig, raw: RawConfig): ConfigProblem[] {
       add("lambdaStackId", `= "${c.lambda.stackId}" is not a stack id (16 lowercase hex digits). Fix: copy it from \`pulumi stack output\` (host.stackId) of the deployment to re-attach, or unset it: pulumi config rm ${PROJECT}:lambdaStackId`);
     if (c.lambda.sshAllowlist.length === 0)
       add("lambdaSshAllowlist", `= [] would lock the stack out of its own instance (every step runs over SSH). Fix: pulumi config set --path '${PROJECT}:lambdaSshAllowlist[0]' <your-ip>/32`);
+    const world = c.lambda.protect ? worldOpenReason(c.lambda.sshAllowlist) : undefined;
+    if (world !== undefined) {
+      const why = c.production ? (raw.production === "true" ? "production: true" : `production stack '${c.stack}'`) : "lambdaProtect: true";
+      add("lambdaSshAllowlist", `= ${JSON.stringify(c.lambda.sshAllowlist)} opens SSH to the world (${world}) on a protected stack (${why}). Fix: list only the networks that deploy and operate the host: pulumi config set --path '${PROJECT}:lambdaSshAllowlist[0]' <your-ip>/32 (more entries as [1], [2], ...)`);
+    }
     if (gpuCountOfInstanceType(c.lambda.instanceType) === undefined)
       add("lambdaInstanceType", `= "${c.lambda.instanceType}" is not a Lambda instance type name. Fix: use the form gpu_<N>x_<model>, e.g. gpu_8x_b200_sxm6`);
   }
@@ -914,9 +928,21 @@ class Reader {
     };
   }
 
-  secret(key: ConfigKey): SecretSetting {
+  /**
+   * A secret setting. The value never enters a message. A token (`multiline` unset) reaches the host as
+   * one line and an HTTP header, so a control character — a token pasted over two lines, a stray CR or
+   * tab — is refused; a private key keeps its line breaks but no other control character.
+   */
+  secret(key: ConfigKey, opts: { multiline?: boolean } = {}): SecretSetting {
     const v = this.raw[key];
-    // The value never enters a message; only its presence is checked here.
+    const control = opts.multiline ? /[\x00-\x09\x0b\x0c\x0e-\x1f\x7f]/ : /[\x00-\x1f\x7f]/;
+    if (v !== undefined && control.test(v)) {
+      const what = opts.multiline ? "a control character other than a line break" : "a control character (a line break, CR, tab, ...)";
+      const fix = opts.multiline
+        ? `pulumi config set --secret ${PROJECT}:${key} -- "$(cat <key file>)"`
+        : `set it again as one line, e.g. pulumi config set --secret ${PROJECT}:${key} -- "$(tr -d '\\r\\n\\t' < <file holding it>)"`;
+      this.problems.push({ key, message: `contains ${what} (the value is not shown). Fix: ${fix}` });
+    }
     return { present: v !== undefined && v !== "", value: pulumi.secret(v ?? "") };
   }
 }

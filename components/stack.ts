@@ -128,6 +128,7 @@ export function hostArgsFor(config: StackConfig, index = 0, firewall: RouterFire
           retainFilesystemOnDelete: config.lambda.retainFilesystem,
           firewallAllowlist: config.lambda.firewallAllowlist,
           sshSourceCidrs: config.lambda.sshAllowlist,
+          icmpSourceCidrs: config.lambda.icmpAllowlist,
           ...(routed(config) && index === 0 && config.router.placement === "first-replica" ? { extraPorts: [config.router.port, config.router.metricsPort] } : {}),
           ...(routed(config) && firewall.routerHostIp !== undefined
             ? { servingSources: [pulumi.output(firewall.routerHostIp).apply((ip) => `${ip}/32`)] }

@@ -3,11 +3,11 @@
  * on the GPU host (a discarded warm-up run, then the measured run with vllm's `--goodput` from the SLOs), by the same
  * script as the fixed remote run (`renderRemoteBenchCommand`) and read by the same parser (`parseBenchmarkOutput`).
  * The search itself runs on the Pulumi machine (scripts/bench-capacity.ts `--runner remote`); each run's script goes
- * to the host over `ssh` on stdin, the API key as its first stdin line, exactly as the command provider sends the
- * fixed run's script (`STDIN_SCRIPT_COMMAND`).
+ * to the host over `ssh` on stdin, the API key base64-framed as its first stdin line, exactly as the command provider
+ * sends the fixed run's script (`STDIN_SCRIPT_COMMAND`, `frameSecretStdin`).
  */
 import { spawn } from "node:child_process";
-import { STDIN_SCRIPT_COMMAND } from "../host/connection";
+import { frameSecretStdin, STDIN_SCRIPT_COMMAND } from "../host/connection";
 import { goodputSloFor, pointMetricsFromResult, promptsAtLevel, type CapacitySlo, type LoadLevel, type PointMetrics } from "./capacity";
 import { levelSeeds, warmupCount } from "./capacityNative";
 import { renderRemoteBenchCommand, resultFilename, type RemoteBenchCommandOptions } from "./remoteRunner";
@@ -202,7 +202,7 @@ export function processExecutor(file: string, args: readonly string[], onStderr:
         else reject(new Error(`${file} ${why ?? `exited with ${code ?? sig}`}: ${errTail.trim().split("\n").slice(-5).join(" | ")}`));
       });
       child.stdin.on("error", () => undefined);
-      child.stdin.end(`${first}\n${script}`);
+      child.stdin.end(frameSecretStdin(first, script));
     });
 }
 

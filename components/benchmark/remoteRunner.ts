@@ -61,7 +61,7 @@ export interface RemoteBenchCommandOptions {
 }
 
 export { shellQuote } from "../shell";
-import { shellQuote } from "../shell";
+import { bashReadSecretLine, shellQuote } from "../shell";
 
 /** A host path for the shell, with a leading `~/` expanded through `$HOME` (which quoting would not). */
 export function shellPath(p: string): string {
@@ -188,7 +188,7 @@ export function renderRemoteBenchCommand(o: RemoteBenchCommandOptions): string {
 
   const lines = [
     "set -u",
-    ...(o.apiKeyFromStdin ? ["IFS= read -r OPENAI_API_KEY || true", "export OPENAI_API_KEY"] : []),
+    ...(o.apiKeyFromStdin ? [bashReadSecretLine("OPENAI_API_KEY").trimEnd(), "export OPENAI_API_KEY"] : []),
     `mkdir -p ${shellPath(resultDir)}`,
     `rm -f ${shellPath(resultFile)}`,
     `${docker} rm -f ${shellQuote(container)} >/dev/null 2>&1 || true`,

@@ -54,9 +54,20 @@ export function remoteConnectionArgs(conn: SshHostConnection) {
  * How a bash script runs on a host through the command provider: the script goes in on stdin and
  * the command line stays this short constant, so a failing step's error shows what failed (its
  * output), not a 2-3 KB script quoted three times; the first stdin line — a secret such as the HF
- * token or the API key, or empty — is handed on to the script's own stdin, where it reads it.
+ * token or the API key, base64-framed by `frameSecretStdin`, or empty — is handed on to the
+ * script's own stdin, where its prologue decodes it (`bashReadSecretLine` in shell.ts).
  */
 export const STDIN_SCRIPT_COMMAND = `bash -c 'IFS= read -r first; script=$(cat); printf "%s\\n" "$first" | bash -c "$script"'`;
+
+/**
+ * The stdin `STDIN_SCRIPT_COMMAND` reads: the secret base64-encoded on the first line, then the
+ * script. Base64 has no line break, so a value with one (a token pasted over two lines) can never
+ * end the first line early and have its rest run as the script, nor land in the inner `bash -c`'s
+ * argv (`ps`). An empty secret is an empty line.
+ */
+export function frameSecretStdin(secret: string, script: string): string {
+  return `${Buffer.from(secret, "utf8").toString("base64")}\n${script}`;
+}
 
 /**
  * `create` and `stdin` for a script run by `STDIN_SCRIPT_COMMAND`. With a secret first line the
@@ -66,6 +77,6 @@ export function stdinScript(
   script: pulumi.Input<string>,
   secretFirstLine?: pulumi.Input<string>,
 ): { readonly create: string; readonly stdin: pulumi.Output<string> } {
-  const stdin = pulumi.all([script, secretFirstLine ?? ""]).apply(([s, first]) => `${first}\n${s}`);
+  const stdin = pulumi.all([script, secretFirstLine ?? ""]).apply(([s, first]) => frameSecretStdin(first, s));
   return { create: STDIN_SCRIPT_COMMAND, stdin: secretFirstLine === undefined ? stdin : pulumi.secret(stdin) };
 }

@@ -16,7 +16,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { SshHostConnection } from "./connection";
 import { isIpv4Cidr, isRegionCode, objectName, parseDuration } from "./lambda/common";
 import { Filesystem, type FilesystemArgs } from "./lambda/filesystem";
-import { FirewallAdmission, FirewallRuleset, type FirewallRulesetArgs } from "./lambda/firewallRuleset";
+import { FirewallAdmission, FirewallRuleset, ICMP_WORLD, sameCidrs, type FirewallRulesetArgs } from "./lambda/firewallRuleset";
 import { lambdaObjectNames, StackIdentity, UID_PATTERN } from "./lambda/identity";
 import { DEFAULT_LOCAL_CACHE_PATH, Instance, PINNED_REGION_POLICIES, type InstanceArgs, type PinnedRegionPolicy } from "./lambda/instance";
 import { SshKey, type SshKeyArgs } from "./lambda/sshKey";
@@ -125,6 +125,11 @@ export interface LambdaMachineArgs {
    */
   readonly sshSourceCidrs?: readonly string[];
   /**
+   * IPv4 CIDRs allowed to send ICMP (ping); empty = none.
+   * @default ["0.0.0.0/0"] (Lambda's own default policy)
+   */
+  readonly icmpSourceCidrs?: readonly string[];
+  /**
    * Lifetime written into the instance's `hgx:expires-at` and `hgx:ttl` tags for the reaper ("8h",
    * "2d"; "0" = no expiry). The reaper terminates only instances whose lifetime was set this way.
    * Applies at launch; changing it later does not relaunch.
@@ -202,6 +207,7 @@ export interface ResolvedLambdaMachine {
   readonly firewallAllowlist: string[];
   readonly servingPort: number;
   readonly sshSourceCidrs: string[];
+  readonly icmpSourceCidrs: string[];
   readonly ttlSeconds: number;
   readonly waitTimeoutSeconds: number;
   readonly maxPriceCentsPerHour?: number;
@@ -261,6 +267,8 @@ export function resolveLambdaMachineArgs(
   const sshSourceCidrs = [...(args.sshSourceCidrs ?? ["0.0.0.0/0"])];
   if (sshSourceCidrs.length === 0) problems.push('sshSourceCidrs: empty would lock out SSH, which the stack needs; use ["0.0.0.0/0"] or your CIDR');
   for (const c of sshSourceCidrs) if (!isIpv4Cidr(c)) problems.push(`sshSourceCidrs: "${c}" is not an IPv4 CIDR; write it like "203.0.113.0/24"`);
+  const icmpSourceCidrs = [...(args.icmpSourceCidrs ?? ICMP_WORLD)];
+  for (const c of icmpSourceCidrs) if (!isIpv4Cidr(c)) problems.push(`icmpSourceCidrs: "${c}" is not an IPv4 CIDR; write it like "203.0.113.0/24"`);
   const servingPort = args.servingPort ?? 8000;
   if (!Number.isInteger(servingPort) || servingPort < 1 || servingPort > 65535 || servingPort === 22) {
     problems.push(`servingPort: ${servingPort} must be an integer 1-65535 other than 22`);
@@ -325,6 +333,7 @@ export function resolveLambdaMachineArgs(
     firewallAllowlist,
     servingPort,
     sshSourceCidrs,
+    icmpSourceCidrs,
     ttlSeconds,
     waitTimeoutSeconds,
     maxPriceCentsPerHour: maxPrice === undefined ? undefined : Math.round(maxPrice * 100),
@@ -466,6 +475,8 @@ export class LambdaMachine extends pulumi.ComponentResource {
         rulesetName: names.rulesetName,
         regions: candidateRegions,
         sshSourceCidrs: cfg.sshSourceCidrs,
+        // Only when not the default: a ruleset deployed before the setting keeps its inputs (no spurious update).
+        ...(sameCidrs(cfg.icmpSourceCidrs, ICMP_WORLD) ? {} : { icmpSourceCidrs: cfg.icmpSourceCidrs }),
         servingPort: cfg.servingPort,
         servingAllowlist: cfg.firewallAllowlist,
         // Only when there are some: a stack without a router keeps its ruleset inputs (no spurious update).

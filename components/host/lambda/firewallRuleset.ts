@@ -34,6 +34,8 @@ export interface FirewallRulesetInputs extends LambdaCommonInputs {
   regions: string[];
   /** Sources allowed to reach TCP 22. */
   sshSourceCidrs: string[];
+  /** Sources allowed to send ICMP; absent = the world (Lambda's default policy, and every ruleset made before this input). */
+  icmpSourceCidrs?: string[];
   /** Port the model server listens on. */
   servingPort: number;
   /** Sources allowed to reach `servingPort`; empty = the port stays closed. */
@@ -49,16 +51,31 @@ export interface FirewallRulesetOutputs extends FirewallRulesetInputs {
   rules: FirewallRule[];
 }
 
+/** ICMP's sources when none are given: anyone, as Lambda's default policy. */
+export const ICMP_WORLD: readonly string[] = ["0.0.0.0/0"];
+
+/** Whether two CIDR lists are the same list. */
+export function sameCidrs(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((c, i) => c === b[i]);
+}
+
 /**
- * The inbound rules: SSH from `sshSourceCidrs`, ICMP from anywhere (as Lambda's default
- * policy), and the serving port only from the allowlist (no rule at all when it is empty).
+ * The inbound rules: SSH from `sshSourceCidrs`, ICMP from `icmpSourceCidrs` (default anyone, as
+ * Lambda's default policy; empty = no ICMP rule), and the serving port only from the allowlist
+ * (no rule at all when it is empty).
  */
-export function firewallRules(sshSourceCidrs: readonly string[], servingPort: number, servingAllowlist: readonly string[], extraPorts: readonly number[] = []): FirewallRule[] {
+export function firewallRules(
+  sshSourceCidrs: readonly string[],
+  servingPort: number,
+  servingAllowlist: readonly string[],
+  extraPorts: readonly number[] = [],
+  icmpSourceCidrs: readonly string[] = ICMP_WORLD,
+): FirewallRule[] {
   const rules: FirewallRule[] = [];
   for (const cidr of sshSourceCidrs) {
     rules.push({ protocol: "tcp", port_range: [22, 22], source_network: cidr, description: "SSH" });
   }
-  rules.push({ protocol: "icmp", source_network: "0.0.0.0/0", description: "ICMP (ping)" });
+  for (const cidr of icmpSourceCidrs) rules.push({ protocol: "icmp", source_network: cidr, description: "ICMP (ping)" });
   for (const cidr of servingAllowlist) {
     rules.push({ protocol: "tcp", port_range: [servingPort, servingPort], source_network: cidr, description: `model server port ${servingPort}` });
     for (const port of extraPorts) rules.push({ protocol: "tcp", port_range: [port, port], source_network: cidr, description: `router port ${port}` });
@@ -94,7 +111,7 @@ export function validateFirewallInputs(news: FirewallRulesetInputs): { property:
     failures.push({ property: "rulesetName", reason: `rulesetName must be 1-64 characters, got "${news.rulesetName ?? ""}"` });
   }
   failures.push(...regionFailures(news.regions, "regions must list at least one Lambda region, e.g. [\"us-east-1\"]"));
-  for (const [prop, list] of [["sshSourceCidrs", news.sshSourceCidrs], ["servingAllowlist", news.servingAllowlist]] as const) {
+  for (const [prop, list] of [["sshSourceCidrs", news.sshSourceCidrs], ["servingAllowlist", news.servingAllowlist], ["icmpSourceCidrs", news.icmpSourceCidrs ?? ICMP_WORLD]] as const) {
     if (containsUnknown(list)) continue;
     if (!Array.isArray(list)) {
       failures.push({ property: prop, reason: `${prop} must be a list of IPv4 CIDRs like "203.0.113.0/24"` });
@@ -165,6 +182,7 @@ export class FirewallRulesetProvider implements pulumi.dynamic.ResourceProvider<
       "rulesetName",
       "regions",
       "sshSourceCidrs",
+      "icmpSourceCidrs",
       "servingPort",
       "servingAllowlist",
       "extraPorts",
@@ -175,7 +193,7 @@ export class FirewallRulesetProvider implements pulumi.dynamic.ResourceProvider<
 
   async create(inputs: FirewallRulesetInputs): Promise<{ id: string; outs: FirewallRulesetOutputs }> {
     const client = clientFor(inputs, this.stackConfig);
-    const rules = firewallRules(inputs.sshSourceCidrs, inputs.servingPort, inputs.servingAllowlist, inputs.extraPorts);
+    const rules = firewallRules(inputs.sshSourceCidrs, inputs.servingPort, inputs.servingAllowlist, inputs.extraPorts, inputs.icmpSourceCidrs);
     const rulesetIds = await reconcile(client, inputs, {}, rules);
     const ids = Object.values(rulesetIds);
     // The resource id must be stable and non-empty: the sorted ids joined.
@@ -198,7 +216,7 @@ export class FirewallRulesetProvider implements pulumi.dynamic.ResourceProvider<
 
   async update(_id: string, olds: FirewallRulesetOutputs, news: FirewallRulesetInputs): Promise<{ outs: FirewallRulesetOutputs }> {
     const client = clientFor(news, this.stackConfig);
-    const rules = firewallRules(news.sshSourceCidrs, news.servingPort, news.servingAllowlist, news.extraPorts);
+    const rules = firewallRules(news.sshSourceCidrs, news.servingPort, news.servingAllowlist, news.extraPorts, news.icmpSourceCidrs);
     const rulesetIds = await reconcile(client, news, olds.rulesetIds ?? {}, rules);
     // Regions no longer listed: delete their rulesets, unless an instance still uses one
     // (then keep it in the outputs so `delete` removes it later).
@@ -232,6 +250,8 @@ export interface FirewallRulesetArgs extends LambdaCommonArgs {
   servingAllowlist?: pulumi.Input<pulumi.Input<string>[]>;
   /** @default [] */
   extraPorts?: pulumi.Input<pulumi.Input<number>[]>;
+  /** @default ["0.0.0.0/0"] (Lambda's default policy) */
+  icmpSourceCidrs?: pulumi.Input<pulumi.Input<string>[]>;
 }
 
 /** Firewall rulesets, one per candidate region (token `pulumi-nodejs:dynamic/lambda:FirewallRuleset`). */

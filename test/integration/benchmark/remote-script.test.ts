@@ -14,6 +14,7 @@ import type * as BenchmarkModule from "../../../components/benchmark/benchmark";
 import { renderRemoteBenchCommand, resultFilename } from "../../../components/benchmark/remoteRunner";
 import { resolveWorkload } from "../../../components/benchmark/workload";
 import { installLocalCommandMocks, type LocalCommandMocks, runScript, settle } from "./localCommandMocks";
+import { secretStdinLine } from "../../fixtures/stdinScript";
 
 const API_KEY = "sk-it-remote-52ab90";
 const work = fs.mkdtempSync(path.join(os.tmpdir(), "hgx-bench-remote-"));
@@ -113,7 +114,7 @@ describe("remote script through the component", () => {
     // The script goes in on stdin behind the short constant command line; the key is its first line.
     expect(run.create).toBe(STDIN_SCRIPT_COMMAND);
     expect(run.secretInputs).toContain("stdin");
-    expect(run.stdin).toBe(`${API_KEY}\n${script()}`);
+    expect(run.stdin).toBe(secretStdinLine(API_KEY) + script());
     expect(run.create).not.toContain(API_KEY);
   });
 
@@ -144,7 +145,7 @@ describe("remote script through the component", () => {
 describe("remote script failure handling", () => {
   it("does not pull again once the image is on the host", async () => {
     fs.writeFileSync(dockerLog, "");
-    const r = await runScript(["/bin/sh", "-c"], script(), { env: env("ok"), stdin: `${API_KEY}\n`, timeoutMs: 30_000 });
+    const r = await runScript(["/bin/sh", "-c"], script(), { env: env("ok"), stdin: secretStdinLine(API_KEY), timeoutMs: 30_000 });
     expect(r.code).toBe(0);
     expect(fs.readFileSync(dockerLog, "utf8")).not.toMatch(/^pull /m);
     expect(r.stderr).not.toContain("pulling");
@@ -153,7 +154,7 @@ describe("remote script failure handling", () => {
   it("stops a run that exceeds the timeout, removes the container and says why", async () => {
     fs.writeFileSync(dockerLog, "");
     const started = performance.now();
-    const r = await runScript(["/bin/sh", "-c"], script({ timeoutSeconds: 1 }), { env: env("hang"), stdin: `${API_KEY}\n`, timeoutMs: 45_000 });
+    const r = await runScript(["/bin/sh", "-c"], script({ timeoutSeconds: 1 }), { env: env("hang"), stdin: secretStdinLine(API_KEY), timeoutMs: 45_000 });
     // Stopped by its own 1 s timeout (exit 124), not before it; were it not, the hang would have
     // lasted until runScript's 45 s kill (no exit code).
     expect(r.code).toBe(124);
@@ -169,7 +170,7 @@ describe("remote script failure handling", () => {
   it("fails with the container's exit status and never prints a stale result", async () => {
     fs.mkdirSync(resultDir, { recursive: true });
     fs.writeFileSync(path.join(resultDir, resultFilename("qwen", WORKLOAD)), '{"completed": 1, "duration": 1, "stale": true}');
-    const r = await runScript(["/bin/sh", "-c"], script(), { env: env("fail"), stdin: `${API_KEY}\n`, timeoutMs: 30_000 });
+    const r = await runScript(["/bin/sh", "-c"], script(), { env: env("fail"), stdin: secretStdinLine(API_KEY), timeoutMs: 30_000 });
     expect(r.code).toBe(3);
     expect(r.stdout).toBe("");
     expect(r.stderr).toContain("Traceback: boom");

@@ -18,6 +18,7 @@ import { planServing } from "../../../components/serving/servingPlan";
 import { dockerEnv, rigDockerHost } from "../../fixtures/docker-rig";
 import { buildSimulatorImage } from "../../fixtures/sglang-simulator";
 import { streamRequest } from "../../fixtures/sglang-simulator/sse-client";
+import { secretStdinLine } from "../../fixtures/stdinScript";
 
 const RUN_ID = `${process.pid}-${Date.now().toString(36)}`;
 const API_KEY = `sk-it-${RUN_ID}`;
@@ -178,7 +179,7 @@ describe("the rendered docker run line on the real engine", () => {
     await until("docker health=healthy", async () => ((await docker("inspect", "-f", "{{.State.Health.Status}}", spec.name)).trim() === "healthy" ? true : undefined), 60_000, 1000);
 
     // The readiness gate, as the component runs it (key on stdin), against the real container.
-    const gate = await sh("bash", ["-c", renderReadinessGateScript({ baseUrl: base, servedModelName: "qwen", containerName: spec.name, timeoutSeconds: 60, pollIntervalSeconds: 1 })], { input: `${API_KEY}\n` });
+    const gate = await sh("bash", ["-c", renderReadinessGateScript({ baseUrl: base, servedModelName: "qwen", containerName: spec.name, timeoutSeconds: 60, pollIntervalSeconds: 1 })], { input: secretStdinLine(API_KEY) });
     expect(gate.stderr).toBe("");
     expect(gate.code).toBe(0);
     expect(gate.stdout).toMatch(/^TIMELINE container_started \d{4}-/m);

@@ -29,6 +29,7 @@ import {
   VLLM_STANDIN_REPO,
 } from "../../fixtures/stand-in-images";
 import { runScript } from "../benchmark/localCommandMocks";
+import { secretStdinLine } from "../../fixtures/stdinScript";
 
 const RUN_ID = `${process.pid}-${randomBytes(3).toString("hex")}`;
 const API_KEY = `sk-standin-it-${RUN_ID}`;
@@ -136,7 +137,7 @@ describe("vllm stand-in under the rendered remote benchmark script", () => {
   }, 600_000);
 
   it("runs the workload with the key from stdin and prints the result file, which the project's parser reads", async () => {
-    const r = await runScript(["bash", "-c"], script(), { env: process.env, stdin: `${API_KEY}\n`, timeoutMs: 300_000 });
+    const r = await runScript(["bash", "-c"], script(), { env: process.env, stdin: secretStdinLine(API_KEY), timeoutMs: 300_000 });
     expect(r.stderr).toContain("Serving Benchmark Result");
     expect(r.code).toBe(0);
     expect(r.stderr).not.toContain("pulling");
@@ -164,7 +165,7 @@ describe("vllm stand-in under the rendered remote benchmark script", () => {
   });
 
   it("refuses a flag the native runner does not reproduce, naming it", async () => {
-    const r = await runScript(["bash", "-c"], script({ extraBenchArgs: ["--burstiness", "0.5"] }), { env: process.env, stdin: `${API_KEY}\n`, timeoutMs: 120_000 });
+    const r = await runScript(["bash", "-c"], script({ extraBenchArgs: ["--burstiness", "0.5"] }), { env: process.env, stdin: secretStdinLine(API_KEY), timeoutMs: 120_000 });
     expect(r.code).toBe(2);
     expect(r.stdout).toBe("");
     expect(r.stderr).toContain("Unknown option '--burstiness'");

@@ -105,8 +105,8 @@ describe("remoteMeasure", () => {
 describe("processExecutor (a real bash running STDIN_SCRIPT_COMMAND)", () => {
   const bash = processExecutor("bash", ["-c", STDIN_SCRIPT_COMMAND], () => undefined);
 
-  it("hands the first line to the script's stdin and returns stdout", async () => {
-    expect(await bash('IFS= read -r k; echo "key=$k"; echo progress >&2', "sk-first", 30_000)).toBe("key=sk-first\n");
+  it("hands the first line, base64-framed, to the script's stdin and returns stdout", async () => {
+    expect(await bash('IFS= read -r k; echo "key=$(printf %s "$k" | base64 -d)"; echo progress >&2', "sk-first", 30_000)).toBe("key=sk-first\n");
   });
 
   it("rejects a failing script with its exit status and the end of stderr", async () => {

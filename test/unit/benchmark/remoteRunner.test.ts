@@ -17,7 +17,11 @@ describe("renderRemoteBenchCommand", () => {
     expect(renderRemoteBenchCommand(SEED)).toBe(
       [
         "set -u",
+        'OPENAI_API_KEY=""',
         "IFS= read -r OPENAI_API_KEY || true",
+        'if [ -n "$OPENAI_API_KEY" ]; then',
+        `  OPENAI_API_KEY=$(printf '%s' "$OPENAI_API_KEY" | base64 -d 2>/dev/null) || { echo "stdin's first line is not the base64 framing of OPENAI_API_KEY; refusing to run" >&2; exit 2; }`,
+        "fi",
         "export OPENAI_API_KEY",
         "mkdir -p /var/tmp/hgx-benchmark",
         "rm -f /var/tmp/hgx-benchmark/qwen-8192in-1024out-512x32.json",

@@ -35,8 +35,15 @@ describe("parseStackConfig: defaults", () => {
     expect(c.lambda.ttlMs).toBeUndefined();
     expect(c.lambda.maxHourlyPriceUsd).toBe(60);
     expect(c.lambda.protect).toBe(false);
-    expect(parseStackConfig(lambdaBase, { stack: "prod" }).lambda.protect).toBe(true);
-    expect(parseStackConfig({ ...lambdaBase, lambdaProtect: "true" }, { stack: "dev" }).lambda.protect).toBe(true);
+    const ops = { lambdaSshAllowlist: '["203.0.113.0/24"]' };
+    expect(parseStackConfig({ ...lambdaBase, ...ops }, { stack: "prod" }).lambda.protect).toBe(true);
+    expect(parseStackConfig({ ...lambdaBase, ...ops }, { stack: "prod" }).production).toBe(true);
+    expect(parseStackConfig({ ...lambdaBase, ...ops, production: "true" }, { stack: "live" })).toMatchObject({ production: true, lambda: { protect: true } });
+    expect(parseStackConfig({ ...lambdaBase, ...ops, lambdaProtect: "true" }, { stack: "dev" })).toMatchObject({ production: false, lambda: { protect: true } });
+    expect(c.production).toBe(false);
+    // ICMP stays as Lambda's default policy unless the stack narrows it.
+    expect(c.lambda.icmpAllowlist).toEqual(["0.0.0.0/0"]);
+    expect(parseStackConfig({ ...lambdaBase, lambdaIcmpAllowlist: "[]" }, { stack: "dev" }).lambda.icmpAllowlist).toEqual([]);
     expect(c.sglang).toMatchObject({ model: "Qwen/Qwen3.5-397B-A17B", servedModelName: "qwen", port: 8000, preset: "seed" });
     expect(c.benchmark).toMatchObject({ inputLen: 8192, outputLen: 1024, numPrompts: 512, concurrency: 32, endpoint: "/v1/chat/completions" });
   });
@@ -181,6 +188,46 @@ describe("parseStackConfig: bad values", () => {
     }
     expect(message).toContain("lambdaApiKey: is stored in plaintext");
     expect(message).not.toContain("sk-test-not-a-real-key");
+  });
+
+  it("refuses SSH open to the world on a protected stack (prod by name, production: true, lambdaProtect), naming the key and the fix", () => {
+    const fix = "Fix: list only the networks that deploy and operate the host: pulumi config set --path 'hgx-inference:lambdaSshAllowlist[0]' <your-ip>/32";
+    const cases: [RawConfig, string, string][] = [
+      [lambdaBase, "prod", "production stack 'prod'"], // the default allowlist is the world
+      [{ ...lambdaBase, lambdaSshAllowlist: '["0.0.0.0/0"]' }, "org/hgx-inference/Production", "production stack 'org/hgx-inference/Production'"],
+      [{ ...lambdaBase, production: "true" }, "live", "production: true"],
+      [{ ...lambdaBase, lambdaProtect: "true", lambdaSshAllowlist: '["0.0.0.0/1","128.0.0.0/1"]' }, "staging", "lambdaProtect: true"],
+      [{ ...lambdaBase, lambdaSshAllowlist: '["10.0.0.0/7"]' }, "prod", "production stack 'prod'"],
+    ];
+    for (const [raw, stack, why] of cases) {
+      const problems = problemsOf(raw, { stack }).join("\n");
+      expect(problems).toContain("lambdaSshAllowlist: = [");
+      expect(problems).toContain(`opens SSH to the world`);
+      expect(problems).toContain(`on a protected stack (${why}). ${fix}`);
+    }
+    // Narrow enough, or not protected: accepted.
+    expect(problemsOf({ ...lambdaBase, lambdaSshAllowlist: '["203.0.113.0/24","10.0.0.0/8"]' }, { stack: "prod" }).join("\n")).toContain("more than one /8");
+    expect(problemsOf({ ...lambdaBase, lambdaSshAllowlist: '["203.0.113.0/24","10.0.0.0/9"]' }, { stack: "prod" })).toEqual([]);
+    expect(problemsOf(lambdaBase, { stack: "dev" })).toEqual([]);
+    expect(problemsOf({ ...lambdaBase, production: "yes" }, { stack: "dev" }).join("\n")).toContain("production: = \"yes\" is not true or false");
+  });
+
+  it("refuses a control character in a secret, naming the key and the fix, never the value", () => {
+    const tokenKeys = ["lambdaApiKey", "sglangApiKey", "hfToken"] as const;
+    for (const key of tokenKeys) {
+      for (const value of ["sk-first\nrm -rf ~", "sk\r", "sk\tx", "sk\x00", "sk\x7f"]) {
+        const problems = problemsOf({ ...lambdaBase, [key]: value }).join("\n");
+        expect(problems).toContain(`${key}: contains a control character`);
+        expect(problems).toContain(`Fix: set it again as one line, e.g. pulumi config set --secret hgx-inference:${key}`);
+        expect(problems).not.toContain("sk");
+      }
+    }
+    // A private key keeps its line breaks (CRLF too), but nothing else below 0x20.
+    const pem = "-----BEGIN OPENSSH PRIVATE KEY-----\r\nb3Blbn\nNzaC1r\n-----END OPENSSH PRIVATE KEY-----\n";
+    expect(problemsOf({ hostMode: "existing", sshHost: "10.0.0.5", sshPrivateKey: pem, sshHostKeyTrust: "tofu" })).toEqual([]);
+    const bad = problemsOf({ hostMode: "existing", sshHost: "10.0.0.5", sshPrivateKey: `${pem}\x1b[0m`, sshHostKeyTrust: "tofu" }).join("\n");
+    expect(bad).toContain("sshPrivateKey: contains a control character other than a line break (the value is not shown)");
+    expect(bad).not.toContain("b3Blbn");
   });
 
   it("names unknown keys and suggests the nearest real one", () => {

@@ -231,7 +231,8 @@ describe("reaper against the Lambda emulator", () => {
 describe("prod is never reaped", () => {
   const LAUNCH = new Date("2026-03-02T08:00:00Z");
   const LATER = new Date(LAUNCH.getTime() + 12 * HOUR + 60_000);
-  const base: RawConfig = { hostMode: "lambda", lambdaApiKey: "sk-test-not-a-real-key" };
+  // Protected stacks may not open SSH to the world, so every stack here lists its operators' network.
+  const base: RawConfig = { hostMode: "lambda", lambdaApiKey: "sk-test-not-a-real-key", lambdaSshAllowlist: '["203.0.113.0/24"]' };
 
   /** The launch tags a stack's config gives its instance (what instance.ts sends to the API). */
   function launchTags(stack: string, raw: RawConfig): Tag[] {

@@ -77,8 +77,13 @@ function computedOutputs(type: string, name: string, inputs: Record<string, unkn
   return {};
 }
 
+/** The forms a secret travels in: as is, and base64-framed on a host script's stdin (`frameSecretStdin`). */
+function forms(needle: string): string[] {
+  return [needle, Buffer.from(needle, "utf8").toString("base64")];
+}
+
 function containsPlain(value: unknown, needle: string): boolean {
-  if (typeof value === "string") return value.includes(needle);
+  if (typeof value === "string") return forms(needle).some((f) => value.includes(f));
   if (Array.isArray(value)) return value.some((v) => containsPlain(v, needle));
   if (value && typeof value === "object") {
     const o = value as Record<string, unknown>;
@@ -92,7 +97,7 @@ function containsSecret(value: unknown, needle: string): boolean {
   if (Array.isArray(value)) return value.some((v) => containsSecret(v, needle));
   if (value && typeof value === "object") {
     const o = value as Record<string, unknown>;
-    if (SECRET_SIG in o) return JSON.stringify(o.value ?? "").includes(needle);
+    if (SECRET_SIG in o) return forms(needle).some((f) => JSON.stringify(o.value ?? "").includes(f));
     return Object.values(o).some((v) => containsSecret(v, needle));
   }
   return false;

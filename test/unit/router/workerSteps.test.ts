@@ -6,6 +6,7 @@ import * as path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { renderDrainScript, renderRejoinScript } from "../../../components/router/workerSteps";
 import { installFakeShellClock, type FakeShellClock } from "../../fixtures/fakeShellClock";
+import { secretStdinLine } from "../../fixtures/stdinScript";
 
 const KEY = 'sk-steps"\\-9f2';
 
@@ -89,7 +90,7 @@ function runScript(script: string, key = KEY): Promise<{ code: number; stdout: s
     child.stdout.on("data", (d: Buffer) => (stdout += d));
     child.stderr.on("data", (d: Buffer) => (stderr += d));
     child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr, seconds: clock.elapsedSeconds() }));
-    child.stdin.end(`${key}\n`);
+    child.stdin.end(secretStdinLine(key));
   });
 }
 

@@ -6,6 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { renderReadinessGateScript, validateReadinessGate, type ReadinessGateOptions } from "../../../components/serving/readinessGate";
 import { FAST_TIMING, type RunningSimulator, type SimulatorOptions, startSimulator } from "../../fixtures/sglang-simulator";
 import { installFakeShellClock, type FakeShellClock } from "../../fixtures/fakeShellClock";
+import { secretStdinLine } from "../../fixtures/stdinScript";
 
 const API_KEY = "sk-gate-test-7f3a";
 let sim: RunningSimulator | undefined;
@@ -89,7 +90,7 @@ function runGate(
 describe("readiness gate against the simulator", () => {
   it("healthy path: waits through refusing/warming, checks models and a completion", async () => {
     const s = await startSim({ timing: { ...FAST_TIMING, loadMs: 1500, refuseConnectionsMs: 700 } });
-    const r = await runGate({ baseUrl: s.baseUrl, servedModelName: "qwen", containerName: "hgx-test-sglang", timeoutSeconds: 30, pollIntervalSeconds: 1 }, `${API_KEY}\n`);
+    const r = await runGate({ baseUrl: s.baseUrl, servedModelName: "qwen", containerName: "hgx-test-sglang", timeoutSeconds: 30, pollIntervalSeconds: 1 }, secretStdinLine(API_KEY));
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^TIMELINE gate_start \S+Z$/m);
@@ -105,7 +106,7 @@ describe("readiness gate against the simulator", () => {
   it("a server that never becomes healthy fails clearly within the bounded wait, with redacted logs", async () => {
     const s = await startSim({ faults: { neverHealthy: true } });
     await s.whenListening; // gate time is virtual: it must meet the 503 phase from its first poll
-    const r = await runGate({ baseUrl: s.baseUrl, servedModelName: "qwen", containerName: "hgx-test-sglang", timeoutSeconds: 4, pollIntervalSeconds: 1, progressEverySeconds: 1 }, `${API_KEY}\n`, true);
+    const r = await runGate({ baseUrl: s.baseUrl, servedModelName: "qwen", containerName: "hgx-test-sglang", timeoutSeconds: 4, pollIntervalSeconds: 1, progressEverySeconds: 1 }, secretStdinLine(API_KEY), true);
     expect(r.code).toBe(1);
     // Gave up exactly at its limit, having polled (and said so) once a second.
     expect(r.seconds).toBe(4);
@@ -127,7 +128,7 @@ describe("readiness gate against the simulator", () => {
     const states = ["running|starting|0|0|", "running|starting|0|0|", "running|starting|0|0|", "running|unhealthy|0|0|", "running|unhealthy|0|0|"].join(",");
     const r = await runGate(
       { baseUrl: s.baseUrl, servedModelName: "qwen", containerName: "hgx-test-sglang", timeoutSeconds: 5, pollIntervalSeconds: 1, progressEverySeconds: 3600 },
-      `${API_KEY}\n`,
+      secretStdinLine(API_KEY),
       true,
       { FAKE_STATES: states },
     );
@@ -149,7 +150,7 @@ describe("readiness gate against the simulator", () => {
     await s.whenListening;
     const r = await runGate(
       { baseUrl: s.baseUrl, servedModelName: "qwen", containerName: "hgx-test-sglang", timeoutSeconds: 6300, pollIntervalSeconds: 1 },
-      `${API_KEY}\n`,
+      secretStdinLine(API_KEY),
       true,
       { FAKE_STATES: states },
     );
@@ -174,7 +175,7 @@ describe("readiness gate against the simulator", () => {
   it("wrong served name: fails fast and shows what /v1/models listed", async () => {
     const s = await startSim({ servedModelName: "qwen-other" });
     await s.whenHealthy;
-    const r = await runGate({ baseUrl: s.baseUrl, servedModelName: "qwen", timeoutSeconds: 30, pollIntervalSeconds: 1 }, `${API_KEY}\n`, true);
+    const r = await runGate({ baseUrl: s.baseUrl, servedModelName: "qwen", timeoutSeconds: 30, pollIntervalSeconds: 1 }, secretStdinLine(API_KEY), true);
     expect(r.code).toBe(1);
     expect(r.seconds).toBe(0); // no waiting: a wrong name does not get better by polling
     expect(r.stderr).toMatch(/\/v1\/models does not list the served name "qwen" \(saw: .*"qwen-other".*\)\. Check --served-model-name/);
@@ -184,7 +185,7 @@ describe("readiness gate against the simulator", () => {
 
   it("failing completion: retries a bounded number of times, then reports the last answer", async () => {
     const s = await startSim({ faults: { errorEvery: 1 } });
-    const r = await runGate({ baseUrl: s.baseUrl, servedModelName: "qwen", timeoutSeconds: 30, pollIntervalSeconds: 1 }, `${API_KEY}\n`);
+    const r = await runGate({ baseUrl: s.baseUrl, servedModelName: "qwen", timeoutSeconds: 30, pollIntervalSeconds: 1 }, secretStdinLine(API_KEY));
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/chat completion failed after 3 attempt\(s\) \(last: HTTP 500/);
     expect((await s.stats()).errorsInjected).toBe(3);
@@ -194,7 +195,7 @@ describe("readiness gate against the simulator", () => {
 
   it("a wrong API key is named as such", async () => {
     const s = await startSim({});
-    const r = await runGate({ baseUrl: s.baseUrl, servedModelName: "qwen", timeoutSeconds: 30, pollIntervalSeconds: 1 }, "not-the-key\n");
+    const r = await runGate({ baseUrl: s.baseUrl, servedModelName: "qwen", timeoutSeconds: 30, pollIntervalSeconds: 1 }, secretStdinLine("not-the-key"));
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/\/v1\/models rejected the API key \(HTTP 401/);
     expect(r.stderr).not.toContain("not-the-key");

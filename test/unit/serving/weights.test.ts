@@ -11,6 +11,7 @@ import {
   validateWeightsDownload,
   type WeightsDownloadOptions,
 } from "../../../components/serving/weights";
+import { secretStdinLine } from "../../fixtures/stdinScript";
 
 const TOKEN = "hf_secretTOKEN_123";
 let root: string;
@@ -89,7 +90,7 @@ describe("weights pre-download script", () => {
     const script = renderWeightsDownloadScript(opts);
     expect(script).not.toContain(TOKEN);
 
-    const first = runScript(script, `${TOKEN}\n`, { FAKE_HF_HOME: hfHome, FAKE_RUN_UNTIL_SIZE_CHECKS: "2" });
+    const first = runScript(script, secretStdinLine(TOKEN), { FAKE_HF_HOME: hfHome, FAKE_RUN_UNTIL_SIZE_CHECKS: "2" });
     expect(first.stderr).toBe("");
     expect(first.status).toBe(0);
     // The token reached hf download through the environment, never through any argv.
@@ -111,7 +112,7 @@ describe("weights pre-download script", () => {
     // The downloader container is removed on exit.
     expect(first.dockerCalls.filter((c) => c[0] === "rm").length).toBeGreaterThanOrEqual(2);
 
-    const second = runScript(script, `${TOKEN}\n`, { FAKE_HF_HOME: hfHome });
+    const second = runScript(script, secretStdinLine(TOKEN), { FAKE_HF_HOME: hfHome });
     expect(second.status).toBe(0);
     expect(second.stdout).toContain("WEIGHTS skipped: cache already complete for Qwen/Tiny@main");
     expect(second.hf).toBe("");

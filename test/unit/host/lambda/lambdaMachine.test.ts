@@ -104,6 +104,8 @@ describe("LambdaMachine", () => {
     });
     const fw = mine.find((r) => r.name === "gpu-firewall")!.inputs;
     expect(fw).toMatchObject({ regions: ["us-east-1", "us-west-1"], servingPort: 8000, servingAllowlist: ["203.0.113.7/32"], sshSourceCidrs: ["0.0.0.0/0"] });
+    // ICMP at its default (anyone) adds no input, so a ruleset deployed before the setting previews clean.
+    expect("icmpSourceCidrs" in fw).toBe(false);
 
     expect(await valueOf(m.region)).toBe("us-east-1");
     expect(await valueOf(m.hourlyPriceUsd)).toBeCloseTo(45.92);
@@ -126,6 +128,15 @@ describe("LambdaMachine", () => {
     expect(text).toContain(`ed25519_public: ${TEST_HOST_PUBLIC_KEY} m-host`);
     expect(text).toContain("ssh_deletekeys: true");
     expect(await valueOf(pulumi.output(m.connection.hostKey))).toBe(`${TEST_HOST_PUBLIC_KEY} m-host`);
+  });
+
+  it("ICMP narrowed or closed: the ruleset gets the sources as an input", async () => {
+    new mod.LambdaMachine("quiet", { regions: ["us-east-1"], icmpSourceCidrs: [] });
+    new mod.LambdaMachine("ops", { regions: ["us-east-1"], icmpSourceCidrs: ["203.0.113.0/24"] });
+    await settle();
+    expect(recorded.find((r) => r.name === "quiet-firewall")!.inputs.icmpSourceCidrs).toEqual([]);
+    expect(recorded.find((r) => r.name === "ops-firewall")!.inputs.icmpSourceCidrs).toEqual(["203.0.113.0/24"]);
+    expect(() => new mod.LambdaMachine("bad", { regions: ["us-east-1"], icmpSourceCidrs: ["::/0"] })).toThrow(/icmpSourceCidrs: "::\/0" is not an IPv4 CIDR/);
   });
 
   it("with a filesystem: named after the identity, mounted at the configured path; rulesets where the instance may land", async () => {

@@ -100,6 +100,14 @@ describe("firewall rules", () => {
     expect(rules.filter((r) => r.port_range?.[0] === 8000).map((r) => r.source_network)).toEqual(["203.0.113.7/32", "10.0.0.0/8"]);
     expect(rules.some((r) => r.port_range?.[0] === 8000 && r.source_network === "0.0.0.0/0")).toBe(false);
   });
+  it("ICMP from anyone by default (Lambda's policy), from the given sources, or not at all", () => {
+    const icmp = (rules: { protocol: string; source_network: string }[]) => rules.filter((r) => r.protocol === "icmp").map((r) => r.source_network);
+    expect(icmp(firewallRules(["203.0.113.0/24"], 8000, []))).toEqual(["0.0.0.0/0"]);
+    expect(icmp(firewallRules(["203.0.113.0/24"], 8000, [], [], ["203.0.113.0/24", "198.51.100.0/24"]))).toEqual(["203.0.113.0/24", "198.51.100.0/24"]);
+    expect(icmp(firewallRules(["203.0.113.0/24"], 8000, [], [], []))).toEqual([]);
+    const failures = validateFirewallInputs({ providerVersion: "1", rulesetName: "fw", regions: ["us-east-1"], sshSourceCidrs: ["203.0.113.0/24"], icmpSourceCidrs: ["0.0.0.0"], servingPort: 8000, servingAllowlist: [] });
+    expect(failures.map((f) => f.property)).toEqual(["icmpSourceCidrs"]);
+  });
   it("an empty allowlist keeps the serving port closed", () => {
     expect(firewallRules(["0.0.0.0/0"], 8000, []).some((r) => r.port_range?.[0] === 8000)).toBe(false);
   });
