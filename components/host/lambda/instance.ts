@@ -773,7 +773,15 @@ export class Instance extends pulumi.dynamic.Resource {
         filesystemRegion: undefined,
         cacheMountPath: undefined,
       },
-      { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "userData"] },
+      {
+        ...opts,
+        additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "userData"],
+        // Always delete first, also on `pulumi up --replace` (where the engine does not ask the
+        // provider's diff): the replacement carries the same identity tags, so created first it
+        // would adopt the very instance about to be deleted, and the delete would then terminate
+        // the instance the state keeps.
+        deleteBeforeReplace: true,
+      },
       "lambda",
       "Instance",
     );
