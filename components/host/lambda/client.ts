@@ -4,6 +4,7 @@
 // and the only process-wide state lives on `globalThis` (created on first use, never at import).
 import type { AxiosResponse } from "axios";
 import { systemClock, type WaitClock } from "./clock";
+import { assertEngineAlive } from "./engineGuard";
 import {
   errorFromResponse,
   isRetryable,
@@ -305,6 +306,8 @@ export class LambdaClient {
     // Taken here, not at module level: this code runs in Pulumi's dynamic-provider process.
     const axios = (require("axios") as typeof import("axios")).default;
     const operation = `${method} ${path}`;
+    // A provider orphaned by a killed deployment must not go on changing the account.
+    await assertEngineAlive();
     let res: AxiosResponse<unknown>;
     try {
       res = await axios.request<unknown>({

@@ -7,7 +7,7 @@ export { isIpv4Cidr };
 import type * as pulumi from "@pulumi/pulumi";
 import { LambdaClient, resolveClientOptions } from "./client";
 import { systemClock, type WaitClock } from "./clock";
-import { InUseError, NotFoundError } from "./errors";
+import { isLambdaError } from "./errors";
 
 export { sleep, systemClock, type WaitClock } from "./clock";
 
@@ -66,13 +66,36 @@ export function withoutStackTraces<P extends pulumi.dynamic.ResourceProvider>(pr
       try {
         return await (method as (...a: unknown[]) => Promise<unknown>).apply(provider, args);
       } catch (e) {
-        const err = e instanceof Error ? e : new Error(String(e));
+        const err = asError(e);
         Object.defineProperty(err, "stack", { value: "", configurable: true, writable: true });
         throw err;
       }
     };
   }
   return wrapped as unknown as P;
+}
+
+/**
+ * `e` as an Error whose message is the one it carries. A thrown object that is not an `Error`
+ * instance (the project's error classes are copies in the serialized provider, so their
+ * instances fail `instanceof Error` there) keeps its `message` and its other fields (`kind`, and
+ * `id`/`properties` of an init failure); `String(e)` would make it "[object Object]".
+ */
+export function asError(e: unknown): Error {
+  if (e instanceof Error) return e;
+  if (typeof e === "object" && e !== null) {
+    const message = (e as { message?: unknown }).message;
+    if (typeof message === "string") {
+      const err = new Error(message);
+      for (const [key, value] of Object.entries(e)) {
+        if (key !== "message" && key !== "stack") (err as unknown as Record<string, unknown>)[key] = value;
+      }
+      const name = (e as { name?: unknown }).name;
+      if (typeof name === "string") err.name = name;
+      return err;
+    }
+  }
+  return new Error(String(e));
 }
 
 /** A client for one provider call: credentials resolved now, inside the provider process. */
@@ -164,8 +187,8 @@ export async function deleteWhileInUse(attemptDelete: () => Promise<void>, say: 
       await attemptDelete();
       return true;
     } catch (e) {
-      if (e instanceof NotFoundError) return true;
-      if (!(e instanceof InUseError)) throw e;
+      if (isLambdaError(e, "not-found")) return true;
+      if (!isLambdaError(e, "in-use")) throw e;
       const elapsed = clock.now() - started;
       if (elapsed + pollMs > inUseTimeoutMs) throw new Error(say.stillInUse(formatElapsed(elapsed)));
       if (clock.now() - lastReport >= progressMs) {

@@ -19,8 +19,52 @@ export interface LambdaErrorDetails {
   readonly apiMessage?: string;
 }
 
+/**
+ * What kind of failure a Lambda error is. Callers branch on this field, never on `instanceof`:
+ * Pulumi serializes each dynamic provider into another process, where the error classes are
+ * copies and an error is no longer an instance of the class the caller names.
+ */
+export const LAMBDA_ERROR_KINDS = [
+  "api",
+  "invalid-api-key",
+  "account",
+  "quota-exceeded",
+  "invalid-parameters",
+  "capacity",
+  "filesystem-region",
+  "not-found",
+  "duplicate",
+  "in-use",
+  "rate-limited",
+  "service",
+  "missing-api-key",
+] as const;
+export type LambdaErrorKind = (typeof LAMBDA_ERROR_KINDS)[number];
+
+/** The fields every Lambda error carries, whatever process or copy of the class made it. */
+export interface LambdaErrorShape {
+  readonly kind: LambdaErrorKind;
+  readonly message: string;
+  readonly retryable?: boolean;
+  readonly code?: string;
+  readonly apiMessage?: string;
+}
+
+/**
+ * Whether `e` is a Lambda error (of one of `kinds`, when given), judged by its `kind` field alone
+ * so that it holds across Pulumi's serialization boundary.
+ */
+export function isLambdaError(e: unknown, ...kinds: LambdaErrorKind[]): e is LambdaErrorShape {
+  if (typeof e !== "object" || e === null) return false;
+  const kind = (e as { kind?: unknown }).kind;
+  if (typeof kind !== "string" || !(LAMBDA_ERROR_KINDS as readonly string[]).includes(kind)) return false;
+  return kinds.length === 0 || kinds.includes(kind as LambdaErrorKind);
+}
+
 /** Base class: any failed Lambda Cloud API call. */
 export class LambdaApiError extends Error {
+  /** See LAMBDA_ERROR_KINDS; each subclass sets its own (assigned, not a field initializer: see below). */
+  kind: LambdaErrorKind;
   readonly code: string;
   readonly status: number;
   readonly operation: string;
@@ -39,6 +83,7 @@ export class LambdaApiError extends Error {
     if (!this.stack) Error.captureStackTrace(this);
     // Not `new.target.name`: Pulumi's closure serializer rewrites classes, and new.target is lost.
     this.name = "LambdaApiError";
+    this.kind = "api";
     this.code = details.code;
     this.status = details.status;
     this.operation = details.operation;
@@ -52,6 +97,7 @@ export class InvalidApiKeyError extends LambdaApiError {
   constructor(d: LambdaErrorDetails) {
     super(d, `The Lambda Cloud API key was rejected (invalid, expired or deleted). Create a new key and use it. ${API_KEY_HELP}.`);
     this.name = "InvalidApiKeyError";
+    this.kind = "invalid-api-key";
   }
 }
 
@@ -64,6 +110,7 @@ export class AccountError extends LambdaApiError {
         : "The Lambda Cloud account is inactive: check its status and payment method in the dashboard or contact Lambda support, then re-run.";
     super(d, advice);
     this.name = "AccountError";
+    this.kind = "account";
   }
 }
 
@@ -75,6 +122,7 @@ export class QuotaExceededError extends LambdaApiError {
       "The account's quota is exhausted: terminate instances (or delete filesystems) you no longer need, or ask Lambda support to raise the quota, then re-run.",
     );
     this.name = "QuotaExceededError";
+    this.kind = "quota-exceeded";
   }
 }
 
@@ -86,6 +134,7 @@ export class InvalidParametersError extends LambdaApiError {
       "The API rejected the request's parameters: check the LambdaMachine settings (regions, instanceType, imageFamily, names, firewall CIDRs) against the message above.",
     );
     this.name = "InvalidParametersError";
+    this.kind = "invalid-parameters";
   }
 }
 
@@ -105,6 +154,7 @@ export class CapacityError extends LambdaApiError {
       `No capacity for ${instanceType ?? "the instance type"} in ${region ?? "the region"} right now. ${advice ?? "Retry later, or launch in another region."}`,
     );
     this.name = "CapacityError";
+    this.kind = "capacity";
   }
 }
 
@@ -116,6 +166,7 @@ export class FilesystemRegionError extends LambdaApiError {
       "A filesystem can only be attached in its own region: launch in the filesystem's region, or use another `filesystemName`.",
     );
     this.name = "FilesystemRegionError";
+    this.kind = "filesystem-region";
   }
 }
 
@@ -124,6 +175,7 @@ export class NotFoundError extends LambdaApiError {
   constructor(d: LambdaErrorDetails) {
     super(d, "The object does not exist (deleted outside Pulumi?): run `pulumi refresh` to reconcile the stack's state.");
     this.name = "NotFoundError";
+    this.kind = "not-found";
   }
 }
 
@@ -132,6 +184,7 @@ export class DuplicateError extends LambdaApiError {
   constructor(d: LambdaErrorDetails) {
     super(d, "An object with this name already exists in the account: pick another name or delete the existing one.");
     this.name = "DuplicateError";
+    this.kind = "duplicate";
   }
 }
 
@@ -143,6 +196,7 @@ export class InUseError extends LambdaApiError {
       "The object is still attached to an instance (it frees up some time after the instance is terminated): terminate the instance and retry.",
     );
     this.name = "InUseError";
+    this.kind = "in-use";
   }
 }
 
@@ -151,6 +205,7 @@ export class RateLimitedError extends LambdaApiError {
   constructor(d: LambdaErrorDetails) {
     super(d, "Lambda Cloud kept rate-limiting the requests (about 1 request/s, 1 launch per 12 s): wait a minute and re-run; avoid running several stacks against one account at once.", true);
     this.name = "RateLimitedError";
+    this.kind = "rate-limited";
   }
 }
 
@@ -159,16 +214,19 @@ export class ServiceError extends LambdaApiError {
   constructor(d: LambdaErrorDetails) {
     super(d, "Lambda Cloud (or its upstream) had a transient fault that outlasted the retries: check https://status.lambda.ai and re-run.", true);
     this.name = "ServiceError";
+    this.kind = "service";
   }
 }
 
 /** No API key anywhere. */
 export class MissingApiKeyError extends Error {
+  kind: LambdaErrorKind;
   constructor(where: string) {
     const message = `No Lambda Cloud API key found (looked in ${where}). ${API_KEY_HELP}.`;
     super(message);
     this.message = message; // see LambdaApiError
     this.name = "MissingApiKeyError";
+    this.kind = "missing-api-key";
   }
 }
 

@@ -22,7 +22,7 @@ import {
   withoutStackTraces,
   type WaitClock,
 } from "./common";
-import { DuplicateError } from "./errors";
+import { isLambdaError } from "./errors";
 import type { LambdaClient } from "./client";
 import type { Filesystem as ApiFilesystem } from "./types";
 
@@ -137,7 +137,7 @@ export class FilesystemProvider implements pulumi.dynamic.ResourceProvider<Files
       progress(`created filesystem "${inputs.fsName}" (${fs.id}) in ${region}`);
       return { id: fs.id, outs: outsFrom(inputs, fs, false) };
     } catch (e) {
-      if (e instanceof DuplicateError) {
+      if (isLambdaError(e, "duplicate")) {
         // Lost response on a retried create, or a concurrent run: the name is ours now.
         const fs = await findByName(client, inputs.fsName);
         if (fs) return { id: fs.id, outs: outsFrom(inputs, fs, true) };

@@ -23,7 +23,7 @@ import {
   type StackConfigView,
   withoutStackTraces,
 } from "./common";
-import { InUseError, NotFoundError } from "./errors";
+import { isLambdaError } from "./errors";
 import type { LambdaClient } from "./client";
 import type { FirewallRule } from "./types";
 
@@ -225,8 +225,8 @@ export class FirewallRulesetProvider implements pulumi.dynamic.ResourceProvider<
       try {
         await client.deleteFirewallRuleset(rid);
       } catch (e) {
-        if (e instanceof InUseError) rulesetIds[region] = rid;
-        else if (!(e instanceof NotFoundError)) throw e;
+        if (isLambdaError(e, "in-use")) rulesetIds[region] = rid;
+        else if (!isLambdaError(e, "not-found")) throw e;
       }
     }
     return { outs: plain({ ...news, rulesetIds, rules }) };
@@ -306,7 +306,7 @@ async function patchAdmissions(client: LambdaClient, targets: ReadonlyMap<string
     try {
       await client.updateFirewallRuleset(rid, { rules });
     } catch (e) {
-      if (!(e instanceof NotFoundError)) throw e;
+      if (!isLambdaError(e, "not-found")) throw e;
     }
   }
 }

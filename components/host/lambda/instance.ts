@@ -26,7 +26,7 @@ import {
   withoutStackTraces,
   type WaitClock,
 } from "./common";
-import { CapacityError, LambdaApiError, NotFoundError, RateLimitedError } from "./errors";
+import { CapacityError, isLambdaError } from "./errors";
 import type { LambdaClient } from "./client";
 import type { Filesystem as ApiFilesystem, Instance as ApiInstance, InstanceStatus, LaunchRequest, Tag } from "./types";
 
@@ -271,7 +271,7 @@ async function terminateAndWait(client: LambdaClient, id: string, label: string,
   try {
     await client.terminateInstances([id]);
   } catch (e) {
-    if (e instanceof NotFoundError) return;
+    if (isLambdaError(e, "not-found")) return;
     throw e;
   }
   const started = clock.now();
@@ -281,7 +281,7 @@ async function terminateAndWait(client: LambdaClient, id: string, label: string,
     try {
       status = (await client.getInstance(id)).status;
     } catch (e) {
-      if (e instanceof NotFoundError) return;
+      if (isLambdaError(e, "not-found")) return;
       throw e;
     }
     if (status === "terminated") return;
@@ -323,7 +323,7 @@ async function waitForActive(client: LambdaClient, id: string, timeoutMs: number
     try {
       last = await client.getInstance(id);
     } catch (e) {
-      if (!(e instanceof NotFoundError)) throw e;
+      if (!isLambdaError(e, "not-found")) throw e;
       failure = "disappeared from the API while booting";
     }
     if (last && !failure) {
@@ -341,8 +341,8 @@ async function waitForActive(client: LambdaClient, id: string, timeoutMs: number
       if (!already) await terminateAndWait(client, id, label, clock);
       throw new Error(
         `Lambda instance ${label} ${failure}; it ${already ? "is" : "was"} terminated so it does not keep billing. ` +
-          `Re-run \`pulumi up\` to launch a fresh one; if this repeats, try other regions (regions) ` +
-          `or raise the boot timeout (waitTimeout).`,
+          `Re-run \`pulumi up\` to launch a fresh one; if this repeats, put other regions first in lambdaRegions ` +
+          `or raise lambdaBootTimeout (now ${formatElapsed(timeoutMs)}).`,
       );
     }
     if (clock.now() - lastReport >= progressMs) {
@@ -440,15 +440,16 @@ async function tryLaunch(
       progress(`launched ${id} in ${region}${fs ? ` with filesystem "${fs.name}"` : ""}`);
       return { id, adopted: false };
     } catch (e) {
-      if (e instanceof NotFoundError) {
+      if (isLambdaError(e, "not-found")) {
         throw new Error(
           `Launch in ${region} refused: something it names does not exist there (SSH key "${inputs.sshKeyName}", image family ` +
             `"${inputs.imageFamily}"${fs ? `, filesystem "${fs.name}"` : ""}${rulesetId ? `, firewall ruleset ${rulesetId}` : ""}). ` +
             `API: ${e.apiMessage ?? e.code}. Run \`pulumi refresh\` if one was deleted outside Pulumi, then \`pulumi up\`.`,
         );
       }
-      if (e instanceof CapacityError) return "refused";
-      if (e instanceof LambdaApiError && e.retryable && !(e instanceof RateLimitedError)) {
+      if (isLambdaError(e, "capacity")) return "refused";
+      // 429s were retried by the client already; other retryable failures leave the launch open.
+      if (isLambdaError(e) && e.retryable === true && e.kind !== "rate-limited") {
         const own = await findOwnInstances(client, inputs);
         if (own.length > 0) {
           progress(`launch in ${region} answered ${e.code}, but instance ${own[0].id} with this resource's tags exists: using it`);
@@ -650,6 +651,12 @@ export class InstanceProvider implements pulumi.dynamic.ResourceProvider<Instanc
     const label = `${id} (${inputs.instanceType})`;
     const ready = await waitForActive(client, id, inputs.waitTimeoutSeconds * 1000, label, clock);
     progress(`instance ${labelOf(ready)} is active at ${ready.ip}`);
+    // Look again: a killed earlier deployment's provider (or a launch whose answer was lost) may
+    // have launched after the lookup above. Only the instance this state holds may carry the identity.
+    for (const extra of (await findOwnInstances(client, inputs)).filter((i) => i.id !== id)) {
+      progress(`terminating extra instance ${labelOf(extra)} (${extra.status}): it carries this resource's identity but is not the one in the stack's state (launched by an interrupted run)`);
+      await terminateAndWait(client, extra.id, labelOf(extra), clock);
+    }
     return { id, outs: outsFrom(inputs, ready, expiresAt, adopted, fs) };
   }
 
@@ -660,7 +667,7 @@ export class InstanceProvider implements pulumi.dynamic.ResourceProvider<Instanc
     try {
       live = await client.getInstance(id);
     } catch (e) {
-      if (e instanceof NotFoundError) return { id: "", props: {} as InstanceOutputs };
+      if (isLambdaError(e, "not-found")) return { id: "", props: {} as InstanceOutputs };
       throw e;
     }
     // Terminated (or on its way) is as good as gone: nothing left to manage.
@@ -766,7 +773,15 @@ export class Instance extends pulumi.dynamic.Resource {
         filesystemRegion: undefined,
         cacheMountPath: undefined,
       },
-      { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "userData"] },
+      {
+        ...opts,
+        additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "userData"],
+        // Always delete first, also on `pulumi up --replace` (where the engine does not ask the
+        // provider's diff): the replacement carries the same identity tags, so created first it
+        // would adopt the very instance about to be deleted, and the delete would then terminate
+        // the instance the state keeps.
+        deleteBeforeReplace: true,
+      },
       "lambda",
       "Instance",
     );

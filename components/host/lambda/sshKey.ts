@@ -14,7 +14,7 @@ import {
   type StackConfigView,
   withoutStackTraces,
 } from "./common";
-import { DuplicateError, NotFoundError } from "./errors";
+import { isLambdaError } from "./errors";
 import type { GeneratedSshKey } from "./types";
 
 export interface SshKeyInputs extends LambdaCommonInputs {
@@ -90,14 +90,14 @@ export class SshKeyProvider implements pulumi.dynamic.ResourceProvider<SshKeyInp
       // API call and the state write): it is useless, and the name belongs to this stack.
       progress(`SSH key "${inputs.keyName}" exists but its generated private key was lost by an interrupted run: replacing it`);
       await client.deleteSshKey(existing.id).catch((e: unknown) => {
-        if (!(e instanceof NotFoundError)) throw e;
+        if (!isLambdaError(e, "not-found")) throw e;
       });
     }
     let created;
     try {
       created = await client.addSshKey(inputs.keyName, wanted);
     } catch (e) {
-      if (e instanceof DuplicateError) {
+      if (isLambdaError(e, "duplicate")) {
         throw new Error(`SSH key name "${inputs.keyName}" was taken while creating it (another run on the same stack?). Re-run once the other run finished.`);
       }
       throw e;
@@ -136,7 +136,7 @@ export class SshKeyProvider implements pulumi.dynamic.ResourceProvider<SshKeyInp
     try {
       await client.deleteSshKey(id);
     } catch (e) {
-      if (!(e instanceof NotFoundError)) throw e;
+      if (!isLambdaError(e, "not-found")) throw e;
     }
   }
 }

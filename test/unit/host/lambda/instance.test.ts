@@ -155,7 +155,8 @@ describe("InstanceProvider.create", () => {
     h.emu.faults.bootSlowMs(60_000);
     const e = await failure(() => create(instanceInputs({ waitTimeoutSeconds: 0.3 })));
     expect(e.message).toMatch(/was still "booting" after the boot timeout of 0m 00s/);
-    expect(e.message).toMatch(/waitTimeout/);
+    expect(e.message).toMatch(/raise lambdaBootTimeout \(now 0m 00s\)/);
+    expect(e.message).not.toMatch(/waitTimeout|\(regions\)/);
     expect(h.emu.state.instances().every((i) => i.status === "terminated")).toBe(true);
     // Given up exactly at the timeout: the terminate went out 300 ms after the launch.
     const at = (suffix: string) => h.emu.requests().find((r) => r.method === "POST" && r.path.endsWith(suffix))?.at ?? NaN;
