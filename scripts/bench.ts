@@ -20,7 +20,7 @@ export const USAGE = `Usage: npm run bench -- --base-url URL --served-model-name
 
 Server
   --base-url URL               server root, e.g. http://127.0.0.1:8000 (required)
-  --endpoint PATH              default /v1/chat/completions
+  --endpoint PATH              default /v1/chat/completions (chat completions paths only)
   --served-model-name NAME     the request's "model" (default: --model)
   --model ID                   recorded as model_id; also the tokenizer when in the HF cache
   --tokenizer PATH|ID          tokenizer.json, its directory, an id in $HF_HOME/hub, or
@@ -160,6 +160,11 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
   const endpoint = str("endpoint");
   if (endpoint !== undefined && !endpoint.startsWith("/")) {
     throw new BenchUsageError(`--endpoint must start with "/", got ${JSON.stringify(endpoint)}. Fix: --endpoint /v1/chat/completions.`);
+  }
+  if (endpoint !== undefined && !endpoint.endsWith("chat/completions")) {
+    throw new BenchUsageError(
+      `--endpoint ${JSON.stringify(endpoint)} is not a chat completions path: this runner sends chat requests only (vllm's openai-chat body). Fix: --endpoint /v1/chat/completions, or vllm bench serve (the remote runner) for /v1/completions.`,
+    );
   }
 
   let percentileMetrics: PercentileMetric[] | undefined;

@@ -195,6 +195,13 @@ export function resolveRunOptions(opts: BenchmarkRunOptions, tokenizerId: string
   if (!endpoint.startsWith("/")) {
     throw new Error(`endpoint must start with "/", got ${JSON.stringify(endpoint)}. Fix: pass --endpoint /v1/chat/completions.`);
   }
+  // It builds vllm's openai-chat request body only: any other API would get a body it does not take.
+  if (!endpoint.endsWith("chat/completions")) {
+    throw new Error(
+      `endpoint ${JSON.stringify(endpoint)} is not a chat completions path: this runner sends chat requests only (vllm's openai-chat body). ` +
+        "Fix: pass --endpoint /v1/chat/completions, or run vllm bench serve (the remote runner) for /v1/completions.",
+    );
+  }
   if (!opts.servedModelName) {
     throw new Error(`servedModelName is empty. Fix: pass --served-model-name with the name the server serves (e.g. qwen).`);
   }

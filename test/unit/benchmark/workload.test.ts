@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { resolveBenchmarkSettings, type BenchmarkArgs } from "../../../components/benchmark/benchmark";
 import { resolveWorkload, runnerWorkloadProblems, SEED_WORKLOAD, vllmBackendForEndpoint, workloadKey, type BenchmarkWorkload } from "../../../components/benchmark/workload";
+import { resolveRunOptions } from "../../../components/benchmark/runner/runner";
 import { configProblems } from "../../fixtures/configProblems";
 
 describe("workload", () => {
@@ -80,5 +81,13 @@ describe("what each runner can carry out (vllm 0.18.0's bench serve is the remot
       expect.stringMatching(/^benchmarkEndpoint: = "\/v1\/embeddings" cannot be run by the remote runner: vllm bench serve 0\.18\.0 .*Fix: pulumi config set hgx-inference:benchmarkEndpoint \/v1\/chat\/completions \(or \/v1\/completions\)/),
     ]);
     expect(configProblems({ ...ssh, benchmarkEndpoint: "/v1/completions" }).filter((p) => p.startsWith("benchmarkEndpoint"))).toEqual([]);
+  });
+});
+
+describe("the native runner's own guard", () => {
+  it("refuses a non-chat endpoint before sending anything, naming it and the fix", () => {
+    const opts = { baseUrl: "http://127.0.0.1:8000", servedModelName: "qwen" };
+    expect(() => resolveRunOptions({ ...opts, endpoint: "/v1/completions" }, "t")).toThrow(/endpoint "\/v1\/completions" is not a chat completions path.*Fix: pass --endpoint \/v1\/chat\/completions/);
+    expect(resolveRunOptions({ ...opts, endpoint: "/v1/chat/completions" }, "t").endpoint).toBe("/v1/chat/completions");
   });
 });

@@ -45,6 +45,7 @@ describe("bench CLI arguments", () => {
     [[...base, "--metric-percentiles", "100"], /--metric-percentiles/],
     [[...base, "--goodput", "latency:5"], /--goodput/],
     [[...base, "--endpoint", "v1/chat"], /--endpoint/],
+    [[...base, "--endpoint", "/v1/completions"], /--endpoint "\/v1\/completions" is not a chat completions path.*Fix: --endpoint \/v1\/chat\/completions/],
     [[...base, "--timeout", "-1"], /--timeout/],
     [[...base, "--bogus"], /Unknown option '--bogus'/],
   ])("rejects %j naming the flag and the fix", (args, pattern) => {
