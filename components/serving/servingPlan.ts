@@ -15,6 +15,7 @@ import {
   resolveSglangFlags,
   servedModelNameOf,
   SGLANG_PRESETS,
+  SGLANG_RELEASE_VERSION,
   type SglangFlagOverrides,
   type SglangFlags,
   type SglangPresetName,
@@ -31,6 +32,11 @@ export function parseDurationSeconds(value: Duration): number | undefined {
   const ms = /^\s*\d+(?:\.\d+)?\s*$/.test(value) ? Number(value) * 1000 : durationMs(value);
   const seconds = ms === undefined ? undefined : Math.round(ms / 1000);
   return seconds !== undefined && seconds > 0 ? seconds : undefined;
+}
+
+/** The SGLang release an image's tag names (`lmsysorg/sglang:v0.5.14-cu130` -> 0.5.14), if it names one. */
+export function sglangReleaseOfImage(image: string): string | undefined {
+  return /:v(\d+\.\d+\.\d+(?:\.post\d+)?)(?:[-@]|$)/.exec(image)?.[1];
 }
 
 /** Defaults sized for a cold boot of the 400B model (see sglang.md: download + load + graphs). */
@@ -104,6 +110,14 @@ export function planServing(input: ServingPlanInput): { plan?: ServingPlan; erro
   errors.push(...validateImageRef(input.image, { allowLatest: input.allowLatest }));
   if (input.allowLatest === true && /:latest$|^[^:@]+$/.test(input.image)) {
     warnings.push(`image "${input.image}" floats (allowLatest is set): two deployments may run different SGLang releases`);
+  }
+
+  const imageRelease = sglangReleaseOfImage(input.image);
+  if (imageRelease !== undefined && imageRelease !== SGLANG_RELEASE_VERSION) {
+    warnings.push(
+      `image "${input.image}" is SGLang ${imageRelease}, but the flag value lists and rules (and the conformance suite) are SGLang ${SGLANG_RELEASE_VERSION}'s; ` +
+        `to check this release: bash scripts/conformance/lock.sh ${imageRelease} <router>, SGLANG_VERSION=${imageRelease} bash scripts/conformance/regenerate-choices.sh, npm test`,
+    );
   }
 
   let flags: SglangFlags | undefined;

@@ -21,10 +21,12 @@ if [ -x "$venv/bin/python" ] && [ "$(cat "$venv/.requirements-sha256" 2>/dev/nul
   echo "$venv/bin/python"
   exit 0
 fi
+python_cmd="${PYTHON_BIN:-python3.11}"
+command -v "$python_cmd" >/dev/null || { echo "fetch: $python_cmd not found; the pinned sglang wheel is for CPython 3.11 (install it, or set PYTHON_BIN)" >&2; exit 1; }
 echo "fetch: building $venv from $requirements (PyPI, pinned by sha256)" >&2
 rm -rf "$venv.partial"
 mkdir -p "$cache"
-python3 -m venv "$venv.partial"
+"$python_cmd" -m venv "$venv.partial"
 "$venv.partial/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --require-hashes --only-binary=:all: -r "$requirements"
 echo "$stamp" > "$venv.partial/.requirements-sha256"
 rm -rf "$venv"

@@ -7,6 +7,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import { ROUTER_POLICY_NAMES } from "../../../components/router/routerPlan";
 import {
   checkVariants,
   conformancePython,
@@ -48,6 +49,8 @@ describe(`conformance with sglang ${versions.sglang} and sglang-router ${version
 
   it("the checked-in value lists are exactly the pinned wheel's (regenerate them when bumping the image)", () => {
     const checkedIn = JSON.parse(readFileSync(join(REPO_ROOT, "components/serving/sglangChoices.generated.json"), "utf8")) as unknown;
+    // Every router policy the project offers is one the covered router release accepts.
+    expect((checkedIn as { routerPolicies: string[] }).routerPolicies).toEqual(expect.arrayContaining([...ROUTER_POLICY_NAMES]));
     expect(checkedIn, "components/serving/sglangChoices.generated.json differs from the pinned wheel: run bash scripts/conformance/regenerate-choices.sh").toEqual(
       releaseChoices(python),
     );

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { parseDurationSeconds, planServing, type ServingPlanInput } from "../../../components/serving/servingPlan";
 
 const good: ServingPlanInput = {
-  image: "lmsysorg/sglang:v0.5.9",
+  image: "lmsysorg/sglang:v0.5.14",
   preset: "seed",
   gpuCount: 8,
   cacheVolumeName: "hgx-dev-hf-cache",
@@ -14,6 +14,14 @@ const good: ServingPlanInput = {
 };
 
 describe("planServing", () => {
+  it("warns when the image is another SGLang release than the one the value lists and the conformance suite come from", () => {
+    expect(planServing({ ...good, image: "lmsysorg/sglang:v0.5.9-cu129" }).warnings).toEqual([
+      expect.stringMatching(/image "lmsysorg\/sglang:v0\.5\.9-cu129" is SGLang 0\.5\.9, but the flag value lists and rules \(and the conformance suite\) are SGLang 0\.5\.14's; to check this release: bash scripts\/conformance\/lock\.sh 0\.5\.9/),
+    ]);
+    expect(planServing({ ...good, image: "lmsysorg/sglang:v0.5.14-cu130" }).warnings).toEqual([]);
+    expect(planServing({ ...good, image: "hgx/sglang-sim:local" }).warnings).toEqual([]);
+  });
+
   it("a good config yields a plan with the seed argv and defaults sized for a 400B boot", () => {
     const { plan, errors, warnings } = planServing(good);
     expect(errors).toEqual([]);
