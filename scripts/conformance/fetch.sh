@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Builds (once) the conformance venv for sglang $1 + sglang-router $2 from requirements/ (pip
+# Builds (once) the conformance venv for sglang $1 + sglang-router $2 (default: the stack's own, default-versions.sh) from requirements/ (pip
 # --require-hashes --no-deps: every file pinned by sha256) under ~/.cache/hgx-conformance/, outside the
 # repository, and prints its python on the last line. A venv whose requirements file is unchanged is
 # reused (well under a second); a changed or missing file fails with the command that pins it.
 set -euo pipefail
-sglang_version="${1:?usage: fetch.sh SGLANG_VERSION ROUTER_VERSION}"
-router_version="${2:?usage: fetch.sh SGLANG_VERSION ROUTER_VERSION}"
 here="$(cd "$(dirname "$0")" && pwd)"
+# No arguments: the releases the stack deploys by default.
+if [ $# -eq 0 ]; then read -r sglang_version router_version < <(bash "$here/default-versions.sh"); else
+  sglang_version="${1:?usage: fetch.sh [SGLANG_VERSION ROUTER_VERSION]}"
+  router_version="${2:?usage: fetch.sh [SGLANG_VERSION ROUTER_VERSION]}"
+fi
 name="sglang-$sglang_version+router-$router_version"
 requirements="$here/requirements/$name.txt"
 [ -f "$requirements" ] || {

@@ -6,8 +6,9 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
-sglang_version="${SGLANG_VERSION:-$(grep -oP 'sglangImage: \{[^}]*default: "[^"]*:v\K[0-9]+\.[0-9]+\.[0-9]+(\.post[0-9]+)?' "$root/components/config.ts")}"
-router_version="${ROUTER_VERSION:-$(grep -oP '^sglang-router==\K\S+' "$root/scripts/router-image/requirements.txt")}"
+read -r default_sglang default_router < <(bash "$here/default-versions.sh")
+sglang_version="${SGLANG_VERSION:-$default_sglang}"
+router_version="${ROUTER_VERSION:-$default_router}"
 out="${1:-$root/components/serving/sglangChoices.generated.json}"
 [ -f "$here/requirements/sglang-$sglang_version+router-$router_version.txt" ] || bash "$here/lock.sh" "$sglang_version" "$router_version" >&2
 python="$(bash "$here/fetch.sh" "$sglang_version" "$router_version" | tail -n 1)"
