@@ -120,7 +120,8 @@ describe("SIGKILL of pulumi up at each Lambda step, then the documented recovery
       let refresh = await project.cli(refreshArgs, 240_000);
       if (refresh.code !== 0 && /pulumi cancel/.test(refresh.output)) {
         const cancel = await project.cli(["cancel", "--yes"]);
-        steps.push(`cancel (${cancel.code === 0 ? "ok" : `exit ${cancel.code}`})`);
+        const said = refresh.output.split("\n").find((l) => /error:.*lock|locked/i.test(l))?.trim() ?? "";
+        steps.push(`cancel (${cancel.code === 0 ? "ok" : `exit ${cancel.code}`}; refresh had said: ${said.slice(0, 160)})`);
         refresh = await project.cli(refreshArgs, 240_000);
       }
       expect(refresh.code, refresh.output).toBe(0);
