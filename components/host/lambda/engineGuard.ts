@@ -47,6 +47,7 @@ export function engineAnswers(address: string, timeoutMs = 3_000): Promise<boole
 
 interface GuardState {
   gone: boolean;
+  watching: boolean;
 }
 
 function guardState(): GuardState {
@@ -54,32 +55,51 @@ function guardState(): GuardState {
   const key = Symbol.for("hgx.lambda-cloud.engine-guard");
   let state = store[key];
   if (!state) {
-    state = { gone: false };
+    state = { gone: false, watching: false };
     store[key] = state;
   }
   return state;
 }
 
+/** Records that the engine is gone (once) and ends this process shortly after. */
+function engineGone(state: GuardState, address: string, exit: (code: number) => void): void {
+  if (state.gone) return;
+  state.gone = true;
+  console.error(
+    `[lambda] the Pulumi engine that started this provider (${address}) is gone (the deployment was killed): ` +
+      "sending no further Lambda API request and exiting. Recover with `pulumi cancel` (if the stack is locked), " +
+      "`pulumi refresh --clear-pending-creates`, then `pulumi up`.",
+  );
+  // Every other call in flight in this process belongs to the same dead deployment: end them all.
+  setTimeout(() => exit(70), 200).unref();
+}
+
 /**
  * Throws (and ends this provider process shortly after) when the engine that started it no longer
- * answers. Called before every Lambda API request; a no-op outside the dynamic-provider host.
+ * answers. Called before every Lambda API request; a no-op outside the dynamic-provider host. The
+ * first call also starts a watch every `watchEveryMs`, so a provider left idle by the kill (its
+ * step done, the next never sent) ends too instead of lingering.
  */
 export async function assertEngineAlive(
   address: string | undefined = providerEngineAddress(),
   exit: (code: number) => void = (code) => process.exit(code),
+  watchEveryMs = 2_000,
 ): Promise<void> {
   if (!address) return;
   const state = guardState();
-  if (!state.gone && (await engineAnswers(address))) return;
-  if (!state.gone) {
-    state.gone = true;
-    console.error(
-      `[lambda] the Pulumi engine that started this provider (${address}) is gone (the deployment was killed): ` +
-        "sending no further Lambda API request and exiting. Recover with `pulumi cancel` (if the stack is locked), then `pulumi up`.",
-    );
-    // Every other call in flight in this process belongs to the same dead deployment: end them all.
-    setTimeout(() => exit(70), 200).unref();
+  if (!state.watching) {
+    state.watching = true;
+    const timer = setInterval(() => {
+      void engineAnswers(address).then((alive) => {
+        if (alive) return;
+        clearInterval(timer);
+        engineGone(state, address, exit);
+      });
+    }, watchEveryMs);
+    timer.unref();
   }
+  if (!state.gone && (await engineAnswers(address))) return;
+  engineGone(state, address, exit);
   const err = new Error(`The Pulumi engine that started this provider is gone; no Lambda API request was sent.`);
   (err as Error & { kind: string }).kind = ENGINE_GONE;
   throw err;

@@ -21,6 +21,8 @@ let emulator: LambdaEmulator;
 let project: LambdaProject;
 /** scenario → message → calls after → instances at the end, printed for the closing note. */
 const table: string[] = [];
+/** Everything the CLI printed, for the secret scan. */
+const printed: string[] = [];
 
 beforeAll(async () => {
   emulator = await startLambdaEmulator({ bootMs: 1_500, terminateMs: 200, rateLimit: RATE_LIMIT });
@@ -58,6 +60,12 @@ function callsFrom(from: number, keep: (r: RequestLogEntry) => boolean = () => t
 const mutating = (r: RequestLogEntry) => r.method !== "GET";
 const live = () => emulator.state.instances().filter((i) => i.status !== "terminated" && i.status !== "terminating");
 
+async function logged(run: Promise<CliResult>): Promise<CliResult> {
+  const r = await run;
+  printed.push(r.output);
+  return r;
+}
+
 /** The `error:` lines of the CLI's diagnostics, joined. */
 function errorText(r: CliResult): string {
   return r.output
@@ -85,7 +93,7 @@ describe("Lambda failure paths under the real engine", () => {
     // 5xx on every kind of write the deploy makes before the launch: each is retried by the client.
     for (const p of ["/ssh-keys", "/filesystems", "/firewall-rulesets"]) emulator.faults.serverErrors(1, { status: 503, match: { method: "POST", path: p } });
     const from = emulator.requests().length;
-    const up = await project.up();
+    const up = await logged(project.up());
     expect(up.code, up.output).not.toBe(0);
     fsName = emulator.state.filesystems()[0]!.name;
     expect(fsName).toMatch(/^fail-cache-[0-9a-f]{12}$/);
@@ -115,7 +123,7 @@ describe("Lambda failure paths under the real engine", () => {
     emulator.faults.reset();
     emulator.faults.refuseLaunchIn("us-west-1", 1_000);
     const from = emulator.requests().length;
-    const up = await project.up();
+    const up = await logged(project.up());
     expect(up.code, up.output).not.toBe(0);
     const message =
       `Filesystem "${fsName}" (which may hold the weights) pins the launch to us-west-1, and no capacity appeared there within 0m 01s of retries. ` +
@@ -139,7 +147,7 @@ describe("Lambda failure paths under the real engine", () => {
     emulator.faults.serverErrors(1, { status: 502, match: { method: "GET", path: "/instance-types" } });
     emulator.faults.serverErrors(1, { status: 503, match: { method: "POST", path: "/instance-operations/launch" } });
     const from = emulator.requests().length;
-    const up = await project.up();
+    const up = await logged(project.up());
     expect(up.output).not.toContain("[object Object]");
     expect(up.code, up.output).toBe(0);
     const message = up.output.match(/launch in us-west-1 answered global\/internal-error and no instance appeared; retrying \(1\/3\)/)?.[0] ?? "";
@@ -162,7 +170,7 @@ describe("Lambda failure paths under the real engine", () => {
     emulator.faults.bootUnhealthy(1);
     const urn = await instanceUrn();
     const from = emulator.requests().length;
-    const up = await project.up(["--replace", urn]);
+    const up = await logged(project.up(["--replace", urn]));
     expect(up.code, up.output).not.toBe(0);
     const text = errorText(up);
     expect(text).toMatch(/Lambda instance [0-9a-f]{32} \(gpu_8x_b200_sxm6\) became unhealthy while booting \(a known HGX failure mode\); it was terminated so it does not keep billing\./);
@@ -178,7 +186,7 @@ describe("Lambda failure paths under the real engine", () => {
     emulator.faults.reset();
     emulator.faults.loseLaunchResponses(1);
     const from = emulator.requests().length;
-    const up = await project.up();
+    const up = await logged(project.up());
     expect(up.code, up.output).toBe(0);
     const message = up.output.match(/launch in us-west-1 answered \S+, but instance [0-9a-f]{32} with this resource's tags exists: using it/)?.[0] ?? "";
     expect(message, up.output).not.toBe("");
@@ -196,7 +204,7 @@ describe("Lambda failure paths under the real engine", () => {
     await project.setConfig("testBootTimeoutSeconds", "3");
     const urn = await instanceUrn();
     const from = emulator.requests().length;
-    const up = await project.up(["--replace", urn]);
+    const up = await logged(project.up(["--replace", urn]));
     await project.removeConfig("testBootTimeoutSeconds");
     expect(up.code, up.output).not.toBe(0);
     const text = errorText(up);
@@ -212,14 +220,14 @@ describe("Lambda failure paths under the real engine", () => {
 
   it("destroy through terminate lag, a 5xx on terminate and a filesystem still in use: nothing left, no pending operation", async () => {
     emulator.faults.reset();
-    const up = await project.up();
+    const up = await logged(project.up());
     expect(up.code, up.output).toBe(0);
     expect(live(), up.output).toHaveLength(1);
     emulator.faults.terminateLagMs(1_500);
     emulator.faults.filesystemInUseFor(1_500);
     emulator.faults.serverErrors(1, { status: 503, match: { method: "POST", path: "/instance-operations/terminate" } });
     const from = emulator.requests().length;
-    const destroy = await project.destroy();
+    const destroy = await logged(project.destroy());
     expect(destroy.code, destroy.output).toBe(0);
     const writes = callsFrom(from, mutating);
     expect(writes.slice(0, 2)).toEqual(["POST /instance-operations/terminate 503 global/internal-error", "POST /instance-operations/terminate 200"]);
@@ -235,11 +243,16 @@ describe("Lambda failure paths under the real engine", () => {
     record("destroy: terminate lag + 503 on terminate + filesystem in use", "(destroy succeeded)", [writes[0]!, writes[1]!, `${fsDeletes.length - 1} x DELETE /filesystems in use`, "DELETE /filesystems 200"], 0);
   });
 
+  it("no run printed the API key", () => {
+    expect(printed.length).toBeGreaterThan(3);
+    expect(printed.join("\n")).not.toContain(emulator.apiKey);
+  });
+
   it("a rejected API key: the README's message, no retry, nothing created", async () => {
     emulator.faults.reset();
     emulator.faults.expireKey();
     const from = emulator.requests().length;
-    const up = await project.up();
+    const up = await logged(project.up());
     emulator.faults.restoreKey();
     expect(up.code, up.output).not.toBe(0);
     const text = errorText(up);

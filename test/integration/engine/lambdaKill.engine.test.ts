@@ -120,14 +120,16 @@ describe("SIGKILL of pulumi up at each Lambda step, then the documented recovery
       let refresh = await project.cli(refreshArgs, 240_000);
       if (refresh.code !== 0 && /pulumi cancel/.test(refresh.output)) {
         const cancel = await project.cli(["cancel", "--yes"]);
-        steps.push(`cancel (${cancel.code === 0 ? "ok" : `exit ${cancel.code}`})`);
+        const said = refresh.output.split("\n").find((l) => /error:.*lock|locked/i.test(l))?.trim() ?? "";
+        steps.push(`cancel (${cancel.code === 0 ? "ok" : `exit ${cancel.code}`}; refresh had said: ${said.slice(0, 160)})`);
         refresh = await project.cli(refreshArgs, 240_000);
       }
       expect(refresh.code, refresh.output).toBe(0);
-      steps.push(`refresh --clear-pending-creates (${pendingBefore.length} pending ${pendingBefore.map((p) => p.type).join("/")})`);
+      steps.push(`refresh --clear-pending-creates (${pendingBefore.length} pending: ${pendingBefore.map((p) => `${p.type} ${p.resource.type}`).join(", ")})`);
       expect((await project.exportState()).deployment.pending_operations ?? []).toEqual([]);
       const up = await project.up();
-      steps.push(`up (${up.code === 0 ? "ok" : `exit ${up.code}`}${/adopting|terminating extra|terminating orphan|replacing it/.test(up.output) ? `: ${(up.output.match(/\[lambda\] (adopting [^\n]*|terminating extra[^\n]*|terminating orphan[^\n]*|SSH key [^\n]*replacing it)/g) ?? []).filter((l, i, all) => all.indexOf(l) === i).join("; ")}` : ""})`);
+      const recovered = (up.output.match(/\[lambda\] (adopting|terminating extra|terminating orphan|SSH key [^\n]*replacing it|filesystem [^\n]*adopting it)[^\n]*/g) ?? []).filter((l, i, all) => all.indexOf(l) === i);
+      steps.push(`up (${up.code === 0 ? "ok" : `exit ${up.code}`}${recovered.length ? `: ${recovered.join("; ")}` : ""})`);
       expect(up.code, up.output).toBe(0);
       expect(live()).toHaveLength(1);
       const state = await project.exportState();

@@ -74,7 +74,7 @@ describe("engine guard", () => {
     const address = `127.0.0.1:${(server.address() as { port: number }).port}`;
     const exits: number[] = [];
     expect(await engineAnswers(address)).toBe(true);
-    await assertEngineAlive(address, (c) => exits.push(c));
+    await assertEngineAlive(address, (c) => exits.push(c), 60_000);
     await new Promise<void>((r) => server.close(() => r()));
     const gone = await assertEngineAlive(address, (c) => exits.push(c)).catch((e: unknown) => e);
     expect((gone as { kind?: string }).kind).toBe(ENGINE_GONE);
@@ -82,5 +82,23 @@ describe("engine guard", () => {
     await expect(assertEngineAlive(address, (c) => exits.push(c))).rejects.toThrow(/engine .* is gone/);
     await new Promise((r) => setTimeout(r, 300));
     expect(exits).toEqual([70]);
+  });
+});
+
+describe("engine watch", () => {
+  it("ends a provider left idle once its engine is gone, without any request", async () => {
+    // A fresh process-wide guard: the one above is already "gone".
+    delete (globalThis as Record<symbol, unknown>)[Symbol.for("hgx.lambda-cloud.engine-guard")];
+    const server = createServer((s) => s.destroy());
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const address = `127.0.0.1:${(server.address() as { port: number }).port}`;
+    const exits: number[] = [];
+    await assertEngineAlive(address, (c) => exits.push(c), 50);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(exits).toEqual([]); // alive: the watch leaves it alone
+    await new Promise<void>((r) => server.close(() => r()));
+    for (let i = 0; i < 100 && exits.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(exits).toEqual([70]);
+    delete (globalThis as Record<symbol, unknown>)[Symbol.for("hgx.lambda-cloud.engine-guard")];
   });
 });

@@ -218,6 +218,28 @@ describe("InstanceProvider.create", () => {
     await remove(id, outs);
   });
 
+  it("terminates an instance with its identity launched while it booted (a killed run's provider), keeping its own", async () => {
+    h.emu.faults.bootSlowMs(400);
+    const inputs = instanceInputs();
+    const creating = create(inputs);
+    // Launched once create's own launch is out: the adopt-before-launch lookup cannot have seen it.
+    for (let i = 0; i < 200 && launches().length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    const extraId = await client().launchInstance({
+      region_name: "us-west-1",
+      instance_type_name: B200,
+      ssh_key_names: ["hgx-test-key"],
+      image: { family: "gpu-base-24-04" },
+      tags: instanceTags(inputs, "2030-01-01T00:00:00Z"),
+    });
+    const { id, outs } = await creating;
+    expect(id).not.toBe(extraId);
+    expect(outs.adopted).toBe(false);
+    expect(h.emu.state.instance(extraId)?.status).toMatch(/^terminat/);
+    expect(h.emu.state.instances().filter((i) => i.status !== "terminated" && i.status !== "terminating").map((i) => i.id)).toEqual([id]);
+    expect(h.lines.join("\n")).toContain(`terminating extra instance ${extraId}`);
+    await remove(id, outs);
+  });
+
   it("finds its instance after a lost launch response instead of launching again", async () => {
     h.emu.faults.loseLaunchResponses(1);
     const { id, outs } = await create(instanceInputs());
