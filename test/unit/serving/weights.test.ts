@@ -6,7 +6,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cacheMountFor } from "../../../components/serving/containerSpec";
 import {
   completionMarkerName,
+  DOWNLOADER_REQUIREMENTS_FILE,
   hubCacheDirName,
+  renderDownloaderSetup,
+  validateDownloaderRequirements,
   renderWeightsDownloadScript,
   validateWeightsDownload,
   type WeightsDownloadOptions,
@@ -56,7 +59,12 @@ mkdir -p "$HF_HOME/hub/models--Qwen--Tiny/snapshots/abc" && echo '{}' > "$HF_HOM
 `,
     { mode: 0o755 },
   );
-  fs.writeFileSync(path.join(bin, "pip"), `#!/usr/bin/env bash\necho "pip $*" >> "$FAKE_LOG/pip"\n`, { mode: 0o755 });
+  // Records its argv and what it reads from `-r /dev/stdin` (the here-document carrying the pinned list).
+  fs.writeFileSync(
+    path.join(bin, "pip"),
+    `#!/usr/bin/env bash\necho "pip $*" >> "$FAKE_LOG/pip"\ncase " $* " in *" -r /dev/stdin "*) cat > "$FAKE_LOG/pip-requirements" ;; esac\n`,
+    { mode: 0o755 },
+  );
 });
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 
@@ -80,7 +88,7 @@ function runScript(script: string, stdin: string, env: Record<string, string>) {
     .filter((f) => f.startsWith("docker-"))
     .map((f) => fs.readFileSync(path.join(log, f), "utf8").split("\0").slice(0, -1));
   const read = (f: string) => (fs.existsSync(path.join(log, f)) ? fs.readFileSync(path.join(log, f), "utf8") : "");
-  return { status: r.status, stdout: r.stdout.toString(), stderr: r.stderr.toString(), dockerCalls, hf: read("hf"), pip: read("pip") };
+  return { status: r.status, stdout: r.stdout.toString(), stderr: r.stderr.toString(), dockerCalls, hf: read("hf"), pip: read("pip"), pipRequirements: read("pip-requirements") };
 }
 
 describe("weights pre-download script", () => {
@@ -102,7 +110,12 @@ describe("weights pre-download script", () => {
     expect(run?.join(" ")).toContain("-v hgx-test-hf-cache:/root/.cache/huggingface");
     expect(run?.join(" ")).toContain("python:3.12-slim sh -c");
     expect(run?.join(" ")).toContain("-e HF_XET_HIGH_PERFORMANCE=1");
-    expect(first.pip).toContain('install --quiet --no-cache-dir --disable-pip-version-check --root-user-action=ignore -U huggingface_hub[hf_xet]');
+    // Exactly the checked-in wheels, each hash-verified, no resolver: the list arrives on pip's stdin.
+    expect(first.pip).toContain("install --quiet --no-cache-dir --disable-pip-version-check --root-user-action=ignore --require-hashes --no-deps --only-binary=:all: -r /dev/stdin");
+    expect(first.pip).not.toMatch(/ -U |--upgrade/);
+    const pinned = validateDownloaderRequirements(fs.readFileSync(DOWNLOADER_REQUIREMENTS_FILE, "utf8"));
+    expect("pins" in pinned && pinned.pins.length).toBeGreaterThan(0);
+    expect(first.pipRequirements.trim().split("\n")).toEqual("pins" in pinned ? pinned.pins : []);
     expect(first.stdout).toMatch(/^TIMELINE weights_start \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/m);
     expect(first.stdout).toMatch(/^PROGRESS \S+ elapsed=\d+s cache=12G$/m);
     expect(first.stdout).toContain("WEIGHTS downloaded: Qwen/Tiny@main");
@@ -154,5 +167,34 @@ describe("weights pre-download script", () => {
   it("is valid bash", () => {
     const r = spawnSync("bash", ["-n", "-c", renderWeightsDownloadScript(opts)]);
     expect(r.status).toBe(0);
+  });
+});
+
+describe("weights downloader requirements", () => {
+  const HASH = `--hash=sha256:${"a".repeat(64)}`;
+
+  it("the checked-in list pins the hub client, its xet transport and every dependency by version and hash", () => {
+    const checked = validateDownloaderRequirements(fs.readFileSync(DOWNLOADER_REQUIREMENTS_FILE, "utf8"));
+    expect(checked).not.toHaveProperty("problems");
+    const names = "pins" in checked ? checked.pins.map((l) => l.split("==")[0]) : [];
+    for (const needed of ["huggingface-hub", "hf-xet", "filelock", "fsspec", "packaging", "pyyaml", "tqdm", "typing-extensions"]) {
+      expect(names).toContain(needed);
+    }
+  });
+
+  it("admits only name==version lines with sha256 hashes, so nothing in the here-document is shell or an unpinned package", () => {
+    expect(validateDownloaderRequirements(`# comment\n\nfoo==1.0 ${HASH}\n`)).toEqual({ pins: [`foo==1.0 ${HASH}`] });
+    const rejected = ["huggingface_hub", "foo>=1.0 " + HASH, "foo==1.0", "foo==1.0 --hash=md5:abc", `foo==1.0 ${HASH}\nHGX_DOWNLOADER_REQUIREMENTS`, `foo==$(id) ${HASH}`, "-r other.txt", "git+https://x/y"];
+    for (const text of rejected) expect(validateDownloaderRequirements(text)).toHaveProperty("problems");
+    expect(validateDownloaderRequirements("# only a comment\n")).toEqual({ problems: ["it pins no package"] });
+    expect(() => renderDownloaderSetup("foo")).toThrow(/line 1 "foo" is not .*regenerate them with scripts\/lock-downloader-requirements.sh/);
+  });
+
+  it("the rendered step feeds pip exactly the pins through a quoted here-document (nothing expanded)", () => {
+    const setup = renderDownloaderSetup(`foo==1.0 ${HASH}\nbar==2.0 ${HASH} --hash=sha256:${"b".repeat(64)}\n`);
+    const log = fs.mkdtempSync(path.join(root, "setup-"));
+    const r = spawnSync("sh", ["-c", setup], { env: { PATH: `${bin}:${process.env.PATH}`, FAKE_LOG: log }, timeout: 20_000 });
+    expect(r.status).toBe(0);
+    expect(fs.readFileSync(path.join(log, "pip-requirements"), "utf8")).toBe(`foo==1.0 ${HASH}\nbar==2.0 ${HASH} --hash=sha256:${"b".repeat(64)}\n`);
   });
 });
