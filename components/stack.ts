@@ -21,6 +21,7 @@ import { cacheMountFor, localDockerHost, overridesFromFlagNames, planServing, se
 import { bootWorkPart } from "./host/bootWork";
 import type { CloudConfigPart } from "./host/lambda/cloudInit";
 import { weightsDownloadOptionsFor } from "./serving/sglangServer";
+import { imageDisagreement } from "./serving/image";
 import { renderWeightsDownloadScript } from "./serving/weights";
 
 /** Where the persistent Hugging Face cache lives on the host, decided from config (never an Output). */
@@ -320,6 +321,8 @@ export interface Deployment {
 /** The replicas, and the router with its benchmark when there is more than one. */
 export interface StackDeployment {
   readonly deployments: Deployment[];
+  /** The one build every replica (and a router on the same image) runs; the update fails when they differ. */
+  readonly imageDigest: pulumi.Output<string>;
   readonly router?: {
     readonly router: SglangRouter;
     /** The router's own host (`routerPlacement: own-host`); else it runs on the first replica's. */
@@ -394,21 +397,29 @@ export function deployStack(config: StackConfig): StackDeployment {
     const bootWork = bootWorkPartFor(config, name);
     hosts.push(new HgxHost(name, bootWork && hostArgs.lambda ? { ...hostArgs, lambda: { ...hostArgs.lambda, cloudInitParts: [bootWork] } } : hostArgs));
   }
+  // The first replica resolves the image; every other one pulls the digest it got (see `pinnedPullRef`).
+  let firstServer: SglangServer | undefined;
+  const pullImageFor = (index: number) => (index > 0 && firstServer ? { pullImage: firstServer.pinnedImage } : {});
   if (!routed(config)) {
     const deployments = names.map((name, index) => {
       const host = hosts[index];
-      const server = new SglangServer(name, serverArgsFor(config, name, host, index));
+      const server = new SglangServer(name, { ...serverArgsFor(config, name, host, index), ...pullImageFor(index) });
+      firstServer ??= server;
       const benchmark = config.benchmark.enabled ? new Benchmark(name, benchmarkArgsFor(config, { host, server }, reference)) : undefined;
       return { name, host, server, benchmark };
     });
-    return { deployments };
+    return { deployments, imageDigest: sameImageDigest(config.sglang.image, deployments.map((d) => ({ name: d.name, ref: d.server.imageDigest }))) };
   }
 
   const routerHost = routerOwnHost ?? hosts[0];
   const workerUrls = hosts.map((host, index) =>
     pulumi.output(host.ip).apply((ip) => workerUrlFor(ip, replicaPort(config, index), index === 0 && routerOwnHost === undefined)),
   );
-  const router = new SglangRouter("router", routerArgsFor(config, routerHost, workerUrls));
+  // A router running the SGLang image runs the first replica's build too (it starts before that replica's container,
+  // after its pull: no cycle).
+  const routerUsesServerImage = config.router.image === config.sglang.image;
+  const [routerPull, resolveRouterPull] = pulumi.deferredOutput<string>();
+  const router = new SglangRouter("router", { ...routerArgsFor(config, routerHost, workerUrls), ...(routerUsesServerImage ? { pullImage: routerPull } : {}) });
   let previous: pulumi.Resource = router.started;
   const deployments = names.map((name, index) => {
     const host = hosts[index];
@@ -417,7 +428,11 @@ export function deployStack(config: StackConfig): StackDeployment {
     const planned = planServing(servingPlanInputFor(args, config));
     const specHash = planned.plan ? servingSpecHash(planned.plan) : "invalid";
     const drain = router.drain(name, workerUrls[index], specHash, previous);
-    const server = new SglangServer(name, { ...args, containerAfter: [drain] });
+    const server = new SglangServer(name, { ...args, ...pullImageFor(index), containerAfter: [drain] });
+    if (firstServer === undefined) {
+      firstServer = server;
+      if (routerUsesServerImage) resolveRouterPull(server.pinnedImage);
+    }
     previous = router.rejoin(name, workerUrls[index], server);
     return { name, host, server };
   });
@@ -449,7 +464,21 @@ export function deployStack(config: StackConfig): StackDeployment {
     single && benchmark
       ? pulumi.all([benchmark.metrics, single.metrics]).apply(([all, one]) => scalingEfficiencyOf(all.outputThroughput, one.outputThroughput, names.length))
       : undefined;
-  return { deployments: deployments.map((d, i) => (i === 0 && single ? { ...d, benchmark: single } : d)), router: { router, host: routerOwnHost, benchmark, rollout, scalingEfficiency } };
+  const runs = [...deployments.map((d) => ({ name: d.name, ref: d.server.imageDigest })), ...(routerUsesServerImage ? [{ name: "router", ref: router.imageDigest }] : [])];
+  return {
+    deployments: deployments.map((d, i) => (i === 0 && single ? { ...d, benchmark: single } : d)),
+    router: { router, host: routerOwnHost, benchmark, rollout, scalingEfficiency },
+    imageDigest: sameImageDigest(config.sglang.image, runs),
+  };
+}
+
+/** The content reference shared by `runs`, or a failed output naming each one's when they differ (see `imageDisagreement`). */
+export function sameImageDigest(image: string, runs: readonly { name: string; ref: pulumi.Output<string> }[]): pulumi.Output<string> {
+  return pulumi.all(runs.map((r) => r.ref)).apply((refs) => {
+    const problem = imageDisagreement(image, runs.map((r, i) => ({ name: r.name, ref: refs[i] })));
+    if (problem !== undefined) throw new Error(problem);
+    return refs[0];
+  });
 }
 
 /** Hours since an ISO time (for "cost so far"); 0 for a missing or future time. */

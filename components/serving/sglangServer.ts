@@ -41,6 +41,7 @@ import {
   removeDockerSshFilesCommand,
   writeDockerSshFiles,
 } from "./dockerEndpoint";
+import { contentRef, pinnedPullRef } from "./image";
 import { renderReadinessGateScript } from "./readinessGate";
 import type { SglangFlagOverrides, SglangPresetName } from "./sglangArgs";
 import { checkGpuFit, type Duration, planServing, servingSpecHash, type ServingPlan, type ServingPlanInput } from "./servingPlan";
@@ -75,6 +76,12 @@ export interface SglangServerArgs {
    * @example "lmsysorg/sglang:v0.5.9-cu129"
    */
   readonly image: string;
+  /**
+   * What to pull when it is not `image` itself: the digest (`repo@sha256:...`) another replica resolved `image`
+   * to, so every replica runs one build however the tag moves. `image` still decides the plan (flags, checks).
+   * @default image
+   */
+  readonly pullImage?: pulumi.Input<string>;
   /**
    * Accept a floating `:latest`/untagged image. Only for throw-away experiments.
    * @default false
@@ -353,8 +360,10 @@ export class SglangServer extends pulumi.ComponentResource {
   readonly apiKey: pulumi.Output<string | undefined>;
   /** The `model` clients send. */
   readonly servedModelName: pulumi.Output<string>;
-  /** The pulled image's repo digest (`repo@sha256:...`). */
+  /** What runs: the pulled image's repo digest (`repo@sha256:...`), or its image ID when it has none (built on the engine). */
   readonly imageDigest: pulumi.Output<string>;
+  /** What another replica pulls to run this same build (see `pinnedPullRef`). */
+  readonly pinnedImage: pulumi.Output<string>;
   /** The equivalent `docker run` line, secrets as `-e NAME` (filled from the caller's environment). */
   readonly dockerRunCommand: pulumi.Output<string>;
   readonly containerName: pulumi.Output<string>;
@@ -430,7 +439,7 @@ export class SglangServer extends pulumi.ComponentResource {
     this.image = new docker.RemoteImage(
       `${name}-image`,
       // keepLocally: a replaced container must not force a re-pull of a ~20 GB image.
-      { name: args.image, keepLocally: true, ...args.transform?.image },
+      { name: args.pullImage ?? args.image, keepLocally: true, ...args.transform?.image },
       { ...onHost, dependsOn: afterBoot },
     );
     const imagePulled = new command.local.Command(
@@ -513,7 +522,8 @@ export class SglangServer extends pulumi.ComponentResource {
     this.hostLocalEndpoint = gate.stdout.apply(() => hostLocalBase);
     this.apiKey = args.apiKey !== undefined ? pulumi.secret(pulumi.output(args.apiKey)) : pulumi.output(undefined);
     this.servedModelName = pulumi.output(plan.servedModelName);
-    this.imageDigest = this.image.repoDigest;
+    this.imageDigest = pulumi.all([this.image.repoDigest, this.image.imageId]).apply(([digest, id]) => contentRef(digest, id));
+    this.pinnedImage = this.image.repoDigest.apply((digest) => pinnedPullRef(args.image, digest));
     this.dockerRunCommand = pulumi.output(renderDockerRunCommand(plan.spec));
     this.containerName = pulumi.output(containerName);
     this.timeline = pulumi

@@ -90,4 +90,13 @@ describe("index.ts with the router on a host of its own (lambda)", () => {
     expect(await mocks.value(benchmark.hourlyCostUsd)).toBeCloseTo(92.59, 2);
     expect(mocks.plainInputLeaks({ sglangApiKey: KEY })).toEqual([]);
   });
+
+  it("the router on the SGLang image and the second worker pull the first worker's digest: one build behind the endpoint", async () => {
+    const pullOf = (name: string) => named(mocks, name).inputs.name;
+    const digest = `lmsysorg/sglang@sha256:${"2".repeat(64)}`;
+    expect(pullOf("hgx-image")).toBe("lmsysorg/sglang:v0.5.14");
+    expect(pullOf("hgx-2-image")).toBe(digest);
+    expect(pullOf("router-image")).toBe(digest);
+    expect(await mocks.value(program.imageDigest as pulumi.Output<string>)).toBe(digest);
+  });
 });
