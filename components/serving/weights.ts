@@ -160,23 +160,28 @@ export function validateWeightsDownload(opts: WeightsDownloadOptions): string[] 
 export function renderWeightsInnerScript(model: string, revision: string, setup: string): string {
   const repoDir = `"$HF_HOME"/hub/${shellQuote(hubCacheDirName(model))}`;
   const marker = `${repoDir}/${shellQuote(completionMarkerName(revision))}`;
+  // The commit the revision named when it was downloaded (the hub cache's refs/<revision>; a commit sha has no
+  // ref and names itself): what a later deploy pins so that a moved branch is a visible change, not a silent one.
+  const commit = `commit() { cat ${repoDir}/refs/${shellQuote(revision)} 2>/dev/null || printf '%s\\n' ${shellQuote(revision)}; }`;
   return [
     "set -eu",
     `IFS= read -r HF_TOKEN || true`,
     `if [ -n "$HF_TOKEN" ]; then export HF_TOKEN; else unset HF_TOKEN; fi`,
-    `if [ -f ${marker} ]; then echo "WEIGHTS skipped: cache already complete for ${model}@${revision}"; exit 0; fi`,
+    commit,
+    `if [ -f ${marker} ]; then echo "WEIGHTS skipped: cache already complete for ${model}@${revision}"; echo "WEIGHTS commit ${model}@${revision} $(commit)"; exit 0; fi`,
     ...(setup.trim() !== "" ? [setup] : []),
     `hf download ${shellQuote(model)} --revision ${shellQuote(revision)} >/dev/null`,
     `mkdir -p ${repoDir}`,
     `date -u +%Y-%m-%dT%H:%M:%SZ > ${marker}`,
     `echo "WEIGHTS downloaded: ${model}@${revision}"`,
+    `echo "WEIGHTS commit ${model}@${revision} $(commit)"`,
   ].join("\n");
 }
 
 /**
  * The download script (bash). Reads the HF token (possibly empty) from its stdin.
  * stdout lines: `TIMELINE weights_start|weights_done <iso>`, `PROGRESS <iso> elapsed=<s>s cache=<size>`,
- * `WEIGHTS skipped|downloaded ...`.
+ * `WEIGHTS skipped|downloaded ...`, `WEIGHTS commit <model>@<revision> <commit>`.
  */
 export function renderWeightsDownloadScript(opts: WeightsDownloadOptions): string {
   const errors = validateWeightsDownload(opts);

@@ -16,6 +16,7 @@ import {
 } from "../../../components/serving/weights";
 
 const TOKEN = "hf_secretTOKEN_123";
+const COMMIT = "0123456789abcdef0123456789abcdef01234567";
 let root: string;
 let bin: string;
 
@@ -55,7 +56,8 @@ exit 0
     path.join(bin, "hf"),
     `#!/usr/bin/env bash
 printf '%s\\n' "argv=$*" "token=\${HF_TOKEN-<unset>}" >> "$FAKE_LOG/hf"
-mkdir -p "$HF_HOME/hub/models--Qwen--Tiny/snapshots/abc" && echo '{}' > "$HF_HOME/hub/models--Qwen--Tiny/snapshots/abc/config.json"
+mkdir -p "$HF_HOME/hub/models--Qwen--Tiny/snapshots/abc" "$HF_HOME/hub/models--Qwen--Tiny/refs" && echo '{}' > "$HF_HOME/hub/models--Qwen--Tiny/snapshots/abc/config.json"
+case "$*" in *"--revision main"*) echo "$FAKE_COMMIT" > "$HF_HOME/hub/models--Qwen--Tiny/refs/main" ;; esac
 `,
     { mode: 0o755 },
   );
@@ -97,7 +99,7 @@ describe("weights pre-download script", () => {
     const script = renderWeightsDownloadScript(opts);
     expect(script).not.toContain(TOKEN);
 
-    const first = runScript(script, `${TOKEN}\n`, { FAKE_HF_HOME: hfHome, FAKE_RUN_UNTIL_SIZE_CHECKS: "2" });
+    const first = runScript(script, `${TOKEN}\n`, { FAKE_HF_HOME: hfHome, FAKE_RUN_UNTIL_SIZE_CHECKS: "2", FAKE_COMMIT: COMMIT });
     expect(first.stderr).toBe("");
     expect(first.status).toBe(0);
     // The token reached hf download through the environment, never through any argv.
@@ -119,6 +121,8 @@ describe("weights pre-download script", () => {
     expect(first.stdout).toMatch(/^TIMELINE weights_start \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/m);
     expect(first.stdout).toMatch(/^PROGRESS \S+ elapsed=\d+s cache=12G$/m);
     expect(first.stdout).toContain("WEIGHTS downloaded: Qwen/Tiny@main");
+    // The commit `main` named at download time, from the cache's refs/main: what a deploy records and pins.
+    expect(first.stdout).toContain(`WEIGHTS commit Qwen/Tiny@main ${COMMIT}\n`);
     expect(first.stdout).toMatch(/^TIMELINE weights_done \S+$/m);
     expect(fs.existsSync(path.join(hfHome, "hub", hubCacheDirName("Qwen/Tiny"), completionMarkerName("main")))).toBe(true);
     // The downloader container is removed on exit.
@@ -127,6 +131,7 @@ describe("weights pre-download script", () => {
     const second = runScript(script, `${TOKEN}\n`, { FAKE_HF_HOME: hfHome });
     expect(second.status).toBe(0);
     expect(second.stdout).toContain("WEIGHTS skipped: cache already complete for Qwen/Tiny@main");
+    expect(second.stdout).toContain(`WEIGHTS commit Qwen/Tiny@main ${COMMIT}\n`);
     expect(second.hf).toBe("");
     expect(second.pip).toBe("");
   });
@@ -162,6 +167,12 @@ describe("weights pre-download script", () => {
     expect(validateWeightsDownload({ ...opts, revision: "bad rev" })[0]).toMatch(/revision "bad rev" is malformed/);
     expect(validateWeightsDownload({ ...opts, timeoutSeconds: 5 })[0]).toMatch(/timeoutSeconds 5 must be an integer >= 60/);
     expect(() => renderWeightsDownloadScript({ ...opts, model: "nope" })).toThrow(/not a Hugging Face repo id/);
+  });
+
+  it("a commit sha as the revision names itself (the hub keeps no ref for it)", () => {
+    const r = runScript(renderWeightsDownloadScript({ ...opts, revision: COMMIT }), "", { FAKE_HF_HOME: fs.mkdtempSync(path.join(root, "hf-")) });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain(`WEIGHTS commit Qwen/Tiny@${COMMIT} ${COMMIT}\n`);
   });
 
   it("is valid bash", () => {
