@@ -22,7 +22,7 @@ import { bootWorkPart } from "./host/bootWork";
 import type { CloudConfigPart } from "./host/lambda/cloudInit";
 import { weightsDownloadOptionsFor } from "./serving/sglangServer";
 import { imageDisagreement } from "./serving/image";
-import { renderWeightsDownloadScript } from "./serving/weights";
+import { renderWeightsDownloadScript, weightsCommitDisagreement } from "./serving/weights";
 
 /** Where the persistent Hugging Face cache lives on the host, decided from config (never an Output). */
 export function cacheMountPathFor(config: StackConfig): string | undefined {
@@ -323,6 +323,8 @@ export interface StackDeployment {
   readonly deployments: Deployment[];
   /** The one build every replica (and a router on the same image) runs; the update fails when they differ. */
   readonly imageDigest: pulumi.Output<string>;
+  /** The one model commit every pre-downloading replica got ("" without a pre-download); the update fails when they differ. */
+  readonly weightsCommit: pulumi.Output<string>;
   readonly router?: {
     readonly router: SglangRouter;
     /** The router's own host (`routerPlacement: own-host`); else it runs on the first replica's. */
@@ -408,7 +410,11 @@ export function deployStack(config: StackConfig): StackDeployment {
       const benchmark = config.benchmark.enabled ? new Benchmark(name, benchmarkArgsFor(config, { host, server }, reference)) : undefined;
       return { name, host, server, benchmark };
     });
-    return { deployments, imageDigest: sameImageDigest(config.sglang.image, deployments.map((d) => ({ name: d.name, ref: d.server.imageDigest }))) };
+    return {
+      deployments,
+      imageDigest: sameImageDigest(config.sglang.image, deployments.map((d) => ({ name: d.name, ref: d.server.imageDigest }))),
+      weightsCommit: sameWeightsCommit(deployments),
+    };
   }
 
   const routerHost = routerOwnHost ?? hosts[0];
@@ -469,6 +475,7 @@ export function deployStack(config: StackConfig): StackDeployment {
     deployments: deployments.map((d, i) => (i === 0 && single ? { ...d, benchmark: single } : d)),
     router: { router, host: routerOwnHost, benchmark, rollout, scalingEfficiency },
     imageDigest: sameImageDigest(config.sglang.image, runs),
+    weightsCommit: sameWeightsCommit(deployments),
   };
 }
 
@@ -478,6 +485,15 @@ export function sameImageDigest(image: string, runs: readonly { name: string; re
     const problem = imageDisagreement(image, runs.map((r, i) => ({ name: r.name, ref: refs[i] })));
     if (problem !== undefined) throw new Error(problem);
     return refs[0];
+  });
+}
+
+/** The model commit every replica that pre-downloaded got, or a failed output naming each one's (see `weightsCommitDisagreement`). */
+export function sameWeightsCommit(deployments: readonly { name: string; server: SglangServer }[]): pulumi.Output<string> {
+  return pulumi.all(deployments.map((d) => d.server.weightsCommit)).apply((commits) => {
+    const problem = weightsCommitDisagreement(deployments[0]?.server.plan.flags.modelPath ?? "", deployments.map((d, i) => ({ name: d.name, commit: commits[i] })));
+    if (problem !== undefined) throw new Error(problem);
+    return commits.find((c) => c !== "") ?? "";
   });
 }
 
@@ -519,6 +535,7 @@ export function deploymentOutputs(d: Deployment) {
       apiKey: server.apiKey,
       servedModelName: server.servedModelName,
       imageDigest: server.imageDigest,
+      weightsCommit: server.weightsCommit,
       dockerRunCommand: server.dockerRunCommand,
       timeline: server.timeline,
       criticalPath: server.criticalPath,

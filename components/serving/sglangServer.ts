@@ -47,7 +47,7 @@ import type { SglangFlagOverrides, SglangPresetName } from "./sglangArgs";
 import { checkGpuFit, type Duration, planServing, servingSpecHash, type ServingPlan, type ServingPlanInput } from "./servingPlan";
 import { buildTimeline, criticalPath, type CriticalPath, type TimelinePhase } from "./timeline";
 import { renderBootWaitScript } from "../host/bootWork";
-import { DEFAULT_DOWNLOADER_IMAGE, renderWeightsDownloadScript, type WeightsDownloadOptions } from "./weights";
+import { DEFAULT_DOWNLOADER_IMAGE, renderWeightsDownloadScript, weightsCommitFrom, type WeightsDownloadOptions } from "./weights";
 
 /** Fields of a command child that `transform` may override. */
 export type HostCommandTransform = Partial<
@@ -364,6 +364,8 @@ export class SglangServer extends pulumi.ComponentResource {
   readonly imageDigest: pulumi.Output<string>;
   /** What another replica pulls to run this same build (see `pinnedPullRef`). */
   readonly pinnedImage: pulumi.Output<string>;
+  /** The model commit the weights step downloaded or found (`WEIGHTS commit`); "" without a pre-download. */
+  readonly weightsCommit: pulumi.Output<string>;
   /** The equivalent `docker run` line, secrets as `-e NAME` (filled from the caller's environment). */
   readonly dockerRunCommand: pulumi.Output<string>;
   readonly containerName: pulumi.Output<string>;
@@ -524,6 +526,7 @@ export class SglangServer extends pulumi.ComponentResource {
     this.servedModelName = pulumi.output(plan.servedModelName);
     this.imageDigest = pulumi.all([this.image.repoDigest, this.image.imageId]).apply(([digest, id]) => contentRef(digest, id));
     this.pinnedImage = this.image.repoDigest.apply((digest) => pinnedPullRef(args.image, digest));
+    this.weightsCommit = weights ? weights.stdout.apply(weightsCommitFrom) : pulumi.output("");
     this.dockerRunCommand = pulumi.output(renderDockerRunCommand(plan.spec));
     this.containerName = pulumi.output(containerName);
     this.timeline = pulumi
@@ -539,6 +542,7 @@ export class SglangServer extends pulumi.ComponentResource {
       apiKey: this.apiKey,
       servedModelName: this.servedModelName,
       imageDigest: this.imageDigest,
+      weightsCommit: this.weightsCommit,
       dockerRunCommand: this.dockerRunCommand,
       containerName: this.containerName,
       timeline: this.timeline,

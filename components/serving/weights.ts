@@ -239,3 +239,22 @@ fi
 echo "TIMELINE weights_done $(ts)"
 `;
 }
+
+/** The commit the weights step reported (`WEIGHTS commit <model>@<revision> <sha>`, the last one); "" when none. */
+export function weightsCommitFrom(log: string): string {
+  const matches = [...log.matchAll(/^WEIGHTS commit \S+ ([0-9a-f]{40})$/gm)];
+  return matches.length > 0 ? matches[matches.length - 1][1] : "";
+}
+
+/**
+ * Undefined when every replica that downloaded weights got one commit; else a message naming each and the fix.
+ * A replica without a pre-download (""; it reports nothing) is left out.
+ */
+export function weightsCommitDisagreement(model: string, runs: readonly { readonly name: string; readonly commit: string }[]): string | undefined {
+  const reported = runs.filter((r) => r.commit !== "");
+  if (new Set(reported.map((r) => r.commit)).size <= 1) return undefined;
+  return (
+    `the weights of ${model} differ between replicas (${reported.map((r) => `${r.name}: ${r.commit}`).join(", ")}): the revision moved between their downloads; ` +
+    `every replica must serve one commit: pin it (the weights revision set to one of these commits) and run pulumi up again`
+  );
+}

@@ -9,6 +9,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { beforeAll, describe, expect, it } from "vitest";
 import { installProgramMocks, settle, type ProgramMocks } from "./programMocks";
 import { scriptOf } from "../../fixtures/stdinScript";
+import { WEIGHTS_COMMIT } from "../../fixtures/serving/scriptLogs";
 
 const KEY = "sk-router-host-UNIT-secret-0005";
 const ALLOWLIST = "198.51.100.0/24";
@@ -98,5 +99,7 @@ describe("index.ts with the router on a host of its own (lambda)", () => {
     expect(pullOf("hgx-2-image")).toBe(digest);
     expect(pullOf("router-image")).toBe(digest);
     expect(await mocks.value(program.imageDigest as pulumi.Output<string>)).toBe(digest);
+    // Both workers' weights steps reported one commit: the stack's weightsCommit.
+    expect(await mocks.value(program.weightsCommit as pulumi.Output<string>)).toBe(WEIGHTS_COMMIT);
   });
 });

@@ -10,6 +10,8 @@ import {
   hubCacheDirName,
   renderDownloaderSetup,
   validateDownloaderRequirements,
+  weightsCommitDisagreement,
+  weightsCommitFrom,
   renderWeightsDownloadScript,
   validateWeightsDownload,
   type WeightsDownloadOptions,
@@ -207,5 +209,15 @@ describe("weights downloader requirements", () => {
     const r = spawnSync("sh", ["-c", setup], { env: { PATH: `${bin}:${process.env.PATH}`, FAKE_LOG: log }, timeout: 20_000 });
     expect(r.status).toBe(0);
     expect(fs.readFileSync(path.join(log, "pip-requirements"), "utf8")).toBe(`foo==1.0 ${HASH}\nbar==2.0 ${HASH} --hash=sha256:${"b".repeat(64)}\n`);
+  });
+
+  it("reads the reported commit, and refuses replicas that got different commits", () => {
+    const sha = (c: string) => c.repeat(40);
+    expect(weightsCommitFrom(`TIMELINE weights_start x\nWEIGHTS commit Qwen/Tiny@main ${sha("a")}\nTIMELINE weights_done y\n`)).toBe(sha("a"));
+    expect(weightsCommitFrom("WEIGHTS downloaded: Qwen/Tiny@main\n")).toBe("");
+    expect(weightsCommitDisagreement("Qwen/Tiny", [{ name: "hgx", commit: sha("a") }, { name: "hgx-2", commit: sha("a") }, { name: "local", commit: "" }])).toBeUndefined();
+    const split = weightsCommitDisagreement("Qwen/Tiny", [{ name: "hgx", commit: sha("a") }, { name: "hgx-2", commit: sha("b") }]);
+    expect(split).toContain(`hgx: ${sha("a")}, hgx-2: ${sha("b")}`);
+    expect(split).toContain("pin it");
   });
 });
