@@ -21,7 +21,7 @@ import { cacheMountFor, localDockerHost, overridesFromFlagNames, planServing, se
 import { bootWorkPart } from "./host/bootWork";
 import type { CloudConfigPart } from "./host/lambda/cloudInit";
 import { weightsDownloadOptionsFor } from "./serving/sglangServer";
-import { imageDisagreement } from "./serving/image";
+import { imageDisagreement, imagePinAdvice } from "./serving/image";
 import { renderWeightsDownloadScript, weightsCommitDisagreement } from "./serving/weights";
 
 /** Where the persistent Hugging Face cache lives on the host, decided from config (never an Output). */
@@ -399,6 +399,9 @@ export function deployStack(config: StackConfig): StackDeployment {
     const bootWork = bootWorkPartFor(config, name);
     hosts.push(new HgxHost(name, bootWork && hostArgs.lambda ? { ...hostArgs, lambda: { ...hostArgs.lambda, cloudInitParts: [bootWork] } } : hostArgs));
   }
+  // A local stack's replicas share one engine (and its images, built there, have no registry digest).
+  const pinAdvice = imagePinAdvice("sglangImage", config.sglang.image, config.hostMode === "local" ? 1 : names.length + (routerOwnHost ? 1 : 0));
+  if (pinAdvice !== undefined) pulumi.log.info(pinAdvice);
   // The first replica resolves the image; every other one pulls the digest it got (see `pinnedPullRef`).
   let firstServer: SglangServer | undefined;
   const pullImageFor = (index: number) => (index > 0 && firstServer ? { pullImage: firstServer.pinnedImage } : {});

@@ -122,3 +122,15 @@ export function imageDisagreement(image: string, runs: readonly { readonly name:
     `every replica must run one build: pin it with sglangImage "<repository>:<tag>@sha256:<digest>" (the digest the first replica reports) and run pulumi up again`
   );
 }
+
+/**
+ * Advice when several hosts will pull `image` by a tag alone: the first replica's resolution pins the others
+ * within one deploy, but a host's boot-time pull, and a later deploy on a new host, read the tag again.
+ */
+export function imagePinAdvice(setting: string, image: string, hosts: number): string | undefined {
+  if (hosts <= 1 || parseImageRef(image).digest !== undefined) return undefined;
+  return (
+    `${setting} "${image}" has no digest: the first replica resolves it and the others pull that digest, but each host's boot-time pull ` +
+    `and any later new host read the tag again; pin it: pulumi config set hgx-inference:${setting} ${image}@<digest of the stack output imageDigest>`
+  );
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { contentRef, imageDisagreement, isContentRef, parseImageRef, pinnedPullRef, validateImageRef } from "../../../components/serving/image";
+import { contentRef, imageDisagreement, imagePinAdvice, isContentRef, parseImageRef, pinnedPullRef, validateImageRef } from "../../../components/serving/image";
 
 const DIGEST = `sha256:${"a".repeat(64)}`;
 
@@ -67,5 +67,11 @@ describe("one build behind the endpoint", () => {
     expect(split).toContain(`hgx: ${D1}, hgx-2: ${D2}`);
     expect(split).toContain('sglangImage "<repository>:<tag>@sha256:<digest>"');
     expect(imageDisagreement("x:1", [{ name: "hgx", ref: "" }])).toContain("not a digest (hgx: <none>)");
+  });
+
+  it("advises a digest pin only when several hosts would read a bare tag", () => {
+    expect(imagePinAdvice("sglangImage", "lmsysorg/sglang:v0.5.14", 1)).toBeUndefined();
+    expect(imagePinAdvice("sglangImage", `lmsysorg/sglang:v0.5.14@sha256:${"1".repeat(64)}`, 3)).toBeUndefined();
+    expect(imagePinAdvice("sglangImage", "lmsysorg/sglang:v0.5.14", 2)).toContain("pulumi config set hgx-inference:sglangImage lmsysorg/sglang:v0.5.14@<digest");
   });
 });
