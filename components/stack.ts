@@ -427,8 +427,8 @@ export function deployStack(config: StackConfig): StackDeployment {
   // A router running the SGLang image runs the first replica's build too (it starts before that replica's container,
   // after its pull: no cycle).
   const routerUsesServerImage = config.router.image === config.sglang.image;
-  const [routerPull, resolveRouterPull] = pulumi.deferredOutput<string>();
-  const router = new SglangRouter("router", { ...routerArgsFor(config, routerHost, workerUrls), ...(routerUsesServerImage ? { pullImage: routerPull } : {}) });
+  const routerPull = routerUsesServerImage ? pulumi.deferredOutput<string>() : undefined;
+  const router = new SglangRouter("router", { ...routerArgsFor(config, routerHost, workerUrls), ...(routerPull ? { pullImage: routerPull[0] } : {}) });
   let previous: pulumi.Resource = router.started;
   const deployments = names.map((name, index) => {
     const host = hosts[index];
@@ -440,7 +440,7 @@ export function deployStack(config: StackConfig): StackDeployment {
     const server = new SglangServer(name, { ...args, ...pullImageFor(index), containerAfter: [drain] });
     if (firstServer === undefined) {
       firstServer = server;
-      if (routerUsesServerImage) resolveRouterPull(server.pinnedImage);
+      routerPull?.[1](server.pinnedImage);
     }
     previous = router.rejoin(name, workerUrls[index], server);
     return { name, host, server };
