@@ -22,7 +22,7 @@ import { bootWorkPart } from "./host/bootWork";
 import type { CloudConfigPart } from "./host/lambda/cloudInit";
 import { weightsDownloadOptionsFor } from "./serving/sglangServer";
 import { imageDisagreement, imagePinAdvice } from "./serving/image";
-import { renderWeightsDownloadScript, weightsCommitDisagreement } from "./serving/weights";
+import { renderWeightsDownloadScript, revisionPinAdvice, sglangRevisionFlags, weightsCommitDisagreement } from "./serving/weights";
 
 /** Where the persistent Hugging Face cache lives on the host, decided from config (never an Output). */
 export function cacheMountPathFor(config: StackConfig): string | undefined {
@@ -220,7 +220,8 @@ export function serverArgsFor(config: StackConfig, name: string, host: ServerHos
     allowLatest: config.sglang.allowLatest,
     preset: config.sglang.preset as SglangServerArgs["preset"],
     flagOverrides: sglangOverridesFor(config).overrides,
-    extraFlags: config.sglang.extraArgs,
+    // SGLang loads the revision the weights were downloaded at (nothing added for `main`, its default).
+    extraFlags: [...config.sglang.extraArgs, ...sglangRevisionFlags(config.hf.revision)],
     port: replicaPort(config, index),
     firewallAllowlist: config.hostMode === "lambda" ? config.lambda.firewallAllowlist : [],
     // Behind a router on another host, a worker's port must be reachable from there (the firewall admits that host).
@@ -236,6 +237,7 @@ export function serverArgsFor(config: StackConfig, name: string, host: ServerHos
     // The simulator needs no weights, and a local engine may have no registry to pull the downloader from.
     preDownload: !local,
     downloaderImage: config.hf.downloaderImage,
+    weightsRevision: config.hf.revision,
     omitMemlockUlimit: config.sglang.omitMemlockUlimit,
     // Any SSH host may carry boot work (a Lambda launch does); one without the dir is not waited for.
     bootWork: local || config.bootWorkDir === undefined ? undefined : { dir: config.bootWorkDir, expected: config.hostMode === "lambda" },
@@ -399,6 +401,8 @@ export function deployStack(config: StackConfig): StackDeployment {
     const bootWork = bootWorkPartFor(config, name);
     hosts.push(new HgxHost(name, bootWork && hostArgs.lambda ? { ...hostArgs, lambda: { ...hostArgs.lambda, cloudInitParts: [bootWork] } } : hostArgs));
   }
+  const revisionAdvice = config.hostMode === "local" ? undefined : revisionPinAdvice(config.sglang.model, config.hf.revision);
+  if (revisionAdvice !== undefined) pulumi.log.info(revisionAdvice);
   // A local stack's replicas share one engine (and its images, built there, have no registry digest).
   const pinAdvice = imagePinAdvice("sglangImage", config.sglang.image, config.hostMode === "local" ? 1 : names.length + (routerOwnHost ? 1 : 0));
   if (pinAdvice !== undefined) pulumi.log.info(pinAdvice);

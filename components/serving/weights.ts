@@ -258,3 +258,19 @@ export function weightsCommitDisagreement(model: string, runs: readonly { readon
     `every replica must serve one commit: pin it (the weights revision set to one of these commits) and run pulumi up again`
   );
 }
+
+const COMMIT_RE = /^[0-9a-f]{40}$/;
+
+/** SGLang's flags for the revision: none for `main` (its default), else `--revision <revision>` so it loads what was downloaded. */
+export function sglangRevisionFlags(revision: string): string[] {
+  return revision === "main" ? [] : ["--revision", revision];
+}
+
+/** Advice while the revision is a branch or tag (it can move under a redeploy); undefined once it is a commit. */
+export function revisionPinAdvice(model: string, revision: string): string | undefined {
+  if (COMMIT_RE.test(revision)) return undefined;
+  return (
+    `weights of ${model} follow "${revision}", which can move: after this deploy pin the commit it named, ` +
+    `pulumi config set hgx-inference:hfRevision "$(pulumi stack output weightsCommit)" (a new commit is then a visible change in preview)`
+  );
+}

@@ -28,6 +28,8 @@ beforeAll(async () => {
       replicas: "2",
       routerPlacement: "own-host",
       lambdaFirewallAllowlist: JSON.stringify([ALLOWLIST]),
+      // The model pinned to one commit: both workers download it and SGLang loads it.
+      hfRevision: WEIGHTS_COMMIT,
     },
     secretKeys: ["lambdaApiKey", "sglangApiKey"],
   });
@@ -101,5 +103,12 @@ describe("index.ts with the router on a host of its own (lambda)", () => {
     expect(await mocks.value(program.imageDigest as pulumi.Output<string>)).toBe(digest);
     // Both workers' weights steps reported one commit: the stack's weightsCommit.
     expect(await mocks.value(program.weightsCommit as pulumi.Output<string>)).toBe(WEIGHTS_COMMIT);
+  });
+
+  it("a pinned hfRevision reaches every worker's download and SGLang's --revision", () => {
+    for (const worker of ["hgx", "hgx-2"]) {
+      expect(scriptOf(named(mocks, `${worker}-weights`).inputs)).toContain(`REVISION=${WEIGHTS_COMMIT}\n`);
+      expect((named(mocks, `${worker}-container`).inputs.command as string[]).join(" ")).toContain(`--revision ${WEIGHTS_COMMIT}`);
+    }
   });
 });

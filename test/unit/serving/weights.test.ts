@@ -9,6 +9,8 @@ import {
   DOWNLOADER_REQUIREMENTS_FILE,
   hubCacheDirName,
   renderDownloaderSetup,
+  revisionPinAdvice,
+  sglangRevisionFlags,
   validateDownloaderRequirements,
   weightsCommitDisagreement,
   weightsCommitFrom,
@@ -219,5 +221,12 @@ describe("weights downloader requirements", () => {
     const split = weightsCommitDisagreement("Qwen/Tiny", [{ name: "hgx", commit: sha("a") }, { name: "hgx-2", commit: sha("b") }]);
     expect(split).toContain(`hgx: ${sha("a")}, hgx-2: ${sha("b")}`);
     expect(split).toContain("pin it");
+  });
+
+  it("SGLang gets --revision only off main, and a branch gets the pin advice until it is a commit", () => {
+    expect(sglangRevisionFlags("main")).toEqual([]);
+    expect(sglangRevisionFlags(COMMIT)).toEqual(["--revision", COMMIT]);
+    expect(revisionPinAdvice("Qwen/Tiny", COMMIT)).toBeUndefined();
+    expect(revisionPinAdvice("Qwen/Tiny", "main")).toContain('pulumi config set hgx-inference:hfRevision "$(pulumi stack output weightsCommit)"');
   });
 });
