@@ -20,4 +20,8 @@ export const benchmark = stack.router
 /** Every replica, in order (`hgx`, `hgx-2`, ...). */
 export const replicas = deployments;
 /** With `replicas` > 1: the one endpoint in front of them, its metrics and the workers behind it. */
+/** The one build every replica (and a router on the SGLang image) runs: a digest (`repo@sha256:...`, or the image ID of an image built on this engine). */
+export const imageDigest = stack.imageDigest;
+/** The model commit every replica's weights step got ("" without a pre-download, e.g. the local stack). */
+export const weightsCommit = stack.weightsCommit;
 export const router = stack.router && routerOutputs(stack.router.router, stack.deployments, stack.router.rollout, stack.router.host);

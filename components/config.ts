@@ -169,6 +169,7 @@ export const CONFIG_SCHEMA = {
   hfCacheVolume: { type: "string", default: "hf-cache", description: "Docker volume holding the Hugging Face cache when no host path is used (a Docker volume name)." },
   hfCachePath: { type: "string", default: "", description: "Absolute host path for the cache (no `:`, no control characters); empty = `<filesystem mount>/huggingface` when a filesystem exists, else the volume." },
   hfDownloaderImage: { type: "string", default: "python:3.12-slim", description: "Image that pre-downloads the weights (`pip install huggingface_hub`, then `hf download`), in parallel with the SGLang image pull." },
+  hfRevision: { type: "string", default: "main", description: "Model revision the weights are downloaded at and SGLang loads (`--revision`): a branch, tag or commit. A branch moves; pin the model by setting the `weightsCommit` output here after the first deploy (a new commit is then a visible change in preview)." },
   bootWorkDir: {
     type: "string",
     default: "/var/lib/hgx-boot",
@@ -306,7 +307,7 @@ export interface StackConfig {
   readonly lambda: LambdaSettings;
   readonly existing: ExistingHostSettings;
   readonly sglang: SglangSettings;
-  readonly hf: { readonly token: SecretSetting; readonly cacheVolume: string; readonly cachePath?: string; readonly downloaderImage: string };
+  readonly hf: { readonly token: SecretSetting; readonly cacheVolume: string; readonly cachePath?: string; readonly downloaderImage: string; readonly revision: string };
   readonly gpuProbeImage: string;
   readonly benchmark: BenchmarkSettings;
   readonly router: RouterSettings;
@@ -447,6 +448,7 @@ export function parseStackConfig(
       cacheVolume: r.pattern("hfCacheVolume", matches(DOCKER_VOLUME_NAME, "is not a Docker volume name ([a-zA-Z0-9][a-zA-Z0-9_.-]+)"), "hf-cache"),
       cachePath: r.optionalString("hfCachePath"),
       downloaderImage: r.imageRef("hfDownloaderImage"),
+      revision: r.pattern("hfRevision", matches(/^[A-Za-z0-9][A-Za-z0-9._/-]*$/, "is not a branch, tag or commit (letters, digits, '.', '_', '/', '-')"), "<the weightsCommit output>"),
     },
     benchmark: {
       enabled: r.boolean("benchmarkEnabled"),

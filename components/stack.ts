@@ -21,7 +21,8 @@ import { cacheMountFor, localDockerHost, overridesFromFlagNames, planServing, se
 import { bootWorkPart } from "./host/bootWork";
 import type { CloudConfigPart } from "./host/lambda/cloudInit";
 import { weightsDownloadOptionsFor } from "./serving/sglangServer";
-import { renderWeightsDownloadScript } from "./serving/weights";
+import { imageDisagreement, imagePinAdvice } from "./serving/image";
+import { renderWeightsDownloadScript, revisionPinAdvice, sglangRevisionFlags, weightsCommitDisagreement } from "./serving/weights";
 
 /** Where the persistent Hugging Face cache lives on the host, decided from config (never an Output). */
 export function cacheMountPathFor(config: StackConfig): string | undefined {
@@ -220,7 +221,8 @@ export function serverArgsFor(config: StackConfig, name: string, host: ServerHos
     allowLatest: config.sglang.allowLatest,
     preset: config.sglang.preset as SglangServerArgs["preset"],
     flagOverrides: sglangOverridesFor(config).overrides,
-    extraFlags: config.sglang.extraArgs,
+    // SGLang loads the revision the weights were downloaded at (nothing added for `main`, its default).
+    extraFlags: [...config.sglang.extraArgs, ...sglangRevisionFlags(config.hf.revision)],
     port: replicaPort(config, index),
     firewallAllowlist: config.hostMode === "lambda" ? config.lambda.firewallAllowlist : [],
     // Behind a router on another host, a worker's port must be reachable from there (the firewall admits that host).
@@ -236,6 +238,7 @@ export function serverArgsFor(config: StackConfig, name: string, host: ServerHos
     // The simulator needs no weights, and a local engine may have no registry to pull the downloader from.
     preDownload: !local,
     downloaderImage: config.hf.downloaderImage,
+    weightsRevision: config.hf.revision,
     omitMemlockUlimit: config.sglang.omitMemlockUlimit,
     // Any SSH host may carry boot work (a Lambda launch does); one without the dir is not waited for.
     bootWork: local || config.bootWorkDir === undefined ? undefined : { dir: config.bootWorkDir, expected: config.hostMode === "lambda" },
@@ -321,6 +324,10 @@ export interface Deployment {
 /** The replicas, and the router with its benchmark when there is more than one. */
 export interface StackDeployment {
   readonly deployments: Deployment[];
+  /** The one build every replica (and a router on the same image) runs; the update fails when they differ. */
+  readonly imageDigest: pulumi.Output<string>;
+  /** The one model commit every pre-downloading replica got ("" without a pre-download); the update fails when they differ. */
+  readonly weightsCommit: pulumi.Output<string>;
   readonly router?: {
     readonly router: SglangRouter;
     /** The router's own host (`routerPlacement: own-host`); else it runs on the first replica's. */
@@ -395,21 +402,38 @@ export function deployStack(config: StackConfig): StackDeployment {
     const bootWork = bootWorkPartFor(config, name);
     hosts.push(new HgxHost(name, bootWork && hostArgs.lambda ? { ...hostArgs, lambda: { ...hostArgs.lambda, cloudInitParts: [bootWork] } } : hostArgs));
   }
+  const revisionAdvice = config.hostMode === "local" ? undefined : revisionPinAdvice(config.sglang.model, config.hf.revision);
+  if (revisionAdvice !== undefined) pulumi.log.info(revisionAdvice);
+  // A local stack's replicas share one engine (and its images, built there, have no registry digest).
+  const pinAdvice = imagePinAdvice("sglangImage", config.sglang.image, config.hostMode === "local" ? 1 : names.length + (routerOwnHost ? 1 : 0));
+  if (pinAdvice !== undefined) pulumi.log.info(pinAdvice);
+  // The first replica resolves the image; every other one pulls the digest it got (see `pinnedPullRef`).
+  let firstServer: SglangServer | undefined;
+  const pullImageFor = (index: number) => (index > 0 && firstServer ? { pullImage: firstServer.pinnedImage } : {});
   if (!routed(config)) {
     const deployments = names.map((name, index) => {
       const host = hosts[index];
-      const server = new SglangServer(name, serverArgsFor(config, name, host, index));
+      const server = new SglangServer(name, { ...serverArgsFor(config, name, host, index), ...pullImageFor(index) });
+      firstServer ??= server;
       const benchmark = config.benchmark.enabled ? new Benchmark(name, benchmarkArgsFor(config, { host, server }, reference)) : undefined;
       return { name, host, server, benchmark };
     });
-    return { deployments };
+    return {
+      deployments,
+      imageDigest: sameImageDigest(config.sglang.image, deployments.map((d) => ({ name: d.name, ref: d.server.imageDigest }))),
+      weightsCommit: sameWeightsCommit(deployments),
+    };
   }
 
   const routerHost = routerOwnHost ?? hosts[0];
   const workerUrls = hosts.map((host, index) =>
     pulumi.output(host.ip).apply((ip) => workerUrlFor(ip, replicaPort(config, index), index === 0 && routerOwnHost === undefined)),
   );
-  const router = new SglangRouter("router", routerArgsFor(config, routerHost, workerUrls));
+  // A router running the SGLang image runs the first replica's build too (it starts before that replica's container,
+  // after its pull: no cycle).
+  const routerUsesServerImage = config.router.image === config.sglang.image;
+  const routerPull = routerUsesServerImage ? pulumi.deferredOutput<string>() : undefined;
+  const router = new SglangRouter("router", { ...routerArgsFor(config, routerHost, workerUrls), ...(routerPull ? { pullImage: routerPull[0] } : {}) });
   let previous: pulumi.Resource = router.started;
   const deployments = names.map((name, index) => {
     const host = hosts[index];
@@ -418,7 +442,11 @@ export function deployStack(config: StackConfig): StackDeployment {
     const planned = planServing(servingPlanInputFor(args, config));
     const specHash = planned.plan ? servingSpecHash(planned.plan) : "invalid";
     const drain = router.drain(name, workerUrls[index], specHash, previous);
-    const server = new SglangServer(name, { ...args, containerAfter: [drain] });
+    const server = new SglangServer(name, { ...args, ...pullImageFor(index), containerAfter: [drain] });
+    if (firstServer === undefined) {
+      firstServer = server;
+      routerPull?.[1](server.pinnedImage);
+    }
     previous = router.rejoin(name, workerUrls[index], server);
     return { name, host, server };
   });
@@ -450,7 +478,31 @@ export function deployStack(config: StackConfig): StackDeployment {
     single && benchmark
       ? pulumi.all([benchmark.metrics, single.metrics]).apply(([all, one]) => scalingEfficiencyOf(all.outputThroughput, one.outputThroughput, names.length))
       : undefined;
-  return { deployments: deployments.map((d, i) => (i === 0 && single ? { ...d, benchmark: single } : d)), router: { router, host: routerOwnHost, benchmark, rollout, scalingEfficiency } };
+  const runs = [...deployments.map((d) => ({ name: d.name, ref: d.server.imageDigest })), ...(routerUsesServerImage ? [{ name: "router", ref: router.imageDigest }] : [])];
+  return {
+    deployments: deployments.map((d, i) => (i === 0 && single ? { ...d, benchmark: single } : d)),
+    router: { router, host: routerOwnHost, benchmark, rollout, scalingEfficiency },
+    imageDigest: sameImageDigest(config.sglang.image, runs),
+    weightsCommit: sameWeightsCommit(deployments),
+  };
+}
+
+/** The content reference shared by `runs`, or a failed output naming each one's when they differ (see `imageDisagreement`). */
+export function sameImageDigest(image: string, runs: readonly { name: string; ref: pulumi.Output<string> }[]): pulumi.Output<string> {
+  return pulumi.all(runs.map((r) => r.ref)).apply((refs) => {
+    const problem = imageDisagreement(image, runs.map((r, i) => ({ name: r.name, ref: refs[i] })));
+    if (problem !== undefined) throw new Error(problem);
+    return refs[0];
+  });
+}
+
+/** The model commit every replica that pre-downloaded got, or a failed output naming each one's (see `weightsCommitDisagreement`). */
+export function sameWeightsCommit(deployments: readonly { name: string; server: SglangServer }[]): pulumi.Output<string> {
+  return pulumi.all(deployments.map((d) => d.server.weightsCommit)).apply((commits) => {
+    const problem = weightsCommitDisagreement(deployments[0]?.server.plan.flags.modelPath ?? "", deployments.map((d, i) => ({ name: d.name, commit: commits[i] })));
+    if (problem !== undefined) throw new Error(problem);
+    return commits.find((c) => c !== "") ?? "";
+  });
 }
 
 /** Hours since an ISO time (for "cost so far"); 0 for a missing or future time. */
@@ -491,6 +543,7 @@ export function deploymentOutputs(d: Deployment) {
       apiKey: server.apiKey,
       servedModelName: server.servedModelName,
       imageDigest: server.imageDigest,
+      weightsCommit: server.weightsCommit,
       dockerRunCommand: server.dockerRunCommand,
       timeline: server.timeline,
       criticalPath: server.criticalPath,

@@ -35,6 +35,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import type { HostConnection } from "../host/connection";
 import { renderDockerRunCommand, toContainerArgs, CONTAINER_IGNORE_CHANGES, CONTAINER_REPLACE_ON } from "../serving/containerSpec";
+import { contentRef } from "../serving/image";
 import { renderReadinessGateScript } from "../serving/readinessGate";
 import { hostCommand, hostDockerProvider } from "../serving/sglangServer";
 import {
@@ -58,6 +59,8 @@ export interface SglangRouterArgs {
    * @example "lmsysorg/sglang:v0.5.14" (ships sglang-router), "hgx/sglang-router:local" (built from PyPI's wheel)
    */
   readonly image: string;
+  /** What to pull instead of `image`: the digest the first replica resolved the same image to. @default image */
+  readonly pullImage?: pulumi.Input<string>;
   /** Worker URLs as the router reaches them, in replica order. */
   readonly workerUrls: pulumi.Input<string>[];
   /** The name clients send as `model` (the workers' served name). */
@@ -138,6 +141,7 @@ export class SglangRouter extends pulumi.ComponentResource {
   readonly workerUrls: pulumi.Output<string[]>;
   /** The equivalent `docker run`, secrets as `-e NAME`. */
   readonly dockerRunCommand: pulumi.Output<string>;
+  /** What runs: the repo digest, or the image ID of an image built on the engine (see `contentRef`). */
   readonly imageDigest: pulumi.Output<string>;
   readonly plan: RouterPlan;
   readonly container: docker.Container;
@@ -165,7 +169,7 @@ export class SglangRouter extends pulumi.ComponentResource {
 
     const hostReady = pulumi.output(args.hostReady);
     const provider = hostDockerProvider(name, conn, hostReady, this);
-    const image = new docker.RemoteImage(`${name}-image`, { name: args.image, keepLocally: true }, { parent: this, provider });
+    const image = new docker.RemoteImage(`${name}-image`, { name: args.pullImage ?? args.image, keepLocally: true }, { parent: this, provider });
 
     // Before the router starts: the image's sglang-router must be a release the conformance suite covers.
     const release = hostCommand(
@@ -211,7 +215,7 @@ export class SglangRouter extends pulumi.ComponentResource {
     this.started = started.resource;
     this.metricsEndpoint = pulumi.all([this.publicHost, started.stdout]).apply(([h]) => `http://${h}:${input.metricsPort}/metrics`);
     this.dockerRunCommand = pulumi.output(renderDockerRunCommand(plan.spec));
-    this.imageDigest = image.repoDigest;
+    this.imageDigest = pulumi.all([image.repoDigest, image.imageId]).apply(([digest, id]) => contentRef(digest, id));
 
     // Resolved by `complete` once every worker's chain is built.
     let resolveReady!: (r: pulumi.Output<string>) => void;

@@ -82,3 +82,55 @@ export function validateImageRef(ref: string | undefined, policy: ImagePolicy = 
   }
   return errors;
 }
+
+const CONTENT_REF_RE = /^([^@\s]+@)?sha256:[a-f0-9]{64}$/;
+
+/**
+ * The reference that names exactly the content that runs: the registry digest (`repo@sha256:...`), or, for an
+ * image built on the engine itself and never pushed (the local stack's simulator: it has no registry digest),
+ * its image ID (`sha256:...`).
+ */
+export function contentRef(repoDigest: string, imageId: string): string {
+  return repoDigest !== "" ? repoDigest : imageId;
+}
+
+/** Whether `ref` names content (a digest or an image ID) rather than a tag that can move. */
+export function isContentRef(ref: string): boolean {
+  return CONTENT_REF_RE.test(ref);
+}
+
+/**
+ * What every other replica (and a router running the same image) pulls once the first host has pulled
+ * `configured`: its registry digest, so a tag that moves between two pulls cannot put two builds behind one
+ * endpoint. An image without a registry digest exists only on the engine that built it, which every
+ * replica of a local stack shares: there the configured reference already names that one image.
+ */
+export function pinnedPullRef(configured: string, firstRepoDigest: string): string {
+  return firstRepoDigest !== "" ? firstRepoDigest : configured;
+}
+
+/**
+ * Undefined when every component runs the same content; else a message naming each one's reference and the
+ * fix. Components given here must be meant to run one image (replicas; the router when it uses the SGLang image).
+ */
+export function imageDisagreement(image: string, runs: readonly { readonly name: string; readonly ref: string }[]): string | undefined {
+  const distinct = new Set(runs.map((r) => r.ref));
+  const floating = runs.filter((r) => !isContentRef(r.ref));
+  if (distinct.size <= 1 && floating.length === 0) return undefined;
+  return (
+    `image "${image}" resolved to ${distinct.size > 1 ? "different builds" : "a reference that is not a digest"} (${runs.map((r) => `${r.name}: ${r.ref || "<none>"}`).join(", ")}); ` +
+    `every replica must run one build: pin it with sglangImage "<repository>:<tag>@sha256:<digest>" (the digest the first replica reports) and run pulumi up again`
+  );
+}
+
+/**
+ * Advice when several hosts will pull `image` by a tag alone: the first replica's resolution pins the others
+ * within one deploy, but a host's boot-time pull, and a later deploy on a new host, read the tag again.
+ */
+export function imagePinAdvice(setting: string, image: string, hosts: number): string | undefined {
+  if (hosts <= 1 || parseImageRef(image).digest !== undefined) return undefined;
+  return (
+    `${setting} "${image}" has no digest: the first replica resolves it and the others pull that digest, but each host's boot-time pull ` +
+    `and any later new host read the tag again; pin it: pulumi config set hgx-inference:${setting} ${image}@<digest of the stack output imageDigest>`
+  );
+}

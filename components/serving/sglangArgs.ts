@@ -273,6 +273,9 @@ const B200_PRESET: SglangFlags = {
   // captured; OOM during graph capture at high fractions is the known failure. 0.80 is the
   // low end of the vendor recipes and still leaves a large KV pool (GDN layers need ~4x less KV).
   memFractionStatic: 0.8,
+  // No remote code: Qwen3.5 (`qwen3_5_moe`) is built into SGLang and transformers and its repo ships no Python, so
+  // the seed's --trust-remote-code only let a changed repo run code in this root, all-GPU container. Set it again for a model that needs it.
+  trustRemoteCode: false,
   // SM100's TensorRT-LLM MHA kernels are the recipe choice on B200; valid with MTP because topk is 1.
   attentionBackend: "trtllm_mha",
   // Multi-token prediction with the checkpoint's own NEXTN head: 3 steps, topk 1 (required by

@@ -41,12 +41,13 @@ import {
   removeDockerSshFilesCommand,
   writeDockerSshFiles,
 } from "./dockerEndpoint";
+import { contentRef, pinnedPullRef } from "./image";
 import { renderReadinessGateScript } from "./readinessGate";
 import type { SglangFlagOverrides, SglangPresetName } from "./sglangArgs";
 import { checkGpuFit, type Duration, planServing, servingSpecHash, type ServingPlan, type ServingPlanInput } from "./servingPlan";
 import { buildTimeline, criticalPath, type CriticalPath, type TimelinePhase } from "./timeline";
 import { renderBootWaitScript } from "../host/bootWork";
-import { DEFAULT_DOWNLOADER_IMAGE, renderWeightsDownloadScript, type WeightsDownloadOptions } from "./weights";
+import { DEFAULT_DOWNLOADER_IMAGE, renderWeightsDownloadScript, weightsCommitFrom, type WeightsDownloadOptions } from "./weights";
 
 /** Fields of a command child that `transform` may override. */
 export type HostCommandTransform = Partial<
@@ -75,6 +76,12 @@ export interface SglangServerArgs {
    * @example "lmsysorg/sglang:v0.5.9-cu129"
    */
   readonly image: string;
+  /**
+   * What to pull when it is not `image` itself: the digest (`repo@sha256:...`) another replica resolved `image`
+   * to, so every replica runs one build however the tag moves. `image` still decides the plan (flags, checks).
+   * @default image
+   */
+  readonly pullImage?: pulumi.Input<string>;
   /**
    * Accept a floating `:latest`/untagged image. Only for throw-away experiments.
    * @default false
@@ -353,8 +360,12 @@ export class SglangServer extends pulumi.ComponentResource {
   readonly apiKey: pulumi.Output<string | undefined>;
   /** The `model` clients send. */
   readonly servedModelName: pulumi.Output<string>;
-  /** The pulled image's repo digest (`repo@sha256:...`). */
+  /** What runs: the pulled image's repo digest (`repo@sha256:...`), or its image ID when it has none (built on the engine). */
   readonly imageDigest: pulumi.Output<string>;
+  /** What another replica pulls to run this same build (see `pinnedPullRef`). */
+  readonly pinnedImage: pulumi.Output<string>;
+  /** The model commit the weights step downloaded or found (`WEIGHTS commit`); "" without a pre-download. */
+  readonly weightsCommit: pulumi.Output<string>;
   /** The equivalent `docker run` line, secrets as `-e NAME` (filled from the caller's environment). */
   readonly dockerRunCommand: pulumi.Output<string>;
   readonly containerName: pulumi.Output<string>;
@@ -430,7 +441,7 @@ export class SglangServer extends pulumi.ComponentResource {
     this.image = new docker.RemoteImage(
       `${name}-image`,
       // keepLocally: a replaced container must not force a re-pull of a ~20 GB image.
-      { name: args.image, keepLocally: true, ...args.transform?.image },
+      { name: args.pullImage ?? args.image, keepLocally: true, ...args.transform?.image },
       { ...onHost, dependsOn: afterBoot },
     );
     const imagePulled = new command.local.Command(
@@ -513,7 +524,9 @@ export class SglangServer extends pulumi.ComponentResource {
     this.hostLocalEndpoint = gate.stdout.apply(() => hostLocalBase);
     this.apiKey = args.apiKey !== undefined ? pulumi.secret(pulumi.output(args.apiKey)) : pulumi.output(undefined);
     this.servedModelName = pulumi.output(plan.servedModelName);
-    this.imageDigest = this.image.repoDigest;
+    this.imageDigest = pulumi.all([this.image.repoDigest, this.image.imageId]).apply(([digest, id]) => contentRef(digest, id));
+    this.pinnedImage = this.image.repoDigest.apply((digest) => pinnedPullRef(args.image, digest));
+    this.weightsCommit = weights ? weights.stdout.apply(weightsCommitFrom) : pulumi.output("");
     this.dockerRunCommand = pulumi.output(renderDockerRunCommand(plan.spec));
     this.containerName = pulumi.output(containerName);
     this.timeline = pulumi
@@ -529,6 +542,7 @@ export class SglangServer extends pulumi.ComponentResource {
       apiKey: this.apiKey,
       servedModelName: this.servedModelName,
       imageDigest: this.imageDigest,
+      weightsCommit: this.weightsCommit,
       dockerRunCommand: this.dockerRunCommand,
       containerName: this.containerName,
       timeline: this.timeline,

@@ -18,6 +18,8 @@ import { buildRouterImage } from "../../fixtures/router-image";
 import { startLoadLoop } from "../../fixtures/loadLoop";
 import { run } from "../../fixtures/ssh-host/docker";
 import { scalingEfficiencyOf } from "../../../components/stack";
+import { contentRef, isContentRef, pinnedPullRef } from "../../../components/serving/image";
+import { imageReferencesIn } from "../../fixtures/imageReferences";
 
 const STACK = "local";
 const API_KEY = `sk-router-engine-${randomBytes(6).toString("hex")}`;
@@ -36,7 +38,8 @@ let metricsPort: number;
 interface Outputs {
   router: { endpoint: string; metricsEndpoint: string; workers: { name: string; endpoint: string; routerUrl: string }[] };
   benchmark: { metrics: { completed: number; failed: number; outputThroughput: number }; scalingEfficiency?: number };
-  replicas: { server: { endpoint: string }; benchmark?: { metrics: { completed: number; outputThroughput: number } } }[];
+  replicas: { server: { endpoint: string; imageDigest: string }; benchmark?: { metrics: { completed: number; outputThroughput: number } } }[];
+  imageDigest: string;
 }
 
 /** Requests each worker received so far (the simulator's own counter; it restarts at 0 with the container). */
@@ -161,6 +164,22 @@ describe("two replicas behind the real SGLang router, through the real engine", 
     // a router adding nothing (or serializing the workers) would give.
     expect(outputs.benchmark.scalingEfficiency).toBeGreaterThan(0.7);
     expect(outputs.benchmark.scalingEfficiency).toBeLessThan(1.25);
+
+    // One build behind the endpoint: every image reference in the deployed state is a digest, the workers'
+    // are equal, and the second worker pulled what the first resolved (the router runs its own image here).
+    const refs = imageReferencesIn(await engine.stack.exportStack());
+    console.log(`[router] image references: ${JSON.stringify({ pulls: [...refs.pulls], containers: [...refs.containers] })}`);
+    const [first, second, routerImage] = ["hgx-image", "hgx-2-image", "router-image"].map((n) => refs.pulls.get(n)!);
+    expect(second.pulled).toBe(pinnedPullRef(first.pulled, first.repoDigest));
+    expect(second.imageId).toBe(first.imageId);
+    expect([...refs.containers.keys()].sort()).toEqual(["hgx-2-container", "hgx-container", "router-container"]);
+    for (const [name, image] of refs.containers) expect(isContentRef(image), `${name} runs ${image}`).toBe(true);
+    expect(refs.containers.get("hgx-container")).toBe(first.imageId);
+    expect(refs.containers.get("hgx-2-container")).toBe(first.imageId);
+    expect(refs.containers.get("router-container")).toBe(routerImage.imageId);
+    expect(isContentRef(outputs.imageDigest)).toBe(true);
+    expect(outputs.imageDigest).toBe(contentRef(first.repoDigest, first.imageId));
+    expect(outputs.replicas.map((r) => r.server.imageDigest)).toEqual([outputs.imageDigest, outputs.imageDigest]);
     const afterBenchmark = await received();
     console.log(`[router] after up (gates + benchmark of 32 through the router): requests per worker ${afterBenchmark.join(" / ")}`);
 

@@ -118,6 +118,7 @@ const badValues: Array<{ name: string; raw: RawConfig; expect: string[] }> = [
   { name: "boolean that is not one", raw: { ...lambdaBase, sglangAllowLatest: "yes" }, expect: ["sglangAllowLatest:", '"yes"', "is not true or false"] },
   { name: "unpinned GPU probe image", raw: { ...lambdaBase, gpuProbeImage: "ubuntu" }, expect: ["gpuProbeImage:", '"ubuntu"', "is not a pinned image reference", "pulumi config set hgx-inference:gpuProbeImage ubuntu:24.04"] },
   { name: "downloader image with shell characters", raw: { ...lambdaBase, hfDownloaderImage: "python:3.12;touch /tmp/x" }, expect: ["hfDownloaderImage:", "is not a pinned image reference"] },
+  { name: "model revision with shell characters", raw: { ...lambdaBase, hfRevision: "main;id" }, expect: ["hfRevision:", "is not a branch, tag or commit", "weightsCommit"] },
   { name: "vllm image on latest", raw: { ...lambdaBase, benchmarkVllmImage: "vllm/vllm-openai:latest" }, expect: ["benchmarkVllmImage:", "no `latest`", "vllm/vllm-openai:v0.18.0"] },
   { name: "SSH port of launched instances out of range", raw: { ...lambdaBase, lambdaSshPort: "0" }, expect: ["lambdaSshPort:", "is outside 1-65535"] },
   // Values that used to fail only mid-deploy (or never): each refused up front with key, value and fix.

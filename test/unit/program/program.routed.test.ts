@@ -60,4 +60,13 @@ describe("index.ts on the local stack with two replicas", () => {
     expect(await mocks.value(router.endpoint)).toBe("http://127.0.0.1:30000");
     expect(await mocks.value(router.metricsEndpoint)).toBe("http://127.0.0.1:29000/metrics");
   });
+
+  it("the second worker pulls the digest the first resolved its image to, and every worker reports that one build", async () => {
+    const pulls = mocks.resources.filter((r) => r.type === "docker:index/remoteImage:RemoteImage").map((r) => [r.name, r.inputs.name]);
+    const digest = `hgx/sglang-sim@sha256:${"2".repeat(64)}`;
+    expect(pulls).toEqual(expect.arrayContaining([["hgx-image", "hgx/sglang-sim:local"], ["hgx-2-image", digest], ["router-image", "hgx/sglang-router:local"]]));
+    expect(await mocks.value(program.imageDigest as pulumi.Output<string>)).toBe(digest);
+    const replicas = program.replicas as { server: { imageDigest: pulumi.Output<string> } }[];
+    expect(await Promise.all(replicas.map((r) => mocks.value(r.server.imageDigest)))).toEqual([digest, digest]);
+  });
 });

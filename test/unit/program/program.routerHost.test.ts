@@ -9,6 +9,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { beforeAll, describe, expect, it } from "vitest";
 import { installProgramMocks, settle, type ProgramMocks } from "./programMocks";
 import { scriptOf } from "../../fixtures/stdinScript";
+import { WEIGHTS_COMMIT } from "../../fixtures/serving/scriptLogs";
 
 const KEY = "sk-router-host-UNIT-secret-0005";
 const ALLOWLIST = "198.51.100.0/24";
@@ -27,6 +28,8 @@ beforeAll(async () => {
       replicas: "2",
       routerPlacement: "own-host",
       lambdaFirewallAllowlist: JSON.stringify([ALLOWLIST]),
+      // The model pinned to one commit: both workers download it and SGLang loads it.
+      hfRevision: WEIGHTS_COMMIT,
     },
     secretKeys: ["lambdaApiKey", "sglangApiKey"],
   });
@@ -89,5 +92,23 @@ describe("index.ts with the router on a host of its own (lambda)", () => {
     const benchmark = program.benchmark as Record<string, pulumi.Output<unknown>>;
     expect(await mocks.value(benchmark.hourlyCostUsd)).toBeCloseTo(92.59, 2);
     expect(mocks.plainInputLeaks({ sglangApiKey: KEY })).toEqual([]);
+  });
+
+  it("the router on the SGLang image and the second worker pull the first worker's digest: one build behind the endpoint", async () => {
+    const pullOf = (name: string) => named(mocks, name).inputs.name;
+    const digest = `lmsysorg/sglang@sha256:${"2".repeat(64)}`;
+    expect(pullOf("hgx-image")).toBe("lmsysorg/sglang:v0.5.14");
+    expect(pullOf("hgx-2-image")).toBe(digest);
+    expect(pullOf("router-image")).toBe(digest);
+    expect(await mocks.value(program.imageDigest as pulumi.Output<string>)).toBe(digest);
+    // Both workers' weights steps reported one commit: the stack's weightsCommit.
+    expect(await mocks.value(program.weightsCommit as pulumi.Output<string>)).toBe(WEIGHTS_COMMIT);
+  });
+
+  it("a pinned hfRevision reaches every worker's download and SGLang's --revision", () => {
+    for (const worker of ["hgx", "hgx-2"]) {
+      expect(scriptOf(named(mocks, `${worker}-weights`).inputs)).toContain(`REVISION=${WEIGHTS_COMMIT}\n`);
+      expect((named(mocks, `${worker}-container`).inputs.command as string[]).join(" ")).toContain(`--revision ${WEIGHTS_COMMIT}`);
+    }
   });
 });

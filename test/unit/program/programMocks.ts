@@ -42,7 +42,7 @@ function computedOutputs(type: string, name: string, inputs: Record<string, unkn
     if (name.includes("-readiness-")) return { stdout: `${name}: ok; checked at 2026-01-01T00:00:00Z\n`, stderr: "" };
     return { stdout: "2026-01-01T00:04:00Z\n", stderr: "" };
   }
-  if (type === "docker:index/remoteImage:RemoteImage") return { imageId: "sha256:" + "1".repeat(64), repoDigest: `${String(inputs.name).split(":")[0]}@sha256:${"2".repeat(64)}` };
+  if (type === "docker:index/remoteImage:RemoteImage") return { imageId: "sha256:" + "1".repeat(64), repoDigest: String(inputs.name).includes("@") ? String(inputs.name) : `${String(inputs.name).split(":")[0]}@sha256:${"2".repeat(64)}` };
   if (type.startsWith("pulumi-nodejs:dynamic")) {
     return {
       instanceId: "0920582c7ff041399e34823a0be62549",

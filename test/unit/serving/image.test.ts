@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseImageRef, validateImageRef } from "../../../components/serving/image";
+import { contentRef, imageDisagreement, imagePinAdvice, isContentRef, parseImageRef, pinnedPullRef, validateImageRef } from "../../../components/serving/image";
 
 const DIGEST = `sha256:${"a".repeat(64)}`;
 
@@ -40,5 +40,38 @@ describe("validateImageRef", () => {
     expect(validateImageRef("lmsysorg/sglang:-bad")[0]).toMatch(/tag "-bad" is malformed/);
     expect(validateImageRef("lmsysorg/sglang@sha256:xyz")[0]).toMatch(/digest "sha256:xyz" is malformed/);
     expect(validateImageRef("lmsysorg/sglang :v1")[0]).toMatch(/whitespace/);
+  });
+});
+
+describe("one build behind the endpoint", () => {
+  const D1 = `lmsysorg/sglang@sha256:${"1".repeat(64)}`;
+  const D2 = `lmsysorg/sglang@sha256:${"2".repeat(64)}`;
+  const ID = `sha256:${"a".repeat(64)}`;
+
+  it("names what runs by registry digest, else by image ID (an image built on the engine has no digest)", () => {
+    expect(contentRef(D1, ID)).toBe(D1);
+    expect(contentRef("", ID)).toBe(ID);
+    for (const ref of [D1, ID, `localhost:5000/sim@sha256:${"b".repeat(64)}`]) expect(isContentRef(ref)).toBe(true);
+    for (const ref of ["lmsysorg/sglang:v0.5.14", "", "sha256:abc", `lmsysorg/sglang:v1@sha256:${"1".repeat(63)}`]) expect(isContentRef(ref)).toBe(false);
+  });
+
+  it("the other replicas pull the first one's digest, or the configured reference on an engine without a registry digest", () => {
+    expect(pinnedPullRef("lmsysorg/sglang:v0.5.14", D1)).toBe(D1);
+    expect(pinnedPullRef("hgx/sglang-sim:local", "")).toBe("hgx/sglang-sim:local");
+  });
+
+  it("refuses replicas on different builds or on a reference that is not a digest, naming each and the fix", () => {
+    expect(imageDisagreement("lmsysorg/sglang:v0.5.14", [{ name: "hgx", ref: D1 }, { name: "hgx-2", ref: D1 }, { name: "router", ref: D1 }])).toBeUndefined();
+    const split = imageDisagreement("lmsysorg/sglang:v0.5.14", [{ name: "hgx", ref: D1 }, { name: "hgx-2", ref: D2 }]);
+    expect(split).toContain("different builds");
+    expect(split).toContain(`hgx: ${D1}, hgx-2: ${D2}`);
+    expect(split).toContain('sglangImage "<repository>:<tag>@sha256:<digest>"');
+    expect(imageDisagreement("x:1", [{ name: "hgx", ref: "" }])).toContain("not a digest (hgx: <none>)");
+  });
+
+  it("advises a digest pin only when several hosts would read a bare tag", () => {
+    expect(imagePinAdvice("sglangImage", "lmsysorg/sglang:v0.5.14", 1)).toBeUndefined();
+    expect(imagePinAdvice("sglangImage", `lmsysorg/sglang:v0.5.14@sha256:${"1".repeat(64)}`, 3)).toBeUndefined();
+    expect(imagePinAdvice("sglangImage", "lmsysorg/sglang:v0.5.14", 2)).toContain("pulumi config set hgx-inference:sglangImage lmsysorg/sglang:v0.5.14@<digest");
   });
 });

@@ -44,6 +44,9 @@ describe("presets", () => {
     const i = argv.indexOf("--model-loader-extra-config");
     expect(JSON.parse(argv[i + 1])).toEqual({ enable_multithread_load: true, num_threads: 16 });
     expect(argv).not.toContain("--kv-cache-dtype");
+    // Qwen3.5 is native to SGLang and transformers: no remote code in a root container with every GPU.
+    expect(argv).not.toContain("--trust-remote-code");
+    expect(renderSglangArgv(resolveSglangFlags("seed"))).toContain("--trust-remote-code");
   });
 
   it("presets are not mutated by overrides", () => {
