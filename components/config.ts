@@ -121,7 +121,8 @@ export const CONFIG_SCHEMA = {
   routerDrainTimeout: { type: "string", default: "10m", description: "Rolling changes: how long a worker removed from the router may take to finish its in-flight requests before it is replaced anyway (0s-2h)." },
   // --- Lambda Cloud -----------------------------------------------------------------------------
   lambdaApiKey: { type: "string", secret: true, default: "", description: "Lambda Cloud API key (secret). Required in `lambda` mode." },
-  lambdaApiUrl: { type: "string", default: "https://cloud.lambda.ai/api/v1", description: "Lambda Cloud API base URL: `https://`, or `http://` only to this machine's loopback (a local emulator in tests); no `user:pass@`." },
+  lambdaApiUrl: { type: "string", default: "https://cloud.lambda.ai/api/v1", description: "Lambda Cloud API base URL (the API key is sent there): `https://` to the vendor's hosts (cloud.lambda.ai, cloud.lambdalabs.com), or this machine's loopback (a local emulator in tests, `http://` allowed); no `user:pass@`. Any other host needs `lambdaApiUrlAllowAnyHost`." },
+  lambdaApiUrlAllowAnyHost: { type: "boolean", default: false, description: "Allow `lambdaApiUrl` to name a host other than the vendor's or loopback (a proxy of your own); the API key is sent to it." },
   lambdaRegions: { type: "array", default: ["us-east-1", "us-west-1", "us-south-1", "us-midwest-1", "us-east-3", "us-south-2"], description: "Regions in preference order; the first with capacity wins (a filesystem pins its own region)." },
   lambdaInstanceType: { type: "string", default: "gpu_8x_b200_sxm6", description: "Lambda instance type (`gpu_<N>x_<model>`); the GPU count is read from the name." },
   lambdaImageFamily: { type: "string", default: "gpu-base-24-04", description: "OS image family (GPU Base ships the NVIDIA driver, Docker and the container toolkit); lowercase letters, digits, `.`, `_`, `-`." },
@@ -399,7 +400,7 @@ export function parseStackConfig(
     hourlyPriceUsd: r.decimal("hourlyPriceUsd", 0),
     lambda: {
       apiKey: r.secret("lambdaApiKey"),
-      apiUrl: r.apiUrl("lambdaApiUrl"),
+      apiUrl: r.apiUrl("lambdaApiUrl", r.boolean("lambdaApiUrlAllowAnyHost")),
       regions: r.regions("lambdaRegions"),
       instanceType: lambdaInstanceType,
       imageFamily: r.pattern("lambdaImageFamily", matches(IMAGE_FAMILY, "is not an image family name (lowercase letters, digits, '.', '_', '-')"), "gpu-base-24-04"),
@@ -492,7 +493,7 @@ export function parseStackConfig(
  * header, so plain http is allowed only to this machine's loopback (a local emulator), and
  * credentials, queries and fragments have no place in it.
  */
-export function apiUrlProblem(value: string): string | undefined {
+export function apiUrlProblem(value: string, opts: { readonly allowAnyHost?: boolean } = {}): string | undefined {
   let u: URL;
   try {
     u = new URL(value);
@@ -503,9 +504,19 @@ export function apiUrlProblem(value: string): string | undefined {
   if (u.username !== "" || u.password !== "") return "carries user:password@ credentials; the API key is a separate secret (lambdaApiKey)";
   if (u.protocol === "http:" && !isLoopbackHost(u.hostname)) return `sends the API key unencrypted to ${u.hostname}; use https (http is allowed only to 127.0.0.1/localhost)`;
   if (u.search !== "" || u.hash !== "") return "has a query or fragment; give the base URL only";
+  if (!opts.allowAnyHost && !isLoopbackHost(u.hostname) && !isLambdaApiHost(u.hostname))
+    return `sends the API key to ${u.hostname}, which is neither the vendor's (${LAMBDA_API_HOSTS.join(", ")}) nor this machine's loopback; if that host is yours (a proxy), set ${PROJECT}:lambdaApiUrlAllowAnyHost true`;
   if (sshHostProblem(u.hostname.replace(/^\[(.*)\]$/, "$1")) !== undefined) return `has host '${u.hostname}', which is not an IP address or DNS host name`;
   if (!URL_PATH.test(u.pathname)) return `has path '${u.pathname}', which holds characters other than letters, digits and /._~-`;
   return undefined;
+}
+
+/** The vendor's API hosts (and their subdomains): the only ones the API key goes to without an explicit override. */
+export const LAMBDA_API_HOSTS = ["cloud.lambda.ai", "cloud.lambdalabs.com"] as const;
+
+function isLambdaApiHost(hostname: string): boolean {
+  const h = hostname.toLowerCase().replace(/\.$/, "");
+  return LAMBDA_API_HOSTS.some((d) => h === d || h.endsWith(`.${d}`));
 }
 
 /** GPU count encoded in a Lambda instance type name (`gpu_8x_b200_sxm6` → 8). */
@@ -745,9 +756,9 @@ class Reader {
   }
 
   /** The API base URL the API key is sent to: see {@link apiUrlProblem}. */
-  apiUrl(key: ConfigKey): string {
+  apiUrl(key: ConfigKey, allowAnyHost: boolean): string {
     const v = this.string(key);
-    const problem = apiUrlProblem(v);
+    const problem = apiUrlProblem(v, { allowAnyHost });
     if (problem) this.fail(key, v, problem, `pulumi config set ${PROJECT}:${key} https://cloud.lambda.ai/api/v1`);
     return v.replace(/\/+$/, "");
   }

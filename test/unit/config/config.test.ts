@@ -137,6 +137,7 @@ const badValues: Array<{ name: string; raw: RawConfig; expect: string[] }> = [
   { name: "price ceiling in hex", raw: { ...lambdaBase, lambdaMaxHourlyPriceUsd: "0x40" }, expect: ["lambdaMaxHourlyPriceUsd:", "is not a plain decimal"] },
   { name: "API URL over plain http to another host", raw: { ...lambdaBase, lambdaApiUrl: "http://api.example.com/api/v1" }, expect: ["lambdaApiUrl:", "sends the API key unencrypted to api.example.com", "https://cloud.lambda.ai/api/v1"] },
   { name: "API URL with credentials", raw: { ...lambdaBase, lambdaApiUrl: "https://u:p@cloud.lambda.ai/api/v1" }, expect: ["lambdaApiUrl:", "carries user:password@ credentials"] },
+  { name: "API URL on another https host", raw: { ...lambdaBase, lambdaApiUrl: "https://cloud.lambda.ai.example.net/api/v1" }, expect: ["lambdaApiUrl:", "sends the API key to cloud.lambda.ai.example.net, which is neither the vendor's (cloud.lambda.ai, cloud.lambdalabs.com) nor this machine's loopback; if that host is yours (a proxy), set hgx-inference:lambdaApiUrlAllowAnyHost true", "Fix: pulumi config set hgx-inference:lambdaApiUrl https://cloud.lambda.ai/api/v1"] },
   { name: "SSH host with a space and a semicolon", raw: { hostMode: "existing", sshHost: "10.0.0.5; rm", sshPrivateKey: "k" }, expect: ["sshHost:", "is not an IP address or DNS host name"] },
   { name: "SSH host that is an ssh option", raw: { hostMode: "existing", sshHost: "-oProxyCommand=x", sshPrivateKey: "k" }, expect: ["sshHost:", "leading '-'"] },
   { name: "SSH user with a leading dash", raw: { hostMode: "existing", sshHost: "10.0.0.5", sshPrivateKey: "k", sshUser: "-oX" }, expect: ["sshUser:", "is not a login name"] },
@@ -188,6 +189,16 @@ describe("parseStackConfig: bad values", () => {
     }
     expect(message).toContain("lambdaApiKey: is stored in plaintext");
     expect(message).not.toContain("sk-test-not-a-real-key");
+  });
+
+  it("takes the vendor's API hosts and loopback for lambdaApiUrl; any other host only with lambdaApiUrlAllowAnyHost", () => {
+    for (const url of ["https://cloud.lambda.ai/api/v1", "https://cloud.lambdalabs.com/api/v1", "https://eu.cloud.lambda.ai/api/v1", "http://127.0.0.1:8080/api/v1", "https://localhost/api/v1"])
+      expect({ url, problems: problemsOf({ ...lambdaBase, lambdaApiUrl: url }) }).toEqual({ url, problems: [] });
+    for (const url of ["https://evil.example/api/v1", "https://notlambda.ai/api/v1", "https://cloud.lambda.ai.evil.example/api/v1", "https://lambdalabs.com/api/v1"])
+      expect(problemsOf({ ...lambdaBase, lambdaApiUrl: url }).join("\n")).toContain("lambdaApiUrlAllowAnyHost");
+    expect(problemsOf({ ...lambdaBase, lambdaApiUrl: "https://proxy.example/api/v1", lambdaApiUrlAllowAnyHost: "true" })).toEqual([]);
+    // The override never allows plain http off this machine.
+    expect(problemsOf({ ...lambdaBase, lambdaApiUrl: "http://proxy.example/api/v1", lambdaApiUrlAllowAnyHost: "true" }).join("\n")).toContain("unencrypted");
   });
 
   it("refuses SSH open to the world on a protected stack (prod by name, production: true, lambdaProtect), naming the key and the fix", () => {
