@@ -133,7 +133,7 @@ export const CONFIG_SCHEMA = {
   lambdaFirewallAllowlist: { type: "array", default: [], description: "IPv4 CIDRs allowed to reach the serving port; empty = the port stays closed (reach it over SSH)." },
   lambdaSshAllowlist: { type: "array", default: ["0.0.0.0/0"], description: "IPv4 CIDRs allowed to reach SSH (TCP 22) on the instance; the machine running `pulumi up` must be among them. The default (the world) is refused on protected stacks (`production`, `lambdaProtect`): list your own networks there." },
   lambdaIcmpAllowlist: { type: "array", default: ["0.0.0.0/0"], description: "IPv4 CIDRs allowed to send ICMP (ping) to the instance; [] = none. The default keeps Lambda's own policy (anyone)." },
-  lambdaTtl: { type: "string", default: "", description: "Expiry written into the instance's tags for the reaper (`8h`, `2d`, at most 365d); empty or `0` = no expiry (the default: nothing is reaped unless its stack says so; the policy pack requires one outside prod)." },
+  lambdaTtl: { type: "string", default: "", description: "Expiry written into the instance's tags for the reaper (`8h`, `2d`; 1h-365d: a cold deploy takes ~50 min); empty or `0` = no expiry (the default: nothing is reaped unless its stack says so; the policy pack requires one outside prod)." },
   lambdaBootTimeout: { type: "string", default: "45m", description: "How long to wait for the instance to become `active` before terminating it (5m-12h)." },
   lambdaPinnedRegionPolicy: { type: "string", default: "wait", description: "When the region of a filesystem that may hold the weights (from an earlier deploy) refuses the launch for capacity: `wait` retries there for `lambdaPinnedRegionWait`; `elsewhere` launches in the other regions without it (the weights are downloaded to local disk). An empty filesystem created by this deploy moves with the launch instead." },
   lambdaPinnedRegionWait: { type: "string", default: "30m", description: "How long `lambdaPinnedRegionPolicy: wait` keeps retrying the filesystem's region (one launch attempt a minute)." },
@@ -411,7 +411,8 @@ export function parseStackConfig(
       firewallAllowlist: r.cidrs("lambdaFirewallAllowlist"),
       sshAllowlist: r.cidrs("lambdaSshAllowlist"),
       icmpAllowlist: r.cidrs("lambdaIcmpAllowlist"),
-      ttlMs: r.duration("lambdaTtl", { allowZero: true, max: "365d" }) || undefined,
+      // A cold deploy takes ~50 min: a shorter lifetime lets the reaper terminate an instance that is still deploying.
+      ttlMs: r.duration("lambdaTtl", { allowZero: true, min: "1h", max: "365d", why: "a cold deploy takes about 50 minutes, and the reaper may terminate an instance as soon as its lifetime ends" }) || undefined,
       bootTimeoutMs: r.duration("lambdaBootTimeout", { min: "5m", max: "12h" }),
       pinnedRegionPolicy: r.oneOf("lambdaPinnedRegionPolicy", PINNED_REGION_POLICIES),
       pinnedRegionWaitMs: r.duration("lambdaPinnedRegionWait", { allowZero: true }),
@@ -768,7 +769,7 @@ class Reader {
    * (durations themselves) keep values that would only fail mid-deploy out: a 1 s boot timeout
    * terminates every launch, and timers above ~24.8 days overflow Node's setTimeout.
    */
-  duration(key: ConfigKey, opts: { allowZero?: boolean; min?: string; max?: string } = {}): number {
+  duration(key: ConfigKey, opts: { allowZero?: boolean; min?: string; max?: string; why?: string } = {}): number {
     const v = this.string(key);
     if (opts.allowZero && (v === "0" || v === "none" || v === "")) return 0;
     const n = /^\d+$/.test(v) ? Number(v) * 1000 : durationMs(v);
@@ -782,7 +783,7 @@ class Reader {
     const max = opts.max === undefined ? undefined : durationMs(opts.max);
     if ((min !== undefined && n < min) || (max !== undefined && n > max)) {
       const range = `${opts.min ?? "0"}-${opts.max ?? "∞"}`;
-      this.fail(key, v, `is outside ${range}`, `pulumi config set ${PROJECT}:${key} <duration ${range}>`);
+      this.fail(key, v, `is outside ${range}${opts.why ? ` (${opts.why})` : ""}`, `pulumi config set ${PROJECT}:${key} <duration ${range}>`);
       return min ?? 0;
     }
     return n;
