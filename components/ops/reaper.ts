@@ -385,12 +385,15 @@ export async function runReaper(argv: readonly string[], io: ReaperIo): Promise<
   const env = io.env ?? process.env;
   const project = values.project ?? PROJECT;
   let owners: ReaperOwner[] | undefined;
+  // Owners read from the backend name their stacks exactly; `--stack` may then be qualified (org/project/stack).
+  let fromBackend = false;
   if (stackIds !== undefined) {
     owners = stackIds.map((uid) => ({ project, uid, ...(values.organization === undefined ? {} : { organization: values.organization }) }));
   } else if (values["any-backend"]) {
     io.err("reaper: --any-backend: matching by project and stack name only, across every backend and organization on this account.");
   } else {
     const source = io.ownerSource ?? pulumiOwnerSource({ cwd: io.cwd ?? process.cwd(), env });
+    fromBackend = true;
     try {
       const names = stacks ?? (await source.stacks());
       owners = [];
@@ -417,7 +420,7 @@ export async function runReaper(argv: readonly string[], io: ReaperIo): Promise<
   }
   try {
     const instances = await client.listInstances();
-    const plan = planReap(instances, { project, now: (io.now ?? (() => new Date()))(), stacks, owners });
+    const plan = planReap(instances, { project, now: (io.now ?? (() => new Date()))(), stacks: fromBackend ? undefined : stacks, owners });
     const doomed = plan.decisions.filter((d) => d.action === "terminate").map((d) => d.id);
     let terminated: string[] = [];
     if (values.confirm && doomed.length > 0) {

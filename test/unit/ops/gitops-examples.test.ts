@@ -141,7 +141,11 @@ describe("GitHub Actions examples", () => {
     expect(pulumiSteps(w)[0].with).toMatchObject({ command: "destroy" });
     const reaps = allSteps(w).filter((s) => s.run?.includes("scripts/reaper.ts"));
     expect(reaps).toHaveLength(1);
-    expect(reaps[0].run).toMatch(/npx tsx scripts\/reaper\.ts --confirm --stack dev\b/);
+    expect(reaps[0].run).toMatch(/npx tsx scripts\/reaper\.ts --confirm --stack "\$DEV_STACK"/);
+    expect(reaps[0].env).toEqual({ DEV_STACK: "${{ vars.PULUMI_ORG }}/hgx-inference/dev" });
+    // The reaper reads dev's identity from its state: it runs before the destroy removes it.
+    const steps = allSteps(w);
+    expect(steps.indexOf(reaps[0])).toBeLessThan(steps.findIndex((st) => st.with?.command === "destroy"));
     expect(reaps[0].run).not.toMatch(/--all-stacks|--stack prod/);
     expect(w.concurrency?.group).toBe("pulumi-dev");
   });
@@ -171,7 +175,7 @@ describe("paths named by the examples exist", () => {
     expect(doc["promote-check"].script).toEqual(["npx tsx scripts/promote-check.ts --outputs-file dev-outputs.json"]);
     expect(doc.preview.rules).toEqual([{ if: '$CI_PIPELINE_SOURCE == "merge_request_event"', when: "manual" }]);
     expect(doc.preview.environment?.name).toBe("preview");
-    expect(doc.teardown.script).toContain("npx tsx scripts/reaper.ts --confirm --stack dev");
+    expect(doc.teardown.script).toEqual(['npx tsx scripts/reaper.ts --confirm --stack "$DEV_STACK"', 'pulumi destroy --yes --stack "$DEV_STACK"']);
   });
 });
 

@@ -288,6 +288,13 @@ describe("reaper against the Lambda emulator", () => {
     expect(terminateRequests()).toEqual([]);
   });
 
+  it("a qualified stack name (org/project/stack, as CI names it) reads that stack's identity from the backend", async () => {
+    const source: OwnerSource = { stacks: async () => [], owners: async (stack) => (stack === "organization/hgx-inference/dev" ? [{ organization: ORG, project: PROJECT, stack: "dev", uid: UID.dev }] : []) };
+    const r = await reap(["--confirm", "--stack", "organization/hgx-inference/dev", "--json"], reaperEnv(), source);
+    expect(r.code, r.err).toBe(0);
+    expect((JSON.parse(r.out) as { terminated: string[] }).terminated).toEqual([idsByName["dev-expired"]]);
+  });
+
   it("a stack without an identity in the backend's state is named, and nothing of it is in scope", async () => {
     const r = await reap(["--confirm", "--stack", "pr-7"]);
     expect(r.code).toBe(0);
