@@ -122,7 +122,8 @@ export const CONFIG_SCHEMA = {
   routerDrainTimeout: { type: "string", default: "10m", description: "Rolling changes: how long a worker removed from the router may take to finish its in-flight requests before it is replaced anyway (0s-2h)." },
   // --- Lambda Cloud -----------------------------------------------------------------------------
   lambdaApiKey: { type: "string", secret: true, default: "", description: "Lambda Cloud API key (secret). Required in `lambda` mode." },
-  lambdaApiUrl: { type: "string", default: "https://cloud.lambda.ai/api/v1", description: "Lambda Cloud API base URL: `https://`, or `http://` only to this machine's loopback (a local emulator in tests); no `user:pass@`." },
+  lambdaApiUrl: { type: "string", default: "https://cloud.lambda.ai/api/v1", description: "Lambda Cloud API base URL (the API key is sent there): `https://` to the vendor's hosts (cloud.lambda.ai, cloud.lambdalabs.com), or this machine's loopback (a local emulator in tests, `http://` allowed); no `user:pass@`. Any other host needs `lambdaApiUrlAllowAnyHost`." },
+  lambdaApiUrlAllowAnyHost: { type: "boolean", default: false, description: "Allow `lambdaApiUrl` to name a host other than the vendor's or loopback (a proxy of your own); the API key is sent to it." },
   lambdaRegions: { type: "array", default: ["us-east-1", "us-west-1", "us-south-1", "us-midwest-1", "us-east-3", "us-south-2"], description: "Regions in preference order; the first with capacity wins (a filesystem pins its own region)." },
   lambdaInstanceType: { type: "string", default: "gpu_8x_b200_sxm6", description: "Lambda instance type (`gpu_<N>x_<model>`); the GPU count is read from the name." },
   lambdaImageFamily: { type: "string", default: "gpu-base-24-04", description: "OS image family (GPU Base ships the NVIDIA driver, Docker and the container toolkit); lowercase letters, digits, `.`, `_`, `-`." },
@@ -133,7 +134,7 @@ export const CONFIG_SCHEMA = {
   lambdaFirewallAllowlist: { type: "array", default: [], description: "IPv4 CIDRs allowed to reach the serving port; empty = the port stays closed (reach it over SSH)." },
   lambdaSshAllowlist: { type: "array", default: ["0.0.0.0/0"], description: "IPv4 CIDRs allowed to reach SSH (TCP 22) on the instance; the machine running `pulumi up` must be among them. The default (the world) is refused on protected stacks (`production`, `lambdaProtect`): list your own networks there." },
   lambdaIcmpAllowlist: { type: "array", default: ["0.0.0.0/0"], description: "IPv4 CIDRs allowed to send ICMP (ping) to the instance; [] = none. The default keeps Lambda's own policy (anyone)." },
-  lambdaTtl: { type: "string", default: "", description: "Expiry written into the instance's tags for the reaper (`8h`, `2d`, at most 365d); empty or `0` = no expiry (the default: nothing is reaped unless its stack says so; the policy pack requires one outside prod)." },
+  lambdaTtl: { type: "string", default: "", description: "Expiry written into the instance's tags for the reaper (`8h`, `2d`; 1h-365d: a cold deploy takes ~50 min); empty or `0` = no expiry (the default: nothing is reaped unless its stack says so; the policy pack requires one outside prod)." },
   lambdaBootTimeout: { type: "string", default: "45m", description: "How long to wait for the instance to become `active` before terminating it (5m-12h)." },
   lambdaPinnedRegionPolicy: { type: "string", default: "wait", description: "When the region of a filesystem that may hold the weights (from an earlier deploy) refuses the launch for capacity: `wait` retries there for `lambdaPinnedRegionWait`; `elsewhere` launches in the other regions without it (the weights are downloaded to local disk). An empty filesystem created by this deploy moves with the launch instead." },
   lambdaPinnedRegionWait: { type: "string", default: "30m", description: "How long `lambdaPinnedRegionPolicy: wait` keeps retrying the filesystem's region (one launch attempt a minute)." },
@@ -401,7 +402,7 @@ export function parseStackConfig(
     hourlyPriceUsd: r.decimal("hourlyPriceUsd", 0),
     lambda: {
       apiKey: r.secret("lambdaApiKey"),
-      apiUrl: r.apiUrl("lambdaApiUrl"),
+      apiUrl: r.apiUrl("lambdaApiUrl", r.boolean("lambdaApiUrlAllowAnyHost")),
       regions: r.regions("lambdaRegions"),
       instanceType: lambdaInstanceType,
       imageFamily: r.pattern("lambdaImageFamily", matches(IMAGE_FAMILY, "is not an image family name (lowercase letters, digits, '.', '_', '-')"), "gpu-base-24-04"),
@@ -412,7 +413,8 @@ export function parseStackConfig(
       firewallAllowlist: r.cidrs("lambdaFirewallAllowlist"),
       sshAllowlist: r.cidrs("lambdaSshAllowlist"),
       icmpAllowlist: r.cidrs("lambdaIcmpAllowlist"),
-      ttlMs: r.duration("lambdaTtl", { allowZero: true, max: "365d" }) || undefined,
+      // A cold deploy takes ~50 min: a shorter lifetime lets the reaper terminate an instance that is still deploying.
+      ttlMs: r.duration("lambdaTtl", { allowZero: true, min: "1h", max: "365d", why: "a cold deploy takes about 50 minutes, and the reaper may terminate an instance as soon as its lifetime ends" }) || undefined,
       bootTimeoutMs: r.duration("lambdaBootTimeout", { min: "5m", max: "12h" }),
       pinnedRegionPolicy: r.oneOf("lambdaPinnedRegionPolicy", PINNED_REGION_POLICIES),
       pinnedRegionWaitMs: r.duration("lambdaPinnedRegionWait", { allowZero: true }),
@@ -495,7 +497,7 @@ export function parseStackConfig(
  * header, so plain http is allowed only to this machine's loopback (a local emulator), and
  * credentials, queries and fragments have no place in it.
  */
-export function apiUrlProblem(value: string): string | undefined {
+export function apiUrlProblem(value: string, opts: { readonly allowAnyHost?: boolean } = {}): string | undefined {
   let u: URL;
   try {
     u = new URL(value);
@@ -506,9 +508,19 @@ export function apiUrlProblem(value: string): string | undefined {
   if (u.username !== "" || u.password !== "") return "carries user:password@ credentials; the API key is a separate secret (lambdaApiKey)";
   if (u.protocol === "http:" && !isLoopbackHost(u.hostname)) return `sends the API key unencrypted to ${u.hostname}; use https (http is allowed only to 127.0.0.1/localhost)`;
   if (u.search !== "" || u.hash !== "") return "has a query or fragment; give the base URL only";
+  if (!opts.allowAnyHost && !isLoopbackHost(u.hostname) && !isLambdaApiHost(u.hostname))
+    return `sends the API key to ${u.hostname}, which is neither the vendor's (${LAMBDA_API_HOSTS.join(", ")}) nor this machine's loopback; if that host is yours (a proxy), set ${PROJECT}:lambdaApiUrlAllowAnyHost true`;
   if (sshHostProblem(u.hostname.replace(/^\[(.*)\]$/, "$1")) !== undefined) return `has host '${u.hostname}', which is not an IP address or DNS host name`;
   if (!URL_PATH.test(u.pathname)) return `has path '${u.pathname}', which holds characters other than letters, digits and /._~-`;
   return undefined;
+}
+
+/** The vendor's API hosts (and their subdomains): the only ones the API key goes to without an explicit override. */
+export const LAMBDA_API_HOSTS = ["cloud.lambda.ai", "cloud.lambdalabs.com"] as const;
+
+function isLambdaApiHost(hostname: string): boolean {
+  const h = hostname.toLowerCase().replace(/\.$/, "");
+  return LAMBDA_API_HOSTS.some((d) => h === d || h.endsWith(`.${d}`));
 }
 
 /** GPU count encoded in a Lambda instance type name (`gpu_8x_b200_sxm6` → 8). */
@@ -755,9 +767,9 @@ class Reader {
   }
 
   /** The API base URL the API key is sent to: see {@link apiUrlProblem}. */
-  apiUrl(key: ConfigKey): string {
+  apiUrl(key: ConfigKey, allowAnyHost: boolean): string {
     const v = this.string(key);
-    const problem = apiUrlProblem(v);
+    const problem = apiUrlProblem(v, { allowAnyHost });
     if (problem) this.fail(key, v, problem, `pulumi config set ${PROJECT}:${key} https://cloud.lambda.ai/api/v1`);
     return v.replace(/\/+$/, "");
   }
@@ -767,7 +779,7 @@ class Reader {
    * (durations themselves) keep values that would only fail mid-deploy out: a 1 s boot timeout
    * terminates every launch, and timers above ~24.8 days overflow Node's setTimeout.
    */
-  duration(key: ConfigKey, opts: { allowZero?: boolean; min?: string; max?: string } = {}): number {
+  duration(key: ConfigKey, opts: { allowZero?: boolean; min?: string; max?: string; why?: string } = {}): number {
     const v = this.string(key);
     if (opts.allowZero && (v === "0" || v === "none" || v === "")) return 0;
     const n = /^\d+$/.test(v) ? Number(v) * 1000 : durationMs(v);
@@ -781,7 +793,7 @@ class Reader {
     const max = opts.max === undefined ? undefined : durationMs(opts.max);
     if ((min !== undefined && n < min) || (max !== undefined && n > max)) {
       const range = `${opts.min ?? "0"}-${opts.max ?? "∞"}`;
-      this.fail(key, v, `is outside ${range}`, `pulumi config set ${PROJECT}:${key} <duration ${range}>`);
+      this.fail(key, v, `is outside ${range}${opts.why ? ` (${opts.why})` : ""}`, `pulumi config set ${PROJECT}:${key} <duration ${range}>`);
       return min ?? 0;
     }
     return n;

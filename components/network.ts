@@ -116,12 +116,31 @@ function unionSize(ranges: readonly CidrRange[]): bigint {
   return total;
 }
 
-/** The union of the CIDRs (read leniently), per family. */
+/**
+ * IPv6 blocks that carry every IPv4 address in their low 32 bits: IPv4-mapped (`::ffff:0:0/96`, how a dual-stack
+ * socket sees an IPv4 peer) and the NAT64 well-known prefix (`64:ff9b::/96`). An allowlist entry in them reaches
+ * those IPv4 addresses.
+ */
+const IPV4_CARRYING_V6_BLOCKS: readonly bigint[] = [0xffffn << 32n, 0x64ff9bn << 96n];
+
+/** The IPv4 part of an IPv6 range inside an IPv4-carrying block, as IPv4 ranges. */
+function ipv4CarriedBy(r: CidrRange): CidrRange[] {
+  if (r.family !== 6) return [];
+  const out: CidrRange[] = [];
+  for (const base of IPV4_CARRYING_V6_BLOCKS) {
+    const first = r.first > base ? r.first : base;
+    const last = r.last < base + 0xffffffffn ? r.last : base + 0xffffffffn;
+    if (first <= last) out.push({ family: 4, first: first - base, last: last - base, prefix: 32, network: r.network });
+  }
+  return out;
+}
+
+/** The union of the CIDRs (read leniently), per family; IPv4 reached through IPv4-carrying IPv6 blocks counts as IPv4. */
 export function cidrReach(cidrs: readonly string[]): CidrReach {
   const parsed = cidrs.map((c) => ({ text: c, range: parseCidrLenient(c) }));
   const ranges = parsed.flatMap((p) => (p.range ? [p.range] : []));
   return {
-    ipv4: unionSize(ranges.filter((r) => r.family === 4)),
+    ipv4: unionSize([...ranges.filter((r) => r.family === 4), ...ranges.flatMap(ipv4CarriedBy)]),
     ipv6: unionSize(ranges.filter((r) => r.family === 6)),
     unreadable: parsed.filter((p) => !p.range).map((p) => p.text),
   };

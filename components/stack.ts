@@ -521,6 +521,8 @@ export function hostOutputs(host: HgxHost) {
       instanceType: host.instanceType,
       hourlyPriceUsd: host.hourlyPriceUsd,
       sshCommand: host.sshCommand,
+      // Lambda with a key pair the API generated: its private half (a secret output), the key sshCommand's file must hold.
+      sshPrivateKey: host.machine?.generatedKey ? host.privateKey : undefined,
       // The pinned SSH host key: `echo "<ip> <hostKey>" >> ~/.ssh/known_hosts` before using sshCommand.
       hostKey: host.hostKey,
       cacheMountPath: host.cacheMountPath,

@@ -304,7 +304,7 @@ async function main(): Promise<number> {
   log(formatPlan(plan, cli.hourlyPriceUsd));
 
   // Loaded after argument parsing so --help and usage errors answer instantly.
-  const { abortOnSigint, loadCliTokenizer, progressBar } = await import("./bench");
+  const { loadCliTokenizer, progressBar } = await import("./bench");
   const { searchCapacity, summarizeCapacity, formatCapacityTable, estimateLevelSeconds } = await import("../components/benchmark/capacity");
   const { nativeMeasure } = await import("../components/benchmark/capacityNative");
   const cliProgress = await import("cli-progress");
@@ -319,8 +319,8 @@ async function main(): Promise<number> {
       return 2;
     }
   }
-  const { controller, dispose } = abortOnSigint(
-    "\nbench:capacity: interrupted; ending the level in flight (not reported) and reporting every level measured before it (Ctrl-C again to quit at once)",
+  const { controller, dispose } = abortOnSignals(
+    (signal) => `\nbench:capacity: ${signal}; ending the level in flight (not reported) and reporting every level measured before it (${signal} again to quit at once)`,
     log,
   );
 
@@ -344,7 +344,7 @@ async function main(): Promise<number> {
     }
     bar.update(done);
   };
-  let remote: { measure: ReturnType<typeof import("../components/benchmark/capacityRemote").remoteMeasure>; dispose: () => void } | undefined;
+  let remote: Awaited<ReturnType<typeof remoteMeasureFor>> | undefined;
   if (cli.remote !== undefined) {
     try {
       remote = await remoteMeasureFor(cli, cli.remote, controller.signal, log);
@@ -395,6 +395,9 @@ async function main(): Promise<number> {
     log(`bench:capacity: ${(e as Error).message}`);
     return 1;
   } finally {
+    // The level in flight on the host outlives the ssh client that started it: stop it there (bounded; a
+    // second signal meanwhile exits at once, and the key's copy still goes on exit).
+    if (controller.signal.aborted) await remote?.stop(log);
     dispose();
     remote?.dispose();
   }
@@ -472,7 +475,47 @@ async function remoteMeasureFor(cli: CapacityCliPlan, r: RemoteCliSettings, sign
     signal,
     onRun: (phase, level, requests) => log(`bench:capacity: ${phase} run of ${requests} request(s) at concurrency ${level.concurrency} (vllm bench serve on ${r.ssh ? r.ssh.host : "this machine"})`),
   });
-  return { measure, dispose: () => keyDir && fs.rmSync(keyDir, { recursive: true, force: true }) };
+  const container = "hgx-benchmark"; // renderRemoteBenchCommand's container name
+  const removeKeyDir = () => {
+    if (keyDir !== undefined) fs.rmSync(keyDir, { recursive: true, force: true });
+  };
+  // Whatever ends this process (a second signal's exit included) takes the private key's copy with it.
+  process.on("exit", removeKeyDir);
+  return {
+    measure,
+    /** `docker rm -f` of the benchmark container on the host, in a run of its own (30 s at most). */
+    stop: async (say: (line: string) => void) => {
+      try {
+        await exec(`${r.docker} rm -f ${container} >/dev/null 2>&1 || true\n`, "", 30_000);
+        say(`bench:capacity: stopped the benchmark container ${container} on ${r.ssh ? r.ssh.host : "this machine"}`);
+      } catch (e) {
+        say(`bench:capacity: could not stop ${container} on ${r.ssh ? r.ssh.host : "this machine"} (${(e as Error).message}); remove it there: ${r.docker} rm -f ${container}`);
+      }
+    },
+    dispose: () => {
+      removeKeyDir();
+      process.removeListener("exit", removeKeyDir);
+    },
+  };
+}
+
+/** Signals that end a search: the terminal's Ctrl-C, a kill or a job scheduler's stop, a closed terminal. */
+export const STOP_SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+
+/**
+ * The first stop signal aborts the search (the level in flight is ended: its process group killed, its container
+ * removed, the key's copy deleted, the levels measured so far reported); a second one exits at once (the key's copy
+ * still goes, on exit).
+ */
+export function abortOnSignals(message: (signal: string) => string, log: (line: string) => void): { controller: AbortController; dispose: () => void } {
+  const controller = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (controller.signal.aborted) process.exit(128 + (signal === "SIGHUP" ? 1 : signal === "SIGINT" ? 2 : 15));
+    log(message(signal));
+    controller.abort();
+  };
+  for (const signal of STOP_SIGNALS) process.on(signal, onSignal);
+  return { controller, dispose: () => STOP_SIGNALS.forEach((signal) => process.removeListener(signal, onSignal)) };
 }
 
 if (require.main === module) {

@@ -195,11 +195,20 @@ export function processExecutor(file: string, args: readonly string[], onStderr:
         clearTimeout(timer);
         reject(new Error(`cannot run ${file}: ${e.message}`));
       });
-      child.on("close", (code, sig) => {
+      const settle = (code: number | null, sig: NodeJS.Signals | null) => {
         clearTimeout(timer);
         signal?.removeEventListener("abort", onAbort);
         if (code === 0 && why === undefined) resolve(Buffer.concat(out).toString("utf8"));
         else reject(new Error(`${file} ${why ?? `exited with ${code ?? sig}`}: ${errTail.trim().split("\n").slice(-5).join(" | ")}`));
+      };
+      child.on("close", settle);
+      // A stopped run ends when its process does: a grandchild in a process group of its own (`timeout` makes one)
+      // may hold the pipes open, and the caller's clean-up (removing the container) must not wait for it.
+      child.on("exit", (code, sig) => {
+        if (why === undefined) return;
+        child.stdout.destroy();
+        child.stderr.destroy();
+        settle(code, sig);
       });
       child.stdin.on("error", () => undefined);
       child.stdin.end(frameSecretStdin(first, script));

@@ -140,10 +140,24 @@ export function renderHostKeyCheckScript(
     'fps=$(printf "%s\\n" "$keys" | while read -r t b; do printf "%s %s %s\\n" "$(printf "%s %s\\n" "$t" "$b" | ssh-keygen -lf /dev/stdin | cut -d" " -f2)" "$t" "$b"; done)',
   ];
   if (pin.kind === "tofu") {
+    // Trust on FIRST use only: on every later run the command provider hands this command its previous
+    // stdout (PULUMI_COMMAND_STDOUT, the key recorded in state), and that key is the pin.
     lines.push(
-      'first=$(printf "%s\\n" "$fps" | head -n1)',
-      'echo "host key check: trusting $where on first use: ${first%% *} (kept in state and pinned from now on)" >&2',
-      'printf "%s\\n" "${first#* }"',
+      'recorded=$(printf "%s\\n" "${PULUMI_COMMAND_STDOUT:-}" | awk \'NF >= 2 && $1 ~ /^(ssh-|ecdsa-)/ { k = $1 " " $2 } END { print k }\')',
+      'if [ -n "$recorded" ]; then',
+      '  want=$(printf "%s\\n" "$recorded" | ssh-keygen -lf /dev/stdin | cut -d" " -f2)',
+      '  match=$(printf "%s\\n" "$fps" | awk -v want="$want" \'$1 == want { print $2 " " $3; exit }\')',
+      '  if [ -z "$match" ]; then',
+      `    echo "host key check FAILED for $where: the host presented $(printf "%s" "$fps" | awk '{ print $2 " " $1 }' | paste -sd, -), which did not match $want, the key trusted on first use and kept in state. Nothing was sent to the host. If the host was rebuilt on purpose, check its key on a trusted path and pin it: pulumi config set hgx-inference:sshHostKey \\"<key line>\\" with sshHostKeyTrust pinned (or pulumi up --replace the host-key-scan command to trust anew)." >&2`,
+      "    exit 1",
+      "  fi",
+      '  echo "host key check: $where presented the key trusted on first use ($want)" >&2',
+      '  printf "%s\\n" "$match"',
+      "else",
+      '  first=$(printf "%s\\n" "$fps" | head -n1)',
+      '  echo "host key check: trusting $where on first use: ${first%% *} (kept in state and pinned from now on)" >&2',
+      '  printf "%s\\n" "${first#* }"',
+      "fi",
     );
   } else {
     const expected = pin.kind === "key" ? hostKeyFingerprint(pin.key) : pin.fingerprint;

@@ -4,17 +4,21 @@
  * a command line (`scripts/reaper.ts`) with injectable I/O.
  *
  * Safety rules, in order: an instance without this project's `hgx:project` tag is never touched
- * (nor listed); one outside the stacks asked for is neither; a protected one (`hgx:protected=true`)
+ * (nor listed); one outside the stacks asked for is neither, and "a stack" is its full identity —
+ * organization, project, stack name and the random stack id its state holds — as the current
+ * backend records it, so another backend's (or organization's) `dev` is never in scope; a protected one (`hgx:protected=true`)
  * or one of a production stack is kept; one whose lifetime its stack did not set explicitly (no
  * `hgx:ttl` tag: launched before that tag existed, when every stack got a default 12 h) is kept;
  * one without an expiry, with "never", or with an unreadable expiry is kept; only an expiry
  * strictly before now marks it for termination; nothing is terminated without `--confirm`, and
  * `--confirm` needs the stacks named (`--stack`, repeatable) or `--all-stacks`.
  */
+import { execFile } from "node:child_process";
 import { parseArgs } from "node:util";
 import { PRODUCTION_STACKS, PROJECT } from "../config";
 import { DEFAULT_REQUEST_INTERVAL_MS, envMs, LambdaClient, resolveClientOptions } from "../host/lambda/client";
-import { TAG_EXPIRES, TAG_PROJECT, TAG_PROTECTED, TAG_RESOURCE, TAG_STACK, TAG_TTL } from "../host/lambda/instance";
+import { UID_PATTERN } from "../host/lambda/identity";
+import { TAG_EXPIRES, TAG_ORGANIZATION, TAG_PROJECT, TAG_PROTECTED, TAG_RESOURCE, TAG_STACK, TAG_STACK_ID, TAG_TTL } from "../host/lambda/instance";
 import type { Instance } from "../host/lambda/types";
 import { isProductionStack } from "./policy-rules";
 
@@ -40,6 +44,22 @@ export interface ReapPlan {
   readonly decisions: readonly ReapDecision[];
   /** Instances on the account that belong to other projects or carry no project tag (never touched). */
   readonly foreignCount: number;
+  /** Instances of this project whose identity is none of the owners asked for: other backends, organizations or stacks (never touched). */
+  readonly otherOwnerCount: number;
+}
+
+/**
+ * Who owns an instance, as its tags say and its stack's state records (a `StackIdentity` resource's
+ * outputs): two `dev` stacks on two backends differ in `uid`, two organizations in `organization`.
+ */
+export interface ReaperOwner {
+  /** Undefined only for `--stack-id` without `--organization`: the id alone then identifies the stack. */
+  readonly organization?: string;
+  readonly project: string;
+  /** Undefined only for `--stack-id`. */
+  readonly stack?: string;
+  /** The random stack id (`hgx:stack-id`, the `host.stackId` output). */
+  readonly uid: string;
 }
 
 export interface ReapOptions {
@@ -53,6 +73,23 @@ export interface ReapOptions {
   readonly stacks?: readonly string[];
   /** Stacks never reaped whatever their tags say. @default PRODUCTION_STACKS (prod, production) */
   readonly productionStacks?: readonly string[];
+  /**
+   * Only instances whose organization, project, stack and stack id tags equal one of these. Undefined =
+   * match by project and stack name alone (`--any-backend`: it crosses backends and organizations).
+   */
+  readonly owners?: readonly ReaperOwner[];
+}
+
+/** Whether an instance's identity tags are exactly one of `owners`'. */
+export function ownedBy(i: Pick<Instance, "tags">, owners: readonly ReaperOwner[]): boolean {
+  const t = (key: string) => tag(i, key);
+  return owners.some(
+    (o) =>
+      t(TAG_PROJECT) === o.project &&
+      t(TAG_STACK_ID) === o.uid &&
+      (o.organization === undefined || t(TAG_ORGANIZATION) === o.organization) &&
+      (o.stack === undefined || t(TAG_STACK) === o.stack),
+  );
 }
 
 /** Whether an instance's stack tag is one of the stacks asked for. */
@@ -96,7 +133,8 @@ export function parseExpiry(value: string | undefined): { kind: "absent" } | { k
 export function planReap(instances: readonly Instance[], opts: ReapOptions): ReapPlan {
   if (!opts.project) throw new Error("the project to reap is empty. Fix: pass --project <name> (the value of the hgx:project tag).");
   const ours = instances.filter((i) => tag(i, TAG_PROJECT) === opts.project);
-  const inScope = ours.filter((i) => stackInScope(tag(i, TAG_STACK), opts.stacks));
+  const owned = opts.owners === undefined ? ours : ours.filter((i) => ownedBy(i, opts.owners!));
+  const inScope = owned.filter((i) => stackInScope(tag(i, TAG_STACK), opts.stacks));
   const productionStacks = opts.productionStacks ?? PRODUCTION_STACKS;
   const decisions = inScope.map((i): ReapDecision => {
     const expiresAt = tag(i, TAG_EXPIRES) ?? "";
@@ -135,7 +173,7 @@ export function planReap(instances: readonly Instance[], opts: ReapOptions): Rea
   });
   // Expired first, then by stack and name, so the table reads top-down as "what happens".
   decisions.sort((a, b) => (a.action === b.action ? 0 : a.action === "terminate" ? -1 : 1) || a.stack.localeCompare(b.stack) || a.name.localeCompare(b.name));
-  return { decisions, foreignCount: instances.length - ours.length };
+  return { decisions, foreignCount: instances.length - ours.length, otherOwnerCount: ours.length - owned.length };
 }
 
 /** Fixed-width table of the decisions (no secrets: ids, names, tags, prices only). */
@@ -166,6 +204,8 @@ export function summarizePlan(plan: ReapPlan, confirm: boolean): string {
     `${verb} ${doomed.length} expired instance${doomed.length === 1 ? "" : "s"} ($${(cents / 100).toFixed(2)}/h); keeping ${plan.decisions.length - doomed.length}; ` +
       `${plan.foreignCount} instance${plan.foreignCount === 1 ? "" : "s"} of other projects or without a project tag not touched.`,
   ];
+  if (plan.otherOwnerCount > 0)
+    lines.push(`${plan.otherOwnerCount} instance${plan.otherOwnerCount === 1 ? "" : "s"} of this project belong to other stacks, backends or organizations: not touched.`);
   if (!confirm && doomed.length > 0) lines.push("dry run: nothing was terminated. Re-run with --confirm to terminate the instances marked above.");
   return lines.join("\n");
 }
@@ -175,20 +215,78 @@ export function summarizePlan(plan: ReapPlan, confirm: boolean): string {
 // ---------------------------------------------------------------------------------------------
 
 export const REAPER_USAGE = `Usage: tsx scripts/reaper.ts [--confirm] [--project <name>] (--stack <name>... | --all-stacks) [--json]
+       tsx scripts/reaper.ts [--confirm] --stack-id <id>... [--organization <org>] [--stack <name>...]
+       tsx scripts/reaper.ts [--confirm] --any-backend (--stack <name>... | --all-stacks)
 
 Lists this project's Lambda Cloud instances (tag ${TAG_PROJECT}) and terminates those whose ${TAG_EXPIRES}
 tag lies in the past and whose lifetime their stack set explicitly (${TAG_TTL} tag). Dry run by default:
-prints what it would do and terminates nothing. Never touched: instances of other projects or without
-the project tag, protected ones (${TAG_PROTECTED}=true), those of production stacks (${PRODUCTION_STACKS.join(", ")}).
+prints what it would do and terminates nothing. A stack is its identity on the CURRENT Pulumi backend: run
+from the project directory, logged in (pulumi login / PULUMI_BACKEND_URL) to the backend that deployed it;
+the reaper reads each stack's state (pulumi stack export) for its organization and stack id and acts only on
+instances tagged with exactly those (${TAG_ORGANIZATION}, ${TAG_STACK}, ${TAG_STACK_ID}), so another backend's
+or organization's stack of the same name is never touched. Never touched either: instances of other
+projects or without the project tag, protected ones (${TAG_PROTECTED}=true), those of production stacks
+(${PRODUCTION_STACKS.join(", ")}).
 
-  --confirm          actually terminate the expired instances (needs --stack or --all-stacks)
-  --project <name>   value of the ${TAG_PROJECT} tag (default: ${PROJECT})
-  --stack <name>     only instances of this stack (${TAG_STACK} tag); repeat for several
-  --all-stacks       every stack of the project (explicit, so a scheduled job cannot forget --stack)
-  --json             print the plan as JSON
+  --confirm             actually terminate the expired instances (needs --stack, --all-stacks or --stack-id)
+  --project <name>      value of the ${TAG_PROJECT} tag (default: ${PROJECT})
+  --stack <name>        only this stack of the current backend; repeat for several
+  --all-stacks          every stack of the project on the current backend (pulumi stack ls)
+  --stack-id <id>       instead of the backend: instances with this ${TAG_STACK_ID} (a stack's host.stackId output); repeatable
+  --organization <org>  with --stack-id: and this ${TAG_ORGANIZATION} ("organization" on self-managed backends)
+  --any-backend         match by project and stack name only, across every backend and organization on the account
+  --json                print the plan as JSON
   --help
 
-Environment: LAMBDA_API_KEY (required; never read from flags), LAMBDA_API_BASE_URL (optional, e.g. a local emulator).`;
+Environment: LAMBDA_API_KEY (required; never read from flags), LAMBDA_API_BASE_URL (optional, e.g. a local emulator);
+the pulumi CLI's own (PULUMI_BACKEND_URL, PULUMI_ACCESS_TOKEN) to read the stacks' state.`;
+
+/** Where the owners of a backend's stacks come from: the current Pulumi backend, or a test's stand-in. */
+export interface OwnerSource {
+  /** The project's stacks on the backend. */
+  stacks(): Promise<string[]>;
+  /** The Lambda identities a stack's state records (one per machine); [] when it has none. */
+  owners(stack: string): Promise<ReaperOwner[]>;
+}
+
+/** Token of the identity resource whose outputs name a machine's owner (components/host/lambda/identity.ts). */
+export const STACK_IDENTITY_TYPE = "pulumi-nodejs:dynamic/lambda:StackIdentity";
+
+/** The owners a `pulumi stack export` document records: every StackIdentity resource's outputs. */
+export function ownersFromDeployment(exported: unknown): ReaperOwner[] {
+  const resources = (exported as { deployment?: { resources?: unknown } } | null)?.deployment?.resources;
+  if (!Array.isArray(resources)) return [];
+  const owners: ReaperOwner[] = [];
+  for (const r of resources as { type?: unknown; outputs?: Record<string, unknown> }[]) {
+    if (r?.type !== STACK_IDENTITY_TYPE) continue;
+    const o = r.outputs ?? {};
+    const [organization, project, stack, uid] = [o.organization, o.project, o.stack, o.uid];
+    if (typeof organization === "string" && typeof project === "string" && typeof stack === "string" && typeof uid === "string" && UID_PATTERN.test(uid))
+      owners.push({ organization, project, stack, uid });
+  }
+  return owners;
+}
+
+/** Runs the pulumi CLI (bounded: 2 minutes), resolving with stdout; rejects with the end of stderr. */
+function runPulumi(args: readonly string[], opts: { cwd: string; env: NodeJS.ProcessEnv }): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile("pulumi", [...args, "--non-interactive"], { cwd: opts.cwd, env: opts.env, timeout: 120_000, maxBuffer: 512 * 1024 * 1024 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`pulumi ${args.join(" ")} failed: ${(String(stderr).trim().split("\n").slice(-3).join(" | ") || err.message).slice(0, 600)}`));
+      else resolve(String(stdout));
+    });
+  });
+}
+
+/** The current backend, through the pulumi CLI in `cwd` (the project directory). */
+export function pulumiOwnerSource(opts: { cwd: string; env: NodeJS.ProcessEnv }): OwnerSource {
+  return {
+    stacks: async () => {
+      const listed = JSON.parse(await runPulumi(["stack", "ls", "--json"], opts)) as { name?: unknown }[];
+      return listed.map((x) => x.name).filter((n): n is string => typeof n === "string");
+    },
+    owners: async (stack) => ownersFromDeployment(JSON.parse(await runPulumi(["stack", "export", "--stack", stack], opts))),
+  };
+}
 
 /** The slice of the Lambda client the reaper uses. */
 export interface ReaperClient {
@@ -204,6 +302,10 @@ export interface ReaperIo {
   readonly now?: () => Date;
   /** Injected for tests. @default a LambdaClient built from the environment */
   readonly createClient?: (env: NodeJS.ProcessEnv) => ReaperClient;
+  /** The backend the stacks are read from. @default the pulumi CLI in `cwd` */
+  readonly ownerSource?: OwnerSource;
+  /** The project directory the pulumi CLI runs in. @default process.cwd() */
+  readonly cwd?: string;
 }
 
 /** The production client: credentials and pacing from the environment only. */
@@ -219,7 +321,17 @@ export function clientFromEnv(env: NodeJS.ProcessEnv): ReaperClient {
 
 /** Runs the reaper; resolves to the exit code (0 ok, 1 API failure, 2 usage). */
 export async function runReaper(argv: readonly string[], io: ReaperIo): Promise<number> {
-  let values: { confirm: boolean; project?: string; stack?: string[]; "all-stacks": boolean; json: boolean; help: boolean };
+  let values: {
+    confirm: boolean;
+    project?: string;
+    stack?: string[];
+    "all-stacks": boolean;
+    "stack-id"?: string[];
+    organization?: string;
+    "any-backend": boolean;
+    json: boolean;
+    help: boolean;
+  };
   try {
     values = parseArgs({
       args: [...argv],
@@ -230,6 +342,9 @@ export async function runReaper(argv: readonly string[], io: ReaperIo): Promise<
         project: { type: "string" },
         stack: { type: "string", multiple: true },
         "all-stacks": { type: "boolean", default: false },
+        "stack-id": { type: "string", multiple: true },
+        organization: { type: "string" },
+        "any-backend": { type: "boolean", default: false },
         json: { type: "boolean", default: false },
         help: { type: "boolean", default: false },
       },
@@ -247,14 +362,55 @@ export async function runReaper(argv: readonly string[], io: ReaperIo): Promise<
     io.err(`reaper: give either --stack or --all-stacks, not both.\n\n${REAPER_USAGE}`);
     return 2;
   }
-  if (values.confirm && stacks === undefined && !values["all-stacks"]) {
+  const stackIds = values["stack-id"];
+  if (values.confirm && stacks === undefined && !values["all-stacks"] && stackIds === undefined) {
     io.err(
       `reaper: --confirm needs the stacks it may act on: --stack <name> (repeat for several) for the stacks this job owns, or --all-stacks.\n\n${REAPER_USAGE}`,
     );
     return 2;
   }
+  const badIds = (stackIds ?? []).filter((id) => !UID_PATTERN.test(id));
+  if (badIds.length > 0) {
+    io.err(`reaper: --stack-id ${badIds.map((id) => JSON.stringify(id)).join(", ")} is not a stack id (16 lowercase hex digits). Fix: copy it from \`pulumi stack output host.stackId\`.`);
+    return 2;
+  }
+  if (stackIds !== undefined && (values["any-backend"] || values["all-stacks"])) {
+    io.err(`reaper: --stack-id names the stacks itself; drop --any-backend / --all-stacks.\n\n${REAPER_USAGE}`);
+    return 2;
+  }
+  if (values.organization !== undefined && stackIds === undefined) {
+    io.err(`reaper: --organization goes with --stack-id (with --stack the organization comes from the backend's state).\n\n${REAPER_USAGE}`);
+    return 2;
+  }
   const env = io.env ?? process.env;
   const project = values.project ?? PROJECT;
+  let owners: ReaperOwner[] | undefined;
+  // Owners read from the backend name their stacks exactly; `--stack` may then be qualified (org/project/stack).
+  let fromBackend = false;
+  if (stackIds !== undefined) {
+    owners = stackIds.map((uid) => ({ project, uid, ...(values.organization === undefined ? {} : { organization: values.organization }) }));
+  } else if (values["any-backend"]) {
+    io.err("reaper: --any-backend: matching by project and stack name only, across every backend and organization on this account.");
+  } else {
+    const source = io.ownerSource ?? pulumiOwnerSource({ cwd: io.cwd ?? process.cwd(), env });
+    fromBackend = true;
+    try {
+      const names = stacks ?? (await source.stacks());
+      owners = [];
+      for (const name of names) {
+        const found = (await source.owners(name)).filter((o) => o.project === project);
+        if (found.length === 0) io.err(`reaper: stack ${name} on the current backend has no Lambda identity of project ${project} in its state (never deployed, or destroyed): nothing of it is in scope.`);
+        owners.push(...found);
+      }
+    } catch (e) {
+      io.err(
+        `reaper: cannot read the stacks from the current Pulumi backend: ${(e as Error).message}\n` +
+          "Fix: run from the project directory, logged in to the backend that deployed the stack (pulumi login / PULUMI_BACKEND_URL); " +
+          "or name the instances' stack id: --stack-id <host.stackId output> [--organization <org>]; --any-backend matches by stack name alone.",
+      );
+      return 2;
+    }
+  }
   let client: ReaperClient;
   try {
     client = (io.createClient ?? clientFromEnv)(env);
@@ -264,14 +420,14 @@ export async function runReaper(argv: readonly string[], io: ReaperIo): Promise<
   }
   try {
     const instances = await client.listInstances();
-    const plan = planReap(instances, { project, now: (io.now ?? (() => new Date()))(), stacks });
+    const plan = planReap(instances, { project, now: (io.now ?? (() => new Date()))(), stacks: fromBackend ? undefined : stacks, owners });
     const doomed = plan.decisions.filter((d) => d.action === "terminate").map((d) => d.id);
     let terminated: string[] = [];
     if (values.confirm && doomed.length > 0) {
       terminated = (await client.terminateInstances(doomed)).map((i) => i.id);
     }
     if (values.json) {
-      io.out(JSON.stringify({ project, stacks: stacks ?? null, confirm: values.confirm, ...plan, terminated }, null, 2));
+      io.out(JSON.stringify({ project, stacks: stacks ?? null, owners: owners ?? null, confirm: values.confirm, ...plan, terminated }, null, 2));
     } else {
       io.out(`project ${project}${stacks ? `, stack${stacks.length === 1 ? "" : "s"} ${stacks.join(", ")}` : ""}: ${plan.decisions.length} instance(s)`);
       if (plan.decisions.length > 0) io.out(formatReapTable(plan, values.confirm));

@@ -3,8 +3,8 @@
  * is the emulator (kept to the vendor's OpenAPI file), whose instances point at the real sshd test
  * host. One `up` runs machine (SSH key, filesystem, firewall, instance), host checks, server and
  * benchmark; preview shows no changes; refresh finds no drift; destroy terminates the instance and
- * keeps the filesystem, which the next deploy re-attaches (with the stack's id, as scripts/down.sh
- * records it) instead of creating another. The emulator enforces the vendor's rate limits at real
+ * keeps the filesystem, which the next deploy re-attaches (with the stack's id set as lambdaStackId,
+ * the way back after a bare destroy) instead of creating another. The emulator enforces the vendor's rate limits at real
  * time (1 request/s, 1 launch/12 s) against the product's own pacing (1.2 s, 13 s).
  *
  * Host keys: the stack generates the instance's SSH host key and sends it in the launch's cloud-init
@@ -165,7 +165,7 @@ describe("lambda mode through the real engine against the emulator", () => {
     expect(emulator.state.instances().filter((i) => i.status !== "terminated")).toEqual([]);
     expect(emulator.state.filesystems().map((f) => f.id)).toEqual([filesystemId]);
     expect(dockerSshState(xdgCache).files, "destroy left the docker provider's files").toEqual([]);
-    // What scripts/down.sh does before destroying: the identity's id goes into the stack's config.
+    // The way back after a full destroy: the identity's id set as the stack's lambdaStackId.
     await engine.stack.setConfig("hgx-inference:lambdaStackId", { value: stackId });
 
     const again = await engine.stack.up({ onOutput: engine.onOutput });

@@ -129,7 +129,9 @@ const badValues: Array<{ name: string; raw: RawConfig; expect: string[] }> = [
   { name: "benchmark timeout of 0.1 s", raw: { ...lambdaBase, benchmarkTimeout: "0.1s" }, expect: ["benchmarkTimeout:", '"0.1s" is outside 1m-24h'] },
   { name: "startup timeout of 1 ms", raw: { ...lambdaBase, sglangStartupTimeout: "1ms" }, expect: ["sglangStartupTimeout:", '"1ms" is outside 1m-24h'] },
   { name: "startup timeout beyond a timer's range", raw: { ...lambdaBase, sglangStartupTimeout: "30d" }, expect: ["sglangStartupTimeout:", '"30d" is outside 1m-24h'] },
-  { name: "TTL of 100000 days", raw: { ...lambdaBase, lambdaTtl: "100000d" }, expect: ["lambdaTtl:", '"100000d" is outside 0-365d'] },
+  { name: "TTL of 100000 days", raw: { ...lambdaBase, lambdaTtl: "100000d" }, expect: ["lambdaTtl:", '"100000d" is outside 1h-365d'] },
+  { name: "TTL of 30 s (shorter than a deploy)", raw: { ...lambdaBase, lambdaTtl: "30s" }, expect: ["lambdaTtl:", '"30s" is outside 1h-365d (a cold deploy takes about 50 minutes', "Fix: pulumi config set hgx-inference:lambdaTtl <duration 1h-365d>"] },
+  { name: "TTL of 59 minutes", raw: { ...lambdaBase, lambdaTtl: "59m" }, expect: ["lambdaTtl:", '"59m" is outside 1h-365d'] },
   { name: "filesystem name against Lambda's rule", raw: { ...lambdaBase, lambdaFilesystemName: "9-cache_x" }, expect: ["lambdaFilesystemName:", '"9-cache_x" breaks Lambda\'s filesystem name rule', "pulumi config set hgx-inference:lambdaFilesystemName hgx-hf-cache"] },
   { name: "filesystem name over 60 characters", raw: { ...lambdaBase, lambdaFilesystemName: `a${"b".repeat(60)}` }, expect: ["lambdaFilesystemName:", "at most 60"] },
   { name: "blank image family", raw: { ...lambdaBase, lambdaImageFamily: "  " }, expect: ["lambdaImageFamily:", '"" is empty', "gpu-base-24-04"] },
@@ -138,6 +140,7 @@ const badValues: Array<{ name: string; raw: RawConfig; expect: string[] }> = [
   { name: "price ceiling in hex", raw: { ...lambdaBase, lambdaMaxHourlyPriceUsd: "0x40" }, expect: ["lambdaMaxHourlyPriceUsd:", "is not a plain decimal"] },
   { name: "API URL over plain http to another host", raw: { ...lambdaBase, lambdaApiUrl: "http://api.example.com/api/v1" }, expect: ["lambdaApiUrl:", "sends the API key unencrypted to api.example.com", "https://cloud.lambda.ai/api/v1"] },
   { name: "API URL with credentials", raw: { ...lambdaBase, lambdaApiUrl: "https://u:p@cloud.lambda.ai/api/v1" }, expect: ["lambdaApiUrl:", "carries user:password@ credentials"] },
+  { name: "API URL on another https host", raw: { ...lambdaBase, lambdaApiUrl: "https://cloud.lambda.ai.example.net/api/v1" }, expect: ["lambdaApiUrl:", "sends the API key to cloud.lambda.ai.example.net, which is neither the vendor's (cloud.lambda.ai, cloud.lambdalabs.com) nor this machine's loopback; if that host is yours (a proxy), set hgx-inference:lambdaApiUrlAllowAnyHost true", "Fix: pulumi config set hgx-inference:lambdaApiUrl https://cloud.lambda.ai/api/v1"] },
   { name: "SSH host with a space and a semicolon", raw: { hostMode: "existing", sshHost: "10.0.0.5; rm", sshPrivateKey: "k" }, expect: ["sshHost:", "is not an IP address or DNS host name"] },
   { name: "SSH host that is an ssh option", raw: { hostMode: "existing", sshHost: "-oProxyCommand=x", sshPrivateKey: "k" }, expect: ["sshHost:", "leading '-'"] },
   { name: "SSH user with a leading dash", raw: { hostMode: "existing", sshHost: "10.0.0.5", sshPrivateKey: "k", sshUser: "-oX" }, expect: ["sshUser:", "is not a login name"] },
@@ -189,6 +192,16 @@ describe("parseStackConfig: bad values", () => {
     }
     expect(message).toContain("lambdaApiKey: is stored in plaintext");
     expect(message).not.toContain("sk-test-not-a-real-key");
+  });
+
+  it("takes the vendor's API hosts and loopback for lambdaApiUrl; any other host only with lambdaApiUrlAllowAnyHost", () => {
+    for (const url of ["https://cloud.lambda.ai/api/v1", "https://cloud.lambdalabs.com/api/v1", "https://eu.cloud.lambda.ai/api/v1", "http://127.0.0.1:8080/api/v1", "https://localhost/api/v1"])
+      expect({ url, problems: problemsOf({ ...lambdaBase, lambdaApiUrl: url }) }).toEqual({ url, problems: [] });
+    for (const url of ["https://evil.example/api/v1", "https://notlambda.ai/api/v1", "https://cloud.lambda.ai.evil.example/api/v1", "https://lambdalabs.com/api/v1"])
+      expect(problemsOf({ ...lambdaBase, lambdaApiUrl: url }).join("\n")).toContain("lambdaApiUrlAllowAnyHost");
+    expect(problemsOf({ ...lambdaBase, lambdaApiUrl: "https://proxy.example/api/v1", lambdaApiUrlAllowAnyHost: "true" })).toEqual([]);
+    // The override never allows plain http off this machine.
+    expect(problemsOf({ ...lambdaBase, lambdaApiUrl: "http://proxy.example/api/v1", lambdaApiUrlAllowAnyHost: "true" }).join("\n")).toContain("unencrypted");
   });
 
   it("refuses SSH open to the world on a protected stack (prod by name, production: true, lambdaProtect), naming the key and the fix", () => {

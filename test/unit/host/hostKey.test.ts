@@ -140,12 +140,12 @@ describe("the pre-flight host key check against a stand-in ssh-keyscan", () => {
   );
   fs.writeFileSync(path.join(bin, "sleep"), "#!/bin/sh\nexit 0\n", { mode: 0o755 });
 
-  function run(pin: HostKeyPin, served: string, silentFor = 0) {
+  function run(pin: HostKeyPin, served: string, silentFor = 0, env: Record<string, string> = {}) {
     const count = path.join(tmp, `count-${Math.random()}`);
     const script = renderHostKeyCheckScript({ host: "192.0.2.9", port: 2222 }, pin, "hgx-inference:sshHostKey", { attempts: 3, intervalSeconds: 1, timeoutSeconds: 1 });
     const r = spawnSync("/bin/bash", ["-c", script], {
       encoding: "utf8",
-      env: { PATH: `${bin}:${process.env.PATH}`, FAKE_KEYSCAN_KEY: served, FAKE_KEYSCAN_COUNT: count, FAKE_KEYSCAN_SILENT_FOR: String(silentFor) },
+      env: { PATH: `${bin}:${process.env.PATH}`, FAKE_KEYSCAN_KEY: served, FAKE_KEYSCAN_COUNT: count, FAKE_KEYSCAN_SILENT_FOR: String(silentFor), ...env },
     });
     return { ...r, scans: Number(fs.readFileSync(count, "utf8")) };
   }
@@ -182,6 +182,18 @@ describe("the pre-flight host key check against a stand-in ssh-keyscan", () => {
     const r = run({ kind: "tofu" }, served);
     expect(r).toMatchObject({ status: 0, stdout: `${served}\n` });
     expect(r.stderr).toContain(`trusting 192.0.2.9:2222 on first use: ${wrong.fingerprint}`);
+  });
+
+  it("trust on first use only: a re-run pins the key recorded in state (the provider's PULUMI_COMMAND_STDOUT)", () => {
+    const recorded = `${right.pub.split(" ").slice(0, 2).join(" ")}\n`; // what the first run printed, kept in state
+    const impostor = run({ kind: "tofu" }, wrong.pub.split(" ").slice(0, 2).join(" "), 0, { PULUMI_COMMAND_STDOUT: recorded });
+    expect(impostor.status).toBe(1);
+    expect(impostor.stdout).toBe("");
+    expect(impostor.stderr).toContain(`host key check FAILED for 192.0.2.9:2222: the host presented ssh-ed25519 ${wrong.fingerprint}, which did not match ${right.fingerprint}, the key trusted on first use and kept in state`);
+    expect(impostor.stderr).toContain("pulumi config set hgx-inference:sshHostKey");
+    const same = run({ kind: "tofu" }, right.pub.split(" ").slice(0, 2).join(" "), 0, { PULUMI_COMMAND_STDOUT: recorded });
+    expect(same).toMatchObject({ status: 0, stdout: recorded });
+    expect(same.stderr).toContain(`presented the key trusted on first use (${right.fingerprint})`);
   });
 });
 

@@ -89,18 +89,63 @@ describe("GitHub Actions examples", () => {
     expect(w.jobs["deploy-prod"].needs).toBe("promote-check");
     expect(w.jobs["deploy-prod"].environment).toBe("production");
     const check = w.jobs["promote-check"].steps.map((s) => s.run ?? "").join("\n");
-    expect(check).toMatch(/npx tsx scripts\/promote-check\.ts \\\s+--stack "\$\{\{ vars\.PULUMI_ORG \}\}\/hgx-inference\/dev"/);
-    expect(check).toMatch(/set -o pipefail/); // the tee must not swallow exit code 1
+    expect(check).toMatch(/npx tsx scripts\/promote-check\.ts --stack "\$DEV_STACK"/);
+    expect(w.jobs["promote-check"].env?.DEV_STACK).toBe("${{ vars.PULUMI_ORG }}/hgx-inference/dev");
+    expect(check).toMatch(/set -euo pipefail/); // the tee must not swallow exit code 1
     expect(pulumiSteps({ ...w, jobs: { p: w.jobs["deploy-prod"] } })[0].with).toMatchObject({ command: "up", "stack-name": "${{ vars.PULUMI_ORG }}/hgx-inference/prod" });
+  });
+
+  it("promotes only the commit dev deployed, only from main, with inputs through env and the token only on the steps that need it", () => {
+    const { doc: w, text } = workflows["pulumi-promote-prod.yml"];
+    const check = w.jobs["promote-check"];
+    const deploy = w.jobs["deploy-prod"];
+    // A dispatch from any other branch, or a dev run that was not a push to main, never starts the job.
+    expect(check.if).toContain("github.event_name == 'workflow_dispatch' && github.ref == 'refs/heads/main'");
+    expect(check.if).toContain("github.event.workflow_run.head_branch == 'main'");
+    expect(check.if).toContain("github.event.workflow_run.event == 'push'");
+    // The commit is the one dev's last successful update records, checked to be on main (and the triggering run's).
+    const resolve = check.steps.find((s) => s.run?.includes("pulumi stack history"))!.run!;
+    expect(resolve).toContain('git.head');
+    expect(resolve).toContain('git merge-base --is-ancestor "$sha" origin/main');
+    expect(resolve).toContain('"$RUN_SHA" != "$sha"');
+    expect(check.steps.find((s) => s.uses?.startsWith("actions/checkout@"))!.with).toMatchObject({ ref: "main", "fetch-depth": 0 });
+    expect(deploy.steps.find((s) => s.uses?.startsWith("actions/checkout@"))!.with).toMatchObject({ ref: "${{ needs.promote-check.outputs.sha }}" });
+    expect((check as Job & { outputs?: Record<string, string> }).outputs).toEqual({ sha: "${{ steps.deployed.outputs.sha }}" });
+    // No expression is interpolated into a run: line (inputs arrive through env and are validated).
+    for (const step of [...check.steps, ...deploy.steps]) expect(step.run ?? "").not.toContain("${{");
+    expect(check.env?.TOLERANCE).toBe("${{ inputs.tolerance || '0.1' }}");
+    expect(check.steps.find((s) => s.run?.includes("promote-check.ts"))!.run).toMatch(/\[\[ "\$TOLERANCE" =~ \^0/);
+    // The token is a step secret, never on a job (where every step, and an input, would sit next to it).
+    expect(JSON.stringify(check.env ?? {})).not.toContain("secrets.");
+    expect(JSON.stringify(deploy.env ?? {})).not.toContain("secrets.");
+    for (const step of check.steps) if (step.env?.PULUMI_ACCESS_TOKEN) expect(step.run ?? "").not.toMatch(/inputs\./);
+    // The production environment is documented as main-only with required reviewers.
+    expect(text).toMatch(/Deployment branches and tags: "Selected branches" = main only/);
+    expect(text).toMatch(/Required reviewers/);
+  });
+
+  it("no workflow interpolates an input or event text into a run: line", () => {
+    for (const [name, { doc }] of Object.entries(workflows)) {
+      for (const step of allSteps(doc)) {
+        const run = step.run ?? "";
+        expect({ name, run, inputs: /\$\{\{\s*(inputs|github\.event\.inputs)\./.test(run) }).toEqual({ name, run, inputs: false });
+        // Event fields other than numbers (the PR number) are attacker-chosen text.
+        expect({ name, run, event: /\$\{\{\s*github\.event\.(?!pull_request\.number\b)/.test(run) }).toEqual({ name, run, event: false });
+      }
+    }
   });
 
   it("teardown is scheduled, destroys dev and sweeps with the reaper scoped to dev", () => {
     const w = workflows["pulumi-teardown.yml"].doc;
     expect(w.on.schedule).toEqual([{ cron: "0 2 * * *" }]);
-    expect(pulumiSteps(w)[0].with).toMatchObject({ command: "destroy" });
+    expect(pulumiSteps(w).filter((st) => st.with?.command).map((st) => st.with)).toEqual([expect.objectContaining({ command: "destroy" })]);
     const reaps = allSteps(w).filter((s) => s.run?.includes("scripts/reaper.ts"));
     expect(reaps).toHaveLength(1);
-    expect(reaps[0].run).toMatch(/npx tsx scripts\/reaper\.ts --confirm --stack dev\b/);
+    expect(reaps[0].run).toMatch(/npx tsx scripts\/reaper\.ts --confirm --stack "\$DEV_STACK"/);
+    expect(reaps[0].env).toEqual({ DEV_STACK: "${{ vars.PULUMI_ORG }}/hgx-inference/dev" });
+    // The reaper reads dev's identity from its state: it runs before the destroy removes it.
+    const steps = allSteps(w);
+    expect(steps.indexOf(reaps[0])).toBeLessThan(steps.findIndex((st) => st.with?.command === "destroy"));
     expect(reaps[0].run).not.toMatch(/--all-stacks|--stack prod/);
     expect(w.concurrency?.group).toBe("pulumi-dev");
   });
@@ -130,7 +175,7 @@ describe("paths named by the examples exist", () => {
     expect(doc["promote-check"].script).toEqual(["npx tsx scripts/promote-check.ts --outputs-file dev-outputs.json"]);
     expect(doc.preview.rules).toEqual([{ if: '$CI_PIPELINE_SOURCE == "merge_request_event"', when: "manual" }]);
     expect(doc.preview.environment?.name).toBe("preview");
-    expect(doc.teardown.script).toContain("npx tsx scripts/reaper.ts --confirm --stack dev");
+    expect(doc.teardown.script).toEqual(['npx tsx scripts/reaper.ts --confirm --stack "$DEV_STACK"', 'pulumi destroy --yes --stack "$DEV_STACK"']);
   });
 });
 

@@ -6,7 +6,7 @@
 import { execFile } from "node:child_process";
 import * as path from "node:path";
 import { beforeEach, describe, expect, it } from "vitest";
-import { formatDuration, parseExpiry, planReap, runReaper, stackInScope } from "../../../components/ops/reaper";
+import { formatDuration, ownersFromDeployment, parseExpiry, planReap, runReaper, stackInScope, STACK_IDENTITY_TYPE, type OwnerSource, type ReaperOwner } from "../../../components/ops/reaper";
 import { expiryFor, instanceTags } from "../../../components/host/lambda/instance";
 import { resolveLambdaMachineArgs, type LambdaMachineArgs } from "../../../components/host/lambdaMachine";
 import { parseStackConfig, type RawConfig } from "../../../components/config";
@@ -20,9 +20,33 @@ const NOW = Date.now();
 const iso = (offsetMs: number) => new Date(NOW + offsetMs).toISOString().replace(/\.\d{3}Z$/, "Z");
 const HOUR = 3_600_000;
 
+/**
+ * Two self-managed backends, A (this test's) and B (a teammate's), each with a `dev` stack: same organization
+ * ("organization", every DIY backend's), project and stack name; only the stack id their states hold differs.
+ */
+const ORG = "organization";
+const UID = { dev: "a000000000000001", ci: "a000000000000002", prod: "a000000000000003" } as const;
+const UID_B_DEV = "b000000000000001";
+/** Backend A as the reaper reads it: its stacks and the identity each one's state records. */
+function backend(uids: Readonly<Record<string, string>>, organization = ORG): OwnerSource & { reads: string[] } {
+  const reads: string[] = [];
+  return {
+    reads,
+    stacks: async () => Object.keys(uids),
+    owners: async (stack) => {
+      reads.push(stack);
+      return uids[stack] === undefined ? [] : [{ organization, project: PROJECT, stack, uid: uids[stack] }];
+    },
+  };
+}
+
 /** name -> tags; the fleet every emulator test starts from. */
 const FLEET: Record<string, Tag[]> = {
   "dev-expired": tags({ project: PROJECT, stack: "dev", expires: iso(-2 * HOUR), ttl: "28800s" }),
+  // The teammate's dev on backend B: expired too, and never ours to terminate.
+  "dev-expired-backend-b": tags({ project: PROJECT, stack: "dev", expires: iso(-3 * HOUR), ttl: "28800s", uid: UID_B_DEV }),
+  // A dev stack id like ours in another organization (same uid: as if copied): not ours either.
+  "dev-expired-other-org": tags({ project: PROJECT, stack: "dev", expires: iso(-3 * HOUR), ttl: "28800s", organization: "acme" }),
   "ci-expired": tags({ project: PROJECT, stack: "ci", expires: iso(-5 * 60_000), ttl: "3600s" }),
   "dev-fresh": tags({ project: PROJECT, stack: "dev", expires: iso(6 * HOUR), ttl: "28800s" }),
   "prod-never": tags({ project: PROJECT, stack: "prod", expires: "never" }),
@@ -33,10 +57,13 @@ const FLEET: Record<string, Tag[]> = {
 };
 const EXPECTED_TERMINATED = ["ci-expired", "dev-expired"];
 
-function tags(t: { project?: string; stack?: string; expires?: string; ttl?: string }): Tag[] {
+function tags(t: { project?: string; stack?: string; expires?: string; ttl?: string; organization?: string; uid?: string }): Tag[] {
   const out: Tag[] = [];
   if (t.project) out.push({ key: "hgx:project", value: t.project });
-  if (t.stack) out.push({ key: "hgx:stack", value: t.stack }, { key: "hgx:resource", value: "gpu" });
+  if (t.stack) {
+    const uid = t.uid ?? UID[t.stack as keyof typeof UID] ?? "f000000000000000";
+    out.push({ key: "hgx:organization", value: t.organization ?? ORG }, { key: "hgx:stack", value: t.stack }, { key: "hgx:resource", value: "gpu" }, { key: "hgx:stack-id", value: uid });
+  }
   if (t.expires) out.push({ key: "hgx:expires-at", value: t.expires });
   if (t.ttl) out.push({ key: "hgx:ttl", value: t.ttl });
   return out;
@@ -94,10 +121,10 @@ const reaperEnv = () => ({
   LAMBDA_API_LAUNCH_INTERVAL_MS: String(RATE_LIMIT.launchIntervalMs * 1.25),
 });
 
-async function reap(argv: string[], env: NodeJS.ProcessEnv = reaperEnv()) {
+async function reap(argv: string[], env: NodeJS.ProcessEnv = reaperEnv(), ownerSource: OwnerSource = backend(UID)) {
   const out: string[] = [];
   const err: string[] = [];
-  const code = await runReaper(argv, { out: (l) => out.push(l), err: (l) => err.push(l), env });
+  const code = await runReaper(argv, { out: (l) => out.push(l), err: (l) => err.push(l), env, ownerSource });
   return { code, out: out.join("\n"), err: err.join("\n") };
 }
 
@@ -181,7 +208,7 @@ describe("reaper against the Lambda emulator", () => {
     const doc = JSON.parse(r.out) as { terminated: string[]; decisions: { id: string; action: string }[] };
     expect(doc.terminated).toEqual([idsByName["dev-expired"]]);
     expect(statusOf("ci-expired")).toBe("active");
-    const other = await reap(["--project", "someone-else"]);
+    const other = await reap(["--project", "someone-else", "--any-backend"]);
     expect(other.out).toMatch(/would terminate\s+\S+\s+other-expired/);
     expect(statusOf("other-expired")).toBe("active");
   });
@@ -210,17 +237,98 @@ describe("reaper against the Lambda emulator", () => {
           (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? -1) : 0, stdout, stderr }),
         );
       });
-    const dry = await run([]);
+    // As a process the reaper would read the stacks through the pulumi CLI; the stack ids name them here.
+    const ids = ["--stack-id", UID.dev, "--stack-id", UID.ci, "--organization", ORG];
+    const dry = await run(ids);
     expect(dry.code).toBe(0);
     expect(dry.stdout).toMatch(/would terminate 2 expired instances/);
     expect(terminateRequests()).toEqual([]);
-    const real = await run(["--confirm", "--all-stacks"]);
+    const real = await run(["--confirm", ...ids]);
     expect(real.code).toBe(0);
     expect(`${real.stdout}${real.stderr}`).not.toContain(emu.apiKey);
     expect(EXPECTED_TERMINATED.map(statusOf).every((s) => s === "terminating" || s === "terminated")).toBe(true);
     expect(statusOf("other-expired")).toBe("active");
     expect(statusOf("untagged")).toBe("active");
+    expect(statusOf("dev-expired-backend-b")).toBe("active");
+    expect(statusOf("dev-expired-other-org")).toBe("active");
   }, 60_000);
+
+  it("two backends' dev stacks never terminate each other's instances: each reaper acts on its own backend's identity", async () => {
+    const a = backend(UID);
+    const fromA = await reap(["--confirm", "--stack", "dev", "--json"], reaperEnv(), a);
+    expect(fromA.code).toBe(0);
+    expect(a.reads).toEqual(["dev"]);
+    expect((JSON.parse(fromA.out) as { terminated: string[] }).terminated).toEqual([idsByName["dev-expired"]]);
+    expect(statusOf("dev-expired-backend-b")).toBe("active");
+    expect(statusOf("dev-expired-other-org")).toBe("active");
+
+    const fromB = await reap(["--confirm", "--stack", "dev"], reaperEnv(), backend({ dev: UID_B_DEV }));
+    expect(fromB.code).toBe(0);
+    expect(fromB.out).toMatch(/TERMINATE\s+\S+\s+dev-expired-backend-b/);
+    expect(fromB.out).toMatch(/\d+ instances of this project belong to other stacks, backends or organizations: not touched/);
+    expect(statusOf("dev-expired-other-org")).toBe("active");
+    expect(statusOf("ci-expired")).toBe("active");
+  });
+
+  it("--stack-id (and --organization) name an identity without the backend; --any-backend is the explicit way to cross backends", async () => {
+    const unreachable: OwnerSource = { stacks: async () => Promise.reject(new Error("not logged in")), owners: async () => Promise.reject(new Error("not logged in")) };
+    const byId = await reap(["--stack-id", UID.dev, "--organization", "acme"], reaperEnv(), unreachable);
+    expect(byId.code).toBe(0);
+    expect(byId.out).toMatch(/would terminate\s+\S+\s+dev-expired-other-org/);
+    expect(byId.out).not.toMatch(/would terminate\s+\S+\s+dev-expired\s/);
+    const noBackend = await reap(["--stack", "dev"], reaperEnv(), unreachable);
+    expect(noBackend.code).toBe(2);
+    expect(noBackend.err).toContain("cannot read the stacks from the current Pulumi backend: not logged in");
+    expect(noBackend.err).toContain("--stack-id <host.stackId output>");
+    expect((await reap(["--stack-id", "DEV"])).err).toContain('--stack-id "DEV" is not a stack id (16 lowercase hex digits)');
+    expect((await reap(["--organization", "acme", "--stack", "dev"])).code).toBe(2);
+    const any = await reap(["--any-backend", "--stack", "dev"], reaperEnv(), unreachable);
+    expect(any.err).toContain("--any-backend: matching by project and stack name only");
+    expect(any.out).toMatch(/would terminate 3 expired instances/);
+    expect(terminateRequests()).toEqual([]);
+  });
+
+  it("a qualified stack name (org/project/stack, as CI names it) reads that stack's identity from the backend", async () => {
+    const source: OwnerSource = { stacks: async () => [], owners: async (stack) => (stack === "organization/hgx-inference/dev" ? [{ organization: ORG, project: PROJECT, stack: "dev", uid: UID.dev }] : []) };
+    const r = await reap(["--confirm", "--stack", "organization/hgx-inference/dev", "--json"], reaperEnv(), source);
+    expect(r.code, r.err).toBe(0);
+    expect((JSON.parse(r.out) as { terminated: string[] }).terminated).toEqual([idsByName["dev-expired"]]);
+  });
+
+  it("a stack without an identity in the backend's state is named, and nothing of it is in scope", async () => {
+    const r = await reap(["--confirm", "--stack", "pr-7"]);
+    expect(r.code).toBe(0);
+    expect(r.err).toContain("stack pr-7 on the current backend has no Lambda identity of project hgx-inference in its state");
+    expect(terminateRequests()).toEqual([]);
+  });
+});
+
+describe("ownersFromDeployment (pulumi stack export)", () => {
+  it("takes every StackIdentity's organization, project, stack and uid, and nothing else", () => {
+    const identity = (resource: string, uid: string) => ({
+      urn: `urn:pulumi:dev::hgx-inference::hgx:host:LambdaMachine$${STACK_IDENTITY_TYPE}::${resource}-identity`,
+      type: STACK_IDENTITY_TYPE,
+      outputs: { organization: "organization", project: "hgx-inference", stack: "dev", resource, requestedUid: "", uid },
+    });
+    const exported = {
+      version: 3,
+      deployment: {
+        resources: [
+          { urn: "urn:pulumi:dev::hgx-inference::pulumi:pulumi:Stack::hgx-inference-dev", type: "pulumi:pulumi:Stack", outputs: {} },
+          identity("hgx-machine", "0123456789abcdef"),
+          identity("hgx-2-machine", "fedcba9876543210"),
+          { ...identity("broken", "not-a-uid") },
+        ],
+      },
+    };
+    const owners: ReaperOwner[] = ownersFromDeployment(exported);
+    expect(owners).toEqual([
+      { organization: "organization", project: "hgx-inference", stack: "dev", uid: "0123456789abcdef" },
+      { organization: "organization", project: "hgx-inference", stack: "dev", uid: "fedcba9876543210" },
+    ]);
+    expect(ownersFromDeployment({ version: 3, deployment: {} })).toEqual([]);
+    expect(ownersFromDeployment(null)).toEqual([]);
+  });
 });
 
 /**
@@ -246,13 +354,13 @@ describe("prod is never reaped", () => {
     // prod as configured today: no TTL (none is set), protected because it is prod.
     "prod-no-ttl": launchTags("prod", {}),
     // prod launched by the old default (12 h expiry, no hgx:ttl, no protection): now 12 h old.
-    "prod-old-default": tags({ project: PROJECT, stack: "prod", expires: iso(LAUNCH.getTime() - NOW + 12 * HOUR) }),
+    "prod-old-default": tags({ project: PROJECT, stack: "prod", expires: iso(LAUNCH.getTime() - NOW + 12 * HOUR), organization: "org-test", uid: "0123456789abcdef" }),
     // a stack that asks for protection, with an expired explicit TTL.
     "staging-protected": launchTags("staging", { lambdaProtect: "true", lambdaTtl: "2h" }),
     // dev with an explicit 8 h TTL: expired 4 h ago.
     "dev-expired": launchTags("dev", { lambdaTtl: "8h" }),
     // dev launched by the old default: expired too, but nobody chose that expiry.
-    "dev-old-default": tags({ project: PROJECT, stack: "dev", expires: iso(LAUNCH.getTime() - NOW + 12 * HOUR) }),
+    "dev-old-default": tags({ project: PROJECT, stack: "dev", expires: iso(LAUNCH.getTime() - NOW + 12 * HOUR), organization: "org-test", uid: "0123456789abcdef" }),
   });
 
   beforeEach(async () => {
@@ -265,7 +373,8 @@ describe("prod is never reaped", () => {
   async function reapLater(argv: string[]) {
     const out: string[] = [];
     const err: string[] = [];
-    const code = await runReaper(argv, { out: (l) => out.push(l), err: (l) => err.push(l), env: reaperEnv(), now: () => LATER });
+    const ownerSource = backend({ dev: "0123456789abcdef", prod: "0123456789abcdef", staging: "0123456789abcdef" }, "org-test");
+    const code = await runReaper(argv, { out: (l) => out.push(l), err: (l) => err.push(l), env: reaperEnv(), now: () => LATER, ownerSource });
     return { code, out: out.join("\n"), err: err.join("\n") };
   }
 

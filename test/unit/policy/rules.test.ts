@@ -203,6 +203,9 @@ describe("policy bypasses are violations", () => {
     { bypass: "allowlist 000.0.0.0/0 (leading zeros)", findings: () => allowlisted(["000.0.0.0/0"]), says: /000\.0\.0\.0\/0 reaches every IPv4 address/ },
     { bypass: "rule source 1.2.3.4/0", findings: () => ruled("1.2.3.4/0"), says: /every IPv4 address/ },
     { bypass: "the world minus one address, in /1 ... /32 pieces", findings: () => allowlisted(worldMinusOne), says: /4294967295 IPv4 addresses, more than one \/8/ },
+    { bypass: "rule source ::ffff:0:0/96 (every IPv4 address, IPv4-mapped)", findings: () => ruled("::ffff:0:0/96"), says: /::ffff:0:0\/96 reaches every IPv4 address/ },
+    { bypass: "allowlist ::ffff:0.0.0.0/97 + 0.0.0.0/1 together", findings: () => allowlisted(["::ffff:0.0.0.0/97", "128.0.0.0/1"]), says: /together reach every IPv4 address/ },
+    { bypass: "rule source 64:ff9b::/96 (NAT64: every IPv4 address)", findings: () => ruled("64:ff9b::/96"), says: /reaches every IPv4 address/ },
     { bypass: "image repo@notadigest", findings: () => image("lmsysorg/sglang@notadigest"), says: /'@notadigest', which is not a digest/ },
     { bypass: "image with a short fake digest", findings: () => image("lmsysorg/sglang:v0.5.4@sha256:abc"), says: /not a digest \(sha256: and 64 lowercase hex digits\)/ },
     { bypass: "image :nightly", findings: () => image("lmsysorg/sglang:nightly"), says: /tag 'nightly', which is not a release version/ },
@@ -223,6 +226,7 @@ describe("policy bypasses are violations", () => {
   it("still passes what is legitimately fine", () => {
     expect(allowlisted(["203.0.113.0/24", "198.51.100.7/32"])).toEqual([]);
     expect(ruled("10.0.0.0/8")).toEqual([]);
+    expect(ruled("::ffff:203.0.113.0/120")).toEqual([]); // one /24, mapped
     expect(image("lmsysorg/sglang:v0.5.14-cu130")).toEqual([]);
     expect(image("lmsysorg/sglang:0.5.4.post1")).toEqual([]);
     expect(image(`lmsysorg/sglang@${DIGEST}`)).toEqual([]);

@@ -86,6 +86,10 @@ describe("index.ts on the dev stack (lambda mode)", () => {
     const benchmark = program.benchmark as Record<string, pulumi.Output<unknown>>;
     expect(await mocks.value(host.region)).toBe("us-east-1");
     expect(await mocks.value(host.hourlyPriceUsd)).toBeCloseTo(45.92);
+    // The generated key pair's private half, which sshCommand's key file must hold: exported, as a secret.
+    expect(await pulumi.isSecret(host.sshPrivateKey)).toBe(true);
+    expect(String(await mocks.value(host.sshPrivateKey)).length).toBeGreaterThan(0);
+    expect(await mocks.value(host.sshCommand)).toMatch(/^ssh -i ~\/\.ssh\/hgx\.pem /);
     expect(await mocks.value(server.servedModelName)).toBe("qwen");
     expect(await mocks.value(server.dockerRunCommand)).toContain("lmsysorg/sglang:v0.5.14");
     const metrics = (await mocks.value(benchmark.metrics)) as { outputThroughput: number };
