@@ -42,15 +42,9 @@ fetch() {
   touch "$dir/.ok"
 }
 
-req="$here/cloudinit-requirements.txt"
-venv="$cache/venv-cloudinit-$(sha256sum "$req" | cut -c1-12)"
-if [ ! -f "$venv/.ok" ]; then
-  log "building $venv"
-  rm -rf "$venv"
-  python3 -m venv "$venv"
-  timeout 600 "$venv/bin/pip" install -q --disable-pip-version-check --no-deps --only-binary :all: --require-hashes -r "$req" >&2
-  touch "$venv/.ok"
-fi
+# shellcheck source=hashed-venv.sh
+. "$here/hashed-venv.sh"
+hashed_venv cloudinit "$here/cloudinit-requirements.txt"
 
 entries=()
 for r in "${releases[@]}"; do

@@ -36,13 +36,7 @@ PY
   touch "$src/.ok"
 fi
 
-req="$here/vllm-requirements.txt"
-venv="$cache/venv-vllm-$(sha256sum "$req" | cut -c1-12)"
-if [ ! -f "$venv/.ok" ]; then
-  log "building $venv"
-  rm -rf "$venv"
-  python3 -m venv "$venv"
-  timeout 600 "$venv/bin/pip" install -q --disable-pip-version-check --no-deps --only-binary :all: --require-hashes -r "$req" >&2
-  touch "$venv/.ok"
-fi
+# shellcheck source=hashed-venv.sh
+. "$here/hashed-venv.sh"
+hashed_venv vllm "$here/vllm-requirements.txt"
 printf '{"python":"%s","src":"%s","version":"%s"}\n' "$venv/bin/python" "$src" "$version"
