@@ -502,15 +502,31 @@ async function remoteMeasureFor(cli: CapacityCliPlan, r: RemoteCliSettings, sign
 /** Signals that end a search: the terminal's Ctrl-C, a kill or a job scheduler's stop, a closed terminal. */
 export const STOP_SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
 
+/** How long a repeat of the first stop signal counts as the same stop (see `abortOnSignals`). */
+export const REPEATED_SIGNAL_WINDOW_MS = 2_000;
+
 /**
  * The first stop signal aborts the search (the level in flight is ended: its process group killed, its container
  * removed, the key's copy deleted, the levels measured so far reported); a second one exits at once (the key's copy
- * still goes, on exit).
+ * still goes, on exit). One stop often arrives twice: a signal sent to the process group reaches this process and
+ * tsx's parent, which relays it again when this process's acknowledgement takes over 30 ms (a loaded machine). So
+ * the same signal repeated within `repeatWindowMs` of the first is that same stop, not a second one.
  */
-export function abortOnSignals(message: (signal: string) => string, log: (line: string) => void): { controller: AbortController; dispose: () => void } {
+export function abortOnSignals(
+  message: (signal: string) => string,
+  log: (line: string) => void,
+  opts: { readonly repeatWindowMs?: number; readonly now?: () => number; readonly exit?: (code: number) => void } = {},
+): { controller: AbortController; dispose: () => void } {
+  const { repeatWindowMs = REPEATED_SIGNAL_WINDOW_MS, now = Date.now, exit = (code: number) => process.exit(code) } = opts;
   const controller = new AbortController();
+  let first: { signal: NodeJS.Signals; at: number } | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
-    if (controller.signal.aborted) process.exit(128 + (signal === "SIGHUP" ? 1 : signal === "SIGINT" ? 2 : 15));
+    if (first !== undefined) {
+      if (signal === first.signal && now() - first.at < repeatWindowMs) return;
+      exit(128 + (signal === "SIGHUP" ? 1 : signal === "SIGINT" ? 2 : 15));
+      return;
+    }
+    first = { signal, at: now() };
     log(message(signal));
     controller.abort();
   };

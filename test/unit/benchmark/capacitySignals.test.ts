@@ -98,3 +98,28 @@ describe("bench:capacity --runner remote: every stop signal cleans up", () => {
     }
   }, 120_000);
 });
+
+describe("abortOnSignals: one stop delivered twice is one stop", () => {
+  it("ignores the same signal repeated within the window (tsx relays a group signal again), exits on a later or different one", async () => {
+    const { abortOnSignals, REPEATED_SIGNAL_WINDOW_MS } = await import("../../../scripts/bench-capacity");
+    let clock = 1_000;
+    const exits: number[] = [];
+    const lines: string[] = [];
+    const { controller, dispose } = abortOnSignals((s) => `stop on ${s}`, (l) => lines.push(l), { now: () => clock, exit: (c) => exits.push(c) });
+    try {
+      process.emit("SIGTERM", "SIGTERM");
+      expect(controller.signal.aborted).toBe(true);
+      clock += REPEATED_SIGNAL_WINDOW_MS - 1; // tsx's relay of the same SIGTERM
+      process.emit("SIGTERM", "SIGTERM");
+      expect(exits).toEqual([]);
+      expect(lines).toEqual(["stop on SIGTERM"]);
+      clock += 1; // the user's second stop, past the window
+      process.emit("SIGTERM", "SIGTERM");
+      expect(exits).toEqual([143]);
+      process.emit("SIGINT", "SIGINT"); // another signal counts at once
+      expect(exits).toEqual([143, 130]);
+    } finally {
+      dispose();
+    }
+  });
+});
