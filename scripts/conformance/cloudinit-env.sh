@@ -5,16 +5,14 @@
 #       26.2-1 (sid): OPTIONAL, sid's pool drops old versions, so a download failure is reported, not fatal;
 #   - a venv with its Python dependencies (scripts/conformance/cloudinit-requirements.txt, hash-pinned).
 # Last stdout line: JSON {python, releases: [{version, required, pythonpath | missing}]}, read by
-# test/integration/conformance/cloudinit.test.ts. Cache: $HGX_CONFORMANCE_CACHE or ~/.cache/hgx-conformance.
+# test/integration/conformance/cloudinit.test.ts. Cache: see common.sh ($HGX_CONFORMANCE_CACHE, else ~/.cache/hgx-conformance).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-cache="${HGX_CONFORMANCE_CACHE:-$HOME/.cache/hgx-conformance}"
+# shellcheck source=common.sh
+. "$here/common.sh"
 pool="http://deb.debian.org/debian/pool/main/c/cloud-init"
 log() { printf '[cloudinit-env] %s\n' "$*" >&2; }
-mkdir -p "$cache/dl"
-# One builder at a time (two test files or runs may start together).
-exec 9>"$cache/.cloudinit.lock"
-flock -w 600 9 || { log "another build holds $cache/.cloudinit.lock for over 600 s"; exit 1; }
+build_lock cloudinit 600
 
 # version sha256 required
 releases=(
@@ -42,8 +40,6 @@ fetch() {
   touch "$dir/.ok"
 }
 
-# shellcheck source=hashed-venv.sh
-. "$here/hashed-venv.sh"
 hashed_venv cloudinit "$here/cloudinit-requirements.txt"
 
 entries=()

@@ -16,7 +16,8 @@ requirements="$here/requirements/$name.txt"
   echo "fetch: $requirements is missing: the conformance suite has no pins for sglang $sglang_version + sglang-router $router_version. Fix: bash scripts/conformance/lock.sh $sglang_version $router_version, then commit the file" >&2
   exit 1
 }
-cache="${HGX_CONFORMANCE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/hgx-conformance}"
+# shellcheck source=common.sh
+. "$here/common.sh"
 venv="$cache/$name"
 stamp="$(sha256sum "$requirements" | cut -d' ' -f1)"
 if [ -x "$venv/bin/python" ] && [ "$(cat "$venv/.requirements-sha256" 2>/dev/null)" = "$stamp" ]; then

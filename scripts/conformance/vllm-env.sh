@@ -4,16 +4,15 @@
 #     .py files and the dist-info are unpacked (the compiled kernels are not needed to parse and check);
 #   - a venv with the Python dependencies that code really runs (scripts/conformance/vllm-requirements.txt).
 # Last stdout line: JSON {python, src, version}, read by test/integration/conformance/vllmBenchServe.test.ts.
-# Cache: $HGX_CONFORMANCE_CACHE or ~/.cache/hgx-conformance.
+# Cache: see common.sh ($HGX_CONFORMANCE_CACHE, else ~/.cache/hgx-conformance).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-cache="${HGX_CONFORMANCE_CACHE:-$HOME/.cache/hgx-conformance}"
+# shellcheck source=common.sh
+. "$here/common.sh"
 version="0.18.0"
 wheel_sha="0bc51491598f4bcd161b693b27cbe2864082d6c49fa9065965d94b371f6ae8ef"
 log() { printf '[vllm-env] %s\n' "$*" >&2; }
-mkdir -p "$cache/dl"
-exec 9>"$cache/.vllm.lock"
-flock -w 900 9 || { log "another build holds $cache/.vllm.lock for over 900 s"; exit 1; }
+build_lock vllm 900
 
 src="$cache/vllm-$version"
 if [ ! -f "$src/.ok" ]; then
@@ -36,7 +35,5 @@ PY
   touch "$src/.ok"
 fi
 
-# shellcheck source=hashed-venv.sh
-. "$here/hashed-venv.sh"
 hashed_venv vllm "$here/vllm-requirements.txt"
 printf '{"python":"%s","src":"%s","version":"%s"}\n' "$venv/bin/python" "$src" "$version"
