@@ -12,7 +12,8 @@ import { SLO_NAMES, type CapacitySlo } from "./benchmark/capacity";
 import type { CapacitySettings } from "./benchmark/capacityCommand";
 import { durationMs } from "./duration";
 import { cidrProblem, isLoopbackHost, sshHostProblem, worldOpenReason } from "./network";
-import { isProductionStack, POLICY_DEFAULTS } from "./ops/policy-rules";
+import { isProductionStack } from "./ops/policy-rules";
+import { GPU_MODEL_PATTERN, PRODUCTION_STACKS, PROJECT } from "./projectFacts";
 import { validateBootWork } from "./host/bootWork";
 import { UID_PATTERN } from "./host/lambda/identity";
 import { PINNED_REGION_POLICIES, type PinnedRegionPolicy } from "./host/lambda/instance";
@@ -21,14 +22,12 @@ import { parseImageRef } from "./serving/image";
 
 export { cidrProblem };
 
-/** Stacks whose instance is always protected (the policy pack's own list, so the two agree). */
-export const PRODUCTION_STACKS = POLICY_DEFAULTS.productionStacks;
+/** Re-exported: callers that read settings take these facts from config too. */
+export { GPU_MODEL_PATTERN, PRODUCTION_STACKS, PROJECT };
 
 // Patterns for settings that reach a shell, an SSH command line, a URL or a vendor API.
 /** POSIX-style login name; a leading '-' would be read by ssh as an option. */
 export const SSH_USER = /^[A-Za-z_][A-Za-z0-9_.-]{0,31}$/;
-/** A GPU model word as nvidia-smi prints it (the host readiness checks grep for it). */
-export const GPU_MODEL_PATTERN = /^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$/;
 /** Lambda image family names (`gpu-base-24-04`, `lambda-stack-22-04`). */
 export const IMAGE_FAMILY = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 /** `FilesystemCreateRequest.name` in Lambda's OpenAPI 1.8.3: `^[a-zA-Z]+[0-9a-zA-Z-]*$`, 1-60 characters. */
@@ -63,9 +62,6 @@ function modelProblem(value: string): string | undefined {
   if (value.startsWith("/") && !/[\x00-\x1f\x7f:]/.test(value)) return undefined;
   return "is neither a Hugging Face repo id (org/name) nor an absolute path";
 }
-
-/** The Pulumi project name; config keys are `<project>:<key>`. */
-export const PROJECT = "hgx-inference";
 
 type SchemaType = "string" | "integer" | "boolean" | "array" | "object";
 

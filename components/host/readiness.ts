@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { remoteConnectionArgs, type HostConnection } from "./connection";
-import { GPU_MODEL_PATTERN } from "../config";
+import { GPU_MODEL_PATTERN } from "../projectFacts";
 
 /**
  * Host readiness: is this machine able to run the GPU containers the serving layer starts?

@@ -11,6 +11,7 @@
  */
 import { durationMs } from "../duration";
 import { worldOpenReason } from "../network";
+import { PRODUCTION_STACKS } from "../projectFacts";
 
 /** Marker for a property whose value is not known yet (preview). */
 export const UNKNOWN: unique symbol = Symbol("unknown");
@@ -42,7 +43,7 @@ export const RESOURCE_TYPES = {
 /** Defaults of the policy pack's settings (overridable through policy config). */
 export const POLICY_DEFAULTS = {
   /** Stacks that may run without an expiry on their instances. */
-  productionStacks: ["prod", "production"] as readonly string[],
+  productionStacks: PRODUCTION_STACKS,
   /** Ports the inference server listens on: the seed's 8000 and SGLang's own default 30000. */
   servingPorts: [8000, 30000] as readonly number[],
   /** Ceiling for the stack's compute spend, in US dollars per hour. */

@@ -15,11 +15,11 @@
  */
 import { execFile } from "node:child_process";
 import { parseArgs } from "node:util";
-import { PRODUCTION_STACKS, PROJECT } from "../config";
 import { DEFAULT_REQUEST_INTERVAL_MS, envMs, LambdaClient, resolveClientOptions } from "../host/lambda/client";
 import { UID_PATTERN } from "../host/lambda/identity";
 import { TAG_EXPIRES, TAG_ORGANIZATION, TAG_PROJECT, TAG_PROTECTED, TAG_RESOURCE, TAG_STACK, TAG_STACK_ID, TAG_TTL } from "../host/lambda/instance";
 import type { Instance } from "../host/lambda/types";
+import { PRODUCTION_STACKS, PROJECT } from "../projectFacts";
 import { isProductionStack } from "./policy-rules";
 
 export type ReapAction = "terminate" | "keep";

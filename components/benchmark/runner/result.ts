@@ -5,7 +5,7 @@
  */
 import type { BenchmarkMetrics, MetricSummary, PercentileMetric } from "./stats";
 import { percentileLabel } from "./stats";
-import type { ResolvedRunOptions } from "./runner";
+import type { ResolvedRunOptions } from "./options";
 
 /** The fields of a run the JSON is built from (a `BenchmarkResult` without its `json`). */
 export interface ResultSource {
