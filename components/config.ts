@@ -7,7 +7,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { THRESHOLD_KEYS, type BenchmarkThresholds } from "./benchmark/baseline";
 import { bundledTokenizerProblem } from "./benchmark/remoteRunner";
-import { runnerWorkloadProblems } from "./benchmark/workload";
+import { BENCHMARK_RUNNERS, runnerWorkloadProblems, SEED_WORKLOAD, type BenchmarkRunnerKind } from "./benchmark/workload";
 import { SLO_NAMES, type CapacitySlo } from "./benchmark/capacity";
 import type { CapacitySettings } from "./benchmark/capacityCommand";
 import { durationMs } from "./duration";
@@ -16,6 +16,8 @@ import { isProductionStack } from "./ops/policy-rules";
 import { GPU_MODEL_PATTERN, PRODUCTION_STACKS, PROJECT } from "./projectFacts";
 import { validateBootWork } from "./host/bootWork";
 import { UID_PATTERN } from "./host/lambda/identity";
+import { HOST_MODES, type HostMode } from "./host/modes";
+import { instanceTypeGpus, LAMBDA_REGIONS } from "./host/lambda/names";
 import { PINNED_REGION_POLICIES, type PinnedRegionPolicy } from "./host/lambda/instance";
 import { HOST_KEY_TRUST_MODES, hostKeyPinFrom, type HostKeyTrust } from "./host/hostKey";
 import { parseImageRef } from "./serving/image";
@@ -78,21 +80,18 @@ export interface ConfigKeySchema {
   readonly secret?: boolean;
 }
 
-/** Regions Lambda Cloud's public API knows (`PublicRegionCode` in the vendor's OpenAPI 1.8.3). */
-export const LAMBDA_REGIONS = [
-  "us-east-1", "us-east-2", "us-east-3", "us-west-1", "us-west-2", "us-west-3", "us-south-1", "us-south-2",
-  "us-south-3", "us-midwest-1", "us-midwest-2", "europe-central-1", "asia-south-1", "asia-northeast-1",
-  "asia-northeast-2", "australia-east-1", "me-west-1",
-] as const;
-
-export const HOST_MODES = ["lambda", "existing", "local"] as const;
-export type HostMode = (typeof HOST_MODES)[number];
-export const BENCHMARK_RUNNERS = ["remote", "native"] as const;
-export type BenchmarkRunner = (typeof BENCHMARK_RUNNERS)[number];
+export { BENCHMARK_RUNNERS, HOST_MODES, LAMBDA_REGIONS, type HostMode };
+/** How the benchmark runs: `vllm bench serve` on the host, or the native runner here. */
+export type BenchmarkRunner = BenchmarkRunnerKind;
 
 /** Named workloads; `coding` is the seed's (8192 in / 1024 out, 512 prompts, 32 concurrent). */
 export const WORKLOADS = {
-  coding: { inputLen: 8192, outputLen: 1024, numPrompts: 512, concurrency: 32 },
+  coding: {
+    inputLen: SEED_WORKLOAD.inputLen,
+    outputLen: SEED_WORKLOAD.outputLen,
+    numPrompts: SEED_WORKLOAD.numPrompts,
+    concurrency: SEED_WORKLOAD.maxConcurrency,
+  },
   /** A scaled-down rehearsal for the `local` stack and pipelines (seconds, not minutes). */
   smoke: { inputLen: 512, outputLen: 64, numPrompts: 32, concurrency: 8 },
 } as const;
@@ -521,8 +520,7 @@ function isLambdaApiHost(hostname: string): boolean {
 
 /** GPU count encoded in a Lambda instance type name (`gpu_8x_b200_sxm6` → 8). */
 export function gpuCountOfInstanceType(instanceType: string): number | undefined {
-  const m = /^gpu_(\d+)x_[a-z0-9_]+$/.exec(instanceType);
-  return m ? Number(m[1]) : undefined;
+  return instanceTypeGpus(instanceType)?.count;
 }
 
 function storageProblems(context: RawConfigContext): ConfigProblem[] {

@@ -20,7 +20,7 @@ import { bundledTokenizerProblem, renderRemoteBenchCommand, DEFAULT_VLLM_IMAGE, 
 import { type BenchmarkReportInput, reportPaths, writeBenchmarkReport } from "./report";
 import { type BenchmarkMetrics, type BenchmarkSummary, parseBenchmarkOutput, summarize } from "./results";
 import { BUNDLED_TOKENIZER_ID, BUNDLED_TOKENIZER_SPEC } from "./runner/tokenizer";
-import { assertRunnerCanRun, type BenchmarkWorkload, resolveWorkload, workloadKey } from "./workload";
+import { assertRunnerCanRun, type BenchmarkRunnerKind, type BenchmarkWorkload, resolveWorkload, workloadKey } from "./workload";
 import { formatPlan, type CapacityPlan, type CapacitySummary } from "./capacity";
 import {
   capacityKey,
@@ -37,7 +37,7 @@ import { type BenchmarkComparisons, type ComparableRun, comparableFromStackOutpu
 import { BenchmarkHistory } from "./history";
 
 /** Which client generates the load. */
-export type BenchmarkRunnerKind = "remote" | "native";
+export type { BenchmarkRunnerKind };
 
 export interface BenchmarkArgs {
   /** The machine the server runs on (from `HgxHost`). */

@@ -9,12 +9,12 @@ import * as path from "node:path";
 import type { BaselineFigures, BaselineRatios, BenchmarkThresholds } from "./baseline";
 import type { BenchmarkCost } from "./cost";
 import type { BenchmarkSummary, LatencyStats } from "./results";
-import type { BenchmarkWorkload } from "./workload";
+import type { BenchmarkRunnerKind, BenchmarkWorkload } from "./workload";
 
 export interface BenchmarkReportInput {
   /** Pulumi stack name; also the report files' prefix. */
   readonly stackName: string;
-  readonly runner: "remote" | "native";
+  readonly runner: BenchmarkRunnerKind;
   readonly servedModelName: string;
   readonly workload: BenchmarkWorkload;
   readonly metrics: BenchmarkSummary;

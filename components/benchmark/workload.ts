@@ -6,6 +6,12 @@
 
 /** Latency metrics `vllm bench serve` can report percentiles for. */
 export type PercentileMetric = "ttft" | "tpot" | "itl" | "e2el";
+/** Every percentile metric, in vllm's order. */
+export const PERCENTILE_METRICS: readonly PercentileMetric[] = ["ttft", "tpot", "itl", "e2el"];
+
+/** Who runs the benchmark: `vllm bench serve` in a pinned container on the host, or the native TypeScript runner here. */
+export const BENCHMARK_RUNNERS = ["remote", "native"] as const;
+export type BenchmarkRunnerKind = (typeof BENCHMARK_RUNNERS)[number];
 
 export interface BenchmarkWorkload {
   /** Prompt length in tokens (`--random-input-len`). @default 8192 */
@@ -46,11 +52,9 @@ export const SEED_WORKLOAD: BenchmarkWorkload = Object.freeze({
   endpoint: "/v1/chat/completions",
   temperature: 0,
   ignoreEos: true,
-  percentileMetrics: Object.freeze(["ttft", "tpot", "itl", "e2el"] as PercentileMetric[]),
+  percentileMetrics: Object.freeze([...PERCENTILE_METRICS]),
   metricPercentiles: Object.freeze([50, 90, 99]),
 });
-
-const PERCENTILE_METRICS: readonly PercentileMetric[] = ["ttft", "tpot", "itl", "e2el"];
 
 type CountSetting = "inputLen" | "outputLen" | "numPrompts" | "maxConcurrency";
 
@@ -117,7 +121,7 @@ export interface RunnerWorkloadProblem {
  * with any OpenAI backend), so the run would not be what the setting says. Native: anything but chat completions
  * (it builds the openai-chat request body only).
  */
-export function runnerWorkloadProblems(w: Pick<BenchmarkWorkload, "endpoint" | "ignoreEos">, runner: "remote" | "native"): RunnerWorkloadProblem[] {
+export function runnerWorkloadProblems(w: Pick<BenchmarkWorkload, "endpoint" | "ignoreEos">, runner: BenchmarkRunnerKind): RunnerWorkloadProblem[] {
   const problems: RunnerWorkloadProblem[] = [];
   if (runner === "remote" && vllmBackendForEndpoint(w.endpoint) === undefined) {
     problems.push({
@@ -144,7 +148,7 @@ export function runnerWorkloadProblems(w: Pick<BenchmarkWorkload, "endpoint" | "
 }
 
 /** Throws naming every setting `runner` cannot carry out (`where` prefixes the setting, e.g. "benchmark workload."). */
-export function assertRunnerCanRun(w: Pick<BenchmarkWorkload, "endpoint" | "ignoreEos">, runner: "remote" | "native", where = "benchmark workload."): void {
+export function assertRunnerCanRun(w: Pick<BenchmarkWorkload, "endpoint" | "ignoreEos">, runner: BenchmarkRunnerKind, where = "benchmark workload."): void {
   const problems = runnerWorkloadProblems(w, runner);
   if (problems.length === 0) return;
   throw new Error(

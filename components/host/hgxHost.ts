@@ -3,11 +3,13 @@ import type { HostConnection, LocalHostConnection, SshHostConnection } from "./c
 import { LambdaMachine, type LambdaMachineArgs } from "./lambdaMachine";
 import { hostKeyPinFrom, HOST_KEY_TRUST_MODES, hostKeyLine, parseHostPublicKey, type HostKeyPin, type HostKeyScanLimits, type HostKeyTrust } from "./hostKey";
 import { HostKeyCheck } from "./hostKeyCheck";
+import { instanceTypeGpus } from "./lambda/names";
+import { HOST_MODES, type HostMode } from "./modes";
 import { HostReadiness, validateGpuExpectation, type GpuExpectation, type HostReadinessArgs } from "./readiness";
 
-/** Where the GPU host comes from. */
-export type HgxHostMode = "lambda" | "existing" | "local";
-export const HGX_HOST_MODES: readonly HgxHostMode[] = ["lambda", "existing", "local"];
+/** Where the GPU host comes from (defined once in ./modes; the config reads the same list). */
+export type HgxHostMode = HostMode;
+export const HGX_HOST_MODES: readonly HgxHostMode[] = HOST_MODES;
 
 /** An SSH host that already exists: an on-prem HGX box or a reserved instance. */
 export interface ExistingHostArgs {
@@ -113,8 +115,8 @@ export interface HgxHostArgs {
 
 /** GPUs implied by a Lambda instance type name (`gpu_<N>x_<model>[_<variant>...]`). */
 export function gpuExpectationFromInstanceType(instanceType: string): GpuExpectation | undefined {
-  const m = /^gpu_(\d+)x_([a-z0-9]+)(?:_[a-z0-9]+)*$/.exec(instanceType);
-  return m ? { count: Number(m[1]), model: m[2].toUpperCase() } : undefined;
+  const gpus = instanceTypeGpus(instanceType);
+  return gpus && { count: gpus.count, model: gpus.model.toUpperCase() };
 }
 
 /** Plain-value checks of the args; throws naming the setting, the value and the fix. */

@@ -14,7 +14,8 @@
 // Both also work for `pulumi destroy` and `pulumi refresh`, where this program does not run.
 import * as pulumi from "@pulumi/pulumi";
 import type { SshHostConnection } from "./connection";
-import { isIpv4Cidr, isRegionCode, objectName, parseDuration } from "./lambda/common";
+import { isIpv4Cidr, objectName, parseDuration } from "./lambda/common";
+import { instanceTypeGpus, isRegionCode } from "./lambda/names";
 import { Filesystem, type FilesystemArgs } from "./lambda/filesystem";
 import { FirewallAdmission, FirewallRuleset, ICMP_WORLD, sameCidrs, type FirewallRulesetArgs } from "./lambda/firewallRuleset";
 import { lambdaObjectNames, StackIdentity, UID_PATTERN } from "./lambda/identity";
@@ -248,7 +249,7 @@ export function resolveLambdaMachineArgs(
   if (dup) problems.push(`regions: "${dup}" is listed twice; list each region once`);
 
   const instanceType = args.instanceType ?? "gpu_8x_b200_sxm6";
-  if (!/^gpu_\d+x_[a-z0-9_]+$/.test(instanceType)) problems.push(`instanceType: "${instanceType}" is not a Lambda instance type name like "gpu_8x_b200_sxm6"`);
+  if (instanceTypeGpus(instanceType) === undefined) problems.push(`instanceType: "${instanceType}" is not a Lambda instance type name like "gpu_8x_b200_sxm6"`);
   const imageFamily = args.imageFamily ?? "gpu-base-24-04";
   if (!imageFamily) problems.push('imageFamily: empty; use an image family such as "gpu-base-24-04"');
 

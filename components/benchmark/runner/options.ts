@@ -8,6 +8,7 @@ import { validateArrivalOptions } from "./arrivals";
 import type { SampleRequest } from "./dataset";
 import type { GoodputSlo, PercentileMetric } from "./stats";
 import type { LoadedTokenizer } from "./tokenizer";
+import { PERCENTILE_METRICS, SEED_WORKLOAD } from "../workload";
 
 export interface BenchmarkRunOptions {
   /** Server root, e.g. `http://127.0.0.1:8000` (vllm `--base-url`). */
@@ -106,24 +107,23 @@ export interface ResolvedRunOptions {
   readonly burstiness: number;
 }
 
+/** The seed's workload, with vllm bench serve's own defaults where the seed says nothing. */
 const DEFAULTS = {
-  endpoint: "/v1/chat/completions",
-  inputLen: 8192,
-  outputLen: 1024,
-  numPrompts: 512,
-  maxConcurrency: 32,
+  endpoint: SEED_WORKLOAD.endpoint,
+  inputLen: SEED_WORKLOAD.inputLen,
+  outputLen: SEED_WORKLOAD.outputLen,
+  numPrompts: SEED_WORKLOAD.numPrompts,
+  maxConcurrency: SEED_WORKLOAD.maxConcurrency,
   rangeRatio: 0,
   seed: 0,
-  temperature: 0,
-  ignoreEos: true,
+  temperature: SEED_WORKLOAD.temperature,
+  ignoreEos: SEED_WORKLOAD.ignoreEos,
   requestTimeoutMs: 30 * 60_000,
   totalTimeoutMs: 3 * 3_600_000,
   percentileMetrics: ["ttft", "tpot", "itl"] as readonly PercentileMetric[],
   metricPercentiles: [99] as readonly number[],
   label: "openai-chat",
 } as const;
-
-const PERCENTILE_METRICS: readonly PercentileMetric[] = ["ttft", "tpot", "itl", "e2el"];
 
 function positiveInteger(name: string, flag: string, value: number): number {
   if (!Number.isInteger(value) || value < 1) {

@@ -8,6 +8,9 @@ import type * as pulumi from "@pulumi/pulumi";
 import { LambdaClient, resolveClientOptions } from "./client";
 import { systemClock, type WaitClock } from "./clock";
 import { isLambdaError } from "./errors";
+import { isRegionCode } from "./names";
+
+export { isRegionCode };
 
 export { sleep, systemClock, type WaitClock } from "./clock";
 
@@ -301,7 +304,3 @@ export function regionFailures(regions: readonly string[], emptyReason: string):
     .map((r) => ({ property: "regions", reason: `"${r}" is not a Lambda region code (like "us-east-1")` }));
 }
 
-/** Lambda region codes look like `us-east-1`, `europe-central-1`. */
-export function isRegionCode(text: string): boolean {
-  return /^[a-z]+(-[a-z]+)+-\d+$/.test(text);
-}
