@@ -3,3 +3,5 @@ export * from "./connection";
 export * from "./readiness";
 export * from "./lambdaMachine";
 export * from "./hgxHost";
+export * from "./dockerEndpoint";
+export * from "./hostCommand";

@@ -37,7 +37,7 @@ import type { HostConnection } from "../host/connection";
 import { renderDockerRunCommand, toContainerArgs, CONTAINER_IGNORE_CHANGES, CONTAINER_REPLACE_ON } from "../serving/containerSpec";
 import { contentRef } from "../serving/image";
 import { renderReadinessGateScript } from "../serving/readinessGate";
-import { hostCommand, hostDockerProvider } from "../serving/sglangServer";
+import { hostCommand, hostDockerProvider } from "../host/hostCommand";
 import {
   COVERED_ROUTER_VERSIONS,
   planRouter,

@@ -5,6 +5,5 @@ export * from "./containerSpec";
 export * from "./weights";
 export * from "./readinessGate";
 export * from "./timeline";
-export * from "./dockerEndpoint";
 export * from "./servingPlan";
 export * from "./sglangServer";

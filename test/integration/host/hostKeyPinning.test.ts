@@ -21,7 +21,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { remoteConnectionArgs } from "../../../components/host/connection";
 import { HgxHost, type ExistingHostArgs } from "../../../components/host/hgxHost";
 import { hostKeyFingerprint, knownHostsLine, parseHostPublicKey, type HostPublicKey } from "../../../components/host/hostKey";
-import { dockerSshFiles, dockerSshHost, dockerSshOpts, writeDockerSshFiles } from "../../../components/serving/dockerEndpoint";
+import { dockerSshFiles, dockerSshHost, dockerSshOpts, writeDockerSshFiles } from "../../../components/host/dockerEndpoint";
 import { createEngineStack, type EngineStack } from "../../fixtures/pulumi-engine";
 import { startSshTestHost, type SshTestHost } from "../../fixtures/ssh-host";
 

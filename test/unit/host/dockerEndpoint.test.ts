@@ -12,7 +12,7 @@ import {
   localDockerHost,
   removeDockerSshFilesCommand,
   writeDockerSshFiles,
-} from "../../../components/serving/dockerEndpoint";
+} from "../../../components/host/dockerEndpoint";
 import { TEST_HOST_PUBLIC_KEY } from "../../fixtures/hostKeys";
 
 const cache = fs.mkdtempSync(path.join(os.tmpdir(), "hgx-keyfile-test-"));
