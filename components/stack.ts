@@ -45,7 +45,7 @@ export function sglangOverridesFor(config: StackConfig) {
  * mem-fraction, MTP strategy, parsers, image pinning...), so bad flags fail before any resource.
  */
 export const servingConfigCheck: ConfigCheck = (config) => {
-  const { overrides, unknown, errors: flagErrors } = sglangOverridesFor(config);
+  const { unknown, errors: flagErrors } = sglangOverridesFor(config);
   const problems: { key: ConfigKey | string; message: string }[] = [
     ...flagErrors.map((message) => ({ key: "sglangFlags", message: `${message}. Fix: pulumi config set --path '${PROJECT}:sglangFlags.<flag>' <value>` })),
     ...unknown.map((flag) => ({
@@ -264,7 +264,7 @@ export function bootWorkPartFor(config: StackConfig, name: string): CloudConfigP
   return bootWorkPart({ dir: config.bootWorkDir, image: config.sglang.image, ...(weightsScript !== undefined ? { weightsScript } : {}) });
 }
 
-/** What the benchmark needs from a host and its server (components, or plain values in a rehearsal). */
+/** What the benchmark needs from a host and its server: the replica's components, or, behind the router, its endpoint and the summed price. */
 export interface BenchmarkTargetFacts {
   readonly host: { readonly connection: HostConnection; readonly hourlyPriceUsd: pulumi.Input<number> };
   readonly server: {

@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { HostConnection, LocalHostConnection, SshHostConnection } from "./connection";
 import { LambdaMachine, type LambdaMachineArgs } from "./lambdaMachine";
-import { hostKeyPinFrom, HOST_KEY_TRUST_MODES, hostKeyLine, parseHostPublicKey, type HostKeyPin, type HostKeyScanLimits, type HostKeyTrust } from "./hostKey";
+import { hostKeyPinFrom, HOST_KEY_TRUST_MODES, parseHostPublicKey, type HostKeyPin, type HostKeyScanLimits, type HostKeyTrust } from "./hostKey";
 import { HostKeyCheck } from "./hostKeyCheck";
 import { instanceTypeGpus } from "./lambda/names";
 import { HOST_MODES, type HostMode } from "./modes";

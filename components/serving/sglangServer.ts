@@ -208,8 +208,9 @@ export interface SglangServerArgs {
 }
 
 /**
- * The plain plan input an `SglangServer` with these args builds: one function, so validation
- * before deploy (stack config checks) and rehearsals outside Pulumi use exactly the component's plan.
+ * The plain plan input an `SglangServer` with these args builds: one function, so the stack's config
+ * checks before deploy, the boot work rendered into cloud-init and the router's plan use exactly the
+ * component's plan.
  */
 export function servingPlanInputFor(
   args: SglangServerArgs,

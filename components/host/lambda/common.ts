@@ -303,4 +303,3 @@ export function regionFailures(regions: readonly string[], emptyReason: string):
     .filter((r) => !isRegionCode(r))
     .map((r) => ({ property: "regions", reason: `"${r}" is not a Lambda region code (like "us-east-1")` }));
 }
-

@@ -5,7 +5,7 @@
  * the command provider included.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { HgxHost } from "../../../components/host/hgxHost";
 import { createEngineStack, plaintextLeaks, type EngineStack } from "../../fixtures/pulumi-engine";
 import { startSshTestHost, type SshTestHost, type SshTestHostOptions } from "../../fixtures/ssh-host";

@@ -3,7 +3,6 @@
  * registered resource recorded (type, name, parent type, inputs as the engine would receive
  * them), plausible outputs for the providers' computed fields, and `call` refusing anything.
  */
-import * as fs from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { readStackFileConfig } from "../../../components/projectFile";
