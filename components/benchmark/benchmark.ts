@@ -20,7 +20,7 @@ import { bundledTokenizerProblem, renderRemoteBenchCommand, DEFAULT_VLLM_IMAGE, 
 import { type BenchmarkReportInput, reportPaths, writeBenchmarkReport } from "./report";
 import { type BenchmarkMetrics, type BenchmarkSummary, parseBenchmarkOutput, summarize } from "./results";
 import { BUNDLED_TOKENIZER_ID, BUNDLED_TOKENIZER_SPEC } from "./runner/tokenizer";
-import { assertRunnerCanRun, type BenchmarkRunnerKind, type BenchmarkWorkload, resolveWorkload, workloadKey } from "./workload";
+import { assertRunnerCanRun, BENCHMARK_RUNNERS, type BenchmarkRunnerKind, type BenchmarkWorkload, resolveWorkload, workloadKey } from "./workload";
 import { formatPlan, type CapacityPlan, type CapacitySummary } from "./capacity";
 import {
   capacityKey,
@@ -177,8 +177,8 @@ export interface ResolvedBenchmarkSettings {
 /** Applies every default and validates plain values before anything is created. */
 export function resolveBenchmarkSettings(args: BenchmarkArgs): ResolvedBenchmarkSettings {
   const runner = args.runner ?? (args.connection.kind === "ssh" ? "remote" : "native");
-  if (runner !== "remote" && runner !== "native") {
-    throw new Error(`benchmark runner must be "remote" or "native", got ${JSON.stringify(runner)}.`);
+  if (!BENCHMARK_RUNNERS.includes(runner)) {
+    throw new Error(`benchmark runner must be ${BENCHMARK_RUNNERS.map((r) => JSON.stringify(r)).join(" or ")}, got ${JSON.stringify(runner)}.`);
   }
   if (runner === "native" && args.connection.kind === "ssh" && args.baseUrl === undefined) {
     throw new Error(
