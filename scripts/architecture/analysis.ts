@@ -336,7 +336,7 @@ export function judge(findings: Findings, baseline: ArchitectureBaseline, maxLin
     const key = cycleKey(group);
     foundCycles.add(key);
     if (!allowedCycles.has(key))
-      failures.push(`import cycle: ${key}. Fix: move what both sides need into a module neither imports (type-only imports count)`);
+      failures.push(`import cycle: ${key}. Fix: move what these files share into a module none of them imports (type-only imports count)`);
   }
   for (const key of allowedCycles) if (!foundCycles.has(key)) stale.push(`cycles: "${key}" is gone`);
 
