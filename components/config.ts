@@ -663,6 +663,9 @@ function crossChecks(c: StackConfig, raw: RawConfig): ConfigProblem[] {
     else if (gpuCountOfInstanceType(c.router.instanceType) === undefined)
       add("routerInstanceType", `= "${c.router.instanceType}" is not a Lambda instance type name. Fix: pulumi config set ${PROJECT}:routerInstanceType gpu_1x_a10 (the form gpu_<N>x_<model>)`);
   }
+  // The workers' key also guards the router's `/workers` API (add/remove workers): a routed stack without one serves both unauthenticated.
+  if (c.replicas > 1 && !c.sglang.apiKey.present)
+    add("sglangApiKey", `is required when replicas = ${c.replicas}: without it the workers and the router's /workers API accept anyone. Fix: pulumi config set --secret ${PROJECT}:sglangApiKey "$(openssl rand -hex 24)"`);
   if (c.replicas > 1 && c.hostMode === "existing")
     add("replicas", `= ${c.replicas} needs one host per replica, and hostMode "existing" has one (sshHost). Fix: pulumi config set ${PROJECT}:replicas 1, or use hostMode lambda (one instance per replica) or local`);
   // The remote runner's image is the pinned vllm one here (a stand-in image that runs the native runner could load it).

@@ -89,12 +89,12 @@ describe("planRouter", () => {
 });
 
 describe("router settings in the stack config", () => {
-  const local: RawConfig = { hostMode: "local", replicas: "2", sglangImage: "hgx/sglang-sim:local", routerImage: "hgx/sglang-router:local" };
+  const local: RawConfig = { hostMode: "local", replicas: "2", sglangImage: "hgx/sglang-sim:local", routerImage: "hgx/sglang-router:local", sglangApiKey: "s" };
 
   it("gives local replicas consecutive ports and defaults the router image to the SGLang image", () => {
     const c = parseWithLayerChecks({ ...local, sglangPort: "18000" }, { stack: "t" });
     expect([0, 1].map((i) => replicaPort(c, i))).toEqual([18000, 18001]);
-    const lambda = parseWithLayerChecks({ hostMode: "lambda", lambdaApiKey: "k", replicas: "3" }, { stack: "t" });
+    const lambda = parseWithLayerChecks({ hostMode: "lambda", lambdaApiKey: "k", replicas: "3", sglangApiKey: "s" }, { stack: "t" });
     expect([0, 1, 2].map((i) => replicaPort(lambda, i))).toEqual([8000, 8000, 8000]);
     expect(lambda.router.image).toBe(lambda.sglang.image);
     const args = routerArgsFor(c, { connection: { kind: "local" }, readyAt: "", gpuCount: 8 }, []);
@@ -108,6 +108,9 @@ describe("router settings in the stack config", () => {
     expect(found.join("\n")).toMatch(/routerPolicy/);
     expect(problems({ ...local, routerImage: "hgx/sglang-router:latest" }).join("\n")).toMatch(/routerImage: .*not a pinned image/);
     expect(problems({ hostMode: "existing", sshHost: "10.0.0.1", sshPrivateKey: "k", replicas: "2" }).join("\n")).toMatch(/replicas: = 2 needs one host per replica/);
+    // Routed without a key: the workers and the router's /workers API would take anyone's requests.
+    expect(problems({ hostMode: "local", replicas: "2" }).join("\n")).toMatch(/sglangApiKey: is required when replicas = 2: .*Fix: pulumi config set --secret hgx-inference:sglangApiKey/);
+    expect(problems({ ...local, replicas: "1" }).join("\n")).not.toMatch(/sglangApiKey/);
     // One replica: no router, so router settings are not checked against anything.
     expect(problems({ ...local, replicas: "1", routerPort: "18000", sglangPort: "18000" })).toEqual([]);
   });
