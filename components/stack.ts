@@ -16,7 +16,7 @@ import {
   type StackConfig,
 } from "./config";
 import { gpuExpectationFromInstanceType, HgxHost, type GpuExpectation, type HgxHostArgs, type HostConnection } from "./host";
-import { judgeRollout, planRouter, routerPlanInputFor, routerSpecHash, SglangRouter, workerUrlFor, type RolloutKey, type SglangRouterArgs } from "./router";
+import { judgeRollout, planRouter, privateWorkerUrlFor, routerPlanInputFor, routerSpecHash, SglangRouter, workerUrlFor, type RolloutKey, type SglangRouterArgs } from "./router";
 import { cacheMountFor, localDockerHost, overridesFromFlagNames, planServing, servingPlanInputFor, servingSpecHash, SglangServer, type SglangServerArgs } from "./serving";
 import { bootWorkPart } from "./host/bootWork";
 import type { CloudConfigPart } from "./host/lambda/cloudInit";
@@ -108,8 +108,18 @@ export function replicaName(index: number): string {
  * router's ports to the allowlist; every replica not on it opens its serving port to the router's host too.
  */
 export interface RouterFirewall {
-  /** The router host's public address, for the other replicas' serving-port rule. */
+  /**
+   * The router host's private address (the region's private network), for the other replicas' serving-port rule:
+   * the router reaches workers there, never at their public address.
+   */
   readonly routerHostIp?: pulumi.Input<string>;
+}
+
+/** The router host's private address as the serving-port rule's source; without one there is no private path to admit. */
+export function routerSourceCidr(privateIp: string): string {
+  if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(privateIp))
+    throw new Error(`the router's host has no private address from the Lambda API (private_ip ${JSON.stringify(privateIp)}), so no worker can admit it off the internet. Fix: pulumi refresh (re-reads the instance), then pulumi up`);
+  return `${privateIp}/32`;
 }
 
 /** HgxHost arguments for one replica (`index` and the router's address only matter with a router). */
@@ -132,7 +142,7 @@ export function hostArgsFor(config: StackConfig, index = 0, firewall: RouterFire
           icmpSourceCidrs: config.lambda.icmpAllowlist,
           ...(routed(config) && index === 0 && config.router.placement === "first-replica" ? { extraPorts: [config.router.port, config.router.metricsPort] } : {}),
           ...(routed(config) && firewall.routerHostIp !== undefined
-            ? { servingSources: [pulumi.output(firewall.routerHostIp).apply((ip) => `${ip}/32`)] }
+            ? { servingSources: [pulumi.output(firewall.routerHostIp).apply(routerSourceCidr)] }
             : {}),
           servingPort: config.sglang.port,
           ttl: config.lambda.ttlMs === undefined ? "0" : `${Math.round(config.lambda.ttlMs / 1000)}s`,
@@ -360,6 +370,22 @@ function announceRollout(rollout: RolloutKey): void {
   });
 }
 
+/**
+ * A worker's URL as the router reaches it (and the drain/rejoin steps use): its own host's worker on loopback; on
+ * Lambda, any other at its private address in the router's region (a worker in another region fails the update,
+ * see `privateWorkerUrlFor`); local replicas on their consecutive loopback ports.
+ */
+function routerWorkerUrl(config: StackConfig, host: HgxHost, name: string, index: number, routerHost: HgxHost, routerOnFirst: boolean): pulumi.Output<string> {
+  const port = replicaPort(config, index);
+  const onRouterHost = index === 0 && routerOnFirst;
+  if (config.hostMode !== "lambda" || onRouterHost) return pulumi.output(host.ip).apply((ip) => workerUrlFor(ip, port, onRouterHost));
+  return pulumi.all([host.region, host.privateIp, routerHost.region]).apply(([region, privateIp, routerRegion]) => {
+    const placed = privateWorkerUrlFor({ name, region, privateIp }, routerRegion, port);
+    if ("problem" in placed) throw new Error(placed.problem);
+    return placed.url;
+  });
+}
+
 /** SglangRouter arguments: on the first replica's host, in front of every replica's worker. */
 export function routerArgsFor(config: StackConfig, routerHost: ServerHostFacts, workerUrls: pulumi.Input<string>[]): SglangRouterArgs {
   return {
@@ -395,8 +421,8 @@ export function deployStack(config: StackConfig): StackDeployment {
   const routerOwnHost = routed(config) && config.router.placement === "own-host" ? new HgxHost("router-host", routerHostArgsFor(config)) : undefined;
   const hosts: HgxHost[] = [];
   for (const [index, name] of names.entries()) {
-    // Workers behind a router admit its host (its own, else the first replica's) on their serving port.
-    const routerHostIp = routerOwnHost ? routerOwnHost.ip : routed(config) && index > 0 ? hosts[0].ip : undefined;
+    // Workers behind a router admit its host (its own, else the first replica's) on their serving port, at its private address.
+    const routerHostIp = routerOwnHost ? routerOwnHost.privateIp : routed(config) && index > 0 ? hosts[0].privateIp : undefined;
     const hostArgs = hostArgsFor(config, index, { routerHostIp });
     // Boot work (image pull, weights download) starts at the instance's first boot through cloud-init.
     const bootWork = bootWorkPartFor(config, name);
@@ -426,9 +452,7 @@ export function deployStack(config: StackConfig): StackDeployment {
   }
 
   const routerHost = routerOwnHost ?? hosts[0];
-  const workerUrls = hosts.map((host, index) =>
-    pulumi.output(host.ip).apply((ip) => workerUrlFor(ip, replicaPort(config, index), index === 0 && routerOwnHost === undefined)),
-  );
+  const workerUrls = hosts.map((host, index) => routerWorkerUrl(config, host, names[index], index, routerHost, routerOwnHost === undefined));
   // A router running the SGLang image runs the first replica's build too (it starts before that replica's container,
   // after its pull: no cycle).
   const routerUsesServerImage = config.router.image === config.sglang.image;

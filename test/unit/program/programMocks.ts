@@ -48,6 +48,8 @@ function computedOutputs(type: string, name: string, inputs: Record<string, unkn
       instanceId: "0920582c7ff041399e34823a0be62549",
       // One address per machine (`<host>-machine-<role>`): hgx .10, hgx-2 .11, ..., the router's own host .20.
       ip: machineIp(name),
+      // Its address on the region's private network: the same last octet in 10.19.0.0/24.
+      privateIp: machineIp(name).replace("203.0.113.", "10.19.0."),
       region: "us-east-1",
       instanceType: typeof inputs.instanceType === "string" ? inputs.instanceType : "gpu_8x_b200_sxm6",
       priceCentsPerHour: inputs.instanceType === "gpu_1x_a10" ? 75 : 4592,

@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import {
   COVERED_ROUTER_VERSIONS,
   planRouter,
+  privateWorkerUrlFor,
   renderRouterArgv,
   renderRouterReleaseCheckScript,
   routerWrapperScript,
@@ -15,7 +16,7 @@ import {
 import { renderDockerRunCommand, toContainerArgs } from "../../../components/serving/containerSpec";
 import { type RawConfig } from "../../../components/config";
 import { configProblems as problems } from "../../fixtures/configProblems";
-import { hostArgsFor, parseWithLayerChecks, replicaPort, routerArgsFor, routerHostArgsFor, scalingEfficiencyOf } from "../../../components/stack";
+import { hostArgsFor, parseWithLayerChecks, replicaPort, routerArgsFor, routerHostArgsFor, routerSourceCidr, scalingEfficiencyOf } from "../../../components/stack";
 
 const base: RouterPlanInput = {
   image: "lmsysorg/sglang:v0.5.14",
@@ -85,6 +86,16 @@ describe("planRouter", () => {
   it("reaches the worker on its own host through loopback, the others at their address", () => {
     expect(workerUrlFor("203.0.113.7", 8000, true)).toBe("http://127.0.0.1:8000");
     expect(workerUrlFor("203.0.113.8", 8000, false)).toBe("http://203.0.113.8:8000");
+  });
+
+  it("reaches a worker on another Lambda host at its private address in the router's region, and refuses any other path", () => {
+    expect(privateWorkerUrlFor({ name: "hgx-2", region: "us-east-1", privateIp: "10.19.0.11" }, "us-east-1", 8000)).toEqual({ url: "http://10.19.0.11:8000" });
+    const across = privateWorkerUrlFor({ name: "hgx-3", region: "us-west-1", privateIp: "10.20.0.4" }, "us-east-1", 8000);
+    expect("problem" in across && across.problem).toMatch(/worker hgx-3 landed in us-west-1 and the router's host in us-east-1: .*never in clear across the internet\. Fix: pulumi config set hgx-inference:lambdaRegions '\["us-east-1"\]'/);
+    const none = privateWorkerUrlFor({ name: "hgx-2", region: "us-east-1", privateIp: "" }, "us-east-1", 8000);
+    expect("problem" in none && none.problem).toMatch(/worker hgx-2 has no private address .*Fix: pulumi refresh/);
+    expect(routerSourceCidr("10.19.0.20")).toBe("10.19.0.20/32");
+    expect(() => routerSourceCidr("")).toThrow(/router's host has no private address .*Fix: pulumi refresh/);
   });
 });
 
