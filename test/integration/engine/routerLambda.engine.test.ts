@@ -3,7 +3,10 @@
  * composition (`hostArgsFor` with the router's firewall) builds three LambdaMachines. They land in three
  * regions (capacity refused where the emulator says so), every launch is paced at least the vendor's
  * launch interval after the previous one with no 429, and the firewall rulesets open the serving port
- * only to the allowlist and the router's host, the router's ports only to the allowlist.
+ * only to the allowlist and the router host's PRIVATE address (no public address of any instance is a
+ * source anywhere), the router's ports only to the allowlist. The router's URL for each worker, from the
+ * instances' own outputs: the private address in the router's region; a worker that landed in another
+ * region is refused (the deploy fails with the fix) rather than reached in clear across the internet.
  *
  * The emulator enforces the vendor's REAL limits (1 request per second, 1 launch per 12 s, answering 429
  * above them) and the providers pace with the product's defaults (1.2 s / 13 s): six launch requests
@@ -14,6 +17,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LambdaMachine } from "../../../components/host/lambdaMachine";
 import { parseWithLayerChecks, hostArgsFor, replicaName, routerHostArgsFor } from "../../../components/stack";
+import { privateWorkerUrlFor } from "../../../components/router";
 import { DEFAULT_LAUNCH_INTERVAL_MS, DEFAULT_REQUEST_INTERVAL_MS } from "../../../components/host/lambda/client";
 import { engineFastEnv, scaledRateLimit, startLambdaEmulator, type LambdaEmulator } from "../../fixtures/lambda-emulator";
 import { createEngineStack, plaintextLeaks, type EngineStack } from "../../fixtures/pulumi-engine";
@@ -113,10 +117,11 @@ describe("three replicas behind a router on Lambda (emulator)", () => {
       const config = parseWithLayerChecks(raw, { stack: "routed", project: PROJECT });
       const machines: LambdaMachine[] = [];
       for (let i = 0; i < config.replicas; i++) {
-        const args = hostArgsFor(config, i, { routerHostIp: i > 0 ? machines[0].ip : undefined });
+        // As deployStack composes them: every worker admits the router host's private address.
+        const args = hostArgsFor(config, i, { routerHostIp: i > 0 ? machines[0].privateIp : undefined });
         machines.push(new LambdaMachine(`${replicaName(i)}-machine`, args.lambda!));
       }
-      return { instances: machines.map((m) => ({ id: m.instanceId, ip: m.ip, region: m.region })) };
+      return { instances: machines.map((m) => ({ id: m.instanceId, ip: m.ip, privateIp: m.privateIp, region: m.region })) };
     };
     await withStack("routed", program, async (es) => {
       // Capacity: the first two launch attempts in us-east-1 and the first in us-west-1 are refused.
@@ -124,7 +129,7 @@ describe("three replicas behind a router on Lambda (emulator)", () => {
       emulator.faults.refuseLaunchIn("us-west-1", 1);
       const up = await es.stack.up({ onOutput: es.onOutput, onEvent: es.onEvent });
       expect(up.summary.result).toBe("succeeded");
-      const instances = up.outputs.instances.value as { id: string; ip: string; region: string }[];
+      const instances = up.outputs.instances.value as { id: string; ip: string; privateIp: string; region: string }[];
       expect(instances).toHaveLength(3);
       // The three launch side by side (paced), in no fixed order: the first replica is not launched first.
       expect(new Set(instances.map((i) => i.region))).toEqual(new Set(REGIONS));
@@ -153,10 +158,15 @@ describe("three replicas behind a router on Lambda (emulator)", () => {
       expect(sources(router, 29000)).toEqual([ALLOWLIST]);
       for (const worker of instances.slice(1)) {
         const rules = rulesOf(worker.id);
-        expect(sources(rules, 8000)).toEqual([ALLOWLIST, `${instances[0].ip}/32`].sort());
+        expect(sources(rules, 8000)).toEqual([ALLOWLIST, `${instances[0].privateIp}/32`].sort());
         expect(sources(rules, 30000)).toEqual([]);
+        // The three landed in three regions: the router would reach no worker in clear, it refuses each one.
+        const placed = privateWorkerUrlFor({ name: worker.id, region: worker.region, privateIp: worker.privateIp }, instances[0].region, 8000);
+        expect("problem" in placed && placed.problem).toMatch(new RegExp(`landed in ${worker.region} and the router's host in ${instances[0].region}`));
       }
-      expect(JSON.stringify(emulator.state.firewallRulesets())).not.toMatch(/"port_range":\[8000,8000\],"source_network":"0\.0\.0\.0\/0"/);
+      const allRules = JSON.stringify(emulator.state.firewallRulesets());
+      expect(allRules).not.toMatch(/"port_range":\[8000,8000\],"source_network":"0\.0\.0\.0\/0"/);
+      for (const i of instances) expect(allRules, `public ${i.ip} admitted`).not.toContain(i.ip);
       // The router host's /32 is admitted after launch: no worker's launch depends on the first machine's instance.
       for (const worker of ["hgx-2", "hgx-3"]) {
         const closure = await dependencyClosure(es, `${worker}-machine-instance`);
@@ -172,14 +182,14 @@ describe("three replicas behind a router on Lambda (emulator)", () => {
       const config = parseWithLayerChecks(raw, { stack: "routed-own-host", project: PROJECT });
       // As deployStack composes them: the router's host, and each worker admitting its address.
       const router = new LambdaMachine("router-host-machine", routerHostArgsFor(config).lambda!);
-      const workers = Array.from({ length: config.replicas }, (_, i) => new LambdaMachine(`${replicaName(i)}-machine`, hostArgsFor(config, i, { routerHostIp: router.ip }).lambda!));
-      return { instances: [router, ...workers].map((m) => ({ id: m.instanceId, ip: m.ip, type: m.instanceType, price: m.hourlyPriceUsd })) };
+      const workers = Array.from({ length: config.replicas }, (_, i) => new LambdaMachine(`${replicaName(i)}-machine`, hostArgsFor(config, i, { routerHostIp: router.privateIp }).lambda!));
+      return { instances: [router, ...workers].map((m) => ({ id: m.instanceId, ip: m.ip, privateIp: m.privateIp, region: m.region, type: m.instanceType, price: m.hourlyPriceUsd })) };
     };
     await withStack("routed-own-host", program, async (es) => {
       const before = emulator.requests().length;
       const up = await es.stack.up({ onOutput: es.onOutput, onEvent: es.onEvent });
       expect(up.summary.result).toBe("succeeded");
-      const instances = up.outputs.instances.value as { id: string; ip: string; type: string; price: number }[];
+      const instances = up.outputs.instances.value as { id: string; ip: string; privateIp: string; region: string; type: string; price: number }[];
       expect(instances.map((i) => i.type)).toEqual(["gpu_1x_a10", "gpu_8x_b200_sxm6", "gpu_8x_b200_sxm6"]);
       expect(instances[0].price).toBe(0.75);
       const routerIp = instances[0].ip;
@@ -193,18 +203,27 @@ describe("three replicas behind a router on Lambda (emulator)", () => {
       expect(sources(routerRules, 30000)).toEqual([ALLOWLIST]);
       expect(sources(routerRules, 29000)).toEqual([ALLOWLIST]);
       expect(sources(routerRules, 8000)).toEqual([]);
+      const routerPrivateIp = instances[0].privateIp;
+      expect(routerPrivateIp).toMatch(/^10\./);
       for (const worker of instances.slice(1)) {
         const rules = rulesOf(worker.id);
-        expect(sources(rules, 8000)).toEqual([ALLOWLIST, `${routerIp}/32`].sort());
+        expect(sources(rules, 8000)).toEqual([ALLOWLIST, `${routerPrivateIp}/32`].sort());
         expect(sources(rules, 30000)).toEqual([]);
         expect(sources(rules, 29000)).toEqual([]);
+        // Same region (the first with capacity): the router's URL for it is its private address.
+        expect(worker.region).toBe(instances[0].region);
+        expect(privateWorkerUrlFor({ name: worker.id, region: worker.region, privateIp: worker.privateIp }, instances[0].region, 8000)).toEqual({ url: `http://${worker.privateIp}:8000` });
       }
+      const allRules = JSON.stringify(emulator.state.firewallRulesets());
+      for (const i of instances) expect(allRules, `public ${i.ip} admitted`).not.toContain(i.ip);
       for (const worker of ["hgx", "hgx-2"]) {
         const closure = await dependencyClosure(es, `${worker}-machine-instance`);
         expect(closure.filter((n) => n.startsWith("router-host-")), worker).toEqual([]);
         expect(await dependencyClosure(es, `${worker}-machine-admission`), worker).toContain("router-host-machine-instance");
       }
-      console.log(`[router-lambda] own-host: router ${routerIp} (gpu_1x_a10, $0.75/h), workers ${instances.slice(1).map((i) => i.ip).join(", ")}`);
+      console.log(
+        `[router-lambda] own-host: router ${routerIp} (private ${routerPrivateIp}; gpu_1x_a10, $0.75/h), workers ${instances.slice(1).map((i) => `${i.ip} (router reaches ${i.privateIp})`).join(", ")}`,
+      );
     });
   });
 });
