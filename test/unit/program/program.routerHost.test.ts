@@ -85,6 +85,12 @@ describe("index.ts with the router on a host of its own (lambda)", () => {
     expect(scriptOf(named(mocks, "router-drain-hgx-2").inputs)).toContain("WORKER=http://10.19.0.11:8000");
     const workers = (program.router as { workers: { routerUrl: pulumi.Output<string> }[] }).workers;
     expect(await Promise.all(workers.map((w) => mocks.value(w.routerUrl)))).toEqual(["http://10.19.0.10:8000", "http://10.19.0.11:8000"]);
+    // The router container's worker list (secret env) holds the private URLs; no resource gets a worker's public one.
+    expect(mocks.secretInputHolders("http://10.19.0.11:8000")).toContain("docker:index/container:Container router-container");
+    for (const publicUrl of ["http://203.0.113.10:8000", "http://203.0.113.11:8000"]) {
+      expect(mocks.secretInputHolders(publicUrl), publicUrl).toEqual([]);
+      expect(mocks.plainInputLeaks({ publicUrl }), publicUrl).toEqual([]);
+    }
     const run = named(mocks, "router-run");
     expect(run.type).toBe("command:remote:Command");
     // The connection is a secret input (it holds the private key): its recorded form wraps the value.
