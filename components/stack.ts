@@ -16,11 +16,28 @@ import {
   type StackConfig,
 } from "./config";
 import { gpuExpectationFromInstanceType, HgxHost, type GpuExpectation, type HgxHostArgs, type HostConnection } from "./host";
-import { judgeRollout, planRouter, privateWorkerUrlFor, routerPlanInputFor, routerSpecHash, SglangRouter, workerUrlFor, type RolloutKey, type SglangRouterArgs } from "./router";
+import {
+  judgeRollout,
+  planRouter,
+  renderTunnelAuthorizeScript,
+  renderTunnelStartScript,
+  renderTunnelStopScript,
+  routerPlanInputFor,
+  routerSpecHash,
+  SglangRouter,
+  tunnelAuthorizedKeyLine,
+  tunnelLocalPort,
+  tunnelTag,
+  workerRouteFor,
+  workerUrlFor,
+  type RolloutKey,
+  type SglangRouterArgs,
+} from "./router";
+import { HostKeyPair } from "./host/lambda/hostKeyPair";
 import { cacheMountFor, localDockerHost, overridesFromFlagNames, planServing, servingPlanInputFor, servingSpecHash, SglangServer, type SglangServerArgs } from "./serving";
 import { bootWorkPart } from "./host/bootWork";
 import type { CloudConfigPart } from "./host/lambda/cloudInit";
-import { weightsDownloadOptionsFor } from "./serving/sglangServer";
+import { hostCommand, weightsDownloadOptionsFor } from "./serving/sglangServer";
 import { imageDisagreement, imagePinAdvice } from "./serving/image";
 import { renderWeightsDownloadScript, revisionPinAdvice, sglangRevisionFlags, weightsCommitDisagreement } from "./serving/weights";
 
@@ -372,18 +389,70 @@ function announceRollout(rollout: RolloutKey): void {
 
 /**
  * A worker's URL as the router reaches it (and the drain/rejoin steps use): its own host's worker on loopback; on
- * Lambda, any other at its private address in the router's region (a worker in another region fails the update,
- * see `privateWorkerUrlFor`); local replicas on their consecutive loopback ports.
+ * Lambda, any other at its private address in the router's region, or through its SSH tunnel (`tunnels`) from
+ * another region (see `workerRouteFor`); local replicas on their consecutive loopback ports.
  */
-function routerWorkerUrl(config: StackConfig, host: HgxHost, name: string, index: number, routerHost: HgxHost, routerOnFirst: boolean): pulumi.Output<string> {
+function routerWorkerUrl(config: StackConfig, host: HgxHost, name: string, index: number, routerHost: HgxHost, routerOnFirst: boolean, tunnels: RouterTunnels | undefined): pulumi.Output<string> {
   const port = replicaPort(config, index);
   const onRouterHost = index === 0 && routerOnFirst;
   if (config.hostMode !== "lambda" || onRouterHost) return pulumi.output(host.ip).apply((ip) => workerUrlFor(ip, port, onRouterHost));
-  return pulumi.all([host.region, host.privateIp, routerHost.region]).apply(([region, privateIp, routerRegion]) => {
-    const placed = privateWorkerUrlFor({ name, region, privateIp }, routerRegion, port);
-    if ("problem" in placed) throw new Error(placed.problem);
-    return placed.url;
+  const tunnel = tunnels?.forWorker(name, index, host, routerHost, port);
+  const url = pulumi.all([host.region, host.privateIp, routerHost.region]).apply(([region, privateIp, routerRegion]) => {
+    const route = workerRouteFor({ name, region, privateIp }, routerRegion, port, tunnel === undefined ? undefined : tunnelLocalPort(index));
+    if ("problem" in route) throw new Error(route.problem);
+    return route.url;
   });
+  // The URL is used (router, drain, rejoin) only once the tunnel step ran: started, or stopped for a same-region worker.
+  return tunnel === undefined ? url : pulumi.all([url, tunnel.stdout]).apply(([u]) => u);
+}
+
+/**
+ * The SSH tunnels of a routed Lambda stack whose `lambdaRegions` lists more than one region (with one, every host
+ * shares the router's private network and none is built). One client key for the stack; per worker not on the
+ * router's host, two steps whose scripts decide at apply time, from the regions the instances landed in:
+ *   <worker>-tunnel-authorize   on the worker: the key in authorized_keys, restricted to the serving port (or removed)
+ *   router-tunnel-<worker>      on the router's host: the supervised forward, pinned to the worker's host key (or stopped)
+ */
+class RouterTunnels {
+  private readonly key: HostKeyPair;
+
+  constructor(private readonly config: StackConfig) {
+    this.key = new HostKeyPair("router-tunnel-key", { comment: `hgx-tunnel-${config.stack}` });
+  }
+
+  forWorker(name: string, index: number, host: HgxHost, routerHost: HgxHost, port: number): { stdout: pulumi.Output<string> } {
+    const worker = host.connection;
+    const router = routerHost.connection;
+    if (worker.kind !== "ssh" || router.kind !== "ssh") throw new Error(`router tunnel to ${name}: both hosts must be SSH hosts (hostMode lambda)`);
+    const tag = tunnelTag(this.config.project, this.config.stack, name);
+    const crossRegion = pulumi.all([host.region, routerHost.region]).apply(([w, r]) => w !== r);
+    const authorize = hostCommand(
+      `${name}-tunnel-authorize`,
+      worker,
+      host.readyAt,
+      {
+        script: pulumi.all([crossRegion, this.key.publicKey]).apply(([cross, pub]) => renderTunnelAuthorizeScript({ tag, ...(cross ? { line: tunnelAuthorizedKeyLine(pub, port, tag) } : {}) })),
+        secretLine: "",
+      },
+      {},
+    );
+    return hostCommand(
+      `router-tunnel-${name}`,
+      router,
+      routerHost.readyAt,
+      {
+        script: pulumi
+          .all([crossRegion, worker.host, worker.port, worker.user, worker.hostKey])
+          .apply(([cross, address, sshPort, user, hostKey]) =>
+            cross ? renderTunnelStartScript({ tag, host: address, sshPort, user, hostKey, workerPort: port, localPort: tunnelLocalPort(index) }) : renderTunnelStopScript(tag),
+          ),
+        secretLine: this.key.privateKeyOpenssh,
+        // A restarted router host (new instance, same inputs) needs its loop started again.
+        triggers: [routerHost.instanceId, host.instanceId],
+      },
+      { dependsOn: [authorize.resource] },
+    );
+  }
 }
 
 /** SglangRouter arguments: on the first replica's host, in front of every replica's worker. */
@@ -452,7 +521,8 @@ export function deployStack(config: StackConfig): StackDeployment {
   }
 
   const routerHost = routerOwnHost ?? hosts[0];
-  const workerUrls = hosts.map((host, index) => routerWorkerUrl(config, host, names[index], index, routerHost, routerOwnHost === undefined));
+  const tunnels = config.hostMode === "lambda" && config.lambda.regions.length > 1 ? new RouterTunnels(config) : undefined;
+  const workerUrls = hosts.map((host, index) => routerWorkerUrl(config, host, names[index], index, routerHost, routerOwnHost === undefined, tunnels));
   // A router running the SGLang image runs the first replica's build too (it starts before that replica's container,
   // after its pull: no cycle).
   const routerUsesServerImage = config.router.image === config.sglang.image;

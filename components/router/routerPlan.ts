@@ -195,33 +195,6 @@ export function workerUrlFor(workerHost: string, port: number, onRouterHost: boo
   return `http://${onRouterHost ? "127.0.0.1" : workerHost}:${port}`;
 }
 
-/** Where a worker on another Lambda host is, as far as the router's path to it goes. */
-export interface RemoteWorkerPlace {
-  readonly name: string;
-  readonly region: string;
-  /** Its address on the region's private network ("" when the API gave none). */
-  readonly privateIp: string;
-}
-
-/**
- * A worker on another Lambda host as the router reaches it: at its private address, so the bearer key, prompts
- * and completions stay on the region's private network. A worker in another region has no private path to the
- * router, and plain HTTP across the internet is what this refuses: `problem` says so, with the fix.
- */
-export function privateWorkerUrlFor(worker: RemoteWorkerPlace, routerRegion: string, port: number): { url: string } | { problem: string } {
-  if (worker.region !== routerRegion)
-    return {
-      problem:
-        `worker ${worker.name} landed in ${worker.region} and the router's host in ${routerRegion}: the router reaches workers only over the region's private network, ` +
-        `never in clear across the internet. Fix: pulumi config set hgx-inference:lambdaRegions '["${routerRegion}"]' (every host in one region), then pulumi up (the worker is relaunched there)`,
-    };
-  if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(worker.privateIp))
-    return {
-      problem: `worker ${worker.name} has no private address from the Lambda API (private_ip ${JSON.stringify(worker.privateIp)}), so the router cannot reach it off the internet. Fix: pulumi refresh (re-reads the instance), then pulumi up`,
-    };
-  return { url: `http://${worker.privateIp}:${port}` };
-}
-
 /** Hash of what restarts the router (image and flags; the worker list is judged separately). */
 export function routerSpecHash(plan: RouterPlan): string {
   return createHash("sha256").update(JSON.stringify([plan.spec.image, plan.spec.command])).digest("hex").slice(0, 16);

@@ -6,13 +6,13 @@ import { afterAll, describe, expect, it } from "vitest";
 import {
   COVERED_ROUTER_VERSIONS,
   planRouter,
-  privateWorkerUrlFor,
   renderRouterArgv,
   renderRouterReleaseCheckScript,
   routerWrapperScript,
   workerUrlFor,
   type RouterPlanInput,
 } from "../../../components/router/routerPlan";
+import { workerRouteFor } from "../../../components/router/tunnel";
 import { renderDockerRunCommand, toContainerArgs } from "../../../components/serving/containerSpec";
 import { type RawConfig } from "../../../components/config";
 import { configProblems as problems } from "../../fixtures/configProblems";
@@ -88,11 +88,13 @@ describe("planRouter", () => {
     expect(workerUrlFor("203.0.113.8", 8000, false)).toBe("http://203.0.113.8:8000");
   });
 
-  it("reaches a worker on another Lambda host at its private address in the router's region, and refuses any other path", () => {
-    expect(privateWorkerUrlFor({ name: "hgx-2", region: "us-east-1", privateIp: "10.19.0.11" }, "us-east-1", 8000)).toEqual({ url: "http://10.19.0.11:8000" });
-    const across = privateWorkerUrlFor({ name: "hgx-3", region: "us-west-1", privateIp: "10.20.0.4" }, "us-east-1", 8000);
-    expect("problem" in across && across.problem).toMatch(/worker hgx-3 landed in us-west-1 and the router's host in us-east-1: .*never in clear across the internet\. Fix: pulumi config set hgx-inference:lambdaRegions '\["us-east-1"\]'/);
-    const none = privateWorkerUrlFor({ name: "hgx-2", region: "us-east-1", privateIp: "" }, "us-east-1", 8000);
+  it("reaches a worker on another Lambda host at its private address in the router's region, through its tunnel from another, never at a public address", () => {
+    expect(workerRouteFor({ name: "hgx-2", region: "us-east-1", privateIp: "10.19.0.11" }, "us-east-1", 8000, 38001)).toEqual({ via: "private", url: "http://10.19.0.11:8000" });
+    expect(workerRouteFor({ name: "hgx-3", region: "us-west-1", privateIp: "10.20.0.4" }, "us-east-1", 8000, 38002)).toEqual({ via: "tunnel", url: "http://127.0.0.1:38002" });
+    // No tunnel built (one region configured) and yet elsewhere: refused with the fix, not reached in clear.
+    const across = workerRouteFor({ name: "hgx-3", region: "us-west-1", privateIp: "10.20.0.4" }, "us-east-1", 8000, undefined);
+    expect("problem" in across && across.problem).toMatch(/worker hgx-3 is in us-west-1 and the router's host in us-east-1, .*never reaches a worker in clear.*Fix: pulumi config set hgx-inference:lambdaRegions '\["us-east-1","us-west-1"\]'/);
+    const none = workerRouteFor({ name: "hgx-2", region: "us-east-1", privateIp: "" }, "us-east-1", 8000, 38001);
     expect("problem" in none && none.problem).toMatch(/worker hgx-2 has no private address .*Fix: pulumi refresh/);
     expect(routerSourceCidr("10.19.0.20")).toBe("10.19.0.20/32");
     expect(() => routerSourceCidr("")).toThrow(/router's host has no private address .*Fix: pulumi refresh/);
