@@ -191,13 +191,15 @@ LOOP
 setsid bash "$DIR/loop.sh" "$DIR" </dev/null >/dev/null 2>&1 &
 echo $! > "$DIR/pid"
 for _ in $(seq 1 ${wait}); do
-  if (exec 3<>/dev/tcp/127.0.0.1/${target.localPort}) 2>/dev/null && grep -q 'ssh start' "$DIR/log" && ! grep -q 'ssh exited' "$DIR/log"; then
+  # A first ssh that exited (refused key, wrong host key, no route) fails the step now, with what it said.
+  grep -q 'ssh exited' "$DIR/log" && break
+  if (exec 3<>/dev/tcp/127.0.0.1/${target.localPort}) 2>/dev/null; then
     echo "tunnel ${tag}: 127.0.0.1:${target.localPort} -> ${target.host}:${target.sshPort} -> 127.0.0.1:${target.workerPort} (host key pinned)"
     exit 0
   fi
   sleep 1
 done
-echo "tunnel ${tag}: the forward to ${target.user}@${target.host}:${target.sshPort} did not come up within ${wait} s. ssh said:" >&2
+echo "tunnel ${tag}: the forward to ${target.user}@${target.host}:${target.sshPort} did not come up (waited up to ${wait} s). ssh said:" >&2
 tail -n 20 "$DIR/log" >&2
 echo "Fix: the worker's SSH port must admit the router host's public address (lambdaSshAllowlist), and the worker's pinned host key must be the one it presents (pulumi refresh re-reads it)" >&2
 stop_loop
