@@ -387,6 +387,18 @@ function announceRollout(rollout: RolloutKey): void {
   });
 }
 
+/** What the router's path to a Lambda host depends on (an `HgxHost` has it all). */
+export interface RoutedHostFacts {
+  readonly connection: HostConnection;
+  /** Resolves when the host is usable. */
+  readonly readyAt: pulumi.Input<string>;
+  readonly region: pulumi.Input<string>;
+  /** Its address on the region's private network. */
+  readonly privateIp: pulumi.Input<string>;
+  /** A new instance (same inputs) re-runs the tunnel steps. */
+  readonly instanceId: pulumi.Input<string>;
+}
+
 /**
  * A worker's URL as the router reaches it (and the drain/rejoin steps use): its own host's worker on loopback; on
  * Lambda, any other at its private address in the router's region, or through its SSH tunnel (`tunnels`) from
@@ -396,13 +408,25 @@ function routerWorkerUrl(config: StackConfig, host: HgxHost, name: string, index
   const port = replicaPort(config, index);
   const onRouterHost = index === 0 && routerOnFirst;
   if (config.hostMode !== "lambda" || onRouterHost) return pulumi.output(host.ip).apply((ip) => workerUrlFor(ip, port, onRouterHost));
+  return lambdaRouterWorkerUrl({ name, index, port, host }, routerHost, tunnels);
+}
+
+/**
+ * A worker on another Lambda host as the router reaches it: its private address in the router's region, else its
+ * tunnel's loopback URL, which resolves only once the tunnel step ran (started, or stopped for a same-region worker).
+ */
+export function lambdaRouterWorkerUrl(
+  worker: { readonly name: string; readonly index: number; readonly port: number; readonly host: RoutedHostFacts },
+  routerHost: RoutedHostFacts,
+  tunnels: RouterTunnels | undefined,
+): pulumi.Output<string> {
+  const { name, index, port, host } = worker;
   const tunnel = tunnels?.forWorker(name, index, host, routerHost, port);
   const url = pulumi.all([host.region, host.privateIp, routerHost.region]).apply(([region, privateIp, routerRegion]) => {
     const route = workerRouteFor({ name, region, privateIp }, routerRegion, port, tunnel === undefined ? undefined : tunnelLocalPort(index));
     if ("problem" in route) throw new Error(route.problem);
     return route.url;
   });
-  // The URL is used (router, drain, rejoin) only once the tunnel step ran: started, or stopped for a same-region worker.
   return tunnel === undefined ? url : pulumi.all([url, tunnel.stdout]).apply(([u]) => u);
 }
 
@@ -413,14 +437,14 @@ function routerWorkerUrl(config: StackConfig, host: HgxHost, name: string, index
  *   <worker>-tunnel-authorize   on the worker: the key in authorized_keys, restricted to the serving port (or removed)
  *   router-tunnel-<worker>      on the router's host: the supervised forward, pinned to the worker's host key (or stopped)
  */
-class RouterTunnels {
+export class RouterTunnels {
   private readonly key: HostKeyPair;
 
-  constructor(private readonly config: StackConfig) {
+  constructor(private readonly config: Pick<StackConfig, "project" | "stack">) {
     this.key = new HostKeyPair("router-tunnel-key", { comment: `hgx-tunnel-${config.stack}` });
   }
 
-  forWorker(name: string, index: number, host: HgxHost, routerHost: HgxHost, port: number): { stdout: pulumi.Output<string> } {
+  forWorker(name: string, index: number, host: RoutedHostFacts, routerHost: RoutedHostFacts, port: number): { stdout: pulumi.Output<string> } {
     const worker = host.connection;
     const router = routerHost.connection;
     if (worker.kind !== "ssh" || router.kind !== "ssh") throw new Error(`router tunnel to ${name}: both hosts must be SSH hosts (hostMode lambda)`);
@@ -433,6 +457,7 @@ class RouterTunnels {
       {
         script: pulumi.all([crossRegion, this.key.publicKey]).apply(([cross, pub]) => renderTunnelAuthorizeScript({ tag, ...(cross ? { line: tunnelAuthorizedKeyLine(pub, port, tag) } : {}) })),
         secretLine: "",
+        triggers: [host.instanceId],
       },
       {},
     );
@@ -447,7 +472,7 @@ class RouterTunnels {
             cross ? renderTunnelStartScript({ tag, host: address, sshPort, user, hostKey, workerPort: port, localPort: tunnelLocalPort(index) }) : renderTunnelStopScript(tag),
           ),
         secretLine: this.key.privateKeyOpenssh,
-        // A restarted router host (new instance, same inputs) needs its loop started again.
+        // A new router host (same inputs otherwise) needs its loop started again.
         triggers: [routerHost.instanceId, host.instanceId],
       },
       { dependsOn: [authorize.resource] },

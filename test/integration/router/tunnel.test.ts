@@ -30,7 +30,7 @@ import {
   tunnelAuthorizedKeyLine,
   tunnelTag,
 } from "../../../components/router/tunnel";
-import { freePort } from "../../fixtures/net";
+import { freePort, processOnLocalPort } from "../../fixtures/net";
 import { startSshTestHost, type SshTestHost } from "../../fixtures/ssh-host";
 
 const API_KEY = "sk-tunnel-it-0009";
@@ -55,12 +55,6 @@ let otherServer: http.Server;
 let otherPort: number;
 const hits: Hit[] = [];
 let otherHits = 0;
-
-/** The process holding the local end 127.0.0.1:<port> of an established TCP connection. */
-function processOnPort(port: number): string {
-  const out = spawnSync("ss", ["-tnpH", "state", "established", `( sport = :${port} )`], { encoding: "utf8", timeout: 10_000 }).stdout ?? "";
-  return /users:\(\("([^"]+)"/.exec(out)?.[1] ?? "";
-}
 
 function listen(server: http.Server): Promise<number> {
   return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve((server.address() as { port: number }).port)));
@@ -118,7 +112,7 @@ beforeAll(async () => {
   hostKey = parsed;
   fs.writeFileSync(path.join(tmp, "known_hosts"), `${knownHostsLine("127.0.0.1", host.port, hostKey)}\n`);
   worker = http.createServer((req, res) => {
-    hits.push({ authorized: req.headers.authorization === `Bearer ${API_KEY}`, peerProcess: processOnPort(req.socket.remotePort ?? 0) });
+    hits.push({ authorized: req.headers.authorization === `Bearer ${API_KEY}`, peerProcess: processOnLocalPort(req.socket.remotePort ?? 0) });
     res.writeHead(req.headers.authorization === `Bearer ${API_KEY}` ? 200 : 401, { "content-type": "application/json" }).end('{"data":[]}');
   });
   workerPort = await listen(worker);
