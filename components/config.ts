@@ -18,6 +18,7 @@ import { UID_PATTERN } from "./host/lambda/identity";
 import { PINNED_REGION_POLICIES, type PinnedRegionPolicy } from "./host/lambda/instance";
 import { HOST_KEY_TRUST_MODES, hostKeyPinFrom, type HostKeyTrust } from "./host/hostKey";
 import { parseImageRef } from "./serving/image";
+import { TUNNEL_PORT_BASE } from "./router/tunnel";
 
 export { cidrProblem };
 
@@ -666,6 +667,13 @@ function crossChecks(c: StackConfig, raw: RawConfig): ConfigProblem[] {
   // The workers' key also guards the router's `/workers` API (add/remove workers): a routed stack without one serves both unauthenticated.
   if (c.replicas > 1 && !c.sglang.apiKey.present)
     add("sglangApiKey", `is required when replicas = ${c.replicas}: without it the workers and the router's /workers API accept anyone. Fix: pulumi config set --secret ${PROJECT}:sglangApiKey "$(openssl rand -hex 24)"`);
+  // Cross-region workers are reached through tunnels listening on the router's host at TUNNEL_PORT_BASE + replica index.
+  if (c.replicas > 1 && c.hostMode === "lambda" && c.lambda.regions.length > 1) {
+    const last = TUNNEL_PORT_BASE + c.replicas - 1;
+    for (const [key, port] of [["routerPort", c.router.port], ["routerMetricsPort", c.router.metricsPort], ["sglangPort", c.sglang.port]] as const)
+      if (port >= TUNNEL_PORT_BASE && port <= last)
+        add(key, `= ${port} is one of the router host's tunnel ports (${TUNNEL_PORT_BASE}-${last}: one per cross-region worker when lambdaRegions lists several regions). Fix: pulumi config set ${PROJECT}:${key} <a port outside ${TUNNEL_PORT_BASE}-${last}>`);
+  }
   if (c.replicas > 1 && c.hostMode === "existing")
     add("replicas", `= ${c.replicas} needs one host per replica, and hostMode "existing" has one (sshHost). Fix: pulumi config set ${PROJECT}:replicas 1, or use hostMode lambda (one instance per replica) or local`);
   // The remote runner's image is the pinned vllm one here (a stand-in image that runs the native runner could load it).

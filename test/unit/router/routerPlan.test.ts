@@ -124,6 +124,11 @@ describe("router settings in the stack config", () => {
     // Routed without a key: the workers and the router's /workers API would take anyone's requests.
     expect(problems({ hostMode: "local", replicas: "2" }).join("\n")).toMatch(/sglangApiKey: is required when replicas = 2: .*Fix: pulumi config set --secret hgx-inference:sglangApiKey/);
     expect(problems({ ...local, replicas: "1" }).join("\n")).not.toMatch(/sglangApiKey/);
+    // Tunnels listen on the router's host at 38000 + replica index when workers may land in other regions.
+    const lambda3 = { hostMode: "lambda", lambdaApiKey: "k", replicas: "3", sglangApiKey: "s", lambdaRegions: JSON.stringify(["us-east-1", "us-west-1"]) };
+    expect(problems({ ...lambda3, routerPort: "38001" }).join("\n")).toMatch(/routerPort: = 38001 is one of the router host's tunnel ports \(38000-38002.*Fix: pulumi config set hgx-inference:routerPort/);
+    expect(problems({ ...lambda3, routerPort: "38003" })).toEqual([]);
+    expect(problems({ ...lambda3, routerPort: "38001", lambdaRegions: JSON.stringify(["us-east-1"]) })).toEqual([]);
     // One replica: no router, so router settings are not checked against anything.
     expect(problems({ ...local, replicas: "1", routerPort: "18000", sglangPort: "18000" })).toEqual([]);
   });
