@@ -141,7 +141,7 @@ export interface TunnelTarget {
  * Router side (bash, on the router's host). stdin's first line is the client private key (framed by the
  * host-command wrapper). With a target: writes key and the pinned known_hosts into a 0700 directory,
  * replaces any previous supervisor loop, starts a new one detached, and waits (bounded) until the
- * forward listens on 127.0.0.1:<localPort>. With `stop` only: stops the loop and removes the directory.
+ * forward listens on 127.0.0.1:<localPort> (`renderTunnelStopScript` undoes it).
  */
 export function renderTunnelStartScript(target: TunnelTarget): string {
   const tag = tagOk(target.tag);
@@ -179,6 +179,8 @@ unset TUNNEL_KEY
 # The supervisor: ssh again whenever it exits; its log is cut when it grows past 1 MB.
 cat > "$DIR/loop.sh" <<'LOOP'
 DIR=$1
+# Its own pid, which is its process group's too (setsid made it a session leader): what stop_loop kills.
+echo $$ > "$DIR/pid.new" && mv -f "$DIR/pid.new" "$DIR/pid"
 while :; do
   [ "$(stat -c %s "$DIR/log" 2>/dev/null || echo 0)" -gt 1048576 ] && : > "$DIR/log"
   echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) ssh start" >> "$DIR/log"
@@ -189,7 +191,6 @@ done
 LOOP
 : > "$DIR/log"
 setsid bash "$DIR/loop.sh" "$DIR" </dev/null >/dev/null 2>&1 &
-echo $! > "$DIR/pid"
 for _ in $(seq 1 ${wait}); do
   # A first ssh that exited (refused key, wrong host key, no route) fails the step now, with what it said.
   grep -q 'ssh exited' "$DIR/log" && break

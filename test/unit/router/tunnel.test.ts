@@ -93,6 +93,8 @@ describe("router tunnel (pure parts)", () => {
     const loopPid = Number(loop.stdout.trim());
     const other = spawnSync("bash", ["-c", "setsid sleep 30 </dev/null >/dev/null 2>&1 & echo $!"], { encoding: "utf8" });
     const otherPid = Number(other.stdout.trim());
+    expect(loopPid).toBeGreaterThan(1);
+    expect(otherPid).toBeGreaterThan(1);
     try {
       // A pid file pointing at someone else's process is not acted on.
       writeFileSync(join(dir, "pid"), `${otherPid}\n`);
@@ -109,7 +111,8 @@ describe("router tunnel (pure parts)", () => {
       expect(spawnSync("kill", ["-0", String(loopPid)]).status).not.toBe(0);
       expect(spawnSync("test", ["-e", dir]).status).not.toBe(0);
     } finally {
-      for (const pid of [loopPid, otherPid]) spawnSync("kill", ["-KILL", `-${pid}`]);
+      // Only real pids: `kill -KILL -0` would hit this test's own process group.
+      for (const pid of [loopPid, otherPid]) if (Number.isInteger(pid) && pid > 1) spawnSync("kill", ["-KILL", `-${pid}`]);
     }
   });
 });
