@@ -20,6 +20,16 @@ const TAG = tunnelTag("hgx-inference", "dev", "hgx-2");
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
+/** Whether process `pid` exists (signal 0 checks without signalling). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Runs a worker-side script as bash with HOME in a fresh temp dir (seeded with `authorizedKeys` when given). */
 function runAuthorize(home: string, script: string) {
   return spawnSync("bash", ["-c", script], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home }, encoding: "utf8", timeout: 10_000 });
@@ -100,7 +110,7 @@ describe("router tunnel (pure parts)", () => {
       writeFileSync(join(dir, "pid"), `${otherPid}\n`);
       const stopOther = spawnSync("bash", ["-c", renderTunnelStopScript(TAG)], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home }, input: "\n", encoding: "utf8", timeout: 15_000 });
       expect(stopOther.status, stopOther.stderr).toBe(0);
-      expect(spawnSync("kill", ["-0", String(otherPid)]).status).toBe(0);
+      expect(alive(otherPid)).toBe(true);
       spawnSync("mkdir", ["-p", dir]);
       writeFileSync(join(dir, "loop.sh"), "while :; do sleep 1; done\n");
       writeFileSync(join(dir, "pid"), `${loopPid}\n`);
@@ -108,11 +118,18 @@ describe("router tunnel (pure parts)", () => {
       const stop = spawnSync("bash", ["-c", renderTunnelStopScript(TAG)], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home }, input: "\n", encoding: "utf8", timeout: 15_000 });
       expect(stop.status, stop.stderr).toBe(0);
       expect(stop.stdout).toContain(`tunnel ${TAG}: none`);
-      expect(spawnSync("kill", ["-0", String(loopPid)]).status).not.toBe(0);
+      expect(alive(loopPid)).toBe(false);
       expect(spawnSync("test", ["-e", dir]).status).not.toBe(0);
     } finally {
-      // Only real pids: `kill -KILL -0` would hit this test's own process group.
-      for (const pid of [loopPid, otherPid]) if (Number.isInteger(pid) && pid > 1) spawnSync("kill", ["-KILL", `-${pid}`]);
+      // process.kill with a negative pid signals exactly that process group. (procps `kill -KILL -<pid>` without `--`
+      // reads "-<pid>" as options and can end up signalling -1, every process; never pass a group that way.)
+      for (const pid of [loopPid, otherPid])
+        if (Number.isInteger(pid) && pid > 1)
+          try {
+            process.kill(-pid, "SIGKILL");
+          } catch {
+            // already gone
+          }
     }
   });
 });
