@@ -21,6 +21,7 @@ import { instanceTypeGpus, LAMBDA_REGIONS } from "./host/lambda/names";
 import { PINNED_REGION_POLICIES, type PinnedRegionPolicy } from "./host/lambda/instance";
 import { HOST_KEY_TRUST_MODES, hostKeyPinFrom, type HostKeyTrust } from "./host/hostKey";
 import { parseImageRef } from "./serving/image";
+import { TUNNEL_PORT_BASE } from "./router/tunnel";
 
 export { cidrProblem };
 
@@ -656,6 +657,16 @@ function crossChecks(c: StackConfig, raw: RawConfig): ConfigProblem[] {
       add("routerPlacement", `= "own-host" launches an instance for the router, which only hostMode "lambda" can do (hostMode is "${c.hostMode}"). Fix: pulumi config set ${PROJECT}:routerPlacement first-replica`);
     else if (gpuCountOfInstanceType(c.router.instanceType) === undefined)
       add("routerInstanceType", `= "${c.router.instanceType}" is not a Lambda instance type name. Fix: pulumi config set ${PROJECT}:routerInstanceType gpu_1x_a10 (the form gpu_<N>x_<model>)`);
+  }
+  // The workers' key also guards the router's `/workers` API (add/remove workers): a routed stack without one serves both unauthenticated.
+  if (c.replicas > 1 && !c.sglang.apiKey.present)
+    add("sglangApiKey", `is required when replicas = ${c.replicas}: without it the workers and the router's /workers API accept anyone. Fix: pulumi config set --secret ${PROJECT}:sglangApiKey "$(openssl rand -hex 24)"`);
+  // Cross-region workers are reached through tunnels listening on the router's host at TUNNEL_PORT_BASE + replica index.
+  if (c.replicas > 1 && c.hostMode === "lambda" && c.lambda.regions.length > 1) {
+    const last = TUNNEL_PORT_BASE + c.replicas - 1;
+    for (const [key, port] of [["routerPort", c.router.port], ["routerMetricsPort", c.router.metricsPort], ["sglangPort", c.sglang.port]] as const)
+      if (port >= TUNNEL_PORT_BASE && port <= last)
+        add(key, `= ${port} is one of the router host's tunnel ports (${TUNNEL_PORT_BASE}-${last}: one per cross-region worker when lambdaRegions lists several regions). Fix: pulumi config set ${PROJECT}:${key} <a port outside ${TUNNEL_PORT_BASE}-${last}>`);
   }
   if (c.replicas > 1 && c.hostMode === "existing")
     add("replicas", `= ${c.replicas} needs one host per replica, and hostMode "existing" has one (sshHost). Fix: pulumi config set ${PROJECT}:replicas 1, or use hostMode lambda (one instance per replica) or local`);

@@ -16,10 +16,28 @@ import {
   type StackConfig,
 } from "./config";
 import { gpuExpectationFromInstanceType, HgxHost, localDockerHost, type GpuExpectation, type HgxHostArgs, type HostConnection } from "./host";
-import { judgeRollout, planRouter, routerPlanInputFor, routerSpecHash, SglangRouter, workerUrlFor, type RolloutKey, type SglangRouterArgs } from "./router";
+import {
+  judgeRollout,
+  planRouter,
+  renderTunnelAuthorizeScript,
+  renderTunnelStartScript,
+  renderTunnelStopScript,
+  routerPlanInputFor,
+  routerSpecHash,
+  SglangRouter,
+  tunnelAuthorizedKeyLine,
+  tunnelLocalPort,
+  tunnelTag,
+  workerRouteFor,
+  workerUrlFor,
+  type RolloutKey,
+  type SglangRouterArgs,
+} from "./router";
+import { HostKeyPair } from "./host/lambda/hostKeyPair";
 import { cacheMountFor, overridesFromFlagNames, planServing, servingPlanInputFor, servingSpecHash, SglangServer, type SglangServerArgs } from "./serving";
 import { bootWorkPart } from "./host/bootWork";
 import type { CloudConfigPart } from "./host/lambda/cloudInit";
+import { hostCommand } from "./host/hostCommand";
 import { weightsDownloadOptionsFor } from "./serving/sglangServer";
 import { imageDisagreement, imagePinAdvice } from "./serving/image";
 import { renderWeightsDownloadScript, revisionPinAdvice, sglangRevisionFlags, weightsCommitDisagreement } from "./serving/weights";
@@ -108,8 +126,18 @@ export function replicaName(index: number): string {
  * router's ports to the allowlist; every replica not on it opens its serving port to the router's host too.
  */
 export interface RouterFirewall {
-  /** The router host's public address, for the other replicas' serving-port rule. */
+  /**
+   * The router host's private address (the region's private network), for the other replicas' serving-port rule:
+   * the router reaches workers there, never at their public address.
+   */
   readonly routerHostIp?: pulumi.Input<string>;
+}
+
+/** The router host's private address as the serving-port rule's source; without one there is no private path to admit. */
+export function routerSourceCidr(privateIp: string): string {
+  if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(privateIp))
+    throw new Error(`the router's host has no private address from the Lambda API (private_ip ${JSON.stringify(privateIp)}), so no worker can admit it off the internet. Fix: pulumi refresh (re-reads the instance), then pulumi up`);
+  return `${privateIp}/32`;
 }
 
 /** HgxHost arguments for one replica (`index` and the router's address only matter with a router). */
@@ -132,7 +160,7 @@ export function hostArgsFor(config: StackConfig, index = 0, firewall: RouterFire
           icmpSourceCidrs: config.lambda.icmpAllowlist,
           ...(routed(config) && index === 0 && config.router.placement === "first-replica" ? { extraPorts: [config.router.port, config.router.metricsPort] } : {}),
           ...(routed(config) && firewall.routerHostIp !== undefined
-            ? { servingSources: [pulumi.output(firewall.routerHostIp).apply((ip) => `${ip}/32`)] }
+            ? { servingSources: [pulumi.output(firewall.routerHostIp).apply(routerSourceCidr)] }
             : {}),
           servingPort: config.sglang.port,
           ttl: config.lambda.ttlMs === undefined ? "0" : `${Math.round(config.lambda.ttlMs / 1000)}s`,
@@ -360,6 +388,99 @@ function announceRollout(rollout: RolloutKey): void {
   });
 }
 
+/** What the router's path to a Lambda host depends on (an `HgxHost` has it all). */
+export interface RoutedHostFacts {
+  readonly connection: HostConnection;
+  /** Resolves when the host is usable. */
+  readonly readyAt: pulumi.Input<string>;
+  readonly region: pulumi.Input<string>;
+  /** Its address on the region's private network. */
+  readonly privateIp: pulumi.Input<string>;
+  /** A new instance (same inputs) re-runs the tunnel steps. */
+  readonly instanceId: pulumi.Input<string>;
+}
+
+/**
+ * A worker's URL as the router reaches it (and the drain/rejoin steps use): its own host's worker on loopback; on
+ * Lambda, any other at its private address in the router's region, or through its SSH tunnel (`tunnels`) from
+ * another region (see `workerRouteFor`); local replicas on their consecutive loopback ports.
+ */
+function routerWorkerUrl(config: StackConfig, host: HgxHost, name: string, index: number, routerHost: HgxHost, routerOnFirst: boolean, tunnels: RouterTunnels | undefined): pulumi.Output<string> {
+  const port = replicaPort(config, index);
+  const onRouterHost = index === 0 && routerOnFirst;
+  if (config.hostMode !== "lambda" || onRouterHost) return pulumi.output(host.ip).apply((ip) => workerUrlFor(ip, port, onRouterHost));
+  return lambdaRouterWorkerUrl({ name, index, port, host }, routerHost, tunnels);
+}
+
+/**
+ * A worker on another Lambda host as the router reaches it: its private address in the router's region, else its
+ * tunnel's loopback URL, which resolves only once the tunnel step ran (started, or stopped for a same-region worker).
+ */
+export function lambdaRouterWorkerUrl(
+  worker: { readonly name: string; readonly index: number; readonly port: number; readonly host: RoutedHostFacts },
+  routerHost: RoutedHostFacts,
+  tunnels: RouterTunnels | undefined,
+): pulumi.Output<string> {
+  const { name, index, port, host } = worker;
+  const tunnel = tunnels?.forWorker(name, index, host, routerHost, port);
+  const url = pulumi.all([host.region, host.privateIp, routerHost.region]).apply(([region, privateIp, routerRegion]) => {
+    const route = workerRouteFor({ name, region, privateIp }, routerRegion, port, tunnel === undefined ? undefined : tunnelLocalPort(index));
+    if ("problem" in route) throw new Error(route.problem);
+    return route.url;
+  });
+  return tunnel === undefined ? url : pulumi.all([url, tunnel.stdout]).apply(([u]) => u);
+}
+
+/**
+ * The SSH tunnels of a routed Lambda stack whose `lambdaRegions` lists more than one region (with one, every host
+ * shares the router's private network and none is built). One client key for the stack; per worker not on the
+ * router's host, two steps whose scripts decide at apply time, from the regions the instances landed in:
+ *   <worker>-tunnel-authorize   on the worker: the key in authorized_keys, restricted to the serving port (or removed)
+ *   router-tunnel-<worker>      on the router's host: the supervised forward, pinned to the worker's host key (or stopped)
+ */
+export class RouterTunnels {
+  private readonly key: HostKeyPair;
+
+  constructor(private readonly config: Pick<StackConfig, "project" | "stack">) {
+    this.key = new HostKeyPair("router-tunnel-key", { comment: `hgx-tunnel-${config.stack}` });
+  }
+
+  forWorker(name: string, index: number, host: RoutedHostFacts, routerHost: RoutedHostFacts, port: number): { stdout: pulumi.Output<string> } {
+    const worker = host.connection;
+    const router = routerHost.connection;
+    if (worker.kind !== "ssh" || router.kind !== "ssh") throw new Error(`router tunnel to ${name}: both hosts must be SSH hosts (hostMode lambda)`);
+    const tag = tunnelTag(this.config.project, this.config.stack, name);
+    const crossRegion = pulumi.all([host.region, routerHost.region]).apply(([w, r]) => w !== r);
+    const authorize = hostCommand(
+      `${name}-tunnel-authorize`,
+      worker,
+      host.readyAt,
+      {
+        script: pulumi.all([crossRegion, this.key.publicKey]).apply(([cross, pub]) => renderTunnelAuthorizeScript({ tag, ...(cross ? { line: tunnelAuthorizedKeyLine(pub, port, tag) } : {}) })),
+        secretLine: "",
+        triggers: [host.instanceId],
+      },
+      {},
+    );
+    return hostCommand(
+      `router-tunnel-${name}`,
+      router,
+      routerHost.readyAt,
+      {
+        script: pulumi
+          .all([crossRegion, worker.host, worker.port, worker.user, worker.hostKey])
+          .apply(([cross, address, sshPort, user, hostKey]) =>
+            cross ? renderTunnelStartScript({ tag, host: address, sshPort, user, hostKey, workerPort: port, localPort: tunnelLocalPort(index) }) : renderTunnelStopScript(tag),
+          ),
+        secretLine: this.key.privateKeyOpenssh,
+        // A new router host (same inputs otherwise) needs its loop started again.
+        triggers: [routerHost.instanceId, host.instanceId],
+      },
+      { dependsOn: [authorize.resource] },
+    );
+  }
+}
+
 /** SglangRouter arguments: on the first replica's host, in front of every replica's worker. */
 export function routerArgsFor(config: StackConfig, routerHost: ServerHostFacts, workerUrls: pulumi.Input<string>[]): SglangRouterArgs {
   return {
@@ -395,8 +516,8 @@ export function deployStack(config: StackConfig): StackDeployment {
   const routerOwnHost = routed(config) && config.router.placement === "own-host" ? new HgxHost("router-host", routerHostArgsFor(config)) : undefined;
   const hosts: HgxHost[] = [];
   for (const [index, name] of names.entries()) {
-    // Workers behind a router admit its host (its own, else the first replica's) on their serving port.
-    const routerHostIp = routerOwnHost ? routerOwnHost.ip : routed(config) && index > 0 ? hosts[0].ip : undefined;
+    // Workers behind a router admit its host (its own, else the first replica's) on their serving port, at its private address.
+    const routerHostIp = routerOwnHost ? routerOwnHost.privateIp : routed(config) && index > 0 ? hosts[0].privateIp : undefined;
     const hostArgs = hostArgsFor(config, index, { routerHostIp });
     // Boot work (image pull, weights download) starts at the instance's first boot through cloud-init.
     const bootWork = bootWorkPartFor(config, name);
@@ -426,9 +547,8 @@ export function deployStack(config: StackConfig): StackDeployment {
   }
 
   const routerHost = routerOwnHost ?? hosts[0];
-  const workerUrls = hosts.map((host, index) =>
-    pulumi.output(host.ip).apply((ip) => workerUrlFor(ip, replicaPort(config, index), index === 0 && routerOwnHost === undefined)),
-  );
+  const tunnels = config.hostMode === "lambda" && config.lambda.regions.length > 1 ? new RouterTunnels(config) : undefined;
+  const workerUrls = hosts.map((host, index) => routerWorkerUrl(config, host, names[index], index, routerHost, routerOwnHost === undefined, tunnels));
   // A router running the SGLang image runs the first replica's build too (it starts before that replica's container,
   // after its pull: no cycle).
   const routerUsesServerImage = config.router.image === config.sglang.image;

@@ -11,8 +11,10 @@
 # of its time (scripts/deploy-breakdown.ts): the waits for the server, gate and benchmark, and the
 # stack's own overhead.
 #
-# `pulumi config set hgx-inference:replicas 2 --stack local` first: two simulator containers behind the real
-# SGLang router (its image is built from PyPI's pinned wheel by scripts/build-router-image.sh).
+# `pulumi config set hgx-inference:replicas 2 --stack local` and `pulumi config set --secret
+# hgx-inference:sglangApiKey <key> --stack local` (a routed stack refuses to run without a key) first: two
+# simulator containers behind the real SGLang router (its image is built from PyPI's pinned wheel by
+# scripts/build-router-image.sh).
 #
 # State lives in a local file backend (.pulumi-local/, or PULUMI_BACKEND_URL); the local stack holds no
 # secret, so its passphrase is empty unless PULUMI_CONFIG_PASSPHRASE says otherwise. The Docker engine is

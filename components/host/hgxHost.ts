@@ -169,6 +169,8 @@ interface HostFacts {
   connection: HostConnection;
   instanceId: pulumi.Output<string>;
   ip: pulumi.Output<string>;
+  /** Lambda only: the address on the region's private network ("" elsewhere or when the API gives none). */
+  privateIp: pulumi.Output<string>;
   region: pulumi.Output<string>;
   instanceType: pulumi.Output<string>;
   hourlyPriceUsd: pulumi.Output<number>;
@@ -190,6 +192,8 @@ export class HgxHost extends pulumi.ComponentResource {
   /** Lambda instance id; `existing:<user>@<address>:<port>` or `local` otherwise. */
   public readonly instanceId: pulumi.Output<string>;
   public readonly ip: pulumi.Output<string>;
+  /** Lambda only: the address on the region's private network, where a router in the same region reaches this host ("" otherwise). */
+  public readonly privateIp: pulumi.Output<string>;
   public readonly region: pulumi.Output<string>;
   public readonly instanceType: pulumi.Output<string>;
   public readonly hourlyPriceUsd: pulumi.Output<number>;
@@ -257,6 +261,7 @@ export class HgxHost extends pulumi.ComponentResource {
         connection: { ...machine.connection, hostKey: check.hostKey },
         instanceId: machine.instanceId,
         ip: machine.ip,
+        privateIp: machine.privateIp,
         region: machine.region,
         instanceType: machine.instanceType,
         hourlyPriceUsd: machine.hourlyPriceUsd,
@@ -282,6 +287,7 @@ export class HgxHost extends pulumi.ComponentResource {
         connection: conn,
         instanceId: pulumi.interpolate`existing:${user}@${address}:${port}`,
         ip: address,
+        privateIp: pulumi.output(""),
         region: pulumi.output(e.region ?? "existing"),
         instanceType: pulumi.output(e.instanceType ?? "existing"),
         hourlyPriceUsd: pulumi.output(args.hourlyPriceUsd ?? 0),
@@ -296,6 +302,7 @@ export class HgxHost extends pulumi.ComponentResource {
         connection: conn,
         instanceId: pulumi.output("local"),
         ip: pulumi.output("127.0.0.1"),
+        privateIp: pulumi.output(""),
         region: pulumi.output("local"),
         instanceType: pulumi.output("local"),
         hourlyPriceUsd: pulumi.output(args.hourlyPriceUsd ?? 0),
@@ -326,6 +333,7 @@ export class HgxHost extends pulumi.ComponentResource {
         : facts.connection;
     this.instanceId = facts.instanceId;
     this.ip = facts.ip;
+    this.privateIp = facts.privateIp;
     this.region = facts.region;
     this.instanceType = facts.instanceType;
     this.hourlyPriceUsd = facts.hourlyPriceUsd;

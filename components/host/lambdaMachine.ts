@@ -381,6 +381,8 @@ export class LambdaMachine extends pulumi.ComponentResource {
   readonly instanceId: pulumi.Output<string>;
   /** Public IP; resolves only once the instance is `active`. */
   readonly ip: pulumi.Output<string>;
+  /** Address on the region's private network ("" when the API gives none); with `ip`. */
+  readonly privateIp: pulumi.Output<string>;
   /** Region the instance landed in. */
   readonly region: pulumi.Output<string>;
   readonly instanceType: pulumi.Output<string>;
@@ -538,6 +540,8 @@ export class LambdaMachine extends pulumi.ComponentResource {
     this.stackId = this.identity.uid;
     this.instanceId = this.instance.instanceId;
     this.ip = this.instance.ip;
+    // A state written before this output existed has none until the next refresh or update re-reads the instance.
+    this.privateIp = this.instance.privateIp.apply((p) => p ?? "");
     this.region = this.instance.region;
     this.instanceType = this.instance.instanceType;
     this.hourlyPriceUsd = this.instance.priceCentsPerHour.apply((c) => c / 100);

@@ -3,3 +3,4 @@ export * from "./routerPlan";
 export * from "./workerSteps";
 export * from "./sglangRouter";
 export * from "./rollout";
+export * from "./tunnel";

@@ -88,6 +88,8 @@ export interface InstanceInputs extends LambdaCommonInputs {
 export interface InstanceOutputs extends InstanceInputs {
   instanceId: string;
   ip: string;
+  /** The address on the region's private network ("" when the API gives none): a router in the same region reaches the worker there. */
+  privateIp: string;
   region: string;
   /** Hourly price read from the API at launch, in US cents. */
   priceCentsPerHour: number;
@@ -378,6 +380,7 @@ function outsFrom(inputs: InstanceInputs, i: ApiInstance, expiresAt: string, ado
     ...inputs,
     instanceId: i.id,
     ip: i.ip ?? "",
+    privateIp: i.private_ip ?? "",
     region: i.region.name,
     priceCentsPerHour: i.instance_type.price_cents_per_hour,
     actualHostname: i.hostname ?? "",
@@ -740,6 +743,7 @@ export interface InstanceArgs extends LambdaCommonArgs {
 export class Instance extends pulumi.dynamic.Resource {
   declare readonly instanceId: pulumi.Output<string>;
   declare readonly ip: pulumi.Output<string>;
+  declare readonly privateIp: pulumi.Output<string>;
   declare readonly region: pulumi.Output<string>;
   declare readonly instanceType: pulumi.Output<string>;
   declare readonly priceCentsPerHour: pulumi.Output<number>;
@@ -762,6 +766,7 @@ export class Instance extends pulumi.dynamic.Resource {
         providerVersion: LAMBDA_PROVIDER_VERSION,
         instanceId: undefined,
         ip: undefined,
+        privateIp: undefined,
         region: undefined,
         priceCentsPerHour: undefined,
         actualHostname: undefined,

@@ -15,6 +15,7 @@ const KEY = "sk-router-host-UNIT-secret-0005";
 const ALLOWLIST = "198.51.100.0/24";
 // programMocks: hgx .10, hgx-2 .11, the router's own host .20.
 const ROUTER_IP = "203.0.113.20";
+const ROUTER_PRIVATE_IP = "10.19.0.20";
 let mocks: ProgramMocks;
 let program: Record<string, unknown>;
 
@@ -72,14 +73,24 @@ describe("index.ts with the router on a host of its own (lambda)", () => {
       expect(fw.extraPorts, worker).toBeUndefined();
       const admission = named(mocks, `${worker}-machine-admission`);
       expect(admission.type).toBe("pulumi-nodejs:dynamic/lambda:FirewallAdmission");
-      expect(admission.inputs).toMatchObject({ port: 8000, sources: [`${ROUTER_IP}/32`] });
+      // At its private address: the router's traffic to the workers never leaves the region's private network.
+      expect(admission.inputs).toMatchObject({ port: 8000, sources: [`${ROUTER_PRIVATE_IP}/32`] });
+      expect(JSON.stringify(admission.inputs)).not.toContain(ROUTER_IP);
     }
     expect(mocks.resources.filter((r) => r.name === "router-host-machine-admission")).toEqual([]);
   });
 
-  it("reaches both workers at their addresses (none through loopback) and benchmarks from the router's host", async () => {
-    expect(scriptOf(named(mocks, "router-drain-hgx").inputs)).toContain("WORKER=http://203.0.113.10:8000");
-    expect(scriptOf(named(mocks, "router-drain-hgx-2").inputs)).toContain("WORKER=http://203.0.113.11:8000");
+  it("reaches both workers at their private addresses (none through loopback or a public one) and benchmarks from the router's host", async () => {
+    expect(scriptOf(named(mocks, "router-drain-hgx").inputs)).toContain("WORKER=http://10.19.0.10:8000");
+    expect(scriptOf(named(mocks, "router-drain-hgx-2").inputs)).toContain("WORKER=http://10.19.0.11:8000");
+    const workers = (program.router as { workers: { routerUrl: pulumi.Output<string> }[] }).workers;
+    expect(await Promise.all(workers.map((w) => mocks.value(w.routerUrl)))).toEqual(["http://10.19.0.10:8000", "http://10.19.0.11:8000"]);
+    // The router container's worker list (secret env) holds the private URLs; no resource gets a worker's public one.
+    expect(mocks.secretInputHolders("http://10.19.0.11:8000")).toContain("docker:index/container:Container router-container");
+    for (const publicUrl of ["http://203.0.113.10:8000", "http://203.0.113.11:8000"]) {
+      expect(mocks.secretInputHolders(publicUrl), publicUrl).toEqual([]);
+      expect(mocks.plainInputLeaks({ publicUrl }), publicUrl).toEqual([]);
+    }
     const run = named(mocks, "router-run");
     expect(run.type).toBe("command:remote:Command");
     // The connection is a secret input (it holds the private key): its recorded form wraps the value.

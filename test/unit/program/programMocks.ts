@@ -31,7 +31,7 @@ export interface ProgramMocks {
 }
 
 /** Outputs the real providers would compute, by resource type and name. */
-function computedOutputs(type: string, name: string, inputs: Record<string, unknown>): Record<string, unknown> {
+function computedOutputs(type: string, name: string, inputs: Record<string, unknown>, regionOf: (host: string) => string): Record<string, unknown> {
   if (type.startsWith("command:")) {
     const scanned = mockedCommandStdout(name);
     if (scanned !== undefined) return { stdout: scanned, stderr: "" };
@@ -47,7 +47,9 @@ function computedOutputs(type: string, name: string, inputs: Record<string, unkn
       instanceId: "0920582c7ff041399e34823a0be62549",
       // One address per machine (`<host>-machine-<role>`): hgx .10, hgx-2 .11, ..., the router's own host .20.
       ip: machineIp(name),
-      region: "us-east-1",
+      // Its address on the region's private network: the same last octet in 10.19.0.0/24.
+      privateIp: machineIp(name).replace("203.0.113.", "10.19.0."),
+      region: regionOf(machineHost(name)),
       instanceType: typeof inputs.instanceType === "string" ? inputs.instanceType : "gpu_8x_b200_sxm6",
       priceCentsPerHour: inputs.instanceType === "gpu_1x_a10" ? 75 : 4592,
       actualHostname: "dev-hgx",
@@ -102,9 +104,14 @@ function containsSecret(value: unknown, needle: string): boolean {
   return false;
 }
 
+/** The host (`hgx`, `hgx-2`, `router-host`) a dynamic Lambda resource belongs to. */
+function machineHost(resourceName: string): string {
+  return /^(.*?)-machine(?:-|$)/.exec(resourceName)?.[1] ?? "hgx";
+}
+
 /** The mock address of the machine a dynamic Lambda resource belongs to. */
 function machineIp(resourceName: string): string {
-  const host = /^(.*?)-machine(?:-|$)/.exec(resourceName)?.[1] ?? "hgx";
+  const host = machineHost(resourceName);
   const replica = /^hgx(?:-(\d+))?$/.exec(host);
   return `203.0.113.${replica ? 9 + Number(replica[1] ?? 1) : 20}`;
 }
@@ -114,7 +121,10 @@ export async function installProgramMocks(opts: {
   stackFile: string;
   config?: Record<string, string>;
   secretKeys?: string[];
+  /** The region each host's instance lands in. @default every host in us-east-1 */
+  regionOf?: (host: string) => string;
 }): Promise<ProgramMocks> {
+  const regionOf = opts.regionOf ?? (() => "us-east-1");
   const config: Record<string, string> = { ...readStackFileConfig(path.join(root, opts.stackFile)) };
   for (const [k, v] of Object.entries(opts.config ?? {})) config[`${PROJECT}:${k}`] = v;
   pulumi.runtime.setAllConfig(config, (opts.secretKeys ?? []).map((k) => `${PROJECT}:${k}`));
@@ -124,7 +134,7 @@ export async function installProgramMocks(opts: {
     {
       newResource: (args) => {
         resources.push({ type: args.type, name: args.name, inputs: args.inputs });
-        return { id: `${args.name}-id`, state: { ...args.inputs, ...computedOutputs(args.type, args.name, args.inputs) } };
+        return { id: `${args.name}-id`, state: { ...args.inputs, ...computedOutputs(args.type, args.name, args.inputs, regionOf) } };
       },
       call: (args) => {
         throw new Error(`unexpected provider call ${args.token}`);

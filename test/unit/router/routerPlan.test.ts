@@ -12,10 +12,11 @@ import {
   workerUrlFor,
   type RouterPlanInput,
 } from "../../../components/router/routerPlan";
+import { workerRouteFor } from "../../../components/router/tunnel";
 import { renderDockerRunCommand, toContainerArgs } from "../../../components/serving/containerSpec";
 import { type RawConfig } from "../../../components/config";
 import { configProblems as problems } from "../../fixtures/configProblems";
-import { hostArgsFor, parseWithLayerChecks, replicaPort, routerArgsFor, routerHostArgsFor, scalingEfficiencyOf } from "../../../components/stack";
+import { hostArgsFor, parseWithLayerChecks, replicaPort, routerArgsFor, routerHostArgsFor, routerSourceCidr, scalingEfficiencyOf } from "../../../components/stack";
 
 const base: RouterPlanInput = {
   image: "lmsysorg/sglang:v0.5.14",
@@ -86,15 +87,27 @@ describe("planRouter", () => {
     expect(workerUrlFor("203.0.113.7", 8000, true)).toBe("http://127.0.0.1:8000");
     expect(workerUrlFor("203.0.113.8", 8000, false)).toBe("http://203.0.113.8:8000");
   });
+
+  it("reaches a worker on another Lambda host at its private address in the router's region, through its tunnel from another, never at a public address", () => {
+    expect(workerRouteFor({ name: "hgx-2", region: "us-east-1", privateIp: "10.19.0.11" }, "us-east-1", 8000, 38001)).toEqual({ via: "private", url: "http://10.19.0.11:8000" });
+    expect(workerRouteFor({ name: "hgx-3", region: "us-west-1", privateIp: "10.20.0.4" }, "us-east-1", 8000, 38002)).toEqual({ via: "tunnel", url: "http://127.0.0.1:38002" });
+    // No tunnel built (one region configured) and yet elsewhere: refused with the fix, not reached in clear.
+    const across = workerRouteFor({ name: "hgx-3", region: "us-west-1", privateIp: "10.20.0.4" }, "us-east-1", 8000, undefined);
+    expect("problem" in across && across.problem).toMatch(/worker hgx-3 is in us-west-1 and the router's host in us-east-1, .*never reaches a worker in clear.*Fix: pulumi config set hgx-inference:lambdaRegions '\["us-east-1","us-west-1"\]'/);
+    const none = workerRouteFor({ name: "hgx-2", region: "us-east-1", privateIp: "" }, "us-east-1", 8000, 38001);
+    expect("problem" in none && none.problem).toMatch(/worker hgx-2 has no private address .*Fix: pulumi refresh/);
+    expect(routerSourceCidr("10.19.0.20")).toBe("10.19.0.20/32");
+    expect(() => routerSourceCidr("")).toThrow(/router's host has no private address .*Fix: pulumi refresh/);
+  });
 });
 
 describe("router settings in the stack config", () => {
-  const local: RawConfig = { hostMode: "local", replicas: "2", sglangImage: "hgx/sglang-sim:local", routerImage: "hgx/sglang-router:local" };
+  const local: RawConfig = { hostMode: "local", replicas: "2", sglangImage: "hgx/sglang-sim:local", routerImage: "hgx/sglang-router:local", sglangApiKey: "s" };
 
   it("gives local replicas consecutive ports and defaults the router image to the SGLang image", () => {
     const c = parseWithLayerChecks({ ...local, sglangPort: "18000" }, { stack: "t" });
     expect([0, 1].map((i) => replicaPort(c, i))).toEqual([18000, 18001]);
-    const lambda = parseWithLayerChecks({ hostMode: "lambda", lambdaApiKey: "k", replicas: "3" }, { stack: "t" });
+    const lambda = parseWithLayerChecks({ hostMode: "lambda", lambdaApiKey: "k", replicas: "3", sglangApiKey: "s" }, { stack: "t" });
     expect([0, 1, 2].map((i) => replicaPort(lambda, i))).toEqual([8000, 8000, 8000]);
     expect(lambda.router.image).toBe(lambda.sglang.image);
     const args = routerArgsFor(c, { connection: { kind: "local" }, readyAt: "", gpuCount: 8 }, []);
@@ -108,6 +121,14 @@ describe("router settings in the stack config", () => {
     expect(found.join("\n")).toMatch(/routerPolicy/);
     expect(problems({ ...local, routerImage: "hgx/sglang-router:latest" }).join("\n")).toMatch(/routerImage: .*not a pinned image/);
     expect(problems({ hostMode: "existing", sshHost: "10.0.0.1", sshPrivateKey: "k", replicas: "2" }).join("\n")).toMatch(/replicas: = 2 needs one host per replica/);
+    // Routed without a key: the workers and the router's /workers API would take anyone's requests.
+    expect(problems({ hostMode: "local", replicas: "2" }).join("\n")).toMatch(/sglangApiKey: is required when replicas = 2: .*Fix: pulumi config set --secret hgx-inference:sglangApiKey/);
+    expect(problems({ ...local, replicas: "1" }).join("\n")).not.toMatch(/sglangApiKey/);
+    // Tunnels listen on the router's host at 38000 + replica index when workers may land in other regions.
+    const lambda3 = { hostMode: "lambda", lambdaApiKey: "k", replicas: "3", sglangApiKey: "s", lambdaRegions: JSON.stringify(["us-east-1", "us-west-1"]) };
+    expect(problems({ ...lambda3, routerPort: "38001" }).join("\n")).toMatch(/routerPort: = 38001 is one of the router host's tunnel ports \(38000-38002.*Fix: pulumi config set hgx-inference:routerPort/);
+    expect(problems({ ...lambda3, routerPort: "38003" })).toEqual([]);
+    expect(problems({ ...lambda3, routerPort: "38001", lambdaRegions: JSON.stringify(["us-east-1"]) })).toEqual([]);
     // One replica: no router, so router settings are not checked against anything.
     expect(problems({ ...local, replicas: "1", routerPort: "18000", sglangPort: "18000" })).toEqual([]);
   });

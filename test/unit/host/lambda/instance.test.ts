@@ -72,10 +72,12 @@ const launches = () =>
   h.emu.requests().filter((r) => r.method === "POST" && r.path.endsWith("/instance-operations/launch") && r.fault !== "rateLimit");
 
 describe("InstanceProvider.create", () => {
-  it("launches, waits for active and reports id, ip, region, type, price, hostname, status and tags", async () => {
+  it("launches, waits for active and reports id, ip, private ip, region, type, price, hostname, status and tags", async () => {
     const launchedAt = clock.now();
     const { id, outs } = await create(instanceInputs());
     expect(outs).toMatchObject({ instanceId: id, ip: "127.0.0.1", region: "us-east-1", instanceType: B200, priceCentsPerHour: 4592, status: "active", actualHostname: "unit-gpu", adopted: false });
+    // The router in the same region reaches this instance there (the API's private_ip).
+    expect(outs.privateIp).toMatch(/^10\.19\.\d+\.\d+$/);
     const tags = Object.fromEntries((h.emu.state.instance(id)?.tags ?? []).map((t) => [t.key, t.value]));
     expect(tags).toMatchObject({ "hgx:project": "hgx-test", "hgx:stack": "unit", "hgx:resource": "gpu", "hgx:expires-at": outs.expiresAt });
     // ttl 8 h from the launch, to the second.
