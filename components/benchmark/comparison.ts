@@ -81,8 +81,10 @@ export interface RunIdentity {
 
 /** What a capacity answer was searched under. */
 export interface CapacityIdentity {
-  /** SLOs and prompts per level, as text: answers compare only when equal; null when unknown. */
-  readonly setup: string | null;
+  /** The axis and SLOs as text (`concurrency; ttft_p99_ms ≤ 3000`): answers compare only when equal. */
+  readonly setup: string;
+  /** Prompts per level: `all`, or the multiple of the concurrency; null when unknown (no provenance). */
+  readonly promptsPerLevel: string | null;
   /** The search's resolution on its axis (the answer's noise); null when unknown. */
   readonly resolution: number | null;
   /** Why the search ended (`resolved`, or a bound: `time-cap`, `range-high-met`, …). */
@@ -113,12 +115,17 @@ export function runIdentity(workload: WorkloadProvenance | null, tokenizer: stri
   };
 }
 
-/** The search's setup as text: the SLOs (sorted) and the prompts per level. */
-function capacitySetup(c: CapacitySummary): string | null {
+/** The search's axis and SLOs as text (sorted). */
+function capacitySetup(c: CapacitySummary): string {
   const slo = c.slo === null ? "no SLOs" : Object.entries(c.slo).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k} ≤ ${v}`).join(", ");
-  if (c.provenance === null) return `${c.axis}; ${slo}`;
-  const per = c.provenance.workload.promptsPerConcurrency;
-  return `${c.axis}; ${slo}; ${per === null ? "every prompt at every level" : `at most ${per} prompts × concurrency per level`}`;
+  return `${c.axis}; ${slo}`;
+}
+
+/** Prompts per level from the provenance; null when unknown (another stack's output may predate it: absent). */
+function promptsPerLevel(c: CapacitySummary): string | null {
+  const w = c.provenance?.workload;
+  if (w === undefined) return null;
+  return w.promptsPerConcurrency === null ? "all" : `${w.promptsPerConcurrency} × concurrency`;
 }
 
 /** Relative half-width of a `[low, high]` interval around its centre; undefined when it says nothing. */
@@ -171,7 +178,7 @@ export function comparableRun(label: string, metrics: BenchmarkSummary, capacity
     const atAnswer = capacity.points.find((p) => (capacity.axis === "concurrency" ? p.concurrency === capacity.maxConcurrency : p.requestRate === capacity.maxRequestRate));
     noise = { ...measuredNoise(sameLoad, "", fixedFigures), ...measuredNoise(atAnswer, "capacity.", capacityFigures) };
   }
-  const capacityIdentity: CapacityIdentity | undefined = capacity ? { setup: capacitySetup(capacity), resolution: capacity.resolution, stop: capacity.stop } : undefined;
+  const capacityIdentity: CapacityIdentity | undefined = capacity ? { setup: capacitySetup(capacity), promptsPerLevel: promptsPerLevel(capacity), resolution: num(capacity.resolution), stop: capacity.stop } : undefined;
   return {
     label,
     figures,
@@ -271,9 +278,12 @@ export function compareRuns(after: ComparableRun, before: ComparableRun): Compar
   }
   const ca = after.capacity;
   const cb = before.capacity;
-  if (ca?.setup != null && cb?.setup != null && ca.setup !== cb.setup) {
-    notes.push(`Capacity figures not compared: the searches differ (before: ${cb.setup}; now: ${ca.setup}).`);
-    for (const f of COMPARED_FIGURES) if (f.key.startsWith("capacity.")) skip.add(f.key);
+  if (ca !== undefined && cb !== undefined) {
+    const differ = ca.setup !== cb.setup ? `before: ${cb.setup}; now: ${ca.setup}` : !sameOrUnknown(ca.promptsPerLevel, cb.promptsPerLevel) ? `prompts per level: ${cb.promptsPerLevel} before, ${ca.promptsPerLevel} now` : undefined;
+    if (differ !== undefined) {
+      notes.push(`Capacity figures not compared: the searches differ (${differ}).`);
+      for (const f of COMPARED_FIGURES) if (f.key.startsWith("capacity.")) skip.add(f.key);
+    }
   }
   for (const [run, c] of [[before, cb], [after, ca]] as const) {
     if (c !== undefined && c.stop !== "resolved" && c.stop !== "sweep-only") notes.push(`The capacity answer of ${run === after ? "this run" : run.label} is a bound, not resolved (${c.stop}).`);

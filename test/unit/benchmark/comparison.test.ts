@@ -139,6 +139,16 @@ describe("compareRuns", () => {
     const stricter = compareRuns(comparableRun("a", seed(), capacity(4, [point(4)], { slo: { ttft_p99_ms: 1000 } })), comparableRun("b", seed(), capacity(8, [point(8)])));
     expect(stricter.deltas.some((d) => d.key.startsWith("capacity."))).toBe(false);
     expect(stricter.notes).toContain("Capacity figures not compared: the searches differ (before: concurrency; ttft_p99_ms ≤ 3000; now: concurrency; ttft_p99_ms ≤ 1000).");
+    // Another stack's output from before provenance (keys absent, not null) compares, its resolution the default.
+    const oldOutput = JSON.parse(JSON.stringify({ metrics: seed(), capacity: capacity(8, [point(8)]) })) as { capacity: Record<string, unknown> };
+    delete oldOutput.capacity.resolution;
+    delete oldOutput.capacity.provenance;
+    const ref = comparableFromStackOutput("prod", oldOutput);
+    const withProvenance = capacity(7, [point(7)], { provenance: { workload: { ...WORKLOAD, promptsPerConcurrency: 8 }, model: "m", servedModelName: "q", tokenizer: seed().tokenizerId ?? TOKENIZER, tokenizerFallback: null, imageDigest: null, serverFlagsHash: null, router: null, runner: { name: "native", version: "0.1.0" }, date: "2026-12-07" } });
+    const vsOld = "run" in ref ? compareRuns(comparableRun("now", seed(), withProvenance), ref.run) : undefined;
+    expect(vsOld?.deltas.find((d) => d.key === "capacity.maxConcurrency")).toMatchObject({ before: 8, after: 7, noise: 1, verdict: "worse" });
+    const otherPrompts = compareRuns(comparableRun("a", seed(), withProvenance), comparableRun("b", seed(), capacity(8, [point(8)], { provenance: { ...(withProvenance.provenance as NonNullable<CapacitySummary["provenance"]>), workload: WORKLOAD } })));
+    expect(otherPrompts.notes).toContain("Capacity figures not compared: the searches differ (prompts per level: all before, 8 × concurrency now).");
     const bound = compareRuns(comparableRun("a", seed(), capacity(8, [point(8)], { stop: "time-cap", resolved: false })), comparableRun("b", seed(), capacity(8, [point(8)])));
     expect(bound.notes).toContain("The capacity answer of this run is a bound, not resolved (time-cap).");
   });
