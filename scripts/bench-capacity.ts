@@ -39,7 +39,8 @@ Capacity search
   --warmup-requests N          discarded requests before each level (default: the level's concurrency)
   --gpus N                     for tokens/s per GPU (default 8)
   --max-duration D             stop before a level that would end later than D after the start (e.g. 2h, 90m)
-  --hourly-price-usd P         price of the machine, for the plan's cost line (default 0)
+  --hourly-price-usd P         price of the machine per hour: the search plan's cost line and the deployment plan's
+                               price per replica-hour (default 0)
   --report-dir DIR             also write <name>-capacity.md and its two SVG charts there
   --report-name NAME           file prefix and title of the report (default: capacity)
   --plan-only                  print the plan (levels, worst-case duration, cost) and exit
@@ -444,8 +445,15 @@ async function planFromJson(argv: readonly string[]): Promise<number> {
   const fs = await import("node:fs");
   const { parseCapacityOutput } = await import("../components/benchmark/capacityCommand");
   const { deploymentPlan, formatDeploymentPlan } = await import("../components/benchmark/deploymentPlan");
+  let text: string;
   try {
-    const { capacity } = parseCapacityOutput(fs.readFileSync(cli.file, "utf8"), cli.file);
+    text = fs.readFileSync(cli.file, "utf8");
+  } catch (e) {
+    process.stderr.write(`bench:capacity: --from-json ${cli.file} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}). Fix: pass the file a search's --json output was saved to (npm run bench:capacity -- … --json > capacity.json).\n`);
+    return 1;
+  }
+  try {
+    const { capacity } = parseCapacityOutput(text, cli.file);
     const plan = deploymentPlan({ capacity, target: cli.deployment.target, replicaHourlyPriceUsd: cli.deployment.replicaPriceUsd, scalingEfficiency: cli.deployment.scalingEfficiency });
     process.stdout.write(cli.json ? `${JSON.stringify({ deployment: plan }, null, 2)}\n` : `${formatDeploymentPlan(plan)}\n`);
     return 0;
