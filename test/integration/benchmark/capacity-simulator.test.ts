@@ -126,6 +126,8 @@ describe("capacity search against the simulator's knee", () => {
   it("plans 3× the knee: 3 replicas (at the measured knee), $ = price × replicas ÷ throughput", async () => {
     const knee = out.capacity.maxConcurrency as number;
     const d = out.deployment;
+    // Figures for the lead: the plan as the CLI printed it in JSON.
+    process.stderr.write(`capacity-simulator deployment plan (knee ${knee}): ${JSON.stringify({ replicas: d.replicas, headroom: d.headroom, outputTokPerS: d.outputTokPerS, hourlyCostUsd: d.hourlyCostUsd, costPerMillionOutputTokens: d.costPerMillionOutputTokens })}\n`);
     expect(d.replicas).toBe(Math.ceil(36 / knee));
     if (knee === 12) expect(d.replicas).toBe(3);
     expect(d.hourlyCostUsd).toBeCloseTo(PRICE * d.replicas, 9);
