@@ -13,6 +13,8 @@ import { BenchUsageError, parseBenchArgs, USAGE as BENCH_USAGE, type BenchCliPla
 import { durationMs } from "../components/duration";
 import { parseSshDestination } from "../components/benchmark/capacityRemote";
 import { DEFAULT_HF_CACHE_DIR, DEFAULT_REMOTE_RESULT_DIR, DEFAULT_VLLM_IMAGE } from "../components/benchmark/remoteRunner";
+import type { PlanTarget } from "../components/benchmark/deploymentPlan";
+import type { CapacityProvenance } from "../components/benchmark/provenance";
 import {
   formatPlan,
   parseSloItems,
@@ -37,10 +39,25 @@ Capacity search
   --warmup-requests N          discarded requests before each level (default: the level's concurrency)
   --gpus N                     for tokens/s per GPU (default 8)
   --max-duration D             stop before a level that would end later than D after the start (e.g. 2h, 90m)
-  --hourly-price-usd P         price of the machine, for the plan's cost line (default 0)
+  --hourly-price-usd P         price of the machine per hour: the search plan's cost line and the deployment plan's
+                               price per replica-hour (default 0)
   --report-dir DIR             also write <name>-capacity.md and its two SVG charts there
   --report-name NAME           file prefix and title of the report (default: capacity)
   --plan-only                  print the plan (levels, worst-case duration, cost) and exit
+
+Provenance (recorded in the JSON and the report; "not recorded" when not given)
+  --image-digest REF           the server's image, by digest (repo@sha256:…)
+  --server-flags-hash HEX      sha256 of the server's flags (serverFlagsHash in components/benchmark/provenance.ts)
+  --router-policy POLICY       the router's policy in front of the server (e.g. cache_aware), with
+  --router-replicas N          the replicas behind it
+
+Deployment plan (after the search, from its curve; see "Reading the deployment plan" in README.md)
+  --target-users N             replicas, $/h and $/1M tokens to hold N concurrent users under the SLOs
+  --target-rate R              … or R requests/s
+  --scaling-efficiency E       measured routed throughput ÷ (replicas × one worker's) (default 1, said so)
+  --replica-price-usd P        price per replica-hour (default --hourly-price-usd)
+  --from-json FILE             plan from a saved --json output instead of searching (no server needed):
+                               npm run bench:capacity -- --from-json cap.json --target-users 100 [--json]
 
 Runner (default native: this process sends the requests)
   --runner remote              run the pinned vllm container once per level on the server's host instead
@@ -60,6 +77,7 @@ ${BENCH_USAGE}`;
 const VALUE_FLAGS = [
   "slo", "prompts-per-concurrency", "concurrency-range", "request-rate-range", "resolution", "repeats", "warmup-requests", "gpus", "max-duration", "hourly-price-usd", "report-dir", "report-name",
   "runner", "ssh", "vllm-image", "docker", "hf-cache-dir", "remote-result-dir",
+  "image-digest", "server-flags-hash", "router-policy", "router-replicas", "target-users", "target-rate", "scaling-efficiency", "replica-price-usd",
 ] as const;
 const BOOLEAN_FLAGS = ["plan-only"] as const;
 
@@ -102,6 +120,82 @@ export interface CapacityCliPlan {
   readonly reportName: string;
   /** Set with `--runner remote`: the pinned vllm container once per level, on `ssh` (undefined: this machine). */
   readonly remote: RemoteCliSettings | undefined;
+  /** What the CLI cannot see of the server, as given (null: not recorded). */
+  readonly serverProvenance: ServerProvenanceFlags;
+  /** Set with --target-users / --target-rate: the deployment plan printed after the search. */
+  readonly deployment: DeploymentCliSettings | undefined;
+}
+
+export interface ServerProvenanceFlags {
+  readonly imageDigest: string | null;
+  readonly serverFlagsHash: string | null;
+  readonly router: { readonly policy: string; readonly replicas: number } | null;
+}
+
+export interface DeploymentCliSettings {
+  readonly target: PlanTarget;
+  readonly scalingEfficiency: number | undefined;
+  readonly replicaPriceUsd: number;
+}
+
+const PLAN_OPTIONS = {
+  "target-users": { type: "string" },
+  "target-rate": { type: "string" },
+  "scaling-efficiency": { type: "string" },
+  "replica-price-usd": { type: "string" },
+} as const;
+
+/** The deployment-plan flags (undefined without a target); `defaultPrice` is --hourly-price-usd. */
+function deploymentFlags(str: (k: string) => string | undefined, defaultPrice: number): DeploymentCliSettings | undefined {
+  const users = str("target-users");
+  const rate = str("target-rate");
+  const others = ["scaling-efficiency", "replica-price-usd"].filter((k) => str(k) !== undefined);
+  if (users === undefined && rate === undefined) {
+    if (others.length > 0) throw new BenchUsageError(`--${others[0]} needs a target. Fix: add --target-users N or --target-rate R.`);
+    return undefined;
+  }
+  if (users !== undefined && rate !== undefined) throw new BenchUsageError("give one of --target-users and --target-rate, not both. Fix: drop one.");
+  const positive = (flag: string, raw: string, example: string) => {
+    const v = Number(raw);
+    if (!Number.isFinite(v) || v <= 0 || raw.trim() === "") throw new BenchUsageError(`--${flag} must be a number > 0, got ${JSON.stringify(raw)}. Fix: e.g. --${flag} ${example}.`);
+    return v;
+  };
+  const target: PlanTarget = users !== undefined ? { users: positive("target-users", users, "100") } : { requestsPerS: positive("target-rate", rate as string, "20") };
+  const e = str("scaling-efficiency");
+  const scalingEfficiency = e === undefined ? undefined : positive("scaling-efficiency", e, "0.92");
+  if (scalingEfficiency !== undefined && scalingEfficiency > 1.5) throw new BenchUsageError(`--scaling-efficiency must be at most 1.5, got ${JSON.stringify(e)}. Fix: routed throughput ÷ (replicas × one worker's), about 0.8–1.`);
+  const priceRaw = str("replica-price-usd");
+  const price = priceRaw === undefined ? defaultPrice : Number(priceRaw);
+  if (!Number.isFinite(price) || price < 0 || priceRaw?.trim() === "") throw new BenchUsageError(`--replica-price-usd must be a number of dollars ≥ 0, got ${JSON.stringify(priceRaw)}. Fix: e.g. --replica-price-usd 39.92.`);
+  return { target, scalingEfficiency, replicaPriceUsd: price };
+}
+
+/** `--from-json FILE` and the plan flags: a plan from a saved search, no server contacted. */
+export interface PlanFromJsonCli {
+  readonly file: string;
+  readonly deployment: DeploymentCliSettings;
+  readonly json: boolean;
+}
+
+/** Parses `--from-json FILE --target-users N …` (nothing else); throws BenchUsageError naming the flag and the fix. */
+export function parsePlanFromJsonArgs(argv: readonly string[]): PlanFromJsonCli {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: false,
+      options: { "from-json": { type: "string" }, json: { type: "boolean", default: false }, "hourly-price-usd": { type: "string" }, ...PLAN_OPTIONS },
+    }));
+  } catch (e) {
+    throw new BenchUsageError(`${(e as Error).message}. Fix: with --from-json only the deployment-plan flags apply (--target-users/--target-rate, --scaling-efficiency, --replica-price-usd, --json).`);
+  }
+  const str = (k: string) => values[k] as string | undefined;
+  const hourly = str("hourly-price-usd") === undefined ? 0 : Number(str("hourly-price-usd"));
+  if (!Number.isFinite(hourly) || hourly < 0) throw new BenchUsageError(`--hourly-price-usd must be a number of dollars ≥ 0, got ${JSON.stringify(str("hourly-price-usd"))}. Fix: e.g. --hourly-price-usd 39.92.`);
+  const deployment = deploymentFlags(str, hourly);
+  if (deployment === undefined) throw new BenchUsageError("--from-json plans a deployment: it needs --target-users N or --target-rate R. Fix: add one.");
+  return { file: str("from-json") as string, deployment, json: values.json === true };
 }
 
 export interface RemoteCliSettings {
@@ -162,6 +256,11 @@ export function parseCapacityArgs(argv: readonly string[], env: NodeJS.ProcessEn
         docker: { type: "string" },
         "hf-cache-dir": { type: "string" },
         "remote-result-dir": { type: "string" },
+        "image-digest": { type: "string" },
+        "server-flags-hash": { type: "string" },
+        "router-policy": { type: "string" },
+        "router-replicas": { type: "string" },
+        ...PLAN_OPTIONS,
       },
     }));
   } catch (e) {
@@ -238,7 +337,25 @@ export function parseCapacityArgs(argv: readonly string[], env: NodeJS.ProcessEn
       resultDir: str("remote-result-dir") ?? DEFAULT_REMOTE_RESULT_DIR,
     };
   }
+  const routerPolicy = str("router-policy");
+  const routerReplicas = str("router-replicas");
+  if ((routerPolicy === undefined) !== (routerReplicas === undefined)) {
+    throw new BenchUsageError("--router-policy and --router-replicas go together (the router's policy and the replicas behind it). Fix: give both, or neither.");
+  }
+  const flagsHash = str("server-flags-hash");
+  if (flagsHash !== undefined && !/^[0-9a-f]{64}$/.test(flagsHash)) {
+    throw new BenchUsageError(`--server-flags-hash must be a sha256 in hex (64 characters), got ${JSON.stringify(flagsHash)}. Fix: hash the server's argv with serverFlagsHash (components/benchmark/provenance.ts).`);
+  }
+  const serverProvenance: ServerProvenanceFlags = {
+    imageDigest: str("image-digest") ?? null,
+    serverFlagsHash: flagsHash ?? null,
+    router: routerPolicy === undefined ? null : { policy: routerPolicy, replicas: wholeFlag("router-replicas", routerReplicas, 1, 1) },
+  };
+  const deployment = deploymentFlags(str, price);
+  if (deployment !== undefined && slo === undefined) throw new BenchUsageError("a deployment plan (--target-users/--target-rate) needs --slo: the capacity it plans from is the load meeting them. Fix: add --slo ttft_p99_ms=… .");
   return {
+    serverProvenance,
+    deployment,
     remote,
     bench,
     axis,
@@ -280,10 +397,78 @@ export function capacityPlanFor(p: CapacityCliPlan): CapacityPlan {
   });
 }
 
+/** This repository's version: the native runner's (package.json). */
+export function nativeRunnerVersion(): string {
+  return (require("../package.json") as { version: string }).version;
+}
+
+/**
+ * The provenance of a search with these arguments: the workload as the runner sends it, the model, the tokenizer the
+ * prompts were built with (`tokenizerId` as the result records it) and any fallback, what the flags said of the
+ * server, the runner and its version, and the start date.
+ */
+export function capacityProvenance(cli: CapacityCliPlan, t: { readonly tokenizerId: string; readonly tokenizerFallback: string | null; readonly date: Date; readonly nativeVersion: string }): CapacityProvenance {
+  const run = cli.bench.run;
+  return {
+    workload: {
+      dataset: "random",
+      inputLen: run.inputLen ?? 8192,
+      outputLen: run.outputLen ?? 1024,
+      rangeRatio: run.rangeRatio ?? 0,
+      numPrompts: run.numPrompts ?? 512,
+      promptsPerConcurrency: cli.promptsPerConcurrency ?? null,
+      ignoreEos: run.ignoreEos ?? true,
+      seed: run.seed ?? 0,
+    },
+    model: run.modelId ?? run.servedModelName,
+    servedModelName: run.servedModelName,
+    tokenizer: t.tokenizerId,
+    tokenizerFallback: t.tokenizerFallback,
+    ...cli.serverProvenance,
+    runner: cli.remote === undefined ? { name: "native", version: `hgx-inference-stack ${t.nativeVersion}` } : { name: "remote (vllm bench serve)", version: cli.remote.vllmImage },
+    date: t.date.toISOString(),
+  };
+}
+
+/** `--from-json`: the deployment plan from a saved search. Exit 0 planned, 1 unreadable file or no plan possible. */
+async function planFromJson(argv: readonly string[]): Promise<number> {
+  let cli: PlanFromJsonCli;
+  try {
+    cli = parsePlanFromJsonArgs(argv);
+  } catch (e) {
+    if (e instanceof BenchUsageError) {
+      process.stderr.write(`bench:capacity: ${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+  const fs = await import("node:fs");
+  const { parseCapacityOutput } = await import("../components/benchmark/capacityCommand");
+  const { deploymentPlan, formatDeploymentPlan } = await import("../components/benchmark/deploymentPlan");
+  let text: string;
+  try {
+    text = fs.readFileSync(cli.file, "utf8");
+  } catch (e) {
+    process.stderr.write(`bench:capacity: --from-json ${cli.file} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}). Fix: pass the file a search's --json output was saved to (npm run bench:capacity -- … --json > capacity.json).\n`);
+    return 1;
+  }
+  try {
+    const { capacity } = parseCapacityOutput(text, cli.file);
+    const plan = deploymentPlan({ capacity, target: cli.deployment.target, replicaHourlyPriceUsd: cli.deployment.replicaPriceUsd, scalingEfficiency: cli.deployment.scalingEfficiency });
+    process.stdout.write(cli.json ? `${JSON.stringify({ deployment: plan }, null, 2)}\n` : `${formatDeploymentPlan(plan)}\n`);
+    return 0;
+  } catch (e) {
+    process.stderr.write(`bench:capacity: --from-json ${cli.file}: ${(e as Error).message}\n`);
+    return 1;
+  }
+}
+
 async function main(): Promise<number> {
+  const argv = process.argv.slice(2);
+  if (argv.some((a) => a === "--from-json" || a.startsWith("--from-json="))) return planFromJson(argv);
   let cli: CapacityCliPlan | "help";
   try {
-    cli = parseCapacityArgs(process.argv.slice(2));
+    cli = parseCapacityArgs(argv);
   } catch (e) {
     if (e instanceof BenchUsageError) {
       process.stderr.write(`bench:capacity: ${e.message}\n`);
@@ -310,10 +495,15 @@ async function main(): Promise<number> {
   const cliProgress = await import("cli-progress");
 
   // The remote runner builds its prompts on the host with vllm's own tokenizer loading.
+  const startedAt = new Date();
   let loadedTokenizer;
+  let tokenizerFallback: string | null = null;
   if (cli.remote === undefined) {
     try {
-      loadedTokenizer = (await loadCliTokenizer(cli.bench, log)).loaded;
+      const loaded = await loadCliTokenizer(cli.bench, log);
+      loadedTokenizer = loaded.loaded;
+      // Kept for the result: a fallback said only on stderr was lost with the log.
+      tokenizerFallback = loaded.fallback ?? null;
     } catch (e) {
       log(`bench:capacity: --tokenizer: ${(e as Error).message}`);
       return 2;
@@ -402,14 +592,34 @@ async function main(): Promise<number> {
     remote?.dispose();
   }
   bar?.stop();
-  const summary = summarizeCapacity(result);
+  const run = cli.bench.run;
+  const provenance = capacityProvenance(cli, {
+    tokenizerId: loadedTokenizer?.id ?? run.tokenizer ?? run.modelId ?? run.servedModelName,
+    tokenizerFallback,
+    date: startedAt,
+    nativeVersion: nativeRunnerVersion(),
+  });
+  const summary = summarizeCapacity(result, provenance);
+  let deployment;
+  if (cli.deployment !== undefined) {
+    const { deploymentPlan } = await import("../components/benchmark/deploymentPlan");
+    try {
+      deployment = deploymentPlan({ capacity: summary, target: cli.deployment.target, replicaHourlyPriceUsd: cli.deployment.replicaPriceUsd, scalingEfficiency: cli.deployment.scalingEfficiency });
+    } catch (e) {
+      log(`bench:capacity: no deployment plan: ${(e as Error).message}`);
+    }
+  }
   if (cli.reportDir !== undefined) {
     const { writeCapacityReport } = await import("../components/benchmark/capacityReport");
-    const paths = writeCapacityReport(cli.reportDir, cli.reportName, summary);
+    const paths = writeCapacityReport(cli.reportDir, cli.reportName, summary, deployment);
     log(`bench:capacity: report written to ${paths.markdown} (charts ${paths.latencySvg}, ${paths.throughputSvg})`);
   }
-  if (cli.bench.jsonOnly) process.stdout.write(`${JSON.stringify({ plan, capacity: summary }, null, 2)}\n`);
-  else process.stdout.write(`${formatCapacityTable(summary)}\n`);
+  if (tokenizerFallback !== null) log(`bench:capacity: WARNING: tokenizer fallback (recorded in capacity.provenance): ${tokenizerFallback}.`);
+  if (cli.bench.jsonOnly) process.stdout.write(`${JSON.stringify({ plan, capacity: summary, ...(deployment === undefined ? {} : { deployment }) }, null, 2)}\n`);
+  else {
+    const { formatDeploymentPlan } = await import("../components/benchmark/deploymentPlan");
+    process.stdout.write(`${formatCapacityTable(summary)}\n${deployment === undefined ? "" : `${formatDeploymentPlan(deployment)}\n`}`);
+  }
   return 0;
 }
 

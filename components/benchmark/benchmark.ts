@@ -33,7 +33,8 @@ import {
 import { capacityReportPaths, writeCapacityReport } from "./capacityReport";
 import { SSH_KEY_ENV, SSH_KNOWN_HOSTS_ENV } from "./capacityRemote";
 import { knownHostsLine, parseHostPublicKey } from "../host/hostKey";
-import { type BenchmarkComparisons, type ComparableRun, comparableFromStackOutput, comparableRun, compareRuns, renderComparisonMarkdown } from "./comparison";
+import { type BenchmarkComparisons, type ComparableRun, comparableFromStackOutput, comparableRun, compareRuns, renderComparisonMarkdown, runIdentity } from "./comparison";
+import { workloadProvenanceOf } from "./provenance";
 import { BenchmarkHistory } from "./history";
 
 /** Which client generates the load. */
@@ -576,8 +577,17 @@ export class Benchmark extends pulumi.ComponentResource {
     }
 
     // This run and the one before it, kept in state; the reference stack's run, if any.
-    const currentRun = pulumi.all([evaluation, this.capacity, args.serverSpecHash]).apply(([e, capacity, specHash]) =>
-      JSON.stringify(comparableRun(`${stackName}${e.metrics.date ? `, ${e.metrics.date}` : ""} (server spec ${specHash.slice(0, 12)})`, summarize(e.metrics), capacity ?? null)),
+    // The run's identity (workload, tokenizer, concurrency) goes with it, so a later run of another workload is
+    // refused with a note rather than compared.
+    const currentRun = pulumi.all([evaluation, this.capacity, args.serverSpecHash, this.tokenizer]).apply(([e, capacity, specHash, tokenizer]) =>
+      JSON.stringify(
+        comparableRun(
+          `${stackName}${e.metrics.date ? `, ${e.metrics.date}` : ""} (server spec ${specHash.slice(0, 12)})`,
+          summarize(e.metrics),
+          capacity ?? null,
+          runIdentity(workloadProvenanceOf(s.workload), tokenizer, e.metrics.maxConcurrency ?? null),
+        ),
+      ),
     );
     this.history = new BenchmarkHistory(`${name}-history`, { current: currentRun }, { parent: this });
     const compareWith = args.compareWith;
@@ -618,6 +628,7 @@ export class Benchmark extends pulumi.ComponentResource {
         pulumi.log.info(`${benchmarkHeadline(e)}; report ${paths.markdown}`, this);
         for (const [what, cmp] of [["the previous run", comparison.previous], ["the reference stack", comparison.reference]] as const) {
           if (cmp && cmp.regressions.length > 0) pulumi.log.warn(`benchmark: worse than ${what} (${cmp.against}) beyond run-to-run noise: ${cmp.regressions.join(", ")}`, this);
+          if (cmp && cmp.refused !== null) pulumi.log.warn(`benchmark: not compared with ${what}: ${cmp.refused}`, this);
         }
       }
       return paths;

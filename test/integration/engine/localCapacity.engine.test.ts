@@ -115,6 +115,13 @@ describe("the capacity sweep on the local stack through pulumi up", () => {
     }
     expect(c.atMax?.outputTokPerS).toBeGreaterThan(0);
     expect(c.atMax?.goodput).toBeGreaterThan(0);
+    // Issue 23: read back strictly, with the search's resolution and its provenance (the stack passes --tokenizer: no fallback).
+    expect(c.resolution).toBe(1);
+    expect(c.provenance).toMatchObject({
+      workload: { dataset: "random", inputLen: 512, outputLen: 64, numPrompts: 32, promptsPerConcurrency: 2, ignoreEos: true },
+      tokenizerFallback: null,
+      runner: { name: "native" },
+    });
 
     const md = path.resolve(engine.projectDir, first.benchmark.capacityReportPath);
     const report = fs.readFileSync(md, "utf8");
@@ -150,9 +157,14 @@ describe("the capacity sweep on the local stack through pulumi up", () => {
     expect(answer).toMatchObject({ before: first.benchmark.capacity.maxConcurrency, after: second.benchmark.capacity.maxConcurrency });
     // The fixed run is the same measurement: zero deltas, within noise.
     expect(previous?.deltas.find((d) => d.key === "outputThroughput")).toMatchObject({ delta: 0, verdict: "within noise" });
+    // Issue 23: the same workload on both sides (stated, not refused); the answer judged against the lower answer's resolution.
+    expect(previous?.refused).toBeNull();
+    expect(previous?.workloads).toEqual({ before: "random 512 in / 64 out, 32 prompts", after: "random 512 in / 64 out, 32 prompts" });
+    expect(answer).toMatchObject({ noiseUnit: "absolute", noiseSource: "resolution" });
     const report = fs.readFileSync(path.resolve(engine.projectDir, second.benchmark.reportPath), "utf8");
     expect(report).toContain("### Against this stack's previous run: local");
     expect(report).toContain("capacity: max concurrency meeting the SLOs");
+    expect(report).toContain("Workloads: before random 512 in / 64 out, 32 prompts; now random 512 in / 64 out, 32 prompts.");
     const keep = process.env.HGX_KEEP_CAPACITY_REPORT;
     if (keep) fs.cpSync(path.dirname(path.resolve(engine.projectDir, second.benchmark.reportPath)), keep, { recursive: true });
   });

