@@ -590,6 +590,31 @@ export function routerPortProblems(c: StackConfig, sshPort: number): ConfigProbl
   return problems;
 }
 
+/** What a routed stack (replicas > 1) needs beyond one host: a key, a placement the mode can host, free tunnel ports. */
+function routedProblems(c: StackConfig): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const add = (key: ConfigKey, message: string) => problems.push({ key, message });
+  if (c.replicas > 1 && c.router.placement === "own-host") {
+    if (c.hostMode !== "lambda")
+      add("routerPlacement", `= "own-host" launches an instance for the router, which only hostMode "lambda" can do (hostMode is "${c.hostMode}"). Fix: pulumi config set ${PROJECT}:routerPlacement first-replica`);
+    else if (gpuCountOfInstanceType(c.router.instanceType) === undefined)
+      add("routerInstanceType", `= "${c.router.instanceType}" is not a Lambda instance type name. Fix: pulumi config set ${PROJECT}:routerInstanceType gpu_1x_a10 (the form gpu_<N>x_<model>)`);
+  }
+  // The workers' key also guards the router's `/workers` API (add/remove workers): a routed stack without one serves both unauthenticated.
+  if (c.replicas > 1 && !c.sglang.apiKey.present)
+    add("sglangApiKey", `is required when replicas = ${c.replicas}: without it the workers and the router's /workers API accept anyone. Fix: pulumi config set --secret ${PROJECT}:sglangApiKey "$(openssl rand -hex 24)"`);
+  // Cross-region workers are reached through tunnels listening on the router's host at TUNNEL_PORT_BASE + replica index.
+  if (c.replicas > 1 && c.hostMode === "lambda" && c.lambda.regions.length > 1) {
+    const last = TUNNEL_PORT_BASE + c.replicas - 1;
+    for (const [key, port] of [["routerPort", c.router.port], ["routerMetricsPort", c.router.metricsPort], ["sglangPort", c.sglang.port]] as const)
+      if (port >= TUNNEL_PORT_BASE && port <= last)
+        add(key, `= ${port} is one of the router host's tunnel ports (${TUNNEL_PORT_BASE}-${last}: one per cross-region worker when lambdaRegions lists several regions). Fix: pulumi config set ${PROJECT}:${key} <a port outside ${TUNNEL_PORT_BASE}-${last}>`);
+  }
+  if (c.replicas > 1 && c.hostMode === "existing")
+    add("replicas", `= ${c.replicas} needs one host per replica, and hostMode "existing" has one (sshHost). Fix: pulumi config set ${PROJECT}:replicas 1, or use hostMode lambda (one instance per replica) or local`);
+  return problems;
+}
+
 function crossChecks(c: StackConfig, raw: RawConfig): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   const add = (key: ConfigKey, message: string) => problems.push({ key, message });
@@ -652,24 +677,7 @@ function crossChecks(c: StackConfig, raw: RawConfig): ConfigProblem[] {
   if (c.lambda.firewallAllowlist.length > 0 && !c.sglang.apiKey.present && c.hostMode === "lambda")
     add("sglangApiKey", `is required when lambdaFirewallAllowlist opens the serving port (${c.lambda.firewallAllowlist.join(", ")}). Fix: pulumi config set --secret ${PROJECT}:sglangApiKey <key>`);
   problems.push(...routerPortProblems(c, sshPort));
-  if (c.replicas > 1 && c.router.placement === "own-host") {
-    if (c.hostMode !== "lambda")
-      add("routerPlacement", `= "own-host" launches an instance for the router, which only hostMode "lambda" can do (hostMode is "${c.hostMode}"). Fix: pulumi config set ${PROJECT}:routerPlacement first-replica`);
-    else if (gpuCountOfInstanceType(c.router.instanceType) === undefined)
-      add("routerInstanceType", `= "${c.router.instanceType}" is not a Lambda instance type name. Fix: pulumi config set ${PROJECT}:routerInstanceType gpu_1x_a10 (the form gpu_<N>x_<model>)`);
-  }
-  // The workers' key also guards the router's `/workers` API (add/remove workers): a routed stack without one serves both unauthenticated.
-  if (c.replicas > 1 && !c.sglang.apiKey.present)
-    add("sglangApiKey", `is required when replicas = ${c.replicas}: without it the workers and the router's /workers API accept anyone. Fix: pulumi config set --secret ${PROJECT}:sglangApiKey "$(openssl rand -hex 24)"`);
-  // Cross-region workers are reached through tunnels listening on the router's host at TUNNEL_PORT_BASE + replica index.
-  if (c.replicas > 1 && c.hostMode === "lambda" && c.lambda.regions.length > 1) {
-    const last = TUNNEL_PORT_BASE + c.replicas - 1;
-    for (const [key, port] of [["routerPort", c.router.port], ["routerMetricsPort", c.router.metricsPort], ["sglangPort", c.sglang.port]] as const)
-      if (port >= TUNNEL_PORT_BASE && port <= last)
-        add(key, `= ${port} is one of the router host's tunnel ports (${TUNNEL_PORT_BASE}-${last}: one per cross-region worker when lambdaRegions lists several regions). Fix: pulumi config set ${PROJECT}:${key} <a port outside ${TUNNEL_PORT_BASE}-${last}>`);
-  }
-  if (c.replicas > 1 && c.hostMode === "existing")
-    add("replicas", `= ${c.replicas} needs one host per replica, and hostMode "existing" has one (sshHost). Fix: pulumi config set ${PROJECT}:replicas 1, or use hostMode lambda (one instance per replica) or local`);
+  problems.push(...routedProblems(c));
   // The remote runner's image is the pinned vllm one here (a stand-in image that runs the native runner could load it).
   const bundledProblem = c.benchmark.tokenizer === "bundled" && c.benchmark.runner === "remote" ? bundledTokenizerProblem(c.benchmark.vllmImage) : undefined;
   if (bundledProblem)

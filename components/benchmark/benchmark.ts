@@ -297,6 +297,32 @@ export function evaluateBenchmark(
   };
 }
 
+/**
+ * This run as the history and comparisons keep it. Its identity (workload, tokenizer, concurrency) goes with it, so
+ * a later run of another workload is refused with a note rather than compared.
+ */
+export function comparableRunOf(
+  stackName: string,
+  e: BenchmarkEvaluation,
+  capacity: CapacitySummary | null,
+  specHash: string,
+  tokenizer: string,
+  workload: BenchmarkWorkload,
+): ComparableRun {
+  const label = `${stackName}${e.metrics.date ? `, ${e.metrics.date}` : ""} (server spec ${specHash.slice(0, 12)})`;
+  return comparableRun(label, summarize(e.metrics), capacity, runIdentity(workloadProvenanceOf(workload), tokenizer, e.metrics.maxConcurrency ?? null));
+}
+
+/** The `pulumi up` warnings a comparison raises: regressions beyond noise, and comparisons refused (with why). */
+export function comparisonWarnings(comparison: BenchmarkComparisons): string[] {
+  const lines: string[] = [];
+  for (const [what, cmp] of [["the previous run", comparison.previous], ["the reference stack", comparison.reference]] as const) {
+    if (cmp && cmp.regressions.length > 0) lines.push(`benchmark: worse than ${what} (${cmp.against}) beyond run-to-run noise: ${cmp.regressions.join(", ")}`);
+    if (cmp && cmp.refused !== null) lines.push(`benchmark: not compared with ${what}: ${cmp.refused}`);
+  }
+  return lines;
+}
+
 /** One log line for `pulumi up`. */
 export function benchmarkHeadline(e: BenchmarkEvaluation): string {
   const m = e.metrics;
@@ -577,17 +603,8 @@ export class Benchmark extends pulumi.ComponentResource {
     }
 
     // This run and the one before it, kept in state; the reference stack's run, if any.
-    // The run's identity (workload, tokenizer, concurrency) goes with it, so a later run of another workload is
-    // refused with a note rather than compared.
     const currentRun = pulumi.all([evaluation, this.capacity, args.serverSpecHash, this.tokenizer]).apply(([e, capacity, specHash, tokenizer]) =>
-      JSON.stringify(
-        comparableRun(
-          `${stackName}${e.metrics.date ? `, ${e.metrics.date}` : ""} (server spec ${specHash.slice(0, 12)})`,
-          summarize(e.metrics),
-          capacity ?? null,
-          runIdentity(workloadProvenanceOf(s.workload), tokenizer, e.metrics.maxConcurrency ?? null),
-        ),
-      ),
+      JSON.stringify(comparableRunOf(stackName, e, capacity ?? null, specHash, tokenizer, s.workload)),
     );
     this.history = new BenchmarkHistory(`${name}-history`, { current: currentRun }, { parent: this });
     const compareWith = args.compareWith;
@@ -626,10 +643,7 @@ export class Benchmark extends pulumi.ComponentResource {
       if (!pulumi.runtime.isDryRun()) {
         writeBenchmarkReport(s.reportDir, report);
         pulumi.log.info(`${benchmarkHeadline(e)}; report ${paths.markdown}`, this);
-        for (const [what, cmp] of [["the previous run", comparison.previous], ["the reference stack", comparison.reference]] as const) {
-          if (cmp && cmp.regressions.length > 0) pulumi.log.warn(`benchmark: worse than ${what} (${cmp.against}) beyond run-to-run noise: ${cmp.regressions.join(", ")}`, this);
-          if (cmp && cmp.refused !== null) pulumi.log.warn(`benchmark: not compared with ${what}: ${cmp.refused}`, this);
-        }
+        for (const line of comparisonWarnings(comparison)) pulumi.log.warn(line, this);
       }
       return paths;
     });

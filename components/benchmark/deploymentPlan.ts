@@ -81,8 +81,8 @@ const BOUND_WHY: Partial<Record<CapacitySummary["stop"], string>> = {
   interrupted: "the search was interrupted",
 };
 
-/** The plan; throws naming what is missing (no SLOs, no level met them, a target the search cannot answer). */
-export function deploymentPlan(input: DeploymentPlanInput): DeploymentPlan {
+/** The fleet's efficiency factor and the notes on where it came from; throws on a price or efficiency out of range. */
+function planAssumptions(input: DeploymentPlanInput): { price: number; e: number; measured: boolean; notes: string[] } {
   const c = input.capacity;
   const notes: string[] = [];
   if (c.slo === null) throw new Error("a deployment plan needs a capacity search under SLOs; this one only swept levels. Fix: run bench:capacity with --slo ttft_p99_ms=… (and itl_p99_ms=…).");
@@ -99,60 +99,87 @@ export function deploymentPlan(input: DeploymentPlanInput): DeploymentPlan {
     notes.push(`The per-replica capacity is a lower bound (${BOUND_WHY[c.stop]}): the plan may have more replicas than needed.`);
   }
   if (c.nonMonotone) notes.push("A level above the first miss met the SLOs again (noise or a non-monotone server): the capacity is the conservative answer below the miss.");
+  return { price, e, measured, notes };
+}
 
+/** Where the fleet runs for a target: replicas, the load each carries, and the fleet's throughput there. */
+interface OperatingPoint {
+  readonly perReplica: number;
+  readonly unit: DeploymentPlan["unit"];
+  readonly target: number;
+  readonly replicas: number;
+  readonly perReplicaLoad: number;
+  readonly outputTokPerS: number;
+  readonly totalTokPerS: number;
+}
+
+function replicasFor(target: number, e: number, perReplica: number): number {
+  return Math.max(1, Math.ceil(target / (e * perReplica) - 1e-9));
+}
+
+/** A concurrent-users target: capacity and throughput read off the concurrency curve. */
+function usersOperatingPoint(c: CapacitySummary, users: number, e: number): OperatingPoint {
+  const target = positive("--target-users", users, "e.g. --target-users 100 (concurrent users, each with one request in flight).");
+  if (c.axis !== "concurrency") throw new Error("--target-users needs a concurrency search (this one searched the request rate). Fix: use --target-rate, or search with --concurrency-range.");
+  if (c.maxConcurrency === null) {
+    throw new Error("no level met the SLOs: one replica holds no users at these SLOs, so no number of replicas does. Fix: relax the SLOs or search lower (--concurrency-range 1:…).");
+  }
+  const perReplica = c.maxConcurrency;
+  const replicas = replicasFor(target, e, perReplica);
+  const perReplicaLoad = target / (replicas * e);
+  // Throughput at the load each replica carries, from the levels that met the SLOs up to the answer.
+  const curve = c.points.filter((p) => p.meetsSlo && p.concurrency <= perReplica);
+  const at = (f: (p: CapacitySummaryPoint) => number) => interpolate(curve.map((p) => ({ x: p.concurrency, y: f(p) })), perReplicaLoad);
+  return {
+    perReplica,
+    unit: "concurrent users",
+    target,
+    replicas,
+    perReplicaLoad,
+    outputTokPerS: replicas * e * at((p) => p.outputTokPerS),
+    totalTokPerS: replicas * e * at((p) => p.totalTokPerS),
+  };
+}
+
+/** A request-rate target: the rate one replica sustains (a rate search's answer, or the throughput at the concurrency answer). */
+function rateOperatingPoint(c: CapacitySummary, requestsPerS: number, e: number, notes: string[]): OperatingPoint {
+  const target = positive("--target-rate", requestsPerS, "e.g. --target-rate 20 (requests per second).");
   const passing = c.points.filter((p) => p.meetsSlo);
   let perReplica: number;
-  let unit: DeploymentPlan["unit"];
-  let target: number;
-  let perReplicaLoad: number;
-  let outputTokPerS: number;
-  let totalTokPerS: number;
-  let replicas: number;
-  const replicasFor = (t: number, cap: number) => Math.max(1, Math.ceil(t / (e * cap) - 1e-9));
-
-  if ("users" in input.target) {
-    target = positive("--target-users", input.target.users, "e.g. --target-users 100 (concurrent users, each with one request in flight).");
-    if (c.axis !== "concurrency" || c.maxConcurrency === null) {
-      throw new Error(
-        c.axis !== "concurrency"
-          ? "--target-users needs a concurrency search (this one searched the request rate). Fix: use --target-rate, or search with --concurrency-range."
-          : "no level met the SLOs: one replica holds no users at these SLOs, so no number of replicas does. Fix: relax the SLOs or search lower (--concurrency-range 1:…).",
-      );
-    }
-    perReplica = c.maxConcurrency;
-    unit = "concurrent users";
-    replicas = replicasFor(target, perReplica);
-    perReplicaLoad = target / (replicas * e);
-    // Throughput at the load each replica carries, from the levels that met the SLOs up to the answer.
-    const curve = passing.filter((p) => p.concurrency <= perReplica);
-    const at = (f: (p: CapacitySummaryPoint) => number) => interpolate(curve.map((p) => ({ x: p.concurrency, y: f(p) })), perReplicaLoad);
-    outputTokPerS = replicas * e * at((p) => p.outputTokPerS);
-    totalTokPerS = replicas * e * at((p) => p.totalTokPerS);
+  let knee: CapacitySummaryPoint | undefined;
+  if (c.axis === "requestRate") {
+    if (c.maxRequestRate === null) throw new Error("no request rate met the SLOs: no number of replicas does. Fix: relax the SLOs or search lower rates.");
+    perReplica = c.maxRequestRate;
+    knee = passing.find((p) => p.requestRate === c.maxRequestRate);
   } else {
-    target = positive("--target-rate", input.target.requestsPerS, "e.g. --target-rate 20 (requests per second).");
-    let knee: CapacitySummaryPoint | undefined;
-    if (c.axis === "requestRate") {
-      if (c.maxRequestRate === null) throw new Error("no request rate met the SLOs: no number of replicas does. Fix: relax the SLOs or search lower rates.");
-      perReplica = c.maxRequestRate;
-      knee = passing.find((p) => p.requestRate === c.maxRequestRate);
-    } else {
-      if (c.maxConcurrency === null) throw new Error("no level met the SLOs: one replica sustains no rate at these SLOs, so no number of replicas does. Fix: relax the SLOs or search lower (--concurrency-range 1:…).");
-      knee = passing.find((p) => p.concurrency === c.maxConcurrency);
-      if (knee === undefined) throw new Error(`the answer's point (concurrency ${c.maxConcurrency}) is not among the measured points. Fix: re-run the search; the result is inconsistent.`);
-      perReplica = knee.requestsPerS;
-      notes.push(
-        `Rate capacity per replica = the request throughput at the concurrency answer (${perReplica.toFixed(2)} req/s, closed loop). Open-loop (Poisson) arrivals queue more at the same mean rate: a --request-rate-range search answers the rate directly.`,
-      );
-    }
-    if (knee === undefined || !(knee.completed > 0)) throw new Error("the answer's point has no completed requests to take tokens per request from. Fix: re-run the search.");
-    unit = "req/s";
-    replicas = replicasFor(target, perReplica);
-    perReplicaLoad = target / (replicas * e);
-    // At a given request rate the fleet serves exactly that many requests' tokens per second.
-    outputTokPerS = target * (knee.outputTokens / knee.completed);
-    totalTokPerS = target * ((knee.inputTokens + knee.outputTokens) / knee.completed);
+    if (c.maxConcurrency === null) throw new Error("no level met the SLOs: one replica sustains no rate at these SLOs, so no number of replicas does. Fix: relax the SLOs or search lower (--concurrency-range 1:…).");
+    knee = passing.find((p) => p.concurrency === c.maxConcurrency);
+    if (knee === undefined) throw new Error(`the answer's point (concurrency ${c.maxConcurrency}) is not among the measured points. Fix: re-run the search; the result is inconsistent.`);
+    perReplica = knee.requestsPerS;
+    notes.push(
+      `Rate capacity per replica = the request throughput at the concurrency answer (${perReplica.toFixed(2)} req/s, closed loop). Open-loop (Poisson) arrivals queue more at the same mean rate: a --request-rate-range search answers the rate directly.`,
+    );
   }
+  if (knee === undefined || !(knee.completed > 0)) throw new Error("the answer's point has no completed requests to take tokens per request from. Fix: re-run the search.");
+  const replicas = replicasFor(target, e, perReplica);
+  // At a given request rate the fleet serves exactly that many requests' tokens per second.
+  return {
+    perReplica,
+    unit: "req/s",
+    target,
+    replicas,
+    perReplicaLoad: target / (replicas * e),
+    outputTokPerS: target * (knee.outputTokens / knee.completed),
+    totalTokPerS: target * ((knee.inputTokens + knee.outputTokens) / knee.completed),
+  };
+}
 
+/** The plan; throws naming what is missing (no SLOs, no level met them, a target the search cannot answer). */
+export function deploymentPlan(input: DeploymentPlanInput): DeploymentPlan {
+  const { price, e, measured, notes } = planAssumptions(input);
+  const c = input.capacity;
+  const op = "users" in input.target ? usersOperatingPoint(c, input.target.users, e) : rateOperatingPoint(c, input.target.requestsPerS, e, notes);
+  const { replicas, perReplica, target } = op;
   const fleetCapacity = replicas * e * perReplica;
   const headroom = fleetCapacity / target - 1;
   if (headroom < 0.1) {
@@ -164,21 +191,21 @@ export function deploymentPlan(input: DeploymentPlanInput): DeploymentPlan {
   const perMillion = (tps: number) => (tps > 0 && Number.isFinite(tps) ? (hourlyCostUsd * 1_000_000) / (tps * 3600) : null);
   return {
     target: input.target,
-    slo: c.slo,
+    slo: c.slo ?? {},
     perReplicaCapacity: perReplica,
-    unit,
+    unit: op.unit,
     scalingEfficiency: e,
     scalingEfficiencySource: measured ? "measured" : "assumed",
     replicas,
     fleetCapacity,
     headroom,
-    perReplicaLoad,
-    outputTokPerS,
-    totalTokPerS,
+    perReplicaLoad: op.perReplicaLoad,
+    outputTokPerS: op.outputTokPerS,
+    totalTokPerS: op.totalTokPerS,
     replicaHourlyPriceUsd: price,
     hourlyCostUsd,
-    costPerMillionOutputTokens: perMillion(outputTokPerS),
-    costPerMillionTotalTokens: perMillion(totalTokPerS),
+    costPerMillionOutputTokens: perMillion(op.outputTokPerS),
+    costPerMillionTotalTokens: perMillion(op.totalTokPerS),
     notes,
   };
 }
