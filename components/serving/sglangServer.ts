@@ -46,8 +46,8 @@ import { renderReadinessGateScript } from "./readinessGate";
 import type { SglangFlagOverrides, SglangPresetName } from "./sglangArgs";
 import { checkGpuFit, type Duration, planServing, servingSpecHash, type ServingPlan, type ServingPlanInput } from "./servingPlan";
 import { buildTimeline, criticalPath, type CriticalPath, type TimelinePhase } from "./timeline";
-import { renderBootWaitScript } from "../host/bootWork";
-import { DEFAULT_DOWNLOADER_IMAGE, renderWeightsDownloadScript, weightsCommitFrom, type WeightsDownloadOptions } from "./weights";
+import { bootImageFrom, renderBootWaitScript } from "../host/bootWork";
+import { DEFAULT_DOWNLOADER_IMAGE, downloaderImageFrom, renderWeightsDownloadScript, weightsCommitFrom, type WeightsDownloadOptions } from "./weights";
 
 /** Fields of a command child that `transform` may override. */
 export type HostCommandTransform = Partial<
@@ -364,6 +364,10 @@ export class SglangServer extends pulumi.ComponentResource {
   readonly imageDigest: pulumi.Output<string>;
   /** What another replica pulls to run this same build (see `pinnedPullRef`). */
   readonly pinnedImage: pulumi.Output<string>;
+  /** What this host's boot-time pull resolved the image to (`bootImageFrom`); "" without one. */
+  readonly bootImage: pulumi.Output<string>;
+  /** What the weights downloader's image resolved to on the host and ran as (`downloaderImageFrom`); "" without a pre-download. */
+  readonly downloaderImage: pulumi.Output<string>;
   /** The model commit the weights step downloaded or found (`WEIGHTS commit`); "" without a pre-download. */
   readonly weightsCommit: pulumi.Output<string>;
   /** The equivalent `docker run` line, secrets as `-e NAME` (filled from the caller's environment). */
@@ -436,12 +440,15 @@ export class SglangServer extends pulumi.ComponentResource {
         )
       : undefined;
     const afterBoot = bootWait ? [bootWait.resource] : [];
+    // What the boot-time pull on this host resolved the image to ("" when it did not pull): pulled as is below.
+    this.bootImage = bootWait ? bootWait.stdout.apply((out) => bootImageFrom(out, args.image)) : pulumi.output("");
 
     // 4. Image pull and weights download, both depending only on host readiness (and the boot wait).
     this.image = new docker.RemoteImage(
       `${name}-image`,
       // keepLocally: a replaced container must not force a re-pull of a ~20 GB image.
-      { name: args.pullImage ?? args.image, keepLocally: true, ...args.transform?.image },
+      // The first resolution of a tag wins: another replica's (pullImage), else this host's boot-time pull.
+      { name: args.pullImage ?? this.bootImage.apply((booted) => booted || args.image), keepLocally: true, ...args.transform?.image },
       { ...onHost, dependsOn: afterBoot },
     );
     const imagePulled = new command.local.Command(
@@ -525,8 +532,9 @@ export class SglangServer extends pulumi.ComponentResource {
     this.apiKey = args.apiKey !== undefined ? pulumi.secret(pulumi.output(args.apiKey)) : pulumi.output(undefined);
     this.servedModelName = pulumi.output(plan.servedModelName);
     this.imageDigest = pulumi.all([this.image.repoDigest, this.image.imageId]).apply(([digest, id]) => contentRef(digest, id));
-    this.pinnedImage = this.image.repoDigest.apply((digest) => pinnedPullRef(args.image, digest));
+    this.pinnedImage = pulumi.all([this.image.repoDigest, this.image.imageId]).apply(([digest, id]) => pinnedPullRef(args.image, digest, id));
     this.weightsCommit = weights ? weights.stdout.apply(weightsCommitFrom) : pulumi.output("");
+    this.downloaderImage = weights ? weights.stdout.apply((log) => downloaderImageFrom(log, args.downloaderImage ?? DEFAULT_DOWNLOADER_IMAGE)) : pulumi.output("");
     this.dockerRunCommand = pulumi.output(renderDockerRunCommand(plan.spec));
     this.containerName = pulumi.output(containerName);
     this.timeline = pulumi
@@ -542,6 +550,8 @@ export class SglangServer extends pulumi.ComponentResource {
       apiKey: this.apiKey,
       servedModelName: this.servedModelName,
       imageDigest: this.imageDigest,
+      bootImage: this.bootImage,
+      downloaderImage: this.downloaderImage,
       weightsCommit: this.weightsCommit,
       dockerRunCommand: this.dockerRunCommand,
       containerName: this.containerName,
