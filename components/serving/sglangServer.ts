@@ -177,7 +177,7 @@ export interface SglangServerArgs {
   readonly weightsRevision?: string;
   /**
    * Image that runs `hf download`.
-   * @default "python:3.12-slim"
+   * @default DEFAULT_DOWNLOADER_IMAGE (`python:3.12-slim@sha256:...`)
    */
   readonly downloaderImage?: string;
   /**
