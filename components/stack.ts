@@ -23,7 +23,7 @@ import type { CloudConfigPart } from "./host/lambda/cloudInit";
 import { weightsDownloadOptionsFor } from "./serving/sglangServer";
 import * as docker from "@pulumi/docker";
 import { imageDisagreement, imagePinAdvice, isContentRef } from "./serving/image";
-import { renderWeightsDownloadScript, revisionPinAdvice, sglangRevisionFlags, weightsCommitDisagreement } from "./serving/weights";
+import { isCommitRevision, renderWeightsDownloadScript, revisionPinAdvice, sglangRevisionFlags, weightsCommitDisagreement } from "./serving/weights";
 
 /** Where the persistent Hugging Face cache lives on the host, decided from config (never an Output). */
 export function cacheMountPathFor(config: StackConfig): string | undefined {
@@ -222,8 +222,9 @@ export function serverArgsFor(config: StackConfig, name: string, host: ServerHos
     allowLatest: config.sglang.allowLatest,
     preset: config.sglang.preset as SglangServerArgs["preset"],
     flagOverrides: sglangOverridesFor(config).overrides,
-    // SGLang loads the revision the weights were downloaded at (nothing added for `main`, its default).
-    extraFlags: [...config.sglang.extraArgs, ...sglangRevisionFlags(config.hf.revision)],
+    // SGLang loads the revision the weights were downloaded at (nothing added for `main`, its default); after a
+    // pre-download of a branch, the server passes the commit its weights step recorded instead (`loadRevisionFlags`).
+    extraFlags: [...config.sglang.extraArgs, ...(!local && !isCommitRevision(config.hf.revision) ? [] : sglangRevisionFlags(config.hf.revision))],
     port: replicaPort(config, index),
     firewallAllowlist: config.hostMode === "lambda" ? config.lambda.firewallAllowlist : [],
     // Behind a router on another host, a worker's port must be reachable from there (the firewall admits that host).

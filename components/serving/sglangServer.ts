@@ -47,7 +47,7 @@ import type { SglangFlagOverrides, SglangPresetName } from "./sglangArgs";
 import { checkGpuFit, type Duration, planServing, servingSpecHash, type ServingPlan, type ServingPlanInput } from "./servingPlan";
 import { buildTimeline, criticalPath, type CriticalPath, type TimelinePhase } from "./timeline";
 import { bootImageFrom, renderBootWaitScript } from "../host/bootWork";
-import { DEFAULT_DOWNLOADER_IMAGE, downloaderImageFrom, renderWeightsDownloadScript, weightsCommitFrom, type WeightsDownloadOptions } from "./weights";
+import { DEFAULT_DOWNLOADER_IMAGE, downloaderImageFrom, isCommitRevision, loadRevisionFlags, renderWeightsDownloadScript, weightsCommitFrom, type WeightsDownloadOptions } from "./weights";
 
 /** Fields of a command child that `transform` may override. */
 export type HostCommandTransform = Partial<
@@ -494,7 +494,13 @@ export class SglangServer extends pulumi.ComponentResource {
       `container ${containerName}: waiting up to ${Math.round(plan.waitTimeoutSeconds / 60)} min for /health (cold 400B boot: load 5-15 min + CUDA graphs)`,
       this,
     );
-    this.container = new docker.Container(`${name}-container`, { ...containerArgs, ...args.transform?.container }, {
+    // A pre-downloaded branch: SGLang loads the commit the weights step recorded, not the branch (see `loadRevisionFlags`).
+    const revision = args.weightsRevision ?? "main";
+    const serverCommand =
+      weights && !isCommitRevision(revision)
+        ? weights.stdout.apply((log) => [...plan.spec.command, ...loadRevisionFlags(revision, weightsCommitFrom(log))])
+        : containerArgs.command;
+    this.container = new docker.Container(`${name}-container`, { ...containerArgs, command: serverCommand, ...args.transform?.container }, {
       ...onHost,
       // Weights complete before the server starts, so SGLang never downloads concurrently.
       dependsOn: [...cacheDeps, ...(weights !== undefined ? [weights.resource] : []), ...(args.containerAfter ?? [])],

@@ -282,11 +282,27 @@ export function sglangRevisionFlags(revision: string): string[] {
   return revision === "main" ? [] : ["--revision", revision];
 }
 
+/** Whether `revision` names one commit (40 hex digits) rather than a branch or tag that can move. */
+export function isCommitRevision(revision: string): boolean {
+  return COMMIT_RE.test(revision);
+}
+
+/**
+ * SGLang's revision flags for a server whose weights step pre-downloaded `revision` and reported `reportedCommit`
+ * (`weightsCommitFrom`): a branch or tag is replaced by that commit, so SGLang loads exactly the files the step
+ * downloaded and never follows the branch itself when the container is re-created (the step's record in state
+ * pins it: a new upstream commit enters only when the step runs again, and then the container's command changes
+ * in preview). A commit, or no reported commit, as configured (`sglangRevisionFlags`).
+ */
+export function loadRevisionFlags(revision: string, reportedCommit: string): string[] {
+  return !COMMIT_RE.test(revision) && COMMIT_RE.test(reportedCommit) ? ["--revision", reportedCommit] : sglangRevisionFlags(revision);
+}
+
 /** Advice while the revision is a branch or tag (it can move under a redeploy); undefined once it is a commit. */
 export function revisionPinAdvice(model: string, revision: string): string | undefined {
   if (COMMIT_RE.test(revision)) return undefined;
   return (
-    `weights of ${model} follow "${revision}", which can move: after this deploy pin the commit it named, ` +
-    `pulumi config set hgx-inference:hfRevision "$(pulumi stack output weightsCommit)" (a new commit is then a visible change in preview)`
+    `weights of ${model} follow "${revision}": each server loads the commit its weights step recorded, but a new host or a re-run step ` +
+    `reads "${revision}" again; pin the commit: pulumi config set hgx-inference:hfRevision "$(pulumi stack output weightsCommit)" (a new commit is then a config change preview shows)`
   );
 }

@@ -12,6 +12,7 @@ import { installProgramMocks, settle, type ProgramMocks } from "./programMocks";
 import { parse } from "yaml";
 import { renderBootWaitScript } from "../../../components/host/bootWork";
 import { scriptOf } from "../../fixtures/stdinScript";
+import { BOOT_IMAGE_DIGEST, DOWNLOADER_REPO_DIGEST, WEIGHTS_COMMIT } from "../../fixtures/serving/scriptLogs";
 
 const SECRETS = {
   lambdaApiKey: "sk-lambda-UNIT-secret-0001",
@@ -137,6 +138,25 @@ describe("boot work: the launch starts the slow fetches, the server waits for th
     expect(doc.write_files[1].content).toBe(scriptOf(weightsStep.inputs));
     expect(doc.runcmd).toHaveLength(1);
     expect(text).not.toContain(SECRETS.hfToken);
+  });
+
+  it("pulls exactly what the boot-time pull resolved the tag to, and records it, the build and the downloader as digests", async () => {
+    const image = mocks.resources.find((r) => r.type === "docker:index/remoteImage:RemoteImage")!;
+    expect(image.inputs.name).toBe(BOOT_IMAGE_DIGEST);
+    const server = program.server as Record<string, pulumi.Output<string>>;
+    expect(await mocks.value(server.bootImage)).toBe(BOOT_IMAGE_DIGEST);
+    expect(await mocks.value(server.imageDigest)).toBe(BOOT_IMAGE_DIGEST);
+    expect(await mocks.value(program.imageDigest as pulumi.Output<string>)).toBe(BOOT_IMAGE_DIGEST);
+    expect(await mocks.value(server.downloaderImage)).toBe(DOWNLOADER_REPO_DIGEST);
+    // The default downloader is pinned by digest, the tag kept for humans.
+    expect(scriptOf(mocks.resources.find((r) => r.name === "hgx-weights")!.inputs)).toMatch(/^IMAGE='?python:3\.12-slim@sha256:[a-f0-9]{64}'?$/m);
+  });
+
+  it("with hfRevision a branch, SGLang loads the commit the weights step recorded (pinned in state), not the branch", async () => {
+    const container = mocks.resources.find((r) => r.type === "docker:index/container:Container")!;
+    const command = (await mocks.value(pulumi.output(container.inputs.command as pulumi.Input<string[]>))).join(" ");
+    expect(command).toContain(`--revision ${WEIGHTS_COMMIT}`);
+    expect(command.match(/--revision/g)).toHaveLength(1);
   });
 
   it("waits in the boot-work dir before the server's own pull and download, falling back to the token download", () => {

@@ -9,7 +9,7 @@ import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { readStackFileConfig } from "../../../components/projectFile";
 import { seedResultForCommand } from "../../fixtures/benchmark/results";
-import { GATE_LOG, WEIGHTS_LOG } from "../../fixtures/serving/scriptLogs";
+import { BOOT_WAIT_LOG, GATE_LOG, WEIGHTS_LOG } from "../../fixtures/serving/scriptLogs";
 import { mockedCommandStdout, TEST_HOST_PRIVATE_KEY, TEST_HOST_PUBLIC_KEY } from "../../fixtures/hostKeys";
 
 const root = path.resolve(__dirname, "..", "..", "..");
@@ -44,6 +44,7 @@ function computedOutputs(type: string, name: string, inputs: Record<string, unkn
     if (scanned !== undefined) return { stdout: scanned, stderr: "" };
     if (name.endsWith("-run")) return { stdout: seedResultForCommand(inputs.create), stderr: "" };
     if (name.endsWith("-weights")) return { stdout: WEIGHTS_LOG, stderr: "" };
+    if (name.endsWith("-boot-wait")) return { stdout: BOOT_WAIT_LOG, stderr: "" };
     if (name.endsWith("-ready")) return { stdout: GATE_LOG, stderr: "" };
     if (name.includes("-readiness-")) return { stdout: `${name}: ok; checked at 2026-01-01T00:00:00Z\n`, stderr: "" };
     return { stdout: "2026-01-01T00:04:00Z\n", stderr: "" };

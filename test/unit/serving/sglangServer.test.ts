@@ -4,7 +4,7 @@ import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type * as ServerModule from "../../../components/serving/sglangServer";
-import { GATE_LOG, WEIGHTS_LOG } from "../../fixtures/serving/scriptLogs";
+import { GATE_LOG, WEIGHTS_COMMIT, WEIGHTS_LOG } from "../../fixtures/serving/scriptLogs";
 import { firstStdinLine, scriptOf } from "../../fixtures/stdinScript";
 import { localDockerHost } from "../../../components/serving/dockerEndpoint";
 import { TEST_HOST_PUBLIC_KEY } from "../../fixtures/hostKeys";
@@ -143,7 +143,8 @@ describe("SglangServer with the seed preset over SSH", () => {
     expect(command[2]).toBe(
       '[ -n "$SGLANG_API_KEY" ] || { echo "SGLANG_API_KEY is empty: refusing to start an unauthenticated server" >&2; exit 64; }; exec python -m sglang.launch_server "$@" --api-key "$SGLANG_API_KEY"',
     );
-    expect(command.slice(3)).toEqual(["sglang-launch", ...SEED_FLAGS]);
+    // Weights pre-downloaded at the branch `main`: SGLang loads the commit the weights step recorded.
+    expect(command.slice(3)).toEqual(["sglang-launch", ...SEED_FLAGS, "--revision", WEIGHTS_COMMIT]);
     expect(c.gpus).toBe("all");
     expect(c.ipcMode).toBe("host");
     expect(c.shmSize).toBeUndefined();
