@@ -541,7 +541,10 @@ export class SglangServer extends pulumi.ComponentResource {
     this.pinnedImage = pulumi.all([this.image.repoDigest, this.image.imageId]).apply(([digest, id]) => pinnedPullRef(args.image, digest, id));
     this.weightsCommit = weights ? weights.stdout.apply(weightsCommitFrom) : pulumi.output("");
     this.downloaderImage = weights ? weights.stdout.apply((log) => downloaderImageFrom(log, args.downloaderImage ?? DEFAULT_DOWNLOADER_IMAGE)) : pulumi.output("");
-    this.dockerRunCommand = pulumi.output(renderDockerRunCommand(plan.spec));
+    // What runs: the image by the content it resolved to, and the command with the revision it loads.
+    this.dockerRunCommand = pulumi
+      .all([this.imageDigest, pulumi.output(serverCommand ?? plan.spec.command)])
+      .apply(([image, serving]) => renderDockerRunCommand({ ...plan.spec, image, command: (serving ?? plan.spec.command).map(String) }));
     this.containerName = pulumi.output(containerName);
     this.timeline = pulumi
       .all([args.hostReady, imagePulled.stdout, weights?.stdout ?? pulumi.output(""), gate.stdout, bootWait?.stdout ?? pulumi.output("")])

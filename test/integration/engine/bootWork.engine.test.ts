@@ -53,6 +53,8 @@ let cleanResults: () => void = () => undefined;
 beforeAll(async () => {
   cleanResults = remoteResultDirCleanup();
   host = await startSshTestHost({ user: "ubuntu", dockerPullSeconds: PULL_S });
+  // A run killed before its clean-up leaves this test's own containers behind (nobody else uses these names).
+  await host.ssh(`docker rm -f ${CONTAINER} ${CONTAINER}-weights >/dev/null 2>&1; true`);
   emulator = await startLambdaEmulator({
     bootMs: BOOT_S * 1000,
     // First boot: the instance's cloud-init installs the generated host key (ssh_keys) as the test sshd's and
@@ -162,7 +164,8 @@ describe("lambda mode with boot work: the slow fetches start at first boot", () 
     // deployed state names content: the pull, the container, the weights downloader (resolved on the host).
     const srv = up.outputs.server?.value as { imageDigest: string; bootImage: string; downloaderImage: string };
     const refs = imageReferencesIn(await engine.stack.exportStack());
-    console.log(`image references: ${JSON.stringify({ server: srv, imageDigest: up.outputs.imageDigest?.value, pulls: [...refs.pulls], containers: [...refs.containers] })}`);
+    const shown = { imageDigest: srv.imageDigest, bootImage: srv.bootImage, downloaderImage: srv.downloaderImage, stackImageDigest: up.outputs.imageDigest?.value };
+    console.log(`image references: ${JSON.stringify({ ...shown, pulls: [...refs.pulls], containers: [...refs.containers] })}`);
     expect(isContentRef(srv.bootImage), `boot work pulled ${srv.bootImage}`).toBe(true);
     expect(srv.imageDigest).toBe(srv.bootImage);
     expect(up.outputs.imageDigest?.value).toBe(srv.bootImage);

@@ -92,7 +92,9 @@ describe("index.ts on the dev stack (lambda mode)", () => {
     expect(String(await mocks.value(host.sshPrivateKey)).length).toBeGreaterThan(0);
     expect(await mocks.value(host.sshCommand)).toMatch(/^ssh -i ~\/\.ssh\/hgx\.pem /);
     expect(await mocks.value(server.servedModelName)).toBe("qwen");
-    expect(await mocks.value(server.dockerRunCommand)).toContain("lmsysorg/sglang:v0.5.14");
+    // The `docker run` of what runs: the build by digest, SGLang loading the recorded commit.
+    expect(await mocks.value(server.dockerRunCommand)).toContain(BOOT_IMAGE_DIGEST);
+    expect(await mocks.value(server.dockerRunCommand)).toContain(`--revision ${WEIGHTS_COMMIT}`);
     const metrics = (await mocks.value(benchmark.metrics)) as { outputThroughput: number };
     expect(Math.round(metrics.outputThroughput)).toBe(1233);
     expect(await mocks.value(benchmark.costPerMillionOutputTokens)).toBeGreaterThan(0);

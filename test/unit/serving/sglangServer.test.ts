@@ -261,12 +261,13 @@ describe("SglangServer with the seed preset over SSH", () => {
     expect(await valueOf(server.imageDigest)).toBe(`lmsysorg/sglang@sha256:${"b".repeat(64)}`);
     expect(await valueOf(server.containerName)).toBe("hgx-test-sglang");
     const run = await valueOf(server.dockerRunCommand);
-    expect(run.split(" \\\n  ").slice(-12)).toEqual([
-      "lmsysorg/sglang:v0.5.9-cu129",
+    // What runs: the build by the digest it resolved to, SGLang loading the commit the weights step recorded.
+    expect(run.split(" \\\n  ").slice(-13)).toEqual([
+      `lmsysorg/sglang@sha256:${"b".repeat(64)}`,
       expect.stringMatching(/^sh -c '.*' sglang-launch$/),
       "--host 0.0.0.0", "--port 8000", "--model-path Qwen/Qwen3.5-397B-A17B", "--served-model-name qwen",
       "--tool-call-parser qwen3_coder", "--reasoning-parser qwen3", "--mamba-ssm-dtype float32", "--tp-size 8",
-      "--trust-remote-code", "--mem-fraction-static 0.85",
+      "--trust-remote-code", "--mem-fraction-static 0.85", `--revision ${WEIGHTS_COMMIT}`,
     ]);
     const timeline = await valueOf(server.timeline);
     expect(timeline.map((p) => [p.phase, p.seconds])).toEqual([
