@@ -20,7 +20,7 @@ import { HOST_MODES, type HostMode } from "./host/modes";
 import { instanceTypeGpus, LAMBDA_REGIONS } from "./host/lambda/names";
 import { PINNED_REGION_POLICIES, type PinnedRegionPolicy } from "./host/lambda/instance";
 import { HOST_KEY_TRUST_MODES, hostKeyPinFrom, type HostKeyTrust } from "./host/hostKey";
-import { parseImageRef } from "./serving/image";
+import { parseImageRef } from "./image";
 import { TUNNEL_PORT_BASE } from "./router/tunnel";
 
 export { cidrProblem };
@@ -147,7 +147,7 @@ export const CONFIG_SCHEMA = {
   sshHostKeyTrust: { type: "string", default: "pinned", description: "`pinned` (default): the host must present `sshHostKey`. `tofu`: trust on first use, an explicit opt-in: the key read at the first deploy is kept in state and pinned afterwards." },
   gpuCount: { type: "integer", default: 8, description: "GPUs expected on an existing or local host (Lambda: read from the instance type)." },
   gpuModel: { type: "string", default: "B200", description: "GPU model name expected in `nvidia-smi` output." },
-  gpuProbeImage: { type: "string", default: "ubuntu:24.04", description: "Image of the host check that runs `nvidia-smi -L` in a `--gpus all` container (any small image; the NVIDIA runtime injects the tool)." },
+  gpuProbeImage: { type: "string", default: "ubuntu:24.04@sha256:69cecf4bbf72d2d44a9eef1b71fb98c7fb973d78af11399deccef19beb008ad9", description: "Image of the host check that runs `nvidia-smi -L` in a `--gpus all` container (any small image; the NVIDIA runtime injects the tool); pinned by digest, the tag kept for humans." },
   hourlyPriceUsd: { type: "string", default: "0", description: "Hourly price of an existing host in USD (plain decimal, e.g. `45.92`), for cost outputs (Lambda: read from the API)." },
   // --- SGLang ----------------------------------------------------------------------------------------
   sglangImage: { type: "string", default: "lmsysorg/sglang:v0.5.14", description: "SGLang image pinned to a release tag (optionally `@sha256:` digest)." },
@@ -165,7 +165,7 @@ export const CONFIG_SCHEMA = {
   hfToken: { type: "string", secret: true, default: "", description: "Hugging Face token (secret); optional for this public model, needed for gated ones." },
   hfCacheVolume: { type: "string", default: "hf-cache", description: "Docker volume holding the Hugging Face cache when no host path is used (a Docker volume name)." },
   hfCachePath: { type: "string", default: "", description: "Absolute host path for the cache (no `:`, no control characters); empty = `<filesystem mount>/huggingface` when a filesystem exists, else the volume." },
-  hfDownloaderImage: { type: "string", default: "python:3.12-slim", description: "Image that pre-downloads the weights (`pip install huggingface_hub`, then `hf download`), in parallel with the SGLang image pull." },
+  hfDownloaderImage: { type: "string", default: "python:3.12-slim@sha256:229a2c5bfa27522db7815ea81f9bed70af17ccb9de9fc7ad142b1877b5830d36", description: "Image that pre-downloads the weights (hash-pinned `huggingface_hub`, then `hf download`), in parallel with the SGLang image pull; pinned by digest, the tag kept for humans. A reference without a digest is resolved on the host and run by image ID, and the weights step reports what it resolved to (`WEIGHTS image`)." },
   hfRevision: { type: "string", default: "main", description: "Model revision the weights are downloaded at and SGLang loads (`--revision`): a branch, tag or commit. A branch moves; pin the model by setting the `weightsCommit` output here after the first deploy (a new commit is then a visible change in preview)." },
   bootWorkDir: {
     type: "string",

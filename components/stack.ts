@@ -39,8 +39,9 @@ import { bootWorkPart } from "./host/bootWork";
 import type { CloudConfigPart } from "./host/lambda/cloudInit";
 import { hostCommand } from "./host/hostCommand";
 import { weightsDownloadOptionsFor } from "./serving/sglangServer";
-import { imageDisagreement, imagePinAdvice } from "./serving/image";
-import { renderWeightsDownloadScript, revisionPinAdvice, sglangRevisionFlags, weightsCommitDisagreement } from "./serving/weights";
+import * as docker from "@pulumi/docker";
+import { imageDisagreement, imagePinAdvice, isContentRef } from "./image";
+import { isCommitRevision, renderWeightsDownloadScript, revisionPinAdvice, sglangRevisionFlags, weightsCommitDisagreement } from "./serving/weights";
 
 /** Where the persistent Hugging Face cache lives on the host, decided from config (never an Output). */
 export function cacheMountPathFor(config: StackConfig): string | undefined {
@@ -249,8 +250,9 @@ export function serverArgsFor(config: StackConfig, name: string, host: ServerHos
     allowLatest: config.sglang.allowLatest,
     preset: config.sglang.preset as SglangServerArgs["preset"],
     flagOverrides: sglangOverridesFor(config).overrides,
-    // SGLang loads the revision the weights were downloaded at (nothing added for `main`, its default).
-    extraFlags: [...config.sglang.extraArgs, ...sglangRevisionFlags(config.hf.revision)],
+    // SGLang loads the revision the weights were downloaded at (nothing added for `main`, its default); after a
+    // pre-download of a branch, the server passes the commit its weights step recorded instead (`loadRevisionFlags`).
+    extraFlags: [...config.sglang.extraArgs, ...(!local && !isCommitRevision(config.hf.revision) ? [] : sglangRevisionFlags(config.hf.revision))],
     port: replicaPort(config, index),
     firewallAllowlist: config.hostMode === "lambda" ? config.lambda.firewallAllowlist : [],
     // Behind a router on another host, a worker's port must be reachable from there (the firewall admits that host).
@@ -528,9 +530,13 @@ export function deployStack(config: StackConfig): StackDeployment {
   // A local stack's replicas share one engine (and its images, built there, have no registry digest).
   const pinAdvice = imagePinAdvice("sglangImage", config.sglang.image, config.hostMode === "local" ? 1 : names.length + (routerOwnHost ? 1 : 0));
   if (pinAdvice !== undefined) pulumi.log.info(pinAdvice);
-  // The first replica resolves the image; every other one pulls the digest it got (see `pinnedPullRef`).
+  // The first replica resolves the image (on a host with boot work: the boot-time pull did); every other one
+  // pulls the digest it got (see `pinnedPullRef`). On the local engine the images were built there: the first
+  // pulls them by image ID too.
   let firstServer: SglangServer | undefined;
-  const pullImageFor = (index: number) => (index > 0 && firstServer ? { pullImage: firstServer.pinnedImage } : {});
+  const local = config.hostMode === "local";
+  const pullImageFor = (index: number) =>
+    index > 0 && firstServer ? { pullImage: firstServer.pinnedImage } : local ? { pullImage: localImageRef(config.sglang.image) } : {};
   if (!routed(config)) {
     const deployments = names.map((name, index) => {
       const host = hosts[index];
@@ -541,7 +547,7 @@ export function deployStack(config: StackConfig): StackDeployment {
     });
     return {
       deployments,
-      imageDigest: sameImageDigest(config.sglang.image, deployments.map((d) => ({ name: d.name, ref: d.server.imageDigest }))),
+      imageDigest: sameImageDigest(config.sglang.image, [...deployments.map((d) => ({ name: d.name, ref: d.server.imageDigest })), ...bootRuns(deployments)]),
       weightsCommit: sameWeightsCommit(deployments),
     };
   }
@@ -553,7 +559,8 @@ export function deployStack(config: StackConfig): StackDeployment {
   // after its pull: no cycle).
   const routerUsesServerImage = config.router.image === config.sglang.image;
   const routerPull = routerUsesServerImage ? pulumi.deferredOutput<string>() : undefined;
-  const router = new SglangRouter("router", { ...routerArgsFor(config, routerHost, workerUrls), ...(routerPull ? { pullImage: routerPull[0] } : {}) });
+  const routerPullImage = routerPull ? routerPull[0] : local ? localImageRef(config.router.image) : undefined;
+  const router = new SglangRouter("router", { ...routerArgsFor(config, routerHost, workerUrls), ...(routerPullImage ? { pullImage: routerPullImage } : {}) });
   let previous: pulumi.Resource = router.started;
   const deployments = names.map((name, index) => {
     const host = hosts[index];
@@ -598,7 +605,11 @@ export function deployStack(config: StackConfig): StackDeployment {
     single && benchmark
       ? pulumi.all([benchmark.metrics, single.metrics]).apply(([all, one]) => scalingEfficiencyOf(all.outputThroughput, one.outputThroughput, names.length))
       : undefined;
-  const runs = [...deployments.map((d) => ({ name: d.name, ref: d.server.imageDigest })), ...(routerUsesServerImage ? [{ name: "router", ref: router.imageDigest }] : [])];
+  const runs = [
+    ...deployments.map((d) => ({ name: d.name, ref: d.server.imageDigest })),
+    ...(routerUsesServerImage ? [{ name: "router", ref: router.imageDigest }] : []),
+    ...bootRuns(deployments),
+  ];
   return {
     deployments: deployments.map((d, i) => (i === 0 && single ? { ...d, benchmark: single } : d)),
     router: { router, host: routerOwnHost, benchmark, rollout, scalingEfficiency },
@@ -607,10 +618,33 @@ export function deployStack(config: StackConfig): StackDeployment {
   };
 }
 
+/**
+ * What each replica's boot-time pull resolved the image to, as runs that must agree with the replicas' (a
+ * host without one, "" here, is left out: its serving layer pulled by itself).
+ */
+function bootRuns(deployments: readonly { name: string; server: SglangServer }[]): { name: string; ref: pulumi.Output<string>; optional: true }[] {
+  return deployments.map((d) => ({ name: `${d.name} boot work`, ref: d.server.bootImage, optional: true }));
+}
+
+/**
+ * The image `ref` names on this machine's engine (the local stack's; built or imported there, without a
+ * registry digest): its image ID, which is what state records and what every pull and container uses, so a
+ * rebuilt image under the same tag is a change `pulumi preview` shows. The tag itself when the engine does not
+ * have it (the first pull then fetches it, and the other replicas pull what that resolved to).
+ */
+export function localImageRef(ref: string): pulumi.Output<string> {
+  return pulumi.output(
+    docker.getRemoteImage({ name: ref }).then(
+      (found) => (isContentRef(found.id) ? found.id : ref),
+      () => ref,
+    ),
+  );
+}
+
 /** The content reference shared by `runs`, or a failed output naming each one's when they differ (see `imageDisagreement`). */
-export function sameImageDigest(image: string, runs: readonly { name: string; ref: pulumi.Output<string> }[]): pulumi.Output<string> {
+export function sameImageDigest(image: string, runs: readonly { name: string; ref: pulumi.Output<string>; optional?: boolean }[]): pulumi.Output<string> {
   return pulumi.all(runs.map((r) => r.ref)).apply((refs) => {
-    const problem = imageDisagreement(image, runs.map((r, i) => ({ name: r.name, ref: refs[i] })));
+    const problem = imageDisagreement(image, runs.map((r, i) => ({ name: r.name, ref: refs[i], optional: r.optional })));
     if (problem !== undefined) throw new Error(problem);
     return refs[0];
   });
@@ -665,6 +699,9 @@ export function deploymentOutputs(d: Deployment) {
       apiKey: server.apiKey,
       servedModelName: server.servedModelName,
       imageDigest: server.imageDigest,
+      // What this host's boot-time pull got (must equal imageDigest) and what the weights downloader ran as.
+      bootImage: server.bootImage,
+      downloaderImage: server.downloaderImage,
       weightsCommit: server.weightsCommit,
       dockerRunCommand: server.dockerRunCommand,
       timeline: server.timeline,

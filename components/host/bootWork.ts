@@ -24,7 +24,14 @@
  *   boot-work.pid              the boot work's pid (to tell "running" from "died")
  *   <step>.started/.done/.failed   markers per step (`pull`, `weights`); `.failed` holds the exit code
  *   <step>.log                 the step's own output (its last lines go into a failure message)
+ *   pull.image                 what the pull resolved to: `<image ID> <repo digest>...` (`docker image inspect`)
+ *
+ * The boot-time pull reads `image` as configured (the instance's user_data is written before any host has
+ * resolved a tag); `pull.image` records what it got, the wait step reports it (`BOOT image ...`), the first
+ * replica then pulls exactly that (`bootImageFrom`), and the stack fails the update, naming each, when another
+ * host's boot work got a different build (a tag that moved between two boots).
  */
+import { contentRefOf } from "../image";
 import { shellQuote } from "../shell";
 import type { CloudConfigPart } from "./lambda/cloudInit";
 
@@ -97,7 +104,9 @@ step() {
     echo "$rc" > "$DIR/$name.failed"
   fi
 }
-step pull docker pull "$IMAGE" &
+# The pull, then what it resolved to (ID, repo digests) for the serving layer: one build on every host.
+pull() { docker pull "$IMAGE" && docker image inspect --format '{{.Id}}{{range .RepoDigests}} {{.}}{{end}}' "$IMAGE" > "$DIR/pull.image"; }
+step pull pull &
 ${weights ? `step weights bash "$DIR/weights.sh" &\n` : ""}wait
 echo "TIMELINE boot_end $(ts)"
 `;
@@ -257,6 +266,7 @@ while :; do
   done
   if [ -z "$pending" ]; then
     for s in ${BOOT_WORK_STEPS.join(" ")}; do echo "BOOT $s $(state "$s")"; done
+    if [ "$(state pull)" = done ] && [ -s "$DIR/pull.image" ]; then echo "BOOT image $(head -n 1 "$DIR/pull.image")"; fi
     echo "boot wait: nothing left to wait for after $(elapsed)s"
     echo "TIMELINE boot_wait_start $WAIT_START"
     echo "TIMELINE boot_wait_done $(ts)"
@@ -272,4 +282,20 @@ while :; do
   sleep ${poll}
 done
 `;
+}
+
+const IMAGE_ID_RE = /^sha256:[a-f0-9]{64}$/;
+const REPO_DIGEST_RE = /^[^\s@]+@sha256:[a-f0-9]{64}$/;
+
+/**
+ * The content reference the boot-time pull of `image` resolved to, from the wait step's `BOOT image <id>
+ * <repo digest>...` line (see `contentRefOf`); "" when there is none (no boot work, or its pull failed and the
+ * serving layer fetched) or the line is malformed (then the serving layer resolves the image itself).
+ */
+export function bootImageFrom(waitStdout: string, image: string): string {
+  const line = waitStdout.split("\n").find((l) => l.startsWith("BOOT image "));
+  if (line === undefined) return "";
+  const [id, ...digests] = line.slice("BOOT image ".length).trim().split(/\s+/);
+  if (id === undefined || !IMAGE_ID_RE.test(id) || !digests.every((d) => REPO_DIGEST_RE.test(d))) return "";
+  return contentRefOf(image, id, digests);
 }

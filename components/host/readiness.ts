@@ -45,7 +45,7 @@ export interface ReadinessCheck {
 }
 
 /** Default image for the GPU-in-container check. */
-export const DEFAULT_GPU_PROBE_IMAGE = "ubuntu:24.04";
+export const DEFAULT_GPU_PROBE_IMAGE = "ubuntu:24.04@sha256:69cecf4bbf72d2d44a9eef1b71fb98c7fb973d78af11399deccef19beb008ad9";
 /** Bound on one `nvidia-smi` call: a wedged driver hangs it. */
 export const NVIDIA_SMI_TIMEOUT_SECONDS = 120;
 /** Bound on `docker info`. */

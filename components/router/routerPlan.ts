@@ -14,7 +14,7 @@
  */
 import { createHash } from "node:crypto";
 import { healthProbeCommand, type ContainerSpec } from "../serving/containerSpec";
-import { parseImageRef } from "../serving/image";
+import { parseImageRef } from "../image";
 import { SGLANG_RELEASE_CHOICES } from "../serving/sglangArgs";
 
 /**

@@ -35,7 +35,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import type { HostConnection } from "../host/connection";
 import { renderDockerRunCommand, toContainerArgs, CONTAINER_IGNORE_CHANGES, CONTAINER_REPLACE_ON } from "../serving/containerSpec";
-import { contentRef } from "../serving/image";
+import { contentRef } from "../image";
 import { renderReadinessGateScript } from "../serving/readinessGate";
 import { hostCommand, hostDockerProvider } from "../host/hostCommand";
 import {

@@ -1,6 +1,6 @@
 /** Serving layer: SGLang flags/presets, container spec, weights pre-download, readiness gate, SglangServer. */
 export * from "./sglangArgs";
-export * from "./image";
+export * from "../image";
 export * from "./containerSpec";
 export * from "./weights";
 export * from "./readinessGate";

@@ -7,7 +7,7 @@
 import { createHash } from "node:crypto";
 import { durationMs } from "../duration";
 import { cidrProblem, worldOpenReason } from "../network";
-import { validateImageRef } from "./image";
+import { validateImageRef } from "../image";
 import { buildContainerSpec, cacheMountFor, type CacheMount, type ContainerSpec } from "./containerSpec";
 import { validateReadinessGate } from "./readinessGate";
 import {

@@ -30,13 +30,13 @@ import {
   toContainerArgs,
 } from "./containerSpec";
 import { hostCommand, hostDockerProvider, type HostCommandTransform } from "../host/hostCommand";
-import { contentRef, pinnedPullRef } from "./image";
+import { contentRef, pinnedPullRef } from "../image";
 import { renderReadinessGateScript } from "./readinessGate";
 import type { SglangFlagOverrides, SglangPresetName } from "./sglangArgs";
 import { checkGpuFit, type Duration, planServing, servingSpecHash, type ServingPlan, type ServingPlanInput } from "./servingPlan";
 import { buildTimeline, criticalPath, type CriticalPath, type TimelinePhase } from "./timeline";
-import { renderBootWaitScript } from "../host/bootWork";
-import { DEFAULT_DOWNLOADER_IMAGE, renderWeightsDownloadScript, weightsCommitFrom, type WeightsDownloadOptions } from "./weights";
+import { bootImageFrom, renderBootWaitScript } from "../host/bootWork";
+import { DEFAULT_DOWNLOADER_IMAGE, downloaderImageFrom, isCommitRevision, loadRevisionFlags, renderWeightsDownloadScript, weightsCommitFrom, type WeightsDownloadOptions } from "./weights";
 
 export interface SglangServerArgs {
   /** How to reach the host (from HgxHost): SSH, or this machine. */
@@ -161,7 +161,7 @@ export interface SglangServerArgs {
   readonly weightsRevision?: string;
   /**
    * Image that runs `hf download`.
-   * @default "python:3.12-slim"
+   * @default DEFAULT_DOWNLOADER_IMAGE (`python:3.12-slim@sha256:...`)
    */
   readonly downloaderImage?: string;
   /**
@@ -212,6 +212,15 @@ export interface SglangServerArgs {
  * checks before deploy, the boot work rendered into cloud-init and the router's plan use exactly the
  * component's plan.
  */
+/**
+ * A pre-downloaded branch: SGLang loads the commit the weights step recorded, not the branch (see
+ * `loadRevisionFlags`). Undefined when nothing was pre-downloaded or the revision is already a commit.
+ */
+function loadedRevisionCommand(weightsLog: pulumi.Output<string> | undefined, revision: string, command: readonly string[]): pulumi.Output<string[]> | undefined {
+  if (weightsLog === undefined || isCommitRevision(revision)) return undefined;
+  return weightsLog.apply((log) => [...command, ...loadRevisionFlags(revision, weightsCommitFrom(log))]);
+}
+
 export function servingPlanInputFor(
   args: SglangServerArgs,
   runtime: { readonly project: string; readonly stack: string },
@@ -278,6 +287,10 @@ export class SglangServer extends pulumi.ComponentResource {
   readonly imageDigest: pulumi.Output<string>;
   /** What another replica pulls to run this same build (see `pinnedPullRef`). */
   readonly pinnedImage: pulumi.Output<string>;
+  /** What this host's boot-time pull resolved the image to (`bootImageFrom`); "" without one. */
+  readonly bootImage: pulumi.Output<string>;
+  /** What the weights downloader's image resolved to on the host and ran as (`downloaderImageFrom`); "" without a pre-download. */
+  readonly downloaderImage: pulumi.Output<string>;
   /** The model commit the weights step downloaded or found (`WEIGHTS commit`); "" without a pre-download. */
   readonly weightsCommit: pulumi.Output<string>;
   /** The equivalent `docker run` line, secrets as `-e NAME` (filled from the caller's environment). */
@@ -350,12 +363,15 @@ export class SglangServer extends pulumi.ComponentResource {
         )
       : undefined;
     const afterBoot = bootWait ? [bootWait.resource] : [];
+    // What the boot-time pull on this host resolved the image to ("" when it did not pull): pulled as is below.
+    this.bootImage = bootWait ? bootWait.stdout.apply((out) => bootImageFrom(out, args.image)) : pulumi.output("");
 
     // 4. Image pull and weights download, both depending only on host readiness (and the boot wait).
     this.image = new docker.RemoteImage(
       `${name}-image`,
       // keepLocally: a replaced container must not force a re-pull of a ~20 GB image.
-      { name: args.pullImage ?? args.image, keepLocally: true, ...args.transform?.image },
+      // The first resolution of a tag wins: another replica's (pullImage), else this host's boot-time pull.
+      { name: args.pullImage ?? this.bootImage.apply((booted) => booted || args.image), keepLocally: true, ...args.transform?.image },
       { ...onHost, dependsOn: afterBoot },
     );
     const imagePulled = new command.local.Command(
@@ -401,7 +417,8 @@ export class SglangServer extends pulumi.ComponentResource {
       `container ${containerName}: waiting up to ${Math.round(plan.waitTimeoutSeconds / 60)} min for /health (cold 400B boot: load 5-15 min + CUDA graphs)`,
       this,
     );
-    this.container = new docker.Container(`${name}-container`, { ...containerArgs, ...args.transform?.container }, {
+    const serverCommand = loadedRevisionCommand(weights?.stdout, args.weightsRevision ?? "main", plan.spec.command) ?? containerArgs.command;
+    this.container = new docker.Container(`${name}-container`, { ...containerArgs, command: serverCommand, ...args.transform?.container }, {
       ...onHost,
       // Weights complete before the server starts, so SGLang never downloads concurrently.
       dependsOn: [...cacheDeps, ...(weights !== undefined ? [weights.resource] : []), ...(args.containerAfter ?? [])],
@@ -439,9 +456,13 @@ export class SglangServer extends pulumi.ComponentResource {
     this.apiKey = args.apiKey !== undefined ? pulumi.secret(pulumi.output(args.apiKey)) : pulumi.output(undefined);
     this.servedModelName = pulumi.output(plan.servedModelName);
     this.imageDigest = pulumi.all([this.image.repoDigest, this.image.imageId]).apply(([digest, id]) => contentRef(digest, id));
-    this.pinnedImage = this.image.repoDigest.apply((digest) => pinnedPullRef(args.image, digest));
+    this.pinnedImage = pulumi.all([this.image.repoDigest, this.image.imageId]).apply(([digest, id]) => pinnedPullRef(args.image, digest, id));
     this.weightsCommit = weights ? weights.stdout.apply(weightsCommitFrom) : pulumi.output("");
-    this.dockerRunCommand = pulumi.output(renderDockerRunCommand(plan.spec));
+    this.downloaderImage = weights ? weights.stdout.apply((log) => downloaderImageFrom(log, args.downloaderImage ?? DEFAULT_DOWNLOADER_IMAGE)) : pulumi.output("");
+    // What runs: the image by the content it resolved to, and the command with the revision it loads.
+    this.dockerRunCommand = pulumi
+      .all([this.imageDigest, pulumi.output(serverCommand ?? plan.spec.command)])
+      .apply(([image, serving]) => renderDockerRunCommand({ ...plan.spec, image, command: (serving ?? plan.spec.command).map(String) }));
     this.containerName = pulumi.output(containerName);
     this.timeline = pulumi
       .all([args.hostReady, imagePulled.stdout, weights?.stdout ?? pulumi.output(""), gate.stdout, bootWait?.stdout ?? pulumi.output("")])
@@ -456,6 +477,8 @@ export class SglangServer extends pulumi.ComponentResource {
       apiKey: this.apiKey,
       servedModelName: this.servedModelName,
       imageDigest: this.imageDigest,
+      bootImage: this.bootImage,
+      downloaderImage: this.downloaderImage,
       weightsCommit: this.weightsCommit,
       dockerRunCommand: this.dockerRunCommand,
       containerName: this.containerName,

@@ -32,9 +32,10 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { CONTAINER_HF_HOME, type CacheMount, shellQuote } from "./containerSpec";
 import { bashPrologueReadingSecret } from "../shell";
+import { contentRefOf } from "../image";
 
 /** Default downloader image: small, has Python; pulled in seconds, in parallel with SGLang's. */
-export const DEFAULT_DOWNLOADER_IMAGE = "python:3.12-slim";
+export const DEFAULT_DOWNLOADER_IMAGE = "python:3.12-slim@sha256:229a2c5bfa27522db7815ea81f9bed70af17ccb9de9fc7ad142b1877b5830d36";
 /** The downloader's hash-pinned packages (scripts/lock-downloader-requirements.sh writes it). */
 export const DOWNLOADER_REQUIREMENTS_FILE = path.join(__dirname, "weights-downloader-requirements.txt");
 /** Closes the here-document that carries the requirements; no admitted requirement line can equal it. */
@@ -223,9 +224,17 @@ trap cleanup EXIT
   done
 ) &
 PROGRESS_PID=$!
+# The downloader holds the token and writes the cache the server loads: it runs by the image ID its reference
+# resolved to here, and that resolution is reported (state records it; a tag alone could name another build).
+if ! docker image inspect "$IMAGE" >/dev/null 2>&1 && ! docker pull "$IMAGE" >/dev/null; then
+  echo "weights: docker pull of the downloader image $IMAGE failed (hfDownloaderImage); check the reference and the host's registry access" >&2
+  exit 1
+fi
+RESOLVED=$(docker image inspect --format '{{.Id}}{{range .RepoDigests}} {{.}}{{end}}' "$IMAGE")
+echo "WEIGHTS image $RESOLVED"
 printf '%s\\n' "$HF_TOKEN" | timeout ${timeout} docker run -i --rm --name "$NAME" ${labelArgs} \\
   -e HF_HOME=${CONTAINER_HF_HOME} -e HF_XET_HIGH_PERFORMANCE=1 -e HF_HUB_DISABLE_PROGRESS_BARS=1 \\
-  -v "$MOUNT" "$IMAGE" sh -c ${shellQuote(inner)}
+  -v "$MOUNT" "\${RESOLVED%% *}" sh -c ${shellQuote(inner)}
 rc=$?
 HF_TOKEN=""
 if [ "$rc" -eq 124 ]; then
@@ -238,6 +247,13 @@ if [ "$rc" -ne 0 ]; then
 fi
 echo "TIMELINE weights_done $(ts)"
 `;
+}
+
+/** What the downloader image resolved to on the host (`WEIGHTS image <id> <repo digest>...`, see `contentRefOf`); "" when not reported. */
+export function downloaderImageFrom(log: string, image: string): string {
+  const m = /^WEIGHTS image (sha256:[a-f0-9]{64})((?: [^\s@]+@sha256:[a-f0-9]{64})*)$/m.exec(log);
+  if (m === null) return "";
+  return contentRefOf(image, m[1], m[2].trim() === "" ? [] : m[2].trim().split(" "));
 }
 
 /** The commit the weights step reported (`WEIGHTS commit <model>@<revision> <sha>`, the last one); "" when none. */
@@ -266,11 +282,27 @@ export function sglangRevisionFlags(revision: string): string[] {
   return revision === "main" ? [] : ["--revision", revision];
 }
 
+/** Whether `revision` names one commit (40 hex digits) rather than a branch or tag that can move. */
+export function isCommitRevision(revision: string): boolean {
+  return COMMIT_RE.test(revision);
+}
+
+/**
+ * SGLang's revision flags for a server whose weights step pre-downloaded `revision` and reported `reportedCommit`
+ * (`weightsCommitFrom`): a branch or tag is replaced by that commit, so SGLang loads exactly the files the step
+ * downloaded and never follows the branch itself when the container is re-created (the step's record in state
+ * pins it: a new upstream commit enters only when the step runs again, and then the container's command changes
+ * in preview). A commit, or no reported commit, as configured (`sglangRevisionFlags`).
+ */
+export function loadRevisionFlags(revision: string, reportedCommit: string): string[] {
+  return !COMMIT_RE.test(revision) && COMMIT_RE.test(reportedCommit) ? ["--revision", reportedCommit] : sglangRevisionFlags(revision);
+}
+
 /** Advice while the revision is a branch or tag (it can move under a redeploy); undefined once it is a commit. */
 export function revisionPinAdvice(model: string, revision: string): string | undefined {
   if (COMMIT_RE.test(revision)) return undefined;
   return (
-    `weights of ${model} follow "${revision}", which can move: after this deploy pin the commit it named, ` +
-    `pulumi config set hgx-inference:hfRevision "$(pulumi stack output weightsCommit)" (a new commit is then a visible change in preview)`
+    `weights of ${model} follow "${revision}": each server loads the commit its weights step recorded, but a new host or a re-run step ` +
+    `reads "${revision}" again; pin the commit: pulumi config set hgx-inference:hfRevision "$(pulumi stack output weightsCommit)" (a new commit is then a config change preview shows)`
   );
 }

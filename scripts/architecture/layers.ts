@@ -9,8 +9,8 @@ export const LAYERS: readonly Layer[] = [
   // Project-wide facts (project name, production stacks, GPU model word): a leaf that imports
   // nothing, so any layer can name them without reaching into config.
   { name: "facts", paths: ["components/projectFacts.ts"] },
-  // Plain helpers with no domain knowledge: shell quoting, durations, addresses.
-  { name: "util", paths: ["components/shell.ts", "components/duration.ts", "components/network.ts"] },
+  // Plain helpers with no domain knowledge: shell quoting, durations, addresses, container image references.
+  { name: "util", paths: ["components/shell.ts", "components/duration.ts", "components/network.ts", "components/image.ts"] },
   // The machine: Lambda Cloud providers, an existing SSH host, the local Docker engine, readiness,
   // host keys, and the commands run on a host.
   { name: "host", paths: ["components/host/"] },

@@ -25,7 +25,10 @@ import { startSshTestHost, type SshTestHost } from "../../fixtures/ssh-host";
 import { parse as parseYaml } from "yaml";
 import { runCloudConfig } from "../../fixtures/ssh-host/cloudInit";
 import { HF_STANDIN_DELAY_FILE } from "../../fixtures/stand-in-images";
-import { buildHostImages, createLambdaStack, newSecrets, remoteResultDirCleanup, type DeploySecrets } from "./sshStacks";
+import { buildHostImages, createLambdaStack, newSecrets, remoteResultDirCleanup, type DeploySecrets, type HostImages } from "./sshStacks";
+import { contentRef, isContentRef } from "../../../components/image";
+import { imageReferencesIn } from "../../fixtures/imageReferences";
+import { run } from "../../fixtures/ssh-host/docker";
 
 const BOOT_S = 30;
 const PULL_S = 60;
@@ -33,9 +36,12 @@ const DOWNLOAD_S = 90;
 const LOAD_S = 45;
 const OVERLAPPED_S = Math.max(BOOT_S, PULL_S, DOWNLOAD_S) + LOAD_S; // 135
 const SERIAL_S = BOOT_S + Math.max(PULL_S, DOWNLOAD_S) + LOAD_S; // 165
-const CONTAINER = "hgx-inference-lambda-hgx-sglang";
+// Its own stack name: its containers never share a name with another lambda-mode engine test's on the rig.
+const STACK = "boot-lambda";
+const CONTAINER = `hgx-inference-${STACK}-hgx-sglang`;
 
 let host: SshTestHost;
+let images: HostImages;
 let emulator: LambdaEmulator;
 let engine: EngineStack;
 let secrets: DeploySecrets;
@@ -47,6 +53,8 @@ let cleanResults: () => void = () => undefined;
 beforeAll(async () => {
   cleanResults = remoteResultDirCleanup();
   host = await startSshTestHost({ user: "ubuntu", dockerPullSeconds: PULL_S });
+  // A run killed before its clean-up leaves this test's own containers behind (nobody else uses these names).
+  await host.ssh(`docker rm -f ${CONTAINER} ${CONTAINER}-weights >/dev/null 2>&1; true`);
   emulator = await startLambdaEmulator({
     bootMs: BOOT_S * 1000,
     // First boot: the instance's cloud-init installs the generated host key (ssh_keys) as the test sshd's and
@@ -58,7 +66,7 @@ beforeAll(async () => {
       if (doc.runcmd !== undefined || doc.write_files !== undefined) cloudInitRuns.push(runCloudConfig(host.ssh, userData));
     },
   });
-  const images = await buildHostImages();
+  images = await buildHostImages();
   secrets = newSecrets();
   cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), "hgx-engine-boot-cache-"));
   // The stand-in `hf download` reads its delay from the cache (the download's HF_HOME).
@@ -67,6 +75,7 @@ beforeAll(async () => {
   // Not created here: cloud-init (the login user on the test host) makes it, as root would on an instance.
   bootDir = path.join(os.tmpdir(), `hgx-engine-boot-work-${process.pid}`);
   engine = await createLambdaStack({
+    stackName: STACK,
     host,
     emulator,
     images,
@@ -149,6 +158,24 @@ describe("lambda mode with boot work: the slow fetches start at first boot", () 
     // The server's own fetches found the work done: the download skipped (its marker), the image present.
     expect(seconds(phase("weightsPresent").start)).toBeGreaterThanOrEqual(seconds(phase("bootWeights").end));
     expect(phase("weightsPresent").seconds).toBeLessThan(DOWNLOAD_S);
+
+    // One build from the first boot on: the boot-time pull's resolution (`BOOT image`; the rig's images have no
+    // registry digest, so an image ID) is what the server pulled and runs, and every image reference in the
+    // deployed state names content: the pull, the container, the weights downloader (resolved on the host).
+    const srv = up.outputs.server?.value as { imageDigest: string; bootImage: string; downloaderImage: string };
+    const refs = imageReferencesIn(await engine.stack.exportStack());
+    const shown = { imageDigest: srv.imageDigest, bootImage: srv.bootImage, downloaderImage: srv.downloaderImage, stackImageDigest: up.outputs.imageDigest?.value };
+    console.log(`image references: ${JSON.stringify({ ...shown, pulls: [...refs.pulls], containers: [...refs.containers] })}`);
+    expect(isContentRef(srv.bootImage), `boot work pulled ${srv.bootImage}`).toBe(true);
+    expect(srv.imageDigest).toBe(srv.bootImage);
+    expect(up.outputs.imageDigest?.value).toBe(srv.bootImage);
+    expect([...refs.pulls.keys()]).toEqual(["hgx-image"]);
+    const pull = refs.pulls.get("hgx-image")!;
+    expect(pull.pulled).toBe(srv.bootImage);
+    expect(contentRef(pull.repoDigest, pull.imageId)).toBe(srv.bootImage);
+    expect([...refs.containers.entries()]).toEqual([["hgx-container", pull.imageId]]);
+    expect(isContentRef(srv.downloaderImage), `the downloader ran as ${srv.downloaderImage}`).toBe(true);
+    expect(srv.downloaderImage).toBe((await run("docker", ["image", "inspect", "--format", "{{.Id}}", images.downloader])).stdout.trim());
 
     // The longest chain is the boot-time download (unless the host checks on a loaded machine made the
     // boot itself longer), then load; the rest is what the stack added.

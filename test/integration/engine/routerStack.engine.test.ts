@@ -18,14 +18,15 @@ import { buildRouterImage } from "../../fixtures/router-image";
 import { startLoadLoop } from "../../fixtures/loadLoop";
 import { run } from "../../fixtures/ssh-host/docker";
 import { scalingEfficiencyOf } from "../../../components/stack";
-import { contentRef, isContentRef, pinnedPullRef } from "../../../components/serving/image";
+import { contentRef, isContentRef, pinnedPullRef } from "../../../components/image";
 import { imageReferencesIn } from "../../fixtures/imageReferences";
 
-const STACK = "local";
+// Its own stack name, so its containers never share a name with the local stack's engine test (or a run beside it).
+const STACK = "router-local";
 const API_KEY = `sk-router-engine-${randomBytes(6).toString("hex")}`;
 const VOLUME = `hgx-engine-router-cache-${process.pid}`;
-const WORKERS = ["hgx-inference-local-hgx-sglang", "hgx-inference-local-hgx-2-sglang"];
-const ROUTER = "hgx-inference-local-router";
+const WORKERS = [`hgx-inference-${STACK}-hgx-sglang`, `hgx-inference-${STACK}-hgx-2-sglang`];
+const ROUTER = `hgx-inference-${STACK}-router`;
 /** Requests a worker runs at once: half the smoke benchmark's 8 clients. */
 const MAX_RUNNING = 4;
 const auth = { authorization: `Bearer ${API_KEY}` };
@@ -167,10 +168,15 @@ describe("two replicas behind the real SGLang router, through the real engine", 
 
     // One build behind the endpoint: every image reference in the deployed state is a digest, the workers'
     // are equal, and the second worker pulled what the first resolved (the router runs its own image here).
+    // The local engine's images have no registry digest: each pull names the image ID (main pulled the tag).
     const refs = imageReferencesIn(await engine.stack.exportStack());
     console.log(`[router] image references: ${JSON.stringify({ pulls: [...refs.pulls], containers: [...refs.containers] })}`);
     const [first, second, routerImage] = ["hgx-image", "hgx-2-image", "router-image"].map((n) => refs.pulls.get(n)!);
-    expect(second.pulled).toBe(pinnedPullRef(first.pulled, first.repoDigest));
+    expect([...refs.pulls.keys()].sort()).toEqual(["hgx-2-image", "hgx-image", "router-image"]);
+    for (const [name, pull] of refs.pulls) expect(isContentRef(pull.pulled), `${name} pulled ${pull.pulled}`).toBe(true);
+    expect(first.pulled).toBe(first.imageId);
+    expect(routerImage.pulled).toBe(routerImage.imageId);
+    expect(second.pulled).toBe(pinnedPullRef(first.pulled, first.repoDigest, first.imageId));
     expect(second.imageId).toBe(first.imageId);
     expect([...refs.containers.keys()].sort()).toEqual(["hgx-2-container", "hgx-container", "router-container"]);
     for (const [name, image] of refs.containers) expect(isContentRef(image), `${name} runs ${image}`).toBe(true);

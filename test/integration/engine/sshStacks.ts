@@ -87,9 +87,11 @@ export async function createLambdaStack(opts: {
   readonly structuredConfig: Readonly<Record<string, unknown>>;
   /** Extra environment for the engine and its providers (e.g. XDG_CACHE_HOME for the docker provider's files). */
   readonly envVars?: Record<string, string>;
+  /** The stack's name (it names the containers on the host): a test's own keeps them apart from another's. @default "lambda" */
+  readonly stackName?: string;
 }): Promise<EngineStack> {
   return createProjectStack({
-    stackName: "lambda",
+    stackName: opts.stackName ?? "lambda",
     baseStackFile: "Pulumi.dev.yaml",
     config: { ...sshStackConfig(opts.host, opts.images, opts.secrets, await freePort()), ...lambdaEmulatorConfig(opts.host, opts.emulator), ...opts.config },
     structuredConfig: opts.structuredConfig,

@@ -5,6 +5,7 @@ import * as path from "node:path";
 import { parse } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  bootImageFrom,
   bootWorkPart,
   bootWorkRuncmd,
   type BootWaitOptions,
@@ -17,6 +18,8 @@ import { parseTimelineMarkers } from "../../../components/serving/timeline";
 import { renderWeightsDownloadScript } from "../../../components/serving/weights";
 import { installFakeShellClock, type FakeShellClock } from "../../fixtures/fakeShellClock";
 
+const IMAGE_ID = `sha256:${"a".repeat(64)}`;
+const REPO_DIGEST = `sha256:${"b".repeat(64)}`;
 let root: string;
 let clock: FakeShellClock;
 /** Fake `docker` (pull answers $FAKE_PULL_RC) and `cloud-init` (status from $FAKE_CLOUD_INIT). */
@@ -35,6 +38,8 @@ beforeAll(() => {
   fs.writeFileSync(
     path.join(toolsBin, "docker"),
     `#!/usr/bin/env bash
+# What \`docker image inspect --format\` prints for the pulled image: its ID and repo digest.
+[ "$1" = image ] && { echo "${IMAGE_ID} lmsysorg/sglang@${REPO_DIGEST}"; exit 0; }
 echo "docker $*"
 [ "$1" = pull ] && { [ "\${FAKE_PULL_RC:-0}" = 0 ] || echo "Error response from daemon: manifest unknown" >&2; exit "\${FAKE_PULL_RC:-0}"; }
 exit 0
@@ -172,6 +177,8 @@ describe("boot work script on a host", () => {
     expect(Object.keys(marks).sort()).toEqual(["boot_end", "boot_pull_done", "boot_pull_start", "boot_start", "boot_weights_done", "boot_weights_start"]);
     for (const f of ["pull.started", "pull.done", "weights.started", "weights.done", "boot-work.pid"]) expect(fs.existsSync(path.join(dir, f)), f).toBe(true);
     expect(fs.readFileSync(path.join(dir, "pull.log"), "utf8")).toContain("docker pull lmsysorg/sglang:v0.5.14");
+    // What the pull resolved the tag to, for the serving layer (which then pulls exactly that).
+    expect(fs.readFileSync(path.join(dir, "pull.image"), "utf8")).toBe(`${IMAGE_ID} lmsysorg/sglang@${REPO_DIGEST}\n`);
     // The download runs with an empty stdin: no token at boot.
     expect(fs.readFileSync(path.join(dir, "weights.log"), "utf8")).toBe("no token on stdin\ndownloaded\n");
   });
@@ -179,6 +186,7 @@ describe("boot work script on a host", () => {
   it("records a failed step with its exit code and log, the other step unaffected", () => {
     const { dir, log } = runBootWork("echo ok", 1);
     expect(fs.readFileSync(path.join(dir, "pull.failed"), "utf8").trim()).toBe("1");
+    expect(fs.existsSync(path.join(dir, "pull.image"))).toBe(false);
     expect(fs.existsSync(path.join(dir, "pull.done"))).toBe(false);
     expect(fs.readFileSync(path.join(dir, "pull.log"), "utf8")).toContain("manifest unknown");
     expect(fs.existsSync(path.join(dir, "weights.done"))).toBe(true);
@@ -220,8 +228,42 @@ describe("boot wait (virtual clock)", () => {
     expect(r.code).toBe(0);
     expect(r.seconds).toBe(0);
     expect(r.stdout).toContain("BOOT pull done\nBOOT weights done");
+    // No resolution recorded (boot work of an older release): no image line, the serving layer resolves.
+    expect(r.stdout).not.toContain("BOOT image");
+    expect(bootImageFrom(r.stdout, "lmsysorg/sglang:v0.5.14")).toBe("");
     const marks = parseTimelineMarkers(r.stdout);
     expect(marks).toMatchObject({ boot_start: "2027-01-15T08:00:00.000Z", boot_weights_done: "2027-01-15T08:01:30.000Z", boot_wait_start: "2027-01-15T08:00:00.000Z" });
+  });
+
+  it("reports what the boot-time pull resolved the image to, which the first replica then pulls", () => {
+    const dir = startedDir();
+    for (const s of ["pull", "weights"]) fs.writeFileSync(path.join(dir, `${s}.done`), "x");
+    fs.writeFileSync(path.join(dir, "pull.image"), `${IMAGE_ID} lmsysorg/sglang@${REPO_DIGEST}\n`);
+    const r = runWait({ dir, expected: true });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`BOOT image ${IMAGE_ID} lmsysorg/sglang@${REPO_DIGEST}\n`);
+    expect(bootImageFrom(r.stdout, "lmsysorg/sglang:v0.5.14")).toBe(`lmsysorg/sglang@${REPO_DIGEST}`);
+    // A pull that failed is not reported, even with a stale record beside it (the serving layer fetched).
+    const failed = startedDir();
+    fs.writeFileSync(path.join(failed, "pull.failed"), "1");
+    fs.writeFileSync(path.join(failed, "weights.done"), "x");
+    fs.writeFileSync(path.join(failed, "pull.image"), `${IMAGE_ID}\n`);
+    const home = path.join(root, `home-acked-${runs++}`);
+    runWait({ dir: failed, expected: true }, [], { HOME: home });
+    const retry = runWait({ dir: failed, expected: true }, [], { HOME: home });
+    expect(retry.code).toBe(0);
+    expect(retry.stdout).not.toContain("BOOT image");
+  });
+
+  it("reads the boot pull's content reference: the one repo digest, the configured repository's of several, else the image ID", () => {
+    const line = (rest: string) => `BOOT pull done\nBOOT image ${rest}\n`;
+    expect(bootImageFrom(line(`${IMAGE_ID} lmsysorg/sglang@${REPO_DIGEST}`), "lmsysorg/sglang:v0.5.14")).toBe(`lmsysorg/sglang@${REPO_DIGEST}`);
+    expect(bootImageFrom(line(`${IMAGE_ID} mirror.example/sglang@${IMAGE_ID} lmsysorg/sglang@${REPO_DIGEST}`), "lmsysorg/sglang:v0.5.14")).toBe(`lmsysorg/sglang@${REPO_DIGEST}`);
+    expect(bootImageFrom(line(IMAGE_ID), "hgx/sglang-sim:local")).toBe(IMAGE_ID);
+    // Anything else is not trusted as a reference: the serving layer resolves the image itself.
+    for (const bad of ["", "latest", `${IMAGE_ID} lmsysorg/sglang:v0.5.14`, `sha256:abc lmsysorg/sglang@${REPO_DIGEST}`, `${IMAGE_ID} $(touch /tmp/x)@${REPO_DIGEST}`]) {
+      expect(bootImageFrom(line(bad), "lmsysorg/sglang:v0.5.14"), bad).toBe("");
+    }
   });
 
   it("waits exactly as long as the boot work runs, one progress line a minute", () => {

@@ -128,7 +128,8 @@ describe("existing mode", () => {
     const creates = commands.map((c) => String(c.inputs.stdin));
     expect(creates[0]).toContain("gpu-count: expected 8 x B200");
     expect(creates[2]).toContain('docker run --rm --gpus all "$image" nvidia-smi -L');
-    expect(creates[2]).toContain("image='ubuntu:24.04'");
+    // The default probe image is pinned by digest (the tag kept for humans).
+    expect(creates[2]).toMatch(/image='ubuntu:24\.04@sha256:[a-f0-9]{64}'/);
     for (const c of commands) {
       const { connection: _secretConnection, ...rest } = c.inputs;
       expect(JSON.stringify(rest)).not.toMatch(/unit-test-key/);

@@ -12,6 +12,7 @@ import { installProgramMocks, settle, type ProgramMocks } from "./programMocks";
 import { parse } from "yaml";
 import { renderBootWaitScript } from "../../../components/host/bootWork";
 import { scriptOf } from "../../fixtures/stdinScript";
+import { BOOT_IMAGE_DIGEST, DOWNLOADER_REPO_DIGEST, WEIGHTS_COMMIT } from "../../fixtures/serving/scriptLogs";
 
 const SECRETS = {
   lambdaApiKey: "sk-lambda-UNIT-secret-0001",
@@ -91,7 +92,9 @@ describe("index.ts on the dev stack (lambda mode)", () => {
     expect(String(await mocks.value(host.sshPrivateKey)).length).toBeGreaterThan(0);
     expect(await mocks.value(host.sshCommand)).toMatch(/^ssh -i ~\/\.ssh\/hgx\.pem /);
     expect(await mocks.value(server.servedModelName)).toBe("qwen");
-    expect(await mocks.value(server.dockerRunCommand)).toContain("lmsysorg/sglang:v0.5.14");
+    // The `docker run` of what runs: the build by digest, SGLang loading the recorded commit.
+    expect(await mocks.value(server.dockerRunCommand)).toContain(BOOT_IMAGE_DIGEST);
+    expect(await mocks.value(server.dockerRunCommand)).toContain(`--revision ${WEIGHTS_COMMIT}`);
     const metrics = (await mocks.value(benchmark.metrics)) as { outputThroughput: number };
     expect(Math.round(metrics.outputThroughput)).toBe(1233);
     expect(await mocks.value(benchmark.costPerMillionOutputTokens)).toBeGreaterThan(0);
@@ -137,6 +140,25 @@ describe("boot work: the launch starts the slow fetches, the server waits for th
     expect(doc.write_files[1].content).toBe(scriptOf(weightsStep.inputs));
     expect(doc.runcmd).toHaveLength(1);
     expect(text).not.toContain(SECRETS.hfToken);
+  });
+
+  it("pulls exactly what the boot-time pull resolved the tag to, and records it, the build and the downloader as digests", async () => {
+    const image = mocks.resources.find((r) => r.type === "docker:index/remoteImage:RemoteImage")!;
+    expect(image.inputs.name).toBe(BOOT_IMAGE_DIGEST);
+    const server = program.server as Record<string, pulumi.Output<string>>;
+    expect(await mocks.value(server.bootImage)).toBe(BOOT_IMAGE_DIGEST);
+    expect(await mocks.value(server.imageDigest)).toBe(BOOT_IMAGE_DIGEST);
+    expect(await mocks.value(program.imageDigest as pulumi.Output<string>)).toBe(BOOT_IMAGE_DIGEST);
+    expect(await mocks.value(server.downloaderImage)).toBe(DOWNLOADER_REPO_DIGEST);
+    // The default downloader is pinned by digest, the tag kept for humans.
+    expect(scriptOf(mocks.resources.find((r) => r.name === "hgx-weights")!.inputs)).toMatch(/^IMAGE='?python:3\.12-slim@sha256:[a-f0-9]{64}'?$/m);
+  });
+
+  it("with hfRevision a branch, SGLang loads the commit the weights step recorded (pinned in state), not the branch", async () => {
+    const container = mocks.resources.find((r) => r.type === "docker:index/container:Container")!;
+    const command = (await mocks.value(pulumi.output(container.inputs.command as pulumi.Input<string[]>))).join(" ");
+    expect(command).toContain(`--revision ${WEIGHTS_COMMIT}`);
+    expect(command.match(/--revision/g)).toHaveLength(1);
   });
 
   it("waits in the boot-work dir before the server's own pull and download, falling back to the token download", () => {

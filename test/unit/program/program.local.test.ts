@@ -5,7 +5,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { beforeAll, describe, expect, it } from "vitest";
-import { installProgramMocks, settle, type ProgramMocks } from "./programMocks";
+import { installProgramMocks, LOCAL_IMAGE_ID, settle, type ProgramMocks } from "./programMocks";
 
 let mocks: ProgramMocks;
 let program: Record<string, unknown>;
@@ -34,7 +34,8 @@ describe("index.ts on the local stack", () => {
     expect(container.inputs.ports).toEqual([expect.objectContaining({ internal: 8000, external: 18000, ip: "127.0.0.1" })]);
     expect(container.inputs.volumes).toEqual([expect.objectContaining({ volumeName: "hgx-local-hf-cache", containerPath: "/root/.cache/huggingface" })]);
     const image = mocks.resources.find((r) => r.type === "docker:index/remoteImage:RemoteImage")!;
-    expect(image.inputs.name).toBe("hgx/sglang-sim:local");
+    // By the ID the local engine has for the configured tag: state names the build, not a tag that can be rebuilt.
+    expect(image.inputs.name).toBe(LOCAL_IMAGE_ID("hgx/sglang-sim:local"));
     // No weights download: the simulator needs none.
     expect(mocks.resources.find((r) => r.name === "hgx-weights")).toBeUndefined();
   });

@@ -5,7 +5,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { beforeAll, describe, expect, it } from "vitest";
-import { installProgramMocks, settle, type ProgramMocks } from "./programMocks";
+import { installProgramMocks, LOCAL_IMAGE_ID, settle, type ProgramMocks } from "./programMocks";
 import { scriptOf } from "../../fixtures/stdinScript";
 
 const KEY = "sk-routed-UNIT-secret-0004";
@@ -41,7 +41,7 @@ describe("index.ts on the local stack with two replicas", () => {
     expect(cmd).toContain("--policy cache_aware");
     expect(cmd).not.toContain(KEY);
     const image = mocks.resources.find((r) => r.name === "router-image")!;
-    expect(image.inputs.name).toBe("hgx/sglang-router:local");
+    expect(image.inputs.name).toBe(LOCAL_IMAGE_ID("hgx/sglang-router:local"));
     // The image's sglang-router release is read on the host before the router starts.
     const release = mocks.resources.find((r) => r.name === "router-release")!;
     expect(JSON.stringify(release.inputs)).toContain("import importlib.metadata as m");
@@ -61,10 +61,10 @@ describe("index.ts on the local stack with two replicas", () => {
     expect(await mocks.value(router.metricsEndpoint)).toBe("http://127.0.0.1:29000/metrics");
   });
 
-  it("the second worker pulls the digest the first resolved its image to, and every worker reports that one build", async () => {
+  it("every worker pulls the image ID the local engine has for the tag, and every worker reports that one build", async () => {
     const pulls = mocks.resources.filter((r) => r.type === "docker:index/remoteImage:RemoteImage").map((r) => [r.name, r.inputs.name]);
-    const digest = `hgx/sglang-sim@sha256:${"2".repeat(64)}`;
-    expect(pulls).toEqual(expect.arrayContaining([["hgx-image", "hgx/sglang-sim:local"], ["hgx-2-image", digest], ["router-image", "hgx/sglang-router:local"]]));
+    const digest = LOCAL_IMAGE_ID("hgx/sglang-sim:local");
+    expect(pulls).toEqual(expect.arrayContaining([["hgx-image", digest], ["hgx-2-image", digest], ["router-image", LOCAL_IMAGE_ID("hgx/sglang-router:local")]]));
     expect(await mocks.value(program.imageDigest as pulumi.Output<string>)).toBe(digest);
     const replicas = program.replicas as { server: { imageDigest: pulumi.Output<string> } }[];
     expect(await Promise.all(replicas.map((r) => mocks.value(r.server.imageDigest)))).toEqual([digest, digest]);

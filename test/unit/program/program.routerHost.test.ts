@@ -9,7 +9,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { beforeAll, describe, expect, it } from "vitest";
 import { installProgramMocks, settle, type ProgramMocks } from "./programMocks";
 import { scriptOf } from "../../fixtures/stdinScript";
-import { WEIGHTS_COMMIT } from "../../fixtures/serving/scriptLogs";
+import { BOOT_IMAGE_DIGEST, WEIGHTS_COMMIT } from "../../fixtures/serving/scriptLogs";
 
 const KEY = "sk-router-host-UNIT-secret-0005";
 const ALLOWLIST = "198.51.100.0/24";
@@ -107,8 +107,9 @@ describe("index.ts with the router on a host of its own (lambda)", () => {
 
   it("the router on the SGLang image and the second worker pull the first worker's digest: one build behind the endpoint", async () => {
     const pullOf = (name: string) => named(mocks, name).inputs.name;
-    const digest = `lmsysorg/sglang@sha256:${"2".repeat(64)}`;
-    expect(pullOf("hgx-image")).toBe("lmsysorg/sglang:v0.5.14");
+    // The first worker pulls what its host's boot-time pull resolved the tag to; the rest pull what it got.
+    const digest = BOOT_IMAGE_DIGEST;
+    expect(pullOf("hgx-image")).toBe(digest);
     expect(pullOf("hgx-2-image")).toBe(digest);
     expect(pullOf("router-image")).toBe(digest);
     expect(await mocks.value(program.imageDigest as pulumi.Output<string>)).toBe(digest);

@@ -3,11 +3,12 @@
  * registered resource recorded (type, name, parent type, inputs as the engine would receive
  * them), plausible outputs for the providers' computed fields, and `call` refusing anything.
  */
+import * as crypto from "node:crypto";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { readStackFileConfig } from "../../../components/projectFile";
 import { seedResultForCommand } from "../../fixtures/benchmark/results";
-import { GATE_LOG, WEIGHTS_LOG } from "../../fixtures/serving/scriptLogs";
+import { BOOT_WAIT_LOG, GATE_LOG, WEIGHTS_LOG } from "../../fixtures/serving/scriptLogs";
 import { mockedCommandStdout, TEST_HOST_PRIVATE_KEY, TEST_HOST_PUBLIC_KEY } from "../../fixtures/hostKeys";
 
 const root = path.resolve(__dirname, "..", "..", "..");
@@ -30,6 +31,11 @@ export interface ProgramMocks {
   secretInputHolders(value: string): string[];
 }
 
+/** The image ID the mocked local engine has for `name`: one per name, so a test can tell the images apart. */
+export function LOCAL_IMAGE_ID(name: string): string {
+  return "sha256:" + crypto.createHash("sha256").update(name).digest("hex");
+}
+
 /** Outputs the real providers would compute, by resource type and name. */
 function computedOutputs(type: string, name: string, inputs: Record<string, unknown>, regionOf: (host: string) => string): Record<string, unknown> {
   if (type.startsWith("command:")) {
@@ -37,11 +43,17 @@ function computedOutputs(type: string, name: string, inputs: Record<string, unkn
     if (scanned !== undefined) return { stdout: scanned, stderr: "" };
     if (name.endsWith("-run")) return { stdout: seedResultForCommand(inputs.create), stderr: "" };
     if (name.endsWith("-weights")) return { stdout: WEIGHTS_LOG, stderr: "" };
+    if (name.endsWith("-boot-wait")) return { stdout: BOOT_WAIT_LOG, stderr: "" };
     if (name.endsWith("-ready")) return { stdout: GATE_LOG, stderr: "" };
     if (name.includes("-readiness-")) return { stdout: `${name}: ok; checked at 2026-01-01T00:00:00Z\n`, stderr: "" };
     return { stdout: "2026-01-01T00:04:00Z\n", stderr: "" };
   }
-  if (type === "docker:index/remoteImage:RemoteImage") return { imageId: "sha256:" + "1".repeat(64), repoDigest: String(inputs.name).includes("@") ? String(inputs.name) : `${String(inputs.name).split(":")[0]}@sha256:${"2".repeat(64)}` };
+  if (type === "docker:index/remoteImage:RemoteImage") {
+    const name = String(inputs.name);
+    // Pulled by image ID: an image of the engine itself, without a registry digest.
+    if (/^sha256:[a-f0-9]{64}$/.test(name)) return { imageId: name, repoDigest: "" };
+    return { imageId: "sha256:" + "1".repeat(64), repoDigest: name.includes("@") ? name : `${name.split(":")[0]}@sha256:${"2".repeat(64)}` };
+  }
   if (type.startsWith("pulumi-nodejs:dynamic")) {
     return {
       instanceId: "0920582c7ff041399e34823a0be62549",
@@ -137,6 +149,8 @@ export async function installProgramMocks(opts: {
         return { id: `${args.name}-id`, state: { ...args.inputs, ...computedOutputs(args.type, args.name, args.inputs, regionOf) } };
       },
       call: (args) => {
+        // The local stack names its images by the ID the local engine has for them (`localImageRef`).
+        if (args.token === "docker:index/getRemoteImage:getRemoteImage") return { id: LOCAL_IMAGE_ID(String(args.inputs.name)), name: args.inputs.name, repoDigest: "" };
         throw new Error(`unexpected provider call ${args.token}`);
       },
     },

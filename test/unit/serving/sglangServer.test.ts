@@ -4,7 +4,7 @@ import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type * as ServerModule from "../../../components/serving/sglangServer";
-import { GATE_LOG, WEIGHTS_LOG } from "../../fixtures/serving/scriptLogs";
+import { GATE_LOG, WEIGHTS_COMMIT, WEIGHTS_LOG } from "../../fixtures/serving/scriptLogs";
 import { firstStdinLine, scriptOf } from "../../fixtures/stdinScript";
 import { localDockerHost } from "../../../components/host/dockerEndpoint";
 import { TEST_HOST_PUBLIC_KEY } from "../../fixtures/hostKeys";
@@ -143,7 +143,8 @@ describe("SglangServer with the seed preset over SSH", () => {
     expect(command[2]).toBe(
       '[ -n "$SGLANG_API_KEY" ] || { echo "SGLANG_API_KEY is empty: refusing to start an unauthenticated server" >&2; exit 64; }; exec python -m sglang.launch_server "$@" --api-key "$SGLANG_API_KEY"',
     );
-    expect(command.slice(3)).toEqual(["sglang-launch", ...SEED_FLAGS]);
+    // Weights pre-downloaded at the branch `main`: SGLang loads the commit the weights step recorded.
+    expect(command.slice(3)).toEqual(["sglang-launch", ...SEED_FLAGS, "--revision", WEIGHTS_COMMIT]);
     expect(c.gpus).toBe("all");
     expect(c.ipcMode).toBe("host");
     expect(c.shmSize).toBeUndefined();
@@ -260,12 +261,13 @@ describe("SglangServer with the seed preset over SSH", () => {
     expect(await valueOf(server.imageDigest)).toBe(`lmsysorg/sglang@sha256:${"b".repeat(64)}`);
     expect(await valueOf(server.containerName)).toBe("hgx-test-sglang");
     const run = await valueOf(server.dockerRunCommand);
-    expect(run.split(" \\\n  ").slice(-12)).toEqual([
-      "lmsysorg/sglang:v0.5.9-cu129",
+    // What runs: the build by the digest it resolved to, SGLang loading the commit the weights step recorded.
+    expect(run.split(" \\\n  ").slice(-13)).toEqual([
+      `lmsysorg/sglang@sha256:${"b".repeat(64)}`,
       expect.stringMatching(/^sh -c '.*' sglang-launch$/),
       "--host 0.0.0.0", "--port 8000", "--model-path Qwen/Qwen3.5-397B-A17B", "--served-model-name qwen",
       "--tool-call-parser qwen3_coder", "--reasoning-parser qwen3", "--mamba-ssm-dtype float32", "--tp-size 8",
-      "--trust-remote-code", "--mem-fraction-static 0.85",
+      "--trust-remote-code", "--mem-fraction-static 0.85", `--revision ${WEIGHTS_COMMIT}`,
     ]);
     const timeline = await valueOf(server.timeline);
     expect(timeline.map((p) => [p.phase, p.seconds])).toEqual([

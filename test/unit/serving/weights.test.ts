@@ -6,6 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cacheMountFor } from "../../../components/serving/containerSpec";
 import {
   completionMarkerName,
+  DEFAULT_DOWNLOADER_IMAGE,
+  downloaderImageFrom,
   DOWNLOADER_REQUIREMENTS_FILE,
   hubCacheDirName,
   renderDownloaderSetup,
@@ -22,6 +24,8 @@ import { secretStdinLine } from "../../fixtures/stdinScript";
 
 const TOKEN = "hf_secretTOKEN_123";
 const COMMIT = "0123456789abcdef0123456789abcdef01234567";
+const IMAGE_ID = `sha256:${"a".repeat(64)}`;
+const REPO_DIGEST = `sha256:${"b".repeat(64)}`;
 let root: string;
 let bin: string;
 
@@ -40,6 +44,11 @@ call=$(mktemp "$FAKE_LOG/docker-XXXXXX")
 printf '%s\\0' "$@" > "$call"
 case "$1" in
   rm) exit 0 ;;
+  image)
+    # Every image is present: its ID and one repo digest, as \`docker image inspect --format\` prints them.
+    img="\${@: -1}"
+    case "$*" in *--format*) echo "\${FAKE_IMAGE_ID} \${img%%[:@]*}@\${FAKE_REPO_DIGEST}" ;; esac
+    exit 0 ;;
   exec) mktemp "$FAKE_LOG/exec-XXXXXX" >/dev/null; echo "12G"; exit 0 ;;
   run)
     inner="\${@: -1}"
@@ -87,7 +96,7 @@ function runScript(script: string, stdin: string, env: Record<string, string>) {
   const log = fs.mkdtempSync(path.join(root, "log-"));
   const r = spawnSync("bash", ["-c", script], {
     input: stdin,
-    env: { PATH: `${bin}:${process.env.PATH}`, SHLVL: "1", FAKE_LOG: log, ...env },
+    env: { PATH: `${bin}:${process.env.PATH}`, SHLVL: "1", FAKE_LOG: log, FAKE_IMAGE_ID: IMAGE_ID, FAKE_REPO_DIGEST: REPO_DIGEST, ...env },
     timeout: 20_000,
   });
   const dockerCalls = fs
@@ -115,7 +124,11 @@ describe("weights pre-download script", () => {
     expect(run).toBeDefined();
     expect(run).not.toContain("HF_TOKEN");
     expect(run?.join(" ")).toContain("-v hgx-test-hf-cache:/root/.cache/huggingface");
-    expect(run?.join(" ")).toContain("python:3.12-slim sh -c");
+    // The downloader (it holds the token) runs by the image ID its pinned reference resolved to, reported for state.
+    expect(opts.downloaderImage ?? DEFAULT_DOWNLOADER_IMAGE).toMatch(/^python:3\.12-slim@sha256:[a-f0-9]{64}$/);
+    expect(run?.join(" ")).toContain(`${IMAGE_ID} sh -c`);
+    expect(first.stdout).toContain(`WEIGHTS image ${IMAGE_ID} python@${REPO_DIGEST}\n`);
+    expect(downloaderImageFrom(first.stdout, DEFAULT_DOWNLOADER_IMAGE)).toBe(`python@${REPO_DIGEST}`);
     expect(run?.join(" ")).toContain("-e HF_XET_HIGH_PERFORMANCE=1");
     // Exactly the checked-in wheels, each hash-verified, no resolver: the list arrives on pip's stdin.
     expect(first.pip).toContain("install --quiet --no-cache-dir --disable-pip-version-check --root-user-action=ignore --require-hashes --no-deps --only-binary=:all: -r /dev/stdin");
@@ -154,7 +167,8 @@ describe("weights pre-download script", () => {
     expect(r.status).toBe(0);
     const run = r.dockerCalls.find((c) => c[0] === "run")?.join(" ");
     expect(run).toContain("-v /lambda/nfs/fs1/huggingface:/root/.cache/huggingface");
-    expect(run).toContain("hgx/hf:1 sh -c");
+    expect(run).toContain(`${IMAGE_ID} sh -c`);
+    expect(downloaderImageFrom(r.stdout, "hgx/hf:1")).toBe(`hgx/hf@${REPO_DIGEST}`);
     expect(r.pip).toBe("");
   });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { contentRef, imageDisagreement, imagePinAdvice, isContentRef, parseImageRef, pinnedPullRef, validateImageRef } from "../../../components/serving/image";
+import { contentRef, contentRefOf, imageDisagreement, imagePinAdvice, isContentRef, parseImageRef, pinnedPullRef, validateImageRef } from "../../components/image";
 
 const DIGEST = `sha256:${"a".repeat(64)}`;
 
@@ -57,6 +57,8 @@ describe("one build behind the endpoint", () => {
 
   it("the other replicas pull the first one's digest, or the configured reference on an engine without a registry digest", () => {
     expect(pinnedPullRef("lmsysorg/sglang:v0.5.14", D1)).toBe(D1);
+    // An image of the engine itself (no registry digest) is pinned by its image ID, as exact as a digest.
+    expect(pinnedPullRef("hgx/sglang-sim:local", "", `sha256:${"c".repeat(64)}`)).toBe(`sha256:${"c".repeat(64)}`);
     expect(pinnedPullRef("hgx/sglang-sim:local", "")).toBe("hgx/sglang-sim:local");
   });
 
@@ -69,9 +71,28 @@ describe("one build behind the endpoint", () => {
     expect(imageDisagreement("x:1", [{ name: "hgx", ref: "" }])).toContain("not a digest (hgx: <none>)");
   });
 
+  it("holds a host's boot-time pull to the replicas' build, and leaves out a host whose boot work pulled nothing", () => {
+    const boot = (ref: string) => ({ name: "hgx-2 boot work", ref, optional: true });
+    expect(imageDisagreement("lmsysorg/sglang:v0.5.14", [{ name: "hgx", ref: D1 }, { name: "hgx-2", ref: D1 }, boot(D1)])).toBeUndefined();
+    expect(imageDisagreement("lmsysorg/sglang:v0.5.14", [{ name: "hgx", ref: D1 }, boot("")])).toBeUndefined();
+    // The tag moved between two hosts' boots: the second host's boot work got another build.
+    const moved = imageDisagreement("lmsysorg/sglang:v0.5.14", [{ name: "hgx", ref: D1 }, { name: "hgx-2", ref: D1 }, boot(D2)]);
+    expect(moved).toContain(`different builds (hgx: ${D1}, hgx-2: ${D1}, hgx-2 boot work: ${D2})`);
+    // A replica is never optional: one without a reference still fails.
+    expect(imageDisagreement("x:1", [{ name: "hgx", ref: D1 }, { name: "hgx-2", ref: "" }])).toContain("hgx-2: <none>");
+  });
+
   it("advises a digest pin only when several hosts would read a bare tag", () => {
     expect(imagePinAdvice("sglangImage", "lmsysorg/sglang:v0.5.14", 1)).toBeUndefined();
     expect(imagePinAdvice("sglangImage", `lmsysorg/sglang:v0.5.14@sha256:${"1".repeat(64)}`, 3)).toBeUndefined();
     expect(imagePinAdvice("sglangImage", "lmsysorg/sglang:v0.5.14", 2)).toContain("pulumi config set hgx-inference:sglangImage lmsysorg/sglang:v0.5.14@<digest");
+  });
+
+  it("names an image as the Docker provider would: the one repo digest, the configured repository's of several, else the image ID", () => {
+    const id = `sha256:${"c".repeat(64)}`;
+    expect(contentRefOf("lmsysorg/sglang:v0.5.14", id, [D1])).toBe(D1);
+    expect(contentRefOf("lmsysorg/sglang:v0.5.14", id, [`mirror.example/sglang@sha256:${"d".repeat(64)}`, D1])).toBe(D1);
+    expect(contentRefOf("lmsysorg/sglang:v0.5.14", id, [`a/b@sha256:${"d".repeat(64)}`, `c/d@sha256:${"e".repeat(64)}`])).toBe(id);
+    expect(contentRefOf("hgx/sglang-sim:local", id, [])).toBe(id);
   });
 });

@@ -101,19 +101,44 @@ export function isContentRef(ref: string): boolean {
 
 /**
  * What every other replica (and a router running the same image) pulls once the first host has pulled
- * `configured`: its registry digest, so a tag that moves between two pulls cannot put two builds behind one
- * endpoint. An image without a registry digest exists only on the engine that built it, which every
- * replica of a local stack shares: there the configured reference already names that one image.
+ * `configured`: what it resolved to, so a tag that moves between two pulls cannot put two builds behind one
+ * endpoint. That is the registry digest; an image without one (built or imported on the engine, never pushed:
+ * the local stack's simulator) is named by its image ID, which is as exact and which `docker pull`/the provider
+ * find on that engine. `configured` only when neither is known.
  */
-export function pinnedPullRef(configured: string, firstRepoDigest: string): string {
-  return firstRepoDigest !== "" ? firstRepoDigest : configured;
+export function pinnedPullRef(configured: string, firstRepoDigest: string, firstImageId = ""): string {
+  return firstRepoDigest !== "" ? firstRepoDigest : firstImageId !== "" ? firstImageId : configured;
+}
+
+/**
+ * The content reference of `image` as Docker lists it on a host (`docker image inspect`: its ID and repo
+ * digests), chosen the way the Docker provider chooses `repoDigest` (the only one; else the one of the
+ * configured repository; else none, and `contentRef` falls back to the ID), so a boot-time pull and the provider's pull of one build give the same string.
+ */
+export function contentRefOf(image: string, imageId: string, repoDigests: readonly string[]): string {
+  if (repoDigests.length === 1) return repoDigests[0];
+  const repository = parseImageRef(image).repository;
+  return repoDigests.find((d) => d.startsWith(`${repository}@`)) ?? imageId;
+}
+
+/** One component's image, for `imageDisagreement`. */
+export interface ImageRun {
+  readonly name: string;
+  readonly ref: string;
+  /**
+   * A reference that may be absent ("", then left out): a host's boot-time pull, which did not happen when the
+   * host has no boot work or its pull failed (its serving layer then pulled by itself).
+   */
+  readonly optional?: boolean;
 }
 
 /**
  * Undefined when every component runs the same content; else a message naming each one's reference and the
- * fix. Components given here must be meant to run one image (replicas; the router when it uses the SGLang image).
+ * fix. Components given here must be meant to run one image (replicas, their hosts' boot-time pulls; the router
+ * when it uses the SGLang image).
  */
-export function imageDisagreement(image: string, runs: readonly { readonly name: string; readonly ref: string }[]): string | undefined {
+export function imageDisagreement(image: string, all: readonly ImageRun[]): string | undefined {
+  const runs = all.filter((r) => !(r.optional === true && r.ref === ""));
   const distinct = new Set(runs.map((r) => r.ref));
   const floating = runs.filter((r) => !isContentRef(r.ref));
   if (distinct.size <= 1 && floating.length === 0) return undefined;
