@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { beforeAll, describe, expect, it } from "vitest";
-import { installProgramMocks, settle, type ProgramMocks } from "./programMocks";
+import { type ProgramMocks, runProgram } from "./programMocks";
 import { parse } from "yaml";
 import { renderBootWaitScript } from "../../../components/host/bootWork";
 import { scriptOf } from "../../fixtures/stdinScript";
@@ -24,14 +24,12 @@ let mocks: ProgramMocks;
 let program: Record<string, unknown>;
 
 beforeAll(async () => {
-  mocks = await installProgramMocks({
+  ({ mocks, program } = await runProgram({
     stack: "dev",
     stackFile: "Pulumi.dev.yaml",
     config: { lambdaApiKey: SECRETS.lambdaApiKey, hfToken: SECRETS.hfToken, sglangApiKey: SECRETS.sglangApiKey },
     secretKeys: ["lambdaApiKey", "hfToken", "sglangApiKey"],
-  });
-  program = (await import("../../../index")) as Record<string, unknown>;
-  await settle(program);
+  }));
   // Registering each dynamic resource serializes its provider (seconds each on a loaded machine).
 }, 60_000);
 

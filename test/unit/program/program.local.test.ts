@@ -5,15 +5,13 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { beforeAll, describe, expect, it } from "vitest";
-import { installProgramMocks, LOCAL_IMAGE_ID, settle, type ProgramMocks } from "./programMocks";
+import { LOCAL_IMAGE_ID, type ProgramMocks, runProgram } from "./programMocks";
 
 let mocks: ProgramMocks;
 let program: Record<string, unknown>;
 
 beforeAll(async () => {
-  mocks = await installProgramMocks({ stack: "local", stackFile: "Pulumi.local.yaml" });
-  program = (await import("../../../index")) as Record<string, unknown>;
-  await settle(program);
+  ({ mocks, program } = await runProgram({ stack: "local", stackFile: "Pulumi.local.yaml" }));
 });
 
 describe("index.ts on the local stack", () => {

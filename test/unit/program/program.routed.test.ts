@@ -5,7 +5,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { beforeAll, describe, expect, it } from "vitest";
-import { installProgramMocks, LOCAL_IMAGE_ID, settle, type ProgramMocks } from "./programMocks";
+import { LOCAL_IMAGE_ID, type ProgramMocks, runProgram } from "./programMocks";
 import { scriptOf } from "../../fixtures/stdinScript";
 
 const KEY = "sk-routed-UNIT-secret-0004";
@@ -13,9 +13,7 @@ let mocks: ProgramMocks;
 let program: Record<string, unknown>;
 
 beforeAll(async () => {
-  mocks = await installProgramMocks({ stack: "local", stackFile: "Pulumi.local.yaml", config: { replicas: "2", sglangApiKey: KEY }, secretKeys: ["sglangApiKey"] });
-  program = (await import("../../../index")) as Record<string, unknown>;
-  await settle(program);
+  ({ mocks, program } = await runProgram({ stack: "local", stackFile: "Pulumi.local.yaml", config: { replicas: "2", sglangApiKey: KEY }, secretKeys: ["sglangApiKey"] }));
 });
 
 describe("index.ts on the local stack with two replicas", () => {

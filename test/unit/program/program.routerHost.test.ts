@@ -7,7 +7,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { beforeAll, describe, expect, it } from "vitest";
-import { installProgramMocks, settle, type ProgramMocks } from "./programMocks";
+import { type ProgramMocks, runProgram } from "./programMocks";
 import { scriptOf } from "../../fixtures/stdinScript";
 import { BOOT_IMAGE_DIGEST, WEIGHTS_COMMIT } from "../../fixtures/serving/scriptLogs";
 
@@ -20,7 +20,7 @@ let mocks: ProgramMocks;
 let program: Record<string, unknown>;
 
 beforeAll(async () => {
-  mocks = await installProgramMocks({
+  ({ mocks, program } = await runProgram({
     stack: "dev",
     stackFile: "Pulumi.dev.yaml",
     config: {
@@ -33,9 +33,7 @@ beforeAll(async () => {
       hfRevision: WEIGHTS_COMMIT,
     },
     secretKeys: ["lambdaApiKey", "sglangApiKey"],
-  });
-  program = (await import("../../../index")) as Record<string, unknown>;
-  await settle(program);
+  }));
   // Three machines' dynamic resources are serialized on registration (seconds each on a loaded machine).
 }, 120_000);
 

@@ -7,7 +7,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { beforeAll, describe, expect, it } from "vitest";
-import { installProgramMocks, settle, type ProgramMocks } from "./programMocks";
+import { type ProgramMocks, runProgram } from "./programMocks";
 import { scriptOf } from "../../fixtures/stdinScript";
 import { WEIGHTS_COMMIT } from "../../fixtures/serving/scriptLogs";
 import { TEST_HOST_PRIVATE_KEY, TEST_HOST_PUBLIC_KEY } from "../../fixtures/hostKeys";
@@ -17,16 +17,14 @@ let mocks: ProgramMocks;
 let program: Record<string, unknown>;
 
 beforeAll(async () => {
-  mocks = await installProgramMocks({
+  ({ mocks, program } = await runProgram({
     stack: "dev",
     stackFile: "Pulumi.dev.yaml",
     config: { lambdaApiKey: "sk-lambda-UNIT-0008", sglangApiKey: KEY, replicas: "3", hfRevision: WEIGHTS_COMMIT },
     secretKeys: ["lambdaApiKey", "sglangApiKey"],
     // programMocks: hgx .10, hgx-2 .11, hgx-3 .12 (private 10.19.0.x); hgx-3 alone in us-west-1.
     regionOf: (host) => (host === "hgx-3" ? "us-west-1" : "us-east-1"),
-  });
-  program = (await import("../../../index")) as Record<string, unknown>;
-  await settle(program);
+  }));
 }, 120_000);
 
 const named = (name: string) => {

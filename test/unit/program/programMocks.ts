@@ -187,3 +187,14 @@ export async function settle(exports: Record<string, unknown>): Promise<void> {
   await Promise.all(outputs.map((o) => new Promise<void>((resolve) => o.apply(() => resolve()))));
   await new Promise((r) => setTimeout(r, 200));
 }
+
+/**
+ * Installs the mocks, runs the program (index.ts) once and waits for its outputs: the one way the
+ * program tests load it (each test file is its own module graph, so the import runs it afresh).
+ */
+export async function runProgram(opts: Parameters<typeof installProgramMocks>[0]): Promise<{ mocks: ProgramMocks; program: Record<string, unknown> }> {
+  const mocks = await installProgramMocks(opts);
+  const program = (await import("../../../index")) as Record<string, unknown>;
+  await settle(program);
+  return { mocks, program };
+}
