@@ -37,11 +37,13 @@ Capacity search
   --prompts-per-concurrency K  a level sends min(--num-prompts, K x its concurrency) prompts (default: --num-prompts)
   --repeats N                  measurements per level, mean and 95% interval (default 1)
   --warmup-requests N          discarded requests before each level (default: the level's concurrency)
-  --gpus N                     for tokens/s per GPU (default 8)
+  --gpus N                     GPUs behind the server: the report and charts show tokens/s per GPU only when
+                               given (recorded in capacity.provenance.gpus); without it they show tokens/s per
+                               server (the JSON's *PerGpu fields then divide by 8, marked unknown by gpus: null)
   --max-duration D             stop before a level that would end later than D after the start (e.g. 2h, 90m)
   --hourly-price-usd P         price of the machine per hour: the search plan's cost line and the deployment plan's
                                price per replica-hour (default 0)
-  --report-dir DIR             also write <name>-capacity.md and its two SVG charts there
+  --report-dir DIR             also write <name>-capacity.md and its two SVG charts (and a PNG of each) there
   --report-name NAME           file prefix and title of the report (default: capacity)
   --plan-only                  print the plan (levels, worst-case duration, cost) and exit
 
@@ -110,6 +112,8 @@ export interface CapacityCliPlan {
   readonly promptsPerConcurrency: number | undefined;
   readonly warmupRequests: number | "concurrency";
   readonly gpus: number;
+  /** True when `--gpus` was given: only then are per-GPU figures shown (a default is not a fact about the server). */
+  readonly gpusGiven: boolean;
   readonly maxDurationS: number | undefined;
   readonly hourlyPriceUsd: number;
   /** What every level shares besides the searched knob. */
@@ -366,6 +370,7 @@ export function parseCapacityArgs(argv: readonly string[], env: NodeJS.ProcessEn
     promptsPerConcurrency: str("prompts-per-concurrency") === undefined ? undefined : wholeFlag("prompts-per-concurrency", str("prompts-per-concurrency"), 1, 1),
     warmupRequests: warmupRaw === undefined ? "concurrency" : wholeFlag("warmup-requests", warmupRaw, 0, 0),
     gpus: wholeFlag("gpus", str("gpus"), 1, 8),
+    gpusGiven: str("gpus") !== undefined,
     maxDurationS,
     hourlyPriceUsd: price,
     fixed,
@@ -426,6 +431,7 @@ export function capacityProvenance(cli: CapacityCliPlan, t: { readonly tokenizer
     tokenizerFallback: t.tokenizerFallback,
     ...cli.serverProvenance,
     runner: cli.remote === undefined ? { name: "native", version: `hgx-inference-stack ${t.nativeVersion}` } : { name: "remote (vllm bench serve)", version: cli.remote.vllmImage },
+    gpus: cli.gpusGiven ? cli.gpus : null,
     date: t.date.toISOString(),
   };
 }
@@ -612,7 +618,8 @@ async function main(): Promise<number> {
   if (cli.reportDir !== undefined) {
     const { writeCapacityReport } = await import("../components/benchmark/capacityReport");
     const paths = writeCapacityReport(cli.reportDir, cli.reportName, summary, deployment);
-    log(`bench:capacity: report written to ${paths.markdown} (charts ${paths.latencySvg}, ${paths.throughputSvg})`);
+    log(`bench:capacity: report written to ${paths.markdown} (charts ${paths.latencySvg}, ${paths.throughputSvg}${paths.png.written ? `, ${paths.latencyPng}, ${paths.throughputPng}` : ""})`);
+    if (!paths.png.written) log(`bench:capacity: WARNING: no PNG charts: ${paths.png.problem}`);
   }
   if (tokenizerFallback !== null) log(`bench:capacity: WARNING: tokenizer fallback (recorded in capacity.provenance): ${tokenizerFallback}.`);
   if (cli.bench.jsonOnly) process.stdout.write(`${JSON.stringify({ plan, capacity: summary, ...(deployment === undefined ? {} : { deployment }) }, null, 2)}\n`);

@@ -2,9 +2,10 @@
  * The capacity report: a Markdown page with every measured point and two hand-written SVG charts,
  * - p99 latency (TTFT, ITL, TPOT, E2EL; log scale) against concurrency (log2 scale, as the levels double), with each
  *   SLO as a dashed line in its metric's colour and the answer marked;
- * - output tokens/s per user (1000 / mean TPOT) against output tokens/s per GPU: the interactivity/throughput
- *   trade-off, one point per level, labelled with its concurrency.
- * Rendering is pure; `writeCapacityReport` is the only function that touches the disk.
+ * - output tokens/s per user (1000 / mean TPOT) against output tokens/s per GPU (per server when the GPU count is
+ *   not recorded): the interactivity/throughput trade-off, one point per level, labelled with its concurrency.
+ * Rendering is pure; `writeCapacityReport` is the only function that touches the disk, and it also writes a PNG of
+ * each chart (rendered by resvg with a font loaded from a file, for a PR comment, which cannot show an SVG).
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -12,21 +13,35 @@ import type { CapacitySummary, CapacitySummaryPoint } from "./capacity";
 import { escapeXml, FONT, formatNumber, niceStep, num } from "./report";
 import { formatDeploymentPlan, type DeploymentPlan } from "./deploymentPlan";
 import { provenanceMarkdown } from "./provenance";
+import { renderPng, type PngOptions, type PngOutcome } from "./chartPng";
 
 export interface CapacityReportPaths {
   readonly markdown: string;
   readonly latencySvg: string;
   readonly throughputSvg: string;
+  readonly latencyPng: string;
+  readonly throughputPng: string;
 }
 
-/** `<dir>/<stack>-capacity.md`, `-capacity-latency.svg`, `-capacity-throughput.svg`. */
+/** `<dir>/<stack>-capacity.md`, `-capacity-latency.svg`, `-capacity-throughput.svg` and a `.png` beside each SVG. */
 export function capacityReportPaths(dir: string, stackName: string): CapacityReportPaths {
   const safe = stackName.replace(/[^A-Za-z0-9._-]+/g, "_") || "stack";
   return {
     markdown: path.join(dir, `${safe}-capacity.md`),
     latencySvg: path.join(dir, `${safe}-capacity-latency.svg`),
     throughputSvg: path.join(dir, `${safe}-capacity-throughput.svg`),
+    latencyPng: path.join(dir, `${safe}-capacity-latency.png`),
+    throughputPng: path.join(dir, `${safe}-capacity-throughput.png`),
   };
+}
+
+/**
+ * The GPU count behind the measured server when it is known (recorded in the provenance), else null: a per-GPU
+ * figure divided by an assumed count would be a wrong figure that looks right.
+ */
+export function knownGpus(s: CapacitySummary): number | null {
+  const g = s.provenance?.gpus;
+  return typeof g === "number" && Number.isInteger(g) && g >= 1 ? g : null;
 }
 
 const SERIES = [
@@ -74,30 +89,79 @@ function subtitle(s: CapacitySummary): string {
   return `${answer}${s.resolved ? "" : ` (${s.stop})`} · ${slo} · ${s.points.length} levels measured`;
 }
 
+interface Box {
+  readonly x0: number;
+  readonly y0: number;
+  readonly x1: number;
+  readonly y1: number;
+}
+
+const overlaps = (a: Box, b: Box): boolean => !(a.x1 < b.x0 || a.x0 > b.x1 || a.y1 < b.y0 || a.y0 > b.y1);
+
+/** Estimated width of a label: DejaVu Sans (the PNG's font; Helvetica/Arial are narrower) digits are 0.64 em, bold 0.7 em. */
+export function labelWidth(label: string, fontSize: number, bold = false): number {
+  return label.length * fontSize * (bold ? 0.7 : 0.64);
+}
+
 /**
- * Places point labels without overlap: tries right-above, right-below, left-above, left-below of the point and
- * drops a label that fits nowhere (its point keeps a tooltip). Text width is estimated at 6 px per character.
+ * Rows for axis tick labels centred at `x` (sorted by x): each goes in the first row where it clears the previous
+ * label by `gap` px, so crowded levels (the bisection's, near the knee) are staggered, never dropped.
+ */
+export function staggerTickLabels(items: readonly { readonly x: number; readonly label: string }[], fontSize = 10, gap = 3): number[] {
+  const rowEnds: number[] = [];
+  return items.map(({ x, label }) => {
+    const half = labelWidth(label, fontSize) / 2;
+    let row = rowEnds.findIndex((end) => x - half > end + gap);
+    if (row < 0) row = rowEnds.push(-Infinity) - 1;
+    rowEnds[row] = x + half;
+    return row;
+  });
+}
+
+interface PlacedLabel {
+  readonly x: number;
+  readonly y: number;
+  readonly text: string;
+  readonly anchor: "start" | "middle" | "end";
+  /** How far from its point (px): a far label gets a leader line. */
+  readonly distance: number;
+  readonly box: Box;
+}
+
+/**
+ * Places point labels so that none covers another label, a data point or an obstacle (the legend): tries positions
+ * around the point at growing distances and gives up on a label that fits nowhere (its point keeps a tooltip).
  */
 class LabelPlacer {
-  private readonly boxes: { x0: number; y0: number; x1: number; y1: number }[] = [];
+  private readonly taken: Box[] = [];
   constructor(private readonly frame: Frame) {}
-  place(x: number, y: number, label: string): { x: number; y: number; text: string; anchor: "start" | "end" } | undefined {
-    const w = label.length * 6;
-    const candidates = [
-      { dx: 8, dy: -7, anchor: "start" as const },
-      { dx: 8, dy: 15, anchor: "start" as const },
-      { dx: -8, dy: -7, anchor: "end" as const },
-      { dx: -8, dy: 15, anchor: "end" as const },
-    ];
-    for (const c of candidates) {
-      const tx = x + c.dx;
-      const ty = y + c.dy;
-      const box = { x0: c.anchor === "start" ? tx : tx - w, x1: c.anchor === "start" ? tx + w : tx, y0: ty - 10, y1: ty + 2 };
-      const inside = box.x0 >= this.frame.left && box.x1 <= this.frame.right && box.y0 >= this.frame.top && box.y1 <= this.frame.bottom;
-      const clear = this.boxes.every((b) => box.x1 < b.x0 || box.x0 > b.x1 || box.y1 < b.y0 || box.y0 > b.y1);
-      if (inside && clear) {
-        this.boxes.push(box);
-        return { x: tx, y: ty, text: label, anchor: c.anchor };
+  /** Marks an area no label may cover. */
+  block(box: Box): void {
+    this.taken.push(box);
+  }
+  place(x: number, y: number, label: string, fontSize: number, bold = false): PlacedLabel | undefined {
+    const w = labelWidth(label, fontSize, bold);
+    const ascent = fontSize * 0.8;
+    const descent = fontSize * 0.25;
+    for (const d of [8, 13, 20, 30, 44, 62]) {
+      const candidates = [
+        { dx: d, dy: -d / 2 - 2, anchor: "start" as const },
+        { dx: d, dy: d / 2 + ascent, anchor: "start" as const },
+        { dx: -d, dy: -d / 2 - 2, anchor: "end" as const },
+        { dx: -d, dy: d / 2 + ascent, anchor: "end" as const },
+        { dx: 0, dy: -d - 2, anchor: "middle" as const },
+        { dx: 0, dy: d + ascent, anchor: "middle" as const },
+      ];
+      for (const c of candidates) {
+        const tx = x + c.dx;
+        const ty = y + c.dy;
+        const x0 = c.anchor === "start" ? tx : c.anchor === "end" ? tx - w : tx - w / 2;
+        const box = { x0, x1: x0 + w, y0: ty - ascent, y1: ty + descent };
+        const inside = box.x0 >= this.frame.left + 2 && box.x1 <= this.frame.right - 2 && box.y0 >= this.frame.top + 2 && box.y1 <= this.frame.bottom - 2;
+        if (inside && this.taken.every((b) => !overlaps(box, b))) {
+          this.taken.push(box);
+          return { x: tx, y: ty, text: label, anchor: c.anchor, distance: d, box };
+        }
       }
     }
     return undefined;
@@ -107,15 +171,22 @@ class LabelPlacer {
 /** p99 latencies against the searched load, with the SLO lines and the answer. */
 export function renderLatencyChart(s: CapacitySummary, title = "Latency against load"): string {
   const width = 760;
-  const height = 420;
-  const f: Frame = { left: 70, top: 70, right: width - 150, bottom: height - 50 };
+  const left = 70;
+  const right = width - 150;
   const xOf = (p: CapacitySummaryPoint) => (s.axis === "concurrency" ? p.concurrency : p.requestRate === "inf" ? NaN : p.requestRate);
   const points = [...s.points].filter((p) => Number.isFinite(xOf(p))).sort((a, b) => xOf(a) - xOf(b));
   const xs = points.map(xOf);
   // A margin of a quarter level either side, so the end points do not sit on the frame.
   const xLo = xs.length > 0 ? Math.min(...xs) / 1.25 : 1;
   const xHi = xs.length > 0 ? Math.max(...xs) * 1.25 : 2;
-  const xAt = (v: number) => f.left + ((Math.log2(v) - Math.log2(xLo)) / Math.max(Math.log2(xHi) - Math.log2(xLo), 1e-9)) * (f.right - f.left);
+  const xAt = (v: number) => left + ((Math.log2(v) - Math.log2(xLo)) / Math.max(Math.log2(xHi) - Math.log2(xLo), 1e-9)) * (right - left);
+  // Every measured level (the answer among them) gets its tick label; crowded ones go on further rows, which the
+  // chart grows downwards to hold.
+  const ticks = [...new Set(xs)].sort((a, b) => a - b).map((x) => ({ value: x, x: xAt(x), label: formatNumber(x, 2) }));
+  const tickRows = staggerTickLabels(ticks);
+  const TICK_ROW = 12;
+  const height = 420 + Math.max(0, ...tickRows) * TICK_ROW;
+  const f: Frame = { left, top: 70, right, bottom: height - 50 };
   const sloValues = s.slo ? Object.values(s.slo) : [];
   const values = points.flatMap((p) => SERIES.map((k) => p[k.key] ?? NaN)).concat(sloValues);
   const y = logAxis(values);
@@ -129,16 +200,11 @@ export function renderLatencyChart(s: CapacitySummary, title = "Latency against 
     parts.push(`<line x1="${f.left}" y1="${num(yAt(t))}" x2="${f.right}" y2="${num(yAt(t))}" stroke="#e5e7eb"/>`);
     parts.push(text(f.left - 6, yAt(t) + 4, formatNumber(t, 0), 'font-size="10" fill="#6b7280" text-anchor="end"'));
   }
-  // Tick labels left to right, skipping one that would touch the previous (bisection levels crowd the knee).
-  let lastLabelEnd = -Infinity;
-  for (const x of [...new Set(xs)].sort((a, b) => a - b)) {
-    parts.push(`<line x1="${num(xAt(x))}" y1="${f.top}" x2="${num(xAt(x))}" y2="${f.bottom}" stroke="#f3f4f6"/>`);
-    const label = formatNumber(x, 2);
-    const halfWidth = label.length * 3 + 2;
-    if (xAt(x) - halfWidth <= lastLabelEnd) continue;
-    parts.push(text(xAt(x), f.bottom + 14, label, 'font-size="10" fill="#6b7280" text-anchor="middle"'));
-    lastLabelEnd = xAt(x) + halfWidth;
-  }
+  ticks.forEach((t, i) => {
+    parts.push(`<line x1="${num(t.x)}" y1="${f.top}" x2="${num(t.x)}" y2="${f.bottom}" stroke="#f3f4f6"/>`);
+    parts.push(`<line x1="${num(t.x)}" y1="${f.bottom}" x2="${num(t.x)}" y2="${f.bottom + 3}" stroke="#6b7280"/>`);
+    parts.push(text(t.x, f.bottom + 14 + tickRows[i] * TICK_ROW, t.label, 'font-size="10" fill="#6b7280" text-anchor="middle"'));
+  });
   parts.push(`<rect x="${f.left}" y="${f.top}" width="${f.right - f.left}" height="${f.bottom - f.top}" fill="none" stroke="#374151"/>`);
   parts.push(text((f.left + f.right) / 2, height - 14, s.axis === "concurrency" ? "concurrency (log scale)" : "request rate, req/s (log scale)", 'font-size="11" text-anchor="middle"'));
   parts.push(text(18, (f.top + f.bottom) / 2, "ms (log scale)", `font-size="11" text-anchor="middle" transform="rotate(-90 18 ${num((f.top + f.bottom) / 2)})"`));
@@ -192,13 +258,19 @@ export function renderLatencyChart(s: CapacitySummary, title = "Latency against 
   return parts.join("\n") + "\n";
 }
 
-/** Output tokens/s per user against output tokens/s per GPU, one labelled point per level. */
-export function renderThroughputChart(s: CapacitySummary, title = "Throughput per user against throughput per GPU"): string {
+/**
+ * Output tokens/s per user against output tokens/s per GPU, one labelled point per level, the answer ringed. Per GPU
+ * only when the GPU count is recorded (`knownGpus`); otherwise per server, and the axis says so.
+ */
+export function renderThroughputChart(s: CapacitySummary, title?: string): string {
   const width = 760;
   const height = 420;
   const f: Frame = { left: 80, top: 70, right: width - 40, bottom: height - 50 };
+  const gpus = knownGpus(s);
+  const chartTitle = title ?? `Throughput per user against throughput per ${gpus === null ? "server" : "GPU"}`;
+  const xOf = (p: CapacitySummaryPoint) => (gpus === null ? p.outputTokPerS : p.outputTokPerS / gpus);
   const points = [...s.points].sort((a, b) => a.concurrency - b.concurrency || (a.requestRate === "inf" ? 1 : b.requestRate === "inf" ? -1 : a.requestRate - b.requestRate));
-  const xMaxRaw = Math.max(...points.map((p) => p.outputTokPerSPerGpu), 1);
+  const xMaxRaw = Math.max(...points.map(xOf), 1);
   const yMaxRaw = Math.max(...points.map((p) => p.outputTokPerSPerUser), 1);
   const xStep = niceStep(xMaxRaw);
   const yStep = niceStep(yMaxRaw);
@@ -207,8 +279,8 @@ export function renderThroughputChart(s: CapacitySummary, title = "Throughput pe
   const xAt = (v: number) => f.left + (v / xMax) * (f.right - f.left);
   const yAt = (v: number) => f.bottom - (v / yMax) * (f.bottom - f.top);
 
-  const parts = header(width, height, `${title}: ${subtitle(s)}`);
-  parts.push(text(16, 24, title, 'font-size="16" font-weight="bold"'));
+  const parts = header(width, height, `${chartTitle}: ${subtitle(s)}`);
+  parts.push(text(16, 24, chartTitle, 'font-size="16" font-weight="bold"'));
   parts.push(text(16, 42, subtitle(s), 'font-size="11" fill="#374151"'));
   for (let v = 0; v <= yMax * 1.0001; v += yStep) {
     parts.push(`<line x1="${f.left}" y1="${num(yAt(v))}" x2="${f.right}" y2="${num(yAt(v))}" stroke="#e5e7eb"/>`);
@@ -219,37 +291,71 @@ export function renderThroughputChart(s: CapacitySummary, title = "Throughput pe
     parts.push(text(xAt(v), f.bottom + 14, formatNumber(v, 1), 'font-size="10" fill="#6b7280" text-anchor="middle"'));
   }
   parts.push(`<rect x="${f.left}" y="${f.top}" width="${f.right - f.left}" height="${f.bottom - f.top}" fill="none" stroke="#374151"/>`);
-  parts.push(text((f.left + f.right) / 2, height - 14, "output tokens/s per GPU", 'font-size="11" text-anchor="middle"'));
+  const xTitle = gpus === null ? "output tokens/s per server (GPU count not recorded: pass --gpus for per GPU)" : `output tokens/s per GPU (${gpus} GPUs)`;
+  parts.push(text((f.left + f.right) / 2, height - 14, xTitle, 'font-size="11" text-anchor="middle"'));
   parts.push(text(20, (f.top + f.bottom) / 2, "output tokens/s per user (1000 / mean TPOT)", `font-size="11" text-anchor="middle" transform="rotate(-90 20 ${num((f.top + f.bottom) / 2)})"`));
   if (points.length > 1) {
-    const d = points.map((p, j) => `${j === 0 ? "M" : "L"}${num(xAt(p.outputTokPerSPerGpu))},${num(yAt(p.outputTokPerSPerUser))}`).join(" ");
+    const d = points.map((p, j) => `${j === 0 ? "M" : "L"}${num(xAt(xOf(p)))},${num(yAt(p.outputTokPerSPerUser))}`).join(" ");
     parts.push(`<path d="${d}" fill="none" stroke="#9ca3af" stroke-width="1.5"/>`);
   }
   const max = s.axis === "concurrency" ? s.maxConcurrency : s.maxRequestRate;
   const isMax = (p: CapacitySummaryPoint) => max !== null && (s.axis === "concurrency" ? p.concurrency === max : p.requestRate === max);
+  const POINT_R = 4.5;
+  const RING_R = 9;
+  // The legend, top right: labels keep out of it.
+  const legend = { x: f.right - 150, y: f.top + 14 };
   const labels = new LabelPlacer(f);
-  // The answer's label first, so it is never the one crowded out.
+  labels.block({ x0: legend.x - 8, y0: legend.y - 8, x1: f.right, y1: legend.y + 44 });
+  // No label may cover a point, nor the answer's ring.
+  for (const p of points) {
+    const r = (isMax(p) ? RING_R + 1 : POINT_R) + 1.5;
+    const cx = xAt(xOf(p));
+    const cy = yAt(p.outputTokPerSPerUser);
+    labels.block({ x0: cx - r, y0: cy - r, x1: cx + r, y1: cy + r });
+  }
+  const leaders: string[] = [];
+  const texts: string[] = [];
+  // The answer's label first, so it is never the one crowded out; if even it fits nowhere, it goes under the title.
   for (const p of [...points].sort((a, b) => Number(isMax(b)) - Number(isMax(a)))) {
     const label = s.axis === "concurrency" ? `c=${p.concurrency}` : `${p.requestRate}/s`;
-    const placed = labels.place(xAt(p.outputTokPerSPerGpu), yAt(p.outputTokPerSPerUser), isMax(p) ? `${label} (capacity)` : label);
-    if (placed) parts.push(text(placed.x, placed.y, placed.text, `font-size="10"${placed.anchor === "end" ? ' text-anchor="end"' : ""}${isMax(p) ? ' font-weight="bold"' : ""}`));
-  }
-  // The answer's marker last, on top of any neighbour it overlaps.
-  for (const p of [...points].sort((a, b) => Number(isMax(a)) - Number(isMax(b)))) {
-    const cx = xAt(p.outputTokPerSPerGpu);
-    const cy = yAt(p.outputTokPerSPerUser);
     const atMax = isMax(p);
+    const cx = xAt(xOf(p));
+    const cy = yAt(p.outputTokPerSPerUser);
+    const placed = labels.place(cx, cy, atMax ? `${label} (capacity)` : label, 10, atMax);
+    if (placed) {
+      const b = placed.box;
+      if (placed.distance >= 20) {
+        // A far label is tied to its point by a thin line, drawn under the points.
+        const lx = Math.min(Math.max(cx, b.x0), b.x1);
+        const ly = Math.min(Math.max(cy, b.y0), b.y1);
+        leaders.push(`<line x1="${num(cx)}" y1="${num(cy)}" x2="${num(lx)}" y2="${num(ly)}" stroke="#9ca3af" stroke-width="0.75"/>`);
+      }
+      texts.push(text(placed.x, placed.y, placed.text, `font-size="10"${placed.anchor === "start" ? "" : ` text-anchor="${placed.anchor}"`}${atMax ? ' font-weight="bold"' : ""}`));
+    } else if (atMax) {
+      texts.push(text(16, 58, `capacity: ${label} (the ringed point)`, 'font-size="11" font-weight="bold"'));
+    }
+  }
+  // The answer's ring first, under every point: a neighbour level measured close to it stays visible.
+  for (const p of points.filter(isMax)) {
+    parts.push(`<circle cx="${num(xAt(xOf(p)))}" cy="${num(yAt(p.outputTokPerSPerUser))}" r="${RING_R}" fill="none" stroke="#111827" stroke-width="2" class="capacity-marker"/>`);
+  }
+  parts.push(...leaders);
+  for (const p of points) {
     const judged = s.slo !== null;
     const fill = !judged || p.meetsSlo ? "#2563eb" : "#ffffff";
     const stroke = !judged || p.meetsSlo ? "#2563eb" : MISS_COLOUR;
+    const perX = gpus === null ? "tok/s/server" : "tok/s/GPU";
     parts.push(
-      `<circle cx="${num(cx)}" cy="${num(cy)}" r="${atMax ? 7 : 4.5}" fill="${fill}" stroke="${atMax ? "#111827" : stroke}" stroke-width="2"><title>${escapeXml(`concurrency ${p.concurrency}, rate ${p.requestRate}: ${formatNumber(p.outputTokPerSPerGpu)} tok/s/GPU, ${formatNumber(p.outputTokPerSPerUser)} tok/s/user${judged ? (p.meetsSlo ? ", meets the SLOs" : ", misses an SLO") : ""}`)}</title></circle>`,
+      `<circle cx="${num(xAt(xOf(p)))}" cy="${num(yAt(p.outputTokPerSPerUser))}" r="${POINT_R}" fill="${fill}" stroke="${stroke}" stroke-width="2"><title>${escapeXml(`concurrency ${p.concurrency}, rate ${p.requestRate}: ${formatNumber(xOf(p))} ${perX}, ${formatNumber(p.outputTokPerSPerUser)} tok/s/user${judged ? (p.meetsSlo ? ", meets the SLOs" : ", misses an SLO") : ""}${isMax(p) ? " (the capacity answer)" : ""}`)}</title></circle>`,
     );
   }
-  parts.push(`<circle cx="${f.right - 150}" cy="${f.top + 14}" r="4.5" fill="#2563eb" stroke="#2563eb" stroke-width="2"/>`);
-  parts.push(text(f.right - 140, f.top + 18, "meets the SLOs", 'font-size="10"'));
-  parts.push(`<circle cx="${f.right - 150}" cy="${f.top + 32}" r="4.5" fill="#ffffff" stroke="${MISS_COLOUR}" stroke-width="2"/>`);
-  parts.push(text(f.right - 140, f.top + 36, "misses an SLO", 'font-size="10"'));
+  parts.push(...texts);
+  parts.push(`<circle cx="${legend.x}" cy="${legend.y}" r="${POINT_R}" fill="#2563eb" stroke="#2563eb" stroke-width="2"/>`);
+  parts.push(text(legend.x + 10, legend.y + 4, "meets the SLOs", 'font-size="10"'));
+  parts.push(`<circle cx="${legend.x}" cy="${legend.y + 18}" r="${POINT_R}" fill="#ffffff" stroke="${MISS_COLOUR}" stroke-width="2"/>`);
+  parts.push(text(legend.x + 10, legend.y + 22, "misses an SLO", 'font-size="10"'));
+  parts.push(`<circle cx="${legend.x}" cy="${legend.y + 36}" r="${RING_R - 3}" fill="#ffffff" stroke="#111827" stroke-width="2"/>`);
+  parts.push(text(legend.x + 10, legend.y + 40, "the capacity answer", 'font-size="10"'));
   parts.push("</svg>");
   return parts.join("\n") + "\n";
 }
@@ -259,6 +365,7 @@ export function renderCapacityMarkdown(s: CapacitySummary, stackName: string, de
   const paths = capacityReportPaths(".", stackName);
   const answer = s.axis === "concurrency" ? `**${s.maxConcurrency ?? "none"}** concurrent requests` : `**${s.maxRequestRate ?? "none"}** requests/s`;
   const at = s.atMax;
+  const gpus = knownGpus(s);
   const rows = s.points.map(
     (p) =>
       `| ${p.order} | ${p.concurrency} | ${p.requestRate} | ${formatNumber(p.ttftP99Ms)} | ${formatNumber(p.itlP99Ms)} | ${formatNumber(p.tpotP99Ms)} | ${formatNumber(p.e2elP99Ms)} | ${formatNumber(p.outputTokPerS)} | ${formatNumber(p.totalTokPerS)} | ${formatNumber(p.outputTokPerSPerUser)} | ${formatNumber(p.goodput, 2)} | ${p.failed} | ${s.slo === null ? "-" : p.meetsSlo ? "met" : `missed: ${p.misses.join("; ")}`} |`,
@@ -272,7 +379,7 @@ export function renderCapacityMarkdown(s: CapacitySummary, stackName: string, de
     "",
     ...(at
       ? [
-          `At that load: ${formatNumber(at.outputTokPerS)} output tok/s, ${formatNumber(at.totalTokPerS)} total tok/s, ${formatNumber(at.outputTokPerSPerUser)} tok/s per user, ${formatNumber(at.outputTokPerSPerGpu)} output tok/s per GPU${at.goodput === null ? "" : `, goodput ${formatNumber(at.goodput, 2)} req/s`}.`,
+          `At that load: ${formatNumber(at.outputTokPerS)} output tok/s, ${formatNumber(at.totalTokPerS)} total tok/s, ${formatNumber(at.outputTokPerSPerUser)} tok/s per user${gpus === null ? "" : `, ${formatNumber(at.outputTokPerS / gpus)} output tok/s per GPU (${gpus} GPUs)`}${at.goodput === null ? "" : `, goodput ${formatNumber(at.goodput, 2)} req/s`}.`,
           "",
         ]
       : []),
@@ -289,17 +396,40 @@ export function renderCapacityMarkdown(s: CapacitySummary, stackName: string, de
     ...(deployment ? ["## Deployment plan", "", "```", formatDeploymentPlan(deployment), "```", ""] : []),
     `![latency against load](${path.basename(paths.latencySvg)})`,
     "",
-    `![throughput per user against throughput per GPU](${path.basename(paths.throughputSvg)})`,
+    `![throughput per user against throughput per ${gpus === null ? "server" : "GPU"}](${path.basename(paths.throughputSvg)})`,
+    "",
+    `PNG copies (for a PR comment): ${path.basename(paths.latencyPng)}, ${path.basename(paths.throughputPng)}.`,
     "",
   ].join("\n");
 }
 
-/** Writes the three files (creating the directory) and returns their paths. */
-export function writeCapacityReport(dir: string, stackName: string, s: CapacitySummary, deployment?: DeploymentPlan): CapacityReportPaths {
+/** What `writeCapacityReport` wrote: the paths, and the PNGs or why there are none. */
+export interface WrittenCapacityReport extends CapacityReportPaths {
+  readonly png: { readonly written: true } | { readonly written: false; readonly problem: string };
+}
+
+/**
+ * Writes the Markdown, the two SVG charts and a PNG of each (creating the directory). A missing font leaves the
+ * PNGs out (the outcome says why and how to fix it) rather than failing the report.
+ */
+export function writeCapacityReport(dir: string, stackName: string, s: CapacitySummary, deployment?: DeploymentPlan, png: PngOptions = {}): WrittenCapacityReport {
   const paths = capacityReportPaths(dir, stackName);
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(paths.markdown, renderCapacityMarkdown(s, stackName, deployment));
-  fs.writeFileSync(paths.latencySvg, renderLatencyChart(s));
-  fs.writeFileSync(paths.throughputSvg, renderThroughputChart(s));
-  return paths;
+  const charts = [
+    { svg: renderLatencyChart(s), svgPath: paths.latencySvg, pngPath: paths.latencyPng },
+    { svg: renderThroughputChart(s), svgPath: paths.throughputSvg, pngPath: paths.throughputPng },
+  ];
+  let problem: string | undefined;
+  for (const c of charts) {
+    fs.writeFileSync(c.svgPath, c.svg);
+    const out: PngOutcome = renderPng(c.svg, png);
+    if ("png" in out) fs.writeFileSync(c.pngPath, out.png);
+    else {
+      // A PNG from an earlier run would not match this report.
+      fs.rmSync(c.pngPath, { force: true });
+      problem = out.problem;
+    }
+  }
+  return { ...paths, png: problem === undefined ? { written: true } : { written: false, problem } };
 }

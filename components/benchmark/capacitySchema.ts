@@ -70,8 +70,9 @@ const provenanceSchema = object({
   serverFlagsHash: { type: ["string", "null"] },
   router: { anyOf: [{ type: "null" }, object({ policy: str, replicas: { type: "integer", minimum: 1 } })] },
   runner: object({ name: str, version: str }),
+  gpus: { type: ["integer", "null"], minimum: 1 },
   date: str,
-});
+}, ["gpus"]);
 
 const capacitySchema = object(
   {

@@ -47,6 +47,11 @@ export interface CapacityProvenance {
   readonly router: RouterProvenance | null;
   /** `native` (this repository's runner) or `remote` (the pinned vllm container), with its version. */
   readonly runner: { readonly name: string; readonly version: string };
+  /**
+   * GPUs behind the server when told (`--gpus`; the stack always tells): what per-GPU figures divide by. Null or
+   * absent (files written before it was recorded) = unknown, and the report shows per-server figures instead.
+   */
+  readonly gpus?: number | null;
   /** ISO 8601, when the search started. */
   readonly date: string;
 }
@@ -93,6 +98,7 @@ export function provenanceMarkdown(p: CapacityProvenance | null): string[] {
     `- Server flags hash: ${p.serverFlagsHash ?? unknown}`,
     `- Router: ${p.router === null ? "none (or not recorded)" : `${p.router.policy}, ${p.router.replicas} replica(s)`}`,
     `- Runner: ${p.runner.name} ${p.runner.version}`,
+    `- GPUs behind the server: ${p.gpus ?? "not recorded (pass --gpus to bench:capacity): figures are per server"}`,
     `- Date: ${p.date}`,
   ];
 }

@@ -136,12 +136,23 @@ describe("bench:capacity provenance and deployment-plan flags", () => {
       serverFlagsHash: "0".repeat(64),
       router: { policy: "cache_aware", replicas: 2 },
       runner: { name: "native", version: "hgx-inference-stack 0.1.0" },
+      gpus: null,
       date: "2026-12-07T20:00:00.000Z",
     });
     const remote = parse([...SEARCH, "--runner", "remote"]);
     expect(capacityProvenance(remote, { tokenizerId: "qwen", tokenizerFallback: null, date: new Date(0), nativeVersion: "0.1.0" })).toMatchObject({
       imageDigest: null, serverFlagsHash: null, router: null, runner: { name: "remote (vllm bench serve)", version: "vllm/vllm-openai:v0.18.0" },
     });
+  });
+
+  it("records --gpus only when given: the search's default of 8 is not a fact about the server", () => {
+    const t = { tokenizerId: "qwen", tokenizerFallback: null, date: new Date(0), nativeVersion: "0.1.0" };
+    const told = parse([...SEARCH, "--gpus", "4"]);
+    expect(told).toMatchObject({ gpus: 4, gpusGiven: true });
+    expect(capacityProvenance(told, t).gpus).toBe(4);
+    const untold = parse(SEARCH);
+    expect(untold).toMatchObject({ gpus: 8, gpusGiven: false });
+    expect(capacityProvenance(untold, t).gpus).toBeNull();
   });
 
   it("parses the plan flags; the price defaults to --hourly-price-usd", () => {
