@@ -10,7 +10,8 @@ log() { printf '[setup-machine] %s\n' "$*" >&2; }
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
-packages=(docker.io openssh-server openssh-client curl dash procps iproute2)
+# fonts-dejavu-core: the font the capacity report's PNG charts are drawn with (resvg draws no text without one).
+packages=(docker.io openssh-server openssh-client curl dash procps iproute2 fonts-dejavu-core)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

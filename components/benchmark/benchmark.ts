@@ -595,7 +595,8 @@ export class Benchmark extends pulumi.ComponentResource {
       const capacityPaths = capacityReportPaths(s.reportDir, stackName);
       this.capacityReportPath = parsed.apply((p) => {
         if (!pulumi.runtime.isDryRun()) {
-          writeCapacityReport(s.reportDir, stackName, p.capacity);
+          const written = writeCapacityReport(s.reportDir, stackName, p.capacity);
+          if (!written.png.written) pulumi.log.warn(`capacity report: no PNG charts: ${written.png.problem}`, this);
           pulumi.log.info(`capacity: max concurrency ${p.capacity.maxConcurrency ?? "none"} (${p.capacity.stop}), ${p.capacity.points.length} levels; report ${capacityPaths.markdown}`, this);
         }
         return capacityPaths.markdown;

@@ -74,11 +74,13 @@ describe("capacity search through the Benchmark component", () => {
     expect((await settle(bench.capacityPlan))?.bracketLevels.map((l) => l.x)).toEqual([4, 8, 16, 32]);
   });
 
-  it("wrote the capacity report and its two charts", async () => {
+  it("wrote the capacity report, its two charts and a PNG of each", async () => {
     const md = String(await settle(bench.capacityReportPath));
     expect(fs.readFileSync(md, "utf8")).toContain("# Capacity: local");
-    for (const chart of ["local-capacity-latency.svg", "local-capacity-throughput.svg"]) {
-      expect(fs.readFileSync(path.join(path.dirname(md), chart), "utf8")).toContain("</svg>");
+    for (const chart of ["local-capacity-latency", "local-capacity-throughput"]) {
+      expect(fs.readFileSync(path.join(path.dirname(md), `${chart}.svg`), "utf8")).toContain("</svg>");
+      // PNG signature: resvg rendered it (fonts-dejavu-core, from scripts/setup-machine.sh, gives it its text)
+      expect(fs.readFileSync(path.join(path.dirname(md), `${chart}.png`)).subarray(0, 4).toString("latin1")).toBe("\x89PNG");
     }
   });
 });

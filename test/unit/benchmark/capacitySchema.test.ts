@@ -78,4 +78,17 @@ describe("parseCapacityOutput: as strict as a single run's result", () => {
     expect(parsed.capacity.resolution).toBeNull();
     expect(parsed.capacity.provenance).toBeNull();
   });
+
+  it("provenance.gpus: a whole count or null reads back, absent (older files) is unknown, a wrong type is named", async () => {
+    for (const gpus of [8, null]) {
+      const parsed = parseCapacityOutput(JSON.stringify(await output({ ...PROVENANCE, gpus })));
+      expect(parsed.capacity.provenance?.gpus).toBe(gpus);
+    }
+    expect(parseCapacityOutput(JSON.stringify(await output())).capacity.provenance?.gpus ?? null).toBeNull();
+    const zero = JSON.stringify(await output({ ...PROVENANCE, gpus: 0 }));
+    expect(() => parseCapacityOutput(zero)).toThrow(/capacity\.provenance\.gpus/);
+    const wrong = await output();
+    ((wrong.capacity as { provenance: Record<string, unknown> }).provenance).gpus = "eight";
+    expect(() => parseCapacityOutput(JSON.stringify(wrong))).toThrow(/capacity\.provenance\.gpus[^]*"eight"/);
+  });
 });
