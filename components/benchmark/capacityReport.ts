@@ -118,6 +118,22 @@ export function staggerTickLabels(items: readonly { readonly x: number; readonly
   });
 }
 
+/**
+ * The first of `candidates` where `label` covers nothing in `taken` and stays inside the frame (else the first: a
+ * label must be somewhere); its box is added to `taken`.
+ */
+function clearSpot<A extends "start" | "middle" | "end">(candidates: readonly { x: number; y: number; anchor: A }[], label: string, fontSize: number, bold: boolean, taken: Box[], frame: Frame): { x: number; y: number; anchor: A } {
+  const w = labelWidth(label, fontSize, bold);
+  const boxOf = (c: { x: number; y: number; anchor: A }): Box => {
+    const x0 = c.anchor === "start" ? c.x : c.anchor === "end" ? c.x - w : c.x - w / 2;
+    return { x0, x1: x0 + w, y0: c.y - fontSize * 0.8, y1: c.y + fontSize * 0.25 };
+  };
+  const inside = (b: Box) => b.x0 >= frame.left && b.x1 <= frame.right && b.y0 >= frame.top && b.y1 <= frame.bottom;
+  const chosen = candidates.find((c) => inside(boxOf(c)) && taken.every((t) => !overlaps(boxOf(c), t))) ?? candidates[0];
+  taken.push(boxOf(chosen));
+  return chosen;
+}
+
 interface PlacedLabel {
   readonly x: number;
   readonly y: number;
@@ -208,17 +224,23 @@ export function renderLatencyChart(s: CapacitySummary, title = "Latency against 
   parts.push(`<rect x="${f.left}" y="${f.top}" width="${f.right - f.left}" height="${f.bottom - f.top}" fill="none" stroke="#374151"/>`);
   parts.push(text((f.left + f.right) / 2, height - 14, s.axis === "concurrency" ? "concurrency (log scale)" : "request rate, req/s (log scale)", 'font-size="11" text-anchor="middle"'));
   parts.push(text(18, (f.top + f.bottom) / 2, "ms (log scale)", `font-size="11" text-anchor="middle" transform="rotate(-90 18 ${num((f.top + f.bottom) / 2)})"`));
-  // the answer
+  // Series, SLO lines, legend. Series with an SLO are drawn last, so their over-the-limit markers stay visible where
+  // another series coincides (ITL = TPOT when every decode step carries one token).
+  const seriesPoints = (k: (typeof SERIES)[number]) => points.filter((p) => typeof p[k.key] === "number" && (p[k.key] as number) > 0);
+  // The answer's and the SLOs' labels keep off every point (r 4, stroke 2, a pixel spare) and off each other.
+  const taken: Box[] = SERIES.flatMap((k) => seriesPoints(k).map((p) => ({ x: xAt(xOf(p)), y: yAt(p[k.key] as number) }))).map(({ x, y }) => ({ x0: x - 6, y0: y - 6, x1: x + 6, y1: y + 6 }));
   const max = s.axis === "concurrency" ? s.maxConcurrency : s.maxRequestRate;
   if (max !== null) {
     parts.push(`<line x1="${num(xAt(max))}" y1="${f.top}" x2="${num(xAt(max))}" y2="${f.bottom}" stroke="#111827" stroke-width="1.5" stroke-dasharray="2 3"/>`);
     const nearRight = xAt(max) > f.right - 90;
-    // At the foot of the line, with a white halo: the top is where the latencies past the knee pile up.
-    parts.push(text(xAt(max) + (nearRight ? -4 : 4), f.bottom - 6, `capacity ${formatNumber(max, 2)}`, `font-size="11" font-weight="bold" paint-order="stroke" stroke="#ffffff" stroke-width="3"${nearRight ? ' text-anchor="end"' : ""}`));
+    const sides = nearRight ? [{ dx: -4, anchor: "end" as const }, { dx: 4, anchor: "start" as const }] : [{ dx: 4, anchor: "start" as const }, { dx: -4, anchor: "end" as const }];
+    // At the foot of the line first, with a white halo: the top is where the latencies past the knee pile up.
+    const spot = clearSpot(
+      [f.bottom - 6, f.top + 14, f.bottom - 22, f.top + 30, (f.top + f.bottom) / 2].flatMap((y) => sides.map((side) => ({ x: xAt(max) + side.dx, y, anchor: side.anchor }))),
+      `capacity ${formatNumber(max, 2)}`, 11, true, taken, f,
+    );
+    parts.push(text(spot.x, spot.y, `capacity ${formatNumber(max, 2)}`, `font-size="11" font-weight="bold" paint-order="stroke" stroke="#ffffff" stroke-width="3"${spot.anchor === "start" ? "" : ` text-anchor="${spot.anchor}"`}`));
   }
-  // Series, SLO lines, legend. Series with an SLO are drawn last, so their over-the-limit markers stay visible where
-  // another series coincides (ITL = TPOT when every decode step carries one token).
-  const seriesPoints = (k: (typeof SERIES)[number]) => points.filter((p) => typeof p[k.key] === "number" && (p[k.key] as number) > 0);
   const drawOrder = [...SERIES].sort((a, b) => Number(s.slo?.[a.slo] !== undefined) - Number(s.slo?.[b.slo] !== undefined));
   for (const k of drawOrder) {
     const pts = seriesPoints(k);
@@ -237,7 +259,13 @@ export function renderLatencyChart(s: CapacitySummary, title = "Latency against 
     }
     if (limit !== undefined) {
       parts.push(`<line x1="${f.left}" y1="${num(yAt(limit))}" x2="${f.right}" y2="${num(yAt(limit))}" stroke="${k.colour}" stroke-width="1.5" stroke-dasharray="6 4"/>`);
-      parts.push(text(f.left + 4, yAt(limit) - 4, `${k.slo} ${formatNumber(limit, 0)}`, `font-size="10" fill="${k.colour}"`));
+      const label = `${k.slo} ${formatNumber(limit, 0)}`;
+      const y = yAt(limit);
+      const spot = clearSpot(
+        [{ x: f.left + 4, y: y - 4, anchor: "start" as const }, { x: f.left + 4, y: y + 12, anchor: "start" as const }, { x: f.right - 4, y: y - 4, anchor: "end" as const }, { x: f.right - 4, y: y + 12, anchor: "end" as const }, { x: (f.left + f.right) / 2, y: y - 4, anchor: "middle" as const }, { x: (f.left + f.right) / 2, y: y + 12, anchor: "middle" as const }],
+        label, 10, false, taken, f,
+      );
+      parts.push(text(spot.x, spot.y, label, `font-size="10" fill="${k.colour}"${spot.anchor === "start" ? "" : ` text-anchor="${spot.anchor}"`}`));
     }
   }
   SERIES.forEach((k, i) => {

@@ -149,6 +149,18 @@ describe("capacity charts: crowded levels, GPU count, PNG", () => {
     for (const t of ticks) expect(boxesOverlap(textBox(t), textBox(axisTitle as NonNullable<typeof axisTitle>))).toBe(false);
   });
 
+  it("latency chart: neither an SLO's label nor the answer's covers a point", async () => {
+    // level 1's TTFT (14.5 ms) just under the ITL SLO line (15 ms), where that line's label used to go
+    const base = crowdedKnee();
+    const s: CapacitySummary = { ...base, points: base.points.map((p) => (p.concurrency === 1 ? { ...p, ttftP99Ms: 14.5 } : p)) };
+    for (const summary of [s, base, await seedLikeSummary()]) {
+      const svg = renderLatencyChart(summary);
+      expect(labelsOverPoints(svg)).toEqual([]);
+      for (const slo of Object.keys(summary.slo ?? {})) expect(svgTexts(svg).some((t) => t.text.startsWith(`${slo} `))).toBe(true);
+      expect(svgTexts(svg).some((t) => t.text === `capacity ${summary.maxConcurrency ?? ""}`)).toBe(true);
+    }
+  });
+
   it("throughput chart: no label covers a point, the answer's ring lies under every point, its label is there", async () => {
     const seedLike = await seedLikeSummary();
     for (const s of [crowdedKnee(), crowdedKnee(8)]) {
