@@ -323,6 +323,14 @@ export function comparisonWarnings(comparison: BenchmarkComparisons): string[] {
   return lines;
 }
 
+/** Writes the capacity report (Markdown, SVG and PNG charts) and says in `pulumi up` where, and why any PNG is missing. */
+function writeCapacityReportLogged(reportDir: string, stackName: string, capacity: CapacitySummary, resource: pulumi.Resource): void {
+  const written = writeCapacityReport(reportDir, stackName, capacity);
+  if (!written.png.written) pulumi.log.warn(`capacity report: no PNG charts: ${written.png.problem}`, resource);
+  const markdown = capacityReportPaths(reportDir, stackName).markdown;
+  pulumi.log.info(`capacity: max concurrency ${capacity.maxConcurrency ?? "none"} (${capacity.stop}), ${capacity.points.length} levels; report ${markdown}`, resource);
+}
+
 /** One log line for `pulumi up`. */
 export function benchmarkHeadline(e: BenchmarkEvaluation): string {
   const m = e.metrics;
@@ -595,9 +603,7 @@ export class Benchmark extends pulumi.ComponentResource {
       const capacityPaths = capacityReportPaths(s.reportDir, stackName);
       this.capacityReportPath = parsed.apply((p) => {
         if (!pulumi.runtime.isDryRun()) {
-          const written = writeCapacityReport(s.reportDir, stackName, p.capacity);
-          if (!written.png.written) pulumi.log.warn(`capacity report: no PNG charts: ${written.png.problem}`, this);
-          pulumi.log.info(`capacity: max concurrency ${p.capacity.maxConcurrency ?? "none"} (${p.capacity.stop}), ${p.capacity.points.length} levels; report ${capacityPaths.markdown}`, this);
+          writeCapacityReportLogged(s.reportDir, stackName, p.capacity, this);
         }
         return capacityPaths.markdown;
       });

@@ -184,6 +184,41 @@ class LabelPlacer {
   }
 }
 
+/** The latency chart's legend, right of the frame: a line per series that has points or an SLO, and the miss marker. */
+function latencyLegend(s: CapacitySummary, f: Frame, hasPoints: (k: (typeof SERIES)[number]) => boolean): string[] {
+  const parts: string[] = [];
+  SERIES.forEach((k, i) => {
+    const legendY = f.top + 8 + i * 34;
+    const limit = s.slo?.[k.slo];
+    if (!hasPoints(k) && limit === undefined) return;
+    parts.push(`<line x1="${f.right + 12}" y1="${legendY}" x2="${f.right + 32}" y2="${legendY}" stroke="${k.colour}" stroke-width="2"/>`);
+    parts.push(text(f.right + 38, legendY + 4, k.label, 'font-size="11"'));
+    if (limit !== undefined) {
+      parts.push(`<line x1="${f.right + 12}" y1="${legendY + 14}" x2="${f.right + 32}" y2="${legendY + 14}" stroke="${k.colour}" stroke-width="1.5" stroke-dasharray="6 4"/>`);
+      parts.push(text(f.right + 38, legendY + 18, "its SLO", 'font-size="10" fill="#6b7280"'));
+    }
+  });
+  const legendBottom = f.top + 8 + SERIES.length * 34;
+  parts.push(`<circle cx="${f.right + 22}" cy="${legendBottom}" r="4" fill="#ffffff" stroke="${MISS_COLOUR}" stroke-width="2"/>`);
+  parts.push(text(f.right + 38, legendBottom + 4, "over its SLO", 'font-size="10" fill="#6b7280"'));
+  return parts;
+}
+
+/** The answer's dashed line at `x` and its label, kept off the points (`taken`) with a white halo. */
+function capacityLine(max: number, x: number, f: Frame, taken: Box[]): string[] {
+  const parts: string[] = [];
+  parts.push(`<line x1="${num(x)}" y1="${f.top}" x2="${num(x)}" y2="${f.bottom}" stroke="#111827" stroke-width="1.5" stroke-dasharray="2 3"/>`);
+  const nearRight = x > f.right - 90;
+  const sides = nearRight ? [{ dx: -4, anchor: "end" as const }, { dx: 4, anchor: "start" as const }] : [{ dx: 4, anchor: "start" as const }, { dx: -4, anchor: "end" as const }];
+  // At the foot of the line first, with a white halo: the top is where the latencies past the knee pile up.
+  const spot = clearSpot(
+    [f.bottom - 6, f.top + 14, f.bottom - 22, f.top + 30, (f.top + f.bottom) / 2].flatMap((y) => sides.map((side) => ({ x: x + side.dx, y, anchor: side.anchor }))),
+    `capacity ${formatNumber(max, 2)}`, 11, true, taken, f,
+  );
+  parts.push(text(spot.x, spot.y, `capacity ${formatNumber(max, 2)}`, `font-size="11" font-weight="bold" paint-order="stroke" stroke="#ffffff" stroke-width="3"${spot.anchor === "start" ? "" : ` text-anchor="${spot.anchor}"`}`));
+  return parts;
+}
+
 /** p99 latencies against the searched load, with the SLO lines and the answer. */
 export function renderLatencyChart(s: CapacitySummary, title = "Latency against load"): string {
   const width = 760;
@@ -230,17 +265,7 @@ export function renderLatencyChart(s: CapacitySummary, title = "Latency against 
   // The answer's and the SLOs' labels keep off every point (r 4, stroke 2, a pixel spare) and off each other.
   const taken: Box[] = SERIES.flatMap((k) => seriesPoints(k).map((p) => ({ x: xAt(xOf(p)), y: yAt(p[k.key] as number) }))).map(({ x, y }) => ({ x0: x - 6, y0: y - 6, x1: x + 6, y1: y + 6 }));
   const max = s.axis === "concurrency" ? s.maxConcurrency : s.maxRequestRate;
-  if (max !== null) {
-    parts.push(`<line x1="${num(xAt(max))}" y1="${f.top}" x2="${num(xAt(max))}" y2="${f.bottom}" stroke="#111827" stroke-width="1.5" stroke-dasharray="2 3"/>`);
-    const nearRight = xAt(max) > f.right - 90;
-    const sides = nearRight ? [{ dx: -4, anchor: "end" as const }, { dx: 4, anchor: "start" as const }] : [{ dx: 4, anchor: "start" as const }, { dx: -4, anchor: "end" as const }];
-    // At the foot of the line first, with a white halo: the top is where the latencies past the knee pile up.
-    const spot = clearSpot(
-      [f.bottom - 6, f.top + 14, f.bottom - 22, f.top + 30, (f.top + f.bottom) / 2].flatMap((y) => sides.map((side) => ({ x: xAt(max) + side.dx, y, anchor: side.anchor }))),
-      `capacity ${formatNumber(max, 2)}`, 11, true, taken, f,
-    );
-    parts.push(text(spot.x, spot.y, `capacity ${formatNumber(max, 2)}`, `font-size="11" font-weight="bold" paint-order="stroke" stroke="#ffffff" stroke-width="3"${spot.anchor === "start" ? "" : ` text-anchor="${spot.anchor}"`}`));
-  }
+  if (max !== null) parts.push(...capacityLine(max, xAt(max), f, taken));
   const drawOrder = [...SERIES].sort((a, b) => Number(s.slo?.[a.slo] !== undefined) - Number(s.slo?.[b.slo] !== undefined));
   for (const k of drawOrder) {
     const pts = seriesPoints(k);
@@ -268,22 +293,53 @@ export function renderLatencyChart(s: CapacitySummary, title = "Latency against 
       parts.push(text(spot.x, spot.y, label, `font-size="10" fill="${k.colour}"${spot.anchor === "start" ? "" : ` text-anchor="${spot.anchor}"`}`));
     }
   }
-  SERIES.forEach((k, i) => {
-    const legendY = f.top + 8 + i * 34;
-    const limit = s.slo?.[k.slo];
-    if (seriesPoints(k).length === 0 && limit === undefined) return;
-    parts.push(`<line x1="${f.right + 12}" y1="${legendY}" x2="${f.right + 32}" y2="${legendY}" stroke="${k.colour}" stroke-width="2"/>`);
-    parts.push(text(f.right + 38, legendY + 4, k.label, 'font-size="11"'));
-    if (limit !== undefined) {
-      parts.push(`<line x1="${f.right + 12}" y1="${legendY + 14}" x2="${f.right + 32}" y2="${legendY + 14}" stroke="${k.colour}" stroke-width="1.5" stroke-dasharray="6 4"/>`);
-      parts.push(text(f.right + 38, legendY + 18, "its SLO", 'font-size="10" fill="#6b7280"'));
-    }
-  });
-  const legendBottom = f.top + 8 + SERIES.length * 34;
-  parts.push(`<circle cx="${f.right + 22}" cy="${legendBottom}" r="4" fill="#ffffff" stroke="${MISS_COLOUR}" stroke-width="2"/>`);
-  parts.push(text(f.right + 38, legendBottom + 4, "over its SLO", 'font-size="10" fill="#6b7280"'));
+  parts.push(...latencyLegend(s, f, (k) => seriesPoints(k).length > 0));
   parts.push("</svg>");
   return parts.join("\n") + "\n";
+}
+
+/** The throughput chart's legend at `legend` (top right): meets, misses, the answer's ring. */
+function throughputLegend(legend: { x: number; y: number }, POINT_R: number, RING_R: number): string[] {
+  return [
+    `<circle cx="${legend.x}" cy="${legend.y}" r="${POINT_R}" fill="#2563eb" stroke="#2563eb" stroke-width="2"/>`,
+    text(legend.x + 10, legend.y + 4, "meets the SLOs", 'font-size="10"'),
+    `<circle cx="${legend.x}" cy="${legend.y + 18}" r="${POINT_R}" fill="#ffffff" stroke="${MISS_COLOUR}" stroke-width="2"/>`,
+    text(legend.x + 10, legend.y + 22, "misses an SLO", 'font-size="10"'),
+    `<circle cx="${legend.x}" cy="${legend.y + 36}" r="${RING_R - 3}" fill="#ffffff" stroke="#111827" stroke-width="2"/>`,
+    text(legend.x + 10, legend.y + 40, "the capacity answer", 'font-size="10"'),
+  ];
+}
+
+/** Each point's level label, placed clear of points and other labels (far ones tied back by a thin line). */
+function placePointLabels(
+  points: readonly CapacitySummaryPoint[],
+  axis: CapacitySummary["axis"],
+  isMax: (p: CapacitySummaryPoint) => boolean,
+  at: (p: CapacitySummaryPoint) => { x: number; y: number },
+  labels: LabelPlacer,
+): { leaders: string[]; texts: string[] } {
+  const leaders: string[] = [];
+  const texts: string[] = [];
+  // The answer's label first, so it is never the one crowded out; if even it fits nowhere, it goes under the title.
+  for (const p of [...points].sort((a, b) => Number(isMax(b)) - Number(isMax(a)))) {
+    const label = axis === "concurrency" ? `c=${p.concurrency}` : `${p.requestRate}/s`;
+    const atMax = isMax(p);
+    const { x: cx, y: cy } = at(p);
+    const placed = labels.place(cx, cy, atMax ? `${label} (capacity)` : label, 10, atMax);
+    if (placed) {
+      const b = placed.box;
+      if (placed.distance >= 20) {
+        // A far label is tied to its point by a thin line, drawn under the points.
+        const lx = Math.min(Math.max(cx, b.x0), b.x1);
+        const ly = Math.min(Math.max(cy, b.y0), b.y1);
+        leaders.push(`<line x1="${num(cx)}" y1="${num(cy)}" x2="${num(lx)}" y2="${num(ly)}" stroke="#9ca3af" stroke-width="0.75"/>`);
+      }
+      texts.push(text(placed.x, placed.y, placed.text, `font-size="10"${placed.anchor === "start" ? "" : ` text-anchor="${placed.anchor}"`}${atMax ? ' font-weight="bold"' : ""}`));
+    } else if (atMax) {
+      texts.push(text(16, 58, `capacity: ${label} (the ringed point)`, 'font-size="11" font-weight="bold"'));
+    }
+  }
+  return { leaders, texts };
 }
 
 /**
@@ -341,28 +397,7 @@ export function renderThroughputChart(s: CapacitySummary, title?: string): strin
     const cy = yAt(p.outputTokPerSPerUser);
     labels.block({ x0: cx - r, y0: cy - r, x1: cx + r, y1: cy + r });
   }
-  const leaders: string[] = [];
-  const texts: string[] = [];
-  // The answer's label first, so it is never the one crowded out; if even it fits nowhere, it goes under the title.
-  for (const p of [...points].sort((a, b) => Number(isMax(b)) - Number(isMax(a)))) {
-    const label = s.axis === "concurrency" ? `c=${p.concurrency}` : `${p.requestRate}/s`;
-    const atMax = isMax(p);
-    const cx = xAt(xOf(p));
-    const cy = yAt(p.outputTokPerSPerUser);
-    const placed = labels.place(cx, cy, atMax ? `${label} (capacity)` : label, 10, atMax);
-    if (placed) {
-      const b = placed.box;
-      if (placed.distance >= 20) {
-        // A far label is tied to its point by a thin line, drawn under the points.
-        const lx = Math.min(Math.max(cx, b.x0), b.x1);
-        const ly = Math.min(Math.max(cy, b.y0), b.y1);
-        leaders.push(`<line x1="${num(cx)}" y1="${num(cy)}" x2="${num(lx)}" y2="${num(ly)}" stroke="#9ca3af" stroke-width="0.75"/>`);
-      }
-      texts.push(text(placed.x, placed.y, placed.text, `font-size="10"${placed.anchor === "start" ? "" : ` text-anchor="${placed.anchor}"`}${atMax ? ' font-weight="bold"' : ""}`));
-    } else if (atMax) {
-      texts.push(text(16, 58, `capacity: ${label} (the ringed point)`, 'font-size="11" font-weight="bold"'));
-    }
-  }
+  const { leaders, texts } = placePointLabels(points, s.axis, isMax, (p) => ({ x: xAt(xOf(p)), y: yAt(p.outputTokPerSPerUser) }), labels);
   // The answer's ring first, under every point: a neighbour level measured close to it stays visible.
   for (const p of points.filter(isMax)) {
     parts.push(`<circle cx="${num(xAt(xOf(p)))}" cy="${num(yAt(p.outputTokPerSPerUser))}" r="${RING_R}" fill="none" stroke="#111827" stroke-width="2" class="capacity-marker"/>`);
@@ -378,12 +413,7 @@ export function renderThroughputChart(s: CapacitySummary, title?: string): strin
     );
   }
   parts.push(...texts);
-  parts.push(`<circle cx="${legend.x}" cy="${legend.y}" r="${POINT_R}" fill="#2563eb" stroke="#2563eb" stroke-width="2"/>`);
-  parts.push(text(legend.x + 10, legend.y + 4, "meets the SLOs", 'font-size="10"'));
-  parts.push(`<circle cx="${legend.x}" cy="${legend.y + 18}" r="${POINT_R}" fill="#ffffff" stroke="${MISS_COLOUR}" stroke-width="2"/>`);
-  parts.push(text(legend.x + 10, legend.y + 22, "misses an SLO", 'font-size="10"'));
-  parts.push(`<circle cx="${legend.x}" cy="${legend.y + 36}" r="${RING_R - 3}" fill="#ffffff" stroke="#111827" stroke-width="2"/>`);
-  parts.push(text(legend.x + 10, legend.y + 40, "the capacity answer", 'font-size="10"'));
+  parts.push(...throughputLegend(legend, POINT_R, RING_R));
   parts.push("</svg>");
   return parts.join("\n") + "\n";
 }
