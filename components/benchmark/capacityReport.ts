@@ -298,8 +298,12 @@ export function renderLatencyChart(s: CapacitySummary, title = "Latency against 
   return parts.join("\n") + "\n";
 }
 
+/** The throughput chart's point radius, and the answer's ring around its point. */
+const POINT_R = 4.5;
+const RING_R = 9;
+
 /** The throughput chart's legend at `legend` (top right): meets, misses, the answer's ring. */
-function throughputLegend(legend: { x: number; y: number }, POINT_R: number, RING_R: number): string[] {
+function throughputLegend(legend: { x: number; y: number }): string[] {
   return [
     `<circle cx="${legend.x}" cy="${legend.y}" r="${POINT_R}" fill="#2563eb" stroke="#2563eb" stroke-width="2"/>`,
     text(legend.x + 10, legend.y + 4, "meets the SLOs", 'font-size="10"'),
@@ -384,8 +388,6 @@ export function renderThroughputChart(s: CapacitySummary, title?: string): strin
   }
   const max = s.axis === "concurrency" ? s.maxConcurrency : s.maxRequestRate;
   const isMax = (p: CapacitySummaryPoint) => max !== null && (s.axis === "concurrency" ? p.concurrency === max : p.requestRate === max);
-  const POINT_R = 4.5;
-  const RING_R = 9;
   // The legend, top right: labels keep out of it.
   const legend = { x: f.right - 150, y: f.top + 14 };
   const labels = new LabelPlacer(f);
@@ -413,7 +415,7 @@ export function renderThroughputChart(s: CapacitySummary, title?: string): strin
     );
   }
   parts.push(...texts);
-  parts.push(...throughputLegend(legend, POINT_R, RING_R));
+  parts.push(...throughputLegend(legend));
   parts.push("</svg>");
   return parts.join("\n") + "\n";
 }
