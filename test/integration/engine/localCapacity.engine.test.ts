@@ -26,6 +26,10 @@ const VOLUME = `hgx-engine-local-capacity-${process.pid}`;
 const CONTAINER = "hgx-inference-local-hgx-sglang";
 const KNEE = 8;
 const CAPACITY = { concurrencyRange: "2:32", promptsPerConcurrency: "2", maxDuration: "15m" };
+// An `up` here may legitimately run as long as the search's own cap (15 min) plus the fixed run and the container's
+// start: its test timeout sits above that, so a slow search on a loaded machine ends as the stack's `time-cap` answer
+// (a readable failure of the assertions below) and never as a vitest timeout that leaves the stack locked.
+const UP_TIMEOUT_MS = 25 * 60_000;
 
 interface Outputs {
   benchmark: {
@@ -139,7 +143,7 @@ describe("the capacity sweep on the local stack through pulumi up", () => {
     expect(first.benchmark.comparison.previous).toBeNull();
     expect(first.benchmark.comparison.notes.join(" ")).toContain("No previous run");
     expect(engine.engineOutput()).toMatch(/capacity: max concurrency \d+ \(resolved\), \d+ levels; report reports\/local-capacity\.md/);
-  });
+  }, UP_TIMEOUT_MS);
 
   it("re-runs only the search when its settings change, and compares the run with the previous one", async () => {
     await setStructuredConfig(engine.stack, "hgx-inference:benchmarkCapacity", { ...CAPACITY, resolution: "2" });
@@ -167,7 +171,7 @@ describe("the capacity sweep on the local stack through pulumi up", () => {
     expect(report).toContain("Workloads: before random 512 in / 64 out, 32 prompts; now random 512 in / 64 out, 32 prompts.");
     const keep = process.env.HGX_KEEP_CAPACITY_REPORT;
     if (keep) fs.cpSync(path.dirname(path.resolve(engine.projectDir, second.benchmark.reportPath)), keep, { recursive: true });
-  });
+  }, UP_TIMEOUT_MS);
 
   it("destroys everything but the cache volume", async () => {
     const destroyed = await timed("destroy", () => engine.stack.destroy({ onOutput: engine.onOutput }));
