@@ -11,6 +11,7 @@
  */
 
 import SGLANG_RELEASE from "./sglangChoices.generated.json";
+import { problem, renderProblem, type Findings, type Problem } from "./problem";
 
 /**
  * Value lists, deprecated flag aliases and deprecated values of the pinned SGLang release, generated
@@ -361,8 +362,15 @@ export function servedModelNameOf(flags: SglangFlags): string {
   return flags.servedModelName ?? flags.modelPath;
 }
 
+/** Which setting a flag problem is about: a typed flag (through `flagOverrides`), or the free-form `extraFlags`. */
+export type SglangFlagKey = `flagOverrides.${keyof SglangFlags}` | "extraFlags";
+export type SglangFlagProblem = Problem<SglangFlagKey>;
+
 /** Result of validation: every problem at once, errors fatal, warnings informative. */
 export interface ValidationResult {
+  /** The problems, structured (what callers map to their own setting names). */
+  readonly problems: SglangFlagProblem[];
+  /** The problems as printed (`renderProblem`). */
   readonly errors: string[];
   readonly warnings: string[];
 }
@@ -395,99 +403,171 @@ export function extraFlagNames(extraFlags: readonly string[]): string[] {
   return extraFlags.filter((t) => t.startsWith("--")).map((t) => t.split("=")[0]);
 }
 
+type FlagFindings = Findings<SglangFlagKey>;
+const flagProblem = (key: keyof SglangFlags, message: string, fix: string): SglangFlagProblem => problem(`flagOverrides.${key}`, message, fix);
+const onlyProblems = (problems: SglangFlagProblem[]): FlagFindings => ({ problems, warnings: [] });
+
 /**
  * Checks flags (+ extra tokens) against SGLang's rules and the host. Returns ALL problems;
- * each message names the flag, the value seen and the fix.
+ * each names the flag, the value seen and the fix.
  */
 export function validateSglangFlags(
   flags: SglangFlags,
   extraFlags: readonly string[] = [],
   host: SglangHostFacts = {},
 ): ValidationResult {
-  const errors: string[] = [];
-  const warnings: string[] = [];
+  // Order matters only for reading: each list keeps the order in which a person fixes things.
+  const steps: FlagFindings[] = [
+    onlyProblems(identityProblems(flags)),
+    onlyProblems(integerFlagProblems(flags)),
+    onlyProblems(host.gpuCount === undefined ? [] : gpuFitProblems(flags, extraFlags, host.gpuCount)),
+    onlyProblems(parallelismProblems(flags, extraFlags)),
+    memFractionFindings(flags),
+    valueListFindings(flags),
+    speculativeFindings(flags, extraFlags),
+    sizingFindings(flags, host),
+    extraFlagFindings(flags, extraFlags),
+  ];
+  const problems = steps.flatMap((s) => s.problems);
+  return { problems, errors: problems.map(renderProblem), warnings: steps.flatMap((s) => s.warnings) };
+}
 
+/** Model path, served name and in-container port. */
+export function identityProblems(flags: SglangFlags): SglangFlagProblem[] {
+  const problems: SglangFlagProblem[] = [];
   if (typeof flags.modelPath !== "string" || flags.modelPath.trim() === "") {
-    errors.push(`--model-path is required (got ${JSON.stringify(flags.modelPath)}); set it to a Hugging Face repo id such as "${SEED_MODEL}"`);
+    problems.push(flagProblem("modelPath", `--model-path is required (got ${JSON.stringify(flags.modelPath)})`, `set it to a Hugging Face repo id such as "${SEED_MODEL}"`));
   }
   if (flags.servedModelName !== undefined) {
     if (flags.servedModelName.trim() === "") {
-      errors.push(`--served-model-name is empty; set a name such as "qwen" or remove it to serve under the model path`);
+      problems.push(flagProblem("servedModelName", "--served-model-name is empty", `set a name such as "qwen" or remove it to serve under the model path`));
     } else if (flags.servedModelName.includes(":")) {
-      errors.push(
-        `--served-model-name "${flags.servedModelName}" contains ":", which SGLang reserves for LoRA adapters (model:adapter); use a name without ":", e.g. "${flags.servedModelName.replace(/:/g, "-")}"`,
+      problems.push(
+        flagProblem(
+          "servedModelName",
+          `--served-model-name "${flags.servedModelName}" contains ":", which SGLang reserves for LoRA adapters (model:adapter)`,
+          `use a name without ":", e.g. "${flags.servedModelName.replace(/:/g, "-")}"`,
+        ),
       );
     }
   }
   if (flags.port !== undefined && !(Number.isInteger(flags.port) && flags.port >= 1 && flags.port <= 65535)) {
-    errors.push(`--port ${flags.port} is out of range; use an integer in 1-65535 (the seed uses 8000)`);
+    problems.push(flagProblem("port", `--port ${flags.port} is out of range`, "use an integer in 1-65535 (the seed uses 8000)"));
   }
+  return problems;
+}
 
-  for (const [key, flag] of [
-    ["tpSize", "--tp-size"], ["dpSize", "--dp-size"], ["epSize", "--ep-size"], ["contextLength", "--context-length"],
-    ["maxRunningRequests", "--max-running-requests"], ["chunkedPrefillSize", "--chunked-prefill-size"],
-    ["maxPrefillTokens", "--max-prefill-tokens"], ["speculativeNumSteps", "--speculative-num-steps"],
-    ["speculativeEagleTopk", "--speculative-eagle-topk"], ["speculativeNumDraftTokens", "--speculative-num-draft-tokens"],
-  ] as const) {
+const POSITIVE_INT_FLAGS = [
+  ["tpSize", "--tp-size"], ["dpSize", "--dp-size"], ["epSize", "--ep-size"], ["contextLength", "--context-length"],
+  ["maxRunningRequests", "--max-running-requests"], ["chunkedPrefillSize", "--chunked-prefill-size"],
+  ["maxPrefillTokens", "--max-prefill-tokens"], ["speculativeNumSteps", "--speculative-num-steps"],
+  ["speculativeEagleTopk", "--speculative-eagle-topk"], ["speculativeNumDraftTokens", "--speculative-num-draft-tokens"],
+] as const;
+
+/** Counts and sizes that must be positive integers. */
+export function integerFlagProblems(flags: SglangFlags): SglangFlagProblem[] {
+  const problems: SglangFlagProblem[] = [];
+  for (const [key, flag] of POSITIVE_INT_FLAGS) {
     const v = flags[key];
     // chunked-prefill-size -1 is SGLang's documented "disable chunking".
     if (v !== undefined && !isPositiveInt(v) && !(key === "chunkedPrefillSize" && v === -1)) {
-      errors.push(`${flag} ${v} is invalid; use a positive integer`);
+      problems.push(flagProblem(key, `${flag} ${v} is invalid`, "use a positive integer"));
     }
   }
+  return problems;
+}
 
+/** Whether tp (x dp) fits the host's GPUs; the only flag check that needs the host (`checkGpuFit` runs it late). */
+export function gpuFitProblems(flags: SglangFlags, extraFlags: readonly string[], gpus: number): SglangFlagProblem[] {
+  const tp = flags.tpSize ?? 1;
+  const dp = flags.dpSize ?? 1;
+  if (!isPositiveInt(tp) || !isPositiveInt(dp)) return [];
+  const dpAttention = extraFlagValue(extraFlags, "--enable-dp-attention") !== undefined;
+  const needed = dpAttention ? tp : tp * dp;
+  if (needed > gpus) {
+    return [
+      dpAttention
+        ? flagProblem("tpSize", `--tp-size ${tp} needs ${tp} GPUs but the host has ${gpus}`, `lower --tp-size to at most ${gpus}`)
+        : flagProblem(
+            "tpSize",
+            `--tp-size ${tp} x --dp-size ${dp} needs ${needed} GPUs but the host has ${gpus}`,
+            `lower --tp-size/--dp-size so tp x dp <= ${gpus} (BF16 Qwen3.5-397B needs tp 8; FP8/NVFP4 checkpoints fit at tp 4)`,
+          ),
+    ];
+  }
+  if (gpus % tp !== 0) {
+    return [flagProblem("tpSize", `--tp-size ${tp} does not divide the host's ${gpus} GPUs`, `use a divisor of ${gpus} (e.g. ${largestDivisorAtMost(gpus, tp)})`)];
+  }
+  return [];
+}
+
+/** dp-attention and expert parallelism against tp. */
+export function parallelismProblems(flags: SglangFlags, extraFlags: readonly string[]): SglangFlagProblem[] {
+  const problems: SglangFlagProblem[] = [];
   const tp = flags.tpSize ?? 1;
   const dp = flags.dpSize ?? 1;
   const dpAttention = extraFlagValue(extraFlags, "--enable-dp-attention") !== undefined;
-  if (host.gpuCount !== undefined && isPositiveInt(tp) && isPositiveInt(dp)) {
-    const gpus = host.gpuCount;
-    const needed = dpAttention ? tp : tp * dp;
-    if (needed > gpus) {
-      errors.push(
-        dpAttention
-          ? `--tp-size ${tp} needs ${tp} GPUs but the host has ${gpus}; lower --tp-size to at most ${gpus}`
-          : `--tp-size ${tp} x --dp-size ${dp} needs ${needed} GPUs but the host has ${gpus}; lower --tp-size/--dp-size so tp x dp <= ${gpus} (BF16 Qwen3.5-397B needs tp 8; FP8/NVFP4 checkpoints fit at tp 4)`,
-      );
-    } else if (gpus % tp !== 0) {
-      errors.push(`--tp-size ${tp} does not divide the host's ${gpus} GPUs; use a divisor of ${gpus} (e.g. ${largestDivisorAtMost(gpus, tp)})`);
-    }
-  }
   if (dpAttention && isPositiveInt(dp) && isPositiveInt(tp) && tp % dp !== 0) {
-    errors.push(`--dp-size ${dp} with --enable-dp-attention must divide --tp-size ${tp}; pick a divisor of ${tp}`);
+    problems.push(flagProblem("dpSize", `--dp-size ${dp} with --enable-dp-attention must divide --tp-size ${tp}`, `pick a divisor of ${tp}`));
   }
   if (flags.epSize !== undefined && isPositiveInt(flags.epSize) && isPositiveInt(tp) && (flags.epSize > tp || tp % flags.epSize !== 0)) {
-    errors.push(`--ep-size ${flags.epSize} must divide --tp-size ${tp} on one node; use 1 (no EP) or a divisor of ${tp}`);
+    problems.push(flagProblem("epSize", `--ep-size ${flags.epSize} must divide --tp-size ${tp} on one node`, `use 1 (no EP) or a divisor of ${tp}`));
   }
+  return problems;
+}
 
-  if (flags.memFractionStatic !== undefined) {
-    const m = flags.memFractionStatic;
-    if (typeof m !== "number" || !Number.isFinite(m) || m <= 0 || m >= 1) {
-      errors.push(`--mem-fraction-static ${m} must be strictly between 0 and 1; vendor recipes use 0.80-0.85`);
-    } else if (m > 0.9) {
-      warnings.push(`--mem-fraction-static ${m} leaves little room for CUDA-graph capture (OOM there is a known failure); consider 0.80-0.85`);
+/** The static memory fraction: in (0, 1), and not so high that CUDA-graph capture runs out. */
+export function memFractionFindings(flags: SglangFlags): FlagFindings {
+  const m = flags.memFractionStatic;
+  if (m === undefined) return onlyProblems([]);
+  if (typeof m !== "number" || !Number.isFinite(m) || m <= 0 || m >= 1) {
+    return onlyProblems([flagProblem("memFractionStatic", `--mem-fraction-static ${m} must be strictly between 0 and 1`, "vendor recipes use 0.80-0.85")]);
+  }
+  const warnings = m > 0.9 ? [`--mem-fraction-static ${m} leaves little room for CUDA-graph capture (OOM there is a known failure); consider 0.80-0.85`] : [];
+  return { problems: [], warnings };
+}
+
+const VALUE_LIST_FLAGS: ReadonlyArray<readonly [keyof SglangFlags, string, readonly string[]]> = [
+  ["kvCacheDtype", "--kv-cache-dtype", KV_CACHE_DTYPES],
+  ["mambaSsmDtype", "--mamba-ssm-dtype", MAMBA_SSM_DTYPES],
+  ["mambaRadixCacheStrategy", MAMBA_STRATEGY_FLAG, MAMBA_RADIX_CACHE_STRATEGIES],
+  ["speculativeAlgorithm", "--speculative-algorithm", SPECULATIVE_ALGORITHMS],
+  ["logLevel", "--log-level", LOG_LEVELS],
+  ["toolCallParser", "--tool-call-parser", TOOL_CALL_PARSERS],
+  ["reasoningParser", "--reasoning-parser", REASONING_PARSERS],
+  ["attentionBackend", "--attention-backend", ATTENTION_BACKENDS],
+];
+
+/** Flags whose value must be one of the pinned release's choices. */
+export function valueListFindings(flags: SglangFlags): FlagFindings {
+  const release = `SGLang ${SGLANG_RELEASE_VERSION}`;
+  const problems: SglangFlagProblem[] = [];
+  for (const [key, flag, allowed] of VALUE_LIST_FLAGS) {
+    const value = flags[key];
+    if (value !== undefined && !(allowed as readonly unknown[]).includes(value)) {
+      problems.push(flagProblem(key, `${flag} "${value}" is not accepted by ${release} (the conformance-checked release)`, `use one of: ${allowed.join(", ")}`));
     }
   }
+  const warnings =
+    flags.kvCacheDtype !== undefined && flags.kvCacheDtype.startsWith("fp8")
+      ? [`--kv-cache-dtype ${flags.kvCacheDtype}: FP8 KV without calibrated scales loses reasoning accuracy on Qwen3.5; prefer "auto"`]
+      : [];
+  return { problems, warnings };
+}
 
-  const release = `SGLang ${SGLANG_RELEASE_VERSION}`;
-  checkEnum(errors, release, "--kv-cache-dtype", flags.kvCacheDtype, KV_CACHE_DTYPES);
-  checkEnum(errors, release, "--mamba-ssm-dtype", flags.mambaSsmDtype, MAMBA_SSM_DTYPES);
-  checkEnum(errors, release, MAMBA_STRATEGY_FLAG, flags.mambaRadixCacheStrategy, MAMBA_RADIX_CACHE_STRATEGIES);
-  checkEnum(errors, release, "--speculative-algorithm", flags.speculativeAlgorithm, SPECULATIVE_ALGORITHMS);
-  checkEnum(errors, release, "--log-level", flags.logLevel, LOG_LEVELS);
-  checkEnum(errors, release, "--tool-call-parser", flags.toolCallParser, TOOL_CALL_PARSERS);
-  checkEnum(errors, release, "--reasoning-parser", flags.reasoningParser, REASONING_PARSERS);
-  checkEnum(errors, release, "--attention-backend", flags.attentionBackend, ATTENTION_BACKENDS);
-  if (flags.kvCacheDtype !== undefined && flags.kvCacheDtype.startsWith("fp8")) {
-    warnings.push(`--kv-cache-dtype ${flags.kvCacheDtype}: FP8 KV without calibrated scales loses reasoning accuracy on Qwen3.5; prefer "auto"`);
-  }
-
-  // Speculative decoding (MTP) rules.
+/** Speculative decoding (MTP) rules, with the mamba radix cache and the attention backend. */
+export function speculativeFindings(flags: SglangFlags, extraFlags: readonly string[]): FlagFindings {
   const spec = flags.speculativeAlgorithm;
-  errors.push(...mambaRadixCacheProblems(flags, extraFlags));
   const topk = flags.speculativeEagleTopk;
+  const problems = mambaRadixCacheProblems(flags, extraFlags);
+  const warnings: string[] = [];
   if (flags.attentionBackend === "trtllm_mha" && spec !== undefined && topk !== undefined && topk > 1) {
-    errors.push(
-      `--attention-backend trtllm_mha supports speculative decoding only with --speculative-eagle-topk <= 1 (got ${topk}); set speculativeEagleTopk: 1 or choose another attention backend`,
+    problems.push(
+      flagProblem(
+        "speculativeEagleTopk",
+        `--attention-backend trtllm_mha supports speculative decoding only with --speculative-eagle-topk <= 1 (got ${topk})`,
+        "set speculativeEagleTopk: 1 or choose another attention backend",
+      ),
     );
   }
   if (spec === undefined) {
@@ -503,9 +583,15 @@ export function validateSglangFlags(
     );
   }
   if (spec !== undefined && extraFlagValue(extraFlags, "--enable-mixed-chunk") !== undefined) {
-    errors.push(`--enable-mixed-chunk cannot be combined with --speculative-algorithm ${spec}; remove --enable-mixed-chunk from extraFlags`);
+    problems.push(problem("extraFlags", `--enable-mixed-chunk cannot be combined with --speculative-algorithm ${spec}`, "remove --enable-mixed-chunk from extraFlags"));
   }
+  return { problems, warnings };
+}
 
+/** GPU use, context length, watchdog and loader settings. */
+export function sizingFindings(flags: SglangFlags, host: SglangHostFacts): FlagFindings {
+  const problems: SglangFlagProblem[] = [];
+  const warnings: string[] = [];
   if (flags.tpSize === undefined && host.gpuCount !== undefined && host.gpuCount > 1) {
     warnings.push(`--tp-size is unset, so SGLang uses 1 GPU of ${host.gpuCount}; set tpSize`);
   }
@@ -513,29 +599,45 @@ export function validateSglangFlags(
     warnings.push(`--context-length ${flags.contextLength} is below 128K; long thinking traces may be truncated`);
   }
   if (flags.watchdogTimeout !== undefined && !(typeof flags.watchdogTimeout === "number" && flags.watchdogTimeout > 0)) {
-    errors.push(`--watchdog-timeout ${flags.watchdogTimeout} must be a positive number of seconds (recipes use >= 1200)`);
+    problems.push(flagProblem("watchdogTimeout", `--watchdog-timeout ${flags.watchdogTimeout} must be a positive number of seconds`, "recipes use >= 1200"));
   }
-  if (flags.modelLoaderExtraConfig !== undefined) {
-    const raw: unknown = flags.modelLoaderExtraConfig;
-    if (typeof raw === "string") {
-      try {
-        JSON.parse(raw);
-      } catch {
-        errors.push(`--model-loader-extra-config ${raw} is not valid JSON; pass an object such as {"enable_multithread_load": true}`);
-      }
-    } else if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
-      errors.push(`--model-loader-extra-config must be a JSON object; got ${JSON.stringify(raw)}`);
+  const loaderProblem = modelLoaderConfigProblem(flags.modelLoaderExtraConfig);
+  if (loaderProblem !== undefined) problems.push(loaderProblem);
+  return { problems, warnings };
+}
+
+/** `--model-loader-extra-config` must be a JSON object (given as one, or as its text). */
+export function modelLoaderConfigProblem(raw: unknown): SglangFlagProblem | undefined {
+  const fix = `pass an object such as {"enable_multithread_load": true}`;
+  if (raw === undefined) return undefined;
+  if (typeof raw === "string") {
+    try {
+      JSON.parse(raw);
+      return undefined;
+    } catch {
+      return flagProblem("modelLoaderExtraConfig", `--model-loader-extra-config ${raw} is not valid JSON`, fix);
     }
   }
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+    return flagProblem("modelLoaderExtraConfig", `--model-loader-extra-config must be a JSON object, got ${JSON.stringify(raw)}`, fix);
+  }
+  return undefined;
+}
 
-  // Free-form extras.
+/** Free-form extra tokens: no secrets, no duplicates of typed flags, no whitespace inside a token; unknown or deprecated names warn. */
+export function extraFlagFindings(flags: SglangFlags, extraFlags: readonly string[]): FlagFindings {
+  const problems: SglangFlagProblem[] = [];
+  const warnings: string[] = [];
   const typedFlags = new Map(FLAG_TABLE.map((s) => [s.flag, s.key] as const));
   for (const token of extraFlags) {
     const secret = secretFlagProblem(token);
     if (secret !== undefined) {
-      errors.push(
-        `${token.split("=")[0]} must not be passed in extraFlags: it ${secret}, and argv is stored in state and visible in docker inspect and ps; ` +
+      problems.push(
+        problem(
+          "extraFlags",
+          `${token.split("=")[0]} must not be passed in extraFlags: it ${secret}, and argv is stored in state and visible in docker inspect and ps`,
           "set the component's apiKey (a secret, config sglangApiKey) instead",
+        ),
       );
     }
   }
@@ -544,31 +646,29 @@ export function validateSglangFlags(
     const key = typedFlags.get(name);
     if (key !== undefined) {
       if (flags[key] !== undefined) {
-        errors.push(`${name} is set both by the preset/overrides (${key}=${JSON.stringify(flags[key])}) and in extraFlags; set it once, via flagOverrides.${key}`);
+        problems.push(problem("extraFlags", `${name} is set both by the preset/overrides (${key}=${JSON.stringify(flags[key])}) and in extraFlags`, `set it once, via flagOverrides.${key}`));
       }
       continue;
     }
-    const replacement = deprecatedFlagReplacement(name);
-    if (replacement !== undefined) {
-      warnings.push(`extra flag ${name} is deprecated in SGLang ${SGLANG_RELEASE_VERSION}${replacement === null ? "" : `; use ${replacement}`}`);
-    } else if (!(SGLANG_RELEASE.serverFlags as readonly string[]).includes(name)) {
-      warnings.push(`extra flag ${name} is not a server flag of SGLang ${SGLANG_RELEASE_VERSION}; it is passed through unchanged, check the spelling against the pinned image's --help`);
-    }
+    const warning = unmodelledFlagWarning(name);
+    if (warning !== undefined) warnings.push(warning);
   }
   for (const token of extraFlags) {
     if (/\s/.test(token) && token.startsWith("--")) {
-      errors.push(`extra flag token "${token}" contains whitespace; pass the flag and its value as separate tokens, e.g. ["--cuda-graph-max-bs", "64"]`);
+      problems.push(problem("extraFlags", `extra flag token "${token}" contains whitespace`, `pass the flag and its value as separate tokens, e.g. ["--cuda-graph-max-bs", "64"]`));
     }
   }
-
-  return { errors, warnings };
+  return { problems, warnings };
 }
 
-function checkEnum(errors: string[], release: string, flag: string, value: string | undefined, allowed: readonly string[]): void {
-  if (value !== undefined && !allowed.includes(value)) {
-    errors.push(`${flag} "${value}" is not accepted by ${release} (the conformance-checked release); use one of: ${allowed.join(", ")}`);
-  }
+/** The warning for an extra flag this release deprecates or does not have; undefined for a current server flag. */
+function unmodelledFlagWarning(name: string): string | undefined {
+  const replacement = deprecatedFlagReplacement(name);
+  if (replacement !== undefined) return `extra flag ${name} is deprecated in SGLang ${SGLANG_RELEASE_VERSION}${replacement === null ? "" : `; use ${replacement}`}`;
+  if ((SGLANG_RELEASE.serverFlags as readonly string[]).includes(name)) return undefined;
+  return `extra flag ${name} is not a server flag of SGLang ${SGLANG_RELEASE_VERSION}; it is passed through unchanged, check the spelling against the pinned image's --help`;
 }
+
 
 /**
  * SGLang 0.5.14's mamba radix-cache rules for the Qwen3.5 architecture on SM100 (B200), as
@@ -581,7 +681,7 @@ function checkEnum(errors: string[], release: string, flag: string, value: strin
  *   is refused and `--mamba-track-interval` (256) must be at least the draft-token count.
  * Nothing applies with `--disable-radix-cache`.
  */
-export function mambaRadixCacheProblems(flags: SglangFlags, extraFlags: readonly string[]): string[] {
+export function mambaRadixCacheProblems(flags: SglangFlags, extraFlags: readonly string[]): SglangFlagProblem[] {
   if (extraFlagValue(extraFlags, "--disable-radix-cache") !== undefined) return [];
   const fromExtra = extraFlagValue(extraFlags, "--mamba-radix-cache-strategy") ?? extraFlagValue(extraFlags, "--mamba-scheduler-strategy");
   const chosen = flags.mambaRadixCacheStrategy ?? (typeof fromExtra === "string" ? fromExtra : "auto");
@@ -593,30 +693,33 @@ export function mambaRadixCacheProblems(flags: SglangFlags, extraFlags: readonly
   const strategy = chosen === "auto" ? ((!overlapOff || (pageSize ?? 1) > 1) && extraBufferSupported ? "extra_buffer" : "no_buffer") : chosen;
   const where = `SGLang ${SGLANG_RELEASE_VERSION} refuses it at start`;
   const named = chosen === "auto" ? `--mamba-radix-cache-strategy auto (resolves to ${strategy} here)` : `--mamba-radix-cache-strategy ${chosen}`;
-  const problems: string[] = [];
+  const problems: SglangFlagProblem[] = [];
   if (strategy === "no_buffer") {
     const trtllm = flags.attentionBackend === "trtllm_mha" || (flags.attentionBackend === undefined && flags.speculativeAlgorithm !== undefined);
     if (trtllm) {
       problems.push(
-        `${named} cannot run with the trtllm_mha attention backend${flags.attentionBackend === undefined ? " (SGLang picks it on B200 when speculative decoding is on)" : ""}; ${where}. ` +
-          `Fix: set mambaRadixCacheStrategy: "extra_buffer", or attentionBackend: "triton"`,
+        flagProblem(
+          "mambaRadixCacheStrategy",
+          `${named} cannot run with the trtllm_mha attention backend${flags.attentionBackend === undefined ? " (SGLang picks it on B200 when speculative decoding is on)" : ""}; ${where}`,
+          `set mambaRadixCacheStrategy: "extra_buffer", or attentionBackend: "triton"`,
+        ),
       );
     }
-    if (!overlapOff) problems.push(`${named} needs --disable-overlap-schedule; ${where}. Fix: add "--disable-overlap-schedule" to extraFlags, or use "extra_buffer"`);
-    if (pageSize !== undefined && pageSize > 1) problems.push(`${named} needs --page-size 1 (got ${pageSize}); ${where}. Fix: remove --page-size or use "extra_buffer"`);
+    if (!overlapOff) problems.push(flagProblem("mambaRadixCacheStrategy", `${named} needs --disable-overlap-schedule; ${where}`, `add "--disable-overlap-schedule" to extraFlags, or use "extra_buffer"`));
+    if (pageSize !== undefined && pageSize > 1) problems.push(flagProblem("mambaRadixCacheStrategy", `${named} needs --page-size 1 (got ${pageSize}); ${where}`, `remove --page-size or use "extra_buffer"`));
   } else if (strategy === "extra_buffer" || strategy === "extra_buffer_lazy") {
     if (!extraBufferSupported) {
-      problems.push(`${named} needs --linear-attn-backend triton (got ${String(linearRaw)}); ${where}. Fix: remove --linear-attn-backend or use "no_buffer"`);
+      problems.push(flagProblem("mambaRadixCacheStrategy", `${named} needs --linear-attn-backend triton (got ${String(linearRaw)}); ${where}`, `remove --linear-attn-backend or use "no_buffer"`));
     }
     if (flags.speculativeAlgorithm !== undefined) {
       if (strategy === "extra_buffer_lazy") {
-        problems.push(`${named} cannot be combined with --speculative-algorithm ${flags.speculativeAlgorithm}; ${where}. Fix: use "extra_buffer"`);
+        problems.push(flagProblem("mambaRadixCacheStrategy", `${named} cannot be combined with --speculative-algorithm ${flags.speculativeAlgorithm}; ${where}`, `use "extra_buffer"`));
       }
       const trackRaw = extraFlagValue(extraFlags, "--mamba-track-interval");
       const track = typeof trackRaw === "string" ? Number(trackRaw) : 256;
       const draft = flags.speculativeNumDraftTokens;
       if (draft !== undefined && Number.isFinite(track) && track < draft) {
-        problems.push(`--mamba-track-interval ${track} is below --speculative-num-draft-tokens ${draft}; ${where}. Fix: raise --mamba-track-interval to at least ${draft}`);
+        problems.push(problem("extraFlags", `--mamba-track-interval ${track} is below --speculative-num-draft-tokens ${draft}; ${where}`, `raise --mamba-track-interval to at least ${draft}`));
       }
     }
   }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   extraFlagValue,
+  gpuFitProblems,
   overridesFromFlagNames,
   renderSglangArgv,
   resolveSglangFlags,
@@ -91,6 +92,36 @@ describe("overrides and rendering", () => {
 describe("validation", () => {
   const seed = resolveSglangFlags("seed");
   const errorsOf = (flags: SglangFlags, extra: string[] = [], gpuCount = 8) => validateSglangFlags(flags, extra, { gpuCount }).errors;
+
+  it("reports each problem structured: the setting it is about, the value seen, the fix; the printed text is message; fix", () => {
+    const v = validateSglangFlags({ ...seed, servedModelName: "qwen:lora", tpSize: 3 }, ["--api-key", "x"], { gpuCount: 8 });
+    expect(v.problems.map((p) => p.key)).toEqual(["flagOverrides.servedModelName", "flagOverrides.tpSize", "extraFlags"]);
+    expect(v.problems[0]).toEqual({
+      key: "flagOverrides.servedModelName",
+      message: '--served-model-name "qwen:lora" contains ":", which SGLang reserves for LoRA adapters (model:adapter)',
+      fix: 'use a name without ":", e.g. "qwen-lora"',
+    });
+    expect(v.problems[1]).toMatchObject({ message: "--tp-size 3 does not divide the host's 8 GPUs", fix: "use a divisor of 8 (e.g. 2)" });
+    expect(v.errors).toEqual(v.problems.map((p) => `${p.message}; ${p.fix}`));
+  });
+
+  it("keys the GPU fit to the tp size, so a late GPU count checks only it (no text filter)", () => {
+    expect(gpuFitProblems({ ...seed, tpSize: 8, dpSize: 2 }, [], 8).map((p) => p.key)).toEqual(["flagOverrides.tpSize"]);
+    expect(gpuFitProblems({ ...seed, tpSize: 8 }, ["--enable-dp-attention"], 4)[0].message).toBe("--tp-size 8 needs 8 GPUs but the host has 4");
+    expect(gpuFitProblems({ ...seed, tpSize: 4, dpSize: 2 }, [], 8)).toEqual([]);
+    // Not about the GPUs: left to the plan-time validation.
+    expect(gpuFitProblems({ ...seed, tpSize: 8, dpSize: 3 }, ["--enable-dp-attention"], 8)).toEqual([]);
+  });
+
+  it("keys mamba radix-cache problems to the strategy flag, and the track interval to extraFlags", () => {
+    const mtp = resolveSglangFlags("b200");
+    expect(validateSglangFlags({ ...seed, mambaRadixCacheStrategy: "no_buffer" }).problems).toEqual([
+      expect.objectContaining({ key: "flagOverrides.mambaRadixCacheStrategy", fix: 'add "--disable-overlap-schedule" to extraFlags, or use "extra_buffer"' }),
+    ]);
+    expect(validateSglangFlags(mtp, ["--mamba-track-interval", "2"]).problems).toEqual([
+      expect.objectContaining({ key: "extraFlags", fix: "raise --mamba-track-interval to at least 4" }),
+    ]);
+  });
 
   it("returns ALL errors together, each naming flag, value and fix", () => {
     const errors = errorsOf({ ...seed, servedModelName: "qwen:lora", memFractionStatic: 1.2, port: 70000, toolCallParser: "qwen4" });
