@@ -23,6 +23,7 @@
  * lines, and a final `READY ...` line.
  */
 import { BASH_WORKDIR_WITH_AUTH_HEADER, bashPrologueReadingSecret, shellQuote } from "../shell";
+import { problem, renderProblem, type Problem } from "./problem";
 
 /** Options for `renderReadinessGateScript`. */
 export interface ReadinessGateOptions {
@@ -54,20 +55,34 @@ export interface ReadinessGateOptions {
   readonly completionTimeoutSeconds?: number;
 }
 
-/** Pure validation. */
-export function validateReadinessGate(opts: ReadinessGateOptions): string[] {
-  const errors: string[] = [];
-  if (!/^https?:\/\/[^\s'"]+$/.test(opts.baseUrl)) errors.push(`readiness baseUrl "${opts.baseUrl}" must be an http(s) URL without spaces or quotes`);
+/** Which gate option a problem is about. */
+export type ReadinessOptionKey = "baseUrl" | "servedModelName" | "timeoutSeconds" | "pollIntervalSeconds" | "progressEverySeconds" | "completionTimeoutSeconds";
+
+/** Pure validation, structured. */
+export function readinessGateProblems(opts: ReadinessGateOptions): Problem<ReadinessOptionKey>[] {
+  const problems: Problem<ReadinessOptionKey>[] = [];
+  if (!/^https?:\/\/[^\s'"]+$/.test(opts.baseUrl)) {
+    problems.push(problem("baseUrl", `readiness baseUrl "${opts.baseUrl}" must be an http(s) URL without spaces or quotes`, "use e.g. http://127.0.0.1:8000"));
+  }
   if (opts.servedModelName === "" || /["\\\n]/.test(opts.servedModelName)) {
-    errors.push(`readiness servedModelName ${JSON.stringify(opts.servedModelName)} must be non-empty without quotes, backslashes or newlines`);
+    problems.push(
+      problem("servedModelName", `readiness servedModelName ${JSON.stringify(opts.servedModelName)} must be non-empty without quotes, backslashes or newlines`, 'use a plain name such as "qwen"'),
+    );
   }
   for (const [k, v, min] of [
     ["timeoutSeconds", opts.timeoutSeconds, 1], ["pollIntervalSeconds", opts.pollIntervalSeconds, 1],
     ["progressEverySeconds", opts.progressEverySeconds, 1], ["completionTimeoutSeconds", opts.completionTimeoutSeconds, 1],
   ] as const) {
-    if (v !== undefined && !(Number.isInteger(v) && v >= min)) errors.push(`readiness ${k} ${v} must be a positive integer number of seconds`);
+    if (v !== undefined && !(Number.isInteger(v) && v >= min)) {
+      problems.push(problem(k, `readiness ${k} ${v} must be a positive integer number of seconds`, "use whole seconds >= 1, or leave it unset for the default"));
+    }
   }
-  return errors;
+  return problems;
+}
+
+/** The gate options' problems as printed. */
+export function validateReadinessGate(opts: ReadinessGateOptions): string[] {
+  return readinessGateProblems(opts).map(renderProblem);
 }
 
 /** The gate script (bash). Reads the API key (possibly empty) from stdin. */

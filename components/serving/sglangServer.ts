@@ -32,6 +32,7 @@ import {
 import { hostCommand, hostDockerProvider, type HostCommandTransform } from "../host/hostCommand";
 import { contentRef, pinnedPullRef } from "../image";
 import { renderReadinessGateScript } from "./readinessGate";
+import { renderProblem } from "./problem";
 import type { SglangFlagOverrides, SglangPresetName } from "./sglangArgs";
 import { checkGpuFit, type Duration, planServing, servingSpecHash, type ServingPlan, type ServingPlanInput } from "./servingPlan";
 import { buildTimeline, criticalPath, type CriticalPath, type TimelinePhase } from "./timeline";
@@ -330,7 +331,7 @@ export class SglangServer extends pulumi.ComponentResource {
     const extraFlags = args.extraFlags ?? [];
     // GPU fit when the count is only known later: fail the dependent children, loudly.
     const gpuChecked: pulumi.Output<number> = pulumi.output(args.gpuCount).apply((n) => {
-      const fit = checkGpuFit(plan.flags, extraFlags, n);
+      const fit = checkGpuFit(plan.flags, extraFlags, n).map(renderProblem);
       if (fit.length > 0) throw new pulumi.ResourceError(`invalid serving configuration:\n- ${fit.join("\n- ")}`, this, true);
       return n;
     });

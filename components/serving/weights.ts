@@ -33,6 +33,7 @@ import * as path from "node:path";
 import { CONTAINER_HF_HOME, type CacheMount, shellQuote } from "./containerSpec";
 import { bashPrologueReadingSecret } from "../shell";
 import { contentRefOf } from "../image";
+import { problem, renderProblem, type Problem } from "./problem";
 
 /** Default downloader image: small, has Python; pulled in seconds, in parallel with SGLang's. */
 export const DEFAULT_DOWNLOADER_IMAGE = "python:3.12-slim@sha256:229a2c5bfa27522db7815ea81f9bed70af17ccb9de9fc7ad142b1877b5830d36";
@@ -138,20 +139,34 @@ export function completionMarkerName(revision: string): string {
   return `.hgx-download-complete-${revision.replace(/[^A-Za-z0-9._-]/g, "_")}`;
 }
 
-/** Pure validation of the download options. */
-export function validateWeightsDownload(opts: WeightsDownloadOptions): string[] {
-  const errors: string[] = [];
+/** Which download option a problem is about. */
+export type WeightsOptionKey = "model" | "revision" | "progressIntervalSeconds" | "timeoutSeconds";
+
+/** Pure validation of the download options, structured. */
+export function weightsDownloadProblems(opts: WeightsDownloadOptions): Problem<WeightsOptionKey>[] {
+  const problems: Problem<WeightsOptionKey>[] = [];
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]*\/[A-Za-z0-9][A-Za-z0-9._-]*$/.test(opts.model)) {
-    errors.push(`weights model "${opts.model}" is not a Hugging Face repo id (org/name); pre-download only applies to hub models — set preDownload: false for a local path`);
+    problems.push(
+      problem("model", `weights model "${opts.model}" is not a Hugging Face repo id (org/name)`, "pre-download only applies to hub models — set preDownload: false for a local path"),
+    );
   }
   if (opts.revision !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._/-]*$/.test(opts.revision)) {
-    errors.push(`weights revision "${opts.revision}" is malformed; use a branch, tag or commit sha`);
+    problems.push(problem("revision", `weights revision "${opts.revision}" is malformed`, "use a branch, tag or commit sha"));
   }
   const interval = opts.progressIntervalSeconds ?? 30;
-  if (!(Number.isInteger(interval) && interval >= 1)) errors.push(`progressIntervalSeconds ${interval} must be a positive integer`);
+  if (!(Number.isInteger(interval) && interval >= 1)) {
+    problems.push(problem("progressIntervalSeconds", `progressIntervalSeconds ${interval} must be a positive integer`, "use whole seconds, e.g. 30 (the default)"));
+  }
   const timeout = opts.timeoutSeconds ?? 14400;
-  if (!(Number.isInteger(timeout) && timeout >= 60)) errors.push(`weights timeoutSeconds ${timeout} must be an integer >= 60`);
-  return errors;
+  if (!(Number.isInteger(timeout) && timeout >= 60)) {
+    problems.push(problem("timeoutSeconds", `weights timeoutSeconds ${timeout} must be an integer >= 60`, "use whole seconds, e.g. 14400 (the default, 4 h)"));
+  }
+  return problems;
+}
+
+/** The download options' problems as printed. */
+export function validateWeightsDownload(opts: WeightsDownloadOptions): string[] {
+  return weightsDownloadProblems(opts).map(renderProblem);
 }
 
 /**

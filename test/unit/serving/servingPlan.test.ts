@@ -73,6 +73,36 @@ describe("planServing", () => {
     expect(errors.join("\n")).toMatch(message);
   });
 
+  // Each problem names the setting it is about, so callers map keys instead of reading the text.
+  const keyed: Array<[Partial<ServingPlanInput>, string]> = [
+    [{ image: "lmsysorg/sglang:latest" }, "image"],
+    [{ preset: "h100" as never }, "preset"],
+    [{ flagOverrides: { servedModelName: "qwen:3" } }, "flagOverrides.servedModelName"],
+    [{ flagOverrides: { modelPath: "/models/qwen" } }, "flagOverrides.modelPath"],
+    [{ flagOverrides: { host: "127.0.0.1" } }, "flagOverrides.host"],
+    [{ flagOverrides: { dpSize: 2 } }, "flagOverrides.tpSize"],
+    [{ extraFlags: ["--api-key", "abc"] }, "extraFlags"],
+    [{ port: 65536 }, "port"],
+    [{ firewallAllowlist: ["my-laptop"] }, "firewallAllowlist"],
+    [{ containerName: "-sglang" }, "containerName"],
+    [{ cacheMountPath: "~/.cache" }, "cacheMountPath"],
+    [{ waitTimeout: "forever" }, "waitTimeout"],
+    [{ labels: { "hgx.stack": "x" } }, "labels"],
+    [{ weightsRevision: "bad rev" }, "weightsRevision"],
+  ];
+  it.each(keyed)("%o is a problem of %s", (change, key) => {
+    const { problems, errors } = planServing({ ...good, ...change });
+    expect(problems.map((p) => p.key)).toEqual([key]);
+    expect(problems[0].message).not.toBe("");
+    expect(errors).toEqual(problems.map((p) => (p.fix === "" ? p.message : `${p.message}; ${p.fix}`)));
+  });
+
+  it("splits the setting and value from the fix", () => {
+    expect(planServing({ ...good, port: 0 }).problems).toEqual([
+      { key: "port", message: "port 0 (host port) is out of range", fix: "use an integer in 1-65535 (default 8000)" },
+    ]);
+  });
+
   it("reports every problem of a config at once", () => {
     const { errors } = planServing({ ...good, image: "x:latest", port: 0, flagOverrides: { servedModelName: "a:b", memFractionStatic: 2 } });
     expect(errors).toHaveLength(4);
