@@ -33,13 +33,13 @@ import { hostCommand, hostDockerProvider, type HostCommandTransform } from "../h
 import { contentRef, pinnedPullRef } from "../image";
 import { renderReadinessGateScript } from "./readinessGate";
 import { renderProblem } from "./problem";
-import type { SglangFlagOverrides, SglangPresetName } from "./sglangArgs";
-import { checkGpuFit, type Duration, planServing, servingSpecHash, type ServingPlan, type ServingPlanInput } from "./servingPlan";
+import { checkGpuFit, planServing, servingSpecHash, type ServingPlan, type ServingPlanInput, type ServingSettings } from "./servingPlan";
 import { buildTimeline, criticalPath, type CriticalPath, type TimelinePhase } from "./timeline";
 import { bootImageFrom, renderBootWaitScript } from "../host/bootWork";
 import { DEFAULT_DOWNLOADER_IMAGE, downloaderImageFrom, isCommitRevision, loadRevisionFlags, renderWeightsDownloadScript, weightsCommitFrom, type WeightsDownloadOptions } from "./weights";
 
-export interface SglangServerArgs {
+/** The server component's args: the plain serving settings (`ServingSettings`, shared with the plan's input) and what only the component needs. */
+export interface SglangServerArgs extends ServingSettings {
   /** How to reach the host (from HgxHost): SSH, or this machine. */
   readonly connection: HostConnection;
   /**
@@ -50,59 +50,11 @@ export interface SglangServerArgs {
   /** GPUs on the host; tp x dp must fit. Checked now when plain, else once known. */
   readonly gpuCount: pulumi.Input<number>;
   /**
-   * Persistent filesystem on the host (e.g. `/lambda/nfs/<name>`). When set, the HF cache is the
-   * host directory `<cacheMountPath>/huggingface` and survives the instance; otherwise a named
-   * Docker volume holds it. Plain, because it decides whether a volume child exists.
-   * @default undefined (named Docker volume)
-   */
-  readonly cacheMountPath?: string;
-  /**
-   * Pinned SGLang image, e.g. `lmsysorg/sglang:v0.5.9-cu129` (optionally `@sha256:<digest>`).
-   * @example "lmsysorg/sglang:v0.5.9-cu129"
-   */
-  readonly image: string;
-  /**
    * What to pull when it is not `image` itself: the digest (`repo@sha256:...`) another replica resolved `image`
    * to, so every replica runs one build however the tag moves. `image` still decides the plan (flags, checks).
    * @default image
    */
   readonly pullImage?: pulumi.Input<string>;
-  /**
-   * Accept a floating `:latest`/untagged image. Only for throw-away experiments.
-   * @default false
-   */
-  readonly allowLatest?: boolean;
-  /**
-   * Flag preset: `seed` reproduces the seed's launch line exactly; `b200` is tuned for 8x B200.
-   * @default "b200"
-   */
-  readonly preset?: SglangPresetName;
-  /**
-   * Typed flags merged over the preset; `undefined` removes a preset flag.
-   * @default {}
-   * @example
-   * ```ts
-   * { memFractionStatic: 0.82, contextLength: 131072 }
-   * ```
-   */
-  readonly flagOverrides?: SglangFlagOverrides;
-  /**
-   * Free-form argv tokens appended after the typed flags (unknown flags produce a warning).
-   * @default []
-   * @example ["--cuda-graph-max-bs", "64"]
-   */
-  readonly extraFlags?: readonly string[];
-  /**
-   * Port published on the host.
-   * @default 8000
-   */
-  readonly port?: number;
-  /**
-   * CIDRs allowed through the host firewall. Non-empty publishes the port on 0.0.0.0; empty
-   * keeps it on 127.0.0.1 (reach it from the host or through an SSH tunnel).
-   * @default []
-   */
-  readonly firewallAllowlist?: readonly string[];
   /**
    * Hugging Face token (a secret), for gated models; never in argv, state in plain text or logs. It
    * goes to the weights step; the server container gets it only without `preDownload` (when it
@@ -116,67 +68,15 @@ export interface SglangServerArgs {
    */
   readonly apiKey?: pulumi.Input<string>;
   /**
-   * Docker health-check start period: failures in this window don't count.
-   * @default "60 minutes"
-   */
-  readonly healthStartPeriod?: Duration;
-  /**
-   * How long `pulumi up` waits for the container to become healthy.
-   * @default "90 minutes"
-   */
-  readonly waitTimeout?: Duration;
-  /**
-   * Upper bound for the readiness gate after the container is healthy.
-   * @default "15 minutes"
-   */
-  readonly readinessTimeout?: Duration;
-  /**
-   * Extra labels on the container (keys must not start with "hgx.").
-   * @default {}
-   */
-  readonly labels?: Readonly<Record<string, string>>;
-  /**
-   * Container name on the host.
-   * @default `hgx-${stack}-sglang`
-   */
-  readonly containerName?: string;
-  /**
-   * Named volume for the HF cache when there is no `cacheMountPath`.
-   * @default `hgx-${stack}-hf-cache`
-   */
-  readonly cacheVolumeName?: string;
-  /**
    * Keep the cache volume on `pulumi destroy` (an existing on-prem host keeps its ~800 GB).
    * @default false
    */
   readonly retainCache?: boolean;
   /**
-   * Pre-download the weights in parallel with the image pull (off for a local path or the simulator).
-   * @default true
-   */
-  readonly preDownload?: boolean;
-  /**
-   * Model revision to pre-download.
-   * @default "main"
-   */
-  readonly weightsRevision?: string;
-  /**
    * Image that runs `hf download`.
    * @default DEFAULT_DOWNLOADER_IMAGE (`python:3.12-slim@sha256:...`)
    */
   readonly downloaderImage?: string;
-  /**
-   * Whether the engine is a GPU host (`--gpus all`, unlimited memlock). False only for the
-   * SGLang simulator on a GPU-less engine (the `local` stack).
-   * @default true
-   */
-  readonly gpuHost?: boolean;
-  /**
-   * TEST RIG ONLY: no `--ulimit memlock=-1` (config `testRigOmitMemlockUlimit`), for an engine
-   * whose kernel caps memlock. Real GPU hosts need the unlimited memlock.
-   * @default false
-   */
-  readonly omitMemlockUlimit?: boolean;
   /**
    * Resources the container waits for (beyond the host and the weights): a rolling change's drain step,
    * so the old container is replaced only once the router stopped sending it requests. The image pull
@@ -184,12 +84,6 @@ export interface SglangServerArgs {
    * @default []
    */
   readonly containerAfter?: readonly pulumi.Resource[];
-  /**
-   * Publish the port on 0.0.0.0 even without a firewall allowlist: a worker behind a router on another
-   * host (the host firewall admits that host only).
-   * @default false
-   */
-  readonly publish?: boolean;
   /**
    * Boot work on the host (components/host/bootWork.ts): before its own pull and download, the server
    * waits in `dir` for the boot-time ones still running and skips what they finished. `expected`: the
