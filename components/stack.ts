@@ -31,10 +31,11 @@ import {
   workerRouteFor,
   workerUrlFor,
   type RolloutKey,
+  type RouterProblemKey,
   type SglangRouterArgs,
 } from "./router";
 import { HostKeyPair } from "./host/lambda/hostKeyPair";
-import { cacheMountFor, overridesFromFlagNames, planServing, servingPlanInputFor, servingSpecHash, SglangServer, type SglangServerArgs } from "./serving";
+import { cacheMountFor, overridesFromFlagNames, planServing, renderProblem, servingPlanInputFor, servingSpecHash, SglangServer, type ServingProblemKey, type SglangServerArgs } from "./serving";
 import { bootWorkPart } from "./host/bootWork";
 import type { CloudConfigPart } from "./host/lambda/cloudInit";
 import { hostCommand } from "./host/hostCommand";
@@ -78,32 +79,52 @@ export const servingConfigCheck: ConfigCheck = (config) => {
   }
   // Exactly the plan the SglangServer component will build, with the GPUs the config promises.
   const plannedHost: ServerHostFacts = { connection: { kind: "local" }, readyAt: "", gpuCount: config.gpuCount };
-  const { errors } = planServing(
+  const { problems: planned } = planServing(
     servingPlanInputFor({ ...serverArgsFor(config, "validation", plannedHost), gpuCount: config.gpuCount }, config),
   );
-  for (const message of errors) {
-    const key = /^weights model/.test(message)
-      ? "sglangModel"
-      : /image/i.test(message)
-        ? "sglangImage"
-        : /served-model-name|servedModelName/.test(message)
-          ? "sglangServedModelName"
-          : /extraFlags|extra flag/.test(message)
-            ? "sglangExtraArgs"
-            : "sglangFlags";
-    problems.push({ key, message });
-  }
+  for (const p of planned) problems.push({ key: SERVING_CONFIG_KEYS[p.key] ?? "sglangFlags", message: renderProblem(p) });
   return problems;
+};
+
+/**
+ * The config key that sets each serving setting a planner problem names (the flags not listed here are
+ * `sglangFlags` entries). A lookup on the problem's key, never on its text.
+ */
+const SERVING_CONFIG_KEYS: Partial<Readonly<Record<ServingProblemKey, ConfigKey>>> = {
+  image: "sglangImage",
+  allowLatest: "sglangAllowLatest",
+  preset: "sglangPreset",
+  "flagOverrides.modelPath": "sglangModel",
+  "flagOverrides.servedModelName": "sglangServedModelName",
+  extraFlags: "sglangExtraArgs",
+  port: "sglangPort",
+  firewallAllowlist: "lambdaFirewallAllowlist",
+  cacheMountPath: "hfCachePath",
+  cacheVolumeName: "hfCacheVolume",
+  weightsRevision: "hfRevision",
+  healthStartPeriod: "sglangHealthStartPeriod",
+  waitTimeout: "sglangStartupTimeout",
+};
+
+/** The config key that sets each router plan input (the fix names it). */
+const ROUTER_CONFIG_KEYS: Readonly<Record<RouterProblemKey, ConfigKey>> = {
+  image: "routerImage",
+  port: "routerPort",
+  metricsPort: "routerMetricsPort",
+  policy: "routerPolicy",
+  healthCheckIntervalSeconds: "routerHealthCheckInterval",
+  workerStartupTimeoutSeconds: "sglangStartupTimeout",
+  requestTimeoutSeconds: "benchmarkTimeout",
 };
 
 /** The router's settings checked by the router layer's own planner (image pin, ports, policy), when there is a router. */
 export const routerConfigCheck: ConfigCheck = (config) => {
   if (!routed(config)) return [];
   const input = routerPlanInputFor({ ...routerArgsFor(config, { connection: { kind: "local" }, readyAt: "", gpuCount: 0 }, []), apiKey: config.sglang.apiKey.present }, config);
-  return planRouter(input).errors.map((message) => ({
-    key: /image/.test(message) ? "routerImage" : /policy/.test(message) ? "routerPolicy" : /metricsPort/.test(message) ? "routerMetricsPort" : "routerPort",
-    message: `${message}. Fix: pulumi config set ${PROJECT}:${/image/.test(message) ? "routerImage <repository:tag>" : "<key> <value>"}`,
-  }));
+  return planRouter(input).problems.map((p) => {
+    const key = ROUTER_CONFIG_KEYS[p.key];
+    return { key, message: `${p.message}. Fix: ${p.fix}: pulumi config set ${PROJECT}:${key} ${key === "routerImage" ? "<repository:tag>" : "<value>"}` };
+  });
 };
 
 /** Parses raw config with every layer's checks (pure: used by tests and by `loadStackConfig`). */

@@ -16,6 +16,7 @@ import { createHash } from "node:crypto";
 import { healthProbeCommand, type ContainerSpec } from "../serving/containerSpec";
 import { parseImageRef } from "../image";
 import { SGLANG_RELEASE_CHOICES } from "../serving/sglangArgs";
+import { problem, renderProblem, type Problem } from "../serving/problem";
 
 /**
  * The sglang-router releases whose argument parsing the conformance suite (scripts/conformance, run by
@@ -127,30 +128,54 @@ export function renderRouterArgv(input: RouterPlanInput): string[] {
   ];
 }
 
-/** Pure validation of everything the plan renders. */
-export function validateRouterPlan(input: RouterPlanInput): string[] {
-  const errors: string[] = [];
+/** Which router setting a problem is about: the inputs the plan checks. */
+export type RouterProblemKey = keyof Pick<
+  RouterPlanInput,
+  "image" | "port" | "metricsPort" | "policy" | "healthCheckIntervalSeconds" | "workerStartupTimeoutSeconds" | "requestTimeoutSeconds"
+>;
+export type RouterProblem = Problem<RouterProblemKey>;
+
+/** Pure validation of everything the plan renders, structured. */
+export function routerPlanProblems(input: RouterPlanInput): RouterProblem[] {
+  const problems: RouterProblem[] = [];
   const ref = parseImageRef(input.image);
-  if (!/^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}$/.test(input.image) || ((ref.tag === undefined || ref.tag === "latest") && ref.digest === undefined))
-    errors.push(`router image "${input.image}" is not pinned (repository:tag or @sha256:digest, no latest)`);
+  if (!/^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}$/.test(input.image) || ((ref.tag === undefined || ref.tag === "latest") && ref.digest === undefined)) {
+    problems.push(
+      problem("image", `router image "${input.image}" is not pinned (repository:tag or @sha256:digest, no latest)`, `pin a release, e.g. "lmsysorg/sglang:v${SGLANG_RELEASE_CHOICES.versions.sglang}" (optionally "@sha256:<digest>")`),
+    );
+  }
   for (const [name, port] of [["port", input.port], ["metricsPort", input.metricsPort]] as const)
-    if (!(Number.isInteger(port) && port >= 1024 && port <= 65535)) errors.push(`router ${name} ${port} must be an integer in 1024-65535`);
-  if (input.port === input.metricsPort) errors.push(`router port and metricsPort are both ${input.port}`);
+    if (!(Number.isInteger(port) && port >= 1024 && port <= 65535)) problems.push(problem(name, `router ${name} ${port} must be an integer in 1024-65535`, "pick a free unprivileged port"));
+  if (input.port === input.metricsPort) problems.push(problem("metricsPort", `router port and metricsPort are both ${input.port}`, "give the metrics their own port"));
   if (!(ROUTER_POLICY_NAMES as readonly string[]).includes(input.policy))
-    errors.push(`router policy "${input.policy}" is not one of ${ROUTER_POLICY_NAMES.join(", ")}`);
+    problems.push(problem("policy", `router policy "${input.policy}" is not one of ${ROUTER_POLICY_NAMES.join(", ")}`, "pick one of them (cache_aware keeps a prompt prefix on one worker)"));
   for (const [name, v] of [
     ["healthCheckIntervalSeconds", input.healthCheckIntervalSeconds],
     ["workerStartupTimeoutSeconds", input.workerStartupTimeoutSeconds],
     ["requestTimeoutSeconds", input.requestTimeoutSeconds],
   ] as const)
-    if (!(Number.isInteger(v) && v >= 1)) errors.push(`router ${name} ${v} must be a whole number of seconds >= 1`);
-  return errors;
+    if (!(Number.isInteger(v) && v >= 1)) problems.push(problem(name, `router ${name} ${v} must be a whole number of seconds >= 1`, "use whole seconds, at least 1"));
+  return problems;
+}
+
+/** The router plan's problems as printed. */
+export function validateRouterPlan(input: RouterPlanInput): string[] {
+  return routerPlanProblems(input).map(renderProblem);
+}
+
+/** A router plan, or every problem that stopped it. */
+export interface RouterPlanResult {
+  readonly plan?: RouterPlan;
+  /** The problems, structured (the stack maps `key` to its config key). */
+  readonly problems: RouterProblem[];
+  /** The problems as printed (`renderProblem`). */
+  readonly errors: string[];
 }
 
 /** Builds the plan or reports every problem. */
-export function planRouter(input: RouterPlanInput): { plan?: RouterPlan; errors: string[] } {
-  const errors = validateRouterPlan(input);
-  if (errors.length > 0) return { errors };
+export function planRouter(input: RouterPlanInput): RouterPlanResult {
+  const problems = routerPlanProblems(input);
+  if (problems.length > 0) return { problems, errors: problems.map(renderProblem) };
   const argv = renderRouterArgv(input);
   const spec: ContainerSpec = {
     name: input.containerName,
@@ -180,6 +205,7 @@ export function planRouter(input: RouterPlanInput): { plan?: RouterPlan; errors:
     stopGraceSeconds: 30,
   };
   return {
+    problems: [],
     errors: [],
     plan: {
       spec,

@@ -7,3 +7,4 @@ export * from "./readinessGate";
 export * from "./timeline";
 export * from "./servingPlan";
 export * from "./sglangServer";
+export * from "./problem";

@@ -16,7 +16,7 @@ import { workerRouteFor } from "../../../components/router/tunnel";
 import { renderDockerRunCommand, toContainerArgs } from "../../../components/serving/containerSpec";
 import { type RawConfig } from "../../../components/config";
 import { configProblems as problems } from "../../fixtures/configProblems";
-import { hostArgsFor, parseWithLayerChecks, replicaPort, routerArgsFor, routerHostArgsFor, routerSourceCidr, scalingEfficiencyOf } from "../../../components/stack";
+import { hostArgsFor, parseWithLayerChecks, replicaPort, routerArgsFor, routerConfigCheck, routerHostArgsFor, routerSourceCidr, scalingEfficiencyOf } from "../../../components/stack";
 
 const base: RouterPlanInput = {
   image: "lmsysorg/sglang:v0.5.14",
@@ -81,6 +81,16 @@ describe("planRouter", () => {
     expect(errors.join("\n")).toMatch(/both 80/);
     expect(errors.join("\n")).toMatch(/policy "fastest"/);
     expect(errors.join("\n")).toMatch(/healthCheckIntervalSeconds 0/);
+  });
+
+  it("names each problem's setting, so the stack maps it to a config key without reading the text", () => {
+    const { problems } = planRouter({ ...base, port: 80, policy: "fastest" as RouterPlanInput["policy"] });
+    expect(problems.map((p) => p.key)).toEqual(["port", "policy"]);
+    expect(problems[0]).toEqual({ key: "port", message: "router port 80 must be an integer in 1024-65535", fix: "pick a free unprivileged port" });
+    const c = parseWithLayerChecks({ hostMode: "local", replicas: "2", sglangImage: "hgx/sglang-sim:local", routerImage: "hgx/sglang-router:local", sglangApiKey: "s" }, { stack: "t" });
+    const found = routerConfigCheck({ ...c, router: { ...c.router, port: 80, policy: "fastest" as typeof c.router.policy } });
+    expect(found.map((p) => p.key)).toEqual(["routerPort", "routerPolicy"]);
+    expect(found[1].message).toMatch(/^router policy "fastest" is not one of .*\. Fix: pick one of them .*: pulumi config set hgx-inference:routerPolicy <value>$/);
   });
 
   it("reaches the worker on its own host through loopback, the others at their address", () => {
