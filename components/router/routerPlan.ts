@@ -195,7 +195,8 @@ export function planRouter(input: RouterPlanInput): RouterPlanResult {
     restart: "unless-stopped",
     labels: { "hgx.project": input.project, "hgx.stack": input.stack, "hgx.component": "router" },
     healthcheck: {
-      test: ["CMD-SHELL", healthProbeCommand(input.port)],
+      // The router answers /health itself, as the workers do.
+      test: ["CMD-SHELL", healthProbeCommand(input.port, "/health")],
       intervalSeconds: 10,
       timeoutSeconds: 10,
       retries: 3,

@@ -1,35 +1,28 @@
 /**
- * ONE neutral description of the SGLang container, and the two things derived from it:
+ * ONE engine-neutral description of a server container, and the two things derived from it:
  * the `@pulumi/docker` ContainerArgs (what Pulumi creates) and the equivalent `docker run`
  * line (what a human pastes when debugging on the host). Deriving both from the same spec is
- * what keeps them from drifting apart; the integration test runs the `docker run` line.
+ * what keeps them from drifting apart; the integration test runs the `docker run` line. What is
+ * engine-specific (launcher, API-key flag, health path) comes from the `ServingEngine` passed in.
  *
  * Secrets: the spec carries only the NAMES of secret env vars. Their values travel separately
  * (a Pulumi secret for ContainerArgs; the unmasked `docker run` variant, never stored).
  *
- * How the API key reaches SGLang: SGLang only reads `--api-key` from argv. Putting the value
+ * How the API key reaches the server: SGLang only reads `--api-key` from argv. Putting the value
  * into argv would store it in Pulumi state, `docker inspect` and the `docker run` line. So the
- * container runs a tiny `sh -c` wrapper that appends `--api-key "$SGLANG_API_KEY"` at exec
- * time, with the value delivered as a (secret) env var. What is stored is the literal text
- * `$SGLANG_API_KEY`. Trade-off: the expanded value is visible in the server process's own
+ * container runs a tiny `sh -c` wrapper (`apiKeyWrapperScript`) that appends the engine's key flag
+ * with `"$<apiKeyEnv>"` at exec time, the value delivered as a (secret) env var. What is stored is the
+ * literal text `$SGLANG_API_KEY`. Trade-off: the expanded value is visible in the server process's own
  * command line to root on the host (single-tenant GPU box) — never in state or logs.
  */
 import type * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
+import { engineCommand, type ServingEngine } from "./engine";
 
-/** HF cache inside the container; the SGLang image runs as root, so this is its default HF_HOME. */
+/** HF cache inside the container; the server images run as root, so this is their default HF_HOME. */
 export const CONTAINER_HF_HOME = "/root/.cache/huggingface";
-/** Env var carrying the SGLang API key into the launch wrapper. */
-export const API_KEY_ENV = "SGLANG_API_KEY";
 /** Env var carrying the Hugging Face token (gated models; not needed for the seed's model). */
 export const HF_TOKEN_ENV = "HF_TOKEN";
-/** argv[0] of the wrapper shell; shows up in `ps` instead of a bare "sh". */
-const WRAPPER_ARGV0 = "sglang-launch";
-
-/** `--api-key` is appended by the shell at exec time, from the env var. */
-export const API_KEY_WRAPPER_SCRIPT =
-  `[ -n "$${API_KEY_ENV}" ] || { echo "${API_KEY_ENV} is empty: refusing to start an unauthenticated server" >&2; exit 64; }; ` +
-  `exec python -m sglang.launch_server "$@" --api-key "$${API_KEY_ENV}"`;
 
 /** A mount of the HF cache: a named Docker volume, or a bind of a host directory. */
 export type CacheMount =
@@ -86,7 +79,7 @@ export interface ContainerSpec {
   readonly labels: Readonly<Record<string, string>>;
   readonly healthcheck: HealthcheckSpec;
   readonly logOpts: Readonly<Record<string, string>>;
-  /** Seconds SGLang gets to exit on stop before SIGKILL. */
+  /** Seconds the server gets to exit on stop before SIGKILL. */
   readonly stopGraceSeconds: number;
 }
 
@@ -94,9 +87,11 @@ export interface ContainerSpec {
 export interface ContainerSpecInput {
   readonly name: string;
   readonly image: string;
-  /** Rendered SGLang argv (`renderSglangArgv`). */
-  readonly sglangArgv: readonly string[];
-  /** Port SGLang listens on inside the container (`--port`). */
+  /** The engine that serves: its launcher, API-key flag and health path. */
+  readonly engine: ServingEngine;
+  /** The server's rendered flags, after the engine's launcher (`renderSglangArgv` for SGLang). */
+  readonly serverArgv: readonly string[];
+  /** Port the server listens on inside the container (`--port`). */
   readonly containerPort: number;
   /** Port published on the host. */
   readonly hostPort: number;
@@ -156,9 +151,9 @@ export function cacheMountFor(cacheMountPath: string | undefined, cacheVolumeNam
     : { kind: "volume", volumeName: cacheVolumeName, containerPath: CONTAINER_HF_HOME };
 }
 
-/** Health probe command: curl when the image has it, else python (always in SGLang images). */
-export function healthProbeCommand(port: number): string {
-  const url = `http://127.0.0.1:${port}/health`;
+/** Health probe command for `path` (e.g. "/health"): curl when the image has it, else python (always in SGLang images). */
+export function healthProbeCommand(port: number, path: string): string {
+  const url = `http://127.0.0.1:${port}${path}`;
   return (
     `if command -v curl >/dev/null 2>&1; then curl -fsS -m 10 -o /dev/null ${url}; ` +
     `else python3 -c "import urllib.request as u; u.urlopen('${url}', timeout=10)"; fi`
@@ -167,10 +162,8 @@ export function healthProbeCommand(port: number): string {
 
 /** THE spec builder. Pure. */
 export function buildContainerSpec(input: ContainerSpecInput): ContainerSpec {
-  const command = input.apiKey
-    ? ["sh", "-c", API_KEY_WRAPPER_SCRIPT, WRAPPER_ARGV0, ...input.sglangArgv]
-    : ["python", "-m", "sglang.launch_server", ...input.sglangArgv];
-  const secretEnvNames = [...(input.hfToken ? [HF_TOKEN_ENV] : []), ...(input.apiKey ? [API_KEY_ENV] : [])];
+  const command = engineCommand(input.engine, input.serverArgv, input.apiKey);
+  const secretEnvNames = [...(input.hfToken ? [HF_TOKEN_ENV] : []), ...(input.apiKey ? [input.engine.apiKeyEnv] : [])];
   const { project, stack, component, ...extraLabels } = input.labels;
   const gpuHost = input.gpuHost ?? true;
   return {
@@ -204,7 +197,7 @@ export function buildContainerSpec(input: ContainerSpecInput): ContainerSpec {
     restart: input.restart ?? "unless-stopped",
     labels: { ...extraLabels, "hgx.project": project, "hgx.stack": stack, "hgx.component": component },
     healthcheck: {
-      test: ["CMD-SHELL", healthProbeCommand(input.containerPort)],
+      test: ["CMD-SHELL", healthProbeCommand(input.containerPort, input.engine.healthPath)],
       intervalSeconds: input.healthIntervalSeconds ?? 15,
       // /health runs a 1-token generation; SGLang's own health timeout is 20 s.
       timeoutSeconds: 20,

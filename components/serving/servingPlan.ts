@@ -8,6 +8,8 @@ import { createHash } from "node:crypto";
 import { durationMs } from "../duration";
 import { cidrProblem, worldOpenReason } from "../network";
 import { validateImageRef } from "../image";
+import type { ServingEngine } from "./engine";
+import { DEFAULT_SERVING_ENGINE, SERVING_ENGINES, type ServingEngineName } from "./engines";
 import { buildContainerSpec, cacheMountFor, type CacheMount, type ContainerSpec } from "./containerSpec";
 import { problem, renderProblem, type Findings, type Problem } from "./problem";
 import { readinessGateProblems, type ReadinessOptionKey } from "./readinessGate";
@@ -54,6 +56,11 @@ export const DEFAULT_HOST_PORT = 8000;
  * by field (the component's args extend it; the plan's input extends it with the values the component resolves).
  */
 export interface ServingSettings {
+  /**
+   * The serving engine (`SERVING_ENGINES`): its launcher, API-key flag, health path and default port.
+   * @default "sglang"
+   */
+  readonly engine?: ServingEngineName;
   /**
    * Pinned SGLang image, e.g. `lmsysorg/sglang:v0.5.9-cu129` (optionally `@sha256:<digest>`).
    * @example "lmsysorg/sglang:v0.5.9-cu129"
@@ -178,6 +185,8 @@ export interface ServingPlanInput extends ServingSettings {
 
 /** The validated plan. */
 export interface ServingPlan {
+  /** The engine that serves (launcher, API-key env, health path). */
+  readonly engine: ServingEngine;
   readonly flags: SglangFlags;
   readonly argv: string[];
   readonly servedModelName: string;
@@ -389,13 +398,15 @@ const READINESS_OPTION_SETTING: Readonly<Record<ReadinessOptionKey, ServingProbl
 
 /** The plan of a config with no problems. */
 function buildServingPlan(input: ServingPlanInput, flags: SglangFlags, hostPort: number, seconds: Partial<Record<DurationKey, number>>, warnings: string[]): ServingPlan {
-  const containerPort = flags.port ?? 30000;
+  const engine = SERVING_ENGINES[input.engine ?? DEFAULT_SERVING_ENGINE];
+  const containerPort = flags.port ?? engine.defaultPort;
   const argv = renderSglangArgv(flags, input.extraFlags ?? []);
   const allowlist = input.firewallAllowlist ?? [];
   const spec = buildContainerSpec({
     name: input.containerName,
     image: input.image,
-    sglangArgv: argv,
+    engine,
+    serverArgv: argv,
     containerPort,
     hostPort,
     firewallAllowlist: allowlist,
@@ -410,6 +421,7 @@ function buildServingPlan(input: ServingPlanInput, flags: SglangFlags, hostPort:
     omitMemlockUlimit: input.omitMemlockUlimit,
   });
   return {
+    engine,
     flags,
     argv,
     servedModelName: servedModelNameOf(flags),

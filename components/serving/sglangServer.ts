@@ -22,7 +22,6 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import type { HostConnection } from "../host/connection";
 import {
-  API_KEY_ENV,
   CONTAINER_IGNORE_CHANGES,
   CONTAINER_REPLACE_ON,
   HF_TOKEN_ENV,
@@ -121,6 +120,7 @@ export function servingPlanInputFor(
   runtime: { readonly project: string; readonly stack: string },
 ): ServingPlanInput & { readonly containerName: string; readonly preDownload: boolean } {
   return {
+    engine: args.engine,
     image: args.image,
     allowLatest: args.allowLatest,
     preset: args.preset,
@@ -232,7 +232,7 @@ export class SglangServer extends pulumi.ComponentResource {
     const hostReady = pulumi.all([args.hostReady, gpuChecked]).apply(([r]) => r);
     const conn = args.connection;
     const secretEnv: Record<string, pulumi.Input<string>> = {};
-    if (args.apiKey !== undefined) secretEnv[API_KEY_ENV] = pulumi.secret(args.apiKey);
+    if (args.apiKey !== undefined) secretEnv[plan.engine.apiKeyEnv] = pulumi.secret(args.apiKey);
     if (args.hfToken !== undefined && planInput.hfToken) secretEnv[HF_TOKEN_ENV] = pulumi.secret(args.hfToken);
 
     // 2. Docker engine on the host.

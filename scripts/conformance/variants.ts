@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { CONFIG_SCHEMA } from "../../components/config";
 import { routerPlanInputFor } from "../../components/router/sglangRouter";
 import { planRouter, ROUTER_API_KEY_ENV, WORKER_URLS_ENV, type RouterPlanInput } from "../../components/router/routerPlan";
-import { API_KEY_ENV } from "../../components/serving/containerSpec";
+import { API_KEY_ENV } from "../../components/serving/sglang/engine";
 import { planServing, type ServingPlanInput } from "../../components/serving/servingPlan";
 import { currentValueOf, FLAG_TABLE, type SglangFlagOverrides, type SglangFlags, type SglangPresetName } from "../../components/serving/sglangArgs";
 

@@ -18,7 +18,8 @@ import { resolveBenchmarkSettings } from "../../../components/benchmark/benchmar
 import { renderNativeBenchCommand } from "../../../components/benchmark/nativeCommand";
 import { renderRemoteBenchCommand } from "../../../components/benchmark/remoteRunner";
 import { ConfigValidationError, type RawConfig, type StackConfig } from "../../../components/config";
-import { API_KEY_WRAPPER_SCRIPT, renderDockerRunCommand, shellQuote } from "../../../components/serving/containerSpec";
+import { renderDockerRunCommand, shellQuote } from "../../../components/serving/containerSpec";
+import { API_KEY_WRAPPER_SCRIPT } from "../../../components/serving/sglang/engine";
 import { renderReadinessGateScript } from "../../../components/serving/readinessGate";
 import { planServing, type ServingPlan } from "../../../components/serving/servingPlan";
 import { servingPlanInputFor } from "../../../components/serving/sglangServer";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { API_KEY_WRAPPER_SCRIPT } from "../../../components/serving/containerSpec";
+import { API_KEY_WRAPPER_SCRIPT } from "../../../components/serving/sglang/engine";
 import { firewallRules } from "../../../components/host/lambda/firewallRuleset";
 import { expiryFor, instanceTags } from "../../../components/host/lambda/instance";
 import {

@@ -2,7 +2,6 @@ import { execFileSync } from "node:child_process";
 import * as pulumi from "@pulumi/pulumi";
 import { describe, expect, it } from "vitest";
 import {
-  API_KEY_ENV,
   buildContainerSpec,
   CONTAINER_IGNORE_CHANGES,
   CONTAINER_REPLACE_ON,
@@ -13,11 +12,13 @@ import {
   toContainerArgs,
 } from "../../../components/serving/containerSpec";
 import { renderSglangArgv, resolveSglangFlags } from "../../../components/serving/sglangArgs";
+import { API_KEY_ENV, SGLANG_ENGINE } from "../../../components/serving/sglang/engine";
 
 const base: ContainerSpecInput = {
   name: "hgx-dev-sglang",
   image: "lmsysorg/sglang:v0.5.9",
-  sglangArgv: renderSglangArgv(resolveSglangFlags("seed")),
+  engine: SGLANG_ENGINE,
+  serverArgv: renderSglangArgv(resolveSglangFlags("seed")),
   containerPort: 8000,
   hostPort: 8000,
   firewallAllowlist: [],
@@ -70,9 +71,9 @@ describe("buildContainerSpec", () => {
     const withKey = buildContainerSpec(base);
     expect(withKey.command.slice(0, 2)).toEqual(["sh", "-c"]);
     expect(withKey.command[2]).toContain(`--api-key "$${API_KEY_ENV}"`);
-    expect(withKey.command.slice(4)).toEqual(base.sglangArgv);
+    expect(withKey.command.slice(4)).toEqual(base.serverArgv);
     const noKey = buildContainerSpec({ ...base, apiKey: false, hfToken: false });
-    expect(noKey.command).toEqual(["python", "-m", "sglang.launch_server", ...base.sglangArgv]);
+    expect(noKey.command).toEqual(["python", "-m", "sglang.launch_server", ...base.serverArgv]);
     expect(noKey.secretEnvNames).toEqual([]);
   });
 
@@ -86,7 +87,7 @@ describe("buildContainerSpec", () => {
         stdio: ["ignore", "pipe", "pipe"],
       });
     const argv = run("k-123").toString().split("\0").slice(0, -1);
-    expect(argv).toEqual(["-m", "sglang.launch_server", ...base.sglangArgv, "--api-key", "k-123"]);
+    expect(argv).toEqual(["-m", "sglang.launch_server", ...base.serverArgv, "--api-key", "k-123"]);
     expect(() => run("")).toThrow(/status 64|SGLANG_API_KEY is empty/);
   });
 });
@@ -142,9 +143,9 @@ describe("replacement policy", () => {
   const spec = buildContainerSpec(base);
 
   it("flag, model or image changes replace; labels, health timing and restart do not", () => {
-    const flagChange = buildContainerSpec({ ...base, sglangArgv: renderSglangArgv(resolveSglangFlags("seed", { memFractionStatic: 0.8 })) });
+    const flagChange = buildContainerSpec({ ...base, serverArgv: renderSglangArgv(resolveSglangFlags("seed", { memFractionStatic: 0.8 })) });
     expect(containerReplaceReasons(spec, flagChange)).toEqual({ replace: ["command"], ignored: [] });
-    const modelChange = buildContainerSpec({ ...base, sglangArgv: renderSglangArgv(resolveSglangFlags("seed", { modelPath: "Qwen/Qwen3.5-397B-A17B-FP8" })) });
+    const modelChange = buildContainerSpec({ ...base, serverArgv: renderSglangArgv(resolveSglangFlags("seed", { modelPath: "Qwen/Qwen3.5-397B-A17B-FP8" })) });
     expect(containerReplaceReasons(spec, modelChange).replace).toEqual(["command"]);
     expect(containerReplaceReasons(spec, { ...spec, image: "lmsysorg/sglang:v0.5.10" }).replace).toEqual(["image"]);
 

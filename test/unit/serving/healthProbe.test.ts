@@ -26,7 +26,7 @@ afterAll(() => fs.rmSync(pyOnly, { recursive: true, force: true }));
 /** Async on purpose: the simulator runs in this process, so a sync spawn would block its answers. */
 function probe(port: number, PATH: string): Promise<number | null> {
   return new Promise((resolve, reject) => {
-    const child = spawn("/bin/sh", ["-c", healthProbeCommand(port)], { env: { PATH }, stdio: "ignore", timeout: 30_000 });
+    const child = spawn("/bin/sh", ["-c", healthProbeCommand(port, "/health")], { env: { PATH }, stdio: "ignore", timeout: 30_000 });
     child.on("error", reject);
     child.on("close", (code) => resolve(code));
   });
