@@ -32,7 +32,7 @@ import { hostCommand, hostDockerProvider, type HostCommandTransform } from "../h
 import { contentRef, pinnedPullRef } from "../image";
 import { renderReadinessGateScript } from "./readinessGate";
 import { renderProblem } from "./problem";
-import { checkGpuFit, planServing, servingSpecHash, type ServingPlan, type ServingPlanInput, type ServingSettings } from "./servingPlan";
+import { checkGpuFit, planServing, servingSpecHash, type ServingPlan, type ServingPlanInput, type ServingPlanResult, type ServingSettings } from "./servingPlan";
 import { buildTimeline, criticalPath, type CriticalPath, type TimelinePhase } from "./timeline";
 import { bootImageFrom, renderBootWaitScript } from "../host/bootWork";
 import { DEFAULT_DOWNLOADER_IMAGE, downloaderImageFrom, isCommitRevision, loadRevisionFlags, renderWeightsDownloadScript, weightsCommitFrom, type WeightsDownloadOptions } from "./weights";
@@ -90,6 +90,12 @@ export interface SglangServerArgs extends ServingSettings {
    * @default undefined (no boot wait)
    */
   readonly bootWork?: { readonly dir: string; readonly expected: boolean };
+  /**
+   * The plan `planServer` built from these same args, when the caller already has it (the stack plans each
+   * replica once, for its spec hash and boot work, and hands it down); planned here when absent.
+   * @default planServer(args)
+   */
+  readonly planned?: PlannedServer;
   /** Escape hatch: fields merged last into each child's args. */
   readonly transform?: {
     readonly provider?: Partial<docker.ProviderArgs>;
@@ -102,11 +108,6 @@ export interface SglangServerArgs extends ServingSettings {
 }
 
 /**
- * The plain plan input an `SglangServer` with these args builds: one function, so the stack's config
- * checks before deploy, the boot work rendered into cloud-init and the router's plan use exactly the
- * component's plan.
- */
-/**
  * A pre-downloaded branch: SGLang loads the commit the weights step recorded, not the branch (see
  * `loadRevisionFlags`). Undefined when nothing was pre-downloaded or the revision is already a commit.
  */
@@ -115,6 +116,11 @@ function loadedRevisionCommand(weightsLog: pulumi.Output<string> | undefined, re
   return weightsLog.apply((log) => [...command, ...loadRevisionFlags(revision, weightsCommitFrom(log))]);
 }
 
+/**
+ * The plain plan input an `SglangServer` with these args builds: one function, so the stack's config
+ * checks before deploy, the boot work rendered into cloud-init and the router's plan use exactly the
+ * component's plan.
+ */
 export function servingPlanInputFor(
   args: SglangServerArgs,
   runtime: { readonly project: string; readonly stack: string },
@@ -148,6 +154,24 @@ export function servingPlanInputFor(
     gpuHost: args.gpuHost,
     omitMemlockUlimit: args.omitMemlockUlimit,
   };
+}
+
+/** The resolved plan input of a server. */
+export type ServerPlanInput = ReturnType<typeof servingPlanInputFor>;
+
+/** A server's plan, built once from its args, with the input it was built from. */
+export interface PlannedServer {
+  readonly input: ServerPlanInput;
+  readonly result: ServingPlanResult;
+}
+
+/**
+ * Plans a server from its args: what the component does when it is given no `planned`, and what the
+ * stack calls once per replica to read the spec hash before the component exists.
+ */
+export function planServer(args: SglangServerArgs, runtime: { readonly project: string; readonly stack: string }): PlannedServer {
+  const input = servingPlanInputFor(args, runtime);
+  return { input, result: planServing(input) };
 }
 
 /**
@@ -211,141 +235,47 @@ export class SglangServer extends pulumi.ComponentResource {
     super("hgx:serving:SglangServer", name, {}, opts);
 
     // 1. Plain values -> validated plan (throws with every problem at once).
-    const stack = pulumi.getStack();
-    const planInput = servingPlanInputFor(args, { project: pulumi.getProject(), stack });
-    const { containerName, preDownload } = planInput;
-    const { plan, errors, warnings } = planServing(planInput);
-    if (plan === undefined) {
-      throw new pulumi.ResourceError(`invalid serving configuration:\n- ${errors.join("\n- ")}`, this, true);
-    }
+    const runtime = { project: pulumi.getProject(), stack: pulumi.getStack() };
+    const { input, result } = args.planned ?? planServer(args, runtime);
+    const plan = acceptedPlan(result, this);
     this.plan = plan;
     this.specHash = servingSpecHash(plan);
-    this.configWarnings = warnings;
-    for (const w of warnings) pulumi.log.warn(w, this);
-    const extraFlags = args.extraFlags ?? [];
-    // GPU fit when the count is only known later: fail the dependent children, loudly.
-    const gpuChecked: pulumi.Output<number> = pulumi.output(args.gpuCount).apply((n) => {
-      const fit = checkGpuFit(plan.flags, extraFlags, n).map(renderProblem);
-      if (fit.length > 0) throw new pulumi.ResourceError(`invalid serving configuration:\n- ${fit.join("\n- ")}`, this, true);
-      return n;
-    });
-    const hostReady = pulumi.all([args.hostReady, gpuChecked]).apply(([r]) => r);
-    const conn = args.connection;
-    const secretEnv: Record<string, pulumi.Input<string>> = {};
-    if (args.apiKey !== undefined) secretEnv[plan.engine.apiKeyEnv] = pulumi.secret(args.apiKey);
-    if (args.hfToken !== undefined && planInput.hfToken) secretEnv[HF_TOKEN_ENV] = pulumi.secret(args.hfToken);
+    this.configWarnings = result.warnings;
+    const step: StepContext = { name, args, conn: args.connection, hostReady: gpuCheckedHostReady(args, plan, this), parent: this };
 
     // 2. Docker engine on the host.
-    this.provider = hostDockerProvider(name, conn, hostReady, this, args.transform?.provider);
+    this.provider = hostDockerProvider(name, step.conn, step.hostReady, this, args.transform?.provider);
     const onHost = { parent: this, provider: this.provider };
 
     // 3. Boot work: wait for the boot-time pull and download still running (an explicit wait, so the
     //    timeline is honest: docker would join an in-flight pull silently); skip what they finished.
-    const bootWait = args.bootWork
-      ? hostCommand(
-          `${name}-boot-wait`,
-          conn,
-          hostReady,
-          {
-            script: renderBootWaitScript({
-              dir: args.bootWork.dir,
-              expected: args.bootWork.expected,
-              weightsFallback: args.hfToken !== undefined,
-            }),
-            secretLine: "",
-          },
-          { parent: this },
-        )
-      : undefined;
+    const bootWait = bootWaitStep(step);
     const afterBoot = bootWait ? [bootWait.resource] : [];
     // What the boot-time pull on this host resolved the image to ("" when it did not pull): pulled as is below.
     this.bootImage = bootWait ? bootWait.stdout.apply((out) => bootImageFrom(out, args.image)) : pulumi.output("");
 
     // 4. Image pull and weights download, both depending only on host readiness (and the boot wait).
-    this.image = new docker.RemoteImage(
-      `${name}-image`,
-      // keepLocally: a replaced container must not force a re-pull of a ~20 GB image.
-      // The first resolution of a tag wins: another replica's (pullImage), else this host's boot-time pull.
-      { name: args.pullImage ?? this.bootImage.apply((booted) => booted || args.image), keepLocally: true, ...args.transform?.image },
-      { ...onHost, dependsOn: afterBoot },
-    );
-    const imagePulled = new command.local.Command(
-      `${name}-image-pulled`,
-      { create: "date -u +%Y-%m-%dT%H:%M:%SZ", triggers: [this.image.repoDigest], logging: "none" },
-      { parent: this, dependsOn: [this.image] },
-    );
-
-    if (plan.cacheMount.kind === "volume") {
-      this.cacheVolume = new docker.Volume(
-        `${name}-cache-volume`,
-        {
-          name: plan.cacheMount.volumeName,
-          labels: Object.entries(plan.spec.labels).map(([label, value]) => ({ label, value })),
-          ...args.transform?.cacheVolume,
-        },
-        { ...onHost, retainOnDelete: args.retainCache ?? false, dependsOn: afterBoot },
-      );
-    }
-
-    let weights: { resource: pulumi.CustomResource; stdout: pulumi.Output<string> } | undefined;
+    const pulled = imageSteps(step, this.bootImage, { ...onHost, dependsOn: afterBoot });
+    this.image = pulled.image;
+    this.cacheVolume = plan.cacheMount.kind === "volume" ? cacheVolumeStep(step, plan, plan.cacheMount.volumeName, { ...onHost, dependsOn: afterBoot }) : undefined;
     const cacheDeps: pulumi.Resource[] = this.cacheVolume ? [this.cacheVolume] : [];
-    if (preDownload) {
-      const script = renderWeightsDownloadScript(weightsDownloadOptionsFor(args, plan, { project: pulumi.getProject(), stack, containerName }));
-      pulumi.log.info(`weights: pre-downloading ${plan.flags.modelPath} in parallel with the image pull (progress lines every 30 s)`, this);
-      weights = hostCommand(
-        `${name}-weights`,
-        conn,
-        hostReady,
-        {
-          script,
-          // Token on stdin (secret input), read by the script; never on a command line.
-          secretLine: args.hfToken ?? "",
-          transform: args.transform?.weights,
-        },
-        { parent: this, dependsOn: [...cacheDeps, ...afterBoot] },
-      );
-    }
+    const weights = input.preDownload ? weightsStep(step, plan, { runtime, containerName: input.containerName }, [...cacheDeps, ...afterBoot]) : undefined;
 
     // 5. The server container, started; the gate below waits for it to serve.
-    const containerArgs = toContainerArgs(plan.spec, { imageId: this.image.imageId, secretEnv });
-    pulumi.log.info(
-      `container ${containerName}: waiting up to ${Math.round(plan.waitTimeoutSeconds / 60)} min for /health (cold 400B boot: load 5-15 min + CUDA graphs)`,
-      this,
-    );
-    const serverCommand = loadedRevisionCommand(weights?.stdout, args.weightsRevision ?? "main", plan.spec.command) ?? containerArgs.command;
-    this.container = new docker.Container(`${name}-container`, { ...containerArgs, command: serverCommand, ...args.transform?.container }, {
+    const serverCommand = loadedRevisionCommand(weights?.stdout, args.weightsRevision ?? "main", plan.spec.command);
+    this.container = containerStep(step, plan, { imageId: this.image.imageId, secretEnv: secretEnvFor(args, plan, input), command: serverCommand }, {
       ...onHost,
       // Weights complete before the server starts, so SGLang never downloads concurrently.
       dependsOn: [...cacheDeps, ...(weights !== undefined ? [weights.resource] : []), ...(args.containerAfter ?? [])],
-      // What is served changes -> replace; metadata/orchestration knobs never restart a 1-hour boot.
-      replaceOnChanges: [...CONTAINER_REPLACE_ON],
-      ignoreChanges: [...CONTAINER_IGNORE_CHANGES],
-      deleteBeforeReplace: true,
     });
 
     // 6. Readiness gate: boot progress and watchdog, then a real request path (not Docker's health
     //    status, which lags by up to a health-check interval). Its bound covers the boot and the checks.
-    const hostLocalBase = `http://127.0.0.1:${plan.hostPort}`;
-    const gate = hostCommand(
-      `${name}-ready`,
-      conn,
-      hostReady,
-      {
-        script: renderReadinessGateScript({
-          baseUrl: hostLocalBase,
-          servedModelName: plan.servedModelName,
-          containerName,
-          timeoutSeconds: plan.waitTimeoutSeconds + plan.readinessTimeoutSeconds,
-        }),
-        secretLine: args.apiKey ?? "",
-        triggers: [this.container.id],
-        transform: args.transform?.gate,
-      },
-      { parent: this, dependsOn: [this.container] },
-    );
+    const gate = readinessGateStep(step, plan, input.containerName, this.container);
 
     // 7. Outputs, gated on the readiness gate.
-    const publicHost: pulumi.Input<string> = conn.kind === "ssh" && plan.publiclyBound ? conn.host : "127.0.0.1";
+    const hostLocalBase = `http://127.0.0.1:${plan.hostPort}`;
+    const publicHost: pulumi.Input<string> = step.conn.kind === "ssh" && plan.publiclyBound ? step.conn.host : "127.0.0.1";
     this.endpoint = pulumi.all([publicHost, gate.stdout]).apply(([h]) => `http://${h}:${plan.hostPort}`);
     this.hostLocalEndpoint = gate.stdout.apply(() => hostLocalBase);
     this.apiKey = args.apiKey !== undefined ? pulumi.secret(pulumi.output(args.apiKey)) : pulumi.output(undefined);
@@ -354,13 +284,10 @@ export class SglangServer extends pulumi.ComponentResource {
     this.pinnedImage = pulumi.all([this.image.repoDigest, this.image.imageId]).apply(([digest, id]) => pinnedPullRef(args.image, digest, id));
     this.weightsCommit = weights ? weights.stdout.apply(weightsCommitFrom) : pulumi.output("");
     this.downloaderImage = weights ? weights.stdout.apply((log) => downloaderImageFrom(log, args.downloaderImage ?? DEFAULT_DOWNLOADER_IMAGE)) : pulumi.output("");
-    // What runs: the image by the content it resolved to, and the command with the revision it loads.
-    this.dockerRunCommand = pulumi
-      .all([this.imageDigest, pulumi.output(serverCommand ?? plan.spec.command)])
-      .apply(([image, serving]) => renderDockerRunCommand({ ...plan.spec, image, command: (serving ?? plan.spec.command).map(String) }));
-    this.containerName = pulumi.output(containerName);
+    this.dockerRunCommand = dockerRunCommandOf(plan, this.imageDigest, serverCommand);
+    this.containerName = pulumi.output(input.containerName);
     this.timeline = pulumi
-      .all([args.hostReady, imagePulled.stdout, weights?.stdout ?? pulumi.output(""), gate.stdout, bootWait?.stdout ?? pulumi.output("")])
+      .all([args.hostReady, pulled.pulledAt, weights?.stdout ?? pulumi.output(""), gate.stdout, bootWait?.stdout ?? pulumi.output("")])
       .apply(([hostReadyAt, pulledAt, weightsLog, gateLog, bootWaitLog]) =>
         buildTimeline({ hostReadyAt, imagePulledAt: pulledAt, weightsLog, gateLog, bootWaitLog }),
       );
@@ -381,4 +308,150 @@ export class SglangServer extends pulumi.ComponentResource {
       criticalPath: this.criticalPath,
     });
   }
+}
+
+/** What every child step of a server needs. */
+interface StepContext {
+  readonly name: string;
+  readonly args: SglangServerArgs;
+  readonly conn: HostConnection;
+  /** The host's readiness, after the late GPU-fit check: every child waits for it. */
+  readonly hostReady: pulumi.Output<string>;
+  readonly parent: pulumi.ComponentResource;
+}
+
+/** A command run on the host, and its stdout. */
+type HostStep = { readonly resource: pulumi.CustomResource; readonly stdout: pulumi.Output<string> };
+
+/** The plan, or a ResourceError listing every problem; warnings are logged on the component. */
+function acceptedPlan(result: ServingPlanResult, component: pulumi.ComponentResource): ServingPlan {
+  if (result.plan === undefined) {
+    throw new pulumi.ResourceError(`invalid serving configuration:\n- ${result.errors.join("\n- ")}`, component, true);
+  }
+  for (const w of result.warnings) pulumi.log.warn(w, component);
+  return result.plan;
+}
+
+/** Host readiness that also carries the GPU fit once the GPU count is known: a misfit fails the dependent children, loudly. */
+function gpuCheckedHostReady(args: SglangServerArgs, plan: ServingPlan, component: pulumi.ComponentResource): pulumi.Output<string> {
+  const extraFlags = args.extraFlags ?? [];
+  const gpuChecked: pulumi.Output<number> = pulumi.output(args.gpuCount).apply((n) => {
+    const fit = checkGpuFit(plan.flags, extraFlags, n).map(renderProblem);
+    if (fit.length > 0) throw new pulumi.ResourceError(`invalid serving configuration:\n- ${fit.join("\n- ")}`, component, true);
+    return n;
+  });
+  return pulumi.all([args.hostReady, gpuChecked]).apply(([r]) => r);
+}
+
+/** The secret env values the container's spec names: the API key, and the HF token only when the server downloads itself. */
+function secretEnvFor(args: SglangServerArgs, plan: ServingPlan, input: ServerPlanInput): Record<string, pulumi.Input<string>> {
+  const secretEnv: Record<string, pulumi.Input<string>> = {};
+  if (args.apiKey !== undefined) secretEnv[plan.engine.apiKeyEnv] = pulumi.secret(args.apiKey);
+  if (args.hfToken !== undefined && input.hfToken) secretEnv[HF_TOKEN_ENV] = pulumi.secret(args.hfToken);
+  return secretEnv;
+}
+
+/** `${name}-boot-wait`: waits for the host's boot-time pull and download (only with boot work). */
+function bootWaitStep({ name, args, conn, hostReady, parent }: StepContext): HostStep | undefined {
+  if (!args.bootWork) return undefined;
+  return hostCommand(
+    `${name}-boot-wait`,
+    conn,
+    hostReady,
+    {
+      script: renderBootWaitScript({ dir: args.bootWork.dir, expected: args.bootWork.expected, weightsFallback: args.hfToken !== undefined }),
+      secretLine: "",
+    },
+    { parent },
+  );
+}
+
+/**
+ * `${name}-image`, the server image (kept on the host when a container is replaced: no re-pull of ~20 GB),
+ * and `${name}-image-pulled`, stamping when the pull finished (timeline only).
+ */
+function imageSteps({ name, args, parent }: StepContext, bootImage: pulumi.Output<string>, opts: pulumi.CustomResourceOptions): { image: docker.RemoteImage; pulledAt: pulumi.Output<string> } {
+  const image = new docker.RemoteImage(
+    `${name}-image`,
+    // The first resolution of a tag wins: another replica's (pullImage), else this host's boot-time pull.
+    { name: args.pullImage ?? bootImage.apply((booted) => booted || args.image), keepLocally: true, ...args.transform?.image },
+    opts,
+  );
+  const stamp = new command.local.Command(
+    `${name}-image-pulled`,
+    { create: "date -u +%Y-%m-%dT%H:%M:%SZ", triggers: [image.repoDigest], logging: "none" },
+    { parent, dependsOn: [image] },
+  );
+  return { image, pulledAt: stamp.stdout };
+}
+
+/** `${name}-cache-volume`: the named volume holding the HF cache when the host has no persistent filesystem. */
+function cacheVolumeStep({ name, args }: StepContext, plan: ServingPlan, volumeName: string, opts: pulumi.CustomResourceOptions): docker.Volume {
+  return new docker.Volume(
+    `${name}-cache-volume`,
+    { name: volumeName, labels: Object.entries(plan.spec.labels).map(([label, value]) => ({ label, value })), ...args.transform?.cacheVolume },
+    { ...opts, retainOnDelete: args.retainCache ?? false },
+  );
+}
+
+/** `${name}-weights`: `hf download` into the cache, in parallel with the image pull; the token only on stdin. */
+function weightsStep(
+  { name, args, conn, hostReady, parent }: StepContext,
+  plan: ServingPlan,
+  names: { readonly runtime: { readonly project: string; readonly stack: string }; readonly containerName: string },
+  dependsOn: pulumi.Resource[],
+): HostStep {
+  const script = renderWeightsDownloadScript(weightsDownloadOptionsFor(args, plan, { ...names.runtime, containerName: names.containerName }));
+  pulumi.log.info(`weights: pre-downloading ${plan.flags.modelPath} in parallel with the image pull (progress lines every 30 s)`, parent);
+  // Token on stdin (secret input), read by the script; never on a command line.
+  return hostCommand(`${name}-weights`, conn, hostReady, { script, secretLine: args.hfToken ?? "", transform: args.transform?.weights }, { parent, dependsOn });
+}
+
+/** `${name}-container`: the server, created and started; replaced only when what it serves changes. */
+function containerStep(
+  { name, args, parent }: StepContext,
+  plan: ServingPlan,
+  run: { readonly imageId: pulumi.Input<string>; readonly secretEnv: Record<string, pulumi.Input<string>>; readonly command: pulumi.Output<string[]> | undefined },
+  opts: pulumi.CustomResourceOptions,
+): docker.Container {
+  const containerArgs = toContainerArgs(plan.spec, { imageId: run.imageId, secretEnv: run.secretEnv });
+  pulumi.log.info(
+    `container ${plan.spec.name}: waiting up to ${Math.round(plan.waitTimeoutSeconds / 60)} min for /health (cold 400B boot: load 5-15 min + CUDA graphs)`,
+    parent,
+  );
+  return new docker.Container(`${name}-container`, { ...containerArgs, command: run.command ?? containerArgs.command, ...args.transform?.container }, {
+    ...opts,
+    // What is served changes -> replace; metadata/orchestration knobs never restart a 1-hour boot.
+    replaceOnChanges: [...CONTAINER_REPLACE_ON],
+    ignoreChanges: [...CONTAINER_IGNORE_CHANGES],
+    deleteBeforeReplace: true,
+  });
+}
+
+/** `${name}-ready`: the readiness gate, started with the container and re-run whenever it is replaced. */
+function readinessGateStep({ name, args, conn, hostReady, parent }: StepContext, plan: ServingPlan, containerName: string, container: docker.Container): HostStep {
+  return hostCommand(
+    `${name}-ready`,
+    conn,
+    hostReady,
+    {
+      script: renderReadinessGateScript({
+        baseUrl: `http://127.0.0.1:${plan.hostPort}`,
+        servedModelName: plan.servedModelName,
+        containerName,
+        timeoutSeconds: plan.waitTimeoutSeconds + plan.readinessTimeoutSeconds,
+      }),
+      secretLine: args.apiKey ?? "",
+      triggers: [container.id],
+      transform: args.transform?.gate,
+    },
+    { parent, dependsOn: [container] },
+  );
+}
+
+/** What runs, as a `docker run` line: the image by the content it resolved to, and the command with the revision it loads. */
+function dockerRunCommandOf(plan: ServingPlan, imageDigest: pulumi.Output<string>, serverCommand: pulumi.Output<string[]> | undefined): pulumi.Output<string> {
+  return pulumi
+    .all([imageDigest, pulumi.output(serverCommand ?? plan.spec.command)])
+    .apply(([image, serving]) => renderDockerRunCommand({ ...plan.spec, image, command: (serving ?? plan.spec.command).map(String) }));
 }

@@ -9,6 +9,7 @@ import { firstStdinLine, scriptOf } from "../../fixtures/stdinScript";
 import { localDockerHost } from "../../../components/host/dockerEndpoint";
 import { TEST_HOST_PUBLIC_KEY } from "../../fixtures/hostKeys";
 import { renderBootWaitScript } from "../../../components/host/bootWork";
+import { servingSpecHash } from "../../../components/serving/servingPlan";
 
 const API_KEY = "sk-serving-unit-9d1c";
 const HF_TOKEN = "hf_unitTOKEN_55aa";
@@ -357,6 +358,19 @@ describe("SglangServer variants", () => {
     await deploy("tx", { transform: { container: { restart: "always" }, image: { keepLocally: false } } });
     expect(byName("tx-container")?.inputs.restart).toBe("always");
     expect(byName("tx-image")?.inputs.keepLocally).toBe(false);
+  });
+
+  it("uses the plan it is handed (the stack plans each replica once) instead of planning again", async () => {
+    const args: ServerModule.SglangServerArgs = { connection: { kind: "local" }, hostReady: "2026-01-01T00:00:00Z", gpuCount: 8, image: "lmsysorg/sglang:v0.5.9-cu129", preset: "seed", preDownload: false };
+    const planned = mod.planServer(args, { project: "hgx", stack: "test" });
+    expect(planned.result.problems).toEqual([]);
+    const server = new mod.SglangServer("planned-once", { ...args, planned });
+    await valueOf(server.timeline);
+    expect(server.plan).toBe(planned.result.plan);
+    expect(server.specHash).toBe(servingSpecHash(planned.result.plan!));
+    // A planned failure stops the component with the same problems, before any child.
+    const bad = mod.planServer({ ...args, port: 0 }, { project: "hgx", stack: "test" });
+    expect(() => new mod.SglangServer("planned-bad", { ...args, planned: bad })).toThrow(/invalid serving configuration:\n- port 0 \(host port\) is out of range; use an integer in 1-65535/);
   });
 
   it("a bad configuration fails before any child exists, listing every problem", () => {
