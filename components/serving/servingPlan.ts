@@ -215,7 +215,6 @@ export interface ServingPlanResult {
 }
 
 type ServingFindings = Findings<ServingProblemKey>;
-const none: ServingFindings = { problems: [], warnings: [] };
 
 const CONTAINER_NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
 
@@ -237,7 +236,7 @@ export function planServing(input: ServingPlanInput): ServingPlanResult {
     { problems: dockerNameProblems(input), warnings: [] },
     durations,
     { problems: labelProblems(input.labels ?? {}), warnings: [] },
-    flags === undefined ? none : { problems: startupProblems(flags, input, hostPort), warnings: [] },
+    { problems: flags === undefined ? [] : startupProblems(flags, input, hostPort), warnings: [] },
   ];
   const problems = steps.flatMap((s) => s.problems);
   const warnings = steps.flatMap((s) => s.warnings);

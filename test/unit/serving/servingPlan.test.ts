@@ -1,5 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { parseDurationSeconds, planServing, type ServingPlanInput } from "../../../components/serving/servingPlan";
+import {
+  dockerNameProblems,
+  durationFindings,
+  exposureFindings,
+  labelProblems,
+  parseDurationSeconds,
+  planServing,
+  type ServingPlanInput,
+} from "../../../components/serving/servingPlan";
 
 const good: ServingPlanInput = {
   image: "lmsysorg/sglang:v0.5.14",
@@ -130,5 +138,30 @@ describe("parseDurationSeconds", () => {
   });
   it.each(["", "soon", "-5m", "0", 0, -1, Number.NaN])("rejects %s", (input) => {
     expect(parseDurationSeconds(input)).toBeUndefined();
+  });
+});
+
+describe("the plan's checks, one by one", () => {
+  it("durations: defaults for unset ones, whole seconds, a warning for a wait no boot fits in", () => {
+    expect(durationFindings({})).toEqual({ problems: [], warnings: [], seconds: { healthStartPeriod: 3600, waitTimeout: 5400, readinessTimeout: 900 } });
+    const short = durationFindings({ waitTimeout: "30s", readinessTimeout: "soon" });
+    expect(short.seconds).toEqual({ healthStartPeriod: 3600, waitTimeout: 30 });
+    expect(short.problems.map((p) => p.key)).toEqual(["readinessTimeout"]);
+    expect(short.warnings).toEqual([expect.stringMatching(/^waitTimeout 30s is shorter than any real SGLang boot/)]);
+  });
+
+  it("exposure: a bad port and allowlist entry are problems; an open or keyless API only warns", () => {
+    expect(exposureFindings({ firewallAllowlist: ["10.0.0.0/8", "nope"], apiKey: true }, 70000).problems.map((p) => p.key)).toEqual(["port", "firewallAllowlist"]);
+    const open = exposureFindings({ firewallAllowlist: ["0.0.0.0/0"], apiKey: false }, 8000);
+    expect(open.problems).toEqual([]);
+    expect(open.warnings).toHaveLength(2);
+    expect(exposureFindings({ apiKey: false }, 8000)).toEqual({ problems: [], warnings: [] });
+  });
+
+  it("names and labels", () => {
+    expect(dockerNameProblems({ containerName: "ok-name", cacheVolumeName: "ok", cacheMountPath: "/lambda/nfs/x" })).toEqual([]);
+    expect(dockerNameProblems({ containerName: "a b", cacheVolumeName: "-v", cacheMountPath: "rel" }).map((p) => p.key)).toEqual(["containerName", "cacheVolumeName", "cacheMountPath"]);
+    expect(labelProblems({ team: "ml" })).toEqual([]);
+    expect(labelProblems({ "": "x", "hgx.x": "y" }).map((p) => p.key)).toEqual(["labels", "labels"]);
   });
 });
