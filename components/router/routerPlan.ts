@@ -15,7 +15,7 @@
 import { createHash } from "node:crypto";
 import { healthProbeCommand, type ContainerSpec } from "../serving/containerSpec";
 import { parseImageRef } from "../image";
-import { SGLANG_RELEASE_CHOICES } from "../serving/sglangArgs";
+import { SGLANG_RELEASE_CHOICES } from "../serving/sglang/args";
 import { problem, renderProblem, type Problem } from "../serving/problem";
 
 /**

@@ -2,7 +2,7 @@
  * A serving engine as the container sees it: how its server starts, takes its API key, reports health
  * and which port it listens on by default. The container spec, the plan and the server component read
  * only this; an engine's flags, presets and their checks live in the engine's own module
- * (`sglang/` + `sglangArgs.ts` for SGLang). Engines are registered by name in `engines.ts`.
+ * (`sglang/args.ts` for SGLang). Engines are registered by name in `engines.ts`.
  */
 export interface ServingEngine {
   /** Registry name (`SERVING_ENGINES`), e.g. "sglang". */

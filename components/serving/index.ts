@@ -1,5 +1,5 @@
 /** Serving layer: SGLang flags/presets, container spec, weights pre-download, readiness gate, SglangServer. */
-export * from "./sglangArgs";
+export * from "./sglang/args";
 export * from "../image";
 export * from "./containerSpec";
 export * from "./engine";

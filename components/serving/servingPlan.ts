@@ -26,7 +26,7 @@ import {
   type SglangFlags,
   type SglangPresetName,
   validateSglangFlags,
-} from "./sglangArgs";
+} from "./sglang/args";
 import { weightsDownloadProblems, type WeightsOptionKey } from "./weights";
 
 /** A duration: seconds as a number, or text such as "90m", "90 minutes", "1.5h", "3600s". */

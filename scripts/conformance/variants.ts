@@ -18,7 +18,7 @@ import { routerPlanInputFor } from "../../components/router/sglangRouter";
 import { planRouter, ROUTER_API_KEY_ENV, WORKER_URLS_ENV, type RouterPlanInput } from "../../components/router/routerPlan";
 import { API_KEY_ENV } from "../../components/serving/sglang/engine";
 import { planServing, type ServingPlanInput } from "../../components/serving/servingPlan";
-import { currentValueOf, FLAG_TABLE, type SglangFlagOverrides, type SglangFlags, type SglangPresetName } from "../../components/serving/sglangArgs";
+import { currentValueOf, FLAG_TABLE, type SglangFlagOverrides, type SglangFlags, type SglangPresetName } from "../../components/serving/sglang/args";
 
 export const REPO_ROOT = join(__dirname, "..", "..");
 export const CONFORMANCE_DIR = __dirname;

@@ -1,6 +1,6 @@
 /**
  * SGLang as a serving engine (`python -m sglang.launch_server`). Its typed flags, presets, checks and
- * the argv renderer are `../sglangArgs.ts` (generated value lists beside it).
+ * the argv renderer are `args.ts` here (its generated value lists: `../sglangChoices.generated.json`).
  */
 import { apiKeyWrapperScript, type ServingEngine } from "../engine";
 

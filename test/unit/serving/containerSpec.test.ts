@@ -11,7 +11,7 @@ import {
   shellQuote,
   toContainerArgs,
 } from "../../../components/serving/containerSpec";
-import { renderSglangArgv, resolveSglangFlags } from "../../../components/serving/sglangArgs";
+import { renderSglangArgv, resolveSglangFlags } from "../../../components/serving/sglang/args";
 import { API_KEY_ENV, SGLANG_ENGINE } from "../../../components/serving/sglang/engine";
 
 const base: ContainerSpecInput = {

@@ -9,7 +9,7 @@ import {
   SGLANG_PRESETS,
   type SglangFlags,
   validateSglangFlags,
-} from "../../../components/serving/sglangArgs";
+} from "../../../../components/serving/sglang/args";
 
 const SEED_LINE =
   "--host 0.0.0.0 --port 8000 --model-path Qwen/Qwen3.5-397B-A17B --served-model-name qwen " +

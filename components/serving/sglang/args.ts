@@ -7,11 +7,11 @@
  * the host costs a cold boot (30-60 min) and the GPU hours behind it.
  *
  * The API key is deliberately NOT a field here: argv ends up in Pulumi state and in
- * `docker inspect`. See `containerSpec.ts` (`API_KEY_ENV`) for how it reaches the server.
+ * `docker inspect`. See `engine.ts` here (`API_KEY_ENV`) and `../containerSpec.ts` for how it reaches the server.
  */
 
-import SGLANG_RELEASE from "./sglangChoices.generated.json";
-import { problem, renderProblem, type Findings, type Problem } from "./problem";
+import SGLANG_RELEASE from "../sglangChoices.generated.json";
+import { problem, renderProblem, type Findings, type Problem } from "../problem";
 
 /**
  * Value lists, deprecated flag aliases and deprecated values of the pinned SGLang release, generated
