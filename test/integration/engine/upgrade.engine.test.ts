@@ -23,7 +23,7 @@ import { createProjectStack, operationsByResource, useProjectSource, type Engine
 import { buildRouterImage } from "../../fixtures/router-image";
 import { buildSimulatorImage } from "../../fixtures/sglang-simulator";
 import { run, startSshTestHost, type SshTestHost } from "../../fixtures/ssh-host";
-import { buildHostImages, lambdaEmulatorConfig, newSecrets, remoteResultDirCleanup, sshStackConfig, type HostImages } from "./sshStacks";
+import { buildHostImages, existingHostConfig, lambdaEmulatorConfig, newSecrets, remoteResultDirCleanup, sshStackConfig, type HostImages } from "./sshStacks";
 
 /** The main before issue 21's restructuring (components/config.ts, stack.ts and the host/serving/benchmark layers). */
 const PREVIOUS_MAIN = "f2da56a9d7eeefefec7cf9826d9713f06b1d9ad0";
@@ -159,13 +159,7 @@ describe(`stacks made by the previous main (${PREVIOUS_MAIN.slice(0, 7)}) upgrad
     cleanups.push(() => host.close());
     const config: ConfigMap = {
       ...sshStackConfig(host, images, newSecrets(), await freePort()),
-      "hgx-inference:hostMode": { value: "existing" },
-      "hgx-inference:sshHost": { value: host.host },
-      "hgx-inference:sshPort": { value: String(host.port) },
-      "hgx-inference:sshUser": { value: host.user },
-      "hgx-inference:sshPrivateKey": { value: host.privateKey, secret: true },
-      "hgx-inference:sshHostKey": { value: host.hostPublicKey },
-      "hgx-inference:hourlyPriceUsd": { value: "3.5" },
+      ...existingHostConfig(host),
       "hgx-inference:hfCacheVolume": { value: volume },
     };
     const engine = await oldProgramStack(
