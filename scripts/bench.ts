@@ -13,6 +13,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import type { BenchmarkRunOptions } from "../components/benchmark/runner/runner";
+import type { DatasetSpec } from "../components/benchmark/runner/dataset";
 import type { GoodputSlo, PercentileMetric } from "../components/benchmark/runner/stats";
 import type { LoadedTokenizer } from "../components/benchmark/runner/tokenizer";
 
@@ -35,6 +36,11 @@ Workload (defaults = the seed's coding workload)
   --request-rate R             requests/s (gamma arrivals, vllm's), or inf (default: all at once)
   --burstiness B               gamma shape of the arrival gaps, 1 = Poisson (default 1)
   --random-range-ratio R       length spread in [0,1), default 0
+  --dataset-name NAME          random (default) or prefix_repetition: shared contexts, as vllm's
+  --prefix-repetition-prefix-len N     tokens of each shared context, default 256
+  --prefix-repetition-suffix-len N     tokens of each request's own part, default 256
+  --prefix-repetition-num-prefixes N   distinct contexts, default 10 (num-prompts rounds down to a multiple)
+  --prefix-repetition-output-len N     max_completion_tokens, default 128
   --seed N                     default 0
   --temperature T              default 0 (pinned for comparable runs)
   --no-ignore-eos              let the model stop early (not comparable; default sends ignore_eos)
@@ -98,6 +104,38 @@ function rateFlag(flag: string, raw: string | undefined, hint: string): number |
 
 const METRICS: readonly PercentileMetric[] = ["ttft", "tpot", "itl", "e2el"];
 
+/** vllm 0.18's defaults for `--dataset-name prefix_repetition` (PrefixRepetitionRandomDataset). */
+export const PREFIX_REPETITION_DEFAULTS = {
+  "prefix-repetition-prefix-len": 256,
+  "prefix-repetition-suffix-len": 256,
+  "prefix-repetition-num-prefixes": 10,
+  "prefix-repetition-output-len": 128,
+} as const;
+
+/**
+ * `--dataset-name` and its flags: random (the seed's) uses --random-output-len; prefix_repetition takes its own four
+ * flags with vllm's defaults, and its output length from --prefix-repetition-output-len, as vllm does.
+ */
+function datasetFlags(str: (k: string) => string | undefined): { datasetSpec: DatasetSpec; outputLen: number | undefined } {
+  const name = str("dataset-name") ?? "random";
+  const given = (Object.keys(PREFIX_REPETITION_DEFAULTS) as (keyof typeof PREFIX_REPETITION_DEFAULTS)[]).filter((f) => str(f) !== undefined);
+  if (name === "random") {
+    if (given.length > 0) throw new BenchUsageError(`--${given[0]} applies to --dataset-name prefix_repetition only. Fix: add --dataset-name prefix_repetition, or drop --${given[0]}.`);
+    return { datasetSpec: { name: "random" }, outputLen: integerFlag("random-output-len", str("random-output-len"), 1) };
+  }
+  if (name !== "prefix_repetition") throw new BenchUsageError(`--dataset-name ${JSON.stringify(name)} is not generated here. Fix: --dataset-name random or prefix_repetition.`);
+  const value = (f: keyof typeof PREFIX_REPETITION_DEFAULTS): number => integerFlag(f, str(f), 1) ?? PREFIX_REPETITION_DEFAULTS[f];
+  return {
+    datasetSpec: {
+      name: "prefix_repetition",
+      prefixLen: value("prefix-repetition-prefix-len"),
+      suffixLen: value("prefix-repetition-suffix-len"),
+      numPrefixes: value("prefix-repetition-num-prefixes"),
+    },
+    outputLen: value("prefix-repetition-output-len"),
+  };
+}
+
 /** Parses argv (without node and script) into a plan; throws BenchUsageError on bad input. */
 export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): BenchCliPlan | "help" {
   let values: Record<string, string | boolean | string[] | undefined>;
@@ -119,6 +157,8 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
         "request-rate": { type: "string" },
         burstiness: { type: "string" },
         "random-range-ratio": { type: "string" },
+        "dataset-name": { type: "string" },
+        ...Object.fromEntries(Object.keys(PREFIX_REPETITION_DEFAULTS).map((f) => [f, { type: "string" as const }])),
         seed: { type: "string" },
         temperature: { type: "string" },
         "no-ignore-eos": { type: "boolean", default: false },
@@ -197,6 +237,7 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
     goodput = slo;
   }
 
+  const { datasetSpec, outputLen } = datasetFlags(str);
   const timeoutS = numberFlag("timeout", str("timeout"), (v) => v > 0, "a positive number of seconds, e.g. --timeout 1800");
   const totalTimeoutS = numberFlag("total-timeout", str("total-timeout"), (v) => v > 0, "a positive number of seconds, e.g. --total-timeout 10800");
   const run: BenchmarkRunOptions = {
@@ -206,7 +247,8 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
     modelId: model ?? servedModelName,
     tokenizer: str("tokenizer"),
     inputLen: integerFlag("random-input-len", str("random-input-len"), 1),
-    outputLen: integerFlag("random-output-len", str("random-output-len"), 1),
+    outputLen,
+    datasetSpec,
     numPrompts: integerFlag("num-prompts", str("num-prompts"), 1),
     maxConcurrency: integerFlag("max-concurrency", str("max-concurrency"), 1),
     rangeRatio: numberFlag("random-range-ratio", str("random-range-ratio"), (v) => v >= 0 && v < 1, "a number in [0, 1), e.g. --random-range-ratio 0"),

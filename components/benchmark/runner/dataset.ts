@@ -199,3 +199,85 @@ export function generateRandomDataset(
   }
   return requests;
 }
+
+/** vllm's `prefix_repetition` dataset (`--dataset-name prefix_repetition`): shared contexts with their own suffixes. */
+export interface PrefixRepetitionOptions {
+  /** Tokens of each shared context (`--prefix-repetition-prefix-len`). */
+  readonly prefixLen: number;
+  /** Tokens of each request's own part after it (`--prefix-repetition-suffix-len`). */
+  readonly suffixLen: number;
+  /** Distinct contexts (`--prefix-repetition-num-prefixes`); `numPrompts` ÷ this many requests share each. */
+  readonly numPrefixes: number;
+  /** Completion length (`--prefix-repetition-output-len`). */
+  readonly outputLen: number;
+  /** Requests asked for (`--num-prompts`); vllm sends numPrefixes × ⌊numPrompts ÷ numPrefixes⌋. */
+  readonly numPrompts: number;
+  /** Seed of the generator (`--seed`). */
+  readonly seed: number;
+}
+
+/** Requests a prefix-repetition run sends: vllm 0.18 drops the remainder of numPrompts ÷ numPrefixes (no oversampling). */
+export function prefixRepetitionCount(numPrompts: number, numPrefixes: number): number {
+  const perPrefix = Math.floor(numPrompts / numPrefixes);
+  if (perPrefix < 1) {
+    throw new Error(`num prompts (${numPrompts}) must be at least the number of prefixes (${numPrefixes}). Fix: raise --num-prompts or lower --prefix-repetition-num-prefixes.`);
+  }
+  return perPrefix * numPrefixes;
+}
+
+/**
+ * Builds the prefix-repetition dataset as vllm 0.18's `PrefixRepetitionRandomDataset` does: for each context, a
+ * random token sequence of `prefixLen` ids fitted to decode and re-encode to that length; for each of its requests a
+ * random suffix fitted the same way; the prompt is the decoded concatenation; then the whole list is shuffled.
+ * Ids are uniform in [0, vocabSize) as vllm draws them. The draws come from the run's seeded generator, not numpy's
+ * stream: the same distribution and structure, not vllm's exact prompts.
+ */
+export function generatePrefixRepetitionDataset(
+  tok: LoadedTokenizer,
+  opts: PrefixRepetitionOptions,
+  onProgress?: (done: number, total: number) => void,
+): SampleRequest[] {
+  for (const [name, flag, value] of [
+    ["prefix length", "--prefix-repetition-prefix-len", opts.prefixLen],
+    ["suffix length", "--prefix-repetition-suffix-len", opts.suffixLen],
+    ["number of prefixes", "--prefix-repetition-num-prefixes", opts.numPrefixes],
+    ["output length", "--prefix-repetition-output-len", opts.outputLen],
+  ] as const) {
+    if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer, got ${String(value)}. Fix: set ${flag} to a whole number ≥ 1.`);
+  }
+  const total = prefixRepetitionCount(opts.numPrompts, opts.numPrefixes);
+  const rng = new SeededRandom(opts.seed);
+  const randomIds = (n: number): number[] => Array.from({ length: n }, () => rng.intInclusive(0, tok.vocabSize - 1));
+  const built: Omit<SampleRequest, "index">[] = [];
+  for (let p = 0; p < opts.numPrefixes; p++) {
+    const prefix = fitToLength(tok, randomIds(opts.prefixLen), opts.prefixLen, rng);
+    for (let s = 0; s < total / opts.numPrefixes; s++) {
+      const suffix = fitToLength(tok, randomIds(opts.suffixLen), opts.suffixLen, rng);
+      const ids = [...prefix.ids, ...suffix.ids];
+      built.push({ prompt: tok.tokenizer.decode(ids), promptLen: ids.length, expectedOutputLen: opts.outputLen, tokenMismatch: prefix.mismatch + suffix.mismatch });
+      onProgress?.(built.length, total);
+    }
+  }
+  // Fisher–Yates with the run's generator: arrival order mixes the contexts, as vllm's random.shuffle does.
+  for (let i = built.length - 1; i > 0; i--) {
+    const j = rng.intInclusive(0, i);
+    [built[i], built[j]] = [built[j], built[i]];
+  }
+  return built.map((r, index) => ({ index, ...r }));
+}
+
+/** Which prompts a run sends: vllm's `random` dataset, or its `prefix_repetition` one (shared contexts). */
+export type DatasetSpec =
+  | { readonly name: "random" }
+  | { readonly name: "prefix_repetition"; readonly prefixLen: number; readonly suffixLen: number; readonly numPrefixes: number };
+
+/** The run's prompts, by its dataset: random ones (inputLen, rangeRatio) or shared contexts with suffixes. */
+export function buildDataset(
+  tok: LoadedTokenizer,
+  spec: DatasetSpec,
+  run: RandomDatasetOptions,
+  onProgress?: (done: number, total: number) => void,
+): SampleRequest[] {
+  if (spec.name === "random") return generateRandomDataset(tok, run, onProgress);
+  return generatePrefixRepetitionDataset(tok, { ...spec, outputLen: run.outputLen, numPrompts: run.numPrompts, seed: run.seed }, onProgress);
+}

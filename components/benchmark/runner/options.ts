@@ -5,7 +5,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { validateArrivalOptions } from "./arrivals";
-import type { SampleRequest } from "./dataset";
+import { prefixRepetitionCount, type DatasetSpec, type SampleRequest } from "./dataset";
 import type { GoodputSlo, PercentileMetric } from "./stats";
 import type { LoadedTokenizer } from "./tokenizer";
 import { PERCENTILE_METRICS, SEED_WORKLOAD } from "../workload";
@@ -63,6 +63,13 @@ export interface BenchmarkRunOptions {
   readonly requestRate?: number;
   /** Gamma shape of the inter-arrival gaps (`--burstiness`): 1 = Poisson. Ignored at rate Infinity. @default 1 */
   readonly burstiness?: number;
+  /**
+   * The prompts to generate (`--dataset-name`): vllm's `random` dataset, or `prefix_repetition` — `numPrefixes`
+   * shared contexts of `prefixLen` tokens, each request one of them plus `suffixLen` tokens of its own (then
+   * `inputLen` is ignored and `numPrompts` rounds down to a multiple of `numPrefixes`, as vllm 0.18 does).
+   * @default { name: "random" }
+   */
+  readonly datasetSpec?: DatasetSpec;
   /** Prompts to send instead of generating the random dataset (tests, replays). @default generated */
   readonly dataset?: readonly SampleRequest[];
   /** An already loaded tokenizer (skips loading `tokenizer`). @default loaded from `tokenizer` */
@@ -105,6 +112,7 @@ export interface ResolvedRunOptions {
   readonly goodput: GoodputSlo | undefined;
   readonly requestRate: number;
   readonly burstiness: number;
+  readonly datasetSpec: DatasetSpec;
 }
 
 /** The seed's workload, with vllm bench serve's own defaults where the seed says nothing. */
@@ -178,6 +186,9 @@ export function resolveRunOptions(opts: BenchmarkRunOptions, tokenizerId: string
     throw new Error(`temperature must be a finite number ≥ 0, got ${String(temperature)}. Fix: use 0 for comparable runs.`);
   }
   validateArrivalOptions(opts.requestRate ?? Infinity, opts.burstiness ?? 1);
+  const datasetSpec = resolveDatasetSpec(opts.datasetSpec);
+  const askedPrompts = positiveInteger("numPrompts", "--num-prompts", opts.dataset?.length ?? opts.numPrompts ?? DEFAULTS.numPrompts);
+  const numPrompts = datasetSpec.name === "prefix_repetition" && !opts.dataset ? prefixRepetitionCount(askedPrompts, datasetSpec.numPrefixes) : askedPrompts;
   const seed = opts.seed ?? DEFAULTS.seed;
   if (!Number.isInteger(seed) || seed < 0) {
     throw new Error(`seed must be a non-negative integer, got ${String(seed)}. Fix: pass --seed 0.`);
@@ -189,9 +200,9 @@ export function resolveRunOptions(opts: BenchmarkRunOptions, tokenizerId: string
     modelId: opts.modelId ?? opts.servedModelName,
     tokenizerId,
     tokenizerFallback: opts.tokenizerFallback,
-    inputLen: positiveInteger("inputLen", "--random-input-len", opts.inputLen ?? DEFAULTS.inputLen),
+    inputLen: datasetSpec.name === "prefix_repetition" ? datasetSpec.prefixLen + datasetSpec.suffixLen : positiveInteger("inputLen", "--random-input-len", opts.inputLen ?? DEFAULTS.inputLen),
     outputLen: positiveInteger("outputLen", "--random-output-len", opts.outputLen ?? DEFAULTS.outputLen),
-    numPrompts: positiveInteger("numPrompts", "--num-prompts", opts.dataset?.length ?? opts.numPrompts ?? DEFAULTS.numPrompts),
+    numPrompts,
     maxConcurrency: positiveInteger("maxConcurrency", "--max-concurrency", opts.maxConcurrency ?? DEFAULTS.maxConcurrency),
     rangeRatio,
     seed,
@@ -207,5 +218,17 @@ export function resolveRunOptions(opts: BenchmarkRunOptions, tokenizerId: string
     goodput: opts.goodput,
     requestRate: opts.requestRate ?? Infinity,
     burstiness: opts.burstiness ?? 1,
+    datasetSpec,
+  };
+}
+
+/** Validates a prefix-repetition spec (every length and count a whole number ≥ 1); the random spec passes as is. */
+export function resolveDatasetSpec(spec: DatasetSpec | undefined): DatasetSpec {
+  if (spec === undefined || spec.name === "random") return { name: "random" };
+  return {
+    name: "prefix_repetition",
+    prefixLen: positiveInteger("prefixLen", "--prefix-repetition-prefix-len", spec.prefixLen),
+    suffixLen: positiveInteger("suffixLen", "--prefix-repetition-suffix-len", spec.suffixLen),
+    numPrefixes: positiveInteger("numPrefixes", "--prefix-repetition-num-prefixes", spec.numPrefixes),
   };
 }

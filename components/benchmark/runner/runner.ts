@@ -18,7 +18,7 @@
  */
 import * as http from "node:http";
 import * as https from "node:https";
-import { generateRandomDataset, type SampleRequest } from "./dataset";
+import { buildDataset, type SampleRequest } from "./dataset";
 import { buildChatRequestBody, buildRequestHeaders } from "./request";
 import { SseMessageSplitter } from "./sse";
 import { computeMetrics, type BenchmarkMetrics, type RequestTiming } from "./stats";
@@ -263,8 +263,9 @@ export async function runBenchmark(
   } else {
     const loaded = tok as LoadedTokenizer;
     speedUpBpeMerges(loaded.tokenizer);
-    dataset = generateRandomDataset(
+    dataset = buildDataset(
       loaded,
+      options.datasetSpec,
       { inputLen: options.inputLen, outputLen: options.outputLen, numPrompts: options.numPrompts, rangeRatio: options.rangeRatio, seed: options.seed },
       opts.onDatasetProgress,
     );

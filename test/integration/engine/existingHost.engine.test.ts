@@ -19,7 +19,7 @@ import { freePort } from "../../fixtures/net";
 import { startSshTestHost, type SshTestHost } from "../../fixtures/ssh-host";
 import * as os from "node:os";
 import * as path from "node:path";
-import { buildHostImages, dockerSshState, newSecrets, remoteResultDirCleanup, sshStackConfig, type DeploySecrets, type HostImages } from "./sshStacks";
+import { buildHostImages, dockerSshState, existingHostConfig, newSecrets, remoteResultDirCleanup, sshStackConfig, type DeploySecrets, type HostImages } from "./sshStacks";
 
 let host: SshTestHost;
 let engine: EngineStack;
@@ -43,14 +43,7 @@ beforeAll(async () => {
     stackName: "existing",
     config: {
       ...sshStackConfig(host, images, secrets, port),
-      "hgx-inference:hostMode": { value: "existing" },
-      "hgx-inference:sshHost": { value: host.host },
-      "hgx-inference:sshPort": { value: String(host.port) },
-      "hgx-inference:sshUser": { value: host.user },
-      "hgx-inference:sshPrivateKey": { value: host.privateKey, secret: true },
-      // Pinned: the test host's own host key, as `ssh-keyscan -t ed25519` would print it.
-      "hgx-inference:sshHostKey": { value: host.hostPublicKey },
-      "hgx-inference:hourlyPriceUsd": { value: "3.5" },
+      ...existingHostConfig(host),
       "hgx-inference:hfCacheVolume": { value: VOLUME },
     },
     // The capacity search with the remote runner: the vllm (stand-in) container once per level over SSH. SLOs met

@@ -9,10 +9,9 @@
  * Figures (spread, failures, rollout duration) are printed for the report.
  */
 import { randomBytes } from "node:crypto";
-import * as net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createProjectStack, operationsByResource, plaintextLeaks, setStructuredConfig, type EngineStack } from "../../fixtures/pulumi-engine";
-import { freePort } from "../../fixtures/net";
+import { freeConsecutivePorts, freePort } from "../../fixtures/net";
 import { buildSimulatorImage } from "../../fixtures/sglang-simulator";
 import { buildRouterImage } from "../../fixtures/router-image";
 import { startLoadLoop } from "../../fixtures/loadLoop";
@@ -86,14 +85,6 @@ function words(n: number): string {
   return Array.from({ length: n }, () => Math.random().toString(36).slice(2, 8)).join(" ");
 }
 
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const probe = net.createServer();
-    probe.once("error", () => resolve(false));
-    probe.listen(port, "127.0.0.1", () => probe.close(() => resolve(true)));
-  });
-}
-
 async function containerId(name: string): Promise<string> {
   return (await run("docker", ["inspect", "-f", "{{.Id}}", name])).stdout.trim();
 }
@@ -102,11 +93,7 @@ beforeAll(async () => {
   await Promise.all([buildSimulatorImage(), buildRouterImage()]);
   await run("docker", ["rm", "-f", ...WORKERS, ROUTER]);
   // Two consecutive ports for the workers (the local engine gives replica i sglangPort + i).
-  for (let attempt = 0; ; attempt++) {
-    workerPort = await freePort();
-    if (workerPort < 65535 && (await portFree(workerPort + 1))) break;
-    if (attempt > 50) throw new Error("no two consecutive free ports");
-  }
+  workerPort = await freeConsecutivePorts(2);
   routerPort = await freePort();
   metricsPort = await freePort();
   engine = await createProjectStack({

@@ -63,6 +63,20 @@ export function sshStackConfig(host: SshTestHost, images: HostImages, secrets: D
   };
 }
 
+/** Config of an `existing`-mode stack on the SSH test host: its address, login and pinned host key, and a price. */
+export function existingHostConfig(host: SshTestHost): ConfigMap {
+  return {
+    "hgx-inference:hostMode": { value: "existing" },
+    "hgx-inference:sshHost": { value: host.host },
+    "hgx-inference:sshPort": { value: String(host.port) },
+    "hgx-inference:sshUser": { value: host.user },
+    "hgx-inference:sshPrivateKey": { value: host.privateKey, secret: true },
+    // Pinned: the test host's own host key, as `ssh-keyscan -t ed25519` would print it.
+    "hgx-inference:sshHostKey": { value: host.hostPublicKey },
+    "hgx-inference:hourlyPriceUsd": { value: "3.5" },
+  };
+}
+
 /** Config pointing a lambda-mode stack at the Lambda emulator, whose instances are the SSH test host. */
 export function lambdaEmulatorConfig(host: SshTestHost, emulator: { readonly apiKey: string; readonly baseUrl: string }): ConfigMap {
   return {

@@ -9,6 +9,8 @@ import {
   expectedLevel,
   resolveTiming,
 } from "../../fixtures/sglang-simulator";
+import { expectedRateCapacity, expectedRateLevel, saturationRate } from "../../fixtures/sglang-simulator/capacity";
+import { prefillMs, serverPromptTokens } from "../../fixtures/sglang-simulator/timing";
 
 const SMALL = { inputTokens: 64, outputTokens: 24, numPrompts: 48 };
 
@@ -69,5 +71,38 @@ describe("expected capacity", () => {
   it("rejects a closed form it cannot give", () => {
     expect(() => designedKnee(resolveTiming({ ...FAST_TIMING, maxRunningRequests: 4 }), { itlP99Ms: 50 }, SMALL, 10)).toThrow(/TTFT SLO/);
     expect(() => expectedCapacity(FAST_TIMING, {}, SMALL, 0)).toThrow(/upTo/);
+  });
+});
+
+describe("the rate a rate sweep should find (open loop, the runner's arrivals)", () => {
+  const model = resolveTiming({ ...DEFAULT_TIMING, maxRunningRequests: 8 });
+  const workload = { inputTokens: 512, outputTokens: 64, numPrompts: 64 };
+  const prefill = prefillMs(model, serverPromptTokens(model, workload.inputTokens));
+
+  it("well below saturation a request is admitted at once: p99 TTFT = prefill; far above, it queues", () => {
+    const mu = saturationRate(model, workload);
+    const low = expectedRateLevel(model, {}, workload, mu / 8);
+    const high = expectedRateLevel(model, {}, workload, mu * 4);
+    expect(low.p99TtftMs).toBeCloseTo(prefill, 6);
+    expect(high.p99TtftMs).toBeGreaterThan(prefill + 1000);
+  });
+
+  it("finds the highest rate below the first miss, between a quarter of and the saturation rate for a TTFT SLO above prefill", () => {
+    const mu = saturationRate(model, workload);
+    const rates = [0.25, 0.5, 0.75, 1, 1.5, 2].map((f) => Number((f * mu).toFixed(3)));
+    const answer = expectedRateCapacity(model, { ttftP99Ms: prefill + 600 }, workload, rates);
+    expect(answer.maxRate).toBeGreaterThanOrEqual(rates[0]);
+    expect(answer.maxRate).toBeLessThanOrEqual(rates[3]);
+    expect(answer.firstMissing).toBe(rates[rates.indexOf(answer.maxRate) + 1]);
+    // Monotone in the replayed levels up to the miss: p99 TTFT never falls as the rate rises.
+    const ttfts = answer.levels.map((l) => l.p99TtftMs);
+    expect([...ttfts].sort((a, b) => a - b)).toEqual(ttfts);
+  });
+
+  it("the same seed gives the same schedule, so the same answer; the rates must be finite and positive", () => {
+    const slo = { ttftP99Ms: prefill + 600 };
+    const rates = [1, 2, 4, 8, 16];
+    expect(expectedRateCapacity(model, slo, workload, rates)).toEqual(expectedRateCapacity(model, slo, workload, [...rates].reverse()));
+    expect(() => expectedRateCapacity(model, slo, workload, [1, Infinity])).toThrow(/finite numbers > 0/);
   });
 });

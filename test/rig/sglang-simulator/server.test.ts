@@ -195,6 +195,31 @@ describe("--api-key", () => {
   });
 });
 
+describe("prefix cache", () => {
+  it("prefills only what a request does not share with an earlier one: a long shared context, then its own question", async () => {
+    const sim = await start();
+    const context = Array.from({ length: 60 }, (_, i) => `function step${i}(state) { return state.map((x) => x + ${i}); }`).join("\n");
+    const ask = (question: string) =>
+      streamRequest(`${sim.baseUrl}/v1/chat/completions`, {
+        ...chatBody(question, 2),
+        messages: [
+          { role: "system", content: context },
+          { role: "user", content: question },
+        ],
+      });
+    await ask("Which step adds 7?");
+    const afterFirst = (await (await fetch(`${sim.baseUrl}/sim/stats`)).json()) as { cachedTokensTotal: number; promptTokensTotal: number };
+    expect(afterFirst.cachedTokensTotal).toBe(0);
+    await ask("Rename step 3 to increment.");
+    const afterSecond = (await (await fetch(`${sim.baseUrl}/sim/stats`)).json()) as { cachedTokensTotal: number; promptTokensTotal: number };
+    const contextTokens = qwen3.encode(context, { add_special_tokens: false }).length;
+    // The system message and the user role's marker are shared: at least the context, never the new question.
+    const secondPrompt = afterSecond.promptTokensTotal - afterFirst.promptTokensTotal;
+    expect(afterSecond.cachedTokensTotal).toBeGreaterThanOrEqual(contextTokens);
+    expect(afterSecond.cachedTokensTotal).toBeLessThan(secondPrompt - qwen3.encode("Rename step 3 to increment.", { add_special_tokens: false }).length + 1);
+  });
+});
+
 describe("metrics", () => {
   it("are absent without enableMetrics", async () => {
     const sim = await start();

@@ -56,6 +56,26 @@ describe("vllm stand-in: vllm's own meaning where the runner's defaults differ",
   });
 });
 
+describe("vllm stand-in: open-loop arrivals as vllm schedules them", () => {
+  it("passes --request-rate and --burstiness to the runner's gamma arrivals; inf (vllm's default) sends all at once", () => {
+    expect(benchPlan([...MINIMAL, "--request-rate", "4", "--burstiness", "0.5"]).run).toMatchObject({ requestRate: 4, burstiness: 0.5 });
+    expect(benchPlan([...MINIMAL, "--request-rate", "inf"]).run.requestRate).toBe(Infinity);
+    // Left out: the runner's defaults, which are vllm's (all at once; burstiness 1).
+    expect(benchPlan(MINIMAL).run).toMatchObject({ requestRate: undefined, burstiness: undefined });
+  });
+  it("refuses a rate or burstiness the runner refuses, naming the flag", () => {
+    expect(() => benchPlan([...MINIMAL, "--request-rate", "0"])).toThrow(/request-rate/);
+    expect(() => benchPlan([...MINIMAL, "--burstiness", "-1"])).toThrow(/burstiness/);
+  });
+});
+
+describe("vllm stand-in: vllm's prefix_repetition dataset", () => {
+  it("passes --dataset-name prefix_repetition and its four flags to the runner, which generates it the same way", () => {
+    const p = benchPlan([...MINIMAL, "--dataset-name", "prefix_repetition", "--prefix-repetition-prefix-len", "4000", "--prefix-repetition-suffix-len", "100", "--prefix-repetition-num-prefixes", "4", "--prefix-repetition-output-len", "64"]);
+    expect(p.run).toMatchObject({ datasetSpec: { name: "prefix_repetition", prefixLen: 4000, suffixLen: 100, numPrefixes: 4 }, outputLen: 64 });
+  });
+});
+
 describe("vllm stand-in: --goodput as vllm takes it (one or more KEY:MS words)", () => {
   it("passes every SLO word to the runner's goodput, wherever the flag stands", () => {
     expect(benchPlan([...MINIMAL, "--goodput", "ttft:3000", "tpot:50", "--num-prompts", "4"]).run).toMatchObject({ goodput: { ttft: 3000, tpot: 50 }, numPrompts: 4 });
@@ -74,9 +94,8 @@ describe("vllm stand-in: refusals", () => {
     ["another bench subcommand", ["bench", "throughput"], /answers only `vllm bench serve/],
     ["another backend", [...MINIMAL, "--backend", "vllm"], /--backend "vllm" is not reproduced.*Fix: --backend openai-chat/],
     ["no backend (vllm's default is not reproduced)", MINIMAL.filter((a, i) => a !== "--backend" && MINIMAL[i - 1] !== "--backend"), /--backend is required/],
-    ["another dataset", [...MINIMAL, "--dataset-name", "sharegpt"], /--dataset-name "sharegpt"/],
-    ["a finite request rate", [...MINIMAL, "--request-rate", "10"], /--request-rate "10"/],
-    ["a flag the runner does not reproduce", [...MINIMAL, "--burstiness", "0.5"], /Unknown option '--burstiness'.*--base-url/],
+    ["another dataset", [...MINIMAL, "--dataset-name", "sharegpt"], /--dataset-name "sharegpt" is not reproduced.*Fix: --dataset-name random or prefix_repetition/],
+    ["a flag the runner does not reproduce", [...MINIMAL, "--ramp-up-strategy", "linear"], /Unknown option '--ramp-up-strategy'.*--base-url/],
     ["an API key flag", [...MINIMAL, "--api-key", "sk-1"], /Unknown option '--api-key'/],
     ["the completions endpoint", [...MINIMAL, "--endpoint", "/v1/completions"], /must end with 'chat\/completions'/],
     ["vllm's default endpoint", MINIMAL.slice(0, -2), /must end with 'chat\/completions', got --endpoint "\/v1\/completions"/],
