@@ -321,7 +321,7 @@ async function main(): Promise<number> {
   }
   // Loaded after argument parsing so --help and usage errors answer instantly.
   const { runBenchmark } = await import("../components/benchmark/runner/runner");
-  const { toVllmResultJson, defaultResultFilename, formatSummaryTable } = await import("../components/benchmark/runner/result");
+  const { toVllmResultJson, defaultResultFilename, formatSummaryTable } = await import("../components/benchmark/runner/vllmResultJson");
   const cliProgress = await import("cli-progress");
   const log = (line: string) => process.stderr.write(`${line}\n`);
 

@@ -18,7 +18,7 @@
 import { jStat } from "jstat";
 import type { BaselineFigures } from "./baseline";
 import type { CapacityProvenance } from "./provenance";
-import type { BenchmarkMetrics } from "./results";
+import type { BenchmarkMetrics } from "./resultParser";
 
 // ---------------------------------------------------------------------------------------------------------------
 // SLOs

@@ -21,9 +21,9 @@ import * as https from "node:https";
 import { generateRandomDataset, type SampleRequest } from "./dataset";
 import { buildChatRequestBody, buildRequestHeaders } from "./request";
 import { SseMessageSplitter } from "./sse";
-import { computeMetrics, type BenchmarkMetrics, type RequestTiming } from "./stats";
+import { computeMetrics, type RunnerMetrics, type RequestTiming } from "./stats";
 import { loadTokenizer, speedUpBpeMerges, type LoadedTokenizer } from "./tokenizer";
-import { toVllmResultJson, type VllmResultJson } from "./result";
+import { toVllmResultJson, type VllmResultJson } from "./vllmResultJson";
 import { arrivalOffsetsMs, InterruptibleSleeps } from "./arrivals";
 import { resolveRunOptions, type BenchmarkRunOptions, type ResolvedRunOptions } from "./options";
 import { requestOutput, StreamMeasurement, type RequestOutput } from "./streamMeasurement";
@@ -34,7 +34,7 @@ export type { BenchmarkRunOptions, ResolvedRunOptions, RequestOutput };
 export interface BenchmarkResult {
   /** The `vllm bench serve --save-result` record (no per-request arrays). */
   readonly json: VllmResultJson;
-  readonly metrics: BenchmarkMetrics;
+  readonly metrics: RunnerMetrics;
   readonly requests: readonly RequestOutput[];
   readonly options: ResolvedRunOptions;
   /** When dispatch began. */

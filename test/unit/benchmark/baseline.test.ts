@@ -9,7 +9,7 @@ import {
   validateBaseline,
   validateThresholds,
 } from "../../../components/benchmark/baseline";
-import { type BenchmarkMetrics, parseBenchmarkOutput, parseBenchmarkResult } from "../../../components/benchmark/results";
+import { type BenchmarkMetrics, parseBenchmarkOutput, parseBenchmarkResult } from "../../../components/benchmark/resultParser";
 import { emptyRunResult } from "../../fixtures/benchmark/results";
 
 const seedRun = parseBenchmarkOutput(fs.readFileSync(path.join(__dirname, "../../fixtures/benchmark/vllm-seed-result.json"), "utf8"));

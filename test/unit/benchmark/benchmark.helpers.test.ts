@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { benchmarkHeadline, benchmarkReportInput, compareWithHistory, evaluateBenchmark, expectedTokenizerId, findRepoRoot, resolveBenchmarkSettings } from "../../../components/benchmark/benchmark";
 import { capacityBaseUrl, capacityCommandOptions, remoteBenchOptions } from "../../../components/benchmark/benchmarkCommands";
 import { comparableRun } from "../../../components/benchmark/comparison";
-import { parseBenchmarkResult, summarize } from "../../../components/benchmark/results";
+import { parseBenchmarkResult, summarize } from "../../../components/benchmark/resultParser";
 import { resolveWorkload } from "../../../components/benchmark/workload";
 import { BUNDLED_TOKENIZER_ID } from "../../../components/benchmark/runner/tokenizer";
 import { fixtureText, seedResult, seedResultWithout } from "../../fixtures/benchmark/results";

@@ -21,7 +21,7 @@ import {
   type LoadLevel,
   type PointMetrics,
 } from "../../../components/benchmark/capacity";
-import { parseBenchmarkResult } from "../../../components/benchmark/results";
+import { parseBenchmarkResult } from "../../../components/benchmark/resultParser";
 import { expectedCapacity, expectedLatencies, FAST_TIMING, DEFAULT_TIMING, resolveTiming, type TimingModel } from "../../fixtures/sglang-simulator";
 
 const W = { inputTokens: 64, outputTokens: 24, numPrompts: 48 };

@@ -11,7 +11,7 @@ import {
   sanitizePythonJson,
   summarize,
   toNumber,
-} from "../../../components/benchmark/results";
+} from "../../../components/benchmark/resultParser";
 
 import { emptyRunResult, fixtureText, seedResult, seedResultWithout } from "../../fixtures/benchmark/results";
 
