@@ -20,7 +20,7 @@ import { UID_PATTERN } from "../host/lambda/identity";
 import { TAG_EXPIRES, TAG_ORGANIZATION, TAG_PROJECT, TAG_PROTECTED, TAG_RESOURCE, TAG_STACK, TAG_STACK_ID, TAG_TTL } from "../host/lambda/instance";
 import type { Instance } from "../host/lambda/types";
 import { PRODUCTION_STACKS, PROJECT } from "../projectFacts";
-import { isProductionStack } from "./policy-rules";
+import { isProductionStack } from "./policyRules";
 
 export type ReapAction = "terminate" | "keep";
 
