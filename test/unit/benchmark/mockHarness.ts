@@ -8,6 +8,9 @@ import * as path from "node:path";
 import type * as PulumiModule from "@pulumi/pulumi";
 import { seedResultForCommand } from "../../fixtures/benchmark/results";
 import { installPulumiMocks, type RecordedResource } from "../../fixtures/pulumiMocks";
+import { TEST_HOST_PUBLIC_KEY } from "../../fixtures/hostKeys";
+import type { BenchmarkArgs } from "../../../components/benchmark/benchmarkSettings";
+import type { SshHostConnection } from "../../../components/host/connection";
 
 export const seedResultJson = fs.readFileSync(path.join(__dirname, "../../fixtures/benchmark/vllm-seed-result.json"), "utf8");
 
@@ -37,4 +40,19 @@ export async function installBenchmarkMocks(stack = "b200-test"): Promise<Benchm
 /** Resolves an Output, or rejects when an apply in its chain threw (which `apply` cannot observe). */
 export function settle<T>(o: PulumiModule.Output<T>): Promise<T> {
   return (o as unknown as { promise(): Promise<T> }).promise();
+}
+
+/** An SSH host as `HgxHost` hands it on: the private key a secret, the host key pinned. */
+export function sshTestConnection(mocks: BenchmarkMocks, privateKey = "k"): SshHostConnection {
+  return { kind: "ssh", host: "203.0.113.7", port: 22, user: "ubuntu", privateKey: mocks.pulumi.secret(privateKey), hostKey: TEST_HOST_PUBLIC_KEY };
+}
+
+/** The remote runner's usual arguments: an SSH host serving "qwen" (Qwen3.5-397B-A17B) at $10/h; `over` wins. */
+export function sshBenchmarkArgs(mocks: BenchmarkMocks, over: Partial<BenchmarkArgs> = {}): BenchmarkArgs {
+  return { connection: sshTestConnection(mocks), serverReady: "ok", servedModelName: "qwen", modelPath: "Qwen/Qwen3.5-397B-A17B", serverSpecHash: "h", hourlyPriceUsd: 10, ...over };
+}
+
+/** The local stack's usual arguments: the native runner against "qwen" (Qwen3-0.6B) on port 30000, two-minute cap; `over` wins. */
+export function localBenchmarkArgs(over: Partial<BenchmarkArgs> = {}): BenchmarkArgs {
+  return { connection: { kind: "local" }, serverReady: "ready", port: 30000, servedModelName: "qwen", modelPath: "Qwen/Qwen3-0.6B", serverSpecHash: "spec-local", hourlyPriceUsd: 0, timeoutSeconds: 120, ...over };
 }
