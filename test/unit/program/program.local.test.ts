@@ -11,7 +11,7 @@ let mocks: ProgramMocks;
 let program: Record<string, unknown>;
 
 beforeAll(async () => {
-  ({ mocks, program } = await runProgram({ stack: "local", stackFile: "Pulumi.local.yaml" }));
+  ({ mocks, program } = await runProgram({ stack: "local" }));
 });
 
 describe("index.ts on the local stack", () => {

@@ -127,14 +127,15 @@ function machineIp(resourceName: string): string {
 
 export async function installProgramMocks(opts: {
   stack: string;
-  stackFile: string;
+  /** The stack file the config comes from. @default `Pulumi.<stack>.yaml` */
+  stackFile?: string;
   config?: Record<string, string>;
   secretKeys?: string[];
   /** The region each host's instance lands in. @default every host in us-east-1 */
   regionOf?: (host: string) => string;
 }): Promise<ProgramMocks> {
   const regionOf = opts.regionOf ?? (() => "us-east-1");
-  const config: Record<string, string> = { ...readStackFileConfig(path.join(root, opts.stackFile)) };
+  const config: Record<string, string> = { ...readStackFileConfig(path.join(root, opts.stackFile ?? `Pulumi.${opts.stack}.yaml`)) };
   for (const [k, v] of Object.entries(opts.config ?? {})) config[`${PROJECT}:${k}`] = v;
   pulumi.runtime.setAllConfig(config, (opts.secretKeys ?? []).map((k) => `${PROJECT}:${k}`));
 
