@@ -26,7 +26,7 @@ let stdout: string;
 
 /** The capacity-searching local benchmark these tests build (spec "spec-cap" at $12/h); `over` wins. */
 const capArgs = (over: Partial<BenchmarkArgs>): BenchmarkArgs =>
-  localBenchmarkArgs({ serverSpecHash: "spec-cap", hourlyPriceUsd: 12, workload: WORKLOAD, reportDir, capacity: CAPACITY, ...over });
+  localBenchmarkArgs({ port: 30000, serverSpecHash: "spec-cap", hourlyPriceUsd: 12, workload: WORKLOAD, reportDir, capacity: CAPACITY, ...over });
 
 beforeAll(async () => {
   mocks = await installBenchmarkMocks("cap-test");

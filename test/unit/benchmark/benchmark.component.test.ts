@@ -181,6 +181,7 @@ describe("native runner on the local stack", () => {
     bench = new mod.Benchmark(
       "local-bench",
       localBenchmarkArgs({
+        port: 30000,
         // the model is not in the cache here: the packaged tokenizer, chosen explicitly
         tokenizer: "bundled",
         apiKey: API_KEY, // a plain string is made secret by the component

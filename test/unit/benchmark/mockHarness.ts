@@ -12,6 +12,8 @@ import { TEST_HOST_PUBLIC_KEY } from "../../fixtures/hostKeys";
 import type { BenchmarkArgs } from "../../../components/benchmark/benchmarkSettings";
 import type { SshHostConnection } from "../../../components/host/connection";
 
+export { localBenchmarkArgs } from "../../fixtures/benchmark/componentArgs";
+
 export const seedResultJson = fs.readFileSync(path.join(__dirname, "../../fixtures/benchmark/vllm-seed-result.json"), "utf8");
 
 export type { RecordedResource };
@@ -50,9 +52,4 @@ export function sshTestConnection(mocks: BenchmarkMocks, privateKey = "k"): SshH
 /** The remote runner's usual arguments: an SSH host serving "qwen" (Qwen3.5-397B-A17B) at $10/h; `over` wins. */
 export function sshBenchmarkArgs(mocks: BenchmarkMocks, over: Partial<BenchmarkArgs> = {}): BenchmarkArgs {
   return { connection: sshTestConnection(mocks), serverReady: "ok", servedModelName: "qwen", modelPath: "Qwen/Qwen3.5-397B-A17B", serverSpecHash: "h", hourlyPriceUsd: 10, ...over };
-}
-
-/** The local stack's usual arguments: the native runner against "qwen" (Qwen3-0.6B) on port 30000, two-minute cap; `over` wins. */
-export function localBenchmarkArgs(over: Partial<BenchmarkArgs> = {}): BenchmarkArgs {
-  return { connection: { kind: "local" }, serverReady: "ready", port: 30000, servedModelName: "qwen", modelPath: "Qwen/Qwen3-0.6B", serverSpecHash: "spec-local", hourlyPriceUsd: 0, timeoutSeconds: 120, ...over };
 }
