@@ -21,7 +21,7 @@ import * as https from "node:https";
 import { generateRandomDataset, type SampleRequest } from "./dataset";
 import { buildChatRequestBody, buildRequestHeaders } from "./request";
 import { SseMessageSplitter } from "./sse";
-import { computeMetrics, type RunnerMetrics, type RequestTiming } from "./stats";
+import { computeMetrics, type RunnerMetrics } from "./stats";
 import { loadTokenizer, speedUpBpeMerges, type LoadedTokenizer } from "./tokenizer";
 import { toVllmResultJson, type VllmResultJson } from "./vllmResultJson";
 import { arrivalOffsetsMs, InterruptibleSleeps } from "./arrivals";
