@@ -22,9 +22,13 @@ import {
   validateRange,
   type CapacityAxis,
   type CapacityPlan,
+  type CapacityPoint,
+  type CapacityResult,
   type CapacitySlo,
+  type CapacitySummary,
   type LoadLevel,
 } from "../components/benchmark/capacity";
+import type { LoadedTokenizer } from "../components/benchmark/runner/tokenizer";
 
 export const CAPACITY_USAGE = `Usage: npm run bench:capacity -- --base-url URL --served-model-name NAME --concurrency-range LO:HI --slo NAME=MS ... [bench options]
 
@@ -469,9 +473,8 @@ async function planFromJson(argv: readonly string[]): Promise<number> {
   }
 }
 
-async function main(): Promise<number> {
-  const argv = process.argv.slice(2);
-  if (argv.some((a) => a === "--from-json" || a.startsWith("--from-json="))) return planFromJson(argv);
+/** The parsed command line, or the exit code when it was --help or a usage error (said on the way). */
+function cliOrExit(argv: readonly string[]): CapacityCliPlan | number {
   let cli: CapacityCliPlan | "help";
   try {
     cli = parseCapacityArgs(argv);
@@ -486,129 +489,65 @@ async function main(): Promise<number> {
     process.stdout.write(`${CAPACITY_USAGE}\n`);
     return 0;
   }
-  const log = (line: string) => process.stderr.write(`${line}\n`);
-  const plan = capacityPlanFor(cli);
-  if (cli.planOnly) {
-    process.stdout.write(cli.bench.jsonOnly ? `${JSON.stringify(plan, null, 2)}\n` : `${formatPlan(plan, cli.hourlyPriceUsd)}\n`);
-    return 0;
-  }
-  log(formatPlan(plan, cli.hourlyPriceUsd));
+  return cli;
+}
 
-  // Loaded after argument parsing so --help and usage errors answer instantly.
-  const { loadCliTokenizer, progressBar } = await import("./bench");
-  const { searchCapacity, summarizeCapacity, formatCapacityTable, estimateLevelSeconds } = await import("../components/benchmark/capacity");
-  const { nativeMeasure } = await import("../components/benchmark/capacityNative");
-  const cliProgress = await import("cli-progress");
-
-  // The remote runner builds its prompts on the host with vllm's own tokenizer loading.
-  const startedAt = new Date();
-  let loadedTokenizer;
-  let tokenizerFallback: string | null = null;
-  if (cli.remote === undefined) {
-    try {
-      const loaded = await loadCliTokenizer(cli.bench, log);
-      loadedTokenizer = loaded.loaded;
-      // Kept for the result: a fallback said only on stderr was lost with the log.
-      tokenizerFallback = loaded.fallback ?? null;
-    } catch (e) {
-      log(`bench:capacity: --tokenizer: ${(e as Error).message}`);
-      return 2;
-    }
-  }
-  const { controller, dispose } = abortOnSignals(
-    (signal) => `\nbench:capacity: ${signal}; ending the level in flight (not reported) and reporting every level measured before it (${signal} again to quit at once)`,
-    log,
-  );
-
-  const bar = cli.bench.progress ? progressBar(cliProgress) : undefined;
-  let barPhase: string | undefined;
-  const numPrompts = cli.bench.run.numPrompts ?? 512;
-  const workload = {
-    inputLen: cli.bench.run.inputLen ?? 8192,
-    outputLen: cli.bench.run.outputLen ?? 1024,
-    numPrompts,
-    warmupRequests: 0,
-    promptsPerConcurrency: cli.promptsPerConcurrency,
-  };
-  const describe = (l: LoadLevel) => (cli.axis === "concurrency" ? `concurrency ${l.concurrency}` : `request rate ${l.requestRate}/s at concurrency ${l.concurrency}`);
-  const onProgress = (phase: "warm-up" | "measure", done: number, total: number) => {
-    if (!bar) return;
-    if (barPhase !== phase || done === 1) {
-      if (barPhase) bar.stop();
-      barPhase = phase;
-      bar.start(total, 0, { phase: phase === "warm-up" ? "warm-up " : "measure " });
-    }
-    bar.update(done);
-  };
-  let remote: Awaited<ReturnType<typeof remoteMeasureFor>> | undefined;
-  if (cli.remote !== undefined) {
-    try {
-      remote = await remoteMeasureFor(cli, cli.remote, controller.signal, log);
-    } catch (e) {
-      log(`bench:capacity: ${(e as Error).message}`);
-      dispose();
-      return 2;
-    }
-  }
-  let result;
+/** The tokenizer the native runner builds prompts with (none for the remote runner: vllm loads its own on the host). */
+async function cliTokenizer(cli: CapacityCliPlan, log: (line: string) => void): Promise<{ loaded: LoadedTokenizer | undefined; fallback: string | null } | { problem: string }> {
+  if (cli.remote !== undefined) return { loaded: undefined, fallback: null };
+  const { loadCliTokenizer } = await import("./bench");
   try {
-    result = await searchCapacity({
-      axis: cli.axis,
-      slo: cli.slo,
-      range: cli.range,
-      resolution: cli.resolution,
-      fixed: cli.fixed,
-      repeats: cli.repeats,
-      gpus: cli.gpus,
-      maxDurationS: cli.maxDurationS,
-      estimateLevelS: (l) => estimateLevelSeconds(l, { ...workload, warmupRequests: cli.warmupRequests }),
-      measure:
-        remote?.measure ??
-        nativeMeasure({
-          run: { ...cli.bench.run, loadedTokenizer, signal: controller.signal },
-          slo: cli.slo,
-          warmupRequests: cli.warmupRequests,
-          promptsPerConcurrency: cli.promptsPerConcurrency,
-          signal: controller.signal,
-          onProgress,
-        }),
-      signal: controller.signal,
-      onLevelStart: (l, order) => {
-        log(`bench:capacity: level ${order + 1}: ${describe(l)}`);
-      },
-      onPoint: (p) => {
-        bar?.stop();
-        barPhase = undefined;
-        const m = p.mean;
-        log(
-          `bench:capacity: ${describe(p.level)}: p99 TTFT ${m.ttftP99Ms.toFixed(1)} ms, p99 ITL ${m.itlP99Ms.toFixed(1)} ms, p99 TPOT ${m.tpotP99Ms.toFixed(1)} ms, ` +
-            `${m.outputThroughput.toFixed(1)} out tok/s, ${m.failed} failed → ${cli.slo ? (p.meetsSlo ? "meets the SLOs" : `misses: ${p.misses.join("; ")}`) : "measured"}`,
-        );
-      },
-    });
+    const loaded = await loadCliTokenizer(cli.bench, log);
+    // Kept for the result: a fallback said only on stderr was lost with the log.
+    return { loaded: loaded.loaded, fallback: loaded.fallback ?? null };
   } catch (e) {
-    bar?.stop();
-    log(`bench:capacity: ${(e as Error).message}`);
-    return 1;
-  } finally {
-    // The level in flight on the host outlives the ssh client that started it: stop it there (bounded; a
-    // second signal meanwhile exits at once, and the key's copy still goes on exit).
-    if (controller.signal.aborted) await remote?.stop(log);
-    dispose();
-    remote?.dispose();
+    return { problem: `--tokenizer: ${(e as Error).message}` };
   }
-  bar?.stop();
-  const run = cli.bench.run;
-  const provenance = capacityProvenance(cli, {
-    tokenizerId: loadedTokenizer?.id ?? run.tokenizer ?? run.modelId ?? run.servedModelName,
-    tokenizerFallback,
-    date: startedAt,
-    nativeVersion: nativeRunnerVersion(),
-  });
-  const summary = summarizeCapacity(result, provenance);
+}
+
+/** How a level is named in the log: its concurrency, or its rate at the concurrency cap. */
+export function describeLevel(axis: CapacityAxis, l: LoadLevel): string {
+  return axis === "concurrency" ? `concurrency ${l.concurrency}` : `request rate ${l.requestRate}/s at concurrency ${l.concurrency}`;
+}
+
+/** One log line per measured level: its p99s, throughput and failures, and the verdict against the SLOs (if any). */
+export function levelLine(axis: CapacityAxis, p: CapacityPoint, judged: boolean): string {
+  const m = p.mean;
+  return (
+    `bench:capacity: ${describeLevel(axis, p.level)}: p99 TTFT ${m.ttftP99Ms.toFixed(1)} ms, p99 ITL ${m.itlP99Ms.toFixed(1)} ms, p99 TPOT ${m.tpotP99Ms.toFixed(1)} ms, ` +
+    `${m.outputThroughput.toFixed(1)} out tok/s, ${m.failed} failed → ${judged ? (p.meetsSlo ? "meets the SLOs" : `misses: ${p.misses.join("; ")}`) : "measured"}`
+  );
+}
+
+/** The progress bar across a level's warm-up and measurement (restarted per phase), and its stop when a level ends. */
+function levelProgressBar(bar: import("cli-progress").SingleBar | undefined): {
+  onProgress: (phase: "warm-up" | "measure", done: number, total: number) => void;
+  stop: () => void;
+} {
+  let barPhase: string | undefined;
+  return {
+    onProgress: (phase, done, total) => {
+      if (!bar) return;
+      if (barPhase !== phase || done === 1) {
+        if (barPhase) bar.stop();
+        barPhase = phase;
+        bar.start(total, 0, { phase: phase === "warm-up" ? "warm-up " : "measure " });
+      }
+      bar.update(done);
+    },
+    stop: () => {
+      bar?.stop();
+      barPhase = undefined;
+    },
+  };
+}
+
+/** Writes the report (when asked) and prints the answer: the JSON with --json, else the table and any deployment plan. */
+async function reportCapacity(cli: CapacityCliPlan, plan: CapacityPlan, summary: CapacitySummary, tokenizerFallback: string | null, log: (line: string) => void): Promise<void> {
+  const { deploymentPlan, formatDeploymentPlan } = await import("../components/benchmark/deploymentPlan");
+  const { formatCapacityTable } = await import("../components/benchmark/capacity");
   let deployment;
   if (cli.deployment !== undefined) {
-    const { deploymentPlan } = await import("../components/benchmark/deploymentPlan");
     try {
       deployment = deploymentPlan({ capacity: summary, target: cli.deployment.target, replicaHourlyPriceUsd: cli.deployment.replicaPriceUsd, scalingEfficiency: cli.deployment.scalingEfficiency });
     } catch (e) {
@@ -623,13 +562,116 @@ async function main(): Promise<number> {
   }
   if (tokenizerFallback !== null) log(`bench:capacity: WARNING: tokenizer fallback (recorded in capacity.provenance): ${tokenizerFallback}.`);
   if (cli.bench.jsonOnly) process.stdout.write(`${JSON.stringify({ plan, capacity: summary, ...(deployment === undefined ? {} : { deployment }) }, null, 2)}\n`);
-  else {
-    const { formatDeploymentPlan } = await import("../components/benchmark/deploymentPlan");
-    process.stdout.write(`${formatCapacityTable(summary)}\n${deployment === undefined ? "" : `${formatDeploymentPlan(deployment)}\n`}`);
-  }
-  return 0;
+  else process.stdout.write(`${formatCapacityTable(summary)}\n${deployment === undefined ? "" : `${formatDeploymentPlan(deployment)}\n`}`);
 }
 
+/**
+ * The search itself, with the runner the command line chose; ends the level in flight on a stop signal (a remote
+ * level's container too) and reports the levels measured before it. The search's result, or the exit code of a
+ * failure (said on the way).
+ */
+async function runCapacitySearch(cli: CapacityCliPlan, loadedTokenizer: LoadedTokenizer | undefined, log: (line: string) => void): Promise<CapacityResult | number> {
+  const { progressBar } = await import("./bench");
+  const { searchCapacity, estimateLevelSeconds } = await import("../components/benchmark/capacity");
+  const { nativeMeasure } = await import("../components/benchmark/capacityNative");
+  const cliProgress = await import("cli-progress");
+  const { controller, dispose } = abortOnSignals(
+    (signal) => `\nbench:capacity: ${signal}; ending the level in flight (not reported) and reporting every level measured before it (${signal} again to quit at once)`,
+    log,
+  );
+  const progress = levelProgressBar(cli.bench.progress ? progressBar(cliProgress) : undefined);
+  const workload = {
+    inputLen: cli.bench.run.inputLen ?? 8192,
+    outputLen: cli.bench.run.outputLen ?? 1024,
+    numPrompts: cli.bench.run.numPrompts ?? 512,
+    warmupRequests: cli.warmupRequests,
+    promptsPerConcurrency: cli.promptsPerConcurrency,
+  };
+  let remote: Awaited<ReturnType<typeof remoteMeasureFor>> | undefined;
+  if (cli.remote !== undefined) {
+    try {
+      remote = await remoteMeasureFor(cli, cli.remote, controller.signal, log);
+    } catch (e) {
+      log(`bench:capacity: ${(e as Error).message}`);
+      dispose();
+      return 2;
+    }
+  }
+  try {
+    return await searchCapacity({
+      axis: cli.axis,
+      slo: cli.slo,
+      range: cli.range,
+      resolution: cli.resolution,
+      fixed: cli.fixed,
+      repeats: cli.repeats,
+      gpus: cli.gpus,
+      maxDurationS: cli.maxDurationS,
+      estimateLevelS: (l) => estimateLevelSeconds(l, workload),
+      measure:
+        remote?.measure ??
+        nativeMeasure({
+          run: { ...cli.bench.run, loadedTokenizer, signal: controller.signal },
+          slo: cli.slo,
+          warmupRequests: cli.warmupRequests,
+          promptsPerConcurrency: cli.promptsPerConcurrency,
+          signal: controller.signal,
+          onProgress: progress.onProgress,
+        }),
+      signal: controller.signal,
+      onLevelStart: (l, order) => log(`bench:capacity: level ${order + 1}: ${describeLevel(cli.axis, l)}`),
+      onPoint: (p) => {
+        progress.stop();
+        log(levelLine(cli.axis, p, cli.slo !== undefined));
+      },
+    });
+  } catch (e) {
+    progress.stop();
+    log(`bench:capacity: ${(e as Error).message}`);
+    return 1;
+  } finally {
+    // The level in flight on the host outlives the ssh client that started it: stop it there (bounded; a
+    // second signal meanwhile exits at once, and the key's copy still goes on exit).
+    if (controller.signal.aborted) await remote?.stop(log);
+    dispose();
+    remote?.dispose();
+    progress.stop();
+  }
+}
+
+async function main(): Promise<number> {
+  const argv = process.argv.slice(2);
+  if (argv.some((a) => a === "--from-json" || a.startsWith("--from-json="))) return planFromJson(argv);
+  const cli = cliOrExit(argv);
+  if (typeof cli === "number") return cli;
+  const log = (line: string) => process.stderr.write(`${line}\n`);
+  const plan = capacityPlanFor(cli);
+  if (cli.planOnly) {
+    process.stdout.write(cli.bench.jsonOnly ? `${JSON.stringify(plan, null, 2)}\n` : `${formatPlan(plan, cli.hourlyPriceUsd)}\n`);
+    return 0;
+  }
+  log(formatPlan(plan, cli.hourlyPriceUsd));
+
+  // Loaded after argument parsing so --help and usage errors answer instantly.
+  const startedAt = new Date();
+  const tokenizer = await cliTokenizer(cli, log);
+  if ("problem" in tokenizer) {
+    log(`bench:capacity: ${tokenizer.problem}`);
+    return 2;
+  }
+  const result = await runCapacitySearch(cli, tokenizer.loaded, log);
+  if (typeof result === "number") return result;
+  const { summarizeCapacity } = await import("../components/benchmark/capacity");
+  const run = cli.bench.run;
+  const provenance = capacityProvenance(cli, {
+    tokenizerId: tokenizer.loaded?.id ?? run.tokenizer ?? run.modelId ?? run.servedModelName,
+    tokenizerFallback: tokenizer.fallback,
+    date: startedAt,
+    nativeVersion: nativeRunnerVersion(),
+  });
+  await reportCapacity(cli, plan, summarizeCapacity(result, provenance), tokenizer.fallback, log);
+  return 0;
+}
 
 /**
  * The remote `measure`: scripts go to the host over ssh (the key from SSH_KEY_ENV, written to a file only this user
