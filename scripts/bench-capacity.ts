@@ -234,50 +234,46 @@ function wholeFlag(flag: string, raw: string | undefined, min: number, fallback:
   return v;
 }
 
-/** Parses argv (without node and script); throws BenchUsageError naming the flag and the fix. */
-export function parseCapacityArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): CapacityCliPlan | "help" {
-  const split = splitCapacityArgs(argv);
-  if (split.bench.includes("--help") || split.bench.includes("-h")) return "help";
-  let values: Record<string, string | boolean | string[] | undefined>;
+/** The capacity flags (numbers as strings: checked with their own messages); the rest go to `npm run bench`'s parser. */
+const CAPACITY_FLAGS = {
+  slo: { type: "string", multiple: true },
+  "concurrency-range": { type: "string" },
+  "request-rate-range": { type: "string" },
+  resolution: { type: "string" },
+  "prompts-per-concurrency": { type: "string" },
+  repeats: { type: "string" },
+  "warmup-requests": { type: "string" },
+  gpus: { type: "string" },
+  "max-duration": { type: "string" },
+  "hourly-price-usd": { type: "string" },
+  "report-dir": { type: "string" },
+  "report-name": { type: "string" },
+  "plan-only": { type: "boolean", default: false },
+  runner: { type: "string" },
+  ssh: { type: "string" },
+  "vllm-image": { type: "string" },
+  docker: { type: "string" },
+  "hf-cache-dir": { type: "string" },
+  "remote-result-dir": { type: "string" },
+  "image-digest": { type: "string" },
+  "server-flags-hash": { type: "string" },
+  "router-policy": { type: "string" },
+  "router-replicas": { type: "string" },
+  ...PLAN_OPTIONS,
+} as const;
+
+type FlagValues = Record<string, string | boolean | string[] | undefined>;
+
+function capacityFlagValues(args: string[]): FlagValues {
   try {
-    ({ values } = parseArgs({
-      args: split.capacity,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        slo: { type: "string", multiple: true },
-        "concurrency-range": { type: "string" },
-        "request-rate-range": { type: "string" },
-        resolution: { type: "string" },
-        "prompts-per-concurrency": { type: "string" },
-        repeats: { type: "string" },
-        "warmup-requests": { type: "string" },
-        gpus: { type: "string" },
-        "max-duration": { type: "string" },
-        "hourly-price-usd": { type: "string" },
-        "report-dir": { type: "string" },
-        "report-name": { type: "string" },
-        "plan-only": { type: "boolean", default: false },
-        runner: { type: "string" },
-        ssh: { type: "string" },
-        "vllm-image": { type: "string" },
-        docker: { type: "string" },
-        "hf-cache-dir": { type: "string" },
-        "remote-result-dir": { type: "string" },
-        "image-digest": { type: "string" },
-        "server-flags-hash": { type: "string" },
-        "router-policy": { type: "string" },
-        "router-replicas": { type: "string" },
-        ...PLAN_OPTIONS,
-      },
-    }));
+    return parseArgs({ args, strict: true, allowPositionals: false, options: CAPACITY_FLAGS }).values;
   } catch (e) {
     throw new BenchUsageError(`${(e as Error).message}. Fix: see --help.`);
   }
-  const bench = parseBenchArgs(split.bench, env);
-  if (bench === "help") return "help";
-  const str = (k: string) => values[k] as string | undefined;
+}
 
+/** The axis searched and its range: exactly one range flag, and no bench flag that would fix the knob the search turns. */
+function searchAxisFlags(str: (k: string) => string | undefined, benchArgs: readonly string[]): { axis: CapacityAxis; range: { low: number; high: number } } {
   const concurrencyRange = str("concurrency-range");
   const rateRange = str("request-rate-range");
   if ((concurrencyRange === undefined) === (rateRange === undefined)) {
@@ -285,66 +281,67 @@ export function parseCapacityArgs(argv: readonly string[], env: NodeJS.ProcessEn
   }
   const axis: CapacityAxis = concurrencyRange !== undefined ? "concurrency" : "requestRate";
   const range = axis === "concurrency" ? rangeFlag("concurrency-range", concurrencyRange as string, axis) : rangeFlag("request-rate-range", rateRange as string, axis);
-  if (axis === "concurrency" && split.bench.some((a) => a.startsWith("--max-concurrency"))) {
+  if (axis === "concurrency" && benchArgs.some((a) => a.startsWith("--max-concurrency"))) {
     throw new BenchUsageError("--max-concurrency conflicts with --concurrency-range (the search sets the concurrency). Fix: drop --max-concurrency.");
   }
-  if (axis === "requestRate" && split.bench.some((a) => a.startsWith("--request-rate") && !a.startsWith("--request-rate-range"))) {
+  if (axis === "requestRate" && benchArgs.some((a) => a.startsWith("--request-rate") && !a.startsWith("--request-rate-range"))) {
     throw new BenchUsageError("--request-rate conflicts with --request-rate-range (the search sets the rate). Fix: drop --request-rate.");
   }
+  return { axis, range };
+}
 
-  let slo: CapacitySlo | undefined;
-  const sloItems = (values.slo as string[] | undefined) ?? [];
-  if (sloItems.length > 0) {
-    try {
-      slo = parseSloItems(sloItems);
-    } catch (e) {
-      throw new BenchUsageError((e as Error).message);
-    }
+function sloFlag(items: readonly string[]): CapacitySlo | undefined {
+  if (items.length === 0) return undefined;
+  try {
+    return parseSloItems([...items]);
+  } catch (e) {
+    throw new BenchUsageError((e as Error).message);
   }
-  let resolution: number | undefined;
-  if (str("resolution") !== undefined) {
-    resolution = Number(str("resolution"));
-    if (!(resolution > 0) || !Number.isFinite(resolution) || (axis === "concurrency" && !Number.isInteger(resolution))) {
-      throw new BenchUsageError(`--resolution must be ${axis === "concurrency" ? "a whole number ≥ 1" : "a number > 0"}, got ${JSON.stringify(str("resolution"))}. Fix: e.g. --resolution ${axis === "concurrency" ? 4 : 0.5}.`);
-    }
+}
+
+function resolutionFlag(raw: string | undefined, axis: CapacityAxis): number | undefined {
+  if (raw === undefined) return undefined;
+  const resolution = Number(raw);
+  if (!(resolution > 0) || !Number.isFinite(resolution) || (axis === "concurrency" && !Number.isInteger(resolution))) {
+    throw new BenchUsageError(`--resolution must be ${axis === "concurrency" ? "a whole number ≥ 1" : "a number > 0"}, got ${JSON.stringify(raw)}. Fix: e.g. --resolution ${axis === "concurrency" ? 4 : 0.5}.`);
   }
-  let maxDurationS: number | undefined;
-  if (str("max-duration") !== undefined) {
-    const raw = str("max-duration") as string;
-    const asMs = /^\s*\d+(\.\d+)?\s*$/.test(raw) ? Number(raw) * 1000 : durationMs(raw);
-    if (asMs === undefined || !(asMs > 0)) throw new BenchUsageError(`--max-duration ${JSON.stringify(raw)} is not a positive duration. Fix: e.g. --max-duration 2h (a bare number is seconds).`);
-    maxDurationS = asMs / 1000;
-  }
-  const price = str("hourly-price-usd") === undefined ? 0 : Number(str("hourly-price-usd"));
-  if (!Number.isFinite(price) || price < 0) throw new BenchUsageError(`--hourly-price-usd must be a number of dollars ≥ 0, got ${JSON.stringify(str("hourly-price-usd"))}. Fix: e.g. --hourly-price-usd 39.92.`);
-  const warmupRaw = str("warmup-requests");
-  const numPrompts = bench.run.numPrompts ?? 512;
-  const fixed: Partial<LoadLevel> =
-    axis === "concurrency"
-      ? { requestRate: bench.run.requestRate ?? Infinity, burstiness: bench.run.burstiness ?? 1 }
-      : { concurrency: bench.run.maxConcurrency ?? numPrompts, burstiness: bench.run.burstiness ?? 1 };
+  return resolution;
+}
+
+/** `--max-duration` in seconds: a duration (2h, 90m) or a bare number of seconds. */
+function maxDurationFlag(raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  const asMs = /^\s*\d+(\.\d+)?\s*$/.test(raw) ? Number(raw) * 1000 : durationMs(raw);
+  if (asMs === undefined || !(asMs > 0)) throw new BenchUsageError(`--max-duration ${JSON.stringify(raw)} is not a positive duration. Fix: e.g. --max-duration 2h (a bare number is seconds).`);
+  return asMs / 1000;
+}
+
+/** With `--runner remote`, where and how the pinned vllm container runs; the remote-only flags refused without it. */
+function remoteFlags(str: (k: string) => string | undefined, baseUrl: string): RemoteCliSettings | undefined {
   const runner = str("runner") ?? "native";
   if (runner !== "native" && runner !== "remote") throw new BenchUsageError(`--runner must be native or remote, got ${JSON.stringify(runner)}. Fix: --runner remote (the pinned vllm container per level) or leave it out.`);
   const remoteOnly = ["ssh", "vllm-image", "docker", "hf-cache-dir", "remote-result-dir"].filter((k) => str(k) !== undefined);
   if (runner === "native" && remoteOnly.length > 0) throw new BenchUsageError(`--${remoteOnly[0]} needs --runner remote. Fix: add --runner remote, or drop --${remoteOnly[0]}.`);
-  let remote: RemoteCliSettings | undefined;
-  if (runner === "remote") {
-    let ssh: RemoteCliSettings["ssh"];
-    try {
-      ssh = str("ssh") === undefined ? undefined : parseSshDestination(str("ssh") as string);
-    } catch (e) {
-      throw new BenchUsageError((e as Error).message);
-    }
-    const url = new URL(bench.run.baseUrl);
-    remote = {
-      ssh,
-      port: url.port === "" ? (url.protocol === "https:" ? 443 : 80) : Number(url.port),
-      vllmImage: str("vllm-image") ?? DEFAULT_VLLM_IMAGE,
-      docker: str("docker") ?? "docker",
-      hfCacheDir: str("hf-cache-dir") ?? DEFAULT_HF_CACHE_DIR,
-      resultDir: str("remote-result-dir") ?? DEFAULT_REMOTE_RESULT_DIR,
-    };
+  if (runner === "native") return undefined;
+  let ssh: RemoteCliSettings["ssh"];
+  try {
+    ssh = str("ssh") === undefined ? undefined : parseSshDestination(str("ssh") as string);
+  } catch (e) {
+    throw new BenchUsageError((e as Error).message);
   }
+  const url = new URL(baseUrl);
+  return {
+    ssh,
+    port: url.port === "" ? (url.protocol === "https:" ? 443 : 80) : Number(url.port),
+    vllmImage: str("vllm-image") ?? DEFAULT_VLLM_IMAGE,
+    docker: str("docker") ?? "docker",
+    hfCacheDir: str("hf-cache-dir") ?? DEFAULT_HF_CACHE_DIR,
+    resultDir: str("remote-result-dir") ?? DEFAULT_REMOTE_RESULT_DIR,
+  };
+}
+
+/** What the CLI cannot see of the server, as given: image digest, flags hash, and the router (policy and replicas together). */
+function serverProvenanceFlags(str: (k: string) => string | undefined): ServerProvenanceFlags {
   const routerPolicy = str("router-policy");
   const routerReplicas = str("router-replicas");
   if ((routerPolicy === undefined) !== (routerReplicas === undefined)) {
@@ -354,11 +351,35 @@ export function parseCapacityArgs(argv: readonly string[], env: NodeJS.ProcessEn
   if (flagsHash !== undefined && !/^[0-9a-f]{64}$/.test(flagsHash)) {
     throw new BenchUsageError(`--server-flags-hash must be a sha256 in hex (64 characters), got ${JSON.stringify(flagsHash)}. Fix: hash the server's argv with serverFlagsHash (components/benchmark/provenance.ts).`);
   }
-  const serverProvenance: ServerProvenanceFlags = {
+  return {
     imageDigest: str("image-digest") ?? null,
     serverFlagsHash: flagsHash ?? null,
     router: routerPolicy === undefined ? null : { policy: routerPolicy, replicas: wholeFlag("router-replicas", routerReplicas, 1, 1) },
   };
+}
+
+/** Parses argv (without node and script); throws BenchUsageError naming the flag and the fix. */
+export function parseCapacityArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): CapacityCliPlan | "help" {
+  const split = splitCapacityArgs(argv);
+  if (split.bench.includes("--help") || split.bench.includes("-h")) return "help";
+  const values = capacityFlagValues(split.capacity);
+  const bench = parseBenchArgs(split.bench, env);
+  if (bench === "help") return "help";
+  const str = (k: string) => values[k] as string | undefined;
+  const { axis, range } = searchAxisFlags(str, split.bench);
+  const slo = sloFlag((values.slo as string[] | undefined) ?? []);
+  const resolution = resolutionFlag(str("resolution"), axis);
+  const maxDurationS = maxDurationFlag(str("max-duration"));
+  const price = str("hourly-price-usd") === undefined ? 0 : Number(str("hourly-price-usd"));
+  if (!Number.isFinite(price) || price < 0) throw new BenchUsageError(`--hourly-price-usd must be a number of dollars ≥ 0, got ${JSON.stringify(str("hourly-price-usd"))}. Fix: e.g. --hourly-price-usd 39.92.`);
+  const warmupRaw = str("warmup-requests");
+  const numPrompts = bench.run.numPrompts ?? 512;
+  const fixed: Partial<LoadLevel> =
+    axis === "concurrency"
+      ? { requestRate: bench.run.requestRate ?? Infinity, burstiness: bench.run.burstiness ?? 1 }
+      : { concurrency: bench.run.maxConcurrency ?? numPrompts, burstiness: bench.run.burstiness ?? 1 };
+  const remote = remoteFlags(str, bench.run.baseUrl);
+  const serverProvenance = serverProvenanceFlags(str);
   const deployment = deploymentFlags(str, price);
   if (deployment !== undefined && slo === undefined) throw new BenchUsageError("a deployment plan (--target-users/--target-rate) needs --slo: the capacity it plans from is the load meeting them. Fix: add --slo ttft_p99_ms=… .");
   return {
