@@ -12,7 +12,7 @@ import { SLO_NAMES, type CapacitySlo } from "./benchmark/capacity";
 import type { CapacitySettings } from "./benchmark/capacityCommand";
 import { durationMs } from "./duration";
 import { cidrProblem, isLoopbackHost, sshHostProblem, worldOpenReason } from "./network";
-import { isProductionStack } from "./ops/policy-rules";
+import { isProductionStack } from "./ops/policyRules";
 import { GPU_MODEL_PATTERN, PRODUCTION_STACKS, PROJECT } from "./projectFacts";
 import { validateBootWork } from "./host/bootWork";
 import { UID_PATTERN } from "./host/lambda/identity";

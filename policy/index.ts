@@ -1,6 +1,6 @@
 /**
  * Policy pack for the HGX inference stack. Wiring only: the rules live in
- * `components/ops/policy-rules.ts` as plain functions with unit tests.
+ * `components/ops/policyRules.ts` as plain functions with unit tests.
  *
  * Run (from the repository root, no separate install: the pack resolves @pulumi/policy from the
  * root node_modules):
@@ -25,7 +25,7 @@ import {
   sshExposureViolations,
   ttlViolations,
   type PolicyResourceView,
-} from "../components/ops/policy-rules";
+} from "../components/ops/policyRules";
 
 /** The engine's view of a resource as plain data, unknown preview values marked. */
 function view(r: ResourceValidationArgs | PolicyResource): PolicyResourceView {

@@ -22,9 +22,13 @@ import {
   validateRange,
   type CapacityAxis,
   type CapacityPlan,
+  type CapacityPoint,
+  type CapacityResult,
   type CapacitySlo,
+  type CapacitySummary,
   type LoadLevel,
 } from "../components/benchmark/capacity";
+import type { LoadedTokenizer } from "../components/benchmark/runner/tokenizer";
 
 export const CAPACITY_USAGE = `Usage: npm run bench:capacity -- --base-url URL --served-model-name NAME --concurrency-range LO:HI --slo NAME=MS ... [bench options]
 
@@ -230,50 +234,46 @@ function wholeFlag(flag: string, raw: string | undefined, min: number, fallback:
   return v;
 }
 
-/** Parses argv (without node and script); throws BenchUsageError naming the flag and the fix. */
-export function parseCapacityArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): CapacityCliPlan | "help" {
-  const split = splitCapacityArgs(argv);
-  if (split.bench.includes("--help") || split.bench.includes("-h")) return "help";
-  let values: Record<string, string | boolean | string[] | undefined>;
+/** The capacity flags (numbers as strings: checked with their own messages); the rest go to `npm run bench`'s parser. */
+const CAPACITY_FLAGS = {
+  slo: { type: "string", multiple: true },
+  "concurrency-range": { type: "string" },
+  "request-rate-range": { type: "string" },
+  resolution: { type: "string" },
+  "prompts-per-concurrency": { type: "string" },
+  repeats: { type: "string" },
+  "warmup-requests": { type: "string" },
+  gpus: { type: "string" },
+  "max-duration": { type: "string" },
+  "hourly-price-usd": { type: "string" },
+  "report-dir": { type: "string" },
+  "report-name": { type: "string" },
+  "plan-only": { type: "boolean", default: false },
+  runner: { type: "string" },
+  ssh: { type: "string" },
+  "vllm-image": { type: "string" },
+  docker: { type: "string" },
+  "hf-cache-dir": { type: "string" },
+  "remote-result-dir": { type: "string" },
+  "image-digest": { type: "string" },
+  "server-flags-hash": { type: "string" },
+  "router-policy": { type: "string" },
+  "router-replicas": { type: "string" },
+  ...PLAN_OPTIONS,
+} as const;
+
+type FlagValues = Record<string, string | boolean | string[] | undefined>;
+
+function capacityFlagValues(args: string[]): FlagValues {
   try {
-    ({ values } = parseArgs({
-      args: split.capacity,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        slo: { type: "string", multiple: true },
-        "concurrency-range": { type: "string" },
-        "request-rate-range": { type: "string" },
-        resolution: { type: "string" },
-        "prompts-per-concurrency": { type: "string" },
-        repeats: { type: "string" },
-        "warmup-requests": { type: "string" },
-        gpus: { type: "string" },
-        "max-duration": { type: "string" },
-        "hourly-price-usd": { type: "string" },
-        "report-dir": { type: "string" },
-        "report-name": { type: "string" },
-        "plan-only": { type: "boolean", default: false },
-        runner: { type: "string" },
-        ssh: { type: "string" },
-        "vllm-image": { type: "string" },
-        docker: { type: "string" },
-        "hf-cache-dir": { type: "string" },
-        "remote-result-dir": { type: "string" },
-        "image-digest": { type: "string" },
-        "server-flags-hash": { type: "string" },
-        "router-policy": { type: "string" },
-        "router-replicas": { type: "string" },
-        ...PLAN_OPTIONS,
-      },
-    }));
+    return parseArgs({ args, strict: true, allowPositionals: false, options: CAPACITY_FLAGS }).values;
   } catch (e) {
     throw new BenchUsageError(`${(e as Error).message}. Fix: see --help.`);
   }
-  const bench = parseBenchArgs(split.bench, env);
-  if (bench === "help") return "help";
-  const str = (k: string) => values[k] as string | undefined;
+}
 
+/** The axis searched and its range: exactly one range flag, and no bench flag that would fix the knob the search turns. */
+function searchAxisFlags(str: (k: string) => string | undefined, benchArgs: readonly string[]): { axis: CapacityAxis; range: { low: number; high: number } } {
   const concurrencyRange = str("concurrency-range");
   const rateRange = str("request-rate-range");
   if ((concurrencyRange === undefined) === (rateRange === undefined)) {
@@ -281,66 +281,67 @@ export function parseCapacityArgs(argv: readonly string[], env: NodeJS.ProcessEn
   }
   const axis: CapacityAxis = concurrencyRange !== undefined ? "concurrency" : "requestRate";
   const range = axis === "concurrency" ? rangeFlag("concurrency-range", concurrencyRange as string, axis) : rangeFlag("request-rate-range", rateRange as string, axis);
-  if (axis === "concurrency" && split.bench.some((a) => a.startsWith("--max-concurrency"))) {
+  if (axis === "concurrency" && benchArgs.some((a) => a.startsWith("--max-concurrency"))) {
     throw new BenchUsageError("--max-concurrency conflicts with --concurrency-range (the search sets the concurrency). Fix: drop --max-concurrency.");
   }
-  if (axis === "requestRate" && split.bench.some((a) => a.startsWith("--request-rate") && !a.startsWith("--request-rate-range"))) {
+  if (axis === "requestRate" && benchArgs.some((a) => a.startsWith("--request-rate") && !a.startsWith("--request-rate-range"))) {
     throw new BenchUsageError("--request-rate conflicts with --request-rate-range (the search sets the rate). Fix: drop --request-rate.");
   }
+  return { axis, range };
+}
 
-  let slo: CapacitySlo | undefined;
-  const sloItems = (values.slo as string[] | undefined) ?? [];
-  if (sloItems.length > 0) {
-    try {
-      slo = parseSloItems(sloItems);
-    } catch (e) {
-      throw new BenchUsageError((e as Error).message);
-    }
+function sloFlag(items: readonly string[]): CapacitySlo | undefined {
+  if (items.length === 0) return undefined;
+  try {
+    return parseSloItems([...items]);
+  } catch (e) {
+    throw new BenchUsageError((e as Error).message);
   }
-  let resolution: number | undefined;
-  if (str("resolution") !== undefined) {
-    resolution = Number(str("resolution"));
-    if (!(resolution > 0) || !Number.isFinite(resolution) || (axis === "concurrency" && !Number.isInteger(resolution))) {
-      throw new BenchUsageError(`--resolution must be ${axis === "concurrency" ? "a whole number ≥ 1" : "a number > 0"}, got ${JSON.stringify(str("resolution"))}. Fix: e.g. --resolution ${axis === "concurrency" ? 4 : 0.5}.`);
-    }
+}
+
+function resolutionFlag(raw: string | undefined, axis: CapacityAxis): number | undefined {
+  if (raw === undefined) return undefined;
+  const resolution = Number(raw);
+  if (!(resolution > 0) || !Number.isFinite(resolution) || (axis === "concurrency" && !Number.isInteger(resolution))) {
+    throw new BenchUsageError(`--resolution must be ${axis === "concurrency" ? "a whole number ≥ 1" : "a number > 0"}, got ${JSON.stringify(raw)}. Fix: e.g. --resolution ${axis === "concurrency" ? 4 : 0.5}.`);
   }
-  let maxDurationS: number | undefined;
-  if (str("max-duration") !== undefined) {
-    const raw = str("max-duration") as string;
-    const asMs = /^\s*\d+(\.\d+)?\s*$/.test(raw) ? Number(raw) * 1000 : durationMs(raw);
-    if (asMs === undefined || !(asMs > 0)) throw new BenchUsageError(`--max-duration ${JSON.stringify(raw)} is not a positive duration. Fix: e.g. --max-duration 2h (a bare number is seconds).`);
-    maxDurationS = asMs / 1000;
-  }
-  const price = str("hourly-price-usd") === undefined ? 0 : Number(str("hourly-price-usd"));
-  if (!Number.isFinite(price) || price < 0) throw new BenchUsageError(`--hourly-price-usd must be a number of dollars ≥ 0, got ${JSON.stringify(str("hourly-price-usd"))}. Fix: e.g. --hourly-price-usd 39.92.`);
-  const warmupRaw = str("warmup-requests");
-  const numPrompts = bench.run.numPrompts ?? 512;
-  const fixed: Partial<LoadLevel> =
-    axis === "concurrency"
-      ? { requestRate: bench.run.requestRate ?? Infinity, burstiness: bench.run.burstiness ?? 1 }
-      : { concurrency: bench.run.maxConcurrency ?? numPrompts, burstiness: bench.run.burstiness ?? 1 };
+  return resolution;
+}
+
+/** `--max-duration` in seconds: a duration (2h, 90m) or a bare number of seconds. */
+function maxDurationFlag(raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  const asMs = /^\s*\d+(\.\d+)?\s*$/.test(raw) ? Number(raw) * 1000 : durationMs(raw);
+  if (asMs === undefined || !(asMs > 0)) throw new BenchUsageError(`--max-duration ${JSON.stringify(raw)} is not a positive duration. Fix: e.g. --max-duration 2h (a bare number is seconds).`);
+  return asMs / 1000;
+}
+
+/** With `--runner remote`, where and how the pinned vllm container runs; the remote-only flags refused without it. */
+function remoteFlags(str: (k: string) => string | undefined, baseUrl: string): RemoteCliSettings | undefined {
   const runner = str("runner") ?? "native";
   if (runner !== "native" && runner !== "remote") throw new BenchUsageError(`--runner must be native or remote, got ${JSON.stringify(runner)}. Fix: --runner remote (the pinned vllm container per level) or leave it out.`);
   const remoteOnly = ["ssh", "vllm-image", "docker", "hf-cache-dir", "remote-result-dir"].filter((k) => str(k) !== undefined);
   if (runner === "native" && remoteOnly.length > 0) throw new BenchUsageError(`--${remoteOnly[0]} needs --runner remote. Fix: add --runner remote, or drop --${remoteOnly[0]}.`);
-  let remote: RemoteCliSettings | undefined;
-  if (runner === "remote") {
-    let ssh: RemoteCliSettings["ssh"];
-    try {
-      ssh = str("ssh") === undefined ? undefined : parseSshDestination(str("ssh") as string);
-    } catch (e) {
-      throw new BenchUsageError((e as Error).message);
-    }
-    const url = new URL(bench.run.baseUrl);
-    remote = {
-      ssh,
-      port: url.port === "" ? (url.protocol === "https:" ? 443 : 80) : Number(url.port),
-      vllmImage: str("vllm-image") ?? DEFAULT_VLLM_IMAGE,
-      docker: str("docker") ?? "docker",
-      hfCacheDir: str("hf-cache-dir") ?? DEFAULT_HF_CACHE_DIR,
-      resultDir: str("remote-result-dir") ?? DEFAULT_REMOTE_RESULT_DIR,
-    };
+  if (runner === "native") return undefined;
+  let ssh: RemoteCliSettings["ssh"];
+  try {
+    ssh = str("ssh") === undefined ? undefined : parseSshDestination(str("ssh") as string);
+  } catch (e) {
+    throw new BenchUsageError((e as Error).message);
   }
+  const url = new URL(baseUrl);
+  return {
+    ssh,
+    port: url.port === "" ? (url.protocol === "https:" ? 443 : 80) : Number(url.port),
+    vllmImage: str("vllm-image") ?? DEFAULT_VLLM_IMAGE,
+    docker: str("docker") ?? "docker",
+    hfCacheDir: str("hf-cache-dir") ?? DEFAULT_HF_CACHE_DIR,
+    resultDir: str("remote-result-dir") ?? DEFAULT_REMOTE_RESULT_DIR,
+  };
+}
+
+/** What the CLI cannot see of the server, as given: image digest, flags hash, and the router (policy and replicas together). */
+function serverProvenanceFlags(str: (k: string) => string | undefined): ServerProvenanceFlags {
   const routerPolicy = str("router-policy");
   const routerReplicas = str("router-replicas");
   if ((routerPolicy === undefined) !== (routerReplicas === undefined)) {
@@ -350,11 +351,35 @@ export function parseCapacityArgs(argv: readonly string[], env: NodeJS.ProcessEn
   if (flagsHash !== undefined && !/^[0-9a-f]{64}$/.test(flagsHash)) {
     throw new BenchUsageError(`--server-flags-hash must be a sha256 in hex (64 characters), got ${JSON.stringify(flagsHash)}. Fix: hash the server's argv with serverFlagsHash (components/benchmark/provenance.ts).`);
   }
-  const serverProvenance: ServerProvenanceFlags = {
+  return {
     imageDigest: str("image-digest") ?? null,
     serverFlagsHash: flagsHash ?? null,
     router: routerPolicy === undefined ? null : { policy: routerPolicy, replicas: wholeFlag("router-replicas", routerReplicas, 1, 1) },
   };
+}
+
+/** Parses argv (without node and script); throws BenchUsageError naming the flag and the fix. */
+export function parseCapacityArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): CapacityCliPlan | "help" {
+  const split = splitCapacityArgs(argv);
+  if (split.bench.includes("--help") || split.bench.includes("-h")) return "help";
+  const values = capacityFlagValues(split.capacity);
+  const bench = parseBenchArgs(split.bench, env);
+  if (bench === "help") return "help";
+  const str = (k: string) => values[k] as string | undefined;
+  const { axis, range } = searchAxisFlags(str, split.bench);
+  const slo = sloFlag((values.slo as string[] | undefined) ?? []);
+  const resolution = resolutionFlag(str("resolution"), axis);
+  const maxDurationS = maxDurationFlag(str("max-duration"));
+  const price = str("hourly-price-usd") === undefined ? 0 : Number(str("hourly-price-usd"));
+  if (!Number.isFinite(price) || price < 0) throw new BenchUsageError(`--hourly-price-usd must be a number of dollars ≥ 0, got ${JSON.stringify(str("hourly-price-usd"))}. Fix: e.g. --hourly-price-usd 39.92.`);
+  const warmupRaw = str("warmup-requests");
+  const numPrompts = bench.run.numPrompts ?? 512;
+  const fixed: Partial<LoadLevel> =
+    axis === "concurrency"
+      ? { requestRate: bench.run.requestRate ?? Infinity, burstiness: bench.run.burstiness ?? 1 }
+      : { concurrency: bench.run.maxConcurrency ?? numPrompts, burstiness: bench.run.burstiness ?? 1 };
+  const remote = remoteFlags(str, bench.run.baseUrl);
+  const serverProvenance = serverProvenanceFlags(str);
   const deployment = deploymentFlags(str, price);
   if (deployment !== undefined && slo === undefined) throw new BenchUsageError("a deployment plan (--target-users/--target-rate) needs --slo: the capacity it plans from is the load meeting them. Fix: add --slo ttft_p99_ms=… .");
   return {
@@ -469,9 +494,8 @@ async function planFromJson(argv: readonly string[]): Promise<number> {
   }
 }
 
-async function main(): Promise<number> {
-  const argv = process.argv.slice(2);
-  if (argv.some((a) => a === "--from-json" || a.startsWith("--from-json="))) return planFromJson(argv);
+/** The parsed command line, or the exit code when it was --help or a usage error (said on the way). */
+function cliOrExit(argv: readonly string[]): CapacityCliPlan | number {
   let cli: CapacityCliPlan | "help";
   try {
     cli = parseCapacityArgs(argv);
@@ -486,129 +510,65 @@ async function main(): Promise<number> {
     process.stdout.write(`${CAPACITY_USAGE}\n`);
     return 0;
   }
-  const log = (line: string) => process.stderr.write(`${line}\n`);
-  const plan = capacityPlanFor(cli);
-  if (cli.planOnly) {
-    process.stdout.write(cli.bench.jsonOnly ? `${JSON.stringify(plan, null, 2)}\n` : `${formatPlan(plan, cli.hourlyPriceUsd)}\n`);
-    return 0;
-  }
-  log(formatPlan(plan, cli.hourlyPriceUsd));
+  return cli;
+}
 
-  // Loaded after argument parsing so --help and usage errors answer instantly.
-  const { loadCliTokenizer, progressBar } = await import("./bench");
-  const { searchCapacity, summarizeCapacity, formatCapacityTable, estimateLevelSeconds } = await import("../components/benchmark/capacity");
-  const { nativeMeasure } = await import("../components/benchmark/capacityNative");
-  const cliProgress = await import("cli-progress");
-
-  // The remote runner builds its prompts on the host with vllm's own tokenizer loading.
-  const startedAt = new Date();
-  let loadedTokenizer;
-  let tokenizerFallback: string | null = null;
-  if (cli.remote === undefined) {
-    try {
-      const loaded = await loadCliTokenizer(cli.bench, log);
-      loadedTokenizer = loaded.loaded;
-      // Kept for the result: a fallback said only on stderr was lost with the log.
-      tokenizerFallback = loaded.fallback ?? null;
-    } catch (e) {
-      log(`bench:capacity: --tokenizer: ${(e as Error).message}`);
-      return 2;
-    }
-  }
-  const { controller, dispose } = abortOnSignals(
-    (signal) => `\nbench:capacity: ${signal}; ending the level in flight (not reported) and reporting every level measured before it (${signal} again to quit at once)`,
-    log,
-  );
-
-  const bar = cli.bench.progress ? progressBar(cliProgress) : undefined;
-  let barPhase: string | undefined;
-  const numPrompts = cli.bench.run.numPrompts ?? 512;
-  const workload = {
-    inputLen: cli.bench.run.inputLen ?? 8192,
-    outputLen: cli.bench.run.outputLen ?? 1024,
-    numPrompts,
-    warmupRequests: 0,
-    promptsPerConcurrency: cli.promptsPerConcurrency,
-  };
-  const describe = (l: LoadLevel) => (cli.axis === "concurrency" ? `concurrency ${l.concurrency}` : `request rate ${l.requestRate}/s at concurrency ${l.concurrency}`);
-  const onProgress = (phase: "warm-up" | "measure", done: number, total: number) => {
-    if (!bar) return;
-    if (barPhase !== phase || done === 1) {
-      if (barPhase) bar.stop();
-      barPhase = phase;
-      bar.start(total, 0, { phase: phase === "warm-up" ? "warm-up " : "measure " });
-    }
-    bar.update(done);
-  };
-  let remote: Awaited<ReturnType<typeof remoteMeasureFor>> | undefined;
-  if (cli.remote !== undefined) {
-    try {
-      remote = await remoteMeasureFor(cli, cli.remote, controller.signal, log);
-    } catch (e) {
-      log(`bench:capacity: ${(e as Error).message}`);
-      dispose();
-      return 2;
-    }
-  }
-  let result;
+/** The tokenizer the native runner builds prompts with (none for the remote runner: vllm loads its own on the host). */
+async function cliTokenizer(cli: CapacityCliPlan, log: (line: string) => void): Promise<{ loaded: LoadedTokenizer | undefined; fallback: string | null } | { problem: string }> {
+  if (cli.remote !== undefined) return { loaded: undefined, fallback: null };
+  const { loadCliTokenizer } = await import("./bench");
   try {
-    result = await searchCapacity({
-      axis: cli.axis,
-      slo: cli.slo,
-      range: cli.range,
-      resolution: cli.resolution,
-      fixed: cli.fixed,
-      repeats: cli.repeats,
-      gpus: cli.gpus,
-      maxDurationS: cli.maxDurationS,
-      estimateLevelS: (l) => estimateLevelSeconds(l, { ...workload, warmupRequests: cli.warmupRequests }),
-      measure:
-        remote?.measure ??
-        nativeMeasure({
-          run: { ...cli.bench.run, loadedTokenizer, signal: controller.signal },
-          slo: cli.slo,
-          warmupRequests: cli.warmupRequests,
-          promptsPerConcurrency: cli.promptsPerConcurrency,
-          signal: controller.signal,
-          onProgress,
-        }),
-      signal: controller.signal,
-      onLevelStart: (l, order) => {
-        log(`bench:capacity: level ${order + 1}: ${describe(l)}`);
-      },
-      onPoint: (p) => {
-        bar?.stop();
-        barPhase = undefined;
-        const m = p.mean;
-        log(
-          `bench:capacity: ${describe(p.level)}: p99 TTFT ${m.ttftP99Ms.toFixed(1)} ms, p99 ITL ${m.itlP99Ms.toFixed(1)} ms, p99 TPOT ${m.tpotP99Ms.toFixed(1)} ms, ` +
-            `${m.outputThroughput.toFixed(1)} out tok/s, ${m.failed} failed → ${cli.slo ? (p.meetsSlo ? "meets the SLOs" : `misses: ${p.misses.join("; ")}`) : "measured"}`,
-        );
-      },
-    });
+    const loaded = await loadCliTokenizer(cli.bench, log);
+    // Kept for the result: a fallback said only on stderr was lost with the log.
+    return { loaded: loaded.loaded, fallback: loaded.fallback ?? null };
   } catch (e) {
-    bar?.stop();
-    log(`bench:capacity: ${(e as Error).message}`);
-    return 1;
-  } finally {
-    // The level in flight on the host outlives the ssh client that started it: stop it there (bounded; a
-    // second signal meanwhile exits at once, and the key's copy still goes on exit).
-    if (controller.signal.aborted) await remote?.stop(log);
-    dispose();
-    remote?.dispose();
+    return { problem: `--tokenizer: ${(e as Error).message}` };
   }
-  bar?.stop();
-  const run = cli.bench.run;
-  const provenance = capacityProvenance(cli, {
-    tokenizerId: loadedTokenizer?.id ?? run.tokenizer ?? run.modelId ?? run.servedModelName,
-    tokenizerFallback,
-    date: startedAt,
-    nativeVersion: nativeRunnerVersion(),
-  });
-  const summary = summarizeCapacity(result, provenance);
+}
+
+/** How a level is named in the log: its concurrency, or its rate at the concurrency cap. */
+export function describeLevel(axis: CapacityAxis, l: LoadLevel): string {
+  return axis === "concurrency" ? `concurrency ${l.concurrency}` : `request rate ${l.requestRate}/s at concurrency ${l.concurrency}`;
+}
+
+/** One log line per measured level: its p99s, throughput and failures, and the verdict against the SLOs (if any). */
+export function levelLine(axis: CapacityAxis, p: CapacityPoint, judged: boolean): string {
+  const m = p.mean;
+  return (
+    `bench:capacity: ${describeLevel(axis, p.level)}: p99 TTFT ${m.ttftP99Ms.toFixed(1)} ms, p99 ITL ${m.itlP99Ms.toFixed(1)} ms, p99 TPOT ${m.tpotP99Ms.toFixed(1)} ms, ` +
+    `${m.outputThroughput.toFixed(1)} out tok/s, ${m.failed} failed → ${judged ? (p.meetsSlo ? "meets the SLOs" : `misses: ${p.misses.join("; ")}`) : "measured"}`
+  );
+}
+
+/** The progress bar across a level's warm-up and measurement (restarted per phase), and its stop when a level ends. */
+function levelProgressBar(bar: import("cli-progress").SingleBar | undefined): {
+  onProgress: (phase: "warm-up" | "measure", done: number, total: number) => void;
+  stop: () => void;
+} {
+  let barPhase: string | undefined;
+  return {
+    onProgress: (phase, done, total) => {
+      if (!bar) return;
+      if (barPhase !== phase || done === 1) {
+        if (barPhase) bar.stop();
+        barPhase = phase;
+        bar.start(total, 0, { phase: phase === "warm-up" ? "warm-up " : "measure " });
+      }
+      bar.update(done);
+    },
+    stop: () => {
+      bar?.stop();
+      barPhase = undefined;
+    },
+  };
+}
+
+/** Writes the report (when asked) and prints the answer: the JSON with --json, else the table and any deployment plan. */
+async function reportCapacity(cli: CapacityCliPlan, plan: CapacityPlan, summary: CapacitySummary, tokenizerFallback: string | null, log: (line: string) => void): Promise<void> {
+  const { deploymentPlan, formatDeploymentPlan } = await import("../components/benchmark/deploymentPlan");
+  const { formatCapacityTable } = await import("../components/benchmark/capacity");
   let deployment;
   if (cli.deployment !== undefined) {
-    const { deploymentPlan } = await import("../components/benchmark/deploymentPlan");
     try {
       deployment = deploymentPlan({ capacity: summary, target: cli.deployment.target, replicaHourlyPriceUsd: cli.deployment.replicaPriceUsd, scalingEfficiency: cli.deployment.scalingEfficiency });
     } catch (e) {
@@ -623,13 +583,116 @@ async function main(): Promise<number> {
   }
   if (tokenizerFallback !== null) log(`bench:capacity: WARNING: tokenizer fallback (recorded in capacity.provenance): ${tokenizerFallback}.`);
   if (cli.bench.jsonOnly) process.stdout.write(`${JSON.stringify({ plan, capacity: summary, ...(deployment === undefined ? {} : { deployment }) }, null, 2)}\n`);
-  else {
-    const { formatDeploymentPlan } = await import("../components/benchmark/deploymentPlan");
-    process.stdout.write(`${formatCapacityTable(summary)}\n${deployment === undefined ? "" : `${formatDeploymentPlan(deployment)}\n`}`);
-  }
-  return 0;
+  else process.stdout.write(`${formatCapacityTable(summary)}\n${deployment === undefined ? "" : `${formatDeploymentPlan(deployment)}\n`}`);
 }
 
+/**
+ * The search itself, with the runner the command line chose; ends the level in flight on a stop signal (a remote
+ * level's container too) and reports the levels measured before it. The search's result, or the exit code of a
+ * failure (said on the way).
+ */
+async function runCapacitySearch(cli: CapacityCliPlan, loadedTokenizer: LoadedTokenizer | undefined, log: (line: string) => void): Promise<CapacityResult | number> {
+  const { progressBar } = await import("./bench");
+  const { searchCapacity, estimateLevelSeconds } = await import("../components/benchmark/capacity");
+  const { nativeMeasure } = await import("../components/benchmark/capacityNative");
+  const cliProgress = await import("cli-progress");
+  const { controller, dispose } = abortOnSignals(
+    (signal) => `\nbench:capacity: ${signal}; ending the level in flight (not reported) and reporting every level measured before it (${signal} again to quit at once)`,
+    log,
+  );
+  const progress = levelProgressBar(cli.bench.progress ? progressBar(cliProgress) : undefined);
+  const workload = {
+    inputLen: cli.bench.run.inputLen ?? 8192,
+    outputLen: cli.bench.run.outputLen ?? 1024,
+    numPrompts: cli.bench.run.numPrompts ?? 512,
+    warmupRequests: cli.warmupRequests,
+    promptsPerConcurrency: cli.promptsPerConcurrency,
+  };
+  let remote: Awaited<ReturnType<typeof remoteMeasureFor>> | undefined;
+  if (cli.remote !== undefined) {
+    try {
+      remote = await remoteMeasureFor(cli, cli.remote, controller.signal, log);
+    } catch (e) {
+      log(`bench:capacity: ${(e as Error).message}`);
+      dispose();
+      return 2;
+    }
+  }
+  try {
+    return await searchCapacity({
+      axis: cli.axis,
+      slo: cli.slo,
+      range: cli.range,
+      resolution: cli.resolution,
+      fixed: cli.fixed,
+      repeats: cli.repeats,
+      gpus: cli.gpus,
+      maxDurationS: cli.maxDurationS,
+      estimateLevelS: (l) => estimateLevelSeconds(l, workload),
+      measure:
+        remote?.measure ??
+        nativeMeasure({
+          run: { ...cli.bench.run, loadedTokenizer, signal: controller.signal },
+          slo: cli.slo,
+          warmupRequests: cli.warmupRequests,
+          promptsPerConcurrency: cli.promptsPerConcurrency,
+          signal: controller.signal,
+          onProgress: progress.onProgress,
+        }),
+      signal: controller.signal,
+      onLevelStart: (l, order) => log(`bench:capacity: level ${order + 1}: ${describeLevel(cli.axis, l)}`),
+      onPoint: (p) => {
+        progress.stop();
+        log(levelLine(cli.axis, p, cli.slo !== undefined));
+      },
+    });
+  } catch (e) {
+    progress.stop();
+    log(`bench:capacity: ${(e as Error).message}`);
+    return 1;
+  } finally {
+    // The level in flight on the host outlives the ssh client that started it: stop it there (bounded; a
+    // second signal meanwhile exits at once, and the key's copy still goes on exit).
+    if (controller.signal.aborted) await remote?.stop(log);
+    dispose();
+    remote?.dispose();
+    progress.stop();
+  }
+}
+
+async function main(): Promise<number> {
+  const argv = process.argv.slice(2);
+  if (argv.some((a) => a === "--from-json" || a.startsWith("--from-json="))) return planFromJson(argv);
+  const cli = cliOrExit(argv);
+  if (typeof cli === "number") return cli;
+  const log = (line: string) => process.stderr.write(`${line}\n`);
+  const plan = capacityPlanFor(cli);
+  if (cli.planOnly) {
+    process.stdout.write(cli.bench.jsonOnly ? `${JSON.stringify(plan, null, 2)}\n` : `${formatPlan(plan, cli.hourlyPriceUsd)}\n`);
+    return 0;
+  }
+  log(formatPlan(plan, cli.hourlyPriceUsd));
+
+  // Loaded after argument parsing so --help and usage errors answer instantly.
+  const startedAt = new Date();
+  const tokenizer = await cliTokenizer(cli, log);
+  if ("problem" in tokenizer) {
+    log(`bench:capacity: ${tokenizer.problem}`);
+    return 2;
+  }
+  const result = await runCapacitySearch(cli, tokenizer.loaded, log);
+  if (typeof result === "number") return result;
+  const { summarizeCapacity } = await import("../components/benchmark/capacity");
+  const run = cli.bench.run;
+  const provenance = capacityProvenance(cli, {
+    tokenizerId: tokenizer.loaded?.id ?? run.tokenizer ?? run.modelId ?? run.servedModelName,
+    tokenizerFallback: tokenizer.fallback,
+    date: startedAt,
+    nativeVersion: nativeRunnerVersion(),
+  });
+  await reportCapacity(cli, plan, summarizeCapacity(result, provenance), tokenizer.fallback, log);
+  return 0;
+}
 
 /**
  * The remote `measure`: scripts go to the host over ssh (the key from SSH_KEY_ENV, written to a file only this user

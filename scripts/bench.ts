@@ -112,6 +112,116 @@ export const PREFIX_REPETITION_DEFAULTS = {
   "prefix-repetition-output-len": 128,
 } as const;
 
+/** The flags `bench` accepts, `vllm bench serve`'s names (numbers as strings: checked with their own messages). */
+const BENCH_FLAGS = {
+  "base-url": { type: "string" },
+  endpoint: { type: "string" },
+  "served-model-name": { type: "string" },
+  model: { type: "string" },
+  tokenizer: { type: "string" },
+  "random-input-len": { type: "string" },
+  "random-output-len": { type: "string" },
+  "num-prompts": { type: "string" },
+  "max-concurrency": { type: "string" },
+  "request-rate": { type: "string" },
+  burstiness: { type: "string" },
+  "random-range-ratio": { type: "string" },
+  "dataset-name": { type: "string" },
+  "prefix-repetition-prefix-len": { type: "string" },
+  "prefix-repetition-suffix-len": { type: "string" },
+  "prefix-repetition-num-prefixes": { type: "string" },
+  "prefix-repetition-output-len": { type: "string" },
+  seed: { type: "string" },
+  temperature: { type: "string" },
+  "no-ignore-eos": { type: "boolean", default: false },
+  "request-id-prefix": { type: "string" },
+  timeout: { type: "string" },
+  "total-timeout": { type: "string" },
+  "percentile-metrics": { type: "string" },
+  "metric-percentiles": { type: "string" },
+  goodput: { type: "string", multiple: true },
+  label: { type: "string" },
+  "save-result": { type: "boolean", default: false },
+  "save-detailed": { type: "boolean", default: false },
+  "result-dir": { type: "string" },
+  "result-filename": { type: "string" },
+  json: { type: "boolean", default: false },
+  "no-progress": { type: "boolean", default: false },
+  help: { type: "boolean", short: "h", default: false },
+} as const;
+
+type FlagValues = Record<string, string | boolean | string[] | undefined>;
+
+/** The flags as given; an unknown flag is a usage error (one that looks like an API key says where the key goes). */
+function benchFlagValues(argv: readonly string[]): FlagValues {
+  try {
+    return parseArgs({ args: [...argv], strict: true, allowPositionals: false, options: BENCH_FLAGS }).values;
+  } catch (e) {
+    const msg = (e as Error).message;
+    const hint = /api.?key/i.test(msg) ? " The API key is read from the OPENAI_API_KEY environment variable, never from a flag." : "";
+    throw new BenchUsageError(`${msg}.${hint} Fix: see --help for the accepted flags.`);
+  }
+}
+
+/** The server flags: an http(s) base URL, the model name requests carry, and a chat completions endpoint. */
+function serverFlags(str: (k: string) => string | undefined): { baseUrl: string; model: string | undefined; servedModelName: string; endpoint: string | undefined } {
+  const baseUrl = str("base-url");
+  if (!baseUrl) throw new BenchUsageError("--base-url is required. Fix: e.g. --base-url http://127.0.0.1:8000.");
+  try {
+    const u = new URL(baseUrl);
+    if (u.protocol !== "http:" && u.protocol !== "https:") throw new Error("protocol");
+  } catch {
+    throw new BenchUsageError(`--base-url ${JSON.stringify(baseUrl)} is not an http(s) URL. Fix: e.g. --base-url http://127.0.0.1:8000.`);
+  }
+  const model = str("model");
+  const servedModelName = str("served-model-name") ?? model;
+  if (!servedModelName) throw new BenchUsageError("--served-model-name (or --model) is required. Fix: e.g. --served-model-name qwen.");
+  const endpoint = str("endpoint");
+  if (endpoint !== undefined && !endpoint.startsWith("/")) {
+    throw new BenchUsageError(`--endpoint must start with "/", got ${JSON.stringify(endpoint)}. Fix: --endpoint /v1/chat/completions.`);
+  }
+  if (endpoint !== undefined && !endpoint.endsWith("chat/completions")) {
+    throw new BenchUsageError(
+      `--endpoint ${JSON.stringify(endpoint)} is not a chat completions path: this runner sends chat requests only (vllm's openai-chat body). Fix: --endpoint /v1/chat/completions, or vllm bench serve (the remote runner) for /v1/completions.`,
+    );
+  }
+  return { baseUrl, model, servedModelName, endpoint };
+}
+
+function percentileMetricsFlag(raw: string | undefined): PercentileMetric[] | undefined {
+  if (raw === undefined) return undefined;
+  const metrics = raw.split(",").map((s) => s.trim()).filter(Boolean) as PercentileMetric[];
+  const bad = metrics.filter((m) => !METRICS.includes(m));
+  if (bad.length > 0 || metrics.length === 0) {
+    throw new BenchUsageError(`--percentile-metrics has unknown metric(s) ${JSON.stringify(bad)}. Fix: a comma list of ${METRICS.join(",")}.`);
+  }
+  return metrics;
+}
+
+function metricPercentilesFlag(raw: string | undefined): number[] | undefined {
+  if (raw === undefined) return undefined;
+  const percentiles = raw.split(",").map((s) => s.trim()).filter(Boolean).map(Number);
+  if (percentiles.length === 0 || percentiles.some((p) => !Number.isFinite(p) || p <= 0 || p >= 100)) {
+    throw new BenchUsageError(`--metric-percentiles must be numbers in (0, 100), got ${JSON.stringify(raw)}. Fix: e.g. --metric-percentiles 50,90,99.`);
+  }
+  return percentiles;
+}
+
+/** `--goodput KEY:MS` (repeatable, or several in one value); undefined when none was given. */
+function goodputFlag(items: readonly string[]): GoodputSlo | undefined {
+  if (items.length === 0) return undefined;
+  const slo: { ttft?: number; tpot?: number; e2el?: number } = {};
+  for (const item of items.flatMap((g) => g.split(/\s+/)).filter(Boolean)) {
+    const [key, raw] = item.split(":");
+    const ms = Number(raw);
+    if (!["ttft", "tpot", "e2el"].includes(key) || raw === undefined || !Number.isFinite(ms) || ms < 0) {
+      throw new BenchUsageError(`--goodput ${JSON.stringify(item)} is not KEY:MS with KEY in ttft,tpot,e2el. Fix: e.g. --goodput ttft:3000 --goodput tpot:50.`);
+    }
+    slo[key as "ttft" | "tpot" | "e2el"] = ms;
+  }
+  return slo;
+}
+
 /**
  * `--dataset-name` and its flags: random (the seed's) uses --random-output-len; prefix_repetition takes its own four
  * flags with vllm's defaults, and its output length from --prefix-repetition-output-len, as vllm does.
@@ -138,108 +248,16 @@ function datasetFlags(str: (k: string) => string | undefined): { datasetSpec: Da
 
 /** Parses argv (without node and script) into a plan; throws BenchUsageError on bad input. */
 export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): BenchCliPlan | "help" {
-  let values: Record<string, string | boolean | string[] | undefined>;
-  try {
-    ({ values } = parseArgs({
-      args: [...argv],
-      strict: true,
-      allowPositionals: false,
-      options: {
-        "base-url": { type: "string" },
-        endpoint: { type: "string" },
-        "served-model-name": { type: "string" },
-        model: { type: "string" },
-        tokenizer: { type: "string" },
-        "random-input-len": { type: "string" },
-        "random-output-len": { type: "string" },
-        "num-prompts": { type: "string" },
-        "max-concurrency": { type: "string" },
-        "request-rate": { type: "string" },
-        burstiness: { type: "string" },
-        "random-range-ratio": { type: "string" },
-        "dataset-name": { type: "string" },
-        ...Object.fromEntries(Object.keys(PREFIX_REPETITION_DEFAULTS).map((f) => [f, { type: "string" as const }])),
-        seed: { type: "string" },
-        temperature: { type: "string" },
-        "no-ignore-eos": { type: "boolean", default: false },
-        "request-id-prefix": { type: "string" },
-        timeout: { type: "string" },
-        "total-timeout": { type: "string" },
-        "percentile-metrics": { type: "string" },
-        "metric-percentiles": { type: "string" },
-        goodput: { type: "string", multiple: true },
-        label: { type: "string" },
-        "save-result": { type: "boolean", default: false },
-        "save-detailed": { type: "boolean", default: false },
-        "result-dir": { type: "string" },
-        "result-filename": { type: "string" },
-        json: { type: "boolean", default: false },
-        "no-progress": { type: "boolean", default: false },
-        help: { type: "boolean", short: "h", default: false },
-      },
-    }));
-  } catch (e) {
-    const msg = (e as Error).message;
-    const hint = /api.?key/i.test(msg) ? " The API key is read from the OPENAI_API_KEY environment variable, never from a flag." : "";
-    throw new BenchUsageError(`${msg}.${hint} Fix: see --help for the accepted flags.`);
-  }
+  const values = benchFlagValues(argv);
   if (values.help) return "help";
   const str = (k: string) => values[k] as string | undefined;
-
-  const baseUrl = str("base-url");
-  if (!baseUrl) throw new BenchUsageError("--base-url is required. Fix: e.g. --base-url http://127.0.0.1:8000.");
-  try {
-    const u = new URL(baseUrl);
-    if (u.protocol !== "http:" && u.protocol !== "https:") throw new Error("protocol");
-  } catch {
-    throw new BenchUsageError(`--base-url ${JSON.stringify(baseUrl)} is not an http(s) URL. Fix: e.g. --base-url http://127.0.0.1:8000.`);
-  }
-  const model = str("model");
-  const servedModelName = str("served-model-name") ?? model;
-  if (!servedModelName) throw new BenchUsageError("--served-model-name (or --model) is required. Fix: e.g. --served-model-name qwen.");
-  const endpoint = str("endpoint");
-  if (endpoint !== undefined && !endpoint.startsWith("/")) {
-    throw new BenchUsageError(`--endpoint must start with "/", got ${JSON.stringify(endpoint)}. Fix: --endpoint /v1/chat/completions.`);
-  }
-  if (endpoint !== undefined && !endpoint.endsWith("chat/completions")) {
-    throw new BenchUsageError(
-      `--endpoint ${JSON.stringify(endpoint)} is not a chat completions path: this runner sends chat requests only (vllm's openai-chat body). Fix: --endpoint /v1/chat/completions, or vllm bench serve (the remote runner) for /v1/completions.`,
-    );
-  }
-
-  let percentileMetrics: PercentileMetric[] | undefined;
-  if (str("percentile-metrics") !== undefined) {
-    percentileMetrics = (str("percentile-metrics") as string).split(",").map((s) => s.trim()).filter(Boolean) as PercentileMetric[];
-    const bad = percentileMetrics.filter((m) => !METRICS.includes(m));
-    if (bad.length > 0 || percentileMetrics.length === 0) {
-      throw new BenchUsageError(`--percentile-metrics has unknown metric(s) ${JSON.stringify(bad)}. Fix: a comma list of ${METRICS.join(",")}.`);
-    }
-  }
-  let metricPercentiles: number[] | undefined;
-  if (str("metric-percentiles") !== undefined) {
-    metricPercentiles = (str("metric-percentiles") as string).split(",").map((s) => s.trim()).filter(Boolean).map(Number);
-    if (metricPercentiles.length === 0 || metricPercentiles.some((p) => !Number.isFinite(p) || p <= 0 || p >= 100)) {
-      throw new BenchUsageError(`--metric-percentiles must be numbers in (0, 100), got ${JSON.stringify(str("metric-percentiles"))}. Fix: e.g. --metric-percentiles 50,90,99.`);
-    }
-  }
-  let goodput: GoodputSlo | undefined;
-  const goodputArgs = (values.goodput as string[] | undefined) ?? [];
-  if (goodputArgs.length > 0) {
-    const slo: { ttft?: number; tpot?: number; e2el?: number } = {};
-    for (const item of goodputArgs.flatMap((g) => g.split(/\s+/)).filter(Boolean)) {
-      const [key, raw] = item.split(":");
-      const ms = Number(raw);
-      if (!["ttft", "tpot", "e2el"].includes(key) || raw === undefined || !Number.isFinite(ms) || ms < 0) {
-        throw new BenchUsageError(`--goodput ${JSON.stringify(item)} is not KEY:MS with KEY in ttft,tpot,e2el. Fix: e.g. --goodput ttft:3000 --goodput tpot:50.`);
-      }
-      slo[key as "ttft" | "tpot" | "e2el"] = ms;
-    }
-    goodput = slo;
-  }
-
-  const { datasetSpec, outputLen } = datasetFlags(str);
+  const { baseUrl, model, servedModelName, endpoint } = serverFlags(str);
+  const percentileMetrics = percentileMetricsFlag(str("percentile-metrics"));
+  const metricPercentiles = metricPercentilesFlag(str("metric-percentiles"));
+  const goodput = goodputFlag((values.goodput as string[] | undefined) ?? []);
   const timeoutS = numberFlag("timeout", str("timeout"), (v) => v > 0, "a positive number of seconds, e.g. --timeout 1800");
   const totalTimeoutS = numberFlag("total-timeout", str("total-timeout"), (v) => v > 0, "a positive number of seconds, e.g. --total-timeout 10800");
+  const { datasetSpec, outputLen } = datasetFlags(str);
   const run: BenchmarkRunOptions = {
     baseUrl,
     endpoint,
@@ -363,7 +381,7 @@ async function main(): Promise<number> {
   }
   // Loaded after argument parsing so --help and usage errors answer instantly.
   const { runBenchmark } = await import("../components/benchmark/runner/runner");
-  const { toVllmResultJson, defaultResultFilename, formatSummaryTable } = await import("../components/benchmark/runner/result");
+  const { toVllmResultJson, defaultResultFilename, formatSummaryTable } = await import("../components/benchmark/runner/vllmResultJson");
   const cliProgress = await import("cli-progress");
   const log = (line: string) => process.stderr.write(`${line}\n`);
 

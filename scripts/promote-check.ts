@@ -7,9 +7,9 @@
  *   pulumi stack output --json --stack acme/hgx-inference/dev > dev-outputs.json
  *   npx tsx scripts/promote-check.ts --outputs-file dev-outputs.json --tolerance 0.15 --max-ttft-p99-ms 6000
  *
- * `--help` lists every option. The logic lives in components/ops/promote-cli.ts.
+ * `--help` lists every option. The logic lives in components/ops/promoteCli.ts.
  */
 import { runCliMain } from "../components/ops/cli";
-import { runPromoteCheck } from "../components/ops/promote-cli";
+import { runPromoteCheck } from "../components/ops/promoteCli";
 
 runCliMain("promote-check", runPromoteCheck, 2);

@@ -2,7 +2,7 @@
  * The reference figures a run is compared with (by default the seed article's 8x B200 table),
  * ratios of measured to reference, and the pass/fail thresholds a stack can impose.
  */
-import type { BenchmarkMetrics } from "./results";
+import type { BenchmarkMetrics } from "./resultParser";
 
 /** Reference figures for one workload; latencies in ms, throughputs in tokens/s. */
 export interface BaselineFigures {

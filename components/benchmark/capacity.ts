@@ -18,7 +18,7 @@
 import { jStat } from "jstat";
 import type { BaselineFigures } from "./baseline";
 import type { CapacityProvenance } from "./provenance";
-import type { BenchmarkMetrics } from "./results";
+import type { BenchmarkMetrics } from "./resultParser";
 
 // ---------------------------------------------------------------------------------------------------------------
 // SLOs
@@ -452,11 +452,19 @@ export function validateRange(axis: CapacityAxis, range: { low: number; high: nu
   }
 }
 
-/**
- * The SLO search (or, without SLOs, a sweep of the bracket levels). Never measures a level twice; every measured
- * point is in the result. Measurement errors propagate (a runner that cannot start is not a level that missed).
- */
-export async function searchCapacity(opts: CapacitySearchOptions): Promise<CapacityResult> {
+/** The search's validated settings (defaults applied). */
+interface SearchSettings {
+  readonly axis: CapacityAxis;
+  readonly slo: CapacitySlo | undefined;
+  readonly repeats: number;
+  readonly gpus: number;
+  readonly resolution: number;
+  /** The time cap in seconds; undefined for none. */
+  readonly cap: number | undefined;
+}
+
+/** Applies the search's defaults and refuses settings it cannot honour, naming the setting and a fix. */
+export function resolveSearchSettings(opts: CapacitySearchOptions): SearchSettings {
   const axis = opts.axis ?? "concurrency";
   validateRange(axis, opts.range);
   const slo = opts.slo ? validateSlo(opts.slo) : undefined;
@@ -470,106 +478,161 @@ export async function searchCapacity(opts: CapacitySearchOptions): Promise<Capac
   if (cap !== undefined && (!(cap > 0) || !opts.estimateLevelS)) {
     throw new Error(`maxDurationS needs a positive number of seconds and an estimateLevelS function, got ${String(cap)}.`);
   }
-  const now = opts.now ?? (() => performance.now() / 1000);
-  const start = now();
-  const { low, high } = opts.range;
+  return { axis, slo, repeats, gpus, resolution, cap };
+}
 
-  const points: CapacityPoint[] = (opts.known ?? []).map((p, i) => capacityPoint(p.level, i, p.repeats, slo, gpus, p.wallS));
-  const byX = new Map<number, CapacityPoint>();
-  for (const p of points) byX.set(axisValue(p.level, axis), p);
-  let cappedBy = false;
-  let interrupted = false;
-  // Estimates scale by how long measured levels took against their own estimates (self-calibrating).
-  let measuredWall = 0;
-  let measuredEstimate = 0;
+/**
+ * Whether a level estimated at `estimateS` would end past the time cap. Estimates are scaled by how long the
+ * measured levels took against their own estimates (self-calibrating; 1 before any level was measured).
+ */
+export function wouldPassTimeCap(elapsedS: number, estimateS: number, measuredWallS: number, measuredEstimateS: number, capS: number): boolean {
+  const factor = measuredEstimateS > 0 ? measuredWallS / measuredEstimateS : 1;
+  return elapsedS + estimateS * factor > capS;
+}
 
-  const get = async (x: number): Promise<CapacityPoint | undefined> => {
-    const known = byX.get(x);
+/** Why a search ended, from what stopped it and the last passing / first missing levels (SLO search only). */
+export function sloSearchStop(interrupted: boolean, cappedBy: boolean, pass: number | undefined, miss: number | undefined): CapacityStop {
+  if (interrupted) return "interrupted";
+  if (cappedBy) return "time-cap";
+  if (pass === undefined) return "range-low-missed";
+  if (miss === undefined) return "range-high-met";
+  return "resolved";
+}
+
+/**
+ * Measures levels on demand, each at most once (known points answer without measuring), and remembers why it
+ * refused one: the time cap or an abort. Every measured point is kept in measurement order.
+ */
+class LevelMeasurements {
+  readonly points: CapacityPoint[];
+  private readonly byX = new Map<number, CapacityPoint>();
+  cappedBy = false;
+  interrupted = false;
+  private measuredWall = 0;
+  private measuredEstimate = 0;
+
+  constructor(
+    private readonly opts: CapacitySearchOptions,
+    private readonly s: SearchSettings,
+    private readonly now: () => number,
+    private readonly start: number,
+  ) {
+    this.points = (opts.known ?? []).map((p, i) => capacityPoint(p.level, i, p.repeats, s.slo, s.gpus, p.wallS));
+    for (const p of this.points) this.byX.set(axisValue(p.level, s.axis), p);
+  }
+
+  at(x: number): CapacityPoint | undefined {
+    return this.byX.get(x);
+  }
+
+  /** The point at `x`, measured now if needed; undefined once the search must stop (abort, time cap). */
+  async get(x: number): Promise<CapacityPoint | undefined> {
+    const known = this.byX.get(x);
     if (known) return known;
+    const { opts, s } = this;
     if (opts.signal?.aborted) {
-      interrupted = true;
+      this.interrupted = true;
       return undefined;
     }
-    const level = levelAt(axis, x, opts.fixed, high);
-    const elapsed = now() - start;
-    if (cap !== undefined && opts.estimateLevelS) {
-      const raw = opts.estimateLevelS(level) * repeats;
-      const factor = measuredEstimate > 0 ? measuredWall / measuredEstimate : 1;
-      if (elapsed + raw * factor > cap) {
-        cappedBy = true;
+    const level = levelAt(s.axis, x, opts.fixed, opts.range.high);
+    // Read on every level, capped or not: an injected clock sees the same sequence of reads.
+    const elapsed = this.now() - this.start;
+    if (s.cap !== undefined && opts.estimateLevelS) {
+      if (wouldPassTimeCap(elapsed, opts.estimateLevelS(level) * s.repeats, this.measuredWall, this.measuredEstimate, s.cap)) {
+        this.cappedBy = true;
         return undefined;
       }
     }
-    const order = points.length;
+    const order = this.points.length;
     opts.onLevelStart?.(level, order);
-    const t0 = now();
-    const runs: PointMetrics[] = [];
-    for (let repeat = 0; repeat < repeats; repeat += 1) {
-      runs.push(await opts.measure(level, { order, repeat, remainingS: cap === undefined ? Infinity : cap - (now() - start) }));
-    }
+    const t0 = this.now();
+    const runs = await this.measureRepeats(level, order);
     if (opts.signal?.aborted) {
-      interrupted = true;
+      this.interrupted = true;
       return undefined;
     }
-    const wallS = now() - t0;
+    const wallS = this.now() - t0;
     if (opts.estimateLevelS) {
-      measuredWall += wallS;
-      measuredEstimate += opts.estimateLevelS(level) * repeats;
+      this.measuredWall += wallS;
+      this.measuredEstimate += opts.estimateLevelS(level) * s.repeats;
     }
-    const point = capacityPoint(level, order, runs, slo, gpus, wallS);
-    points.push(point);
-    byX.set(x, point);
+    const point = capacityPoint(level, order, runs, s.slo, s.gpus, wallS);
+    this.points.push(point);
+    this.byX.set(x, point);
     opts.onPoint?.(point);
     return point;
-  };
-
-  let stop: CapacityStop;
-  if (!slo) {
-    for (const x of opts.sweep ?? bracketLevels(axis, low, high)) {
-      if (!(await get(x))) break;
-    }
-    stop = interrupted ? "interrupted" : cappedBy ? "time-cap" : "sweep-only";
-  } else {
-    let pass: number | undefined;
-    let miss: number | undefined;
-    for (const x of bracketLevels(axis, low, high)) {
-      const p = await get(x);
-      if (!p) break;
-      if (p.meetsSlo) pass = x;
-      else {
-        miss = x;
-        break;
-      }
-    }
-    if (!cappedBy && !interrupted && pass !== undefined && miss !== undefined) {
-      while (miss - pass > resolution) {
-        const mid = midpoint(axis, pass, miss);
-        if (mid <= pass || mid >= miss) break;
-        const p = await get(mid);
-        if (!p) break;
-        if (p.meetsSlo) pass = mid;
-        else miss = mid;
-      }
-    }
-    if (interrupted) stop = "interrupted";
-    else if (cappedBy) stop = "time-cap";
-    else if (pass === undefined) stop = "range-low-missed";
-    else if (miss === undefined) stop = "range-high-met";
-    else stop = "resolved";
   }
 
-  const answer = judge(points, axis);
+  private async measureRepeats(level: LoadLevel, order: number): Promise<PointMetrics[]> {
+    const runs: PointMetrics[] = [];
+    const { cap } = this.s;
+    for (let repeat = 0; repeat < this.s.repeats; repeat += 1) {
+      runs.push(await this.opts.measure(level, { order, repeat, remainingS: cap === undefined ? Infinity : cap - (this.now() - this.start) }));
+    }
+    return runs;
+  }
+}
+
+/** Brackets the SLO edge by doubling from `low`, then bisects between the last pass and the first miss down to the resolution. */
+async function bracketAndBisect(m: LevelMeasurements, s: SearchSettings, low: number, high: number): Promise<CapacityStop> {
+  let pass: number | undefined;
+  let miss: number | undefined;
+  for (const x of bracketLevels(s.axis, low, high)) {
+    const p = await m.get(x);
+    if (!p) break;
+    if (p.meetsSlo) pass = x;
+    else {
+      miss = x;
+      break;
+    }
+  }
+  if (!m.cappedBy && !m.interrupted && pass !== undefined && miss !== undefined) {
+    // Bounded: each step halves the gap (and stops when the midpoint cannot move).
+    while (miss - pass > s.resolution) {
+      const mid = midpoint(s.axis, pass, miss);
+      if (mid <= pass || mid >= miss) break;
+      const p = await m.get(mid);
+      if (!p) break;
+      if (p.meetsSlo) pass = mid;
+      else miss = mid;
+    }
+  }
+  return sloSearchStop(m.interrupted, m.cappedBy, pass, miss);
+}
+
+/**
+ * The SLO search (or, without SLOs, a sweep of the bracket levels). Never measures a level twice; every measured
+ * point is in the result. Measurement errors propagate (a runner that cannot start is not a level that missed).
+ */
+export async function searchCapacity(opts: CapacitySearchOptions): Promise<CapacityResult> {
+  const s = resolveSearchSettings(opts);
+  const now = opts.now ?? (() => performance.now() / 1000);
+  const start = now();
+  const { low, high } = opts.range;
+  const m = new LevelMeasurements(opts, s, now, start);
+
+  let stop: CapacityStop;
+  if (!s.slo) {
+    for (const x of opts.sweep ?? bracketLevels(s.axis, low, high)) {
+      if (!(await m.get(x))) break;
+    }
+    stop = m.interrupted ? "interrupted" : m.cappedBy ? "time-cap" : "sweep-only";
+  } else {
+    stop = await bracketAndBisect(m, s, low, high);
+  }
+
+  const answer = judge(m.points, s.axis);
   return {
-    axis,
-    slo,
-    max: slo ? answer.max : undefined,
-    firstMissing: slo ? answer.firstMissing : undefined,
-    atMax: slo && answer.max !== undefined ? byX.get(answer.max) : undefined,
+    axis: s.axis,
+    slo: s.slo,
+    max: s.slo ? answer.max : undefined,
+    firstMissing: s.slo ? answer.firstMissing : undefined,
+    atMax: s.slo && answer.max !== undefined ? m.at(answer.max) : undefined,
     stop,
-    nonMonotone: slo ? answer.nonMonotone : false,
-    points,
+    nonMonotone: s.slo ? answer.nonMonotone : false,
+    points: m.points,
     elapsedS: now() - start,
-    resolution,
+    resolution: s.resolution,
   };
 }
 

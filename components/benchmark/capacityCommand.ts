@@ -6,7 +6,7 @@
 import type { BenchmarkWorkload } from "./workload";
 import { planCapacitySearch, validateRange, validateSlo, type CapacityPlan, type CapacitySlo, type CapacitySummary } from "./capacity";
 import { nativeBenchArgs } from "./nativeCommand";
-import { extractResultObject } from "./results";
+import { extractResultObject } from "./resultParser";
 import { validateCapacityOutput } from "./capacitySchema";
 import { shellQuote } from "./remoteRunner";
 

@@ -6,7 +6,7 @@
  */
 import type { CapacitySlo, LoadLevel, PointMetrics } from "./capacity";
 import { goodputSloFor, pointMetricsFromResult, promptsAtLevel } from "./capacity";
-import { parseBenchmarkResult } from "./results";
+import { parseBenchmarkResult } from "./resultParser";
 import type { BenchmarkResult, BenchmarkRunOptions } from "./runner/runner";
 
 export interface NativeMeasureOptions {

@@ -11,7 +11,7 @@ import { frameSecretStdin, STDIN_SCRIPT_COMMAND } from "../host/connection";
 import { goodputSloFor, pointMetricsFromResult, promptsAtLevel, type CapacitySlo, type LoadLevel, type PointMetrics } from "./capacity";
 import { levelSeeds, warmupCount } from "./capacityNative";
 import { renderRemoteBenchCommand, resultFilename, type RemoteBenchCommandOptions } from "./remoteRunner";
-import { parseBenchmarkOutput } from "./results";
+import { parseBenchmarkOutput } from "./resultParser";
 import { assertRunnerCanRun, type BenchmarkWorkload } from "./workload";
 
 /** The remote runner's settings every level shares (image, port, model, tokenizer, cache, result dir, docker). */

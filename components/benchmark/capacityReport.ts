@@ -10,7 +10,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { CapacitySummary, CapacitySummaryPoint } from "./capacity";
-import { escapeXml, FONT, formatNumber, niceStep, num } from "./report";
+import { escapeXml, FONT, formatNumber, niceStep, num } from "./benchmarkReport";
 import { formatDeploymentPlan, type DeploymentPlan } from "./deploymentPlan";
 import { provenanceMarkdown } from "./provenance";
 import { renderPng, type PngOptions, type PngOutcome } from "./chartPng";

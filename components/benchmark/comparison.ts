@@ -23,7 +23,7 @@
  */
 import type { CapacitySummary, CapacitySummaryPoint } from "./capacity";
 import { describeWorkload, workloadIdentity, type WorkloadProvenance } from "./provenance";
-import type { BenchmarkSummary } from "./results";
+import type { BenchmarkSummary } from "./resultParser";
 
 /** One figure compared: its name in outputs, what it means, its unit and which way is better. */
 export interface ComparedFigure {

@@ -2,7 +2,7 @@
  * What the measured throughput costs at the instance's live price: the host layer reports
  * cents per hour (Lambda's `price_cents_per_hour`), the stack outputs dollars.
  */
-import type { BenchmarkMetrics } from "./results";
+import type { BenchmarkMetrics } from "./resultParser";
 
 export interface BenchmarkCost {
   /** Instance price, US dollars per hour. */

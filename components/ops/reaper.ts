@@ -20,7 +20,7 @@ import { UID_PATTERN } from "../host/lambda/identity";
 import { TAG_EXPIRES, TAG_ORGANIZATION, TAG_PROJECT, TAG_PROTECTED, TAG_RESOURCE, TAG_STACK, TAG_STACK_ID, TAG_TTL } from "../host/lambda/instance";
 import type { Instance } from "../host/lambda/types";
 import { PRODUCTION_STACKS, PROJECT } from "../projectFacts";
-import { isProductionStack } from "./policy-rules";
+import { isProductionStack } from "./policyRules";
 
 export type ReapAction = "terminate" | "keep";
 
@@ -319,21 +319,23 @@ export function clientFromEnv(env: NodeJS.ProcessEnv): ReaperClient {
   });
 }
 
-/** Runs the reaper; resolves to the exit code (0 ok, 1 API failure, 2 usage). */
-export async function runReaper(argv: readonly string[], io: ReaperIo): Promise<number> {
-  let values: {
-    confirm: boolean;
-    project?: string;
-    stack?: string[];
-    "all-stacks": boolean;
-    "stack-id"?: string[];
-    organization?: string;
-    "any-backend": boolean;
-    json: boolean;
-    help: boolean;
-  };
+/** The reaper's command line, parsed. */
+export interface ReaperFlags {
+  confirm: boolean;
+  project?: string;
+  stack?: string[];
+  "all-stacks": boolean;
+  "stack-id"?: string[];
+  organization?: string;
+  "any-backend": boolean;
+  json: boolean;
+  help: boolean;
+}
+
+/** Parses the flags; a flag it does not know (or a positional) is a usage error, said with the usage. */
+export function parseReaperFlags(argv: readonly string[]): ReaperFlags | { readonly usageError: string } {
   try {
-    values = parseArgs({
+    return parseArgs({
       args: [...argv],
       strict: true,
       allowPositionals: false,
@@ -348,69 +350,116 @@ export async function runReaper(argv: readonly string[], io: ReaperIo): Promise<
         json: { type: "boolean", default: false },
         help: { type: "boolean", default: false },
       },
-    }).values as typeof values;
+    }).values as ReaperFlags;
   } catch (e) {
-    io.err(`reaper: ${(e as Error).message}. The API key is read from LAMBDA_API_KEY only.\n\n${REAPER_USAGE}`);
+    return { usageError: `reaper: ${(e as Error).message}. The API key is read from LAMBDA_API_KEY only.\n\n${REAPER_USAGE}` };
+  }
+}
+
+/** The first combination of flags the reaper refuses, as the message to print; undefined when they go together. */
+export function reaperFlagsProblem(values: ReaperFlags): string | undefined {
+  const stacks = values.stack;
+  const stackIds = values["stack-id"];
+  if (stacks !== undefined && values["all-stacks"]) return `reaper: give either --stack or --all-stacks, not both.\n\n${REAPER_USAGE}`;
+  if (values.confirm && stacks === undefined && !values["all-stacks"] && stackIds === undefined) {
+    return `reaper: --confirm needs the stacks it may act on: --stack <name> (repeat for several) for the stacks this job owns, or --all-stacks.\n\n${REAPER_USAGE}`;
+  }
+  const badIds = (stackIds ?? []).filter((id) => !UID_PATTERN.test(id));
+  if (badIds.length > 0) {
+    return `reaper: --stack-id ${badIds.map((id) => JSON.stringify(id)).join(", ")} is not a stack id (16 lowercase hex digits). Fix: copy it from \`pulumi stack output host.stackId\`.`;
+  }
+  if (stackIds !== undefined && (values["any-backend"] || values["all-stacks"])) {
+    return `reaper: --stack-id names the stacks itself; drop --any-backend / --all-stacks.\n\n${REAPER_USAGE}`;
+  }
+  if (values.organization !== undefined && stackIds === undefined) {
+    return `reaper: --organization goes with --stack-id (with --stack the organization comes from the backend's state).\n\n${REAPER_USAGE}`;
+  }
+  return undefined;
+}
+
+/** Whose machines are in scope: undefined owners = match by project and stack name alone (`--any-backend`). */
+interface ReaperScope {
+  readonly owners: ReaperOwner[] | undefined;
+  /** Owners read from the backend name their stacks exactly; `--stack` may then be qualified (org/project/stack). */
+  readonly fromBackend: boolean;
+}
+
+/** The owners from `--stack-id`, from the backend's state of the named (or every) stack, or none (`--any-backend`); undefined when the backend cannot be read (said on `io.err`). */
+async function reaperScope(values: ReaperFlags, project: string, io: ReaperIo, env: NodeJS.ProcessEnv): Promise<ReaperScope | undefined> {
+  const stackIds = values["stack-id"];
+  if (stackIds !== undefined) {
+    return { owners: stackIds.map((uid) => ({ project, uid, ...(values.organization === undefined ? {} : { organization: values.organization }) })), fromBackend: false };
+  }
+  if (values["any-backend"]) {
+    io.err("reaper: --any-backend: matching by project and stack name only, across every backend and organization on this account.");
+    return { owners: undefined, fromBackend: false };
+  }
+  const source = io.ownerSource ?? pulumiOwnerSource({ cwd: io.cwd ?? process.cwd(), env });
+  try {
+    const owners: ReaperOwner[] = [];
+    for (const name of values.stack ?? (await source.stacks())) {
+      const found = (await source.owners(name)).filter((o) => o.project === project);
+      if (found.length === 0) io.err(`reaper: stack ${name} on the current backend has no Lambda identity of project ${project} in its state (never deployed, or destroyed): nothing of it is in scope.`);
+      owners.push(...found);
+    }
+    return { owners, fromBackend: true };
+  } catch (e) {
+    io.err(
+      `reaper: cannot read the stacks from the current Pulumi backend: ${(e as Error).message}\n` +
+        "Fix: run from the project directory, logged in to the backend that deployed the stack (pulumi login / PULUMI_BACKEND_URL); " +
+        "or name the instances' stack id: --stack-id <host.stackId output> [--organization <org>]; --any-backend matches by stack name alone.",
+    );
+    return undefined;
+  }
+}
+
+/** Plans against the account's instances, terminates the doomed ones with `--confirm`, prints the outcome; the exit code. */
+async function reap(client: ReaperClient, values: ReaperFlags, project: string, scope: ReaperScope, io: ReaperIo): Promise<number> {
+  const stacks = values.stack;
+  const { owners } = scope;
+  const instances = await client.listInstances();
+  const plan = planReap(instances, { project, now: (io.now ?? (() => new Date()))(), stacks: scope.fromBackend ? undefined : stacks, owners });
+  const doomed = plan.decisions.filter((d) => d.action === "terminate").map((d) => d.id);
+  let terminated: string[] = [];
+  if (values.confirm && doomed.length > 0) {
+    terminated = (await client.terminateInstances(doomed)).map((i) => i.id);
+  }
+  if (values.json) {
+    io.out(JSON.stringify({ project, stacks: stacks ?? null, owners: owners ?? null, confirm: values.confirm, ...plan, terminated }, null, 2));
+  } else {
+    io.out(`project ${project}${stacks ? `, stack${stacks.length === 1 ? "" : "s"} ${stacks.join(", ")}` : ""}: ${plan.decisions.length} instance(s)`);
+    if (plan.decisions.length > 0) io.out(formatReapTable(plan, values.confirm));
+    io.out(summarizePlan(plan, values.confirm));
+    if (values.confirm && doomed.length > 0) io.out(`terminate requested for: ${terminated.join(", ") || "(none acknowledged)"}`);
+  }
+  const missing = doomed.filter((id) => values.confirm && !terminated.includes(id));
+  if (missing.length > 0) {
+    io.err(`reaper: the API did not acknowledge terminating ${missing.join(", ")}; check the dashboard and re-run.`);
+    return 1;
+  }
+  return 0;
+}
+
+/** Runs the reaper; resolves to the exit code (0 ok, 1 API failure, 2 usage). */
+export async function runReaper(argv: readonly string[], io: ReaperIo): Promise<number> {
+  const values = parseReaperFlags(argv);
+  if ("usageError" in values) {
+    io.err(values.usageError);
     return 2;
   }
   if (values.help) {
     io.out(REAPER_USAGE);
     return 0;
   }
-  const stacks = values.stack;
-  if (stacks !== undefined && values["all-stacks"]) {
-    io.err(`reaper: give either --stack or --all-stacks, not both.\n\n${REAPER_USAGE}`);
-    return 2;
-  }
-  const stackIds = values["stack-id"];
-  if (values.confirm && stacks === undefined && !values["all-stacks"] && stackIds === undefined) {
-    io.err(
-      `reaper: --confirm needs the stacks it may act on: --stack <name> (repeat for several) for the stacks this job owns, or --all-stacks.\n\n${REAPER_USAGE}`,
-    );
-    return 2;
-  }
-  const badIds = (stackIds ?? []).filter((id) => !UID_PATTERN.test(id));
-  if (badIds.length > 0) {
-    io.err(`reaper: --stack-id ${badIds.map((id) => JSON.stringify(id)).join(", ")} is not a stack id (16 lowercase hex digits). Fix: copy it from \`pulumi stack output host.stackId\`.`);
-    return 2;
-  }
-  if (stackIds !== undefined && (values["any-backend"] || values["all-stacks"])) {
-    io.err(`reaper: --stack-id names the stacks itself; drop --any-backend / --all-stacks.\n\n${REAPER_USAGE}`);
-    return 2;
-  }
-  if (values.organization !== undefined && stackIds === undefined) {
-    io.err(`reaper: --organization goes with --stack-id (with --stack the organization comes from the backend's state).\n\n${REAPER_USAGE}`);
+  const problem = reaperFlagsProblem(values);
+  if (problem !== undefined) {
+    io.err(problem);
     return 2;
   }
   const env = io.env ?? process.env;
   const project = values.project ?? PROJECT;
-  let owners: ReaperOwner[] | undefined;
-  // Owners read from the backend name their stacks exactly; `--stack` may then be qualified (org/project/stack).
-  let fromBackend = false;
-  if (stackIds !== undefined) {
-    owners = stackIds.map((uid) => ({ project, uid, ...(values.organization === undefined ? {} : { organization: values.organization }) }));
-  } else if (values["any-backend"]) {
-    io.err("reaper: --any-backend: matching by project and stack name only, across every backend and organization on this account.");
-  } else {
-    const source = io.ownerSource ?? pulumiOwnerSource({ cwd: io.cwd ?? process.cwd(), env });
-    fromBackend = true;
-    try {
-      const names = stacks ?? (await source.stacks());
-      owners = [];
-      for (const name of names) {
-        const found = (await source.owners(name)).filter((o) => o.project === project);
-        if (found.length === 0) io.err(`reaper: stack ${name} on the current backend has no Lambda identity of project ${project} in its state (never deployed, or destroyed): nothing of it is in scope.`);
-        owners.push(...found);
-      }
-    } catch (e) {
-      io.err(
-        `reaper: cannot read the stacks from the current Pulumi backend: ${(e as Error).message}\n` +
-          "Fix: run from the project directory, logged in to the backend that deployed the stack (pulumi login / PULUMI_BACKEND_URL); " +
-          "or name the instances' stack id: --stack-id <host.stackId output> [--organization <org>]; --any-backend matches by stack name alone.",
-      );
-      return 2;
-    }
-  }
+  const scope = await reaperScope(values, project, io, env);
+  if (scope === undefined) return 2;
   let client: ReaperClient;
   try {
     client = (io.createClient ?? clientFromEnv)(env);
@@ -419,27 +468,7 @@ export async function runReaper(argv: readonly string[], io: ReaperIo): Promise<
     return 2;
   }
   try {
-    const instances = await client.listInstances();
-    const plan = planReap(instances, { project, now: (io.now ?? (() => new Date()))(), stacks: fromBackend ? undefined : stacks, owners });
-    const doomed = plan.decisions.filter((d) => d.action === "terminate").map((d) => d.id);
-    let terminated: string[] = [];
-    if (values.confirm && doomed.length > 0) {
-      terminated = (await client.terminateInstances(doomed)).map((i) => i.id);
-    }
-    if (values.json) {
-      io.out(JSON.stringify({ project, stacks: stacks ?? null, owners: owners ?? null, confirm: values.confirm, ...plan, terminated }, null, 2));
-    } else {
-      io.out(`project ${project}${stacks ? `, stack${stacks.length === 1 ? "" : "s"} ${stacks.join(", ")}` : ""}: ${plan.decisions.length} instance(s)`);
-      if (plan.decisions.length > 0) io.out(formatReapTable(plan, values.confirm));
-      io.out(summarizePlan(plan, values.confirm));
-      if (values.confirm && doomed.length > 0) io.out(`terminate requested for: ${terminated.join(", ") || "(none acknowledged)"}`);
-    }
-    const missing = doomed.filter((id) => values.confirm && !terminated.includes(id));
-    if (missing.length > 0) {
-      io.err(`reaper: the API did not acknowledge terminating ${missing.join(", ")}; check the dashboard and re-run.`);
-      return 1;
-    }
-    return 0;
+    return await reap(client, values, project, scope, io);
   } catch (e) {
     io.err(`reaper: ${(e as Error).message}`);
     return 1;

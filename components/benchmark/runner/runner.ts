@@ -21,35 +21,20 @@ import * as https from "node:https";
 import { buildDataset, type SampleRequest } from "./dataset";
 import { buildChatRequestBody, buildRequestHeaders } from "./request";
 import { SseMessageSplitter } from "./sse";
-import { computeMetrics, type BenchmarkMetrics, type RequestTiming } from "./stats";
+import { computeMetrics, type RunnerMetrics } from "./stats";
 import { loadTokenizer, speedUpBpeMerges, type LoadedTokenizer } from "./tokenizer";
-import { toVllmResultJson, type VllmResultJson } from "./result";
+import { toVllmResultJson, type VllmResultJson } from "./vllmResultJson";
 import { arrivalOffsetsMs, InterruptibleSleeps } from "./arrivals";
 import { resolveRunOptions, type BenchmarkRunOptions, type ResolvedRunOptions } from "./options";
+import { requestOutput, StreamMeasurement, type RequestOutput } from "./streamMeasurement";
 
 export { resolveRunOptions };
-export type { BenchmarkRunOptions, ResolvedRunOptions };
-
-/** What happened to one request. Times are milliseconds. */
-export interface RequestOutput extends RequestTiming {
-  readonly index: number;
-  readonly requestId: string;
-  /** `st` as wall-clock epoch ms (performance.timeOrigin + st), for cross-process comparisons. */
-  readonly startEpochMs: number;
-  /** Messages with non-empty `choices` received. */
-  readonly tokenEvents: number;
-  /** Concatenated `delta.content` and `delta.reasoning_content`. */
-  readonly generatedText: string;
-  /** HTTP status, when a response arrived. */
-  readonly httpStatus: number | undefined;
-  /** Why the request failed; "" on success. */
-  readonly error: string;
-}
+export type { BenchmarkRunOptions, ResolvedRunOptions, RequestOutput };
 
 export interface BenchmarkResult {
   /** The `vllm bench serve --save-result` record (no per-request arrays). */
   readonly json: VllmResultJson;
-  readonly metrics: BenchmarkMetrics;
+  readonly metrics: RunnerMetrics;
   readonly requests: readonly RequestOutput[];
   readonly options: ResolvedRunOptions;
   /** When dispatch began. */
@@ -76,18 +61,66 @@ interface RunContext {
 /** Most bytes of a non-200 body kept as error text. */
 const MAX_ERROR_BODY_CHARS = 2048;
 
+/** The chat request's JSON body for one sample. */
+function requestBody(options: ResolvedRunOptions, sample: SampleRequest): string {
+  return JSON.stringify(
+    buildChatRequestBody({
+      servedModelName: options.servedModelName,
+      prompt: sample.prompt,
+      maxCompletionTokens: sample.expectedOutputLen,
+      ignoreEos: options.ignoreEos,
+      temperature: options.temperature,
+    }),
+  );
+}
+
+/** Keeps (the start of) a non-200 body and fails the request with it once the response ends. */
+function failWithErrorBody(res: http.IncomingMessage, finish: (failure?: string) => void): void {
+  let text = "";
+  res.on("data", (chunk: string) => {
+    if (text.length < MAX_ERROR_BODY_CHARS) text += chunk;
+  });
+  const fail = () => finish(`HTTP ${res.statusCode} ${res.statusMessage ?? ""}: ${text.slice(0, MAX_ERROR_BODY_CHARS)}`.trim());
+  res.on("end", fail);
+  res.on("close", fail);
+  res.on("error", fail);
+}
+
+/** Feeds a 200 response's SSE messages into `m`, each stamped with the arrival of the read that completed it. */
+function measureEventStream(
+  res: http.IncomingMessage,
+  m: StreamMeasurement,
+  finish: (failure?: string) => void,
+  abort: (reason: string) => void,
+): void {
+  const splitter = new SseMessageSplitter();
+  res.on("data", (chunk: string) => {
+    // One timestamp per read: every message this read completes arrived now.
+    const arrivedMs = performance.now();
+    let payloads: string[];
+    try {
+      payloads = splitter.push(chunk);
+    } catch (e) {
+      abort((e as Error).message);
+      return;
+    }
+    for (const data of payloads) {
+      const failure = m.applyMessage(data, arrivedMs);
+      if (failure !== undefined) {
+        abort(failure);
+        return;
+      }
+    }
+  });
+  res.on("end", () => finish());
+  res.on("error", (e) => finish(`stream error: ${e.message}`));
+  res.on("close", () => finish(res.complete ? undefined : "stream closed before the response completed"));
+}
+
 /** Sends one streamed request and measures it; always resolves, never rejects. */
 function streamRequest(ctx: RunContext, sample: SampleRequest): Promise<RequestOutput> {
   const requestId = `${ctx.options.requestIdPrefix}${sample.index}`;
-  const body = JSON.stringify(
-    buildChatRequestBody({
-      servedModelName: ctx.options.servedModelName,
-      prompt: sample.prompt,
-      maxCompletionTokens: sample.expectedOutputLen,
-      ignoreEos: ctx.options.ignoreEos,
-      temperature: ctx.options.temperature,
-    }),
-  );
+  const body = requestBody(ctx.options, sample);
   const headers: http.OutgoingHttpHeaders = {
     ...buildRequestHeaders(requestId, ctx.apiKey),
     "Content-Length": Buffer.byteLength(body),
@@ -95,126 +128,30 @@ function streamRequest(ctx: RunContext, sample: SampleRequest): Promise<RequestO
 
   return new Promise<RequestOutput>((resolve) => {
     let settled = false;
-    let error = "";
     let httpStatus: number | undefined;
-    let tokenEvents = 0;
-    let ttftMs = 0;
-    let lastEventMs = 0;
-    const itlMs: number[] = [];
-    let usageCompletion: number | undefined;
-    let usagePrompt: number | undefined;
-    let generatedText = "";
     // `st`: the slot is held (the caller awaited it); the POST goes out right after.
-    const st = performance.now();
+    const m = new StreamMeasurement(performance.now());
 
     const finish = (failure?: string) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       ctx.inFlight.delete(abort);
-      if (failure && !error) error = failure;
-      if (!error && httpStatus === 200 && tokenEvents === 0) error = "stream ended without a token event";
-      const success = !error && httpStatus === 200;
-      const outputTokens =
-        usageCompletion ?? (ctx.countTokens && generatedText ? ctx.countTokens(generatedText) : tokenEvents);
-      resolve({
-        index: sample.index,
-        requestId,
-        success,
-        // Counted on the client, as pinned vllm 0.18.0 does; the server's count is kept beside it.
-        promptLen: sample.promptLen,
-        ...(usagePrompt !== undefined ? { serverPromptTokens: usagePrompt } : {}),
-        outputTokens: success ? outputTokens : 0,
-        ttftMs: success ? ttftMs : 0,
-        itlMs: success ? itlMs : [],
-        latencyMs: success ? lastEventMs - st : 0,
-        startMs: st,
-        startEpochMs: performance.timeOrigin + st,
-        tokenEvents,
-        generatedText,
-        httpStatus,
-        error: success ? "" : error,
-      });
+      resolve(requestOutput(sample, requestId, m, { httpStatus, failure: failure ?? "" }, ctx.countTokens, performance.timeOrigin));
     };
     const abort = (reason: string) => {
       finish(reason);
       req.destroy();
     };
 
-    const onMessage = (data: string, arrivedMs: number): boolean => {
-      if (data === "[DONE]") return true;
-      let msg: unknown;
-      try {
-        msg = JSON.parse(data);
-      } catch {
-        abort(`malformed JSON in SSE message: ${data.slice(0, 200)}`);
-        return false;
-      }
-      if (msg === null || typeof msg !== "object") return true;
-      const m = msg as { choices?: unknown; usage?: unknown; error?: unknown; object?: unknown };
-      if (m.error !== undefined && m.error !== null) {
-        abort(`server error in stream: ${JSON.stringify(m.error).slice(0, 500)}`);
-        return false;
-      }
-      if (Array.isArray(m.choices) && m.choices.length > 0) {
-        if (tokenEvents === 0) ttftMs = arrivedMs - st;
-        else itlMs.push(arrivedMs - lastEventMs);
-        lastEventMs = arrivedMs;
-        tokenEvents++;
-        const delta = (m.choices[0] as { delta?: { content?: unknown; reasoning_content?: unknown } } | null)?.delta;
-        if (delta) {
-          if (typeof delta.content === "string") generatedText += delta.content;
-          if (typeof delta.reasoning_content === "string") generatedText += delta.reasoning_content;
-        }
-      }
-      if (m.usage && typeof m.usage === "object") {
-        const u = m.usage as { completion_tokens?: unknown; prompt_tokens?: unknown };
-        if (typeof u.completion_tokens === "number") usageCompletion = u.completion_tokens;
-        if (typeof u.prompt_tokens === "number") usagePrompt = u.prompt_tokens;
-      }
-      return true;
-    };
-
+    const { url } = ctx;
     const req = ctx.transport.request(
-      {
-        protocol: ctx.url.protocol,
-        hostname: ctx.url.hostname,
-        port: ctx.url.port || undefined,
-        path: `${ctx.url.pathname}${ctx.url.search}`,
-        method: "POST",
-        agent: ctx.agent,
-        headers,
-      },
+      { protocol: url.protocol, hostname: url.hostname, port: url.port || undefined, path: `${url.pathname}${url.search}`, method: "POST", agent: ctx.agent, headers },
       (res) => {
         httpStatus = res.statusCode;
         res.setEncoding("utf8");
-        if (res.statusCode !== 200) {
-          let text = "";
-          res.on("data", (chunk: string) => {
-            if (text.length < MAX_ERROR_BODY_CHARS) text += chunk;
-          });
-          const fail = () => finish(`HTTP ${res.statusCode} ${res.statusMessage ?? ""}: ${text.slice(0, MAX_ERROR_BODY_CHARS)}`.trim());
-          res.on("end", fail);
-          res.on("close", fail);
-          res.on("error", fail);
-          return;
-        }
-        const splitter = new SseMessageSplitter();
-        res.on("data", (chunk: string) => {
-          // One timestamp per read: every message this read completes arrived now.
-          const arrivedMs = performance.now();
-          let payloads: string[];
-          try {
-            payloads = splitter.push(chunk);
-          } catch (e) {
-            abort((e as Error).message);
-            return;
-          }
-          for (const data of payloads) if (!onMessage(data, arrivedMs)) return;
-        });
-        res.on("end", () => finish());
-        res.on("error", (e) => finish(`stream error: ${e.message}`));
-        res.on("close", () => finish(res.complete ? undefined : "stream closed before the response completed"));
+        if (res.statusCode !== 200) failWithErrorBody(res, finish);
+        else measureEventStream(res, m, finish, abort);
       },
     );
     req.on("error", (e: NodeJS.ErrnoException) => finish(`request error: ${e.code ?? ""} ${e.message}`.trim()));
@@ -244,15 +181,17 @@ function unsent(ctx: RunContext, sample: SampleRequest, reason: string): Request
   };
 }
 
-/**
- * Runs the benchmark and returns its metrics, per-request records and the vllm-format JSON.
- * Never throws for server-side failures (they are failed requests); throws only for invalid
- * options or an unloadable tokenizer, before anything is sent.
- */
-export async function runBenchmark(
-  opts: BenchmarkRunOptions,
-  onProgress?: (done: number, total: number) => void,
-): Promise<BenchmarkResult> {
+/** The prompts to send, the resolved options and the tokenizer that built them (none for a prebuilt dataset). */
+interface PreparedRun {
+  readonly options: ResolvedRunOptions;
+  readonly dataset: readonly SampleRequest[];
+  readonly tokenizer: LoadedTokenizer | undefined;
+  /** Seconds spent loading the tokenizer and building prompts. */
+  readonly datasetSeconds: number;
+}
+
+/** Loads the tokenizer and builds the prompts (or takes the prebuilt dataset): everything before the first request. */
+function prepareRun(opts: BenchmarkRunOptions): PreparedRun {
   const datasetStart = performance.now();
   // A prebuilt dataset needs no tokenizer (outputs without usage then count token events).
   const tok = opts.loadedTokenizer ?? (opts.dataset ? undefined : loadTokenizer(opts.tokenizer));
@@ -270,21 +209,42 @@ export async function runBenchmark(
       opts.onDatasetProgress,
     );
   }
-  const datasetSeconds = (performance.now() - datasetStart) / 1000;
+  return { options, dataset, tokenizer: tok, datasetSeconds: (performance.now() - datasetStart) / 1000 };
+}
 
+/** The shared request context: one keep-alive agent sized to the concurrency. */
+function runContext(options: ResolvedRunOptions, apiKey: string | undefined, tok: LoadedTokenizer | undefined): RunContext {
   const url = new URL(`${options.baseUrl}${options.endpoint}`);
   const transport = url.protocol === "https:" ? https : http;
-  const agent = new transport.Agent({ keepAlive: true, maxSockets: options.maxConcurrency });
-  const ctx: RunContext = {
+  return {
     url,
     transport,
-    agent,
+    agent: new transport.Agent({ keepAlive: true, maxSockets: options.maxConcurrency }),
     options,
-    apiKey: opts.apiKey,
+    apiKey,
     countTokens: tok ? (text) => tok.tokenizer.encode(text, { add_special_tokens: false }).length : undefined,
     inFlight: new Set(),
   };
+}
 
+/** Every request's record in dataset order, when dispatch began and how long it took. */
+interface Dispatched {
+  readonly outputs: RequestOutput[];
+  readonly startedAt: Date;
+  readonly durationMs: number;
+}
+
+/**
+ * Sends every sample through `maxConcurrency` workers at its arrival time, until all are done or the run
+ * stops (caller's abort, total timeout): requests in flight are aborted and the rest recorded as not sent.
+ */
+async function dispatchAll(
+  ctx: RunContext,
+  dataset: readonly SampleRequest[],
+  signal: AbortSignal | undefined,
+  onProgress: ((done: number, total: number) => void) | undefined,
+): Promise<Dispatched> {
+  const { options } = ctx;
   const total = dataset.length;
   const outputs: RequestOutput[] = new Array(total);
   let stopReason: string | undefined;
@@ -296,8 +256,8 @@ export async function runBenchmark(
     arrivalSleeps.wakeAll();
   };
   const onAbort = () => stopAll("run aborted by the caller");
-  opts.signal?.addEventListener("abort", onAbort);
-  if (opts.signal?.aborted) onAbort();
+  signal?.addEventListener("abort", onAbort);
+  if (signal?.aborted) onAbort();
   const totalTimer = setTimeout(() => stopAll(`total timeout of ${options.totalTimeoutMs} ms reached`), options.totalTimeoutMs);
 
   // Arrival times (all 0 at rate ∞): a worker that takes request i waits for its arrival, then sends it.
@@ -323,11 +283,24 @@ export async function runBenchmark(
     await Promise.all(Array.from({ length: Math.min(options.maxConcurrency, total) }, worker));
   } finally {
     clearTimeout(totalTimer);
-    opts.signal?.removeEventListener("abort", onAbort);
-    agent.destroy();
+    signal?.removeEventListener("abort", onAbort);
+    ctx.agent.destroy();
   }
-  const durationMs = performance.now() - runStart;
+  return { outputs, startedAt, durationMs: performance.now() - runStart };
+}
 
+/**
+ * Runs the benchmark and returns its metrics, per-request records and the vllm-format JSON.
+ * Never throws for server-side failures (they are failed requests); throws only for invalid
+ * options or an unloadable tokenizer, before anything is sent.
+ */
+export async function runBenchmark(
+  opts: BenchmarkRunOptions,
+  onProgress?: (done: number, total: number) => void,
+): Promise<BenchmarkResult> {
+  const { options, dataset, tokenizer, datasetSeconds } = prepareRun(opts);
+  const ctx = runContext(options, opts.apiKey, tokenizer);
+  const { outputs, startedAt, durationMs } = await dispatchAll(ctx, dataset, opts.signal, onProgress);
   const metrics = computeMetrics(outputs, durationMs, options.metricPercentiles, options.goodput);
   const partial = {
     metrics,

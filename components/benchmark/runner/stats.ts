@@ -4,7 +4,7 @@
  * (n − 1)·p/100. An empty list reports 0 for every statistic (numpy is handed `[0]` there).
  * Latencies are kept in milliseconds throughout.
  */
-import type { BenchmarkTotals } from "../results";
+import type { BenchmarkTotals } from "../resultParser";
 import type { PercentileMetric } from "../workload";
 
 export type { PercentileMetric };
@@ -64,7 +64,8 @@ export interface MetricSummary {
   readonly percentiles: ReadonlyArray<readonly [number, number]>;
 }
 
-export function summarize(values: readonly number[], percentiles: readonly number[]): MetricSummary {
+/** Mean, median, population standard deviation and the requested percentiles of one latency list. */
+export function latencySummary(values: readonly number[], percentiles: readonly number[]): MetricSummary {
   const sorted = sortedCopy(values);
   return {
     mean: mean(values),
@@ -112,7 +113,7 @@ export interface GoodputSlo {
 }
 
 /** The run's totals (requestThroughput = completed / duration, ...) plus the runner's own figures. */
-export interface BenchmarkMetrics extends BenchmarkTotals {
+export interface RunnerMetrics extends BenchmarkTotals {
   /** Requests meeting every SLO per second; undefined without SLOs (JSON `null`). */
   readonly requestGoodput: number | undefined;
   /** Most token events received within one whole second of the run (1 s buckets). */
@@ -134,7 +135,7 @@ export function computeMetrics(
   durationMs: number,
   metricPercentiles: readonly number[],
   goodput?: GoodputSlo,
-): BenchmarkMetrics {
+): RunnerMetrics {
   const ok = requests.filter((r) => r.success);
   const ttfts: number[] = [];
   const tpots: number[] = [];
@@ -194,10 +195,10 @@ export function computeMetrics(
     totalTokenThroughput: perSecond(totalInput + totalOutput),
     maxOutputTokensPerS: peaks.maxTokensPerS,
     maxConcurrentRequests: peaks.maxConcurrent,
-    ttft: summarize(ttfts, metricPercentiles),
-    tpot: summarize(tpots, metricPercentiles),
-    itl: summarize(itls, metricPercentiles),
-    e2el: summarize(e2els, metricPercentiles),
+    ttft: latencySummary(ttfts, metricPercentiles),
+    tpot: latencySummary(tpots, metricPercentiles),
+    itl: latencySummary(itls, metricPercentiles),
+    e2el: latencySummary(e2els, metricPercentiles),
   };
 }
 

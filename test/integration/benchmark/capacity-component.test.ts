@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type * as BenchmarkModule from "../../../components/benchmark/benchmark";
 import { expectedCapacity, startSimulator, type RunningSimulator } from "../../fixtures/sglang-simulator";
 import { installLocalCommandMocks, type LocalCommandMocks, settle } from "./localCommandMocks";
+import { localBenchmarkArgs } from "../../fixtures/benchmark/componentArgs";
 
 const API_KEY = "sk-it-capacity-31c0";
 const TIMING = { loadMs: 300, refuseConnectionsMs: 100, prefillBaseMs: 40, prefillPerTokenMs: 0.01, decodeBaseMs: 15, decodePerRunningMs: 0.05, maxRunningRequests: 12 };
@@ -29,22 +30,19 @@ beforeAll(async () => {
     timeoutMs: 840_000,
   });
   const mod = await import("../../../components/benchmark/benchmark");
-  bench = new mod.Benchmark("bench", {
-    connection: { kind: "local" },
-    serverReady: "ready",
-    baseUrl: sim.baseUrl,
-    servedModelName: "qwen",
-    modelPath: "Qwen/Qwen3-0.6B",
-    // No hub here: the runner's packaged tokenizer, chosen explicitly (a stack run never falls back).
-    tokenizer: "bundled",
-    apiKey: API_KEY,
-    serverSpecHash: "spec-capacity",
-    hourlyPriceUsd: 0,
-    workload: WORKLOAD,
-    timeoutSeconds: 120,
-    reportDir: path.join(work, "reports"),
-    capacity: { concurrencyRange: { low: 4, high: 32 }, slo: { ttftP99Ms: 300, itlP99Ms: 120 }, maxDurationS: 600, gpus: 8 },
-  });
+  bench = new mod.Benchmark(
+    "bench",
+    localBenchmarkArgs({
+      baseUrl: sim.baseUrl,
+      // No hub here: the runner's packaged tokenizer, chosen explicitly (a stack run never falls back).
+      tokenizer: "bundled",
+      apiKey: API_KEY,
+      serverSpecHash: "spec-capacity",
+      workload: WORKLOAD,
+      reportDir: path.join(work, "reports"),
+      capacity: { concurrencyRange: { low: 4, high: 32 }, slo: { ttftP99Ms: 300, itlP99Ms: 120 }, maxDurationS: 600, gpus: 8 },
+    }),
+  );
   await settle(bench.capacityReportPath);
 }, 900_000);
 

@@ -1,11 +1,12 @@
 /**
- * Pulumi mocks that behave like a minimal command provider for `command:local:Command`: the
+ * The shared Pulumi mocks (test/fixtures/pulumiMocks.ts) behaving like a minimal command provider for `command:local:Command`: the
  * mock really runs `create` through its interpreter, in `dir`, with `environment` and `stdin`,
  * bounded in time, and returns its stdout/stderr as the resource's state. This runs a
  * component's exact stored command line for real without the pulumi-command plugin.
  */
 import { spawn } from "node:child_process";
 import type * as PulumiModule from "@pulumi/pulumi";
+import { installPulumiMocks } from "../../fixtures/pulumiMocks";
 
 export interface ExecutedCommand {
   name: string;
@@ -69,54 +70,36 @@ export function runScript(
 export async function installLocalCommandMocks(opts: { stack: string; baseEnv: NodeJS.ProcessEnv; timeoutMs: number }): Promise<LocalCommandMocks> {
   const pulumi = await import("@pulumi/pulumi");
   const executed: ExecutedCommand[] = [];
-  pulumi.runtime.setMocks(
-    {
-      newResource: async (args) => {
-        if (args.type !== "command:local:Command") return { id: `${args.name}-id`, state: args.inputs };
-        const secretInputs: string[] = [];
-        const field = (k: string): unknown => {
-          const u = unwrap(pulumi, (args.inputs as Record<string, unknown>)[k]);
-          if (u.secret) secretInputs.push(k);
-          return u.value;
-        };
-        const create = String(field("create"));
-        const dir = field("dir") as string | undefined;
-        const rawEnv = (field("environment") ?? {}) as Record<string, unknown>;
-        const environment: Record<string, string> = {};
-        for (const [k, v] of Object.entries(rawEnv)) {
-          const u = unwrap(pulumi, v);
-          if (u.secret) secretInputs.push(`environment.${k}`);
-          environment[k] = String(u.value);
-        }
-        const stdin = field("stdin") as string | undefined;
-        const interpreter = (field("interpreter") as string[] | undefined) ?? ["/bin/sh", "-c"];
-        const started = Date.now();
-        const r = await runScript(interpreter, create, { cwd: dir, env: { ...opts.baseEnv, ...environment }, stdin, timeoutMs: opts.timeoutMs });
-        const rec: ExecutedCommand = {
-          name: args.name,
-          create,
-          dir,
-          environment,
-          stdin,
-          secretInputs,
-          exitCode: r.code,
-          stdout: r.stdout,
-          stderr: r.stderr,
-          durationMs: Date.now() - started,
-        };
-        executed.push(rec);
-        // like the real provider: a non-zero exit fails the resource, with the output in the message
-        if (r.code !== 0) throw new Error(`command ${args.name} exited with ${r.code}:\n${r.stderr}`);
-        return { id: `${args.name}-id`, state: { ...args.inputs, stdout: r.stdout, stderr: r.stderr } };
-      },
-      call: (args) => {
-        throw new Error(`unexpected call to ${args.token}`);
-      },
+  await installPulumiMocks({
+    project: "hgx-it",
+    stack: opts.stack,
+    outputs: async (args) => {
+      if (args.type !== "command:local:Command") return {};
+      const secretInputs: string[] = [];
+      const field = (k: string): unknown => {
+        const u = unwrap(pulumi, (args.inputs as Record<string, unknown>)[k]);
+        if (u.secret) secretInputs.push(k);
+        return u.value;
+      };
+      const create = String(field("create"));
+      const dir = field("dir") as string | undefined;
+      const rawEnv = (field("environment") ?? {}) as Record<string, unknown>;
+      const environment: Record<string, string> = {};
+      for (const [k, v] of Object.entries(rawEnv)) {
+        const u = unwrap(pulumi, v);
+        if (u.secret) secretInputs.push(`environment.${k}`);
+        environment[k] = String(u.value);
+      }
+      const stdin = field("stdin") as string | undefined;
+      const interpreter = (field("interpreter") as string[] | undefined) ?? ["/bin/sh", "-c"];
+      const started = Date.now();
+      const r = await runScript(interpreter, create, { cwd: dir, env: { ...opts.baseEnv, ...environment }, stdin, timeoutMs: opts.timeoutMs });
+      executed.push({ name: args.name, create, dir, environment, stdin, secretInputs, exitCode: r.code, stdout: r.stdout, stderr: r.stderr, durationMs: Date.now() - started });
+      // like the real provider: a non-zero exit fails the resource, with the output in the message
+      if (r.code !== 0) throw new Error(`command ${args.name} exited with ${r.code}:\n${r.stderr}`);
+      return { stdout: r.stdout, stderr: r.stderr };
     },
-    "hgx-it",
-    opts.stack,
-    false,
-  );
+  });
   return { pulumi, executed };
 }
 

@@ -12,6 +12,7 @@ import { BUNDLED_TOKENIZER_ID } from "../../../components/benchmark/runner/token
 import { FAST_TIMING, decodeStepMs, expectedLatencies, startSimulator, type RunningSimulator } from "../../fixtures/sglang-simulator";
 import { watchSchedulingDelay, type SchedulingDelay } from "../../fixtures/schedulingDelay";
 import { installLocalCommandMocks, type LocalCommandMocks, settle } from "./localCommandMocks";
+import { localBenchmarkArgs } from "../../fixtures/benchmark/componentArgs";
 
 const API_KEY = "sk-it-native-7d3e19";
 const WORKLOAD = { inputLen: 256, outputLen: 16, numPrompts: 8, maxConcurrency: 4 };
@@ -34,12 +35,8 @@ beforeAll(async () => {
     timeoutMs: 240_000,
   });
   mod = await import("../../../components/benchmark/benchmark");
-  bench = new mod.Benchmark("bench", {
-    connection: { kind: "local" },
-    serverReady: "ready",
+  bench = new mod.Benchmark("bench", localBenchmarkArgs({
     baseUrl: sim.baseUrl,
-    servedModelName: "qwen",
-    modelPath: "Qwen/Qwen3-0.6B",
     tokenizer: "bundled",
     apiKey: API_KEY,
     serverSpecHash: "spec-it",
@@ -48,7 +45,7 @@ beforeAll(async () => {
     timeoutSeconds: 180,
     thresholds: { maxFailedRequests: 0, minOutputThroughput: 1 },
     reportDir: path.join(work, "reports"),
-  });
+  }));
   const watch = watchSchedulingDelay();
   await settle(bench.passed);
   runDelay = await watch.stop();

@@ -13,7 +13,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { renderRemoteBenchCommand, resultFilename } from "../../../components/benchmark/remoteRunner";
-import { parseBenchmarkOutput } from "../../../components/benchmark/results";
+import { parseBenchmarkOutput } from "../../../components/benchmark/resultParser";
 import { resolveWorkload } from "../../../components/benchmark/workload";
 import { completionMarkerName, hubCacheDirName, renderWeightsDownloadScript } from "../../../components/serving/weights";
 import { freePort } from "../../fixtures/net";

@@ -9,7 +9,8 @@ import {
   validateBaseline,
   validateThresholds,
 } from "../../../components/benchmark/baseline";
-import { type BenchmarkMetrics, parseBenchmarkOutput, parseBenchmarkResult } from "../../../components/benchmark/results";
+import { type BenchmarkMetrics, parseBenchmarkOutput, parseBenchmarkResult } from "../../../components/benchmark/resultParser";
+import { SEED_WORKLOAD } from "../../../components/benchmark/workload";
 import { emptyRunResult } from "../../fixtures/benchmark/results";
 
 const seedRun = parseBenchmarkOutput(fs.readFileSync(path.join(__dirname, "../../fixtures/benchmark/vllm-seed-result.json"), "utf8"));
@@ -19,29 +20,20 @@ function run(over: Record<string, unknown>): BenchmarkMetrics {
 }
 
 describe("SEED_BASELINE", () => {
-  it("is the seed table", () => {
-    expect(SEED_BASELINE).toMatchObject({
-      outputThroughput: 1232,
-      totalTokenThroughput: 11092,
-      ttftMeanMs: 1825,
-      ttftP99Ms: 5008,
-      tpotMeanMs: 24,
-      tpotP99Ms: 26,
-      itlMeanMs: 24,
-      itlP99Ms: 47,
-      totalInputTokens: 4_194_304,
-      totalOutputTokens: 524_288,
-    });
-    expect(Object.isFrozen(SEED_BASELINE)).toBe(true);
-  });
-
-  it("is self-consistent: tokens = 512 prompts x 8192 / 1024", () => {
-    expect(SEED_BASELINE.totalInputTokens).toBe(512 * 8192);
-    expect(SEED_BASELINE.totalOutputTokens).toBe(512 * 1024);
-    // duration implied by both throughputs agrees within 0.5%
+  it("describes the seed workload: its token totals are the seed's prompts times its lengths, and both throughputs imply one duration", () => {
+    expect(SEED_BASELINE.totalInputTokens).toBe(SEED_WORKLOAD.numPrompts * SEED_WORKLOAD.inputLen);
+    expect(SEED_BASELINE.totalOutputTokens).toBe(SEED_WORKLOAD.numPrompts * SEED_WORKLOAD.outputLen);
     const fromOutput = SEED_BASELINE.totalOutputTokens / SEED_BASELINE.outputThroughput;
     const fromTotal = (SEED_BASELINE.totalInputTokens + SEED_BASELINE.totalOutputTokens) / SEED_BASELINE.totalTokenThroughput;
     expect(Math.abs(fromOutput - fromTotal) / fromOutput).toBeLessThan(0.005);
+  });
+
+  it("is a valid baseline that no caller can change under the others", () => {
+    expect(validateBaseline(SEED_BASELINE)).toEqual(SEED_BASELINE);
+    expect(() => {
+      (SEED_BASELINE as { outputThroughput: number }).outputThroughput = 1;
+    }).toThrow(TypeError);
+    expect(compareToBaseline(seedRun).outputThroughput).toBeCloseTo(1, 2);
   });
 });
 

@@ -10,7 +10,8 @@ import type * as BenchmarkModule from "../../../components/benchmark/benchmark";
 import { capacityKey, capacityPlanForStack, nativeCapacityArgs, parseCapacityOutput, renderNativeCapacityCommand, type CapacitySettings } from "../../../components/benchmark/capacityCommand";
 import { searchCapacity, summarizeCapacity } from "../../../components/benchmark/capacity";
 import { resolveWorkload, workloadKey } from "../../../components/benchmark/workload";
-import { type BenchmarkMocks, installBenchmarkMocks, settle } from "./mockHarness";
+import { type BenchmarkMocks, installBenchmarkMocks, localBenchmarkArgs, settle } from "./mockHarness";
+import type { BenchmarkArgs } from "../../../components/benchmark/benchmarkSettings";
 import { TEST_HOST_PUBLIC_KEY } from "../../fixtures/hostKeys";
 
 const API_KEY = "sk-test-capacity-key-90ab";
@@ -22,6 +23,10 @@ let mocks: BenchmarkMocks;
 let mod: typeof BenchmarkModule;
 let bench: BenchmarkModule.Benchmark;
 let stdout: string;
+
+/** The capacity-searching local benchmark these tests build (spec "spec-cap" at $12/h); `over` wins. */
+const capArgs = (over: Partial<BenchmarkArgs>): BenchmarkArgs =>
+  localBenchmarkArgs({ port: 30000, serverSpecHash: "spec-cap", hourlyPriceUsd: 12, workload: WORKLOAD, reportDir, capacity: CAPACITY, ...over });
 
 beforeAll(async () => {
   mocks = await installBenchmarkMocks("cap-test");
@@ -37,20 +42,7 @@ beforeAll(async () => {
   });
   stdout = `${JSON.stringify({ plan: capacityPlanForStack(CAPACITY, resolveWorkload(WORKLOAD), 0), capacity: summarizeCapacity(r) })}\n`;
   mocks.stdoutByName.set("cap-capacity", stdout);
-  bench = new mod.Benchmark("cap", {
-    connection: { kind: "local" },
-    serverReady: "ready",
-    port: 30000,
-    servedModelName: "qwen",
-    modelPath: "Qwen/Qwen3-0.6B",
-    apiKey: API_KEY,
-    serverSpecHash: "spec-cap",
-    hourlyPriceUsd: 12,
-    workload: WORKLOAD,
-    timeoutSeconds: 120,
-    reportDir,
-    capacity: CAPACITY,
-  });
+  bench = new mod.Benchmark("cap", capArgs({ apiKey: API_KEY }));
   await settle(bench.passed);
   await settle(bench.capacityReportPath);
 });
@@ -123,10 +115,7 @@ describe("capacity search in the Benchmark component", () => {
   it("compares the run with a reference stack's outputs (previous: none kept yet under mocks) and says so in the report", async () => {
     const reference = { metrics: { ...(await settle(bench.metrics)), outputThroughput: 2000 }, capacity: { ...(await settle(bench.capacity)), maxConcurrency: 5 } };
     mocks.stdoutByName.set("ref-capacity", stdout);
-    const withRef = new mod.Benchmark("ref", {
-      connection: { kind: "local" }, serverReady: "ready", port: 30000, servedModelName: "qwen", modelPath: "Qwen/Qwen3-0.6B", serverSpecHash: "spec-cap", hourlyPriceUsd: 12,
-      workload: WORKLOAD, timeoutSeconds: 120, reportDir, capacity: CAPACITY, compareWith: { stackName: "org/hgx-inference/prod", benchmarkOutput: reference },
-    });
+    const withRef = new mod.Benchmark("ref", capArgs({ compareWith: { stackName: "org/hgx-inference/prod", benchmarkOutput: reference } }));
     const comparison = await settle(withRef.comparison);
     expect(comparison.previous).toBeNull();
     expect(comparison.reference?.against).toMatch(/^stack org\/hgx-inference\/prod, \d/);

@@ -12,9 +12,8 @@ import { renderNativeBenchCommand } from "../../../components/benchmark/nativeCo
 import { DEFAULT_VLLM_IMAGE, renderRemoteBenchCommand } from "../../../components/benchmark/remoteRunner";
 import { BUNDLED_TOKENIZER_ID } from "../../../components/benchmark/runner/tokenizer";
 import { resolveWorkload, SEED_WORKLOAD, workloadKey } from "../../../components/benchmark/workload";
-import { type BenchmarkMocks, installBenchmarkMocks, seedResultJson as fixture, settle } from "./mockHarness";
+import { type BenchmarkMocks, installBenchmarkMocks, localBenchmarkArgs, seedResultJson as fixture, settle, sshBenchmarkArgs, sshTestConnection } from "./mockHarness";
 import { firstStdinLine, scriptOf } from "../../fixtures/stdinScript";
-import { TEST_HOST_PUBLIC_KEY } from "../../fixtures/hostKeys";
 
 const API_KEY = "sk-test-benchmark-key-4f1c9a";
 const PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nfake\n-----END OPENSSH PRIVATE KEY-----";
@@ -33,9 +32,7 @@ afterAll(() => fs.rmSync(reportDir, { recursive: true, force: true }));
 const byName = (name: string) => mocks.byName(name);
 const isRpcSecret = (v: unknown): v is { value: unknown } => mocks.isRpcSecret(v);
 
-function sshConnection() {
-  return { kind: "ssh" as const, host: "203.0.113.7", port: 22, user: "ubuntu", privateKey: mocks.pulumi.secret(PRIVATE_KEY), hostKey: TEST_HOST_PUBLIC_KEY };
-}
+const sshConnection = () => sshTestConnection(mocks, PRIVATE_KEY);
 
 describe("remote runner on an SSH host", () => {
   let bench: BenchmarkModule.Benchmark;
@@ -181,21 +178,17 @@ describe("native runner on the local stack", () => {
   let bench: BenchmarkModule.Benchmark;
 
   beforeAll(async () => {
-    bench = new mod.Benchmark("local-bench", {
-      connection: { kind: "local" },
-      serverReady: "ready",
-      port: 30000,
-      servedModelName: "qwen",
-      modelPath: "Qwen/Qwen3-0.6B",
-      // the model is not in the cache here: the packaged tokenizer, chosen explicitly
-      tokenizer: "bundled",
-      apiKey: API_KEY, // a plain string is made secret by the component
-      serverSpecHash: "spec-local",
-      hourlyPriceUsd: 0,
-      workload: { inputLen: 64, outputLen: 8, numPrompts: 4, maxConcurrency: 2 },
-      timeoutSeconds: 120,
-      reportDir,
-    });
+    bench = new mod.Benchmark(
+      "local-bench",
+      localBenchmarkArgs({
+        port: 30000,
+        // the model is not in the cache here: the packaged tokenizer, chosen explicitly
+        tokenizer: "bundled",
+        apiKey: API_KEY, // a plain string is made secret by the component
+        workload: { inputLen: 64, outputLen: 8, numPrompts: 4, maxConcurrency: 2 },
+        reportDir,
+      }),
+    );
     await settle(bench.passed);
   });
 
@@ -245,17 +238,7 @@ describe("native runner on the local stack", () => {
 describe("threshold gate, lenient", () => {
   it("only warns when failOnThresholdMiss is false", async () => {
     mocks.stdoutByName.set("lenient-run", JSON.stringify({ ...JSON.parse(fixture), output_throughput: 950.5 }));
-    const lenient = new mod.Benchmark("lenient", {
-      connection: sshConnection(),
-      serverReady: "ok",
-      servedModelName: "qwen",
-      modelPath: "Qwen/Qwen3.5-397B-A17B",
-      serverSpecHash: "h",
-      hourlyPriceUsd: 10,
-      thresholds: { minOutputThroughput: 1100 },
-      failOnThresholdMiss: false,
-      reportDir,
-    });
+    const lenient = new mod.Benchmark("lenient", sshBenchmarkArgs(mocks, { thresholds: { minOutputThroughput: 1100 }, failOnThresholdMiss: false, reportDir }));
     expect(await settle(lenient.passed)).toBe(false);
     expect(await settle(lenient.thresholdMisses)).toEqual(["output throughput 950.5 tok/s is below the minimum 1,100 tok/s"]);
   });

@@ -10,8 +10,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type * as BenchmarkModule from "../../../components/benchmark/benchmark";
-import { type BenchmarkMocks, installBenchmarkMocks, seedResultJson, settle } from "./mockHarness";
-import { TEST_HOST_PUBLIC_KEY } from "../../fixtures/hostKeys";
+import { type BenchmarkMocks, installBenchmarkMocks, seedResultJson, settle, sshBenchmarkArgs } from "./mockHarness";
 
 const reportDir = fs.mkdtempSync(path.join(os.tmpdir(), "hgx-bench-gate-"));
 const EXPECTED = /benchmark missed \d+ threshold|benchmark result could not be read/;
@@ -43,23 +42,13 @@ afterAll(async () => {
   fs.rmSync(reportDir, { recursive: true, force: true });
 });
 
-function sshConnection() {
-  return { kind: "ssh" as const, host: "203.0.113.7", port: 22, user: "ubuntu", privateKey: mocks.pulumi.secret("k"), hostKey: TEST_HOST_PUBLIC_KEY };
-}
-
 describe("threshold gate", () => {
   it("fails with a ResourceError listing EVERY miss, after writing the report", async () => {
     mocks.stdoutByName.set("gated-run", JSON.stringify({ ...JSON.parse(seedResultJson), output_throughput: 950.5, p99_ttft_ms: 7100, failed: 2 }));
-    const gated = new mod.Benchmark("gated", {
-      connection: sshConnection(),
-      serverReady: "ok",
-      servedModelName: "qwen",
-      modelPath: "Qwen/Qwen3.5-397B-A17B",
-      serverSpecHash: "h",
-      hourlyPriceUsd: 10,
-      thresholds: { minOutputThroughput: 1100, maxTtftP99Ms: 6000, maxFailedRequests: 0, maxTpotP99Ms: 100 },
-      reportDir,
-    });
+    const gated = new mod.Benchmark(
+      "gated",
+      sshBenchmarkArgs(mocks, { thresholds: { minOutputThroughput: 1100, maxTtftP99Ms: 6000, maxFailedRequests: 0, maxTpotP99Ms: 100 }, reportDir }),
+    );
     const err = await settle(gated.passed).then(
       () => undefined,
       (e: unknown) => e,
@@ -91,15 +80,7 @@ describe("threshold gate", () => {
 describe("unreadable runner output", () => {
   it("rejects the metrics with a ResourceError naming the fix", async () => {
     mocks.stdoutByName.set("garbled-run", "Traceback (most recent call last):\n  RuntimeError: Failed to infer device type\n");
-    const garbled = new mod.Benchmark("garbled", {
-      connection: sshConnection(),
-      serverReady: "ok",
-      servedModelName: "qwen",
-      modelPath: "Qwen/Qwen3.5-397B-A17B",
-      serverSpecHash: "h",
-      hourlyPriceUsd: 10,
-      reportDir,
-    });
+    const garbled = new mod.Benchmark("garbled", sshBenchmarkArgs(mocks, { reportDir }));
     await expect(settle(garbled.metrics)).rejects.toThrow(/benchmark result could not be read: .*not a JSON object.*--save-result/s);
   });
 });

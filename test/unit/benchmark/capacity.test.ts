@@ -10,7 +10,10 @@ import {
   parseSloItems,
   planCapacitySearch,
   pointMetricsFromResult,
+  resolveSearchSettings,
   searchCapacity,
+  sloSearchStop,
+  wouldPassTimeCap,
   SEED_SPEED_ESTIMATE,
   summarizeCapacity,
   validateSlo,
@@ -18,7 +21,7 @@ import {
   type LoadLevel,
   type PointMetrics,
 } from "../../../components/benchmark/capacity";
-import { parseBenchmarkResult } from "../../../components/benchmark/results";
+import { parseBenchmarkResult } from "../../../components/benchmark/resultParser";
 import { expectedCapacity, expectedLatencies, FAST_TIMING, DEFAULT_TIMING, resolveTiming, type TimingModel } from "../../fixtures/sglang-simulator";
 
 const W = { inputTokens: 64, outputTokens: 24, numPrompts: 48 };
@@ -281,6 +284,32 @@ describe("search bookkeeping", () => {
     await expect(searchCapacity({ range: { low: 8, high: 4 }, measure })).rejects.toThrow(/LOW ≤ HIGH/);
     await expect(searchCapacity({ range: { low: 1, high: 4 }, repeats: 0, measure })).rejects.toThrow(/repeats/);
     await expect(searchCapacity({ range: { low: 1, high: 4 }, maxDurationS: 10, measure })).rejects.toThrow(/estimateLevelS/);
+  });
+});
+
+describe("search steps", () => {
+  const measure = (): Promise<PointMetrics> => Promise.reject(new Error("not measured"));
+
+  it("defaults the resolution to 1 for concurrency and low/8 for a rate, and refuses a cap without an estimate", () => {
+    expect(resolveSearchSettings({ range: { low: 4, high: 64 }, measure })).toMatchObject({ axis: "concurrency", resolution: 1, repeats: 1, gpus: 8, cap: undefined });
+    expect(resolveSearchSettings({ axis: "requestRate", range: { low: 2, high: 16 }, measure }).resolution).toBe(0.25);
+    expect(() => resolveSearchSettings({ range: { low: 1, high: 8 }, maxDurationS: 60, measure })).toThrow(/maxDurationS needs .* estimateLevelS/);
+    expect(() => resolveSearchSettings({ range: { low: 1, high: 8 }, repeats: 0, measure })).toThrow(/repeats must be a whole number ≥ 1, got 0/);
+  });
+
+  it("scales a level's estimate by how measured levels ran against theirs", () => {
+    // Nothing measured yet: the raw estimate (50 s after 30 s elapsed) fits a 100 s cap.
+    expect(wouldPassTimeCap(30, 50, 0, 0, 100)).toBe(false);
+    // Levels ran twice as long as estimated: the same level now needs 100 s and passes the cap.
+    expect(wouldPassTimeCap(30, 50, 40, 20, 100)).toBe(true);
+  });
+
+  it("says why the SLO search ended, an abort or the cap first", () => {
+    expect(sloSearchStop(true, true, 8, 16)).toBe("interrupted");
+    expect(sloSearchStop(false, true, 8, undefined)).toBe("time-cap");
+    expect(sloSearchStop(false, false, undefined, 1)).toBe("range-low-missed");
+    expect(sloSearchStop(false, false, 256, undefined)).toBe("range-high-met");
+    expect(sloSearchStop(false, false, 12, 13)).toBe("resolved");
   });
 });
 

@@ -7,7 +7,7 @@ import type { CapacitySummary, CapacitySummaryPoint } from "../../../components/
 import { comparableFromStackOutput, comparableRun, compareRuns, DEFAULT_NOISE, renderComparisonMarkdown, runIdentity } from "../../../components/benchmark/comparison";
 import type { WorkloadProvenance } from "../../../components/benchmark/provenance";
 import { BenchmarkHistoryProvider, historyAfterUpdate } from "../../../components/benchmark/history";
-import { parseBenchmarkResult, summarize, type BenchmarkSummary } from "../../../components/benchmark/results";
+import { parseBenchmarkResult, summarize, type BenchmarkSummary } from "../../../components/benchmark/resultParser";
 import { seedResult } from "../../fixtures/benchmark/results";
 
 const seed = (over: Record<string, unknown> = {}): BenchmarkSummary => summarize(parseBenchmarkResult({ ...seedResult(), ...over }));

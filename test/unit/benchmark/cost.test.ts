@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { benchmarkCost, centsPerHourToUsd, costPerMillionTokens, validateHourlyPrice } from "../../../components/benchmark/cost";
-import { parseBenchmarkResult } from "../../../components/benchmark/results";
+import { parseBenchmarkResult } from "../../../components/benchmark/resultParser";
 import { seedResult } from "../../fixtures/benchmark/results";
 // The simulator's seeded PRNG (mulberry32) keeps the property loops reproducible without fast-check.
 import { seededRandom as prng } from "../../fixtures/sglang-simulator/faults";

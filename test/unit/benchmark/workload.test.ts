@@ -2,21 +2,22 @@ import { describe, expect, it } from "vitest";
 import { resolveBenchmarkSettings, type BenchmarkArgs } from "../../../components/benchmark/benchmark";
 import { resolveWorkload, runnerWorkloadProblems, SEED_WORKLOAD, vllmBackendForEndpoint, workloadKey, type BenchmarkWorkload } from "../../../components/benchmark/workload";
 import { resolveRunOptions } from "../../../components/benchmark/runner/runner";
+import { SEED_BASELINE } from "../../../components/benchmark/baseline";
 import { configProblems } from "../../fixtures/configProblems";
 
 describe("workload", () => {
-  it("defaults to the seed workload", () => {
-    expect(resolveWorkload()).toEqual({
-      inputLen: 8192,
-      outputLen: 1024,
-      numPrompts: 512,
-      maxConcurrency: 32,
-      endpoint: "/v1/chat/completions",
-      temperature: 0,
-      ignoreEos: true,
-      percentileMetrics: ["ttft", "tpot", "itl", "e2el"],
-      metricPercentiles: [50, 90, 99],
-    });
+  it("fills every unset field from the seed workload and keeps the ones given", () => {
+    expect(resolveWorkload()).toEqual(SEED_WORKLOAD);
+    expect(resolveWorkload({})).toEqual(SEED_WORKLOAD);
+    expect(resolveWorkload({ numPrompts: 64, maxConcurrency: 8 })).toEqual({ ...SEED_WORKLOAD, numPrompts: 64, maxConcurrency: 8 });
+  });
+
+  it("the seed workload is the one the seed baseline measured, so a default run compares at ratio ~1", () => {
+    expect(SEED_WORKLOAD.numPrompts * SEED_WORKLOAD.inputLen).toBe(SEED_BASELINE.totalInputTokens);
+    expect(SEED_WORKLOAD.numPrompts * SEED_WORKLOAD.outputLen).toBe(SEED_BASELINE.totalOutputTokens);
+    // Every figure the ratios and thresholds read (p99 of ttft/tpot/itl) is asked of the runner by default.
+    expect(SEED_WORKLOAD.metricPercentiles).toContain(99);
+    expect(SEED_WORKLOAD.percentileMetrics).toEqual(expect.arrayContaining(["ttft", "tpot", "itl"]));
   });
 
   it("rejects bad values, naming the field and the fix", () => {

@@ -9,13 +9,9 @@ import { beforeAll, describe, expect, it, vi } from "vitest";
 import type * as HgxHostModule from "../../../components/host/hgxHost";
 import type { SshHostConnection } from "../../../components/host/connection";
 import { mockedCommandStdout, TEST_HOST_PUBLIC_KEY } from "../../fixtures/hostKeys";
+import { installPulumiMocks, type RecordedResource } from "../../fixtures/pulumiMocks";
 
-interface Recorded {
-  type: string;
-  name: string;
-  inputs: Record<string, unknown>;
-}
-const recorded: Recorded[] = [];
+let recorded: RecordedResource[] = [];
 const CHECKED_AT = "2026-03-04T05:06:07Z";
 const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA-unit-test-key\n-----END OPENSSH PRIVATE KEY-----\n";
 
@@ -45,22 +41,12 @@ vi.mock("../../../components/host/lambdaMachine", async () => {
 let mod: typeof HgxHostModule;
 
 beforeAll(async () => {
-  await pulumi.runtime.setMocks(
-    {
-      newResource: (args) => {
-        recorded.push({ type: args.type, name: args.name, inputs: args.inputs });
-        const state: Record<string, unknown> = { ...args.inputs };
-        if (args.type.startsWith("command:")) state.stdout = mockedCommandStdout(args.name) ?? `${args.name}: ok, fine; checked at ${CHECKED_AT}\n`;
-        return { id: `${args.name}-id`, state };
-      },
-      call: (args) => {
-        throw new Error(`unexpected call ${args.token}`);
-      },
-    },
-    "hgx",
-    "unit",
-    false,
-  );
+  const mocks = await installPulumiMocks({
+    project: "hgx",
+    stack: "unit",
+    outputs: (args) => (args.type.startsWith("command:") ? { stdout: mockedCommandStdout(args.name) ?? `${args.name}: ok, fine; checked at ${CHECKED_AT}\n` } : {}),
+  });
+  recorded = mocks.resources;
   mod = await import("../../../components/host/hgxHost");
 });
 

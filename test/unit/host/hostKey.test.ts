@@ -22,7 +22,7 @@ import {
 } from "../../../components/host/hostKey";
 import { mergeCloudConfig, renderCloudInit, sshHostKeyPart } from "../../../components/host/lambda/cloudInit";
 import { generateHostKeyPair } from "../../../components/host/lambda/hostKeyPair";
-import { sshExposureViolations } from "../../../components/ops/policy-rules";
+import { sshExposureViolations } from "../../../components/ops/policyRules";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "hgx-hostkey-test-"));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));

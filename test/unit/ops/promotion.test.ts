@@ -4,7 +4,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { SEED_BASELINE } from "../../../components/benchmark/baseline";
-import { parsePromoteArgs, runPromoteCheck } from "../../../components/ops/promote-cli";
+import { parsePromoteArgs, runPromoteCheck } from "../../../components/ops/promoteCli";
 import {
   defaultThresholds,
   evaluatePromotion,
@@ -13,7 +13,7 @@ import {
   overrideThresholds,
   parseThresholdsDocument,
 } from "../../../components/ops/promotion";
-import { normalizeOutputs, readStackOutputsViaCli } from "../../../components/ops/stack-outputs";
+import { normalizeOutputs, readStackOutputsViaCli } from "../../../components/ops/stackOutputs";
 
 const repoRoot = path.resolve(__dirname, "..", "..", "..");
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "promote-check-"));

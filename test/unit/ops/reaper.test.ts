@@ -6,7 +6,7 @@
 import { execFile } from "node:child_process";
 import * as path from "node:path";
 import { beforeEach, describe, expect, it } from "vitest";
-import { formatDuration, ownersFromDeployment, parseExpiry, planReap, runReaper, stackInScope, STACK_IDENTITY_TYPE, type OwnerSource, type ReaperOwner } from "../../../components/ops/reaper";
+import { formatDuration, ownersFromDeployment, parseExpiry, parseReaperFlags, planReap, reaperFlagsProblem, runReaper, stackInScope, STACK_IDENTITY_TYPE, type OwnerSource, type ReaperOwner } from "../../../components/ops/reaper";
 import { expiryFor, instanceTags } from "../../../components/host/lambda/instance";
 import { resolveLambdaMachineArgs, type LambdaMachineArgs } from "../../../components/host/lambdaMachine";
 import { parseStackConfig, type RawConfig } from "../../../components/config";
@@ -161,6 +161,32 @@ describe("planReap (pure)", () => {
     expect(parseExpiry("2030-13-45T99:00:00Z")).toEqual({ kind: "invalid" });
     expect(formatDuration(-(2 * HOUR + 5 * 60_000))).toBe("2h 5m");
     expect(formatDuration(3 * 86_400_000 + HOUR)).toBe("3d 1h");
+  });
+});
+
+describe("reaper flags (pure)", () => {
+  const flags = (...argv: string[]) => {
+    const parsed = parseReaperFlags(argv);
+    if ("usageError" in parsed) throw new Error(parsed.usageError);
+    return parsed;
+  };
+
+  it("accepts the scopes a job may act on", () => {
+    expect(reaperFlagsProblem(flags("--confirm", "--stack", "dev", "--stack", "ci"))).toBeUndefined();
+    expect(reaperFlagsProblem(flags("--confirm", "--all-stacks"))).toBeUndefined();
+    expect(reaperFlagsProblem(flags("--stack-id", "0123456789abcdef", "--organization", "acme"))).toBeUndefined();
+  });
+
+  it("refuses --confirm without a scope, conflicting scopes and a malformed stack id, naming the flags", () => {
+    expect(reaperFlagsProblem(flags("--confirm"))).toMatch(/^reaper: --confirm needs the stacks it may act on/);
+    expect(reaperFlagsProblem(flags("--stack", "dev", "--all-stacks"))).toMatch(/either --stack or --all-stacks/);
+    expect(reaperFlagsProblem(flags("--stack-id", "XYZ"))).toMatch(/--stack-id "XYZ" is not a stack id/);
+    expect(reaperFlagsProblem(flags("--stack-id", "0123456789abcdef", "--any-backend"))).toMatch(/drop --any-backend/);
+    expect(reaperFlagsProblem(flags("--organization", "acme"))).toMatch(/--organization goes with --stack-id/);
+  });
+
+  it("says an unknown flag is a usage error and where the key comes from", () => {
+    expect(parseReaperFlags(["--api-key", "x"])).toEqual({ usageError: expect.stringMatching(/^reaper: .*--api-key.*LAMBDA_API_KEY only/s) });
   });
 });
 

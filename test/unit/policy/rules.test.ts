@@ -21,7 +21,7 @@ import {
   UNKNOWN,
   UNKNOWN_SENTINELS,
   type PolicyResourceView,
-} from "../../../components/ops/policy-rules";
+} from "../../../components/ops/policyRules";
 
 const urn = (stack: string, type: string, name: string) => `urn:pulumi:${stack}::hgx-inference::hgx:host:HgxHost$${type}::${name}`;
 const res = (type: string, name: string, props: Record<string, unknown>, stack = "dev"): PolicyResourceView => ({

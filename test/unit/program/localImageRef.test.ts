@@ -4,25 +4,21 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { beforeAll, describe, expect, it } from "vitest";
+import { installPulumiMocks, refuseCall } from "../../fixtures/pulumiMocks";
 
 const ID = `sha256:${"7".repeat(64)}`;
 let localImageRef: (ref: string) => pulumi.Output<string>;
 
 beforeAll(async () => {
-  await pulumi.runtime.setMocks(
-    {
-      newResource: (args) => ({ id: `${args.name}-id`, state: args.inputs }),
-      call: (args) => {
-        if (args.token !== "docker:index/getRemoteImage:getRemoteImage") throw new Error(`unexpected call ${args.token}`);
-        // As the provider answers for an image the engine lacks.
-        if (args.inputs.name === "hgx/absent:1") throw new Error("did not find docker image 'hgx/absent:1'");
-        return { id: ID, name: args.inputs.name, repoDigest: "" };
-      },
+  await installPulumiMocks({
+    stack: "local",
+    call: (args) => {
+      if (args.token !== "docker:index/getRemoteImage:getRemoteImage") return refuseCall(args);
+      // As the provider answers for an image the engine lacks.
+      if (args.inputs.name === "hgx/absent:1") throw new Error("did not find docker image 'hgx/absent:1'");
+      return { id: ID, name: args.inputs.name, repoDigest: "" };
     },
-    "hgx-inference",
-    "local",
-    false,
-  );
+  });
   ({ localImageRef } = await import("../../../components/stack"));
 });
 

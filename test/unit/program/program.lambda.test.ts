@@ -26,7 +26,6 @@ let program: Record<string, unknown>;
 beforeAll(async () => {
   ({ mocks, program } = await runProgram({
     stack: "dev",
-    stackFile: "Pulumi.dev.yaml",
     config: { lambdaApiKey: SECRETS.lambdaApiKey, hfToken: SECRETS.hfToken, sglangApiKey: SECRETS.sglangApiKey },
     secretKeys: ["lambdaApiKey", "hfToken", "sglangApiKey"],
   }));

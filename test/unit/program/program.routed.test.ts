@@ -13,7 +13,7 @@ let mocks: ProgramMocks;
 let program: Record<string, unknown>;
 
 beforeAll(async () => {
-  ({ mocks, program } = await runProgram({ stack: "local", stackFile: "Pulumi.local.yaml", config: { replicas: "2", sglangApiKey: KEY }, secretKeys: ["sglangApiKey"] }));
+  ({ mocks, program } = await runProgram({ stack: "local", config: { replicas: "2", sglangApiKey: KEY }, secretKeys: ["sglangApiKey"] }));
 });
 
 describe("index.ts on the local stack with two replicas", () => {

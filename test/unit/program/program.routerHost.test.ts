@@ -22,7 +22,6 @@ let program: Record<string, unknown>;
 beforeAll(async () => {
   ({ mocks, program } = await runProgram({
     stack: "dev",
-    stackFile: "Pulumi.dev.yaml",
     config: {
       lambdaApiKey: "sk-lambda-UNIT-0006",
       sglangApiKey: KEY,

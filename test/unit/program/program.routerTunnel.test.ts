@@ -19,7 +19,6 @@ let program: Record<string, unknown>;
 beforeAll(async () => {
   ({ mocks, program } = await runProgram({
     stack: "dev",
-    stackFile: "Pulumi.dev.yaml",
     config: { lambdaApiKey: "sk-lambda-UNIT-0008", sglangApiKey: KEY, replicas: "3", hfRevision: WEIGHTS_COMMIT },
     secretKeys: ["lambdaApiKey", "sglangApiKey"],
     // programMocks: hgx .10, hgx-2 .11, hgx-3 .12 (private 10.19.0.x); hgx-3 alone in us-west-1.

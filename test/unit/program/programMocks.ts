@@ -10,17 +10,14 @@ import { readStackFileConfig } from "../../../components/projectFile";
 import { seedResultForCommand } from "../../fixtures/benchmark/results";
 import { BOOT_WAIT_LOG, GATE_LOG, WEIGHTS_LOG } from "../../fixtures/serving/scriptLogs";
 import { mockedCommandStdout, TEST_HOST_PRIVATE_KEY, TEST_HOST_PUBLIC_KEY } from "../../fixtures/hostKeys";
+import { installPulumiMocks, refuseCall, type RecordedResource } from "../../fixtures/pulumiMocks";
 
 const root = path.resolve(__dirname, "..", "..", "..");
 const PROJECT = "hgx-inference";
 /** Pulumi's wire marker for a secret value. */
 const SECRET_SIG = "4dabf18193072939515e22adb298388d";
 
-export interface RecordedResource {
-  readonly type: string;
-  readonly name: string;
-  readonly inputs: Record<string, unknown>;
-}
+export type { RecordedResource };
 
 export interface ProgramMocks {
   readonly resources: RecordedResource[];
@@ -130,42 +127,33 @@ function machineIp(resourceName: string): string {
 
 export async function installProgramMocks(opts: {
   stack: string;
-  stackFile: string;
+  /** The stack file the config comes from. @default `Pulumi.<stack>.yaml` */
+  stackFile?: string;
   config?: Record<string, string>;
   secretKeys?: string[];
   /** The region each host's instance lands in. @default every host in us-east-1 */
   regionOf?: (host: string) => string;
 }): Promise<ProgramMocks> {
   const regionOf = opts.regionOf ?? (() => "us-east-1");
-  const config: Record<string, string> = { ...readStackFileConfig(path.join(root, opts.stackFile)) };
+  const config: Record<string, string> = { ...readStackFileConfig(path.join(root, opts.stackFile ?? `Pulumi.${opts.stack}.yaml`)) };
   for (const [k, v] of Object.entries(opts.config ?? {})) config[`${PROJECT}:${k}`] = v;
   pulumi.runtime.setAllConfig(config, (opts.secretKeys ?? []).map((k) => `${PROJECT}:${k}`));
 
-  const resources: RecordedResource[] = [];
-  await pulumi.runtime.setMocks(
-    {
-      newResource: (args) => {
-        resources.push({ type: args.type, name: args.name, inputs: args.inputs });
-        return { id: `${args.name}-id`, state: { ...args.inputs, ...computedOutputs(args.type, args.name, args.inputs, regionOf) } };
-      },
-      call: (args) => {
-        // The local stack names its images by the ID the local engine has for them (`localImageRef`).
-        if (args.token === "docker:index/getRemoteImage:getRemoteImage") return { id: LOCAL_IMAGE_ID(String(args.inputs.name)), name: args.inputs.name, repoDigest: "" };
-        throw new Error(`unexpected provider call ${args.token}`);
-      },
+  const harness = await installPulumiMocks({
+    project: PROJECT,
+    stack: opts.stack,
+    outputs: (args) => computedOutputs(args.type, args.name, args.inputs as Record<string, unknown>, regionOf),
+    call: (args) => {
+      // The local stack names its images by the ID the local engine has for them (`localImageRef`).
+      if (args.token === "docker:index/getRemoteImage:getRemoteImage") return { id: LOCAL_IMAGE_ID(String(args.inputs.name)), name: args.inputs.name, repoDigest: "" };
+      return refuseCall(args);
     },
-    PROJECT,
-    opts.stack,
-    false,
-  );
+  });
+  const resources = harness.resources;
 
   return {
     resources,
-    value: <T>(o: pulumi.Output<T> | undefined) =>
-      new Promise<T>((resolve, reject) => {
-        if (!o) return reject(new Error("output is undefined"));
-        o.apply((v) => resolve(v));
-      }),
+    value: harness.value,
     plainInputLeaks: (secrets) =>
       Object.entries(secrets).flatMap(([label, value]) =>
         resources.filter((r) => containsPlain(r.inputs, value)).map((r) => `${label} in ${r.type} ${r.name}`),

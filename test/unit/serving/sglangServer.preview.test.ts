@@ -10,6 +10,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type * as ServerModule from "../../../components/serving/sglangServer";
 import { TEST_HOST_PUBLIC_KEY } from "../../fixtures/hostKeys";
+import { installPulumiMocks } from "../../fixtures/pulumiMocks";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "hgx-serving-preview-"));
 const savedXdg = process.env.XDG_CACHE_HOME;
@@ -18,20 +19,15 @@ let mod: typeof ServerModule;
 
 beforeAll(async () => {
   process.env.XDG_CACHE_HOME = tmp;
-  pulumi.runtime.setMocks(
-    {
-      newResource(args) {
-        if (args.type === "pulumi:providers:docker") providers.push(args.inputs);
-        return { id: `${args.name}-id`, state: { ...args.inputs } };
-      },
-      call(args) {
-        throw new Error(`unmocked call: ${args.token}`);
-      },
+  await installPulumiMocks({
+    project: "hgx",
+    stack: "preview",
+    preview: true,
+    outputs: (args) => {
+      if (args.type === "pulumi:providers:docker") providers.push(args.inputs as Record<string, unknown>);
+      return {};
     },
-    "hgx",
-    "preview",
-    true,
-  );
+  });
   mod = await import("../../../components/serving/sglangServer");
 });
 afterAll(() => {

@@ -10,6 +10,7 @@ import { localDockerHost } from "../../../components/host/dockerEndpoint";
 import { TEST_HOST_PUBLIC_KEY } from "../../fixtures/hostKeys";
 import { renderBootWaitScript } from "../../../components/host/bootWork";
 import { servingSpecHash } from "../../../components/serving/servingPlan";
+import { installPulumiMocks, type RecordedResource } from "../../fixtures/pulumiMocks";
 
 const API_KEY = "sk-serving-unit-9d1c";
 const HF_TOKEN = "hf_unitTOKEN_55aa";
@@ -20,18 +21,13 @@ const SEED_FLAGS = [
   "--trust-remote-code", "--mem-fraction-static", "0.85",
 ];
 
-interface Recorded {
-  type: string;
-  name: string;
-  inputs: Record<string, unknown>;
-}
 interface Captured {
   type: string;
   name: string;
   props: Record<string, unknown>;
   opts: pulumi.ResourceOptions;
 }
-const recorded: Recorded[] = [];
+let recorded: RecordedResource[] = [];
 const captured: Captured[] = [];
 let mod: typeof ServerModule;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "hgx-serving-mocks-"));
@@ -39,28 +35,16 @@ const savedXdg = process.env.XDG_CACHE_HOME;
 
 beforeAll(async () => {
   process.env.XDG_CACHE_HOME = tmp; // the ssh key and known_hosts files land under here
-  pulumi.runtime.setMocks(
-    {
-      newResource(args) {
-        recorded.push({ type: args.type, name: args.name, inputs: args.inputs });
-        const state: Record<string, unknown> = { ...args.inputs };
-        if (args.type === "docker:index/remoteImage:RemoteImage") {
-          state.imageId = "sha256:1111";
-          state.repoDigest = `lmsysorg/sglang@sha256:${"b".repeat(64)}`;
-        }
-        if (args.type.startsWith("command:")) {
-          state.stdout = args.name.endsWith("-weights") ? WEIGHTS_LOG : args.name.endsWith("-ready") ? GATE_LOG : "2026-01-01T00:04:00Z\n";
-        }
-        return { id: `${args.name}-id`, state };
-      },
-      call(args) {
-        throw new Error(`unmocked call: ${args.token}`);
-      },
+  const mocks = await installPulumiMocks({
+    project: "hgx",
+    stack: "test",
+    outputs: (args) => {
+      if (args.type === "docker:index/remoteImage:RemoteImage") return { imageId: "sha256:1111", repoDigest: `lmsysorg/sglang@sha256:${"b".repeat(64)}` };
+      if (args.type.startsWith("command:")) return { stdout: args.name.endsWith("-weights") ? WEIGHTS_LOG : args.name.endsWith("-ready") ? GATE_LOG : "2026-01-01T00:04:00Z\n" };
+      return {};
     },
-    "hgx",
-    "test",
-    false,
-  );
+  });
+  recorded = mocks.resources;
   mod = await import("../../../components/serving/sglangServer");
 });
 afterAll(() => {

@@ -16,7 +16,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SEED_BASELINE, compareToBaseline } from "../../../../components/benchmark/baseline";
-import { parseBenchmarkResult, parseBenchmarkOutput } from "../../../../components/benchmark/results";
+import { parseBenchmarkResult, parseBenchmarkOutput } from "../../../../components/benchmark/resultParser";
 import { runBenchmark } from "../../../../components/benchmark/runner";
 import { generateRandomDataset, type SampleRequest } from "../../../../components/benchmark/runner/dataset";
 import { computeMetrics, type RequestTiming } from "../../../../components/benchmark/runner/stats";

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { jStat } from "jstat";
 import { arrivalOffsetsMs, InterruptibleSleeps } from "../../../../components/benchmark/runner/arrivals";
-import { defaultResultFilename, requestRateLabel } from "../../../../components/benchmark/runner/result";
+import { defaultResultFilename, requestRateLabel } from "../../../../components/benchmark/runner/vllmResultJson";
 
 function gaps(offsets: number[]): number[] {
   return offsets.map((t, i) => t - (i === 0 ? 0 : offsets[i - 1]));

@@ -7,7 +7,7 @@ import {
   percentile,
   percentileLabel,
   populationStd,
-  summarize,
+  latencySummary,
   type RequestTiming,
 } from "../../../../components/benchmark/runner/stats";
 
@@ -29,7 +29,7 @@ describe("statistics (numpy semantics)", () => {
     expect(median([])).toBe(0);
     expect(populationStd([])).toBe(0);
     expect(percentile([], 99)).toBe(0);
-    expect(summarize([], [50, 99])).toEqual({ mean: 0, median: 0, std: 0, percentiles: [[50, 0], [99, 0]] });
+    expect(latencySummary([], [50, 99])).toEqual({ mean: 0, median: 0, std: 0, percentiles: [[50, 0], [99, 0]] });
   });
 
   it("spells percentile labels like vllm", () => {

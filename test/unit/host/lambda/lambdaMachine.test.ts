@@ -4,13 +4,9 @@ import * as pulumi from "@pulumi/pulumi";
 import { beforeAll, describe, expect, it } from "vitest";
 import type * as LambdaMachineModule from "../../../../components/host/lambdaMachine";
 import { TEST_HOST_PRIVATE_KEY, TEST_HOST_PUBLIC_KEY } from "../../../fixtures/hostKeys";
+import { installPulumiMocks, type RecordedResource } from "../../../fixtures/pulumiMocks";
 
-interface Recorded {
-  type: string;
-  name: string;
-  inputs: Record<string, unknown>;
-}
-const recorded: Recorded[] = [];
+let recorded: RecordedResource[] = [];
 const API_KEY = "secret_mock_key_5d1c9a";
 const GIVEN_PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\ngiven\n-----END OPENSSH PRIVATE KEY-----";
 
@@ -18,44 +14,37 @@ let mod: typeof LambdaMachineModule;
 
 beforeAll(async () => {
   pulumi.runtime.setAllConfig({ "hgx-inference:lambdaApiKey": API_KEY }, ["hgx-inference:lambdaApiKey"]);
-  await pulumi.runtime.setMocks(
-    {
-      newResource(args) {
-        recorded.push({ type: args.type, name: args.name, inputs: args.inputs });
-        const extras: Record<string, () => Record<string, unknown>> = {
-          "pulumi-nodejs:dynamic/lambda:SshKey": () => ({ keyId: "key-1", publicKeyOpenssh: "ssh-ed25519 AAAA", privateKey: args.inputs.publicKey ? "" : "-----BEGIN OPENSSH PRIVATE KEY-----\ngenerated" }),
-          "pulumi-nodejs:dynamic/lambda:Filesystem": () => ({ filesystemId: "fs-1", region: "us-south-1", mountPoint: `/lambda/nfs/${String(args.inputs.fsName)}`, adopted: true }),
-          "pulumi-nodejs:dynamic/lambda:FirewallRuleset": () => ({
-            rulesetIds: Object.fromEntries(((args.inputs.regions as string[]) ?? []).map((r) => [r, `rs-${r}`])),
-            rules: [],
-          }),
-          "pulumi-nodejs:dynamic/lambda:StackIdentity": () => ({ uid: "0123456789abcdef" }),
-          "pulumi-nodejs:dynamic/lambda:HostKeyPair": () => ({ privateKeyOpenssh: TEST_HOST_PRIVATE_KEY, publicKey: `${TEST_HOST_PUBLIC_KEY} m-host` }),
-          "pulumi-nodejs:dynamic/lambda:Instance": () => ({
-            instanceId: "i-1",
-            ip: "198.51.100.7",
-            // As the provider does with a filesystem that pins its region (the mock's filesystem lives in us-south-1).
-            region: args.inputs.filesystemName ? "us-south-1" : (args.inputs.regions as string[])[0],
-            filesystemAttached: !!args.inputs.filesystemName,
-            cacheMountPath: args.inputs.filesystemName ? String(args.inputs.filesystemMountPoint) : "",
-            priceCentsPerHour: 4592,
-            actualHostname: String(args.inputs.hostname),
-            status: "active",
-            expiresAt: "2030-01-01T00:00:00Z",
-            adopted: false,
-          }),
-        };
-        return { id: `${args.name}-id`, state: { ...args.inputs, ...(extras[args.type]?.() ?? {}) } };
-      },
-      call(args) {
-        throw new Error(`unexpected call ${args.token}`);
-      },
+  const mocks = await installPulumiMocks({
+    stack: "unit",
+    organization: "acme",
+    outputs: (args) => {
+      const extras: Record<string, () => Record<string, unknown>> = {
+        "pulumi-nodejs:dynamic/lambda:SshKey": () => ({ keyId: "key-1", publicKeyOpenssh: "ssh-ed25519 AAAA", privateKey: args.inputs.publicKey ? "" : "-----BEGIN OPENSSH PRIVATE KEY-----\ngenerated" }),
+        "pulumi-nodejs:dynamic/lambda:Filesystem": () => ({ filesystemId: "fs-1", region: "us-south-1", mountPoint: `/lambda/nfs/${String(args.inputs.fsName)}`, adopted: true }),
+        "pulumi-nodejs:dynamic/lambda:FirewallRuleset": () => ({
+          rulesetIds: Object.fromEntries(((args.inputs.regions as string[]) ?? []).map((r) => [r, `rs-${r}`])),
+          rules: [],
+        }),
+        "pulumi-nodejs:dynamic/lambda:StackIdentity": () => ({ uid: "0123456789abcdef" }),
+        "pulumi-nodejs:dynamic/lambda:HostKeyPair": () => ({ privateKeyOpenssh: TEST_HOST_PRIVATE_KEY, publicKey: `${TEST_HOST_PUBLIC_KEY} m-host` }),
+        "pulumi-nodejs:dynamic/lambda:Instance": () => ({
+          instanceId: "i-1",
+          ip: "198.51.100.7",
+          // As the provider does with a filesystem that pins its region (the mock's filesystem lives in us-south-1).
+          region: args.inputs.filesystemName ? "us-south-1" : (args.inputs.regions as string[])[0],
+          filesystemAttached: !!args.inputs.filesystemName,
+          cacheMountPath: args.inputs.filesystemName ? String(args.inputs.filesystemMountPoint) : "",
+          priceCentsPerHour: 4592,
+          actualHostname: String(args.inputs.hostname),
+          status: "active",
+          expiresAt: "2030-01-01T00:00:00Z",
+          adopted: false,
+        }),
+      };
+      return extras[args.type]?.() ?? {};
     },
-    "hgx-inference",
-    "unit",
-    false,
-    "acme",
-  );
+  });
+  recorded = mocks.resources;
   mod = await import("../../../../components/host/lambdaMachine");
 });
 

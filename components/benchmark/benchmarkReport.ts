@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import type { BaselineFigures, BaselineRatios, BenchmarkThresholds } from "./baseline";
 import type { BenchmarkCost } from "./cost";
-import type { BenchmarkSummary, LatencyStats } from "./results";
+import type { BenchmarkSummary, LatencyStats } from "./resultParser";
 import type { BenchmarkRunnerKind, BenchmarkWorkload } from "./workload";
 
 export interface BenchmarkReportInput {

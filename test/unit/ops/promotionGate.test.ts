@@ -5,6 +5,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { beforeAll, describe, expect, it } from "vitest";
 import type * as PromotionModule from "../../../components/ops/promotion";
+import { installPulumiMocks } from "../../fixtures/pulumiMocks";
 
 const devOutputs: Record<string, Record<string, unknown>> = {
   "acme/hgx-inference/dev": {
@@ -36,21 +37,15 @@ const devOutputs: Record<string, Record<string, unknown>> = {
 let promotion: typeof PromotionModule;
 
 beforeAll(async () => {
-  await pulumi.runtime.setMocks(
-    {
-      newResource: (args) => {
-        if (args.type !== "pulumi:pulumi:StackReference") throw new Error(`unexpected resource ${args.type}`);
-        const name = String(args.inputs.name ?? args.name);
-        return { id: name, state: { name, outputs: devOutputs[name] ?? {}, secretOutputNames: [] } };
-      },
-      call: (args) => {
-        throw new Error(`unexpected call ${args.token}`);
-      },
+  await installPulumiMocks({
+    stack: "prod",
+    id: (args) => String(args.inputs.name ?? args.name),
+    outputs: (args) => {
+      if (args.type !== "pulumi:pulumi:StackReference") throw new Error(`unexpected resource ${args.type}`);
+      const name = String(args.inputs.name ?? args.name);
+      return { name, outputs: devOutputs[name] ?? {}, secretOutputNames: [] };
     },
-    "hgx-inference",
-    "prod",
-    false,
-  );
+  });
   promotion = await import("../../../components/ops/promotion");
 });
 

@@ -3,6 +3,7 @@ import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import {
   BenchmarkResultError,
+  completionNotes,
   detectResultFormat,
   extractResultObject,
   parseBenchmarkOutput,
@@ -10,7 +11,7 @@ import {
   sanitizePythonJson,
   summarize,
   toNumber,
-} from "../../../components/benchmark/results";
+} from "../../../components/benchmark/resultParser";
 
 import { emptyRunResult, fixtureText, seedResult, seedResultWithout } from "../../fixtures/benchmark/results";
 
@@ -294,6 +295,20 @@ describe("tolerance of form", () => {
     expect(() => parseBenchmarkOutput("Traceback (most recent call last): boom")).toThrow(/not a JSON object.*--save-result/);
     expect(() => parseBenchmarkOutput("[1,2,3]")).toThrow(/not a JSON object/);
     expect(() => parseBenchmarkResult({ output_throughput: 1 })).toThrow(/"completed".*keys seen: output_throughput/);
+  });
+});
+
+describe("completionNotes", () => {
+  it("is empty for a run whose counts add up and that used the tokenizer asked for", () => {
+    expect(completionNotes(510, 2, 512, undefined)).toEqual([]);
+  });
+
+  it("says when nothing completed, when counts miss the prompts sent, and a tokenizer fallback", () => {
+    expect(completionNotes(0, 10, 12, "gpt2 (model tokenizer not cached)")).toEqual([
+      "no request completed (10 failed): the latency statistics are 0 by the runner's convention and measure nothing",
+      "completed 0 + failed 10 = 10, but the workload sent 12 prompts",
+      "tokenizer fallback: gpt2 (model tokenizer not cached)",
+    ]);
   });
 });
 

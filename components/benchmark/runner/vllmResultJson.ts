@@ -3,13 +3,13 @@
  * units: latency statistics in ms, the optional per-request `ttfts`/`itls` arrays in seconds as
  * vllm writes them), the default file name vllm would choose, and the console summary table.
  */
-import type { BenchmarkMetrics, MetricSummary, PercentileMetric } from "./stats";
+import type { RunnerMetrics, MetricSummary, PercentileMetric } from "./stats";
 import { percentileLabel } from "./stats";
 import type { ResolvedRunOptions } from "./options";
 
 /** The fields of a run the JSON is built from (a `BenchmarkResult` without its `json`). */
 export interface ResultSource {
-  readonly metrics: BenchmarkMetrics;
+  readonly metrics: RunnerMetrics;
   readonly requests: ReadonlyArray<{
     readonly success: boolean;
     readonly promptLen: number;

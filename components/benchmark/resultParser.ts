@@ -284,13 +284,8 @@ class FigureReader {
   }
 }
 
-/**
- * Parses a result object (already JSON-decoded) into typed metrics. Throws a
- * `BenchmarkResultError` listing every figure that is missing, not a number, not finite or
- * negative; derived figures are listed in `notes`.
- */
-export function parseBenchmarkResult(raw: Record<string, unknown>, options: ParseOptions = {}): BenchmarkMetrics {
-  const source = options.source ?? "benchmark result";
+/** Refuses what is not a result object at all (not an object, or neither `completed` nor `duration`). */
+function assertResultObject(raw: Record<string, unknown>, source: string): void {
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
     throw new Error(`${source} must be a JSON object with vllm bench serve keys (completed, duration, output_throughput, …).`);
   }
@@ -301,11 +296,10 @@ export function parseBenchmarkResult(raw: Record<string, unknown>, options: Pars
         "Fix: pass the JSON written by `vllm bench serve --save-result`, the native runner's --json, or SGLang bench_serving's --output-file line.",
     );
   }
-  const format = detectResultFormat(raw);
-  const r = new FigureReader(raw);
-  const notes: string[] = [];
-  if (format === "sglang") notes.push('read as an SGLang bench_serving result, by its own key names (total_throughput, *_e2e_latency_ms); it records no "failed"');
+}
 
+/** The counts and throughputs every output needs, `failed` derived (with a note) where the file lacks it. */
+function readTotals(r: FigureReader, raw: Readonly<Record<string, unknown>>, format: ResultFormat, notes: string[], numPromptsSent: number | undefined): Omit<BenchmarkTotals, "totalInputTokensServer"> {
   const completed = r.required("completed", "successful requests", "count");
   const durationS = r.required("duration", "run duration, s");
   if (toNumber(raw["duration"]) === 0) r.problems.push(`"duration" = 0 is not a run length (every throughput divides by it)`);
@@ -314,70 +308,115 @@ export function parseBenchmarkResult(raw: Record<string, unknown>, options: Pars
   const requestThroughput = r.required("request_throughput", "requests/s");
   const outputThroughput = r.required("output_throughput", "output tokens/s");
   const totalTokenThroughput = readTotalThroughput(r, format, notes, { totalInputTokens, totalOutputTokens, durationS });
-  const failed = readFailed(r, format, notes, completed, options.numPrompts);
+  const failed = readFailed(r, format, notes, completed, numPromptsSent);
+  return { completed, failed, durationS, totalInputTokens, totalOutputTokens, requestThroughput, outputThroughput, totalTokenThroughput };
+}
 
+/** What the file says about the run beside its figures: all optional, each validated when present. */
+interface RunDescription {
+  readonly numPrompts?: number;
+  readonly maxConcurrency?: number;
+  readonly totalInputTokensServer?: number;
+  readonly requestGoodput?: number;
+  readonly maxOutputTokensPerS?: number;
+  readonly maxConcurrentRequests?: number;
+  readonly requestRate?: number | "inf";
+  readonly modelId?: string;
+  readonly tokenizerId?: string;
+  readonly backend?: string;
+  readonly date?: string;
+  readonly tokenizerFallback?: string;
+}
+
+function readRunDescription(r: FigureReader, raw: Readonly<Record<string, unknown>>): RunDescription {
+  const str = (key: string): string | undefined => (typeof raw[key] === "string" && raw[key] !== "" ? (raw[key] as string) : undefined);
+  return {
+    numPrompts: r.optional("num_prompts", "count"),
+    maxConcurrency: r.optional("max_concurrency", "count"),
+    totalInputTokensServer: r.optional("total_input_tokens_server", "count"),
+    requestGoodput: r.optional("request_goodput"),
+    maxOutputTokensPerS: r.optional("max_output_tokens_per_s"),
+    maxConcurrentRequests: r.optional("max_concurrent_requests"),
+    requestRate: r.has("request_rate") ? (toNumber(raw["request_rate"]) === Infinity ? "inf" : r.optional("request_rate")) : undefined,
+    modelId: str("model_id"),
+    tokenizerId: str("tokenizer_id"),
+    backend: str("backend"),
+    date: str("date"),
+    tokenizerFallback: str("tokenizer_fallback"),
+  };
+}
+
+/** Every problem found, with the fix (asking for p99 in the percentiles when a p99 key is what is missing). */
+function unusableResult(source: string, format: ResultFormat, problems: readonly string[]): BenchmarkResultError {
+  const needsP99 = problems.some((p) => /^"p99_/.test(p));
+  return new BenchmarkResultError(
+    source,
+    format,
+    problems,
+    (needsP99 ? "run the benchmark with 99 in --metric-percentiles (the workload's metricPercentiles): the ratios, the report and the thresholds use p99. " : "") +
+      "Pass the complete result of the run; a figure that is absent is never read as 0, and every figure must be a finite number >= 0.",
+  );
+}
+
+/** What a usable result should still say: nothing completed, counts that do not add up to the prompts sent, a tokenizer fallback. */
+export function completionNotes(completed: number, failed: number, numPromptsSent: number | undefined, tokenizerFallback: string | undefined): string[] {
+  const notes: string[] = [];
+  if (completed === 0) notes.push(`no request completed (${failed} failed): the latency statistics are 0 by the runner's convention and measure nothing`);
+  if (numPromptsSent !== undefined && completed + failed !== numPromptsSent) {
+    notes.push(`completed ${completed} + failed ${failed} = ${completed + failed}, but the workload sent ${numPromptsSent} prompts`);
+  }
+  if (tokenizerFallback) notes.push(`tokenizer fallback: ${tokenizerFallback}`);
+  return notes;
+}
+
+/**
+ * Parses a result object (already JSON-decoded) into typed metrics. Throws a
+ * `BenchmarkResultError` listing every figure that is missing, not a number, not finite or
+ * negative; derived figures are listed in `notes`.
+ */
+export function parseBenchmarkResult(raw: Record<string, unknown>, options: ParseOptions = {}): BenchmarkMetrics {
+  const source = options.source ?? "benchmark result";
+  assertResultObject(raw, source);
+  const format = detectResultFormat(raw);
+  const r = new FigureReader(raw);
+  const notes: string[] = [];
+  if (format === "sglang") notes.push('read as an SGLang bench_serving result, by its own key names (total_throughput, *_e2e_latency_ms); it records no "failed"');
+
+  const t = readTotals(r, raw, format, notes, options.numPrompts);
   const infix = LATENCY_INFIX[format];
   const ttft = r.latency("ttft", infix.ttft, true);
   const tpot = r.latency("tpot", infix.tpot, true);
   const itl = r.latency("itl", infix.itl, true);
   const e2el = r.latency("e2el", infix.e2el, false);
+  const d = readRunDescription(r, raw);
+  if (r.problems.length > 0) throw unusableResult(source, format, r.problems);
+  notes.push(...completionNotes(t.completed, t.failed, options.numPrompts, d.tokenizerFallback));
 
-  const numPrompts = r.optional("num_prompts", "count");
-  const maxConcurrency = r.optional("max_concurrency", "count");
-  const totalInputTokensServer = r.optional("total_input_tokens_server", "count");
-  const requestGoodput = r.optional("request_goodput");
-  const maxOutputTokensPerS = r.optional("max_output_tokens_per_s");
-  const maxConcurrentRequests = r.optional("max_concurrent_requests");
-  let requestRate: number | "inf" | undefined;
-  if (r.has("request_rate")) {
-    const rate = toNumber(raw["request_rate"]);
-    if (rate === Infinity) requestRate = "inf";
-    else requestRate = r.optional("request_rate");
-  }
-  const str = (key: string): string | undefined => (typeof raw[key] === "string" && raw[key] !== "" ? (raw[key] as string) : undefined);
-
-  if (r.problems.length > 0) {
-    const needsP99 = r.problems.some((p) => /^"p99_/.test(p));
-    throw new BenchmarkResultError(
-      source,
-      format,
-      r.problems,
-      (needsP99 ? "run the benchmark with 99 in --metric-percentiles (the workload's metricPercentiles): the ratios, the report and the thresholds use p99. " : "") +
-        "Pass the complete result of the run; a figure that is absent is never read as 0, and every figure must be a finite number >= 0.",
-    );
-  }
-
-  if (completed === 0) notes.push(`no request completed (${failed} failed): the latency statistics are 0 by the runner's convention and measure nothing`);
-  if (options.numPrompts !== undefined && completed + failed !== options.numPrompts) {
-    notes.push(`completed ${completed} + failed ${failed} = ${completed + failed}, but the workload sent ${options.numPrompts} prompts`);
-  }
-  const fallback = str("tokenizer_fallback");
-  if (fallback) notes.push(`tokenizer fallback: ${fallback}`);
-
+  // Key order as before: the summary is serialized into stack outputs and reports.
   return {
-    completed,
-    failed,
-    durationS,
-    totalInputTokens,
-    ...defined("totalInputTokensServer", totalInputTokensServer),
-    totalOutputTokens,
-    requestThroughput,
-    outputThroughput,
-    totalTokenThroughput,
+    completed: t.completed,
+    failed: t.failed,
+    durationS: t.durationS,
+    totalInputTokens: t.totalInputTokens,
+    ...defined("totalInputTokensServer", d.totalInputTokensServer),
+    totalOutputTokens: t.totalOutputTokens,
+    requestThroughput: t.requestThroughput,
+    outputThroughput: t.outputThroughput,
+    totalTokenThroughput: t.totalTokenThroughput,
     ttft: ttft as LatencyStats,
     tpot: tpot as LatencyStats,
     itl: itl as LatencyStats,
     ...(e2el ? { e2el } : {}),
-    ...defined("numPrompts", numPrompts),
-    ...defined("maxConcurrency", maxConcurrency),
-    ...defined("requestRate", requestRate),
-    ...defined("modelId", str("model_id")),
-    ...defined("tokenizerId", str("tokenizer_id")),
-    ...defined("backend", str("backend")),
-    ...defined("date", str("date")),
-    ...defined("requestGoodput", requestGoodput),
-    ...defined("maxOutputTokensPerS", maxOutputTokensPerS),
-    ...defined("maxConcurrentRequests", maxConcurrentRequests),
+    ...defined("numPrompts", d.numPrompts),
+    ...defined("maxConcurrency", d.maxConcurrency),
+    ...defined("requestRate", d.requestRate),
+    ...defined("modelId", d.modelId),
+    ...defined("tokenizerId", d.tokenizerId),
+    ...defined("backend", d.backend),
+    ...defined("date", d.date),
+    ...defined("requestGoodput", d.requestGoodput),
+    ...defined("maxOutputTokensPerS", d.maxOutputTokensPerS),
+    ...defined("maxConcurrentRequests", d.maxConcurrentRequests),
     format,
     notes,
     raw,

@@ -14,7 +14,7 @@ import {
   parseThresholdsDocument,
   type PromotionThreshold,
 } from "./promotion";
-import { readOutputsFile, readStackOutputsViaCli, type CliOutputsQuery } from "./stack-outputs";
+import { readOutputsFile, readStackOutputsViaCli, type CliOutputsQuery } from "./stackOutputs";
 
 export const PROMOTE_USAGE = `Usage: tsx scripts/promote-check.ts (--stack <org/project/dev> | --outputs-file <outputs.json>) [options]
 

@@ -1,7 +1,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { defaultResultFilename, formatSummaryTable, formatVllmDate, toVllmResultJson, type ResultSource } from "../../../../components/benchmark/runner/result";
+import { defaultResultFilename, formatSummaryTable, formatVllmDate, toVllmResultJson, type ResultSource } from "../../../../components/benchmark/runner/vllmResultJson";
 import { computeMetrics, type PercentileMetric } from "../../../../components/benchmark/runner/stats";
 
 const FIXED_KEYS = [

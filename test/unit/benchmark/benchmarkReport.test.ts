@@ -11,8 +11,8 @@ import {
   renderSvgChart,
   reportPaths,
   writeBenchmarkReport,
-} from "../../../components/benchmark/report";
-import { parseBenchmarkOutput, parseBenchmarkResult, summarize } from "../../../components/benchmark/results";
+} from "../../../components/benchmark/benchmarkReport";
+import { parseBenchmarkOutput, parseBenchmarkResult, summarize } from "../../../components/benchmark/resultParser";
 import { emptyRunResult } from "../../fixtures/benchmark/results";
 import { SEED_WORKLOAD } from "../../../components/benchmark/workload";
 import { xmlProblems } from "./xmlCheck";

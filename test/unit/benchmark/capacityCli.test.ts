@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { capacityPlanFor, capacityProvenance, parseCapacityArgs, parsePlanFromJsonArgs, splitCapacityArgs, type CapacityCliPlan } from "../../../scripts/bench-capacity";
+import { capacityPlanFor, capacityProvenance, describeLevel, levelLine, parseCapacityArgs, parsePlanFromJsonArgs, splitCapacityArgs, type CapacityCliPlan } from "../../../scripts/bench-capacity";
 import { BenchUsageError, parseBenchArgs } from "../../../scripts/bench";
-import { formatCapacityTable, formatPlan, summarizeCapacity, searchCapacity, type PointMetrics } from "../../../components/benchmark/capacity";
+import { capacityPoint, formatCapacityTable, formatPlan, summarizeCapacity, searchCapacity, type PointMetrics } from "../../../components/benchmark/capacity";
 import { nativeMeasure, levelSeeds, warmupCount } from "../../../components/benchmark/capacityNative";
 import type { BenchmarkRunOptions } from "../../../components/benchmark/runner/runner";
 
@@ -117,6 +117,30 @@ describe("output", () => {
     expect(text.split("\n")).toHaveLength(1 + 6 + 1);
     expect(text).toMatch(/MISSED: ttft_p99_ms 500 > 100/);
     expect(text.split("\n").at(-1)).toBe("capacity.maxConcurrency: 4");
+  });
+});
+
+describe("progress lines", () => {
+  const metrics = (ttftP99Ms: number, failed = 0) => ({
+    completed: 10, failed, durationS: 1, totalInputTokens: 640, totalOutputTokens: 160, requestThroughput: 10, outputThroughput: 123.45, totalTokenThroughput: 400, requestGoodput: 5,
+    ttftMeanMs: 10, ttftP99Ms, tpotMeanMs: 10, tpotP99Ms: 11, itlMeanMs: 10, itlP99Ms: 12, e2elMeanMs: undefined, e2elP99Ms: undefined,
+  });
+  const level = { concurrency: 8, requestRate: 2.5, burstiness: 1 };
+
+  it("names a level by the axis searched", () => {
+    expect(describeLevel("concurrency", level)).toBe("concurrency 8");
+    expect(describeLevel("requestRate", level)).toBe("request rate 2.5/s at concurrency 8");
+  });
+
+  it("gives each measured level's p99s, throughput, failures and verdict", () => {
+    const met = capacityPoint(level, 0, [metrics(20)], { ttftP99Ms: 100 }, 8, 1);
+    expect(levelLine("concurrency", met, true)).toBe(
+      "bench:capacity: concurrency 8: p99 TTFT 20.0 ms, p99 ITL 12.0 ms, p99 TPOT 11.0 ms, 123.5 out tok/s, 0 failed → meets the SLOs",
+    );
+    expect(levelLine("concurrency", capacityPoint(level, 0, [metrics(20, 1)], { ttftP99Ms: 100 }, 8, 1), true)).toMatch(/, 1 failed → misses: 1 failed request\(s\)$/);
+    const missed = capacityPoint(level, 0, [metrics(500)], { ttftP99Ms: 100 }, 8, 1);
+    expect(levelLine("concurrency", missed, true)).toMatch(/→ misses: ttft_p99_ms 500 > 100$/);
+    expect(levelLine("concurrency", capacityPoint(level, 0, [metrics(20)], undefined, 8, 1), false)).toMatch(/→ measured$/);
   });
 });
 
