@@ -2,7 +2,8 @@
  * The stack's configuration contract: one schema (the source of truth for `Pulumi.yaml`'s typed
  * `config:` block, kept in sync by a test), and one pure function that turns raw stack config into
  * a validated, typed object — or into ONE error listing every problem, each naming the key, the
- * value and the fix, before any resource is created.
+ * value and the fix, before any resource is created. Each host provider owns its keys, parser and
+ * cross-checks (components/host/<provider>/config.ts); this module assembles them.
  */
 import * as pulumi from "@pulumi/pulumi";
 import { THRESHOLD_KEYS, type BenchmarkThresholds } from "./benchmark/baseline";
@@ -10,16 +11,28 @@ import { bundledTokenizerProblem } from "./benchmark/remoteRunner";
 import { BENCHMARK_RUNNERS, runnerWorkloadProblems, SEED_WORKLOAD, type BenchmarkRunnerKind } from "./benchmark/workload";
 import { SLO_NAMES, type CapacitySlo } from "./benchmark/capacity";
 import type { CapacitySettings } from "./benchmark/capacityCommand";
+import { matches, URL_PATH, type ConfigKeySchema, type ConfigProblem, type SecretSetting, type SettingsReader, type ValueCheck } from "./configSlice";
 import { durationMs } from "./duration";
-import { cidrProblem, isLoopbackHost, sshHostProblem, worldOpenReason } from "./network";
+import { cidrProblem } from "./network";
 import { isProductionStack } from "./ops/policy-rules";
 import { GPU_MODEL_PATTERN, PRODUCTION_STACKS, PROJECT } from "./projectFacts";
 import { validateBootWork } from "./host/bootWork";
-import { UID_PATTERN } from "./host/lambda/identity";
-import { HOST_MODES, type HostMode } from "./host/modes";
-import { instanceTypeGpus, LAMBDA_REGIONS } from "./host/lambda/names";
-import { PINNED_REGION_POLICIES, type PinnedRegionPolicy } from "./host/lambda/instance";
-import { HOST_KEY_TRUST_MODES, hostKeyPinFrom, type HostKeyTrust } from "./host/hostKey";
+import {
+  HOST_MODES,
+  HOST_PROVIDER_KEYS,
+  hostCrossRegion,
+  hostGpuCount,
+  hostLaunchesRouterHost,
+  hostProblems,
+  hostReplicaProblems,
+  hostRouterHostProblems,
+  hostSshPort,
+  parseHostSlice,
+  taggedHostSettings,
+  type HostMode,
+  type HostSlice,
+} from "./host/providers";
+import { LAMBDA_REGIONS } from "./host/lambda/names";
 import { parseImageRef } from "./image";
 import { TUNNEL_PORT_BASE } from "./router/tunnel";
 
@@ -28,36 +41,19 @@ export { cidrProblem };
 /** Re-exported: callers that read settings take these facts from config too. */
 export { GPU_MODEL_PATTERN, PRODUCTION_STACKS, PROJECT };
 
-// Patterns for settings that reach a shell, an SSH command line, a URL or a vendor API.
-/** POSIX-style login name; a leading '-' would be read by ssh as an option. */
-export const SSH_USER = /^[A-Za-z_][A-Za-z0-9_.-]{0,31}$/;
-/** Lambda image family names (`gpu-base-24-04`, `lambda-stack-22-04`). */
-export const IMAGE_FAMILY = /^[a-z0-9][a-z0-9._-]{0,63}$/;
-/** `FilesystemCreateRequest.name` in Lambda's OpenAPI 1.8.3: `^[a-zA-Z]+[0-9a-zA-Z-]*$`, 1-60 characters. */
-export const LAMBDA_FILESYSTEM_NAME = /^(?=.{1,60}$)[a-zA-Z]+[0-9a-zA-Z-]*$/;
+// Patterns for settings that reach a shell, an SSH command line, a URL or a vendor API (the host
+// providers' own live in their config slices and are re-exported here).
+export { IMAGE_FAMILY, LAMBDA_FILESYSTEM_NAME, SSH_PUBLIC_KEY } from "./host/lambda/config";
+export { SSH_USER } from "./host/existing/config";
+export { URL_PATH };
 /** Docker's rule for volume (and container) names. */
 export const DOCKER_VOLUME_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
-/** An HTTP path without query, fragment, spaces or shell characters. */
-export const URL_PATH = /^\/[A-Za-z0-9._~\/-]*$/;
 /** Names SGLang serves under (`:` is left to the serving layer, which explains the LoRA syntax). */
 export const SERVED_MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9._\/:-]{0,127}$/;
 /** A Hugging Face repo id `org/name`. */
 export const HF_REPO_ID = /^[A-Za-z0-9][A-Za-z0-9._-]*\/[A-Za-z0-9][A-Za-z0-9._-]*$/;
-/**
- * One OpenSSH public key line: no `command=`/`from=` options in front (they would run on the
- * host's sshd), no second line, a plain comment (`user@host`).
- */
-export const SSH_PUBLIC_KEY = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+\/]+={0,3}( [A-Za-z0-9@._+ -]*)?$/;
-
-/** A check for `Reader.pattern`: the reason a value is refused, or undefined. */
-type ValueCheck = (value: string) => string | undefined;
-
 /** A StackReference name: `stack`, `project/stack` or `org/project/stack`. */
 const STACK_REFERENCE_NAME = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+){0,2}$/;
-
-function matches(pattern: RegExp, reason: string): ValueCheck {
-  return (value) => (pattern.test(value) ? undefined : reason);
-}
 
 /** `--model-path`: a Hugging Face repo id, or an absolute path on the host without ':' or control characters. */
 function modelProblem(value: string): string | undefined {
@@ -66,20 +62,7 @@ function modelProblem(value: string): string | undefined {
   return "is neither a Hugging Face repo id (org/name) nor an absolute path";
 }
 
-type SchemaType = "string" | "integer" | "boolean" | "array" | "object";
-
-export interface ConfigKeySchema {
-  readonly type: SchemaType;
-  readonly description: string;
-  /** Default applied when the key is unset (also written into Pulumi.yaml). */
-  readonly default?: string | number | boolean | readonly string[] | Readonly<Record<string, unknown>>;
-  /**
-   * Must be stored as a Pulumi secret (`pulumi config set --secret`). Enforced by this module, not
-   * by Pulumi.yaml: Pulumi treats a declared key without a default as required, and a secret with a
-   * default as unencrypted, so optional secrets are declared with an empty default there.
-   */
-  readonly secret?: boolean;
-}
+export type { ConfigKeySchema, ConfigProblem, SecretSetting };
 
 export { BENCHMARK_RUNNERS, HOST_MODES, LAMBDA_REGIONS, type HostMode };
 /** How the benchmark runs: `vllm bench serve` on the host, or the native runner here. */
@@ -116,35 +99,9 @@ export const CONFIG_SCHEMA = {
   routerPolicy: { type: "string", default: "cache_aware", description: "Router load-balancing policy: `cache_aware` (repeated prefixes stick to the worker that has them cached), `round_robin`, `power_of_two` or `random`." },
   routerHealthCheckInterval: { type: "string", default: "10s", description: "How often the router probes each worker's `/health` (1s-10m); 3 failures take a worker out, 2 successes take it back." },
   routerDrainTimeout: { type: "string", default: "10m", description: "Rolling changes: how long a worker removed from the router may take to finish its in-flight requests before it is replaced anyway (0s-2h)." },
-  // --- Lambda Cloud -----------------------------------------------------------------------------
-  lambdaApiKey: { type: "string", secret: true, default: "", description: "Lambda Cloud API key (secret). Required in `lambda` mode." },
-  lambdaApiUrl: { type: "string", default: "https://cloud.lambda.ai/api/v1", description: "Lambda Cloud API base URL (the API key is sent there): `https://` to the vendor's hosts (cloud.lambda.ai, cloud.lambdalabs.com), or this machine's loopback (a local emulator in tests, `http://` allowed); no `user:pass@`. Any other host needs `lambdaApiUrlAllowAnyHost`." },
-  lambdaApiUrlAllowAnyHost: { type: "boolean", default: false, description: "Allow `lambdaApiUrl` to name a host other than the vendor's or loopback (a proxy of your own); the API key is sent to it." },
-  lambdaRegions: { type: "array", default: ["us-east-1", "us-west-1", "us-south-1", "us-midwest-1", "us-east-3", "us-south-2"], description: "Regions in preference order; the first with capacity wins (a filesystem pins its own region)." },
-  lambdaInstanceType: { type: "string", default: "gpu_8x_b200_sxm6", description: "Lambda instance type (`gpu_<N>x_<model>`); the GPU count is read from the name." },
-  lambdaImageFamily: { type: "string", default: "gpu-base-24-04", description: "OS image family (GPU Base ships the NVIDIA driver, Docker and the container toolkit); lowercase letters, digits, `.`, `_`, `-`." },
-  lambdaSshPublicKey: { type: "string", default: "", description: "OpenSSH public key to register (one `<type> <base64> [comment]` line, no options); empty = let the API generate a pair (the private key becomes a secret output)." },
-  lambdaSshPrivateKey: { type: "string", secret: true, default: "", description: "Private key matching `lambdaSshPublicKey` (secret); required when a public key is given, so the stack can reach the host." },
-  lambdaFilesystemName: { type: "string", default: "", description: "Persistent filesystem for the Hugging Face cache (survives teardown), mounted at `/lambda/nfs/<name>`; Lambda's rule: a letter, then letters, digits or `-`, at most 60. In the Lambda account it is `<name>-<hash of this stack's identity>` (shortened to fit), so no other stack finds it. Empty = local NVMe only." },
-  lambdaRetainFilesystem: { type: "boolean", default: true, description: "Keep the filesystem (and the downloaded weights) when the stack is destroyed." },
-  lambdaFirewallAllowlist: { type: "array", default: [], description: "IPv4 CIDRs allowed to reach the serving port; empty = the port stays closed (reach it over SSH)." },
-  lambdaSshAllowlist: { type: "array", default: ["0.0.0.0/0"], description: "IPv4 CIDRs allowed to reach SSH (TCP 22) on the instance; the machine running `pulumi up` must be among them. The default (the world) is refused on protected stacks (`production`, `lambdaProtect`): list your own networks there." },
-  lambdaIcmpAllowlist: { type: "array", default: ["0.0.0.0/0"], description: "IPv4 CIDRs allowed to send ICMP (ping) to the instance; [] = none. The default keeps Lambda's own policy (anyone)." },
-  lambdaTtl: { type: "string", default: "", description: "Expiry written into the instance's tags for the reaper (`8h`, `2d`; 1h-365d: a cold deploy takes ~50 min); empty or `0` = no expiry (the default: nothing is reaped unless its stack says so; the policy pack requires one outside prod)." },
-  lambdaBootTimeout: { type: "string", default: "45m", description: "How long to wait for the instance to become `active` before terminating it (5m-12h)." },
-  lambdaPinnedRegionPolicy: { type: "string", default: "wait", description: "When the region of a filesystem that may hold the weights (from an earlier deploy) refuses the launch for capacity: `wait` retries there for `lambdaPinnedRegionWait`; `elsewhere` launches in the other regions without it (the weights are downloaded to local disk). An empty filesystem created by this deploy moves with the launch instead." },
-  lambdaPinnedRegionWait: { type: "string", default: "30m", description: "How long `lambdaPinnedRegionPolicy: wait` keeps retrying the filesystem's region (one launch attempt a minute)." },
-  lambdaStackId: { type: "string", default: "", description: "The random part of this stack's Lambda identity (16 hex digits); empty = generated at the first deploy and kept in state. Set it (from the `host.stackId` output) only to re-attach what a destroyed earlier deployment of this stack left, such as a retained filesystem." },
-  lambdaSshPort: { type: "integer", default: 22, description: "SSH port of launched instances (22 on Lambda Cloud; an API emulator's test hosts listen elsewhere)." },
-  lambdaMaxHourlyPriceUsd: { type: "string", default: "60", description: "Ceiling in USD per hour for one instance: the launch refuses an instance type priced above it, and the policy pack's cost rule reads it at preview." },
-  lambdaProtect: { type: "boolean", default: false, description: "Pulumi `protect` on the instance plus an `hgx:protected=true` tag the reaper honours; production stacks are always protected. A protected stack may not open SSH to the world." },
-  // --- existing SSH host --------------------------------------------------------------------------
-  sshHost: { type: "string", default: "", description: "Address of the existing host (`existing` mode): an IP address or DNS host name." },
-  sshPort: { type: "integer", default: 22, description: "SSH port of the existing host." },
-  sshUser: { type: "string", default: "ubuntu", description: "SSH login user of the existing host (letters, digits, `_`, `.`, `-`; not starting with `-`)." },
-  sshPrivateKey: { type: "string", secret: true, default: "", description: "Private key for the existing host (secret)." },
-  sshHostKey: { type: "string", default: "", description: "The existing host's SSH host key, pinned by every connection: one line as `ssh-keyscan -t ed25519 <host>` prints it (host column optional), or its SHA256 fingerprint as `ssh-keygen -lf` prints it (`SHA256:...`). Required in `existing` mode unless `sshHostKeyTrust` is `tofu`." },
-  sshHostKeyTrust: { type: "string", default: "pinned", description: "`pinned` (default): the host must present `sshHostKey`. `tofu`: trust on first use, an explicit opt-in: the key read at the first deploy is kept in state and pinned afterwards." },
+  // --- the host providers' own keys (lambda*, then the existing host's ssh*) ----------------------
+  ...HOST_PROVIDER_KEYS,
+  // --- existing or local host --------------------------------------------------------------------
   gpuCount: { type: "integer", default: 8, description: "GPUs expected on an existing or local host (Lambda: read from the instance type)." },
   gpuModel: { type: "string", default: "B200", description: "GPU model name expected in `nvidia-smi` output." },
   gpuProbeImage: { type: "string", default: "ubuntu:24.04@sha256:69cecf4bbf72d2d44a9eef1b71fb98c7fb973d78af11399deccef19beb008ad9", description: "Image of the host check that runs `nvidia-smi -L` in a `--gpus all` container (any small image; the NVIDIA runtime injects the tool); pinned by digest, the tag kept for humans." },
@@ -202,50 +159,9 @@ export const CONFIG_SCHEMA = {
 
 export type ConfigKey = keyof typeof CONFIG_SCHEMA;
 
-/** A secret setting: whether it was given, and its value as a Pulumi secret. */
-export interface SecretSetting {
-  readonly present: boolean;
-  readonly value: pulumi.Output<string>;
-}
-
-export interface LambdaSettings {
-  readonly apiKey: SecretSetting;
-  readonly apiUrl: string;
-  readonly regions: readonly string[];
-  readonly instanceType: string;
-  readonly imageFamily: string;
-  readonly sshPublicKey?: string;
-  readonly sshPrivateKey: SecretSetting;
-  readonly filesystemName?: string;
-  readonly retainFilesystem: boolean;
-  readonly firewallAllowlist: readonly string[];
-  /** Who may reach SSH (TCP 22). */
-  readonly sshAllowlist: readonly string[];
-  /** Who may send ICMP (ping); empty = nobody. */
-  readonly icmpAllowlist: readonly string[];
-  /** Expiry after launch in ms; undefined = no expiry. */
-  readonly ttlMs?: number;
-  readonly bootTimeoutMs: number;
-  readonly pinnedRegionPolicy: PinnedRegionPolicy;
-  readonly pinnedRegionWaitMs: number;
-  /** Requested identity uid (re-attach); undefined = generated once and kept in state. */
-  readonly stackId?: string;
-  readonly sshPort: number;
-  /** Price ceiling per instance in USD/h, enforced at launch and read by the policy pack. */
-  readonly maxHourlyPriceUsd: number;
-  /** Pulumi `protect` + the `hgx:protected` tag: set, or implied by a production stack name. */
-  readonly protect: boolean;
-}
-
-export interface ExistingHostSettings {
-  readonly address: string;
-  readonly port: number;
-  readonly user: string;
-  readonly privateKey: SecretSetting;
-  /** Pinned host key line or SHA256 fingerprint; undefined under `tofu`. */
-  readonly hostKey?: string;
-  readonly hostKeyTrust: HostKeyTrust;
-}
+export type { LambdaSettings } from "./host/lambda/config";
+export type { ExistingHostSettings } from "./host/existing/config";
+export type { HostSlice };
 
 export interface SglangSettings {
   readonly image: string;
@@ -288,27 +204,30 @@ export interface BenchmarkSettings {
   readonly vllmImage: string;
 }
 
-/** The validated, typed stack configuration. */
-export interface StackConfig {
+/** What every stack's config holds whatever its host mode. */
+export interface StackConfigBase {
   readonly project: string;
   readonly stack: string;
   /** `production: true`, or a stack named prod/production. */
   readonly production: boolean;
-  readonly hostMode: HostMode;
   readonly replicas: number;
   /** Boot-work dir on the host (see components/host/bootWork.ts); undefined = no boot work. */
   readonly bootWorkDir?: string;
   readonly gpuCount: number;
   readonly gpuModel: string;
   readonly hourlyPriceUsd: number;
-  readonly lambda: LambdaSettings;
-  readonly existing: ExistingHostSettings;
   readonly sglang: SglangSettings;
   readonly hf: { readonly token: SecretSetting; readonly cacheVolume: string; readonly cachePath?: string; readonly downloaderImage: string; readonly revision: string };
   readonly gpuProbeImage: string;
   readonly benchmark: BenchmarkSettings;
   readonly router: RouterSettings;
 }
+
+/**
+ * The validated, typed stack configuration: a union on `hostMode`, each member carrying only its own
+ * provider's settings (`lambda: LambdaSettings` in lambda mode, `existing: ...` in existing mode).
+ */
+export type StackConfig = StackConfigBase & HostSlice;
 
 export const ROUTER_POLICIES = ["cache_aware", "round_robin", "power_of_two", "random"] as const;
 export type RouterPolicy = (typeof ROUTER_POLICIES)[number];
@@ -328,12 +247,6 @@ export interface RouterSettings {
   readonly policy: RouterPolicy;
   readonly healthCheckIntervalMs: number;
   readonly drainTimeoutMs: number;
-}
-
-/** One problem with one setting. */
-export interface ConfigProblem {
-  readonly key: string;
-  readonly message: string;
 }
 
 /**
@@ -372,6 +285,73 @@ export interface RawConfigContext {
  */
 export type ConfigCheck = (config: StackConfig) => ConfigProblem[];
 
+/** Reads the SGLang keys. */
+function readSglang(r: Reader): SglangSettings {
+  return {
+    image: r.string("sglangImage"),
+    allowLatest: r.boolean("sglangAllowLatest"),
+    model: r.pattern("sglangModel", modelProblem, "Qwen/Qwen3.5-397B-A17B"),
+    servedModelName: r.string("sglangServedModelName"),
+    preset: r.string("sglangPreset"),
+    flagOverrides: r.flagMap("sglangFlags"),
+    extraArgs: r.stringArray("sglangExtraArgs"),
+    port: r.integer("sglangPort", 1, 65535),
+    apiKey: r.secret("sglangApiKey"),
+    startupTimeoutMs: r.duration("sglangStartupTimeout", { min: "1m", max: "24h" }),
+    healthStartPeriodMs: r.duration("sglangHealthStartPeriod", { min: "1s", max: "24h" }),
+    omitMemlockUlimit: r.boolean("testRigOmitMemlockUlimit"),
+  };
+}
+
+/** Reads the Hugging Face keys. */
+function readHf(r: Reader): StackConfigBase["hf"] {
+  return {
+    token: r.secret("hfToken"),
+    cacheVolume: r.pattern("hfCacheVolume", matches(DOCKER_VOLUME_NAME, "is not a Docker volume name ([a-zA-Z0-9][a-zA-Z0-9_.-]+)"), "hf-cache"),
+    cachePath: r.optionalString("hfCachePath"),
+    downloaderImage: r.imageRef("hfDownloaderImage"),
+    revision: r.pattern("hfRevision", matches(/^[A-Za-z0-9][A-Za-z0-9._/-]*$/, "is not a branch, tag or commit (letters, digits, '.', '_', '/', '-')"), "<the weightsCommit output>"),
+  };
+}
+
+/** Reads the benchmark keys; the workload preset fills the sizes left unset (or 0). */
+function readBenchmark(r: Reader): BenchmarkSettings {
+  const workloadName = r.oneOf("benchmarkWorkload", Object.keys(WORKLOADS) as WorkloadName[]);
+  const workload = WORKLOADS[workloadName] ?? WORKLOADS.coding;
+  return {
+    enabled: r.boolean("benchmarkEnabled"),
+    scalingEfficiency: r.boolean("benchmarkScalingEfficiency"),
+    runner: r.oneOf("benchmarkRunner", BENCHMARK_RUNNERS),
+    workload: workloadName,
+    inputLen: r.integer("benchmarkInputLen", 1, 1_048_576, workload.inputLen),
+    outputLen: r.integer("benchmarkOutputLen", 1, 262_144, workload.outputLen),
+    numPrompts: r.integer("benchmarkNumPrompts", 1, 1_000_000, workload.numPrompts),
+    concurrency: r.integer("benchmarkConcurrency", 1, 100_000, workload.concurrency),
+    endpoint: r.pattern("benchmarkEndpoint", matches(URL_PATH, "is not a URL path ('/' then letters, digits and /._~-)"), "/v1/chat/completions"),
+    tokenizer: r.optionalString("benchmarkTokenizer"),
+    timeoutMs: r.duration("benchmarkTimeout", { min: "1m", max: "24h" }),
+    thresholds: r.thresholds("benchmarkThresholds"),
+    reportDir: r.string("benchmarkReportDir"),
+    capacity: r.capacity("benchmarkCapacity", "benchmarkSlo"),
+    compareStack: r.pattern("benchmarkCompareStack", matches(STACK_REFERENCE_NAME, "is not a stack name (stack, or org/project/stack: letters, digits, '.', '_', '-')"), "myorg/hgx-inference/prod", { optional: true }) || undefined,
+    vllmImage: r.imageRef("benchmarkVllmImage"),
+  };
+}
+
+/** Reads the router keys (used only when `replicas` > 1). */
+function readRouter(r: Reader): RouterSettings {
+  return {
+    image: r.optionalString("routerImage") !== undefined ? r.imageRef("routerImage") : r.string("sglangImage"),
+    placement: r.oneOf("routerPlacement", ROUTER_PLACEMENTS),
+    instanceType: r.string("routerInstanceType"),
+    port: r.integer("routerPort", 1, 65535),
+    metricsPort: r.integer("routerMetricsPort", 1, 65535),
+    policy: r.oneOf("routerPolicy", ROUTER_POLICIES),
+    healthCheckIntervalMs: r.duration("routerHealthCheckInterval", { min: "1s", max: "10m" }),
+    drainTimeoutMs: r.duration("routerDrainTimeout", { allowZero: true, max: "2h" }),
+  };
+}
+
 /** Parses and validates raw config; throws `ConfigValidationError` listing every problem. */
 export function parseStackConfig(
   raw: RawConfig,
@@ -380,149 +360,31 @@ export function parseStackConfig(
 ): StackConfig {
   const r = new Reader(raw);
   const hostMode = r.oneOf("hostMode", HOST_MODES);
-  const lambdaInstanceType = r.string("lambdaInstanceType");
-  const workloadName = r.oneOf("benchmarkWorkload", Object.keys(WORKLOADS) as WorkloadName[]);
-  const workload = WORKLOADS[workloadName] ?? WORKLOADS.coding;
   const production = r.boolean("production") || isProductionStack(context.stack, PRODUCTION_STACKS);
-
+  const host = parseHostSlice(r, hostMode, production);
   const config: StackConfig = {
     project: context.project ?? PROJECT,
     stack: context.stack,
     production,
-    hostMode,
+    ...host,
     replicas: r.integer("replicas", 1, 64),
     bootWorkDir: r.optionalString("bootWorkDir"),
-    gpuCount: hostMode === "lambda" ? gpuCountOfInstanceType(lambdaInstanceType) ?? 0 : r.integer("gpuCount", 1, 64),
+    // A provider whose settings imply the GPUs (a cloud instance type) does not read `gpuCount`.
+    gpuCount: hostGpuCount(taggedHostSettings(host)) ?? r.integer("gpuCount", 1, 64),
     gpuModel: r.pattern("gpuModel", matches(GPU_MODEL_PATTERN, "is not a GPU model word as nvidia-smi prints it (letters, digits, space, '.', '_', '-')"), "B200"),
     gpuProbeImage: r.imageRef("gpuProbeImage"),
     hourlyPriceUsd: r.decimal("hourlyPriceUsd", 0),
-    lambda: {
-      apiKey: r.secret("lambdaApiKey"),
-      apiUrl: r.apiUrl("lambdaApiUrl", r.boolean("lambdaApiUrlAllowAnyHost")),
-      regions: r.regions("lambdaRegions"),
-      instanceType: lambdaInstanceType,
-      imageFamily: r.pattern("lambdaImageFamily", matches(IMAGE_FAMILY, "is not an image family name (lowercase letters, digits, '.', '_', '-')"), "gpu-base-24-04"),
-      sshPublicKey: r.pattern("lambdaSshPublicKey", matches(SSH_PUBLIC_KEY, "is not one OpenSSH public key line (<type> <base64> [comment], no options)"), '"$(cat ~/.ssh/id_ed25519.pub)"', { optional: true }) || undefined,
-      sshPrivateKey: r.secret("lambdaSshPrivateKey", { multiline: true }),
-      filesystemName: r.pattern("lambdaFilesystemName", matches(LAMBDA_FILESYSTEM_NAME, "breaks Lambda's filesystem name rule (a letter, then letters, digits or '-', at most 60)"), "hgx-hf-cache", { optional: true }) || undefined,
-      retainFilesystem: r.boolean("lambdaRetainFilesystem"),
-      firewallAllowlist: r.cidrs("lambdaFirewallAllowlist"),
-      sshAllowlist: r.cidrs("lambdaSshAllowlist"),
-      icmpAllowlist: r.cidrs("lambdaIcmpAllowlist"),
-      // A cold deploy takes ~50 min: a shorter lifetime lets the reaper terminate an instance that is still deploying.
-      ttlMs: r.duration("lambdaTtl", { allowZero: true, min: "1h", max: "365d", why: "a cold deploy takes about 50 minutes, and the reaper may terminate an instance as soon as its lifetime ends" }) || undefined,
-      bootTimeoutMs: r.duration("lambdaBootTimeout", { min: "5m", max: "12h" }),
-      pinnedRegionPolicy: r.oneOf("lambdaPinnedRegionPolicy", PINNED_REGION_POLICIES),
-      pinnedRegionWaitMs: r.duration("lambdaPinnedRegionWait", { allowZero: true }),
-      stackId: r.optionalString("lambdaStackId"),
-      sshPort: r.integer("lambdaSshPort", 1, 65535),
-      maxHourlyPriceUsd: r.decimal("lambdaMaxHourlyPriceUsd", 0),
-      protect: r.boolean("lambdaProtect") || production,
-    },
-    existing: {
-      address: r.pattern("sshHost", sshHostProblem, "<ip-or-dns-name>", { optional: true }),
-      port: r.integer("sshPort", 1, 65535),
-      user: r.pattern("sshUser", matches(SSH_USER, "is not a login name (letters, digits, '_', '.', '-'; not starting with '-')"), "ubuntu"),
-      privateKey: r.secret("sshPrivateKey", { multiline: true }),
-      hostKey: r.optionalString("sshHostKey"),
-      hostKeyTrust: r.oneOf("sshHostKeyTrust", HOST_KEY_TRUST_MODES),
-    },
-    sglang: {
-      image: r.string("sglangImage"),
-      allowLatest: r.boolean("sglangAllowLatest"),
-      model: r.pattern("sglangModel", modelProblem, "Qwen/Qwen3.5-397B-A17B"),
-      servedModelName: r.string("sglangServedModelName"),
-      preset: r.string("sglangPreset"),
-      flagOverrides: r.flagMap("sglangFlags"),
-      extraArgs: r.stringArray("sglangExtraArgs"),
-      port: r.integer("sglangPort", 1, 65535),
-      apiKey: r.secret("sglangApiKey"),
-      startupTimeoutMs: r.duration("sglangStartupTimeout", { min: "1m", max: "24h" }),
-      healthStartPeriodMs: r.duration("sglangHealthStartPeriod", { min: "1s", max: "24h" }),
-      omitMemlockUlimit: r.boolean("testRigOmitMemlockUlimit"),
-    },
-    hf: {
-      token: r.secret("hfToken"),
-      cacheVolume: r.pattern("hfCacheVolume", matches(DOCKER_VOLUME_NAME, "is not a Docker volume name ([a-zA-Z0-9][a-zA-Z0-9_.-]+)"), "hf-cache"),
-      cachePath: r.optionalString("hfCachePath"),
-      downloaderImage: r.imageRef("hfDownloaderImage"),
-      revision: r.pattern("hfRevision", matches(/^[A-Za-z0-9][A-Za-z0-9._/-]*$/, "is not a branch, tag or commit (letters, digits, '.', '_', '/', '-')"), "<the weightsCommit output>"),
-    },
-    benchmark: {
-      enabled: r.boolean("benchmarkEnabled"),
-      scalingEfficiency: r.boolean("benchmarkScalingEfficiency"),
-      runner: r.oneOf("benchmarkRunner", BENCHMARK_RUNNERS),
-      workload: workloadName,
-      inputLen: r.integer("benchmarkInputLen", 1, 1_048_576, workload.inputLen),
-      outputLen: r.integer("benchmarkOutputLen", 1, 262_144, workload.outputLen),
-      numPrompts: r.integer("benchmarkNumPrompts", 1, 1_000_000, workload.numPrompts),
-      concurrency: r.integer("benchmarkConcurrency", 1, 100_000, workload.concurrency),
-      endpoint: r.pattern("benchmarkEndpoint", matches(URL_PATH, "is not a URL path ('/' then letters, digits and /._~-)"), "/v1/chat/completions"),
-      tokenizer: r.optionalString("benchmarkTokenizer"),
-      timeoutMs: r.duration("benchmarkTimeout", { min: "1m", max: "24h" }),
-      thresholds: r.thresholds("benchmarkThresholds"),
-      reportDir: r.string("benchmarkReportDir"),
-      capacity: r.capacity("benchmarkCapacity", "benchmarkSlo"),
-      compareStack: r.pattern("benchmarkCompareStack", matches(STACK_REFERENCE_NAME, "is not a stack name (stack, or org/project/stack: letters, digits, '.', '_', '-')"), "myorg/hgx-inference/prod", { optional: true }) || undefined,
-      vllmImage: r.imageRef("benchmarkVllmImage"),
-    },
-    router: {
-      image: r.optionalString("routerImage") !== undefined ? r.imageRef("routerImage") : r.string("sglangImage"),
-      placement: r.oneOf("routerPlacement", ROUTER_PLACEMENTS),
-      instanceType: r.string("routerInstanceType"),
-      port: r.integer("routerPort", 1, 65535),
-      metricsPort: r.integer("routerMetricsPort", 1, 65535),
-      policy: r.oneOf("routerPolicy", ROUTER_POLICIES),
-      healthCheckIntervalMs: r.duration("routerHealthCheckInterval", { min: "1s", max: "10m" }),
-      drainTimeoutMs: r.duration("routerDrainTimeout", { allowZero: true, max: "2h" }),
-    },
+    sglang: readSglang(r),
+    hf: readHf(r),
+    benchmark: readBenchmark(r),
+    router: readRouter(r),
   };
-
-  const problems = [
-    ...storageProblems(context),
-    ...r.problems,
-    ...crossChecks(config, raw),
-    ...extraChecks.flatMap((check) => check(config)),
-  ];
+  const problems = [...storageProblems(context), ...r.problems, ...crossChecks(config, raw), ...extraChecks.flatMap((check) => check(config))];
   if (problems.length > 0) throw new ConfigValidationError(problems);
   return config;
 }
 
-/**
- * Why a Lambda API base URL is refused, or undefined: the API key travels in its Authorization
- * header, so plain http is allowed only to this machine's loopback (a local emulator), and
- * credentials, queries and fragments have no place in it.
- */
-export function apiUrlProblem(value: string, opts: { readonly allowAnyHost?: boolean } = {}): string | undefined {
-  let u: URL;
-  try {
-    u = new URL(value);
-  } catch {
-    return "is not a URL";
-  }
-  if (u.protocol !== "https:" && u.protocol !== "http:") return `uses ${u.protocol.replace(/:$/, "")}; only https (or http to 127.0.0.1/localhost) is allowed`;
-  if (u.username !== "" || u.password !== "") return "carries user:password@ credentials; the API key is a separate secret (lambdaApiKey)";
-  if (u.protocol === "http:" && !isLoopbackHost(u.hostname)) return `sends the API key unencrypted to ${u.hostname}; use https (http is allowed only to 127.0.0.1/localhost)`;
-  if (u.search !== "" || u.hash !== "") return "has a query or fragment; give the base URL only";
-  if (!opts.allowAnyHost && !isLoopbackHost(u.hostname) && !isLambdaApiHost(u.hostname))
-    return `sends the API key to ${u.hostname}, which is neither the vendor's (${LAMBDA_API_HOSTS.join(", ")}) nor this machine's loopback; if that host is yours (a proxy), set ${PROJECT}:lambdaApiUrlAllowAnyHost true`;
-  if (sshHostProblem(u.hostname.replace(/^\[(.*)\]$/, "$1")) !== undefined) return `has host '${u.hostname}', which is not an IP address or DNS host name`;
-  if (!URL_PATH.test(u.pathname)) return `has path '${u.pathname}', which holds characters other than letters, digits and /._~-`;
-  return undefined;
-}
-
-/** The vendor's API hosts (and their subdomains): the only ones the API key goes to without an explicit override. */
-export const LAMBDA_API_HOSTS = ["cloud.lambda.ai", "cloud.lambdalabs.com"] as const;
-
-function isLambdaApiHost(hostname: string): boolean {
-  const h = hostname.toLowerCase().replace(/\.$/, "");
-  return LAMBDA_API_HOSTS.some((d) => h === d || h.endsWith(`.${d}`));
-}
-
-/** GPU count encoded in a Lambda instance type name (`gpu_8x_b200_sxm6` → 8). */
-export function gpuCountOfInstanceType(instanceType: string): number | undefined {
-  return instanceTypeGpus(instanceType)?.count;
-}
+export { apiUrlProblem, gpuCountOfInstanceType, LAMBDA_API_HOSTS } from "./host/lambda/config";
 
 function storageProblems(context: RawConfigContext): ConfigProblem[] {
   const known = Object.keys(CONFIG_SCHEMA);
@@ -592,63 +454,43 @@ export function routerPortProblems(c: StackConfig, sshPort: number): ConfigProbl
 
 /** What a routed stack (replicas > 1) needs beyond one host: a key, a placement the mode can host, free tunnel ports. */
 function routedProblems(c: StackConfig): ConfigProblem[] {
+  if (c.replicas < 2) return [];
   const problems: ConfigProblem[] = [];
   const add = (key: ConfigKey, message: string) => problems.push({ key, message });
-  if (c.replicas > 1 && c.router.placement === "own-host") {
-    if (c.hostMode !== "lambda")
-      add("routerPlacement", `= "own-host" launches an instance for the router, which only hostMode "lambda" can do (hostMode is "${c.hostMode}"). Fix: pulumi config set ${PROJECT}:routerPlacement first-replica`);
-    else if (gpuCountOfInstanceType(c.router.instanceType) === undefined)
-      add("routerInstanceType", `= "${c.router.instanceType}" is not a Lambda instance type name. Fix: pulumi config set ${PROJECT}:routerInstanceType gpu_1x_a10 (the form gpu_<N>x_<model>)`);
+  const host = taggedHostSettings(c);
+  if (c.router.placement === "own-host") {
+    if (!hostLaunchesRouterHost(c.hostMode)) {
+      const able = HOST_MODES.filter(hostLaunchesRouterHost).map((m) => `"${m}"`).join(" or ");
+      add("routerPlacement", `= "own-host" launches an instance for the router, which only hostMode ${able} can do (hostMode is "${c.hostMode}"). Fix: pulumi config set ${PROJECT}:routerPlacement first-replica`);
+    } else problems.push(...hostRouterHostProblems(host, c.router.instanceType));
   }
   // The workers' key also guards the router's `/workers` API (add/remove workers): a routed stack without one serves both unauthenticated.
-  if (c.replicas > 1 && !c.sglang.apiKey.present)
+  if (!c.sglang.apiKey.present)
     add("sglangApiKey", `is required when replicas = ${c.replicas}: without it the workers and the router's /workers API accept anyone. Fix: pulumi config set --secret ${PROJECT}:sglangApiKey "$(openssl rand -hex 24)"`);
   // Cross-region workers are reached through tunnels listening on the router's host at TUNNEL_PORT_BASE + replica index.
-  if (c.replicas > 1 && c.hostMode === "lambda" && c.lambda.regions.length > 1) {
+  if (hostCrossRegion(host)) {
     const last = TUNNEL_PORT_BASE + c.replicas - 1;
     for (const [key, port] of [["routerPort", c.router.port], ["routerMetricsPort", c.router.metricsPort], ["sglangPort", c.sglang.port]] as const)
       if (port >= TUNNEL_PORT_BASE && port <= last)
         add(key, `= ${port} is one of the router host's tunnel ports (${TUNNEL_PORT_BASE}-${last}: one per cross-region worker when lambdaRegions lists several regions). Fix: pulumi config set ${PROJECT}:${key} <a port outside ${TUNNEL_PORT_BASE}-${last}>`);
   }
-  if (c.replicas > 1 && c.hostMode === "existing")
-    add("replicas", `= ${c.replicas} needs one host per replica, and hostMode "existing" has one (sshHost). Fix: pulumi config set ${PROJECT}:replicas 1, or use hostMode lambda (one instance per replica) or local`);
+  problems.push(...hostReplicaProblems(host, c.replicas));
   return problems;
 }
 
-function crossChecks(c: StackConfig, raw: RawConfig): ConfigProblem[] {
+/** The chosen host provider's cross-checks, with what they need from the rest of the config. */
+function hostModeProblems(c: StackConfig, raw: RawConfig): ConfigProblem[] {
+  return hostProblems(taggedHostSettings(c), {
+    stack: c.stack,
+    production: c.production,
+    productionSet: raw.production === "true",
+    servingApiKeyPresent: c.sglang.apiKey.present,
+  });
+}
+
+function benchmarkProblems(c: StackConfig, raw: RawConfig): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   const add = (key: ConfigKey, message: string) => problems.push({ key, message });
-  if (c.hostMode === "lambda") {
-    if (!c.lambda.apiKey.present)
-      add("lambdaApiKey", `is required when hostMode is "lambda". Fix: pulumi config set --secret ${PROJECT}:lambdaApiKey <key> (or use hostMode "existing")`);
-    if (c.lambda.sshPublicKey && !c.lambda.sshPrivateKey.present)
-      add("lambdaSshPrivateKey", `is required when lambdaSshPublicKey is set, or the stack cannot reach the host. Fix: pulumi config set --secret ${PROJECT}:lambdaSshPrivateKey -- "$(cat ~/.ssh/id_ed25519)", or unset lambdaSshPublicKey to have a key generated`);
-    if (c.lambda.stackId !== undefined && !UID_PATTERN.test(c.lambda.stackId))
-      add("lambdaStackId", `= "${c.lambda.stackId}" is not a stack id (16 lowercase hex digits). Fix: copy it from \`pulumi stack output\` (host.stackId) of the deployment to re-attach, or unset it: pulumi config rm ${PROJECT}:lambdaStackId`);
-    if (c.lambda.sshAllowlist.length === 0)
-      add("lambdaSshAllowlist", `= [] would lock the stack out of its own instance (every step runs over SSH). Fix: pulumi config set --path '${PROJECT}:lambdaSshAllowlist[0]' <your-ip>/32`);
-    const world = c.lambda.protect ? worldOpenReason(c.lambda.sshAllowlist) : undefined;
-    if (world !== undefined) {
-      const why = c.production ? (raw.production === "true" ? "production: true" : `production stack '${c.stack}'`) : "lambdaProtect: true";
-      add("lambdaSshAllowlist", `= ${JSON.stringify(c.lambda.sshAllowlist)} opens SSH to the world (${world}) on a protected stack (${why}). Fix: list only the networks that deploy and operate the host: pulumi config set --path '${PROJECT}:lambdaSshAllowlist[0]' <your-ip>/32 (more entries as [1], [2], ...)`);
-    }
-    if (gpuCountOfInstanceType(c.lambda.instanceType) === undefined)
-      add("lambdaInstanceType", `= "${c.lambda.instanceType}" is not a Lambda instance type name. Fix: use the form gpu_<N>x_<model>, e.g. gpu_8x_b200_sxm6`);
-  }
-  if (c.hostMode === "existing") {
-    if (!c.existing.address)
-      add("sshHost", `is required when hostMode is "existing". Fix: pulumi config set ${PROJECT}:sshHost <ip-or-dns-name>`);
-    if (!c.existing.privateKey.present)
-      add("sshPrivateKey", `is required when hostMode is "existing". Fix: pulumi config set --secret ${PROJECT}:sshPrivateKey -- "$(cat ~/.ssh/id_ed25519)"`);
-    const pin = hostKeyPinFrom(c.existing.hostKey, c.existing.hostKeyTrust, { host: c.existing.address, port: c.existing.port });
-    if ("problem" in pin) {
-      const shown = c.existing.hostKey === undefined ? "" : `= ${JSON.stringify(c.existing.hostKey)} `;
-      const fix = c.existing.hostKeyTrust === "tofu"
-        ? `pulumi config rm ${PROJECT}:sshHostKey (keep tofu), or pulumi config set ${PROJECT}:sshHostKeyTrust pinned`
-        : `pulumi config set ${PROJECT}:sshHostKey "$(ssh-keyscan -t ed25519${c.existing.port !== 22 ? ` -p ${c.existing.port}` : ""} ${c.existing.address || "<host>"})" (check it on a trusted path), or opt into trust on first use: pulumi config set ${PROJECT}:sshHostKeyTrust tofu`;
-      add("sshHostKey", `${shown}${pin.problem}. Fix: ${fix}`);
-    }
-  }
   if (c.benchmark.concurrency > c.benchmark.numPrompts)
     add("benchmarkConcurrency", `= ${c.benchmark.concurrency} exceeds benchmarkNumPrompts = ${c.benchmark.numPrompts}: the extra slots would never be used. Fix: lower the concurrency or raise the prompt count`);
   if (!c.benchmark.endpoint.startsWith("/"))
@@ -660,24 +502,6 @@ function crossChecks(c: StackConfig, raw: RawConfig): ConfigProblem[] {
         `= "${c.benchmark.endpoint}" cannot be run by the ${c.benchmark.runner} runner: ${p.why}. Fix: pulumi config set ${PROJECT}:benchmarkEndpoint /v1/chat/completions` +
           (c.benchmark.runner === "native" ? `, or pulumi config set ${PROJECT}:benchmarkRunner remote (vllm's openai backend for /v1/completions)` : " (or /v1/completions)"),
       );
-  if (c.hf.cachePath !== undefined && !c.hf.cachePath.startsWith("/"))
-    add("hfCachePath", `= "${c.hf.cachePath}" must be an absolute path ('~' only expands in a shell). Fix: e.g. /home/ubuntu/.cache/huggingface`);
-  else if (c.hf.cachePath !== undefined && /[:\x00-\x1f\x7f]/.test(c.hf.cachePath))
-    add("hfCachePath", `= ${JSON.stringify(c.hf.cachePath)} contains ':' or a control character, which Docker's -v host:container syntax and the host's scripts cannot carry. Fix: e.g. /home/ubuntu/.cache/huggingface`);
-  if (c.bootWorkDir !== undefined && validateBootWork({ dir: c.bootWorkDir, image: "-" }).length > 0)
-    add("bootWorkDir", `= ${JSON.stringify(c.bootWorkDir)} is not an absolute path of letters, digits, '.', '_', '-' and '/'. Fix: pulumi config set ${PROJECT}:bootWorkDir /var/lib/hgx-boot (or "" for no boot work)`);
-  if (c.sglang.servedModelName !== "" && !SERVED_MODEL_NAME.test(c.sglang.servedModelName))
-    add("sglangServedModelName", `= ${JSON.stringify(c.sglang.servedModelName)} is not a served name (letters, digits, '.', '_', '/', '-', starting with a letter or digit, at most 128). Fix: pulumi config set ${PROJECT}:sglangServedModelName qwen`);
-  const port = c.sglang.port;
-  const sshPort = c.hostMode === "existing" ? c.existing.port : 22;
-  if (port === 22 || port === sshPort)
-    add("sglangPort", `= ${port} is the host's SSH port: the server would fail to bind (or shadow SSH behind the firewall rule). Fix: pulumi config set ${PROJECT}:sglangPort 8000`);
-  else if (port >= 1 && port < 1024)
-    add("sglangPort", `= ${port} is a privileged port (< 1024), reserved for system services. Fix: pulumi config set ${PROJECT}:sglangPort 8000 (any of 1024-65535)`);
-  if (c.lambda.firewallAllowlist.length > 0 && !c.sglang.apiKey.present && c.hostMode === "lambda")
-    add("sglangApiKey", `is required when lambdaFirewallAllowlist opens the serving port (${c.lambda.firewallAllowlist.join(", ")}). Fix: pulumi config set --secret ${PROJECT}:sglangApiKey <key>`);
-  problems.push(...routerPortProblems(c, sshPort));
-  problems.push(...routedProblems(c));
   // The remote runner's image is the pinned vllm one here (a stand-in image that runs the native runner could load it).
   const bundledProblem = c.benchmark.tokenizer === "bundled" && c.benchmark.runner === "remote" ? bundledTokenizerProblem(c.benchmark.vllmImage) : undefined;
   if (bundledProblem)
@@ -689,12 +513,43 @@ function crossChecks(c: StackConfig, raw: RawConfig): ConfigProblem[] {
   return problems;
 }
 
+/** The cache path, boot-work dir, served name and serving port. */
+function servingHostProblems(c: StackConfig, sshPort: number): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const add = (key: ConfigKey, message: string) => problems.push({ key, message });
+  if (c.hf.cachePath !== undefined && !c.hf.cachePath.startsWith("/"))
+    add("hfCachePath", `= "${c.hf.cachePath}" must be an absolute path ('~' only expands in a shell). Fix: e.g. /home/ubuntu/.cache/huggingface`);
+  else if (c.hf.cachePath !== undefined && /[:\x00-\x1f\x7f]/.test(c.hf.cachePath))
+    add("hfCachePath", `= ${JSON.stringify(c.hf.cachePath)} contains ':' or a control character, which Docker's -v host:container syntax and the host's scripts cannot carry. Fix: e.g. /home/ubuntu/.cache/huggingface`);
+  if (c.bootWorkDir !== undefined && validateBootWork({ dir: c.bootWorkDir, image: "-" }).length > 0)
+    add("bootWorkDir", `= ${JSON.stringify(c.bootWorkDir)} is not an absolute path of letters, digits, '.', '_', '-' and '/'. Fix: pulumi config set ${PROJECT}:bootWorkDir /var/lib/hgx-boot (or "" for no boot work)`);
+  if (c.sglang.servedModelName !== "" && !SERVED_MODEL_NAME.test(c.sglang.servedModelName))
+    add("sglangServedModelName", `= ${JSON.stringify(c.sglang.servedModelName)} is not a served name (letters, digits, '.', '_', '/', '-', starting with a letter or digit, at most 128). Fix: pulumi config set ${PROJECT}:sglangServedModelName qwen`);
+  const port = c.sglang.port;
+  if (port === 22 || port === sshPort)
+    add("sglangPort", `= ${port} is the host's SSH port: the server would fail to bind (or shadow SSH behind the firewall rule). Fix: pulumi config set ${PROJECT}:sglangPort 8000`);
+  else if (port >= 1 && port < 1024)
+    add("sglangPort", `= ${port} is a privileged port (< 1024), reserved for system services. Fix: pulumi config set ${PROJECT}:sglangPort 8000 (any of 1024-65535)`);
+  return problems;
+}
+
+function crossChecks(c: StackConfig, raw: RawConfig): ConfigProblem[] {
+  const sshPort = hostSshPort(taggedHostSettings(c));
+  return [
+    ...hostModeProblems(c, raw),
+    ...benchmarkProblems(c, raw),
+    ...servingHostProblems(c, sshPort),
+    ...routerPortProblems(c, sshPort),
+    ...routedProblems(c),
+  ];
+}
+
 /** Reads raw values with the schema's defaults, collecting problems instead of throwing. */
-class Reader {
+class Reader implements SettingsReader<ConfigKey> {
   readonly problems: ConfigProblem[] = [];
   constructor(private readonly raw: RawConfig) {}
 
-  private fail(key: string, value: unknown, reason: string, fix: string): void {
+  fail(key: string, value: unknown, reason: string, fix: string): void {
     const shown = typeof value === "string" ? JSON.stringify(value) : JSON.stringify(value) ?? String(value);
     this.problems.push({ key, message: `= ${shown} ${reason}. Fix: ${fix}` });
   }
@@ -779,14 +634,6 @@ class Reader {
     return v;
   }
 
-  /** The API base URL the API key is sent to: see {@link apiUrlProblem}. */
-  apiUrl(key: ConfigKey, allowAnyHost: boolean): string {
-    const v = this.string(key);
-    const problem = apiUrlProblem(v, { allowAnyHost });
-    if (problem) this.fail(key, v, problem, `pulumi config set ${PROJECT}:${key} https://cloud.lambda.ai/api/v1`);
-    return v.replace(/\/+$/, "");
-  }
-
   /**
    * `8h`, `45m`, `90 minutes`, `2d`; `0` only where `allowZero`; negatives are refused. `min`/`max`
    * (durations themselves) keep values that would only fail mid-deploy out: a 1 s boot timeout
@@ -831,27 +678,6 @@ class Reader {
       return [];
     }
     return v as string[];
-  }
-
-  regions(key: ConfigKey): string[] {
-    const regions = this.stringArray(key);
-    if (regions.length === 0) this.fail(key, regions, "is empty", `pulumi config set --path '${PROJECT}:${key}[0]' us-east-1`);
-    for (const region of regions) {
-      if (!(LAMBDA_REGIONS as readonly string[]).includes(region))
-        this.fail(key, region, `is not a Lambda Cloud region`, `use one of ${LAMBDA_REGIONS.join(", ")}`);
-    }
-    if (new Set(regions).size !== regions.length) this.fail(key, regions, "lists a region twice", "list each region once, in preference order");
-    return regions;
-  }
-
-  cidrs(key: ConfigKey): string[] {
-    const cidrs = this.stringArray(key);
-    for (const cidr of cidrs) {
-      // Lambda's firewall takes IPv4 networks only.
-      const problem = cidrProblem(cidr, { ipv4Only: true });
-      if (problem) this.fail(key, cidr, `is not a valid CIDR (${problem})`, "write it as ADDRESS/PREFIX, e.g. 203.0.113.7/32");
-    }
-    return cidrs;
   }
 
   flagMap(key: ConfigKey): Record<string, string | number | boolean> {
