@@ -15,7 +15,18 @@ import {
   type RawConfigContext,
   type StackConfig,
 } from "./config";
-import { gpuExpectationFromInstanceType, HgxHost, localDockerHost, type GpuExpectation, type HgxHostArgs, type HostConnection } from "./host";
+import { HgxHost, hgxHostArgsFrom, type HgxHostArgs, type HostConnection } from "./host";
+import {
+  hostBootWorkAtLaunch,
+  hostCacheMountPath,
+  hostCrossRegion,
+  hostRegionalPrivateNetwork,
+  hostServingAllowlist,
+  providerHostArgs,
+  providerRouterHostArgs,
+  taggedHostSettings,
+} from "./host/providers";
+import type { HostArgsContext } from "./host/provider";
 import {
   judgeRollout,
   planRouter,
@@ -46,8 +57,7 @@ import { isCommitRevision, renderWeightsDownloadScript, revisionPinAdvice, sglan
 /** Where the persistent Hugging Face cache lives on the host, decided from config (never an Output). */
 export function cacheMountPathFor(config: StackConfig): string | undefined {
   if (config.hf.cachePath) return config.hf.cachePath;
-  if (config.hostMode === "lambda" && config.lambda.filesystemName) return `/lambda/nfs/${config.lambda.filesystemName}`;
-  return undefined;
+  return hostCacheMountPath(taggedHostSettings(config));
 }
 
 /** SGLang flag overrides from config: the model and served name, then `sglangFlags` by flag name. */
@@ -134,86 +144,45 @@ export interface RouterFirewall {
   readonly routerHostIp?: pulumi.Input<string>;
 }
 
-/** The router host's private address as the serving-port rule's source; without one there is no private path to admit. */
-export function routerSourceCidr(privateIp: string): string {
-  if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(privateIp))
-    throw new Error(`the router's host has no private address from the Lambda API (private_ip ${JSON.stringify(privateIp)}), so no worker can admit it off the internet. Fix: pulumi refresh (re-reads the instance), then pulumi up`);
-  return `${privateIp}/32`;
-}
+export { routerSourceCidr } from "./host/lambda/provider";
 
-/** HgxHost arguments for one replica (`index` and the router's address only matter with a router). */
-export function hostArgsFor(config: StackConfig, index = 0, firewall: RouterFirewall = {}): HgxHostArgs {
-  const gpus: GpuExpectation = { count: config.gpuCount, model: config.gpuModel, probeImage: config.gpuProbeImage };
-  switch (config.hostMode) {
-    case "lambda":
-      return {
-        mode: "lambda",
-        lambda: {
-          regions: config.lambda.regions,
-          instanceType: config.lambda.instanceType,
-          imageFamily: config.lambda.imageFamily,
-          sshPublicKey: config.lambda.sshPublicKey,
-          sshPrivateKey: config.lambda.sshPrivateKey.present ? config.lambda.sshPrivateKey.value : undefined,
-          filesystemName: config.lambda.filesystemName,
-          retainFilesystemOnDelete: config.lambda.retainFilesystem,
-          firewallAllowlist: config.lambda.firewallAllowlist,
-          sshSourceCidrs: config.lambda.sshAllowlist,
-          icmpSourceCidrs: config.lambda.icmpAllowlist,
-          ...(routed(config) && index === 0 && config.router.placement === "first-replica" ? { extraPorts: [config.router.port, config.router.metricsPort] } : {}),
-          ...(routed(config) && firewall.routerHostIp !== undefined
-            ? { servingSources: [pulumi.output(firewall.routerHostIp).apply(routerSourceCidr)] }
-            : {}),
-          servingPort: config.sglang.port,
-          ttl: config.lambda.ttlMs === undefined ? "0" : `${Math.round(config.lambda.ttlMs / 1000)}s`,
-          waitTimeout: `${Math.round(config.lambda.bootTimeoutMs / 1000)}s`,
-          maxHourlyPriceUsd: config.lambda.maxHourlyPriceUsd,
-          // Production stacks are always protected (config.ts): never reaped, never destroyed by accident.
-          protect: config.lambda.protect,
-          pinnedRegionPolicy: config.lambda.pinnedRegionPolicy,
-          pinnedRegionWait: `${Math.round(config.lambda.pinnedRegionWaitMs / 1000)}s`,
-          stackId: config.lambda.stackId,
-          apiBaseUrl: config.lambda.apiUrl,
-          apiKeyConfigKey: `${config.project}:lambdaApiKey`,
-          tags: { project: config.project, stack: config.stack },
-          sshPort: config.lambda.sshPort,
-        },
-        gpus: { ...gpuExpectationFromInstanceType(config.lambda.instanceType), probeImage: config.gpuProbeImage } as GpuExpectation,
-      };
-    case "existing":
-      return {
-        mode: "existing",
-        existing: {
-          address: config.existing.address,
-          port: config.existing.port,
-          user: config.existing.user,
-          privateKey: config.existing.privateKey.value,
-          hostKey: config.existing.hostKey,
-          hostKeyTrust: config.existing.hostKeyTrust,
-          cacheMountPath: cacheMountPathFor(config),
-        },
-        gpus,
-        hourlyPriceUsd: config.hourlyPriceUsd,
-      };
-    case "local":
-      // The local engine is whatever the Docker CLI would reach (DOCKER_HOST, else the default socket).
-      return { mode: "local", local: { dockerHost: localDockerHost() }, hourlyPriceUsd: config.hourlyPriceUsd };
-  }
+/** What the host provider needs to know about the stack to give one host's args. */
+function hostArgsContext(config: StackConfig): HostArgsContext {
+  return {
+    project: config.project,
+    stack: config.stack,
+    gpus: { count: config.gpuCount, model: config.gpuModel, probeImage: config.gpuProbeImage },
+    hourlyPriceUsd: config.hourlyPriceUsd,
+    cacheMountPath: cacheMountPathFor(config),
+    servingPort: config.sglang.port,
+  };
 }
 
 /**
- * The router's own host (`routerPlacement: own-host`, lambda mode): an instance of `routerInstanceType`
- * with the workers' regions, SSH and allowlist, no GPU check and no cache filesystem; its firewall
- * opens the router's client and metrics ports to the allowlist.
+ * HgxHost arguments for one replica, from its host provider (`index` and the router's address only matter
+ * with a router; `bootWork` is started by a provider that launches its machine).
+ */
+export function hostArgsFor(config: StackConfig, index = 0, firewall: RouterFirewall = {}, bootWork?: CloudConfigPart): HgxHostArgs {
+  const routerOnThisHost = routed(config) && index === 0 && config.router.placement === "first-replica";
+  const context: HostArgsContext = {
+    ...hostArgsContext(config),
+    ...(routerOnThisHost ? { extraPorts: [config.router.port, config.router.metricsPort] } : {}),
+    ...(routed(config) && firewall.routerHostIp !== undefined ? { routerHostIp: firewall.routerHostIp } : {}),
+    ...(bootWork ? { cloudInitParts: [bootWork] } : {}),
+  };
+  return hgxHostArgsFrom(providerHostArgs(taggedHostSettings(config), context));
+}
+
+/**
+ * The router's own host (`routerPlacement: own-host`): from a provider that launches machines, an instance of
+ * `routerInstanceType` with the workers' regions, SSH and allowlist, no GPU check and no cache filesystem; its
+ * firewall opens the router's client and metrics ports to the allowlist.
  */
 export function routerHostArgsFor(config: StackConfig): HgxHostArgs {
-  const worker = hostArgsFor(config);
-  if (worker.lambda === undefined) throw new Error(`routerPlacement "own-host" needs hostMode "lambda", got "${config.hostMode}"`);
-  const { filesystemName: _cache, retainFilesystemOnDelete: _retain, extraPorts: _ports, servingSources: _sources, ...machine } = worker.lambda;
-  return {
-    mode: "lambda",
-    lambda: { ...machine, instanceType: config.router.instanceType, servingPort: config.router.port, extraPorts: [config.router.metricsPort] },
-    gpus: false,
-  };
+  const context = { ...hostArgsContext(config), servingPort: config.router.port, extraPorts: [config.router.metricsPort], routerInstanceType: config.router.instanceType };
+  const args = providerRouterHostArgs(taggedHostSettings(config), context);
+  if (args === undefined) throw new Error(`routerPlacement "own-host" needs hostMode "lambda", got "${config.hostMode}"`);
+  return hgxHostArgsFrom(args);
 }
 
 /** What the serving layer needs from a host (an `HgxHost`, or plain values when planning). */
@@ -254,7 +223,7 @@ export function serverArgsFor(config: StackConfig, name: string, host: ServerHos
     // pre-download of a branch, the server passes the commit its weights step recorded instead (`loadRevisionFlags`).
     extraFlags: [...config.sglang.extraArgs, ...(!local && !isCommitRevision(config.hf.revision) ? [] : sglangRevisionFlags(config.hf.revision))],
     port: replicaPort(config, index),
-    firewallAllowlist: config.hostMode === "lambda" ? config.lambda.firewallAllowlist : [],
+    firewallAllowlist: hostServingAllowlist(taggedHostSettings(config)),
     // Behind a router on another host, a worker's port must be reachable from there (the firewall admits that host).
     publish: routed(config) && !local,
     hfToken: config.hf.token.present ? config.hf.token.value : undefined,
@@ -271,7 +240,7 @@ export function serverArgsFor(config: StackConfig, name: string, host: ServerHos
     weightsRevision: config.hf.revision,
     omitMemlockUlimit: config.sglang.omitMemlockUlimit,
     // Any SSH host may carry boot work (a Lambda launch does); one without the dir is not waited for.
-    bootWork: local || config.bootWorkDir === undefined ? undefined : { dir: config.bootWorkDir, expected: config.hostMode === "lambda" },
+    bootWork: local || config.bootWorkDir === undefined ? undefined : { dir: config.bootWorkDir, expected: hostBootWorkAtLaunch(config.hostMode) },
   };
 }
 
@@ -281,7 +250,7 @@ export function serverArgsFor(config: StackConfig, name: string, host: ServerHos
  * Undefined outside lambda mode or with `bootWorkDir` empty.
  */
 export function bootWorkPartFor(config: StackConfig, name: string): CloudConfigPart | undefined {
-  if (config.hostMode !== "lambda" || config.bootWorkDir === undefined) return undefined;
+  if (!hostBootWorkAtLaunch(config.hostMode) || config.bootWorkDir === undefined) return undefined;
   const plannedHost: ServerHostFacts = { connection: { kind: "local" }, readyAt: "", gpuCount: config.gpuCount };
   const args = { ...serverArgsFor(config, name, plannedHost), gpuCount: config.gpuCount };
   const input = servingPlanInputFor(args, config);
@@ -410,7 +379,7 @@ export interface RoutedHostFacts {
 function routerWorkerUrl(config: StackConfig, host: HgxHost, name: string, index: number, routerHost: HgxHost, routerOnFirst: boolean, tunnels: RouterTunnels | undefined): pulumi.Output<string> {
   const port = replicaPort(config, index);
   const onRouterHost = index === 0 && routerOnFirst;
-  if (config.hostMode !== "lambda" || onRouterHost) return pulumi.output(host.ip).apply((ip) => workerUrlFor(ip, port, onRouterHost));
+  if (!hostRegionalPrivateNetwork(config.hostMode) || onRouterHost) return pulumi.output(host.ip).apply((ip) => workerUrlFor(ip, port, onRouterHost));
   return lambdaRouterWorkerUrl({ name, index, port, host }, routerHost, tunnels);
 }
 
@@ -499,7 +468,7 @@ export function routerArgsFor(config: StackConfig, routerHost: ServerHostFacts, 
     requestTimeoutSeconds: Math.max(1, Math.round(config.benchmark.timeoutMs / 1000)),
     drainTimeoutSeconds: Math.round(config.router.drainTimeoutMs / 1000),
     apiKey: config.sglang.apiKey.present ? config.sglang.apiKey.value : undefined,
-    publish: config.hostMode === "lambda" && config.lambda.firewallAllowlist.length > 0,
+    publish: hostServingAllowlist(taggedHostSettings(config)).length > 0,
     containerName: `${config.project}-${config.stack}-router`,
   };
 }
@@ -520,10 +489,8 @@ export function deployStack(config: StackConfig): StackDeployment {
   for (const [index, name] of names.entries()) {
     // Workers behind a router admit its host (its own, else the first replica's) on their serving port, at its private address.
     const routerHostIp = routerOwnHost ? routerOwnHost.privateIp : routed(config) && index > 0 ? hosts[0].privateIp : undefined;
-    const hostArgs = hostArgsFor(config, index, { routerHostIp });
     // Boot work (image pull, weights download) starts at the instance's first boot through cloud-init.
-    const bootWork = bootWorkPartFor(config, name);
-    hosts.push(new HgxHost(name, bootWork && hostArgs.lambda ? { ...hostArgs, lambda: { ...hostArgs.lambda, cloudInitParts: [bootWork] } } : hostArgs));
+    hosts.push(new HgxHost(name, hostArgsFor(config, index, { routerHostIp }, bootWorkPartFor(config, name))));
   }
   const revisionAdvice = config.hostMode === "local" ? undefined : revisionPinAdvice(config.sglang.model, config.hf.revision);
   if (revisionAdvice !== undefined) pulumi.log.info(revisionAdvice);
@@ -553,7 +520,7 @@ export function deployStack(config: StackConfig): StackDeployment {
   }
 
   const routerHost = routerOwnHost ?? hosts[0];
-  const tunnels = config.hostMode === "lambda" && config.lambda.regions.length > 1 ? new RouterTunnels(config) : undefined;
+  const tunnels = hostCrossRegion(taggedHostSettings(config)) ? new RouterTunnels(config) : undefined;
   const workerUrls = hosts.map((host, index) => routerWorkerUrl(config, host, names[index], index, routerHost, routerOwnHost === undefined, tunnels));
   // A router running the SGLang image runs the first replica's build too (it starts before that replica's container,
   // after its pull: no cycle).

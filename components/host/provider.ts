@@ -53,8 +53,8 @@ export interface HostArgsContext {
   readonly servingPort: number;
   /** More ports to open to the allowlist (the router's, on the first replica's host). */
   readonly extraPorts?: readonly number[];
-  /** Sources that must reach the serving port besides the allowlist (the router's host). */
-  readonly servingSources?: readonly pulumi.Input<string>[];
+  /** The router's host's private address, which must reach the serving port besides the allowlist. */
+  readonly routerHostIp?: pulumi.Input<string>;
   /** Boot work a launched machine starts at first boot (cloud-init). */
   readonly cloudInitParts?: readonly CloudConfigPart[];
 }
@@ -92,6 +92,11 @@ export interface HostProvider<K extends string, S, A> {
   cacheMountPath?(settings: S): string | undefined;
   /** CIDRs its firewall opens the serving port to ([] = reached over SSH or locally only). */
   servingAllowlist?(settings: S): readonly string[];
+  /**
+   * Its hosts share a private network per region: a router reaches a worker on another host at its
+   * private address in the router's region (else through a tunnel), never at a public one.
+   */
+  readonly regionalPrivateNetwork: boolean;
   /** Whether its hosts may sit in several regions (a router then reaches them through tunnels). */
   crossRegion?(settings: S): boolean;
   /** Its launch starts boot work (cloud-init), which the serving layer waits for. */

@@ -115,6 +115,16 @@ export function hostReplicaProblems<M extends HostMode>(host: TaggedHostSettings
   return hostProvider(host.mode).replicaProblems?.(host.settings, replicas) ?? [];
 }
 
+/** Whether its hosts share a private network per region (see `HostProvider.regionalPrivateNetwork`). */
+export function hostRegionalPrivateNetwork(mode: HostMode): boolean {
+  return hostProvider(mode).regionalPrivateNetwork;
+}
+
+/** Whether its launch starts boot work (cloud-init) the serving layer waits for. */
+export function hostBootWorkAtLaunch(mode: HostMode): boolean {
+  return hostProvider(mode).bootWorkAtLaunch;
+}
+
 /** Whether it can launch the router a host of its own. */
 export function hostLaunchesRouterHost(mode: HostMode): boolean {
   return hostProvider(mode).routerHostArgs !== undefined;

@@ -122,6 +122,7 @@ export const EXISTING_HOST: HostProvider<ExistingHostKey, ExistingHostSettings, 
       : [],
   bootWorkAtLaunch: false,
   // An existing box is not ours to change.
+  regionalPrivateNetwork: false,
   hasGpus: true,
   grantDockerGroup: false,
   argsFor: (e, context) => ({

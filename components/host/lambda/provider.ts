@@ -18,6 +18,13 @@ export function gpuExpectationFromInstanceType(instanceType: string): GpuExpecta
   return gpus && { count: gpus.count, model: gpus.model.toUpperCase() };
 }
 
+/** The router host's private address as the serving-port rule's source; without one there is no private path to admit. */
+export function routerSourceCidr(privateIp: string): string {
+  if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(privateIp))
+    throw new Error(`the router's host has no private address from the Lambda API (private_ip ${JSON.stringify(privateIp)}), so no worker can admit it off the internet. Fix: pulumi refresh (re-reads the instance), then pulumi up`);
+  return `${privateIp}/32`;
+}
+
 /** Whole seconds as the machine's duration strings (`"2700s"`). */
 function seconds(ms: number): string {
   return `${Math.round(ms / 1000)}s`;
@@ -57,7 +64,7 @@ function workerArgs(l: LambdaSettings, context: HostArgsContext): LambdaMachineA
     filesystemName: l.filesystemName,
     retainFilesystemOnDelete: l.retainFilesystem,
     ...(context.extraPorts ? { extraPorts: context.extraPorts } : {}),
-    ...(context.servingSources ? { servingSources: [...context.servingSources] } : {}),
+    ...(context.routerHostIp !== undefined ? { servingSources: [pulumi.output(context.routerHostIp).apply(routerSourceCidr)] } : {}),
     ...(context.cloudInitParts ? { cloudInitParts: context.cloudInitParts } : {}),
   };
 }
@@ -113,6 +120,7 @@ export const LAMBDA_HOST: HostProvider<LambdaHostKey, LambdaSettings, LambdaMach
   crossRegion: (l) => l.regions.length > 1,
   bootWorkAtLaunch: true,
   // Lambda's GPU Base image may need the docker group granted to `ubuntu`.
+  regionalPrivateNetwork: true,
   hasGpus: true,
   grantDockerGroup: true,
   argsFor: (l, context) => {

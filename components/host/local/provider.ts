@@ -45,6 +45,7 @@ export const LOCAL_HOST: HostProvider<never, LocalHostSettings, LocalHostArgs> =
   sshPort: () => 22,
   bootWorkAtLaunch: false,
   grantDockerGroup: false,
+  regionalPrivateNetwork: false,
   hasGpus: false,
   // The local engine is whatever the Docker CLI would reach (DOCKER_HOST, else the default socket); it has no GPUs to check.
   argsFor: (_settings, context) => ({ machine: { dockerHost: localDockerHost() }, hourlyPriceUsd: context.hourlyPriceUsd }),
