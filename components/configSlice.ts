@@ -61,6 +61,10 @@ export interface SettingsReader<K extends string> {
   /** `8h`, `45m`, `2d` in ms; `0` only where `allowZero`; `min`/`max` are durations themselves. */
   duration(key: K, opts?: { allowZero?: boolean; min?: string; max?: string; why?: string }): number;
   stringArray(key: K): string[];
+  /** An object or array key's value (JSON text parsed); undefined when it is not JSON (recorded). */
+  json(key: K): unknown;
+  /** A Docker image reference with an explicit tag or digest (it reaches `docker run` lines). */
+  imageRef(key: K): string;
   /** A secret setting; the value never enters a message. */
   secret(key: K, opts?: { multiline?: boolean }): SecretSetting;
   /** Records `<key> = <value> <reason>. Fix: <fix>`. */
