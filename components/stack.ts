@@ -485,6 +485,14 @@ export function deployStack(config: StackConfig): StackDeployment {
   const reference = compareStack === undefined ? undefined : new pulumi.StackReference("benchmark-reference", { name: compareStack });
   // The router's own host, when asked for (every worker's firewall admits its address once it has one).
   const routerOwnHost = routed(config) && config.router.placement === "own-host" ? new HgxHost("router-host", routerHostArgsFor(config)) : undefined;
+  const hosts = deployHosts(config, names, routerOwnHost);
+  logPinAdvice(config, names.length + (routerOwnHost ? 1 : 0));
+  const replicas: Replicas = { names, hosts, reference };
+  return routed(config) ? deployRouted(config, replicas, routerOwnHost) : deployUnrouted(config, replicas);
+}
+
+/** Each replica's host, in order. */
+function deployHosts(config: StackConfig, names: readonly string[], routerOwnHost: HgxHost | undefined): HgxHost[] {
   const hosts: HgxHost[] = [];
   for (const [index, name] of names.entries()) {
     // Workers behind a router admit its host (its own, else the first replica's) on their serving port, at its private address.
@@ -492,33 +500,71 @@ export function deployStack(config: StackConfig): StackDeployment {
     // Boot work (image pull, weights download) starts at the instance's first boot through cloud-init.
     hosts.push(new HgxHost(name, hostArgsFor(config, index, { routerHostIp }, bootWorkPartFor(config, name))));
   }
+  return hosts;
+}
+
+/** Advice on pinning the model revision and the image, logged once per update. */
+function logPinAdvice(config: StackConfig, machines: number): void {
   const revisionAdvice = config.hostMode === "local" ? undefined : revisionPinAdvice(config.sglang.model, config.hf.revision);
   if (revisionAdvice !== undefined) pulumi.log.info(revisionAdvice);
   // A local stack's replicas share one engine (and its images, built there, have no registry digest).
-  const pinAdvice = imagePinAdvice("sglangImage", config.sglang.image, config.hostMode === "local" ? 1 : names.length + (routerOwnHost ? 1 : 0));
+  const pinAdvice = imagePinAdvice("sglangImage", config.sglang.image, config.hostMode === "local" ? 1 : machines);
   if (pinAdvice !== undefined) pulumi.log.info(pinAdvice);
-  // The first replica resolves the image (on a host with boot work: the boot-time pull did); every other one
-  // pulls the digest it got (see `pinnedPullRef`). On the local engine the images were built there: the first
-  // pulls them by image ID too.
-  let firstServer: SglangServer | undefined;
-  const local = config.hostMode === "local";
-  const pullImageFor = (index: number) =>
-    index > 0 && firstServer ? { pullImage: firstServer.pinnedImage } : local ? { pullImage: localImageRef(config.sglang.image) } : {};
-  if (!routed(config)) {
-    const deployments = names.map((name, index) => {
-      const host = hosts[index];
-      const server = new SglangServer(name, { ...serverArgsFor(config, name, host, index), ...pullImageFor(index) });
-      firstServer ??= server;
-      const benchmark = config.benchmark.enabled ? new Benchmark(name, benchmarkArgsFor(config, { host, server }, reference)) : undefined;
-      return { name, host, server, benchmark };
-    });
-    return {
-      deployments,
-      imageDigest: sameImageDigest(config.sglang.image, [...deployments.map((d) => ({ name: d.name, ref: d.server.imageDigest })), ...bootRuns(deployments)]),
-      weightsCommit: sameWeightsCommit(deployments),
-    };
+}
+
+/** The replicas' names and hosts, and the stack the benchmarks compare with. */
+interface Replicas {
+  readonly names: readonly string[];
+  readonly hosts: readonly HgxHost[];
+  readonly reference: pulumi.StackReference | undefined;
+}
+
+/**
+ * Which image each replica's server pulls. The first replica resolves the image (on a host with boot work: the
+ * boot-time pull did); every other one pulls the digest it got (see `pinnedPullRef`). On the local engine the
+ * images were built there: the first pulls them by image ID too.
+ */
+class ServerPulls {
+  private first?: SglangServer;
+
+  constructor(
+    private readonly config: StackConfig,
+    /** Told the first server once it exists (a router on the same image pulls what it pulled). */
+    private readonly onFirst?: (server: SglangServer) => void,
+  ) {}
+
+  pullFor(index: number): { pullImage?: pulumi.Input<string> } {
+    if (index > 0 && this.first) return { pullImage: this.first.pinnedImage };
+    return this.config.hostMode === "local" ? { pullImage: localImageRef(this.config.sglang.image) } : {};
   }
 
+  record(server: SglangServer): void {
+    if (this.first !== undefined) return;
+    this.first = server;
+    this.onFirst?.(server);
+  }
+}
+
+/** Without a router: each replica's server and its own benchmark. */
+function deployUnrouted(config: StackConfig, { names, hosts, reference }: Replicas): StackDeployment {
+  const pulls = new ServerPulls(config);
+  const deployments = names.map((name, index) => {
+    const host = hosts[index];
+    const server = new SglangServer(name, { ...serverArgsFor(config, name, host, index), ...pulls.pullFor(index) });
+    pulls.record(server);
+    const benchmark = config.benchmark.enabled ? new Benchmark(name, benchmarkArgsFor(config, { host, server }, reference)) : undefined;
+    return { name, host, server, benchmark };
+  });
+  return {
+    deployments,
+    imageDigest: sameImageDigest(config.sglang.image, [...deployments.map((d) => ({ name: d.name, ref: d.server.imageDigest })), ...bootRuns(deployments)]),
+    weightsCommit: sameWeightsCommit(deployments),
+  };
+}
+
+/** With a router: the router, the workers chained behind it for rolling changes, and the benchmarks through it. */
+function deployRouted(config: StackConfig, replicas: Replicas, routerOwnHost: HgxHost | undefined): StackDeployment {
+  const { names, hosts } = replicas;
   const routerHost = routerOwnHost ?? hosts[0];
   const tunnels = hostCrossRegion(taggedHostSettings(config)) ? new RouterTunnels(config) : undefined;
   const workerUrls = hosts.map((host, index) => routerWorkerUrl(config, host, names[index], index, routerHost, routerOwnHost === undefined, tunnels));
@@ -526,52 +572,13 @@ export function deployStack(config: StackConfig): StackDeployment {
   // after its pull: no cycle).
   const routerUsesServerImage = config.router.image === config.sglang.image;
   const routerPull = routerUsesServerImage ? pulumi.deferredOutput<string>() : undefined;
-  const routerPullImage = routerPull ? routerPull[0] : local ? localImageRef(config.router.image) : undefined;
+  const routerPullImage = routerPull ? routerPull[0] : config.hostMode === "local" ? localImageRef(config.router.image) : undefined;
   const router = new SglangRouter("router", { ...routerArgsFor(config, routerHost, workerUrls), ...(routerPullImage ? { pullImage: routerPullImage } : {}) });
-  let previous: pulumi.Resource = router.started;
-  const deployments = names.map((name, index) => {
-    const host = hosts[index];
-    const args = serverArgsFor(config, name, host, index);
-    // The same hash the server computes: a change to what it serves replaces the drain step first.
-    const planned = planServing(servingPlanInputFor(args, config));
-    const specHash = planned.plan ? servingSpecHash(planned.plan) : "invalid";
-    const drain = router.drain(name, workerUrls[index], specHash, previous);
-    const server = new SglangServer(name, { ...args, ...pullImageFor(index), containerAfter: [drain] });
-    if (firstServer === undefined) {
-      firstServer = server;
-      routerPull?.[1](server.pinnedImage);
-    }
-    previous = router.rejoin(name, workerUrls[index], server);
-    return { name, host, server };
-  });
-  router.complete(previous, deployments.map((d) => d.server.specHash));
+  const deployments = routedWorkers(config, replicas, router, workerUrls, new ServerPulls(config, (server) => routerPull?.[1](server.pinnedImage)));
   const rollout: RolloutKey = { workerSpecs: deployments.map((d) => d.server.specHash), routerSpec: routerSpecHash(router.plan), workerPort: config.sglang.port };
   announceRollout(rollout);
-  // One worker alone first (when asked), so the router's run and this one never share the worker.
-  const single =
-    config.benchmark.enabled && config.benchmark.scalingEfficiency
-      ? new Benchmark(names[0], benchmarkArgsFor(config, { host: hosts[0], server: deployments[0].server }, reference))
-      : undefined;
-  const benchmark = config.benchmark.enabled
-    ? new Benchmark(
-        "router",
-        benchmarkArgsFor(config, {
-          // The price of every machine behind the endpoint, the router's own host included.
-          host: { connection: routerHost.connection, hourlyPriceUsd: pulumi.all([...hosts, ...(routerOwnHost ? [routerOwnHost] : [])].map((h) => h.hourlyPriceUsd)).apply((p) => p.reduce((a, b) => a + b, 0)) },
-          server: {
-            endpoint: single ? pulumi.all([router.endpoint, single.metrics]).apply(([endpoint]) => endpoint) : router.endpoint,
-            servedModelName: config.sglang.servedModelName,
-            // Re-run when any worker's spec, the number of workers or the routing changes.
-            specHash: `${deployments.map((d) => d.server.specHash).join("+")}|${config.router.policy}`,
-            port: config.router.port,
-          },
-        }, reference),
-      )
-    : undefined;
-  const scalingEfficiency =
-    single && benchmark
-      ? pulumi.all([benchmark.metrics, single.metrics]).apply(([all, one]) => scalingEfficiencyOf(all.outputThroughput, one.outputThroughput, names.length))
-      : undefined;
+  const machines = [...hosts, ...(routerOwnHost ? [routerOwnHost] : [])];
+  const { single, benchmark, scalingEfficiency } = routedBenchmarks(config, replicas, deployments, router, { connection: routerHost.connection, machines });
   const runs = [
     ...deployments.map((d) => ({ name: d.name, ref: d.server.imageDigest })),
     ...(routerUsesServerImage ? [{ name: "router", ref: router.imageDigest }] : []),
@@ -583,6 +590,56 @@ export function deployStack(config: StackConfig): StackDeployment {
     imageDigest: sameImageDigest(config.sglang.image, runs),
     weightsCommit: sameWeightsCommit(deployments),
   };
+}
+
+/** Each worker's server between its drain and rejoin steps, one after the other (a rolling change). */
+function routedWorkers(config: StackConfig, { names, hosts }: Replicas, router: SglangRouter, workerUrls: readonly pulumi.Output<string>[], pulls: ServerPulls): Deployment[] {
+  let previous: pulumi.Resource = router.started;
+  const deployments = names.map((name, index) => {
+    const host = hosts[index];
+    const args = serverArgsFor(config, name, host, index);
+    // The same hash the server computes: a change to what it serves replaces the drain step first.
+    const planned = planServing(servingPlanInputFor(args, config));
+    const specHash = planned.plan ? servingSpecHash(planned.plan) : "invalid";
+    const drain = router.drain(name, workerUrls[index], specHash, previous);
+    const server = new SglangServer(name, { ...args, ...pulls.pullFor(index), containerAfter: [drain] });
+    pulls.record(server);
+    previous = router.rejoin(name, workerUrls[index], server);
+    return { name, host, server };
+  });
+  router.complete(previous, deployments.map((d) => d.server.specHash));
+  return deployments;
+}
+
+/** The benchmark through the router and, when asked, one worker alone first (for the scaling efficiency). */
+function routedBenchmarks(
+  config: StackConfig,
+  { names, hosts, reference }: Replicas,
+  deployments: readonly Deployment[],
+  router: SglangRouter,
+  routerHost: { readonly connection: HostConnection; readonly machines: readonly HgxHost[] },
+): { single?: Benchmark; benchmark?: Benchmark; scalingEfficiency?: pulumi.Output<number> } {
+  if (!config.benchmark.enabled) return {};
+  // One worker alone first (when asked), so the router's run and this one never share the worker.
+  const single = config.benchmark.scalingEfficiency ? new Benchmark(names[0], benchmarkArgsFor(config, { host: hosts[0], server: deployments[0].server }, reference)) : undefined;
+  const benchmark = new Benchmark(
+    "router",
+    benchmarkArgsFor(config, {
+      // The price of every machine behind the endpoint, the router's own host included.
+      host: { connection: routerHost.connection, hourlyPriceUsd: pulumi.all(routerHost.machines.map((h) => h.hourlyPriceUsd)).apply((p) => p.reduce((a, b) => a + b, 0)) },
+      server: {
+        endpoint: single ? pulumi.all([router.endpoint, single.metrics]).apply(([endpoint]) => endpoint) : router.endpoint,
+        servedModelName: config.sglang.servedModelName,
+        // Re-run when any worker's spec, the number of workers or the routing changes.
+        specHash: `${deployments.map((d) => d.server.specHash).join("+")}|${config.router.policy}`,
+        port: config.router.port,
+      },
+    }, reference),
+  );
+  const scalingEfficiency = single
+    ? pulumi.all([benchmark.metrics, single.metrics]).apply(([all, one]) => scalingEfficiencyOf(all.outputThroughput, one.outputThroughput, names.length))
+    : undefined;
+  return { single, benchmark, scalingEfficiency };
 }
 
 /**
