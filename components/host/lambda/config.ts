@@ -7,13 +7,13 @@ import { cidrProblem, isLoopbackHost, sshHostProblem, worldOpenReason } from "..
 import { PROJECT } from "../../projectFacts";
 import { UID_PATTERN } from "./identity";
 import { PINNED_REGION_POLICIES, type PinnedRegionPolicy } from "./instance";
-import { instanceTypeGpus, isRegionCode, LAMBDA_REGIONS } from "./names";
+import { instanceTypeGpus, isRegionCode, LAMBDA_FILESYSTEM_NAME, LAMBDA_REGIONS } from "./names";
+
+export { LAMBDA_FILESYSTEM_NAME };
 import type { HostCheckContext } from "../provider";
 
 /** Lambda image family names (`gpu-base-24-04`, `lambda-stack-22-04`). */
 export const IMAGE_FAMILY = /^[a-z0-9][a-z0-9._-]{0,63}$/;
-/** `FilesystemCreateRequest.name` in Lambda's OpenAPI 1.8.3: `^[a-zA-Z]+[0-9a-zA-Z-]*$`, 1-60 characters. */
-export const LAMBDA_FILESYSTEM_NAME = /^(?=.{1,60}$)[a-zA-Z]+[0-9a-zA-Z-]*$/;
 /**
  * One OpenSSH public key line: no `command=`/`from=` options in front (they would run on the
  * host's sshd), no second line, a plain comment (`user@host`).
