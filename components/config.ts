@@ -2,8 +2,10 @@
  * The stack's configuration contract: one schema (the source of truth for `Pulumi.yaml`'s typed
  * `config:` block, kept in sync by a test), and one pure function that turns raw stack config into
  * a validated, typed object — or into ONE error listing every problem, each naming the key, the
- * value and the fix, before any resource is created. Each host provider owns its keys, parser and
- * cross-checks (components/host/<provider>/config.ts); this module assembles them.
+ * value and the fix, before any resource is created. Each layer owns its slice — its keys' schema
+ * entries, parser and the checks that need no other layer: components/host/<provider>/config.ts (through
+ * the host provider registry), serving/config.ts, router/config.ts, benchmark/config.ts. This module
+ * assembles the slices, reads raw values for them (`Reader`) and keeps the checks that span layers.
  */
 import * as pulumi from "@pulumi/pulumi";
 import { BENCHMARK_KEYS, benchmarkProblems, readBenchmarkSettings, type BenchmarkSettings } from "./benchmark/config";
@@ -71,7 +73,7 @@ export const CONFIG_SCHEMA = {
   gpuModel: { type: "string", default: "B200", description: "GPU model name expected in `nvidia-smi` output." },
   gpuProbeImage: { type: "string", default: "ubuntu:24.04@sha256:69cecf4bbf72d2d44a9eef1b71fb98c7fb973d78af11399deccef19beb008ad9", description: "Image of the host check that runs `nvidia-smi -L` in a `--gpus all` container (any small image; the NVIDIA runtime injects the tool); pinned by digest, the tag kept for humans." },
   hourlyPriceUsd: { type: "string", default: "0", description: "Hourly price of an existing host in USD (plain decimal, e.g. `45.92`), for cost outputs (Lambda: read from the API)." },
-  // --- SGLang ----------------------------------------------------------------------------------------
+  // --- serving: SGLang, Hugging Face, boot work --------------------------------------------------------
   ...SERVING_KEYS,
   // --- benchmark ----------------------------------------------------------------------------------
   ...BENCHMARK_KEYS,
@@ -84,8 +86,6 @@ export type ConfigKey = keyof typeof CONFIG_SCHEMA;
 export type { LambdaSettings } from "./host/lambda/config";
 export type { ExistingHostSettings } from "./host/existing/config";
 export type { HostSlice };
-
-
 
 
 /** What every stack's config holds whatever its host mode. */
