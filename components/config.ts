@@ -2,101 +2,58 @@
  * The stack's configuration contract: one schema (the source of truth for `Pulumi.yaml`'s typed
  * `config:` block, kept in sync by a test), and one pure function that turns raw stack config into
  * a validated, typed object — or into ONE error listing every problem, each naming the key, the
- * value and the fix, before any resource is created.
+ * value and the fix, before any resource is created. Each layer owns its slice — its keys' schema
+ * entries, parser and the checks that need no other layer: components/host/<provider>/config.ts (through
+ * the host provider registry), serving/config.ts, router/config.ts, benchmark/config.ts. This module
+ * assembles the slices, reads raw values for them (`Reader`) and keeps the checks that span layers.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { THRESHOLD_KEYS, type BenchmarkThresholds } from "./benchmark/baseline";
-import { bundledTokenizerProblem } from "./benchmark/remoteRunner";
-import { BENCHMARK_RUNNERS, runnerWorkloadProblems, SEED_WORKLOAD, type BenchmarkRunnerKind } from "./benchmark/workload";
-import { SLO_NAMES, type CapacitySlo } from "./benchmark/capacity";
-import type { CapacitySettings } from "./benchmark/capacityCommand";
+import { BENCHMARK_KEYS, benchmarkProblems, readBenchmarkSettings, type BenchmarkSettings } from "./benchmark/config";
+import { BENCHMARK_RUNNERS } from "./benchmark/workload";
+import { URL_PATH, type ConfigKeySchema, type ConfigProblem, type SecretSetting, type SettingsReader, type ValueCheck, matches } from "./configSlice";
 import { durationMs } from "./duration";
-import { cidrProblem, isLoopbackHost, sshHostProblem, worldOpenReason } from "./network";
+import { cidrProblem } from "./network";
 import { isProductionStack } from "./ops/policyRules";
 import { GPU_MODEL_PATTERN, PRODUCTION_STACKS, PROJECT } from "./projectFacts";
-import { validateBootWork } from "./host/bootWork";
-import { UID_PATTERN } from "./host/lambda/identity";
-import { HOST_MODES, type HostMode } from "./host/modes";
-import { instanceTypeGpus, LAMBDA_REGIONS } from "./host/lambda/names";
-import { PINNED_REGION_POLICIES, type PinnedRegionPolicy } from "./host/lambda/instance";
-import { HOST_KEY_TRUST_MODES, hostKeyPinFrom, type HostKeyTrust } from "./host/hostKey";
+import {
+  HOST_MODES,
+  HOST_PROVIDER_KEYS,
+  hostCrossRegion,
+  hostGpuCount,
+  hostLaunchesRouterHost,
+  hostProblems,
+  hostReplicaProblems,
+  hostRouterHostProblems,
+  hostSshPort,
+  parseHostSlice,
+  taggedHostSettings,
+  type HostMode,
+  type HostSlice,
+} from "./host/providers";
+import { LAMBDA_REGIONS } from "./host/lambda/names";
 import { parseImageRef } from "./image";
+import { readRouterSettings, ROUTER_KEYS, type RouterSettings } from "./router/config";
 import { TUNNEL_PORT_BASE } from "./router/tunnel";
+import { readHfSettings, readSglangSettings, SERVING_KEYS, servingProblems, TEST_RIG_KEYS, type HfSettings, type SglangSettings } from "./serving/config";
 
 export { cidrProblem };
 
 /** Re-exported: callers that read settings take these facts from config too. */
 export { GPU_MODEL_PATTERN, PRODUCTION_STACKS, PROJECT };
 
-// Patterns for settings that reach a shell, an SSH command line, a URL or a vendor API.
-/** POSIX-style login name; a leading '-' would be read by ssh as an option. */
-export const SSH_USER = /^[A-Za-z_][A-Za-z0-9_.-]{0,31}$/;
-/** Lambda image family names (`gpu-base-24-04`, `lambda-stack-22-04`). */
-export const IMAGE_FAMILY = /^[a-z0-9][a-z0-9._-]{0,63}$/;
-/** `FilesystemCreateRequest.name` in Lambda's OpenAPI 1.8.3: `^[a-zA-Z]+[0-9a-zA-Z-]*$`, 1-60 characters. */
-export const LAMBDA_FILESYSTEM_NAME = /^(?=.{1,60}$)[a-zA-Z]+[0-9a-zA-Z-]*$/;
-/** Docker's rule for volume (and container) names. */
-export const DOCKER_VOLUME_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
-/** An HTTP path without query, fragment, spaces or shell characters. */
-export const URL_PATH = /^\/[A-Za-z0-9._~\/-]*$/;
-/** Names SGLang serves under (`:` is left to the serving layer, which explains the LoRA syntax). */
-export const SERVED_MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9._\/:-]{0,127}$/;
-/** A Hugging Face repo id `org/name`. */
-export const HF_REPO_ID = /^[A-Za-z0-9][A-Za-z0-9._-]*\/[A-Za-z0-9][A-Za-z0-9._-]*$/;
-/**
- * One OpenSSH public key line: no `command=`/`from=` options in front (they would run on the
- * host's sshd), no second line, a plain comment (`user@host`).
- */
-export const SSH_PUBLIC_KEY = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+\/]+={0,3}( [A-Za-z0-9@._+ -]*)?$/;
+// Patterns for settings that reach a shell, an SSH command line, a URL or a vendor API (the host
+// providers' own live in their config slices and are re-exported here).
+export { IMAGE_FAMILY, LAMBDA_FILESYSTEM_NAME, SSH_PUBLIC_KEY } from "./host/lambda/config";
+export { SSH_USER } from "./host/existing/config";
+export { URL_PATH };
+export { DOCKER_VOLUME_NAME, HF_REPO_ID, SERVED_MODEL_NAME } from "./serving/config";
+export { WORKLOADS, type BenchmarkRunner, type BenchmarkSettings, type BenchmarkThresholds, type WorkloadName } from "./benchmark/config";
+export { ROUTER_PLACEMENTS, ROUTER_POLICIES, type RouterPlacement, type RouterPolicy, type RouterSettings } from "./router/config";
+export type { HfSettings, SglangSettings } from "./serving/config";
 
-/** A check for `Reader.pattern`: the reason a value is refused, or undefined. */
-type ValueCheck = (value: string) => string | undefined;
-
-/** A StackReference name: `stack`, `project/stack` or `org/project/stack`. */
-const STACK_REFERENCE_NAME = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+){0,2}$/;
-
-function matches(pattern: RegExp, reason: string): ValueCheck {
-  return (value) => (pattern.test(value) ? undefined : reason);
-}
-
-/** `--model-path`: a Hugging Face repo id, or an absolute path on the host without ':' or control characters. */
-function modelProblem(value: string): string | undefined {
-  if (HF_REPO_ID.test(value)) return undefined;
-  if (value.startsWith("/") && !/[\x00-\x1f\x7f:]/.test(value)) return undefined;
-  return "is neither a Hugging Face repo id (org/name) nor an absolute path";
-}
-
-type SchemaType = "string" | "integer" | "boolean" | "array" | "object";
-
-export interface ConfigKeySchema {
-  readonly type: SchemaType;
-  readonly description: string;
-  /** Default applied when the key is unset (also written into Pulumi.yaml). */
-  readonly default?: string | number | boolean | readonly string[] | Readonly<Record<string, unknown>>;
-  /**
-   * Must be stored as a Pulumi secret (`pulumi config set --secret`). Enforced by this module, not
-   * by Pulumi.yaml: Pulumi treats a declared key without a default as required, and a secret with a
-   * default as unencrypted, so optional secrets are declared with an empty default there.
-   */
-  readonly secret?: boolean;
-}
+export type { ConfigKeySchema, ConfigProblem, SecretSetting };
 
 export { BENCHMARK_RUNNERS, HOST_MODES, LAMBDA_REGIONS, type HostMode };
-/** How the benchmark runs: `vllm bench serve` on the host, or the native runner here. */
-export type BenchmarkRunner = BenchmarkRunnerKind;
-
-/** Named workloads; `coding` is the seed's (8192 in / 1024 out, 512 prompts, 32 concurrent). */
-export const WORKLOADS = {
-  coding: {
-    inputLen: SEED_WORKLOAD.inputLen,
-    outputLen: SEED_WORKLOAD.outputLen,
-    numPrompts: SEED_WORKLOAD.numPrompts,
-    concurrency: SEED_WORKLOAD.maxConcurrency,
-  },
-  /** A scaled-down rehearsal for the `local` stack and pipelines (seconds, not minutes). */
-  smoke: { inputLen: 512, outputLen: 64, numPrompts: 32, concurrency: 8 },
-} as const;
-export type WorkloadName = keyof typeof WORKLOADS;
 
 /**
  * Every setting the stack reads. Keys are flat (so `pulumi config set` stays simple and secrets are
@@ -108,233 +65,54 @@ export const CONFIG_SCHEMA = {
   production: { type: "boolean", default: false, description: "This stack is production whatever its name (stacks named `prod` or `production` always are): its instances are protected (`lambdaProtect`), never reaped, and SSH may not be open to the world." },
   replicas: { type: "integer", default: 1, description: "Number of host + server pairs (full copies of the model); more than 1 puts SGLang's router in front of them as one endpoint (`router.endpoint`)." },
   // --- router (replicas > 1) ---------------------------------------------------------------------
-  routerImage: { type: "string", default: "", description: "Image that runs `python -m sglang_router.launch_router` (pinned to a release tag or digest); empty = `sglangImage`, whose SGLang release ships the matching `sglang-router` (no extra pull on the first host)." },
-  routerPlacement: { type: "string", default: "first-replica", description: "Where the router runs: `first-replica` (host network on the first worker's host: no extra machine) or `own-host` (hostMode lambda: an instance of its own, `routerInstanceType`, so a worker's failure or replacement never takes the endpoint with it)." },
-  routerInstanceType: { type: "string", default: "gpu_1x_a10", description: "With `routerPlacement: own-host`: the Lambda instance type of the router's host (the router needs no GPU; this is the cheapest type Lambda lists, about $0.75/h)." },
-  routerPort: { type: "integer", default: 30000, description: "Port the router serves clients on (host network on its host): 1024-65535, not the SSH, serving or metrics port." },
-  routerMetricsPort: { type: "integer", default: 29000, description: "Port of the router's Prometheus `/metrics` (`router.metricsEndpoint`)." },
-  routerPolicy: { type: "string", default: "cache_aware", description: "Router load-balancing policy: `cache_aware` (repeated prefixes stick to the worker that has them cached), `round_robin`, `power_of_two` or `random`." },
-  routerHealthCheckInterval: { type: "string", default: "10s", description: "How often the router probes each worker's `/health` (1s-10m); 3 failures take a worker out, 2 successes take it back." },
-  routerDrainTimeout: { type: "string", default: "10m", description: "Rolling changes: how long a worker removed from the router may take to finish its in-flight requests before it is replaced anyway (0s-2h)." },
-  // --- Lambda Cloud -----------------------------------------------------------------------------
-  lambdaApiKey: { type: "string", secret: true, default: "", description: "Lambda Cloud API key (secret). Required in `lambda` mode." },
-  lambdaApiUrl: { type: "string", default: "https://cloud.lambda.ai/api/v1", description: "Lambda Cloud API base URL (the API key is sent there): `https://` to the vendor's hosts (cloud.lambda.ai, cloud.lambdalabs.com), or this machine's loopback (a local emulator in tests, `http://` allowed); no `user:pass@`. Any other host needs `lambdaApiUrlAllowAnyHost`." },
-  lambdaApiUrlAllowAnyHost: { type: "boolean", default: false, description: "Allow `lambdaApiUrl` to name a host other than the vendor's or loopback (a proxy of your own); the API key is sent to it." },
-  lambdaRegions: { type: "array", default: ["us-east-1", "us-west-1", "us-south-1", "us-midwest-1", "us-east-3", "us-south-2"], description: "Regions in preference order; the first with capacity wins (a filesystem pins its own region)." },
-  lambdaInstanceType: { type: "string", default: "gpu_8x_b200_sxm6", description: "Lambda instance type (`gpu_<N>x_<model>`); the GPU count is read from the name." },
-  lambdaImageFamily: { type: "string", default: "gpu-base-24-04", description: "OS image family (GPU Base ships the NVIDIA driver, Docker and the container toolkit); lowercase letters, digits, `.`, `_`, `-`." },
-  lambdaSshPublicKey: { type: "string", default: "", description: "OpenSSH public key to register (one `<type> <base64> [comment]` line, no options); empty = let the API generate a pair (the private key becomes a secret output)." },
-  lambdaSshPrivateKey: { type: "string", secret: true, default: "", description: "Private key matching `lambdaSshPublicKey` (secret); required when a public key is given, so the stack can reach the host." },
-  lambdaFilesystemName: { type: "string", default: "", description: "Persistent filesystem for the Hugging Face cache (survives teardown), mounted at `/lambda/nfs/<name>`; Lambda's rule: a letter, then letters, digits or `-`, at most 60. In the Lambda account it is `<name>-<hash of this stack's identity>` (shortened to fit), so no other stack finds it. Empty = local NVMe only." },
-  lambdaRetainFilesystem: { type: "boolean", default: true, description: "Keep the filesystem (and the downloaded weights) when the stack is destroyed." },
-  lambdaFirewallAllowlist: { type: "array", default: [], description: "IPv4 CIDRs allowed to reach the serving port; empty = the port stays closed (reach it over SSH)." },
-  lambdaSshAllowlist: { type: "array", default: ["0.0.0.0/0"], description: "IPv4 CIDRs allowed to reach SSH (TCP 22) on the instance; the machine running `pulumi up` must be among them. The default (the world) is refused on protected stacks (`production`, `lambdaProtect`): list your own networks there." },
-  lambdaIcmpAllowlist: { type: "array", default: ["0.0.0.0/0"], description: "IPv4 CIDRs allowed to send ICMP (ping) to the instance; [] = none. The default keeps Lambda's own policy (anyone)." },
-  lambdaTtl: { type: "string", default: "", description: "Expiry written into the instance's tags for the reaper (`8h`, `2d`; 1h-365d: a cold deploy takes ~50 min); empty or `0` = no expiry (the default: nothing is reaped unless its stack says so; the policy pack requires one outside prod)." },
-  lambdaBootTimeout: { type: "string", default: "45m", description: "How long to wait for the instance to become `active` before terminating it (5m-12h)." },
-  lambdaPinnedRegionPolicy: { type: "string", default: "wait", description: "When the region of a filesystem that may hold the weights (from an earlier deploy) refuses the launch for capacity: `wait` retries there for `lambdaPinnedRegionWait`; `elsewhere` launches in the other regions without it (the weights are downloaded to local disk). An empty filesystem created by this deploy moves with the launch instead." },
-  lambdaPinnedRegionWait: { type: "string", default: "30m", description: "How long `lambdaPinnedRegionPolicy: wait` keeps retrying the filesystem's region (one launch attempt a minute)." },
-  lambdaStackId: { type: "string", default: "", description: "The random part of this stack's Lambda identity (16 hex digits); empty = generated at the first deploy and kept in state. Set it (from the `host.stackId` output) only to re-attach what a destroyed earlier deployment of this stack left, such as a retained filesystem." },
-  lambdaSshPort: { type: "integer", default: 22, description: "SSH port of launched instances (22 on Lambda Cloud; an API emulator's test hosts listen elsewhere)." },
-  lambdaMaxHourlyPriceUsd: { type: "string", default: "60", description: "Ceiling in USD per hour for one instance: the launch refuses an instance type priced above it, and the policy pack's cost rule reads it at preview." },
-  lambdaProtect: { type: "boolean", default: false, description: "Pulumi `protect` on the instance plus an `hgx:protected=true` tag the reaper honours; production stacks are always protected. A protected stack may not open SSH to the world." },
-  // --- existing SSH host --------------------------------------------------------------------------
-  sshHost: { type: "string", default: "", description: "Address of the existing host (`existing` mode): an IP address or DNS host name." },
-  sshPort: { type: "integer", default: 22, description: "SSH port of the existing host." },
-  sshUser: { type: "string", default: "ubuntu", description: "SSH login user of the existing host (letters, digits, `_`, `.`, `-`; not starting with `-`)." },
-  sshPrivateKey: { type: "string", secret: true, default: "", description: "Private key for the existing host (secret)." },
-  sshHostKey: { type: "string", default: "", description: "The existing host's SSH host key, pinned by every connection: one line as `ssh-keyscan -t ed25519 <host>` prints it (host column optional), or its SHA256 fingerprint as `ssh-keygen -lf` prints it (`SHA256:...`). Required in `existing` mode unless `sshHostKeyTrust` is `tofu`." },
-  sshHostKeyTrust: { type: "string", default: "pinned", description: "`pinned` (default): the host must present `sshHostKey`. `tofu`: trust on first use, an explicit opt-in: the key read at the first deploy is kept in state and pinned afterwards." },
+  ...ROUTER_KEYS,
+  // --- the host providers' own keys (lambda*, then the existing host's ssh*) ----------------------
+  ...HOST_PROVIDER_KEYS,
+  // --- existing or local host --------------------------------------------------------------------
   gpuCount: { type: "integer", default: 8, description: "GPUs expected on an existing or local host (Lambda: read from the instance type)." },
   gpuModel: { type: "string", default: "B200", description: "GPU model name expected in `nvidia-smi` output." },
   gpuProbeImage: { type: "string", default: "ubuntu:24.04@sha256:69cecf4bbf72d2d44a9eef1b71fb98c7fb973d78af11399deccef19beb008ad9", description: "Image of the host check that runs `nvidia-smi -L` in a `--gpus all` container (any small image; the NVIDIA runtime injects the tool); pinned by digest, the tag kept for humans." },
   hourlyPriceUsd: { type: "string", default: "0", description: "Hourly price of an existing host in USD (plain decimal, e.g. `45.92`), for cost outputs (Lambda: read from the API)." },
-  // --- SGLang ----------------------------------------------------------------------------------------
-  sglangImage: { type: "string", default: "lmsysorg/sglang:v0.5.14", description: "SGLang image pinned to a release tag (optionally `@sha256:` digest)." },
-  sglangAllowLatest: { type: "boolean", default: false, description: "Allow an image tagged `latest` (or untagged): it moves under you, so it is refused by default." },
-  sglangModel: { type: "string", default: "Qwen/Qwen3.5-397B-A17B", description: "Hugging Face model id `org/name` (`--model-path`), an absolute path only in `local` mode (Lambda and SSH hosts pre-download the weights by id)." },
-  sglangServedModelName: { type: "string", default: "qwen", description: "Name clients send as `model` (`--served-model-name`): letters, digits, `.`, `_`, `/`, `-` (no `:`, which SGLang reserves for LoRA)." },
-  sglangPreset: { type: "string", default: "seed", description: "Flag preset: `seed` (exactly the seed's flags) or `b200` (tuned: MTP, metrics, watchdog...)." },
-  sglangFlags: { type: "object", default: {}, description: "Flag overrides merged over the preset, keyed by SGLang flag name without dashes prefix, e.g. {\"mem-fraction-static\": 0.8}." },
-  sglangExtraArgs: { type: "array", default: [], description: "Extra free-form SGLang arguments appended verbatim (unknown flags produce a warning; secret flags such as --api-key are refused in any abbreviation)." },
-  sglangPort: { type: "integer", default: 8000, description: "Port SGLang listens on (host and container): 1024-65535, not the SSH port." },
-  sglangApiKey: { type: "string", secret: true, default: "", description: "API key SGLang requires as a Bearer token (secret); required when the port is open to a CIDR allowlist." },
-  sglangStartupTimeout: { type: "string", default: "90m", description: "How long to wait for the container to become healthy (a cold 400B start takes long; 1m-24h)." },
-  sglangHealthStartPeriod: { type: "string", default: "60m", description: "Docker healthcheck start period (failures during it do not count; 1s-24h)." },
-  // --- Hugging Face ------------------------------------------------------------------------------
-  hfToken: { type: "string", secret: true, default: "", description: "Hugging Face token (secret); optional for this public model, needed for gated ones." },
-  hfCacheVolume: { type: "string", default: "hf-cache", description: "Docker volume holding the Hugging Face cache when no host path is used (a Docker volume name)." },
-  hfCachePath: { type: "string", default: "", description: "Absolute host path for the cache (no `:`, no control characters); empty = `<filesystem mount>/huggingface` when a filesystem exists, else the volume." },
-  hfDownloaderImage: { type: "string", default: "python:3.12-slim@sha256:229a2c5bfa27522db7815ea81f9bed70af17ccb9de9fc7ad142b1877b5830d36", description: "Image that pre-downloads the weights (hash-pinned `huggingface_hub`, then `hf download`), in parallel with the SGLang image pull; pinned by digest, the tag kept for humans. A reference without a digest is resolved on the host and run by image ID, and the weights step reports what it resolved to (`WEIGHTS image`)." },
-  hfRevision: { type: "string", default: "main", description: "Model revision the weights are downloaded at and SGLang loads (`--revision`): a branch, tag or commit. A branch moves; pin the model by setting the `weightsCommit` output here after the first deploy (a new commit is then a visible change in preview)." },
-  bootWorkDir: {
-    type: "string",
-    default: "/var/lib/hgx-boot",
-    description:
-      "Directory on the host for boot work: a Lambda instance's cloud-init starts the image pull and the (token-less) weights download there at first boot, and the serving layer waits for what still runs (an SSH host without it fetches itself). Empty = no boot work.",
-  },
+  // --- serving: SGLang, Hugging Face, boot work --------------------------------------------------------
+  ...SERVING_KEYS,
   // --- benchmark ----------------------------------------------------------------------------------
-  benchmarkEnabled: { type: "boolean", default: true, description: "Run the benchmark after deploy and export its metrics." },
-  benchmarkScalingEfficiency: { type: "boolean", default: false, description: "With `replicas` > 1: also run the benchmark against the first worker alone (before the one through the router) and export `benchmark.scalingEfficiency` = router throughput ÷ (replicas × one worker's)." },
-  benchmarkRunner: { type: "string", default: "remote", description: "`remote` (vllm bench serve in a container on the host) or `native` (the TypeScript runner on the machine running Pulumi)." },
-  benchmarkWorkload: { type: "string", default: "coding", description: "Workload preset: `coding` (seed: 8192/1024, 512 prompts, 32 concurrent) or `smoke`." },
-  benchmarkInputLen: { type: "integer", default: 0, description: "Input tokens per prompt (0 = from the workload)." },
-  benchmarkOutputLen: { type: "integer", default: 0, description: "Output tokens per request (0 = from the workload)." },
-  benchmarkNumPrompts: { type: "integer", default: 0, description: "Number of prompts (0 = from the workload)." },
-  benchmarkConcurrency: { type: "integer", default: 0, description: "Maximum concurrent requests (0 = from the workload)." },
-  benchmarkEndpoint: { type: "string", default: "/v1/chat/completions", description: "API path the benchmark posts to (letters, digits and `/._~-`). Remote runner: vllm's backend follows it (`…/chat/completions` → `openai-chat`, `…/completions` → `openai`; any other path is refused). Native runner: chat completions only." },
-  benchmarkTokenizer: { type: "string", default: "", description: "Tokenizer the random prompts are built with; empty = the model's own (a runner that cannot load it fails, never falls back). Otherwise a hub id, a host path, or `bundled` (the native runner's packaged Qwen3 tokenizer, e.g. for the simulator)." },
-  benchmarkTimeout: { type: "string", default: "2h", description: "Hard timeout of one benchmark run (1m-24h)." },
-  benchmarkThresholds: { type: "object", default: {}, description: "Optional gates: {minOutputThroughput, minTotalTokenThroughput, minOutputThroughputRatio, maxTtftP99Ms, maxTpotP99Ms, maxFailedRequests}; a miss fails the update." },
-  benchmarkReportDir: { type: "string", default: "reports", description: "Where the Markdown report and SVG chart are written." },
-  benchmarkCapacity: {
-    type: "object",
-    default: {},
-    description:
-      "Capacity search after the fixed run (native runner: requests from this machine; remote runner: the pinned vllm container once per level on the host, over SSH): {concurrencyRange: \"8:256\", promptsPerConcurrency, repeats, resolution, warmupRequests, maxDuration: \"2h\"}; {} = off. Exported as benchmark.capacity.",
-  },
-  benchmarkSlo: { type: "object", default: {}, description: "p99 limits of the capacity search in ms: {ttft_p99_ms, itl_p99_ms, tpot_p99_ms, e2el_p99_ms}." },
-  benchmarkCompareStack: { type: "string", default: "", description: "Another stack whose `benchmark` outputs this stack's run is compared with (StackReference name: `org/project/stack`, or `stack` on a file backend); empty = only this stack's previous run. Deltas in benchmark.comparison and the report." },
-  benchmarkVllmImage: { type: "string", default: "vllm/vllm-openai:v0.18.0", description: "Pinned image whose `vllm bench serve` the `remote` runner runs on the host." },
+  ...BENCHMARK_KEYS,
   // --- test rig ----------------------------------------------------------------------------------
-  testRigOmitMemlockUlimit: { type: "boolean", default: false, description: "TEST RIG ONLY: leave out the server container's `--ulimit memlock=-1`, for engines whose kernel caps memlock (this project's CI machines). Real GPU hosts need the unlimited memlock; never set it on them." },
+  ...TEST_RIG_KEYS,
 } as const satisfies Record<string, ConfigKeySchema>;
 
 export type ConfigKey = keyof typeof CONFIG_SCHEMA;
 
-/** A secret setting: whether it was given, and its value as a Pulumi secret. */
-export interface SecretSetting {
-  readonly present: boolean;
-  readonly value: pulumi.Output<string>;
-}
+export type { LambdaSettings } from "./host/lambda/config";
+export type { ExistingHostSettings } from "./host/existing/config";
+export type { HostSlice };
 
-export interface LambdaSettings {
-  readonly apiKey: SecretSetting;
-  readonly apiUrl: string;
-  readonly regions: readonly string[];
-  readonly instanceType: string;
-  readonly imageFamily: string;
-  readonly sshPublicKey?: string;
-  readonly sshPrivateKey: SecretSetting;
-  readonly filesystemName?: string;
-  readonly retainFilesystem: boolean;
-  readonly firewallAllowlist: readonly string[];
-  /** Who may reach SSH (TCP 22). */
-  readonly sshAllowlist: readonly string[];
-  /** Who may send ICMP (ping); empty = nobody. */
-  readonly icmpAllowlist: readonly string[];
-  /** Expiry after launch in ms; undefined = no expiry. */
-  readonly ttlMs?: number;
-  readonly bootTimeoutMs: number;
-  readonly pinnedRegionPolicy: PinnedRegionPolicy;
-  readonly pinnedRegionWaitMs: number;
-  /** Requested identity uid (re-attach); undefined = generated once and kept in state. */
-  readonly stackId?: string;
-  readonly sshPort: number;
-  /** Price ceiling per instance in USD/h, enforced at launch and read by the policy pack. */
-  readonly maxHourlyPriceUsd: number;
-  /** Pulumi `protect` + the `hgx:protected` tag: set, or implied by a production stack name. */
-  readonly protect: boolean;
-}
 
-export interface ExistingHostSettings {
-  readonly address: string;
-  readonly port: number;
-  readonly user: string;
-  readonly privateKey: SecretSetting;
-  /** Pinned host key line or SHA256 fingerprint; undefined under `tofu`. */
-  readonly hostKey?: string;
-  readonly hostKeyTrust: HostKeyTrust;
-}
-
-export interface SglangSettings {
-  readonly image: string;
-  readonly allowLatest: boolean;
-  readonly model: string;
-  readonly servedModelName: string;
-  readonly preset: string;
-  readonly flagOverrides: Readonly<Record<string, string | number | boolean>>;
-  readonly extraArgs: readonly string[];
-  readonly port: number;
-  readonly apiKey: SecretSetting;
-  readonly startupTimeoutMs: number;
-  readonly healthStartPeriodMs: number;
-  /** Test rig only: no `--ulimit memlock=-1` on the server container. */
-  readonly omitMemlockUlimit: boolean;
-}
-
-export type { BenchmarkThresholds };
-
-export interface BenchmarkSettings {
-  readonly enabled: boolean;
-  /** With a router: measure one worker alone too, for `scalingEfficiency`. */
-  readonly scalingEfficiency: boolean;
-  readonly runner: BenchmarkRunner;
-  readonly workload: WorkloadName;
-  readonly inputLen: number;
-  readonly outputLen: number;
-  readonly numPrompts: number;
-  readonly concurrency: number;
-  readonly endpoint: string;
-  /** A tokenizer chosen explicitly; undefined = the model's own. */
-  readonly tokenizer?: string;
-  readonly timeoutMs: number;
-  readonly thresholds: BenchmarkThresholds;
-  readonly reportDir: string;
-  /** The capacity search; undefined when `benchmarkCapacity` is {} (off). */
-  readonly capacity: CapacitySettings | undefined;
-  /** StackReference name of the stack compared with; undefined = none. */
-  readonly compareStack: string | undefined;
-  readonly vllmImage: string;
-}
-
-/** The validated, typed stack configuration. */
-export interface StackConfig {
+/** What every stack's config holds whatever its host mode. */
+export interface StackConfigBase {
   readonly project: string;
   readonly stack: string;
   /** `production: true`, or a stack named prod/production. */
   readonly production: boolean;
-  readonly hostMode: HostMode;
   readonly replicas: number;
   /** Boot-work dir on the host (see components/host/bootWork.ts); undefined = no boot work. */
   readonly bootWorkDir?: string;
   readonly gpuCount: number;
   readonly gpuModel: string;
   readonly hourlyPriceUsd: number;
-  readonly lambda: LambdaSettings;
-  readonly existing: ExistingHostSettings;
   readonly sglang: SglangSettings;
-  readonly hf: { readonly token: SecretSetting; readonly cacheVolume: string; readonly cachePath?: string; readonly downloaderImage: string; readonly revision: string };
+  readonly hf: HfSettings;
   readonly gpuProbeImage: string;
   readonly benchmark: BenchmarkSettings;
   readonly router: RouterSettings;
 }
 
-export const ROUTER_POLICIES = ["cache_aware", "round_robin", "power_of_two", "random"] as const;
-export type RouterPolicy = (typeof ROUTER_POLICIES)[number];
-export const ROUTER_PLACEMENTS = ["first-replica", "own-host"] as const;
-/** `first-replica`: on the first worker's host; `own-host`: on an instance of its own (lambda mode). */
-export type RouterPlacement = (typeof ROUTER_PLACEMENTS)[number];
+/**
+ * The validated, typed stack configuration: a union on `hostMode`, each member carrying only its own
+ * provider's settings (`lambda: LambdaSettings` in lambda mode, `existing: ...` in existing mode).
+ */
+export type StackConfig = StackConfigBase & HostSlice;
 
-/** SGLang's router in front of the replicas (used only when `replicas` > 1). */
-export interface RouterSettings {
-  /** Image reference; `sglangImage` when the key is empty. */
-  readonly image: string;
-  readonly placement: RouterPlacement;
-  /** Lambda instance type of the router's own host (`placement: own-host`). */
-  readonly instanceType: string;
-  readonly port: number;
-  readonly metricsPort: number;
-  readonly policy: RouterPolicy;
-  readonly healthCheckIntervalMs: number;
-  readonly drainTimeoutMs: number;
-}
-
-/** One problem with one setting. */
-export interface ConfigProblem {
-  readonly key: string;
-  readonly message: string;
-}
 
 /**
  * Thrown with every problem found, so a user fixes them all in one round. A `RunError`: the Pulumi
@@ -380,149 +158,31 @@ export function parseStackConfig(
 ): StackConfig {
   const r = new Reader(raw);
   const hostMode = r.oneOf("hostMode", HOST_MODES);
-  const lambdaInstanceType = r.string("lambdaInstanceType");
-  const workloadName = r.oneOf("benchmarkWorkload", Object.keys(WORKLOADS) as WorkloadName[]);
-  const workload = WORKLOADS[workloadName] ?? WORKLOADS.coding;
   const production = r.boolean("production") || isProductionStack(context.stack, PRODUCTION_STACKS);
-
+  const host = parseHostSlice(r, hostMode, production);
   const config: StackConfig = {
     project: context.project ?? PROJECT,
     stack: context.stack,
     production,
-    hostMode,
+    ...host,
     replicas: r.integer("replicas", 1, 64),
     bootWorkDir: r.optionalString("bootWorkDir"),
-    gpuCount: hostMode === "lambda" ? gpuCountOfInstanceType(lambdaInstanceType) ?? 0 : r.integer("gpuCount", 1, 64),
+    // A provider whose settings imply the GPUs (a cloud instance type) does not read `gpuCount`.
+    gpuCount: hostGpuCount(taggedHostSettings(host)) ?? r.integer("gpuCount", 1, 64),
     gpuModel: r.pattern("gpuModel", matches(GPU_MODEL_PATTERN, "is not a GPU model word as nvidia-smi prints it (letters, digits, space, '.', '_', '-')"), "B200"),
     gpuProbeImage: r.imageRef("gpuProbeImage"),
     hourlyPriceUsd: r.decimal("hourlyPriceUsd", 0),
-    lambda: {
-      apiKey: r.secret("lambdaApiKey"),
-      apiUrl: r.apiUrl("lambdaApiUrl", r.boolean("lambdaApiUrlAllowAnyHost")),
-      regions: r.regions("lambdaRegions"),
-      instanceType: lambdaInstanceType,
-      imageFamily: r.pattern("lambdaImageFamily", matches(IMAGE_FAMILY, "is not an image family name (lowercase letters, digits, '.', '_', '-')"), "gpu-base-24-04"),
-      sshPublicKey: r.pattern("lambdaSshPublicKey", matches(SSH_PUBLIC_KEY, "is not one OpenSSH public key line (<type> <base64> [comment], no options)"), '"$(cat ~/.ssh/id_ed25519.pub)"', { optional: true }) || undefined,
-      sshPrivateKey: r.secret("lambdaSshPrivateKey", { multiline: true }),
-      filesystemName: r.pattern("lambdaFilesystemName", matches(LAMBDA_FILESYSTEM_NAME, "breaks Lambda's filesystem name rule (a letter, then letters, digits or '-', at most 60)"), "hgx-hf-cache", { optional: true }) || undefined,
-      retainFilesystem: r.boolean("lambdaRetainFilesystem"),
-      firewallAllowlist: r.cidrs("lambdaFirewallAllowlist"),
-      sshAllowlist: r.cidrs("lambdaSshAllowlist"),
-      icmpAllowlist: r.cidrs("lambdaIcmpAllowlist"),
-      // A cold deploy takes ~50 min: a shorter lifetime lets the reaper terminate an instance that is still deploying.
-      ttlMs: r.duration("lambdaTtl", { allowZero: true, min: "1h", max: "365d", why: "a cold deploy takes about 50 minutes, and the reaper may terminate an instance as soon as its lifetime ends" }) || undefined,
-      bootTimeoutMs: r.duration("lambdaBootTimeout", { min: "5m", max: "12h" }),
-      pinnedRegionPolicy: r.oneOf("lambdaPinnedRegionPolicy", PINNED_REGION_POLICIES),
-      pinnedRegionWaitMs: r.duration("lambdaPinnedRegionWait", { allowZero: true }),
-      stackId: r.optionalString("lambdaStackId"),
-      sshPort: r.integer("lambdaSshPort", 1, 65535),
-      maxHourlyPriceUsd: r.decimal("lambdaMaxHourlyPriceUsd", 0),
-      protect: r.boolean("lambdaProtect") || production,
-    },
-    existing: {
-      address: r.pattern("sshHost", sshHostProblem, "<ip-or-dns-name>", { optional: true }),
-      port: r.integer("sshPort", 1, 65535),
-      user: r.pattern("sshUser", matches(SSH_USER, "is not a login name (letters, digits, '_', '.', '-'; not starting with '-')"), "ubuntu"),
-      privateKey: r.secret("sshPrivateKey", { multiline: true }),
-      hostKey: r.optionalString("sshHostKey"),
-      hostKeyTrust: r.oneOf("sshHostKeyTrust", HOST_KEY_TRUST_MODES),
-    },
-    sglang: {
-      image: r.string("sglangImage"),
-      allowLatest: r.boolean("sglangAllowLatest"),
-      model: r.pattern("sglangModel", modelProblem, "Qwen/Qwen3.5-397B-A17B"),
-      servedModelName: r.string("sglangServedModelName"),
-      preset: r.string("sglangPreset"),
-      flagOverrides: r.flagMap("sglangFlags"),
-      extraArgs: r.stringArray("sglangExtraArgs"),
-      port: r.integer("sglangPort", 1, 65535),
-      apiKey: r.secret("sglangApiKey"),
-      startupTimeoutMs: r.duration("sglangStartupTimeout", { min: "1m", max: "24h" }),
-      healthStartPeriodMs: r.duration("sglangHealthStartPeriod", { min: "1s", max: "24h" }),
-      omitMemlockUlimit: r.boolean("testRigOmitMemlockUlimit"),
-    },
-    hf: {
-      token: r.secret("hfToken"),
-      cacheVolume: r.pattern("hfCacheVolume", matches(DOCKER_VOLUME_NAME, "is not a Docker volume name ([a-zA-Z0-9][a-zA-Z0-9_.-]+)"), "hf-cache"),
-      cachePath: r.optionalString("hfCachePath"),
-      downloaderImage: r.imageRef("hfDownloaderImage"),
-      revision: r.pattern("hfRevision", matches(/^[A-Za-z0-9][A-Za-z0-9._/-]*$/, "is not a branch, tag or commit (letters, digits, '.', '_', '/', '-')"), "<the weightsCommit output>"),
-    },
-    benchmark: {
-      enabled: r.boolean("benchmarkEnabled"),
-      scalingEfficiency: r.boolean("benchmarkScalingEfficiency"),
-      runner: r.oneOf("benchmarkRunner", BENCHMARK_RUNNERS),
-      workload: workloadName,
-      inputLen: r.integer("benchmarkInputLen", 1, 1_048_576, workload.inputLen),
-      outputLen: r.integer("benchmarkOutputLen", 1, 262_144, workload.outputLen),
-      numPrompts: r.integer("benchmarkNumPrompts", 1, 1_000_000, workload.numPrompts),
-      concurrency: r.integer("benchmarkConcurrency", 1, 100_000, workload.concurrency),
-      endpoint: r.pattern("benchmarkEndpoint", matches(URL_PATH, "is not a URL path ('/' then letters, digits and /._~-)"), "/v1/chat/completions"),
-      tokenizer: r.optionalString("benchmarkTokenizer"),
-      timeoutMs: r.duration("benchmarkTimeout", { min: "1m", max: "24h" }),
-      thresholds: r.thresholds("benchmarkThresholds"),
-      reportDir: r.string("benchmarkReportDir"),
-      capacity: r.capacity("benchmarkCapacity", "benchmarkSlo"),
-      compareStack: r.pattern("benchmarkCompareStack", matches(STACK_REFERENCE_NAME, "is not a stack name (stack, or org/project/stack: letters, digits, '.', '_', '-')"), "myorg/hgx-inference/prod", { optional: true }) || undefined,
-      vllmImage: r.imageRef("benchmarkVllmImage"),
-    },
-    router: {
-      image: r.optionalString("routerImage") !== undefined ? r.imageRef("routerImage") : r.string("sglangImage"),
-      placement: r.oneOf("routerPlacement", ROUTER_PLACEMENTS),
-      instanceType: r.string("routerInstanceType"),
-      port: r.integer("routerPort", 1, 65535),
-      metricsPort: r.integer("routerMetricsPort", 1, 65535),
-      policy: r.oneOf("routerPolicy", ROUTER_POLICIES),
-      healthCheckIntervalMs: r.duration("routerHealthCheckInterval", { min: "1s", max: "10m" }),
-      drainTimeoutMs: r.duration("routerDrainTimeout", { allowZero: true, max: "2h" }),
-    },
+    sglang: readSglangSettings(r),
+    hf: readHfSettings(r),
+    benchmark: readBenchmarkSettings(r),
+    router: readRouterSettings(r, r.string("sglangImage")),
   };
-
-  const problems = [
-    ...storageProblems(context),
-    ...r.problems,
-    ...crossChecks(config, raw),
-    ...extraChecks.flatMap((check) => check(config)),
-  ];
+  const problems = [...storageProblems(context), ...r.problems, ...crossChecks(config, raw), ...extraChecks.flatMap((check) => check(config))];
   if (problems.length > 0) throw new ConfigValidationError(problems);
   return config;
 }
 
-/**
- * Why a Lambda API base URL is refused, or undefined: the API key travels in its Authorization
- * header, so plain http is allowed only to this machine's loopback (a local emulator), and
- * credentials, queries and fragments have no place in it.
- */
-export function apiUrlProblem(value: string, opts: { readonly allowAnyHost?: boolean } = {}): string | undefined {
-  let u: URL;
-  try {
-    u = new URL(value);
-  } catch {
-    return "is not a URL";
-  }
-  if (u.protocol !== "https:" && u.protocol !== "http:") return `uses ${u.protocol.replace(/:$/, "")}; only https (or http to 127.0.0.1/localhost) is allowed`;
-  if (u.username !== "" || u.password !== "") return "carries user:password@ credentials; the API key is a separate secret (lambdaApiKey)";
-  if (u.protocol === "http:" && !isLoopbackHost(u.hostname)) return `sends the API key unencrypted to ${u.hostname}; use https (http is allowed only to 127.0.0.1/localhost)`;
-  if (u.search !== "" || u.hash !== "") return "has a query or fragment; give the base URL only";
-  if (!opts.allowAnyHost && !isLoopbackHost(u.hostname) && !isLambdaApiHost(u.hostname))
-    return `sends the API key to ${u.hostname}, which is neither the vendor's (${LAMBDA_API_HOSTS.join(", ")}) nor this machine's loopback; if that host is yours (a proxy), set ${PROJECT}:lambdaApiUrlAllowAnyHost true`;
-  if (sshHostProblem(u.hostname.replace(/^\[(.*)\]$/, "$1")) !== undefined) return `has host '${u.hostname}', which is not an IP address or DNS host name`;
-  if (!URL_PATH.test(u.pathname)) return `has path '${u.pathname}', which holds characters other than letters, digits and /._~-`;
-  return undefined;
-}
-
-/** The vendor's API hosts (and their subdomains): the only ones the API key goes to without an explicit override. */
-export const LAMBDA_API_HOSTS = ["cloud.lambda.ai", "cloud.lambdalabs.com"] as const;
-
-function isLambdaApiHost(hostname: string): boolean {
-  const h = hostname.toLowerCase().replace(/\.$/, "");
-  return LAMBDA_API_HOSTS.some((d) => h === d || h.endsWith(`.${d}`));
-}
-
-/** GPU count encoded in a Lambda instance type name (`gpu_8x_b200_sxm6` → 8). */
-export function gpuCountOfInstanceType(instanceType: string): number | undefined {
-  return instanceTypeGpus(instanceType)?.count;
-}
+export { apiUrlProblem, gpuCountOfInstanceType, LAMBDA_API_HOSTS } from "./host/lambda/config";
 
 function storageProblems(context: RawConfigContext): ConfigProblem[] {
   const known = Object.keys(CONFIG_SCHEMA);
@@ -592,109 +252,66 @@ export function routerPortProblems(c: StackConfig, sshPort: number): ConfigProbl
 
 /** What a routed stack (replicas > 1) needs beyond one host: a key, a placement the mode can host, free tunnel ports. */
 function routedProblems(c: StackConfig): ConfigProblem[] {
+  if (c.replicas < 2) return [];
   const problems: ConfigProblem[] = [];
   const add = (key: ConfigKey, message: string) => problems.push({ key, message });
-  if (c.replicas > 1 && c.router.placement === "own-host") {
-    if (c.hostMode !== "lambda")
-      add("routerPlacement", `= "own-host" launches an instance for the router, which only hostMode "lambda" can do (hostMode is "${c.hostMode}"). Fix: pulumi config set ${PROJECT}:routerPlacement first-replica`);
-    else if (gpuCountOfInstanceType(c.router.instanceType) === undefined)
-      add("routerInstanceType", `= "${c.router.instanceType}" is not a Lambda instance type name. Fix: pulumi config set ${PROJECT}:routerInstanceType gpu_1x_a10 (the form gpu_<N>x_<model>)`);
+  const host = taggedHostSettings(c);
+  if (c.router.placement === "own-host") {
+    if (!hostLaunchesRouterHost(c.hostMode)) {
+      const able = HOST_MODES.filter(hostLaunchesRouterHost).map((m) => `"${m}"`).join(" or ");
+      add("routerPlacement", `= "own-host" launches an instance for the router, which only hostMode ${able} can do (hostMode is "${c.hostMode}"). Fix: pulumi config set ${PROJECT}:routerPlacement first-replica`);
+    } else problems.push(...hostRouterHostProblems(host, c.router.instanceType));
   }
   // The workers' key also guards the router's `/workers` API (add/remove workers): a routed stack without one serves both unauthenticated.
-  if (c.replicas > 1 && !c.sglang.apiKey.present)
+  if (!c.sglang.apiKey.present)
     add("sglangApiKey", `is required when replicas = ${c.replicas}: without it the workers and the router's /workers API accept anyone. Fix: pulumi config set --secret ${PROJECT}:sglangApiKey "$(openssl rand -hex 24)"`);
   // Cross-region workers are reached through tunnels listening on the router's host at TUNNEL_PORT_BASE + replica index.
-  if (c.replicas > 1 && c.hostMode === "lambda" && c.lambda.regions.length > 1) {
+  if (hostCrossRegion(host)) {
     const last = TUNNEL_PORT_BASE + c.replicas - 1;
     for (const [key, port] of [["routerPort", c.router.port], ["routerMetricsPort", c.router.metricsPort], ["sglangPort", c.sglang.port]] as const)
       if (port >= TUNNEL_PORT_BASE && port <= last)
         add(key, `= ${port} is one of the router host's tunnel ports (${TUNNEL_PORT_BASE}-${last}: one per cross-region worker when lambdaRegions lists several regions). Fix: pulumi config set ${PROJECT}:${key} <a port outside ${TUNNEL_PORT_BASE}-${last}>`);
   }
-  if (c.replicas > 1 && c.hostMode === "existing")
-    add("replicas", `= ${c.replicas} needs one host per replica, and hostMode "existing" has one (sshHost). Fix: pulumi config set ${PROJECT}:replicas 1, or use hostMode lambda (one instance per replica) or local`);
+  problems.push(...hostReplicaProblems(host, c.replicas));
   return problems;
+}
+
+/** The chosen host provider's cross-checks, with what they need from the rest of the config. */
+function hostModeProblems(c: StackConfig, raw: RawConfig): ConfigProblem[] {
+  return hostProblems(taggedHostSettings(c), {
+    stack: c.stack,
+    production: c.production,
+    productionSet: raw.production === "true",
+    servingApiKeyPresent: c.sglang.apiKey.present,
+  });
+}
+
+
+/** What a stack on this machine's engine cannot do. */
+function localHostProblems(c: StackConfig, raw: RawConfig): ConfigProblem[] {
+  if (c.benchmark.runner === "remote" && c.hostMode === "local" && raw.benchmarkRunner !== undefined)
+    return [{ key: "benchmarkRunner", message: `= "remote" needs an SSH host, but hostMode is "local". Fix: pulumi config set ${PROJECT}:benchmarkRunner native` }];
+  return [];
 }
 
 function crossChecks(c: StackConfig, raw: RawConfig): ConfigProblem[] {
-  const problems: ConfigProblem[] = [];
-  const add = (key: ConfigKey, message: string) => problems.push({ key, message });
-  if (c.hostMode === "lambda") {
-    if (!c.lambda.apiKey.present)
-      add("lambdaApiKey", `is required when hostMode is "lambda". Fix: pulumi config set --secret ${PROJECT}:lambdaApiKey <key> (or use hostMode "existing")`);
-    if (c.lambda.sshPublicKey && !c.lambda.sshPrivateKey.present)
-      add("lambdaSshPrivateKey", `is required when lambdaSshPublicKey is set, or the stack cannot reach the host. Fix: pulumi config set --secret ${PROJECT}:lambdaSshPrivateKey -- "$(cat ~/.ssh/id_ed25519)", or unset lambdaSshPublicKey to have a key generated`);
-    if (c.lambda.stackId !== undefined && !UID_PATTERN.test(c.lambda.stackId))
-      add("lambdaStackId", `= "${c.lambda.stackId}" is not a stack id (16 lowercase hex digits). Fix: copy it from \`pulumi stack output\` (host.stackId) of the deployment to re-attach, or unset it: pulumi config rm ${PROJECT}:lambdaStackId`);
-    if (c.lambda.sshAllowlist.length === 0)
-      add("lambdaSshAllowlist", `= [] would lock the stack out of its own instance (every step runs over SSH). Fix: pulumi config set --path '${PROJECT}:lambdaSshAllowlist[0]' <your-ip>/32`);
-    const world = c.lambda.protect ? worldOpenReason(c.lambda.sshAllowlist) : undefined;
-    if (world !== undefined) {
-      const why = c.production ? (raw.production === "true" ? "production: true" : `production stack '${c.stack}'`) : "lambdaProtect: true";
-      add("lambdaSshAllowlist", `= ${JSON.stringify(c.lambda.sshAllowlist)} opens SSH to the world (${world}) on a protected stack (${why}). Fix: list only the networks that deploy and operate the host: pulumi config set --path '${PROJECT}:lambdaSshAllowlist[0]' <your-ip>/32 (more entries as [1], [2], ...)`);
-    }
-    if (gpuCountOfInstanceType(c.lambda.instanceType) === undefined)
-      add("lambdaInstanceType", `= "${c.lambda.instanceType}" is not a Lambda instance type name. Fix: use the form gpu_<N>x_<model>, e.g. gpu_8x_b200_sxm6`);
-  }
-  if (c.hostMode === "existing") {
-    if (!c.existing.address)
-      add("sshHost", `is required when hostMode is "existing". Fix: pulumi config set ${PROJECT}:sshHost <ip-or-dns-name>`);
-    if (!c.existing.privateKey.present)
-      add("sshPrivateKey", `is required when hostMode is "existing". Fix: pulumi config set --secret ${PROJECT}:sshPrivateKey -- "$(cat ~/.ssh/id_ed25519)"`);
-    const pin = hostKeyPinFrom(c.existing.hostKey, c.existing.hostKeyTrust, { host: c.existing.address, port: c.existing.port });
-    if ("problem" in pin) {
-      const shown = c.existing.hostKey === undefined ? "" : `= ${JSON.stringify(c.existing.hostKey)} `;
-      const fix = c.existing.hostKeyTrust === "tofu"
-        ? `pulumi config rm ${PROJECT}:sshHostKey (keep tofu), or pulumi config set ${PROJECT}:sshHostKeyTrust pinned`
-        : `pulumi config set ${PROJECT}:sshHostKey "$(ssh-keyscan -t ed25519${c.existing.port !== 22 ? ` -p ${c.existing.port}` : ""} ${c.existing.address || "<host>"})" (check it on a trusted path), or opt into trust on first use: pulumi config set ${PROJECT}:sshHostKeyTrust tofu`;
-      add("sshHostKey", `${shown}${pin.problem}. Fix: ${fix}`);
-    }
-  }
-  if (c.benchmark.concurrency > c.benchmark.numPrompts)
-    add("benchmarkConcurrency", `= ${c.benchmark.concurrency} exceeds benchmarkNumPrompts = ${c.benchmark.numPrompts}: the extra slots would never be used. Fix: lower the concurrency or raise the prompt count`);
-  if (!c.benchmark.endpoint.startsWith("/"))
-    add("benchmarkEndpoint", `= "${c.benchmark.endpoint}" must be a path starting with '/'. Fix: /v1/chat/completions`);
-  else
-    for (const p of runnerWorkloadProblems({ endpoint: c.benchmark.endpoint, ignoreEos: true }, c.benchmark.runner))
-      add(
-        "benchmarkEndpoint",
-        `= "${c.benchmark.endpoint}" cannot be run by the ${c.benchmark.runner} runner: ${p.why}. Fix: pulumi config set ${PROJECT}:benchmarkEndpoint /v1/chat/completions` +
-          (c.benchmark.runner === "native" ? `, or pulumi config set ${PROJECT}:benchmarkRunner remote (vllm's openai backend for /v1/completions)` : " (or /v1/completions)"),
-      );
-  if (c.hf.cachePath !== undefined && !c.hf.cachePath.startsWith("/"))
-    add("hfCachePath", `= "${c.hf.cachePath}" must be an absolute path ('~' only expands in a shell). Fix: e.g. /home/ubuntu/.cache/huggingface`);
-  else if (c.hf.cachePath !== undefined && /[:\x00-\x1f\x7f]/.test(c.hf.cachePath))
-    add("hfCachePath", `= ${JSON.stringify(c.hf.cachePath)} contains ':' or a control character, which Docker's -v host:container syntax and the host's scripts cannot carry. Fix: e.g. /home/ubuntu/.cache/huggingface`);
-  if (c.bootWorkDir !== undefined && validateBootWork({ dir: c.bootWorkDir, image: "-" }).length > 0)
-    add("bootWorkDir", `= ${JSON.stringify(c.bootWorkDir)} is not an absolute path of letters, digits, '.', '_', '-' and '/'. Fix: pulumi config set ${PROJECT}:bootWorkDir /var/lib/hgx-boot (or "" for no boot work)`);
-  if (c.sglang.servedModelName !== "" && !SERVED_MODEL_NAME.test(c.sglang.servedModelName))
-    add("sglangServedModelName", `= ${JSON.stringify(c.sglang.servedModelName)} is not a served name (letters, digits, '.', '_', '/', '-', starting with a letter or digit, at most 128). Fix: pulumi config set ${PROJECT}:sglangServedModelName qwen`);
-  const port = c.sglang.port;
-  const sshPort = c.hostMode === "existing" ? c.existing.port : 22;
-  if (port === 22 || port === sshPort)
-    add("sglangPort", `= ${port} is the host's SSH port: the server would fail to bind (or shadow SSH behind the firewall rule). Fix: pulumi config set ${PROJECT}:sglangPort 8000`);
-  else if (port >= 1 && port < 1024)
-    add("sglangPort", `= ${port} is a privileged port (< 1024), reserved for system services. Fix: pulumi config set ${PROJECT}:sglangPort 8000 (any of 1024-65535)`);
-  if (c.lambda.firewallAllowlist.length > 0 && !c.sglang.apiKey.present && c.hostMode === "lambda")
-    add("sglangApiKey", `is required when lambdaFirewallAllowlist opens the serving port (${c.lambda.firewallAllowlist.join(", ")}). Fix: pulumi config set --secret ${PROJECT}:sglangApiKey <key>`);
-  problems.push(...routerPortProblems(c, sshPort));
-  problems.push(...routedProblems(c));
-  // The remote runner's image is the pinned vllm one here (a stand-in image that runs the native runner could load it).
-  const bundledProblem = c.benchmark.tokenizer === "bundled" && c.benchmark.runner === "remote" ? bundledTokenizerProblem(c.benchmark.vllmImage) : undefined;
-  if (bundledProblem)
-    add("benchmarkTokenizer", `= "bundled": the ${bundledProblem}. Fix: pulumi config rm ${PROJECT}:benchmarkTokenizer (the model's own tokenizer), or set benchmarkRunner native`);
-  if (c.benchmark.capacity === undefined && raw.benchmarkSlo !== undefined && raw.benchmarkSlo.trim() !== "" && raw.benchmarkSlo.trim() !== "{}")
-    add("benchmarkSlo", `is set but benchmarkCapacity is not, so no search would use it. Fix: pulumi config set --path '${PROJECT}:benchmarkCapacity.concurrencyRange' 8:256`);
-  if (c.benchmark.runner === "remote" && c.hostMode === "local" && raw.benchmarkRunner !== undefined)
-    add("benchmarkRunner", `= "remote" needs an SSH host, but hostMode is "local". Fix: pulumi config set ${PROJECT}:benchmarkRunner native`);
-  return problems;
+  const sshPort = hostSshPort(taggedHostSettings(c));
+  return [
+    ...hostModeProblems(c, raw),
+    ...benchmarkProblems(c.benchmark, raw.benchmarkSlo !== undefined && raw.benchmarkSlo.trim() !== "" && raw.benchmarkSlo.trim() !== "{}"),
+    ...localHostProblems(c, raw),
+    ...servingProblems(c.sglang, c.hf, c.bootWorkDir, sshPort),
+    ...routerPortProblems(c, sshPort),
+    ...routedProblems(c),
+  ];
 }
 
 /** Reads raw values with the schema's defaults, collecting problems instead of throwing. */
-class Reader {
+class Reader implements SettingsReader<ConfigKey> {
   readonly problems: ConfigProblem[] = [];
   constructor(private readonly raw: RawConfig) {}
 
-  private fail(key: string, value: unknown, reason: string, fix: string): void {
+  fail(key: string, value: unknown, reason: string, fix: string): void {
     const shown = typeof value === "string" ? JSON.stringify(value) : JSON.stringify(value) ?? String(value);
     this.problems.push({ key, message: `= ${shown} ${reason}. Fix: ${fix}` });
   }
@@ -779,14 +396,6 @@ class Reader {
     return v;
   }
 
-  /** The API base URL the API key is sent to: see {@link apiUrlProblem}. */
-  apiUrl(key: ConfigKey, allowAnyHost: boolean): string {
-    const v = this.string(key);
-    const problem = apiUrlProblem(v, { allowAnyHost });
-    if (problem) this.fail(key, v, problem, `pulumi config set ${PROJECT}:${key} https://cloud.lambda.ai/api/v1`);
-    return v.replace(/\/+$/, "");
-  }
-
   /**
    * `8h`, `45m`, `90 minutes`, `2d`; `0` only where `allowZero`; negatives are refused. `min`/`max`
    * (durations themselves) keep values that would only fail mid-deploy out: a 1 s boot timeout
@@ -812,7 +421,7 @@ class Reader {
     return n;
   }
 
-  private json(key: ConfigKey): unknown {
+  json(key: ConfigKey): unknown {
     const v = this.rawOrDefault(key);
     if (typeof v !== "string") return v;
     try {
@@ -833,127 +442,8 @@ class Reader {
     return v as string[];
   }
 
-  regions(key: ConfigKey): string[] {
-    const regions = this.stringArray(key);
-    if (regions.length === 0) this.fail(key, regions, "is empty", `pulumi config set --path '${PROJECT}:${key}[0]' us-east-1`);
-    for (const region of regions) {
-      if (!(LAMBDA_REGIONS as readonly string[]).includes(region))
-        this.fail(key, region, `is not a Lambda Cloud region`, `use one of ${LAMBDA_REGIONS.join(", ")}`);
-    }
-    if (new Set(regions).size !== regions.length) this.fail(key, regions, "lists a region twice", "list each region once, in preference order");
-    return regions;
-  }
 
-  cidrs(key: ConfigKey): string[] {
-    const cidrs = this.stringArray(key);
-    for (const cidr of cidrs) {
-      // Lambda's firewall takes IPv4 networks only.
-      const problem = cidrProblem(cidr, { ipv4Only: true });
-      if (problem) this.fail(key, cidr, `is not a valid CIDR (${problem})`, "write it as ADDRESS/PREFIX, e.g. 203.0.113.7/32");
-    }
-    return cidrs;
-  }
 
-  flagMap(key: ConfigKey): Record<string, string | number | boolean> {
-    const v = this.json(key);
-    if (v === undefined) return {};
-    if (typeof v !== "object" || v === null || Array.isArray(v)) {
-      this.fail(key, v, "is not an object of flag → value", `pulumi config set --path '${PROJECT}:${key}.mem-fraction-static' 0.8`);
-      return {};
-    }
-    const out: Record<string, string | number | boolean> = {};
-    for (const [flag, value] of Object.entries(v as Record<string, unknown>)) {
-      if (typeof value === "string" || typeof value === "number" || typeof value === "boolean") out[flag.replace(/^--/, "")] = value;
-      else this.fail(`${key}.${flag}`, value, "must be a string, number or boolean", `pulumi config set --path '${PROJECT}:${key}.${flag}' <value>`);
-    }
-    return out;
-  }
-
-  thresholds(key: ConfigKey): BenchmarkThresholds {
-    const v = this.json(key);
-    if (v === undefined) return {};
-    if (typeof v !== "object" || v === null || Array.isArray(v)) {
-      this.fail(key, v, "is not an object", `pulumi config set --path '${PROJECT}:${key}.minOutputThroughput' 1000`);
-      return {};
-    }
-    const known = THRESHOLD_KEYS;
-    const out: { -readonly [K in keyof BenchmarkThresholds]: number } = {};
-    for (const [name, value] of Object.entries(v as Record<string, unknown>)) {
-      if (!(known as readonly string[]).includes(name)) {
-        this.fail(`${key}.${name}`, value, "is not a known threshold", `use one of ${known.join(", ")}`);
-        continue;
-      }
-      const n = typeof value === "string" ? Number(value) : value;
-      if (typeof n !== "number" || !Number.isFinite(n) || n < 0) {
-        this.fail(`${key}.${name}`, value, "must be a number >= 0", `pulumi config set --path '${PROJECT}:${key}.${name}' <number>`);
-        continue;
-      }
-      out[name as keyof BenchmarkThresholds] = n;
-    }
-    return out;
-  }
-
-  /** `benchmarkCapacity` + `benchmarkSlo`; undefined when the capacity object is empty (off). */
-  capacity(key: ConfigKey, sloKey: ConfigKey): CapacitySettings | undefined {
-    const v = this.json(key);
-    const sloRaw = this.json(sloKey);
-    const isObject = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null && !Array.isArray(x);
-    if (v !== undefined && !isObject(v)) {
-      this.fail(key, v, "is not an object", `pulumi config set --path '${PROJECT}:${key}.concurrencyRange' 8:256`);
-      return undefined;
-    }
-    let slo: CapacitySlo | undefined;
-    if (sloRaw !== undefined && !isObject(sloRaw)) {
-      this.fail(sloKey, sloRaw, "is not an object", `pulumi config set --path '${PROJECT}:${sloKey}.ttft_p99_ms' 3000`);
-    } else if (sloRaw !== undefined && Object.keys(sloRaw).length > 0) {
-      const out: Record<string, number> = {};
-      for (const [name, value] of Object.entries(sloRaw)) {
-        const field = SLO_NAMES[name];
-        const n = typeof value === "string" ? Number(value) : value;
-        if (!field) this.fail(`${sloKey}.${name}`, value, "is not a known SLO", `use ${Object.keys(SLO_NAMES).join(", ")}`);
-        else if (typeof n !== "number" || !Number.isFinite(n) || n <= 0) this.fail(`${sloKey}.${name}`, value, "must be a number of milliseconds > 0", `pulumi config set --path '${PROJECT}:${sloKey}.${name}' 3000`);
-        else out[field] = n;
-      }
-      slo = out;
-    }
-    if (v === undefined || Object.keys(v).length === 0) return undefined;
-    const known = ["concurrencyRange", "promptsPerConcurrency", "repeats", "resolution", "warmupRequests", "maxDuration"];
-    for (const name of Object.keys(v)) {
-      if (!known.includes(name)) this.fail(`${key}.${name}`, v[name], "is not a known setting", `use ${known.join(", ")}`);
-    }
-    const range = typeof v.concurrencyRange === "string" ? /^\s*(\d+)\s*:\s*(\d+)\s*$/.exec(v.concurrencyRange) : null;
-    const low = range ? Number(range[1]) : NaN;
-    const high = range ? Number(range[2]) : NaN;
-    if (!range || low < 1 || low > high) {
-      this.fail(`${key}.concurrencyRange`, v.concurrencyRange, "is not LOW:HIGH with 1 <= LOW <= HIGH", `pulumi config set --path '${PROJECT}:${key}.concurrencyRange' 8:256`);
-    }
-    const whole = (name: string, min: number): number | undefined => {
-      const raw = v[name];
-      if (raw === undefined) return undefined;
-      const n = typeof raw === "string" ? Number(raw) : raw;
-      if (typeof n !== "number" || !Number.isInteger(n) || n < min) {
-        this.fail(`${key}.${name}`, raw, `must be a whole number >= ${min}`, `pulumi config set --path '${PROJECT}:${key}.${name}' ${Math.max(min, 1)}`);
-        return undefined;
-      }
-      return n;
-    };
-    let maxDurationS: number | undefined;
-    if (v.maxDuration !== undefined) {
-      const text = String(v.maxDuration);
-      const ms = /^\d+$/.test(text) ? Number(text) * 1000 : durationMs(text);
-      if (ms === undefined || !(ms > 0)) this.fail(`${key}.maxDuration`, v.maxDuration, "is not a positive duration", `pulumi config set --path '${PROJECT}:${key}.maxDuration' 2h`);
-      else maxDurationS = ms / 1000;
-    }
-    return {
-      concurrencyRange: { low: Number.isFinite(low) ? low : 1, high: Number.isFinite(high) ? Math.max(high, 1) : 1 },
-      slo,
-      promptsPerConcurrency: whole("promptsPerConcurrency", 1),
-      repeats: whole("repeats", 1),
-      resolution: whole("resolution", 1),
-      warmupRequests: whole("warmupRequests", 0),
-      maxDurationS,
-    };
-  }
 
   /**
    * A secret setting. The value never enters a message. A token (`multiline` unset) reaches the host as

@@ -15,7 +15,18 @@ import {
   type RawConfigContext,
   type StackConfig,
 } from "./config";
-import { gpuExpectationFromInstanceType, HgxHost, localDockerHost, type GpuExpectation, type HgxHostArgs, type HostConnection } from "./host";
+import { HgxHost, hgxHostArgsFrom, type HgxHostArgs, type HostConnection } from "./host";
+import {
+  hostBootWorkAtLaunch,
+  hostCacheMountPath,
+  hostCrossRegion,
+  hostRegionalPrivateNetwork,
+  hostServingAllowlist,
+  providerHostArgs,
+  providerRouterHostArgs,
+  taggedHostSettings,
+} from "./host/providers";
+import type { HostArgsContext } from "./host/provider";
 import {
   judgeRollout,
   planRouter,
@@ -35,7 +46,7 @@ import {
   type SglangRouterArgs,
 } from "./router";
 import { HostKeyPair } from "./host/lambda/hostKeyPair";
-import { cacheMountFor, overridesFromFlagNames, planServing, renderProblem, servingPlanInputFor, servingSpecHash, SglangServer, type ServingProblemKey, type SglangServerArgs } from "./serving";
+import { cacheMountFor, overridesFromFlagNames, planServer, planServing, renderProblem, servingPlanInputFor, servingSpecHash, SglangServer, type ServingProblemKey, type SglangServerArgs } from "./serving";
 import { bootWorkPart } from "./host/bootWork";
 import type { CloudConfigPart } from "./host/lambda/cloudInit";
 import { hostCommand } from "./host/hostCommand";
@@ -47,8 +58,7 @@ import { isCommitRevision, renderWeightsDownloadScript, revisionPinAdvice, sglan
 /** Where the persistent Hugging Face cache lives on the host, decided from config (never an Output). */
 export function cacheMountPathFor(config: StackConfig): string | undefined {
   if (config.hf.cachePath) return config.hf.cachePath;
-  if (config.hostMode === "lambda" && config.lambda.filesystemName) return `/lambda/nfs/${config.lambda.filesystemName}`;
-  return undefined;
+  return hostCacheMountPath(taggedHostSettings(config));
 }
 
 /** SGLang flag overrides from config: the model and served name, then `sglangFlags` by flag name. */
@@ -155,86 +165,45 @@ export interface RouterFirewall {
   readonly routerHostIp?: pulumi.Input<string>;
 }
 
-/** The router host's private address as the serving-port rule's source; without one there is no private path to admit. */
-export function routerSourceCidr(privateIp: string): string {
-  if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(privateIp))
-    throw new Error(`the router's host has no private address from the Lambda API (private_ip ${JSON.stringify(privateIp)}), so no worker can admit it off the internet. Fix: pulumi refresh (re-reads the instance), then pulumi up`);
-  return `${privateIp}/32`;
-}
+export { routerSourceCidr } from "./host/lambda/provider";
 
-/** HgxHost arguments for one replica (`index` and the router's address only matter with a router). */
-export function hostArgsFor(config: StackConfig, index = 0, firewall: RouterFirewall = {}): HgxHostArgs {
-  const gpus: GpuExpectation = { count: config.gpuCount, model: config.gpuModel, probeImage: config.gpuProbeImage };
-  switch (config.hostMode) {
-    case "lambda":
-      return {
-        mode: "lambda",
-        lambda: {
-          regions: config.lambda.regions,
-          instanceType: config.lambda.instanceType,
-          imageFamily: config.lambda.imageFamily,
-          sshPublicKey: config.lambda.sshPublicKey,
-          sshPrivateKey: config.lambda.sshPrivateKey.present ? config.lambda.sshPrivateKey.value : undefined,
-          filesystemName: config.lambda.filesystemName,
-          retainFilesystemOnDelete: config.lambda.retainFilesystem,
-          firewallAllowlist: config.lambda.firewallAllowlist,
-          sshSourceCidrs: config.lambda.sshAllowlist,
-          icmpSourceCidrs: config.lambda.icmpAllowlist,
-          ...(routed(config) && index === 0 && config.router.placement === "first-replica" ? { extraPorts: [config.router.port, config.router.metricsPort] } : {}),
-          ...(routed(config) && firewall.routerHostIp !== undefined
-            ? { servingSources: [pulumi.output(firewall.routerHostIp).apply(routerSourceCidr)] }
-            : {}),
-          servingPort: config.sglang.port,
-          ttl: config.lambda.ttlMs === undefined ? "0" : `${Math.round(config.lambda.ttlMs / 1000)}s`,
-          waitTimeout: `${Math.round(config.lambda.bootTimeoutMs / 1000)}s`,
-          maxHourlyPriceUsd: config.lambda.maxHourlyPriceUsd,
-          // Production stacks are always protected (config.ts): never reaped, never destroyed by accident.
-          protect: config.lambda.protect,
-          pinnedRegionPolicy: config.lambda.pinnedRegionPolicy,
-          pinnedRegionWait: `${Math.round(config.lambda.pinnedRegionWaitMs / 1000)}s`,
-          stackId: config.lambda.stackId,
-          apiBaseUrl: config.lambda.apiUrl,
-          apiKeyConfigKey: `${config.project}:lambdaApiKey`,
-          tags: { project: config.project, stack: config.stack },
-          sshPort: config.lambda.sshPort,
-        },
-        gpus: { ...gpuExpectationFromInstanceType(config.lambda.instanceType), probeImage: config.gpuProbeImage } as GpuExpectation,
-      };
-    case "existing":
-      return {
-        mode: "existing",
-        existing: {
-          address: config.existing.address,
-          port: config.existing.port,
-          user: config.existing.user,
-          privateKey: config.existing.privateKey.value,
-          hostKey: config.existing.hostKey,
-          hostKeyTrust: config.existing.hostKeyTrust,
-          cacheMountPath: cacheMountPathFor(config),
-        },
-        gpus,
-        hourlyPriceUsd: config.hourlyPriceUsd,
-      };
-    case "local":
-      // The local engine is whatever the Docker CLI would reach (DOCKER_HOST, else the default socket).
-      return { mode: "local", local: { dockerHost: localDockerHost() }, hourlyPriceUsd: config.hourlyPriceUsd };
-  }
+/** What the host provider needs to know about the stack to give one host's args. */
+function hostArgsContext(config: StackConfig): HostArgsContext {
+  return {
+    project: config.project,
+    stack: config.stack,
+    gpus: { count: config.gpuCount, model: config.gpuModel, probeImage: config.gpuProbeImage },
+    hourlyPriceUsd: config.hourlyPriceUsd,
+    cacheMountPath: cacheMountPathFor(config),
+    servingPort: config.sglang.port,
+  };
 }
 
 /**
- * The router's own host (`routerPlacement: own-host`, lambda mode): an instance of `routerInstanceType`
- * with the workers' regions, SSH and allowlist, no GPU check and no cache filesystem; its firewall
- * opens the router's client and metrics ports to the allowlist.
+ * HgxHost arguments for one replica, from its host provider (`index` and the router's address only matter
+ * with a router; `bootWork` is started by a provider that launches its machine).
+ */
+export function hostArgsFor(config: StackConfig, index = 0, firewall: RouterFirewall = {}, bootWork?: CloudConfigPart): HgxHostArgs {
+  const routerOnThisHost = routed(config) && index === 0 && config.router.placement === "first-replica";
+  const context: HostArgsContext = {
+    ...hostArgsContext(config),
+    ...(routerOnThisHost ? { extraPorts: [config.router.port, config.router.metricsPort] } : {}),
+    ...(routed(config) && firewall.routerHostIp !== undefined ? { routerHostIp: firewall.routerHostIp } : {}),
+    ...(bootWork ? { cloudInitParts: [bootWork] } : {}),
+  };
+  return hgxHostArgsFrom(providerHostArgs(taggedHostSettings(config), context));
+}
+
+/**
+ * The router's own host (`routerPlacement: own-host`): from a provider that launches machines, an instance of
+ * `routerInstanceType` with the workers' regions, SSH and allowlist, no GPU check and no cache filesystem; its
+ * firewall opens the router's client and metrics ports to the allowlist.
  */
 export function routerHostArgsFor(config: StackConfig): HgxHostArgs {
-  const worker = hostArgsFor(config);
-  if (worker.lambda === undefined) throw new Error(`routerPlacement "own-host" needs hostMode "lambda", got "${config.hostMode}"`);
-  const { filesystemName: _cache, retainFilesystemOnDelete: _retain, extraPorts: _ports, servingSources: _sources, ...machine } = worker.lambda;
-  return {
-    mode: "lambda",
-    lambda: { ...machine, instanceType: config.router.instanceType, servingPort: config.router.port, extraPorts: [config.router.metricsPort] },
-    gpus: false,
-  };
+  const context = { ...hostArgsContext(config), servingPort: config.router.port, extraPorts: [config.router.metricsPort], routerInstanceType: config.router.instanceType };
+  const args = providerRouterHostArgs(taggedHostSettings(config), context);
+  if (args === undefined) throw new Error(`routerPlacement "own-host" needs hostMode "lambda", got "${config.hostMode}"`);
+  return hgxHostArgsFrom(args);
 }
 
 /** What the serving layer needs from a host (an `HgxHost`, or plain values when planning). */
@@ -275,7 +244,7 @@ export function serverArgsFor(config: StackConfig, name: string, host: ServerHos
     // pre-download of a branch, the server passes the commit its weights step recorded instead (`loadRevisionFlags`).
     extraFlags: [...config.sglang.extraArgs, ...(!local && !isCommitRevision(config.hf.revision) ? [] : sglangRevisionFlags(config.hf.revision))],
     port: replicaPort(config, index),
-    firewallAllowlist: config.hostMode === "lambda" ? config.lambda.firewallAllowlist : [],
+    firewallAllowlist: hostServingAllowlist(taggedHostSettings(config)),
     // Behind a router on another host, a worker's port must be reachable from there (the firewall admits that host).
     publish: routed(config) && !local,
     hfToken: config.hf.token.present ? config.hf.token.value : undefined,
@@ -292,7 +261,7 @@ export function serverArgsFor(config: StackConfig, name: string, host: ServerHos
     weightsRevision: config.hf.revision,
     omitMemlockUlimit: config.sglang.omitMemlockUlimit,
     // Any SSH host may carry boot work (a Lambda launch does); one without the dir is not waited for.
-    bootWork: local || config.bootWorkDir === undefined ? undefined : { dir: config.bootWorkDir, expected: config.hostMode === "lambda" },
+    bootWork: local || config.bootWorkDir === undefined ? undefined : { dir: config.bootWorkDir, expected: hostBootWorkAtLaunch(config.hostMode) },
   };
 }
 
@@ -302,11 +271,13 @@ export function serverArgsFor(config: StackConfig, name: string, host: ServerHos
  * Undefined outside lambda mode or with `bootWorkDir` empty.
  */
 export function bootWorkPartFor(config: StackConfig, name: string): CloudConfigPart | undefined {
-  if (config.hostMode !== "lambda" || config.bootWorkDir === undefined) return undefined;
+  if (!hostBootWorkAtLaunch(config.hostMode) || config.bootWorkDir === undefined) return undefined;
   const plannedHost: ServerHostFacts = { connection: { kind: "local" }, readyAt: "", gpuCount: config.gpuCount };
   const args = { ...serverArgsFor(config, name, plannedHost), gpuCount: config.gpuCount };
-  const input = servingPlanInputFor(args, config);
-  const { plan } = planServing(input);
+  const {
+    input,
+    result: { plan },
+  } = planServer(args, config);
   // An invalid plan fails in the server component with every problem listed; no boot work for it.
   if (plan === undefined) return undefined;
   const weightsScript = input.preDownload
@@ -431,7 +402,7 @@ export interface RoutedHostFacts {
 function routerWorkerUrl(config: StackConfig, host: HgxHost, name: string, index: number, routerHost: HgxHost, routerOnFirst: boolean, tunnels: RouterTunnels | undefined): pulumi.Output<string> {
   const port = replicaPort(config, index);
   const onRouterHost = index === 0 && routerOnFirst;
-  if (config.hostMode !== "lambda" || onRouterHost) return pulumi.output(host.ip).apply((ip) => workerUrlFor(ip, port, onRouterHost));
+  if (!hostRegionalPrivateNetwork(config.hostMode) || onRouterHost) return pulumi.output(host.ip).apply((ip) => workerUrlFor(ip, port, onRouterHost));
   return lambdaRouterWorkerUrl({ name, index, port, host }, routerHost, tunnels);
 }
 
@@ -520,7 +491,7 @@ export function routerArgsFor(config: StackConfig, routerHost: ServerHostFacts, 
     requestTimeoutSeconds: Math.max(1, Math.round(config.benchmark.timeoutMs / 1000)),
     drainTimeoutSeconds: Math.round(config.router.drainTimeoutMs / 1000),
     apiKey: config.sglang.apiKey.present ? config.sglang.apiKey.value : undefined,
-    publish: config.hostMode === "lambda" && config.lambda.firewallAllowlist.length > 0,
+    publish: hostServingAllowlist(taggedHostSettings(config)).length > 0,
     containerName: `${config.project}-${config.stack}-router`,
   };
 }
@@ -537,95 +508,100 @@ export function deployStack(config: StackConfig): StackDeployment {
   const reference = compareStack === undefined ? undefined : new pulumi.StackReference("benchmark-reference", { name: compareStack });
   // The router's own host, when asked for (every worker's firewall admits its address once it has one).
   const routerOwnHost = routed(config) && config.router.placement === "own-host" ? new HgxHost("router-host", routerHostArgsFor(config)) : undefined;
+  const hosts = deployHosts(config, names, routerOwnHost);
+  logPinAdvice(config, names.length + (routerOwnHost ? 1 : 0));
+  const replicas: Replicas = { names, hosts, reference };
+  return routed(config) ? deployRouted(config, replicas, routerOwnHost) : deployUnrouted(config, replicas);
+}
+
+/** Each replica's host, in order. */
+function deployHosts(config: StackConfig, names: readonly string[], routerOwnHost: HgxHost | undefined): HgxHost[] {
   const hosts: HgxHost[] = [];
   for (const [index, name] of names.entries()) {
     // Workers behind a router admit its host (its own, else the first replica's) on their serving port, at its private address.
     const routerHostIp = routerOwnHost ? routerOwnHost.privateIp : routed(config) && index > 0 ? hosts[0].privateIp : undefined;
-    const hostArgs = hostArgsFor(config, index, { routerHostIp });
     // Boot work (image pull, weights download) starts at the instance's first boot through cloud-init.
-    const bootWork = bootWorkPartFor(config, name);
-    hosts.push(new HgxHost(name, bootWork && hostArgs.lambda ? { ...hostArgs, lambda: { ...hostArgs.lambda, cloudInitParts: [bootWork] } } : hostArgs));
+    hosts.push(new HgxHost(name, hostArgsFor(config, index, { routerHostIp }, bootWorkPartFor(config, name))));
   }
+  return hosts;
+}
+
+/** Advice on pinning the model revision and the image, logged once per update. */
+function logPinAdvice(config: StackConfig, machines: number): void {
   const revisionAdvice = config.hostMode === "local" ? undefined : revisionPinAdvice(config.sglang.model, config.hf.revision);
   if (revisionAdvice !== undefined) pulumi.log.info(revisionAdvice);
   // A local stack's replicas share one engine (and its images, built there, have no registry digest).
-  const pinAdvice = imagePinAdvice("sglangImage", config.sglang.image, config.hostMode === "local" ? 1 : names.length + (routerOwnHost ? 1 : 0));
+  const pinAdvice = imagePinAdvice("sglangImage", config.sglang.image, config.hostMode === "local" ? 1 : machines);
   if (pinAdvice !== undefined) pulumi.log.info(pinAdvice);
-  // The first replica resolves the image (on a host with boot work: the boot-time pull did); every other one
-  // pulls the digest it got (see `pinnedPullRef`). On the local engine the images were built there: the first
-  // pulls them by image ID too.
-  let firstServer: SglangServer | undefined;
-  const local = config.hostMode === "local";
-  const pullImageFor = (index: number) =>
-    index > 0 && firstServer ? { pullImage: firstServer.pinnedImage } : local ? { pullImage: localImageRef(config.sglang.image) } : {};
-  if (!routed(config)) {
-    const deployments = names.map((name, index) => {
-      const host = hosts[index];
-      const server = new SglangServer(name, { ...serverArgsFor(config, name, host, index), ...pullImageFor(index) });
-      firstServer ??= server;
-      const benchmark = config.benchmark.enabled ? new Benchmark(name, benchmarkArgsFor(config, { host, server }, reference)) : undefined;
-      return { name, host, server, benchmark };
-    });
-    return {
-      deployments,
-      imageDigest: sameImageDigest(config.sglang.image, [...deployments.map((d) => ({ name: d.name, ref: d.server.imageDigest })), ...bootRuns(deployments)]),
-      weightsCommit: sameWeightsCommit(deployments),
-    };
+}
+
+/** The replicas' names and hosts, and the stack the benchmarks compare with. */
+interface Replicas {
+  readonly names: readonly string[];
+  readonly hosts: readonly HgxHost[];
+  readonly reference: pulumi.StackReference | undefined;
+}
+
+/**
+ * Which image each replica's server pulls. The first replica resolves the image (on a host with boot work: the
+ * boot-time pull did); every other one pulls the digest it got (see `pinnedPullRef`). On the local engine the
+ * images were built there: the first pulls them by image ID too.
+ */
+class ServerPulls {
+  private first?: SglangServer;
+
+  constructor(
+    private readonly config: StackConfig,
+    /** Told the first server once it exists (a router on the same image pulls what it pulled). */
+    private readonly onFirst?: (server: SglangServer) => void,
+  ) {}
+
+  pullFor(index: number): { pullImage?: pulumi.Input<string> } {
+    if (index > 0 && this.first) return { pullImage: this.first.pinnedImage };
+    return this.config.hostMode === "local" ? { pullImage: localImageRef(this.config.sglang.image) } : {};
   }
 
+  record(server: SglangServer): void {
+    if (this.first !== undefined) return;
+    this.first = server;
+    this.onFirst?.(server);
+  }
+}
+
+/** Without a router: each replica's server and its own benchmark. */
+function deployUnrouted(config: StackConfig, { names, hosts, reference }: Replicas): StackDeployment {
+  const pulls = new ServerPulls(config);
+  const deployments = names.map((name, index) => {
+    const host = hosts[index];
+    const server = new SglangServer(name, { ...serverArgsFor(config, name, host, index), ...pulls.pullFor(index) });
+    pulls.record(server);
+    const benchmark = config.benchmark.enabled ? new Benchmark(name, benchmarkArgsFor(config, { host, server }, reference)) : undefined;
+    return { name, host, server, benchmark };
+  });
+  return {
+    deployments,
+    imageDigest: sameImageDigest(config.sglang.image, [...deployments.map((d) => ({ name: d.name, ref: d.server.imageDigest })), ...bootRuns(deployments)]),
+    weightsCommit: sameWeightsCommit(deployments),
+  };
+}
+
+/** With a router: the router, the workers chained behind it for rolling changes, and the benchmarks through it. */
+function deployRouted(config: StackConfig, replicas: Replicas, routerOwnHost: HgxHost | undefined): StackDeployment {
+  const { names, hosts } = replicas;
   const routerHost = routerOwnHost ?? hosts[0];
-  const tunnels = config.hostMode === "lambda" && config.lambda.regions.length > 1 ? new RouterTunnels(config) : undefined;
+  const tunnels = hostCrossRegion(taggedHostSettings(config)) ? new RouterTunnels(config) : undefined;
   const workerUrls = hosts.map((host, index) => routerWorkerUrl(config, host, names[index], index, routerHost, routerOwnHost === undefined, tunnels));
   // A router running the SGLang image runs the first replica's build too (it starts before that replica's container,
   // after its pull: no cycle).
   const routerUsesServerImage = config.router.image === config.sglang.image;
   const routerPull = routerUsesServerImage ? pulumi.deferredOutput<string>() : undefined;
-  const routerPullImage = routerPull ? routerPull[0] : local ? localImageRef(config.router.image) : undefined;
+  const routerPullImage = routerPull ? routerPull[0] : config.hostMode === "local" ? localImageRef(config.router.image) : undefined;
   const router = new SglangRouter("router", { ...routerArgsFor(config, routerHost, workerUrls), ...(routerPullImage ? { pullImage: routerPullImage } : {}) });
-  let previous: pulumi.Resource = router.started;
-  const deployments = names.map((name, index) => {
-    const host = hosts[index];
-    const args = serverArgsFor(config, name, host, index);
-    // The same hash the server computes: a change to what it serves replaces the drain step first.
-    const planned = planServing(servingPlanInputFor(args, config));
-    const specHash = planned.plan ? servingSpecHash(planned.plan) : "invalid";
-    const drain = router.drain(name, workerUrls[index], specHash, previous);
-    const server = new SglangServer(name, { ...args, ...pullImageFor(index), containerAfter: [drain] });
-    if (firstServer === undefined) {
-      firstServer = server;
-      routerPull?.[1](server.pinnedImage);
-    }
-    previous = router.rejoin(name, workerUrls[index], server);
-    return { name, host, server };
-  });
-  router.complete(previous, deployments.map((d) => d.server.specHash));
+  const deployments = routedWorkers(config, replicas, router, workerUrls, new ServerPulls(config, (server) => routerPull?.[1](server.pinnedImage)));
   const rollout: RolloutKey = { workerSpecs: deployments.map((d) => d.server.specHash), routerSpec: routerSpecHash(router.plan), workerPort: config.sglang.port };
   announceRollout(rollout);
-  // One worker alone first (when asked), so the router's run and this one never share the worker.
-  const single =
-    config.benchmark.enabled && config.benchmark.scalingEfficiency
-      ? new Benchmark(names[0], benchmarkArgsFor(config, { host: hosts[0], server: deployments[0].server }, reference))
-      : undefined;
-  const benchmark = config.benchmark.enabled
-    ? new Benchmark(
-        "router",
-        benchmarkArgsFor(config, {
-          // The price of every machine behind the endpoint, the router's own host included.
-          host: { connection: routerHost.connection, hourlyPriceUsd: pulumi.all([...hosts, ...(routerOwnHost ? [routerOwnHost] : [])].map((h) => h.hourlyPriceUsd)).apply((p) => p.reduce((a, b) => a + b, 0)) },
-          server: {
-            endpoint: single ? pulumi.all([router.endpoint, single.metrics]).apply(([endpoint]) => endpoint) : router.endpoint,
-            servedModelName: config.sglang.servedModelName,
-            // Re-run when any worker's spec, the number of workers or the routing changes.
-            specHash: `${deployments.map((d) => d.server.specHash).join("+")}|${config.router.policy}`,
-            port: config.router.port,
-          },
-        }, reference),
-      )
-    : undefined;
-  const scalingEfficiency =
-    single && benchmark
-      ? pulumi.all([benchmark.metrics, single.metrics]).apply(([all, one]) => scalingEfficiencyOf(all.outputThroughput, one.outputThroughput, names.length))
-      : undefined;
+  const machines = [...hosts, ...(routerOwnHost ? [routerOwnHost] : [])];
+  const { single, benchmark, scalingEfficiency } = routedBenchmarks(config, replicas, deployments, router, { connection: routerHost.connection, machines });
   const runs = [
     ...deployments.map((d) => ({ name: d.name, ref: d.server.imageDigest })),
     ...(routerUsesServerImage ? [{ name: "router", ref: router.imageDigest }] : []),
@@ -637,6 +613,57 @@ export function deployStack(config: StackConfig): StackDeployment {
     imageDigest: sameImageDigest(config.sglang.image, runs),
     weightsCommit: sameWeightsCommit(deployments),
   };
+}
+
+/** Each worker's server between its drain and rejoin steps, one after the other (a rolling change). */
+function routedWorkers(config: StackConfig, { names, hosts }: Replicas, router: SglangRouter, workerUrls: readonly pulumi.Output<string>[], pulls: ServerPulls): Deployment[] {
+  let previous: pulumi.Resource = router.started;
+  const deployments = names.map((name, index) => {
+    const host = hosts[index];
+    const args = serverArgsFor(config, name, host, index);
+    // The same hash the server computes: a change to what it serves replaces the drain step first.
+    const planned = planServer(args, config);
+    const specHash = planned.result.plan ? servingSpecHash(planned.result.plan) : "invalid";
+    const drain = router.drain(name, workerUrls[index], specHash, previous);
+    // The server uses this plan (planned once per replica, not again inside the component).
+    const server = new SglangServer(name, { ...args, ...pulls.pullFor(index), containerAfter: [drain], planned });
+    pulls.record(server);
+    previous = router.rejoin(name, workerUrls[index], server);
+    return { name, host, server };
+  });
+  router.complete(previous, deployments.map((d) => d.server.specHash));
+  return deployments;
+}
+
+/** The benchmark through the router and, when asked, one worker alone first (for the scaling efficiency). */
+function routedBenchmarks(
+  config: StackConfig,
+  { names, hosts, reference }: Replicas,
+  deployments: readonly Deployment[],
+  router: SglangRouter,
+  routerHost: { readonly connection: HostConnection; readonly machines: readonly HgxHost[] },
+): { single?: Benchmark; benchmark?: Benchmark; scalingEfficiency?: pulumi.Output<number> } {
+  if (!config.benchmark.enabled) return {};
+  // One worker alone first (when asked), so the router's run and this one never share the worker.
+  const single = config.benchmark.scalingEfficiency ? new Benchmark(names[0], benchmarkArgsFor(config, { host: hosts[0], server: deployments[0].server }, reference)) : undefined;
+  const benchmark = new Benchmark(
+    "router",
+    benchmarkArgsFor(config, {
+      // The price of every machine behind the endpoint, the router's own host included.
+      host: { connection: routerHost.connection, hourlyPriceUsd: pulumi.all(routerHost.machines.map((h) => h.hourlyPriceUsd)).apply((p) => p.reduce((a, b) => a + b, 0)) },
+      server: {
+        endpoint: single ? pulumi.all([router.endpoint, single.metrics]).apply(([endpoint]) => endpoint) : router.endpoint,
+        servedModelName: config.sglang.servedModelName,
+        // Re-run when any worker's spec, the number of workers or the routing changes.
+        specHash: `${deployments.map((d) => d.server.specHash).join("+")}|${config.router.policy}`,
+        port: config.router.port,
+      },
+    }, reference),
+  );
+  const scalingEfficiency = single
+    ? pulumi.all([benchmark.metrics, single.metrics]).apply(([all, one]) => scalingEfficiencyOf(all.outputThroughput, one.outputThroughput, names.length))
+    : undefined;
+  return { single, benchmark, scalingEfficiency };
 }
 
 /**

@@ -15,7 +15,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { SshHostConnection } from "./connection";
 import { isIpv4Cidr, objectName, parseDuration } from "./lambda/common";
-import { instanceTypeGpus, isRegionCode } from "./lambda/names";
+import { instanceTypeGpus, isRegionCode, LAMBDA_FILESYSTEM_NAME } from "./lambda/names";
 import { Filesystem, type FilesystemArgs } from "./lambda/filesystem";
 import { FirewallAdmission, FirewallRuleset, ICMP_WORLD, sameCidrs, type FirewallRulesetArgs } from "./lambda/firewallRuleset";
 import { lambdaObjectNames, StackIdentity, UID_PATTERN } from "./lambda/identity";
@@ -232,87 +232,106 @@ export function defaultHostname(stack: string, name: string): string {
   return h || "hgx";
 }
 
-/**
- * Validates the args and applies defaults. Throws one error listing every problem, each naming
- * the setting, the value and the fix. `project`/`stack` come from the Pulumi runtime.
- */
-export function resolveLambdaMachineArgs(
-  name: string,
-  args: LambdaMachineArgs,
-  runtime: { organization: string; project: string; stack: string },
-): ResolvedLambdaMachine {
-  const problems: string[] = [];
+/** Problems found while resolving the args, each naming the setting, the value and the fix. */
+type Problems = string[];
+
+/** A duration setting in whole seconds; undefined (and a problem) when it does not parse. */
+function durationSeconds(text: string, key: string, problems: Problems): number | undefined {
+  try {
+    return Math.round(parseDuration(text, key) / 1000);
+  } catch (e) {
+    problems.push((e as Error).message);
+    return undefined;
+  }
+}
+
+/** Every entry of a CIDR list that is not an IPv4 CIDR. */
+function cidrListProblems(key: string, cidrs: readonly string[], example: string): Problems {
+  return cidrs.filter((c) => !isIpv4Cidr(c)).map((c) => `${key}: "${c}" is not an IPv4 CIDR; write it like "${example}"`);
+}
+
+/** Where and what to launch: regions, instance type, image family. */
+function resolvePlacement(args: LambdaMachineArgs, problems: Problems) {
   const regions = [...(args.regions ?? [])];
   if (regions.length === 0) problems.push('regions: empty; list at least one Lambda region in preference order, e.g. ["us-east-1", "us-west-1"]');
   for (const r of regions) if (!isRegionCode(r)) problems.push(`regions: "${r}" is not a Lambda region code; use names like "us-east-1"`);
   const dup = regions.find((r, i) => regions.indexOf(r) !== i);
   if (dup) problems.push(`regions: "${dup}" is listed twice; list each region once`);
-
   const instanceType = args.instanceType ?? "gpu_8x_b200_sxm6";
   if (instanceTypeGpus(instanceType) === undefined) problems.push(`instanceType: "${instanceType}" is not a Lambda instance type name like "gpu_8x_b200_sxm6"`);
   const imageFamily = args.imageFamily ?? "gpu-base-24-04";
   if (!imageFamily) problems.push('imageFamily: empty; use an image family such as "gpu-base-24-04"');
+  return { regions, instanceType, imageFamily };
+}
 
+/** Who reaches the instance: the SSH key, the firewall's allowlists and the serving port. */
+function resolveAccess(args: LambdaMachineArgs, problems: Problems) {
   const generateKey = !args.sshPublicKey;
   if (!generateKey && args.sshPrivateKey === undefined) {
     problems.push("sshPrivateKey: missing while sshPublicKey is set; pass the matching private key (as a secret) or drop sshPublicKey to have a pair generated");
   }
-
-  const filesystemName = args.filesystemName || undefined;
-  if (filesystemName !== undefined && (!/^[a-zA-Z]+[0-9a-zA-Z-]*$/.test(filesystemName) || filesystemName.length > 60)) {
-    problems.push(`filesystemName: "${filesystemName}" is invalid; start with a letter, then letters, digits or "-", at most 60 characters (e.g. "hf-cache")`);
-  }
-
   const firewallAllowlist = [...(args.firewallAllowlist ?? [])];
-  for (const c of firewallAllowlist) if (!isIpv4Cidr(c)) problems.push(`firewallAllowlist: "${c}" is not an IPv4 CIDR; write it like "203.0.113.7/32"`);
+  problems.push(...cidrListProblems("firewallAllowlist", firewallAllowlist, "203.0.113.7/32"));
   const sshSourceCidrs = [...(args.sshSourceCidrs ?? ["0.0.0.0/0"])];
   if (sshSourceCidrs.length === 0) problems.push('sshSourceCidrs: empty would lock out SSH, which the stack needs; use ["0.0.0.0/0"] or your CIDR');
-  for (const c of sshSourceCidrs) if (!isIpv4Cidr(c)) problems.push(`sshSourceCidrs: "${c}" is not an IPv4 CIDR; write it like "203.0.113.0/24"`);
+  problems.push(...cidrListProblems("sshSourceCidrs", sshSourceCidrs, "203.0.113.0/24"));
   const icmpSourceCidrs = [...(args.icmpSourceCidrs ?? ICMP_WORLD)];
-  for (const c of icmpSourceCidrs) if (!isIpv4Cidr(c)) problems.push(`icmpSourceCidrs: "${c}" is not an IPv4 CIDR; write it like "203.0.113.0/24"`);
+  problems.push(...cidrListProblems("icmpSourceCidrs", icmpSourceCidrs, "203.0.113.0/24"));
   const servingPort = args.servingPort ?? 8000;
   if (!Number.isInteger(servingPort) || servingPort < 1 || servingPort > 65535 || servingPort === 22) {
     problems.push(`servingPort: ${servingPort} must be an integer 1-65535 other than 22`);
   }
+  return { generateKey, firewallAllowlist, sshSourceCidrs, icmpSourceCidrs, servingPort };
+}
 
-  let ttlSeconds = 0;
-  let waitTimeoutSeconds = 0;
-  try {
-    ttlSeconds = Math.round(parseDuration(args.ttl ?? "0", "ttl") / 1000);
-  } catch (e) {
-    problems.push((e as Error).message);
+/** The model cache: the filesystem, what happens when its region refuses the launch, and the local fallback. */
+function resolveCache(args: LambdaMachineArgs, problems: Problems) {
+  const filesystemName = args.filesystemName || undefined;
+  if (filesystemName !== undefined && !LAMBDA_FILESYSTEM_NAME.test(filesystemName)) {
+    problems.push(`filesystemName: "${filesystemName}" is invalid; start with a letter, then letters, digits or "-", at most 60 characters (e.g. "hf-cache")`);
   }
-  try {
-    waitTimeoutSeconds = Math.round(parseDuration(args.waitTimeout ?? "45m", "waitTimeout") / 1000);
-    if (waitTimeoutSeconds < 60) problems.push(`waitTimeout: "${args.waitTimeout}" is under a minute; 8-GPU instances take 10-20 minutes to boot, use e.g. "45m"`);
-  } catch (e) {
-    problems.push((e as Error).message);
-  }
-
-  const maxPrice = args.maxHourlyPriceUsd;
-  if (maxPrice !== undefined && !(Number.isFinite(maxPrice) && maxPrice >= 0)) {
-    problems.push(`maxHourlyPriceUsd: ${maxPrice} must be a non-negative number of US dollars per hour, e.g. 60`);
-  }
-
   const pinnedRegionPolicy = args.pinnedRegionPolicy ?? "wait";
   if (!PINNED_REGION_POLICIES.includes(pinnedRegionPolicy)) {
     problems.push(`pinnedRegionPolicy: "${String(pinnedRegionPolicy)}" must be one of ${PINNED_REGION_POLICIES.join(", ")}`);
   }
-  let pinnedRegionWaitSeconds = 0;
-  try {
-    pinnedRegionWaitSeconds = Math.round(parseDuration(args.pinnedRegionWait ?? "30m", "pinnedRegionWait") / 1000);
-  } catch (e) {
-    problems.push((e as Error).message);
-  }
+  const pinnedRegionWaitSeconds = durationSeconds(args.pinnedRegionWait ?? "30m", "pinnedRegionWait", problems) ?? 0;
   const localCachePath = args.localCachePath ?? DEFAULT_LOCAL_CACHE_PATH;
   if (!/^\/[A-Za-z0-9._/-]*$/.test(localCachePath)) {
     problems.push(`localCachePath: "${localCachePath}" must be an absolute path of letters, digits, ".", "_", "-" and "/"`);
   }
+  return {
+    filesystemName,
+    retainFilesystemOnDelete: args.retainFilesystemOnDelete ?? true,
+    pinnedRegionPolicy,
+    pinnedRegionWaitSeconds,
+    localCachePath,
+    cacheMountPath: filesystemName ? `/lambda/nfs/${filesystemName}` : undefined,
+  };
+}
+
+/** How long the instance lives and may take to boot, and what it may cost. */
+function resolveLimits(args: LambdaMachineArgs, problems: Problems) {
+  const ttlSeconds = durationSeconds(args.ttl ?? "0", "ttl", problems) ?? 0;
+  const waitTimeoutSeconds = durationSeconds(args.waitTimeout ?? "45m", "waitTimeout", problems);
+  if (waitTimeoutSeconds !== undefined && waitTimeoutSeconds < 60) problems.push(`waitTimeout: "${args.waitTimeout}" is under a minute; 8-GPU instances take 10-20 minutes to boot, use e.g. "45m"`);
+  const maxPrice = args.maxHourlyPriceUsd;
+  if (maxPrice !== undefined && !(Number.isFinite(maxPrice) && maxPrice >= 0)) {
+    problems.push(`maxHourlyPriceUsd: ${maxPrice} must be a non-negative number of US dollars per hour, e.g. 60`);
+  }
+  return {
+    ttlSeconds,
+    waitTimeoutSeconds: waitTimeoutSeconds ?? 0,
+    maxPriceCentsPerHour: maxPrice === undefined ? undefined : Math.round(maxPrice * 100),
+    protect: args.protect ?? false,
+  };
+}
+
+/** Whose instance it is: the identity tags, the hostname and the config key the providers read the API key from. */
+function resolveIdentity(name: string, args: LambdaMachineArgs, runtime: { organization: string; project: string; stack: string }, problems: Problems) {
   const requestedUid = args.stackId || undefined;
   if (requestedUid !== undefined && !UID_PATTERN.test(requestedUid)) {
     problems.push(`stackId: "${requestedUid}" must be 16 lowercase hex digits (the stackId output of an earlier deployment), or empty`);
   }
-
   const organization = args.tags?.organization ?? runtime.organization;
   const project = args.tags?.project ?? runtime.project;
   const stack = args.tags?.stack ?? runtime.stack;
@@ -322,34 +341,26 @@ export function resolveLambdaMachineArgs(
   if (!/^[^:\s]+:[^:\s]+$/.test(apiKeyConfigKey)) {
     problems.push(`apiKeyConfigKey: "${apiKeyConfigKey}" must be a fully-qualified config key "<namespace>:<key>", e.g. "${runtime.project}:lambdaApiKey"`);
   }
+  return { organization, project, stack, requestedUid, hostname, apiKeyConfigKey };
+}
 
+/**
+ * Validates the args and applies defaults. Throws one error listing every problem, each naming
+ * the setting, the value and the fix. `project`/`stack` come from the Pulumi runtime.
+ */
+export function resolveLambdaMachineArgs(
+  name: string,
+  args: LambdaMachineArgs,
+  runtime: { organization: string; project: string; stack: string },
+): ResolvedLambdaMachine {
+  const problems: Problems = [];
+  const placement = resolvePlacement(args, problems);
+  const access = resolveAccess(args, problems);
+  const cache = resolveCache(args, problems);
+  const limits = resolveLimits(args, problems);
+  const identity = resolveIdentity(name, args, runtime, problems);
   if (problems.length > 0) throw new Error(`LambdaMachine "${name}": invalid arguments:\n  - ${problems.join("\n  - ")}`);
-  return {
-    regions,
-    instanceType,
-    imageFamily,
-    generateKey,
-    filesystemName,
-    retainFilesystemOnDelete: args.retainFilesystemOnDelete ?? true,
-    firewallAllowlist,
-    servingPort,
-    sshSourceCidrs,
-    icmpSourceCidrs,
-    ttlSeconds,
-    waitTimeoutSeconds,
-    maxPriceCentsPerHour: maxPrice === undefined ? undefined : Math.round(maxPrice * 100),
-    protect: args.protect ?? false,
-    organization,
-    project,
-    stack,
-    requestedUid,
-    hostname,
-    apiKeyConfigKey,
-    pinnedRegionPolicy,
-    pinnedRegionWaitSeconds,
-    localCachePath,
-    cacheMountPath: filesystemName ? `/lambda/nfs/${filesystemName}` : undefined,
-  };
+  return { ...placement, ...access, ...cache, ...limits, ...identity };
 }
 
 /** The Pulumi organization; "organization" (the DIY backends' name) where the engine gives none. */
@@ -360,6 +371,116 @@ export function currentOrganization(): string {
     // Older engines and unit-test mocks without an organization: DIY backends report this name.
     return "organization";
   }
+}
+
+/** Where the providers read the API key (config key) and which API they call. */
+interface LambdaApi {
+  readonly apiKeyConfigKey: string;
+  readonly apiBaseUrl?: pulumi.Input<string>;
+}
+
+/** The Lambda object names of this machine (ssh key, ruleset, filesystem, instance), once its uid is known. */
+type ObjectNames = pulumi.Output<ReturnType<typeof lambdaObjectNames>>;
+
+/** The cloud-init user_data that installs the host key (and runs any boot work): a secret. */
+function userDataFor(hostKey: HostKeyPair, extraParts: readonly CloudConfigPart[]): pulumi.Output<string> {
+  return pulumi.secret(
+    pulumi
+      .all([hostKey.privateKeyOpenssh, hostKey.publicKey])
+      .apply(([privateKeyOpenssh, publicKey]) => instanceUserData({ privateKeyOpenssh, publicKey }, extraParts)),
+  );
+}
+
+/** The persistent filesystem for the model cache (kept on delete unless told otherwise). */
+function newFilesystem(name: string, cfg: ResolvedLambdaMachine, args: LambdaMachineArgs, names: ObjectNames, api: LambdaApi, parent: pulumi.Resource): Filesystem {
+  return new Filesystem(
+    `${name}-filesystem`,
+    {
+      fsName: names.apply((n) => n.filesystemName ?? ""),
+      regions: cfg.regions,
+      instanceType: cfg.instanceType,
+      ...api,
+      ...args.transform?.filesystem,
+    },
+    { parent, retainOnDelete: cfg.retainFilesystemOnDelete },
+  );
+}
+
+/** The firewall rulesets, one in every region the instance may land in. */
+function newFirewall(
+  name: string,
+  cfg: ResolvedLambdaMachine,
+  args: LambdaMachineArgs,
+  placed: { readonly names: ObjectNames; readonly filesystem?: Filesystem },
+  api: LambdaApi,
+  parent: pulumi.Resource,
+): FirewallRuleset {
+  // The instance may land outside the filesystem's region (an empty filesystem moves with the
+  // launch; `elsewhere` leaves it behind), so a ruleset exists in every region it may land in.
+  const candidateRegions = placed.filesystem ? placed.filesystem.region.apply((r) => [r, ...cfg.regions.filter((x) => x !== r)]) : cfg.regions;
+  return new FirewallRuleset(
+    `${name}-firewall`,
+    {
+      rulesetName: placed.names.rulesetName,
+      regions: candidateRegions,
+      sshSourceCidrs: cfg.sshSourceCidrs,
+      // Only when not the default: a ruleset deployed before the setting keeps its inputs (no spurious update).
+      ...(sameCidrs(cfg.icmpSourceCidrs, ICMP_WORLD) ? {} : { icmpSourceCidrs: cfg.icmpSourceCidrs }),
+      servingPort: cfg.servingPort,
+      servingAllowlist: cfg.firewallAllowlist,
+      // Only when there are some: a stack without a router keeps its ruleset inputs (no spurious update).
+      ...(args.extraPorts?.length ? { extraPorts: [...args.extraPorts] } : {}),
+      ...api,
+      ...args.transform?.firewall,
+    },
+    { parent },
+  );
+}
+
+/** What the launch refers to: the identity, the object names, the key, the filesystem, the rulesets, the user_data. */
+interface LaunchParts {
+  readonly identity: StackIdentity;
+  readonly names: ObjectNames;
+  readonly sshKey: SshKey;
+  readonly filesystem?: Filesystem;
+  readonly firewall: FirewallRuleset;
+  readonly userData: pulumi.Output<string>;
+}
+
+/** The instance itself (protected on production stacks). */
+function newInstance(name: string, cfg: ResolvedLambdaMachine, args: LambdaMachineArgs, parts: LaunchParts, api: LambdaApi, parent: pulumi.Resource): Instance {
+  return new Instance(
+    `${name}-instance`,
+    {
+      resourceName: name,
+      organization: cfg.organization,
+      project: cfg.project,
+      stack: cfg.stack,
+      stackUid: parts.identity.uid,
+      instanceName: parts.names.instanceName,
+      regions: cfg.regions,
+      instanceType: cfg.instanceType,
+      imageFamily: cfg.imageFamily,
+      sshKeyName: parts.sshKey.keyName,
+      filesystemName: parts.filesystem?.fsName,
+      filesystemMountPoint: cfg.cacheMountPath,
+      pinnedRegionPolicy: cfg.pinnedRegionPolicy,
+      pinnedRegionWaitSeconds: cfg.pinnedRegionWaitSeconds,
+      localCachePath: cfg.localCachePath,
+      firewallRulesetIds: parts.firewall.rulesetIds,
+      hostname: cfg.hostname,
+      ttlSeconds: cfg.ttlSeconds,
+      waitTimeoutSeconds: cfg.waitTimeoutSeconds,
+      ...(cfg.maxPriceCentsPerHour !== undefined ? { maxPriceCentsPerHour: cfg.maxPriceCentsPerHour } : {}),
+      ...(cfg.protect ? { protected: true } : {}),
+      userData: parts.userData,
+      ...api,
+      ...args.transform?.instance,
+    },
+    // `protect` makes `pulumi destroy` (and a replacement) of a production host fail loudly
+    // until someone lifts it on purpose: `pulumi state unprotect <urn>`.
+    { parent, protect: cfg.protect },
+  );
 }
 
 /** A Lambda Cloud GPU instance reachable over SSH (token `hgx:host:LambdaMachine`). */
@@ -427,7 +548,7 @@ export class LambdaMachine extends pulumi.ComponentResource {
       // The message lists every bad argument with its fix; a stack trace would only bury it.
       throw new pulumi.ResourceError((err as Error).message, this, true);
     }
-    const api = { apiKeyConfigKey: cfg.apiKeyConfigKey, apiBaseUrl: args.apiBaseUrl };
+    const api: LambdaApi = { apiKeyConfigKey: cfg.apiKeyConfigKey, apiBaseUrl: args.apiBaseUrl };
 
     this.identity = new StackIdentity(
       `${name}-identity`,
@@ -437,102 +558,24 @@ export class LambdaMachine extends pulumi.ComponentResource {
     const names = this.identity.uid.apply((uid) =>
       lambdaObjectNames({ organization: cfg.organization, project: cfg.project, stack: cfg.stack, resource: name, uid }, cfg.filesystemName),
     );
-
     this.sshKey = new SshKey(
       `${name}-ssh-key`,
       { keyName: names.keyName, publicKey: cfg.generateKey ? undefined : args.sshPublicKey, ...api, ...args.transform?.sshKey },
       { parent: this },
     );
-
     // The host key reaches the instance only through user_data, a secret input of the launch.
     this.hostKey = new HostKeyPair(`${name}-host-key`, { comment: `${cfg.hostname}-host` }, { parent: this });
-    const extraParts = args.cloudInitParts ?? [];
-    const userData = pulumi.secret(
-      pulumi
-        .all([this.hostKey.privateKeyOpenssh, this.hostKey.publicKey])
-        .apply(([privateKeyOpenssh, publicKey]) => instanceUserData({ privateKeyOpenssh, publicKey }, extraParts)),
-    );
-
-    if (cfg.filesystemName) {
-      this.filesystem = new Filesystem(
-        `${name}-filesystem`,
-        {
-          fsName: names.apply((n) => n.filesystemName ?? ""),
-          regions: cfg.regions,
-          instanceType: cfg.instanceType,
-          ...api,
-          ...args.transform?.filesystem,
-        },
-        { parent: this, retainOnDelete: cfg.retainFilesystemOnDelete },
-      );
-    }
-    // The instance may land outside the filesystem's region (an empty filesystem moves with the
-    // launch; `elsewhere` leaves it behind), so a ruleset exists in every region it may land in.
-    const candidateRegions = this.filesystem
-      ? this.filesystem.region.apply((r) => [r, ...cfg.regions.filter((x) => x !== r)])
-      : cfg.regions;
-
-    this.firewall = new FirewallRuleset(
-      `${name}-firewall`,
-      {
-        rulesetName: names.rulesetName,
-        regions: candidateRegions,
-        sshSourceCidrs: cfg.sshSourceCidrs,
-        // Only when not the default: a ruleset deployed before the setting keeps its inputs (no spurious update).
-        ...(sameCidrs(cfg.icmpSourceCidrs, ICMP_WORLD) ? {} : { icmpSourceCidrs: cfg.icmpSourceCidrs }),
-        servingPort: cfg.servingPort,
-        servingAllowlist: cfg.firewallAllowlist,
-        // Only when there are some: a stack without a router keeps its ruleset inputs (no spurious update).
-        ...(args.extraPorts?.length ? { extraPorts: [...args.extraPorts] } : {}),
-        ...api,
-        ...args.transform?.firewall,
-      },
-      { parent: this },
-    );
-
-    this.instance = new Instance(
-      `${name}-instance`,
-      {
-        resourceName: name,
-        organization: cfg.organization,
-        project: cfg.project,
-        stack: cfg.stack,
-        stackUid: this.identity.uid,
-        instanceName: names.instanceName,
-        regions: cfg.regions,
-        instanceType: cfg.instanceType,
-        imageFamily: cfg.imageFamily,
-        sshKeyName: this.sshKey.keyName,
-        filesystemName: this.filesystem?.fsName,
-        filesystemMountPoint: cfg.cacheMountPath,
-        pinnedRegionPolicy: cfg.pinnedRegionPolicy,
-        pinnedRegionWaitSeconds: cfg.pinnedRegionWaitSeconds,
-        localCachePath: cfg.localCachePath,
-        firewallRulesetIds: this.firewall.rulesetIds,
-        hostname: cfg.hostname,
-        ttlSeconds: cfg.ttlSeconds,
-        waitTimeoutSeconds: cfg.waitTimeoutSeconds,
-        ...(cfg.maxPriceCentsPerHour !== undefined ? { maxPriceCentsPerHour: cfg.maxPriceCentsPerHour } : {}),
-        ...(cfg.protect ? { protected: true } : {}),
-        userData,
-        ...api,
-        ...args.transform?.instance,
-      },
-      // `protect` makes `pulumi destroy` (and a replacement) of a production host fail loudly
-      // until someone lifts it on purpose: `pulumi state unprotect <urn>`.
-      { parent: this, protect: cfg.protect },
-    );
-
+    this.filesystem = cfg.filesystemName ? newFilesystem(name, cfg, args, names, api, this) : undefined;
+    this.firewall = newFirewall(name, cfg, args, { names, filesystem: this.filesystem }, api, this);
+    const launch = { identity: this.identity, names, sshKey: this.sshKey, filesystem: this.filesystem, firewall: this.firewall, userData: userDataFor(this.hostKey, args.cloudInitParts ?? []) };
+    this.instance = newInstance(name, cfg, args, launch, api, this);
     // Sources known only later (the router host's address) join the ruleset once it exists and they do:
     // admitted after the launch, never holding it back.
     const sources = args.servingSources ?? [];
-    if (sources.length > 0) {
-      this.admission = new FirewallAdmission(
-        `${name}-admission`,
-        { rulesetIds: this.firewall.rulesetIds, port: cfg.servingPort, sources: [...sources], ...api },
-        { parent: this },
-      );
-    }
+    this.admission =
+      sources.length > 0
+        ? new FirewallAdmission(`${name}-admission`, { rulesetIds: this.firewall.rulesetIds, port: cfg.servingPort, sources: [...sources], ...api }, { parent: this })
+        : undefined;
     this.servingAdmitted = this.admission
       ? pulumi.all([this.admission.rules, pulumi.all(sources)]).apply(([, admitted]) => admitted)
       : pulumi.output<string[]>([]);

@@ -11,7 +11,10 @@ export const LAYERS: readonly Layer[] = [
   { name: "facts", paths: ["components/projectFacts.ts"] },
   // Plain helpers with no domain knowledge: shell quoting, durations, addresses, container image references.
   { name: "util", paths: ["components/shell.ts", "components/duration.ts", "components/network.ts", "components/image.ts"] },
-  // The machine: Lambda Cloud providers, an existing SSH host, the local Docker engine, readiness,
+  // What a layer's config slice is made of (schema entries, the reader its parser uses, problems): below
+  // the layers so each can declare its own keys without importing config, which assembles them.
+  { name: "configSlice", paths: ["components/configSlice.ts"] },
+  // The machine: one folder per host provider (lambda/, existing/, local/; registered in host/providers.ts), readiness,
   // host keys, and the commands run on a host.
   { name: "host", paths: ["components/host/"] },
   // The inference server on a host: image, SGLang flags, weights, container, readiness gate.

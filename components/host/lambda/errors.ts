@@ -61,6 +61,12 @@ export function isLambdaError(e: unknown, ...kinds: LambdaErrorKind[]): e is Lam
   return kinds.length === 0 || kinds.includes(kind as LambdaErrorKind);
 }
 
+/** What a Lambda error class is called and which kind it reports. */
+export interface LambdaErrorIdentity {
+  readonly name: string;
+  readonly kind: LambdaErrorKind;
+}
+
 /** Base class: any failed Lambda Cloud API call. */
 export class LambdaApiError extends Error {
   /** See LAMBDA_ERROR_KINDS; each subclass sets its own (assigned, not a field initializer: see below). */
@@ -72,7 +78,11 @@ export class LambdaApiError extends Error {
   /** Whether repeating the same call later can succeed (429, 5xx, `provider/*`, network). */
   readonly retryable: boolean;
 
-  constructor(details: LambdaErrorDetails, advice: string, retryable = false) {
+  /**
+   * `as` names the subclass (its `name` and `kind`), passed up rather than assigned after `super`, so each
+   * subclass is its advice and its name alone.
+   */
+  constructor(details: LambdaErrorDetails, advice: string, as: LambdaErrorIdentity = { name: "LambdaApiError", kind: "api" }, retryable = false) {
     const api = details.apiMessage ? ` (API says: ${details.apiMessage})` : "";
     const status = details.status ? `HTTP ${details.status}` : "no response";
     const message = `Lambda Cloud API ${details.operation} failed with ${details.code}, ${status}${api}. ${advice}`;
@@ -82,8 +92,8 @@ export class LambdaApiError extends Error {
     this.message = message;
     if (!this.stack) Error.captureStackTrace(this);
     // Not `new.target.name`: Pulumi's closure serializer rewrites classes, and new.target is lost.
-    this.name = "LambdaApiError";
-    this.kind = "api";
+    this.name = as.name;
+    this.kind = as.kind;
     this.code = details.code;
     this.status = details.status;
     this.operation = details.operation;
@@ -95,9 +105,7 @@ export class LambdaApiError extends Error {
 /** `global/invalid-api-key`: the key is wrong, expired or deleted. Fatal. */
 export class InvalidApiKeyError extends LambdaApiError {
   constructor(d: LambdaErrorDetails) {
-    super(d, `The Lambda Cloud API key was rejected (invalid, expired or deleted). Create a new key and use it. ${API_KEY_HELP}.`);
-    this.name = "InvalidApiKeyError";
-    this.kind = "invalid-api-key";
+    super(d, `The Lambda Cloud API key was rejected (invalid, expired or deleted). Create a new key and use it. ${API_KEY_HELP}.`, { name: "InvalidApiKeyError", kind: "invalid-api-key" });
   }
 }
 
@@ -108,9 +116,7 @@ export class AccountError extends LambdaApiError {
       d.code === "global/invalid-address"
         ? "The account's billing address is invalid: correct it in the Lambda Cloud dashboard (Settings > Billing), then re-run."
         : "The Lambda Cloud account is inactive: check its status and payment method in the dashboard or contact Lambda support, then re-run.";
-    super(d, advice);
-    this.name = "AccountError";
-    this.kind = "account";
+    super(d, advice, { name: "AccountError", kind: "account" });
   }
 }
 
@@ -120,9 +126,8 @@ export class QuotaExceededError extends LambdaApiError {
     super(
       d,
       "The account's quota is exhausted: terminate instances (or delete filesystems) you no longer need, or ask Lambda support to raise the quota, then re-run.",
+      { name: "QuotaExceededError", kind: "quota-exceeded" },
     );
-    this.name = "QuotaExceededError";
-    this.kind = "quota-exceeded";
   }
 }
 
@@ -132,9 +137,8 @@ export class InvalidParametersError extends LambdaApiError {
     super(
       d,
       "The API rejected the request's parameters: check the LambdaMachine settings (regions, instanceType, imageFamily, names, firewall CIDRs) against the message above.",
+      { name: "InvalidParametersError", kind: "invalid-parameters" },
     );
-    this.name = "InvalidParametersError";
-    this.kind = "invalid-parameters";
   }
 }
 
@@ -152,9 +156,8 @@ export class CapacityError extends LambdaApiError {
     super(
       d,
       `No capacity for ${instanceType ?? "the instance type"} in ${region ?? "the region"} right now. ${advice ?? "Retry later, or launch in another region."}`,
+      { name: "CapacityError", kind: "capacity" },
     );
-    this.name = "CapacityError";
-    this.kind = "capacity";
   }
 }
 
@@ -164,27 +167,22 @@ export class FilesystemRegionError extends LambdaApiError {
     super(
       d,
       "A filesystem can only be attached in its own region: launch in the filesystem's region, or use another `filesystemName`.",
+      { name: "FilesystemRegionError", kind: "filesystem-region" },
     );
-    this.name = "FilesystemRegionError";
-    this.kind = "filesystem-region";
   }
 }
 
 /** `global/object-does-not-exist` (or HTTP 404): the instance, key, filesystem or ruleset is gone. */
 export class NotFoundError extends LambdaApiError {
   constructor(d: LambdaErrorDetails) {
-    super(d, "The object does not exist (deleted outside Pulumi?): run `pulumi refresh` to reconcile the stack's state.");
-    this.name = "NotFoundError";
-    this.kind = "not-found";
+    super(d, "The object does not exist (deleted outside Pulumi?): run `pulumi refresh` to reconcile the stack's state.", { name: "NotFoundError", kind: "not-found" });
   }
 }
 
 /** `global/duplicate`: a name is already taken. */
 export class DuplicateError extends LambdaApiError {
   constructor(d: LambdaErrorDetails) {
-    super(d, "An object with this name already exists in the account: pick another name or delete the existing one.");
-    this.name = "DuplicateError";
-    this.kind = "duplicate";
+    super(d, "An object with this name already exists in the account: pick another name or delete the existing one.", { name: "DuplicateError", kind: "duplicate" });
   }
 }
 
@@ -194,27 +192,22 @@ export class InUseError extends LambdaApiError {
     super(
       d,
       "The object is still attached to an instance (it frees up some time after the instance is terminated): terminate the instance and retry.",
+      { name: "InUseError", kind: "in-use" },
     );
-    this.name = "InUseError";
-    this.kind = "in-use";
   }
 }
 
 /** HTTP 429 after the retry budget ran out. */
 export class RateLimitedError extends LambdaApiError {
   constructor(d: LambdaErrorDetails) {
-    super(d, "Lambda Cloud kept rate-limiting the requests (about 1 request/s, 1 launch per 12 s): wait a minute and re-run; avoid running several stacks against one account at once.", true);
-    this.name = "RateLimitedError";
-    this.kind = "rate-limited";
+    super(d, "Lambda Cloud kept rate-limiting the requests (about 1 request/s, 1 launch per 12 s): wait a minute and re-run; avoid running several stacks against one account at once.", { name: "RateLimitedError", kind: "rate-limited" }, true);
   }
 }
 
 /** 5xx, `global/internal-error`, `provider/*` or a network failure, after retries ran out. */
 export class ServiceError extends LambdaApiError {
   constructor(d: LambdaErrorDetails) {
-    super(d, "Lambda Cloud (or its upstream) had a transient fault that outlasted the retries: check https://status.lambda.ai and re-run.", true);
-    this.name = "ServiceError";
-    this.kind = "service";
+    super(d, "Lambda Cloud (or its upstream) had a transient fault that outlasted the retries: check https://status.lambda.ai and re-run.", { name: "ServiceError", kind: "service" }, true);
   }
 }
 

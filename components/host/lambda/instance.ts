@@ -28,7 +28,7 @@ import {
 } from "./common";
 import { CapacityError, isLambdaError } from "./errors";
 import type { LambdaClient } from "./client";
-import type { Filesystem as ApiFilesystem, Instance as ApiInstance, InstanceStatus, LaunchRequest, Tag } from "./types";
+import type { Filesystem as ApiFilesystem, Instance as ApiInstance, InstanceStatus, InstanceTypesItem, LaunchRequest, Tag } from "./types";
 
 export interface InstanceInputs extends LambdaCommonInputs {
   /** Pulumi resource name; part of the identity tags. */
@@ -481,12 +481,8 @@ interface LaunchResult {
   fs: FilesystemOutcome;
 }
 
-/**
- * Launch: regions by preference and capacity; a filesystem created empty by this deployment moves
- * to where a launch succeeds; a filesystem that may hold weights pins its region and
- * `pinnedRegionPolicy` decides between waiting there and going elsewhere without it.
- */
-async function launchWithFailover(client: LambdaClient, inputs: InstanceInputs, expiresAt: string, clock: WaitClock): Promise<LaunchResult> {
+/** The offered instance type within the price ceiling; throws naming the type, the price and the fix. */
+async function offeredInstanceType(client: LambdaClient, inputs: InstanceInputs): Promise<InstanceTypesItem> {
   const types = await client.listInstanceTypes();
   const item = types[inputs.instanceType];
   if (!item) {
@@ -500,16 +496,70 @@ async function launchWithFailover(client: LambdaClient, inputs: InstanceInputs, 
         "Fix: raise the ceiling (stack config lambdaMaxHourlyPriceUsd) if the price is acceptable, or choose a cheaper instance type.",
     );
   }
-  const capacity = item.regions_with_capacity_available.map((r) => r.name);
-  let fs: ApiFilesystem | undefined;
-  if (inputs.filesystemName) {
-    fs = await findFilesystem(client, inputs.filesystemName);
-    if (!fs) {
-      throw new Error(
-        `Filesystem "${inputs.filesystemName}" no longer exists in the Lambda account (deleted outside Pulumi?): run \`pulumi refresh\`, then \`pulumi up\` to create it again.`,
-      );
-    }
+  return item;
+}
+
+/** The filesystem the launch attaches, as the API lists it now; throws when it was deleted outside Pulumi. */
+async function launchFilesystem(client: LambdaClient, inputs: InstanceInputs): Promise<ApiFilesystem | undefined> {
+  if (!inputs.filesystemName) return undefined;
+  const fs = await findFilesystem(client, inputs.filesystemName);
+  if (!fs) {
+    throw new Error(
+      `Filesystem "${inputs.filesystemName}" no longer exists in the Lambda account (deleted outside Pulumi?): run \`pulumi refresh\`, then \`pulumi up\` to create it again.`,
+    );
   }
+  return fs;
+}
+
+/** One launch step: a single attempt, or (waiting on a pinned filesystem's region) attempts a minute apart until the wait ends. */
+async function launchInRegion(
+  client: LambdaClient,
+  inputs: InstanceInputs,
+  step: { readonly region: string; readonly attach: ApiFilesystem | undefined; readonly waiting: boolean },
+  expiresAt: string,
+  clock: WaitClock,
+): Promise<{ id: string; adopted: boolean } | "refused"> {
+  const { capacityRetryMs } = waitSettings();
+  const waitMs = (inputs.pinnedRegionWaitSeconds ?? 1800) * 1000;
+  const attempts = step.waiting ? waitAttempts(waitMs, capacityRetryMs) : 1;
+  const started = clock.now();
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    const outcome = await tryLaunch(client, inputs, step.region, step.attach, expiresAt, clock);
+    if (outcome !== "refused" || !step.waiting) return outcome;
+    const elapsed = clock.now() - started;
+    if (attempt === attempts || elapsed + capacityRetryMs > waitMs) break;
+    progress(
+      `no ${inputs.instanceType} capacity in ${step.region}, where filesystem "${inputs.filesystemName ?? ""}" (which may hold the weights) lives; ` +
+        `lambdaPinnedRegionPolicy is "wait": trying again in ${formatElapsed(capacityRetryMs)} (attempt ${attempt}/${attempts}, ` +
+        `waited ${formatElapsed(elapsed)} of ${formatElapsed(waitMs)})`,
+    );
+    await clock.sleep(capacityRetryMs);
+  }
+  return "refused";
+}
+
+/** Says where the launch goes after `step` was refused (without the filesystem, when it leaves a pinned one behind). */
+function reportRefusal(inputs: InstanceInputs, situation: FilesystemSituation, step: LaunchStep, next: LaunchStep): void {
+  if (situation.kind === "pinned" && step.withFilesystem) {
+    progress(
+      `no ${inputs.instanceType} capacity in ${step.region}, where filesystem "${inputs.filesystemName ?? ""}" (which may hold the weights) lives; ` +
+        `lambdaPinnedRegionPolicy is "elsewhere": trying ${next.region} WITHOUT the filesystem, so the weights go to local disk at ` +
+        `${cachePathFor(inputs, false)} and are downloaded again`,
+    );
+  } else {
+    progress(`no ${inputs.instanceType} capacity in ${step.region}; trying ${next.region} next`);
+  }
+}
+
+/**
+ * Launch: regions by preference and capacity; a filesystem created empty by this deployment moves
+ * to where a launch succeeds; a filesystem that may hold weights pins its region and
+ * `pinnedRegionPolicy` decides between waiting there and going elsewhere without it.
+ */
+async function launchWithFailover(client: LambdaClient, inputs: InstanceInputs, expiresAt: string, clock: WaitClock): Promise<LaunchResult> {
+  const item = await offeredInstanceType(client, inputs);
+  const capacity = item.regions_with_capacity_available.map((r) => r.name);
+  let fs = await launchFilesystem(client, inputs);
   const situation = filesystemSituation(fs, freshFilesystems());
   const policy = inputs.pinnedRegionPolicy ?? "wait";
   const steps = launchSteps(inputs.regions, capacity, situation, policy);
@@ -523,7 +573,6 @@ async function launchWithFailover(client: LambdaClient, inputs: InstanceInputs, 
   );
   const refused: string[] = [];
   for (const [index, step] of steps.entries()) {
-    const next = steps[index + 1];
     if (step.withFilesystem && fs && fs.region.name !== step.region) {
       progress(
         `filesystem "${fs.name}" was created empty by this deployment in ${fs.region.name}, where the launch was refused: ` +
@@ -532,38 +581,15 @@ async function launchWithFailover(client: LambdaClient, inputs: InstanceInputs, 
       fs = await moveFreshFilesystem(client, fs, step.region);
     }
     const attach = step.withFilesystem ? fs : undefined;
-    const waiting = situation.kind === "pinned" && policy === "wait";
-    const { capacityRetryMs } = waitSettings();
-    const waitMs = (inputs.pinnedRegionWaitSeconds ?? 1800) * 1000;
-    const attempts = waiting ? waitAttempts(waitMs, capacityRetryMs) : 1;
-    const started = clock.now();
-    for (let attempt = 1; attempt <= attempts; attempt++) {
-      const outcome = await tryLaunch(client, inputs, step.region, attach, expiresAt, clock);
-      if (outcome !== "refused") {
-        if (attach) freshFilesystems().delete(attach.id); // mounted now: never "empty" again
-        return { ...outcome, fs: attach ? { attached: true, id: attach.id, region: attach.region.name } : NO_FILESYSTEM };
-      }
-      if (!waiting) break;
-      const elapsed = clock.now() - started;
-      if (attempt === attempts || elapsed + capacityRetryMs > waitMs) break;
-      progress(
-        `no ${inputs.instanceType} capacity in ${step.region}, where filesystem "${fsName}" (which may hold the weights) lives; ` +
-          `lambdaPinnedRegionPolicy is "wait": trying again in ${formatElapsed(capacityRetryMs)} (attempt ${attempt}/${attempts}, ` +
-          `waited ${formatElapsed(elapsed)} of ${formatElapsed(waitMs)})`,
-      );
-      await clock.sleep(capacityRetryMs);
+    const outcome = await launchInRegion(client, inputs, { region: step.region, attach, waiting: situation.kind === "pinned" && policy === "wait" }, expiresAt, clock);
+    if (outcome !== "refused") {
+      if (attach) freshFilesystems().delete(attach.id); // mounted now: never "empty" again
+      return { ...outcome, fs: attach ? { attached: true, id: attach.id, region: attach.region.name } : NO_FILESYSTEM };
     }
     refused.push(step.region);
+    const next = steps[index + 1];
     if (!next) break;
-    if (situation.kind === "pinned" && step.withFilesystem) {
-      progress(
-        `no ${inputs.instanceType} capacity in ${step.region}, where filesystem "${fsName}" (which may hold the weights) lives; ` +
-          `lambdaPinnedRegionPolicy is "elsewhere": trying ${next.region} WITHOUT the filesystem, so the weights go to local disk at ` +
-          `${cachePathFor(inputs, false)} and are downloaded again`,
-      );
-    } else {
-      progress(`no ${inputs.instanceType} capacity in ${step.region}; trying ${next.region} next`);
-    }
+    reportRefusal(inputs, situation, step, next);
   }
   throw new CapacityError(
     {

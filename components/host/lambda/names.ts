@@ -15,6 +15,9 @@ export function isRegionCode(text: string): boolean {
   return (LAMBDA_REGIONS as readonly string[]).includes(text);
 }
 
+/** `FilesystemCreateRequest.name` in Lambda's OpenAPI 1.8.3: `^[a-zA-Z]+[0-9a-zA-Z-]*$`, 1-60 characters. */
+export const LAMBDA_FILESYSTEM_NAME = /^(?=.{1,60}$)[a-zA-Z]+[0-9a-zA-Z-]*$/;
+
 /** `gpu_<N>x_<model>[_<variant>...]`: `gpu_8x_b200_sxm6`, `gpu_1x_gh200`, `gpu_8x_a100_80gb_sxm4`. */
 export const LAMBDA_INSTANCE_TYPE = /^gpu_(\d+)x_([a-z0-9]+)(?:_[a-z0-9]+)*$/;
 

@@ -9,7 +9,9 @@ import {
   closestKey,
   gpuCountOfInstanceType,
   parseStackConfig,
+  type LambdaSettings,
   type RawConfig,
+  type StackConfig,
 } from "../../../components/config";
 import { projectFileDocument, rawConfigFromStackFile } from "../../../components/projectFile";
 import { parseWithLayerChecks } from "../../../components/stack";
@@ -20,6 +22,12 @@ const lambdaBase: RawConfig = { hostMode: "lambda", lambdaApiKey: "sk-test-not-a
 
 const problemsOf = configProblems;
 
+/** The lambda settings of a config parsed in lambda mode (only that mode's config carries them). */
+function lambdaOf(c: StackConfig): LambdaSettings {
+  if (c.hostMode !== "lambda") throw new Error(`expected hostMode lambda, got ${c.hostMode}`);
+  return c.lambda;
+}
+
 function stackFileRaw(file: string): RawConfig {
   return rawConfigFromStackFile(path.join(root, file));
 }
@@ -29,21 +37,21 @@ describe("parseStackConfig: defaults", () => {
     const c = parseStackConfig(lambdaBase, { stack: "dev" });
     expect(c.hostMode).toBe("lambda");
     expect(c.gpuCount).toBe(8);
-    expect(c.lambda.instanceType).toBe("gpu_8x_b200_sxm6");
-    expect(c.lambda.bootTimeoutMs).toBe(45 * 60_000);
+    expect(lambdaOf(c).instanceType).toBe("gpu_8x_b200_sxm6");
+    expect(lambdaOf(c).bootTimeoutMs).toBe(45 * 60_000);
     // No TTL unless the stack sets one: a default expiry reaped prod 12 h after launch.
-    expect(c.lambda.ttlMs).toBeUndefined();
-    expect(c.lambda.maxHourlyPriceUsd).toBe(60);
-    expect(c.lambda.protect).toBe(false);
+    expect(lambdaOf(c).ttlMs).toBeUndefined();
+    expect(lambdaOf(c).maxHourlyPriceUsd).toBe(60);
+    expect(lambdaOf(c).protect).toBe(false);
     const ops = { lambdaSshAllowlist: '["203.0.113.0/24"]' };
-    expect(parseStackConfig({ ...lambdaBase, ...ops }, { stack: "prod" }).lambda.protect).toBe(true);
+    expect(lambdaOf(parseStackConfig({ ...lambdaBase, ...ops }, { stack: "prod" })).protect).toBe(true);
     expect(parseStackConfig({ ...lambdaBase, ...ops }, { stack: "prod" }).production).toBe(true);
     expect(parseStackConfig({ ...lambdaBase, ...ops, production: "true" }, { stack: "live" })).toMatchObject({ production: true, lambda: { protect: true } });
     expect(parseStackConfig({ ...lambdaBase, ...ops, lambdaProtect: "true" }, { stack: "dev" })).toMatchObject({ production: false, lambda: { protect: true } });
     expect(c.production).toBe(false);
     // ICMP stays as Lambda's default policy unless the stack narrows it.
-    expect(c.lambda.icmpAllowlist).toEqual(["0.0.0.0/0"]);
-    expect(parseStackConfig({ ...lambdaBase, lambdaIcmpAllowlist: "[]" }, { stack: "dev" }).lambda.icmpAllowlist).toEqual([]);
+    expect(lambdaOf(c).icmpAllowlist).toEqual(["0.0.0.0/0"]);
+    expect(lambdaOf(parseStackConfig({ ...lambdaBase, lambdaIcmpAllowlist: "[]" }, { stack: "dev" })).icmpAllowlist).toEqual([]);
     expect(c.sglang).toMatchObject({ model: "Qwen/Qwen3.5-397B-A17B", servedModelName: "qwen", port: 8000, preset: "seed" });
     expect(c.benchmark).toMatchObject({ inputLen: 8192, outputLen: 1024, numPrompts: 512, concurrency: 32, endpoint: "/v1/chat/completions" });
   });
@@ -51,8 +59,8 @@ describe("parseStackConfig: defaults", () => {
   it("wraps secrets as Pulumi secrets and records only their presence", async () => {
     const { isSecret } = await import("@pulumi/pulumi");
     const c = parseStackConfig(lambdaBase, { stack: "dev" });
-    expect(c.lambda.apiKey.present).toBe(true);
-    expect(await isSecret(c.lambda.apiKey.value)).toBe(true);
+    expect(lambdaOf(c).apiKey.present).toBe(true);
+    expect(await isSecret(lambdaOf(c).apiKey.value)).toBe(true);
     expect(c.hf.token.present).toBe(false);
   });
 
@@ -75,8 +83,8 @@ describe("parseStackConfig: defaults", () => {
     );
     expect(c.sglang.flagOverrides).toEqual({ "mem-fraction-static": 0.8, "context-length": 131072 });
     expect(c.benchmark.thresholds).toEqual({ minOutputThroughput: 1000, maxTtftP99Ms: 6000 });
-    expect(c.lambda.firewallAllowlist).toEqual(["203.0.113.7/32", "198.51.100.0/24"]);
-    expect(c.lambda.ttlMs).toBeUndefined();
+    expect(lambdaOf(c).firewallAllowlist).toEqual(["203.0.113.7/32", "198.51.100.0/24"]);
+    expect(lambdaOf(c).ttlMs).toBeUndefined();
   });
 });
 
@@ -293,7 +301,7 @@ describe("Pulumi.yaml and the stack files", () => {
     const raw = stackFileRaw("Pulumi.dev.yaml");
     expect(problemsOf(raw).join("\n")).toContain("lambdaApiKey");
     const c = parseWithLayerChecks({ ...raw, lambdaApiKey: "sk" }, { stack: "dev" });
-    expect(c.lambda.instanceType).toBe("gpu_8x_b200_sxm6");
+    expect(lambdaOf(c).instanceType).toBe("gpu_8x_b200_sxm6");
     expect(c.sglang.preset).toBe("seed");
   });
 

@@ -7,6 +7,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import type * as HgxHostModule from "../../../components/host/hgxHost";
+import type { HgxHostArgs } from "../../../components/host/hgxHost";
 import type { SshHostConnection } from "../../../components/host/connection";
 import { mockedCommandStdout, TEST_HOST_PUBLIC_KEY } from "../../fixtures/hostKeys";
 import { installPulumiMocks, type RecordedResource } from "../../fixtures/pulumiMocks";
@@ -248,9 +249,11 @@ describe("many hosts and bad input", () => {
   });
 
   it("refuses missing mode settings with the setting and the fix", () => {
-    expect(() => new mod.HgxHost("bad1", { mode: "existing" })).toThrow(/mode "existing" needs `existing: \{ address, user, privateKey \}`.*sshHost/);
-    expect(() => new mod.HgxHost("bad2", { mode: "lambda" })).toThrow(/mode "lambda" needs the `lambda` machine settings/);
-    expect(() => new mod.HgxHost("bad3", { mode: "cloud" as never })).toThrow(/mode must be one of lambda, existing, local, got 'cloud'/);
+    // As a caller without types would pass them.
+    const untyped = (args: object) => args as HgxHostArgs;
+    expect(() => new mod.HgxHost("bad1", untyped({ mode: "existing" }))).toThrow(/mode "existing" needs `existing: \{ address, user, privateKey \}`.*sshHost/);
+    expect(() => new mod.HgxHost("bad2", untyped({ mode: "lambda" }))).toThrow(/mode "lambda" needs the `lambda` machine settings/);
+    expect(() => new mod.HgxHost("bad3", untyped({ mode: "cloud" }))).toThrow(/mode must be one of lambda, existing, local, got 'cloud'/);
     expect(() => new mod.HgxHost("bad4", { mode: "existing", existing: { address: " ", privateKey: KEY } })).toThrow(/existing\.address is empty/);
     expect(() => new mod.HgxHost("bad5", { mode: "local", hourlyPriceUsd: -1 })).toThrow(/hourlyPriceUsd must be a non-negative number.*got -1/);
     expect(() => new mod.HgxHost("bad6", { mode: "existing", existing: { address: "h", privateKey: KEY, hostKey: TEST_HOST_PUBLIC_KEY }, gpus: { count: 0, model: "B200" } })).toThrow(/gpus\.count/);

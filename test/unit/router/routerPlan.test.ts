@@ -161,7 +161,7 @@ describe("the router on a host of its own (routerPlacement: own-host)", () => {
     const args = routerHostArgsFor(c);
     expect(args.mode).toBe("lambda");
     expect(args.gpus).toBe(false);
-    expect(args.lambda).toMatchObject({ instanceType: "gpu_1x_a10", servingPort: 30000, extraPorts: [29000], regions: c.lambda.regions });
+    expect(args.lambda).toMatchObject({ instanceType: "gpu_1x_a10", servingPort: 30000, extraPorts: [29000], regions: c.lambda?.regions });
     expect(args.lambda!.filesystemName).toBeUndefined();
     expect(args.lambda!.servingSources).toBeUndefined();
     expect(routerHostArgsFor(parseWithLayerChecks({ ...lambda, routerInstanceType: "gpu_1x_a100" }, { stack: "t" })).lambda!.instanceType).toBe("gpu_1x_a100");
