@@ -1,0 +1,49 @@
+/**
+ * The log texts bootLog.ts reads and the cache variables compileCache.ts sets are the pinned release's own: each
+ * cited literal occurs at its cited file:line in the SGLang wheel the conformance suite caches (scripts/conformance/
+ * fetch.sh, the same venv conformance.test.ts uses; like it, this file FAILS rather than skips without the venv).
+ * Bumping the image moves the lines: update the citations from the new release's source.
+ */
+import { execFileSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { BOOT_LOG_SOURCES, parseBootLogLine } from "../../../components/serving/bootLog";
+import { conformancePython, pinnedVersions } from "../../../scripts/conformance/variants";
+
+const versions = pinnedVersions();
+let sitePackages = "";
+
+beforeAll(() => {
+  const python = conformancePython(versions);
+  // purelib, without importing sglang (which would need the GPU stack).
+  sitePackages = execFileSync(python, ["-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], { encoding: "utf8", timeout: 60_000 }).trim();
+}, 900_000);
+
+/** Where `literal` occurs in `file` (1-based lines), or [] when the file is missing. */
+function linesOf(file: string, literal: string): number[] {
+  const path = join(sitePackages, file);
+  if (!existsSync(path)) return [];
+  return readFileSync(path, "utf8")
+    .split("\n")
+    .flatMap((text, i) => (text.includes(literal) ? [i + 1] : []));
+}
+
+describe(`boot log texts of sglang ${versions.sglang}`, () => {
+  it("every marker's literal occurs at its cited file:line", () => {
+    const wrong = BOOT_LOG_SOURCES.filter((s) => !linesOf(s.file, s.literal).includes(s.line)).map(
+      (s) => `${s.marker}: "${s.literal}" not at ${s.file}:${s.line} (found at ${linesOf(s.file, s.literal).join(", ") || "no line"})`,
+    );
+    expect(wrong).toEqual([]);
+  });
+
+  it("the parser recognises each literal as its marker once the f-string fields are filled as SGLang fills them", () => {
+    const filled = (literal: string): string => literal.replace("{capture_name}", "target decode").replace("{graph_backend[self.device]}", "CUDA graph");
+    const misread = BOOT_LOG_SOURCES.filter((s) => parseBootLogLine(`[2026-12-07 23:30:00 TP0] ${filled(s.literal)}x`)?.marker !== s.marker).map((s) => s.marker);
+    expect(misread).toEqual([]);
+  });
+
+  it("the CUDA device's graph word is 'CUDA graph' (what the capture pattern expects)", () => {
+    expect(linesOf("sglang/srt/model_executor/model_runner.py", '"cuda": "CUDA graph"').length).toBeGreaterThan(0);
+  });
+});
