@@ -9,6 +9,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { BOOT_LOG_SOURCES, parseBootLogLine } from "../../../components/serving/bootLog";
+import { COMPILE_CACHE_SOURCES } from "../../../components/serving/compileCache";
 import { conformancePython, pinnedVersions } from "../../../scripts/conformance/variants";
 
 const versions = pinnedVersions();
@@ -45,5 +46,18 @@ describe(`boot log texts of sglang ${versions.sglang}`, () => {
 
   it("the CUDA device's graph word is 'CUDA graph' (what the capture pattern expects)", () => {
     expect(linesOf("sglang/srt/model_executor/model_runner.py", '"cuda": "CUDA graph"').length).toBeGreaterThan(0);
+  });
+});
+
+describe(`compile cache variables of sglang ${versions.sglang}`, () => {
+  it("every variable compileCache.ts sets is read or set at its cited file:line", () => {
+    const wrong = COMPILE_CACHE_SOURCES.filter((s) => !linesOf(s.file, s.literal).includes(s.line)).map(
+      (s) => `${s.variable}: '${s.literal}' not at ${s.file}:${s.line} (found at ${linesOf(s.file, s.literal).join(", ") || "no line"})`,
+    );
+    expect(wrong).toEqual([]);
+  });
+
+  it("SGLang still forces DeepGEMM's DG_JIT_CACHE_DIR from SGLANG_DG_CACHE_DIR (so setting the latter is enough)", () => {
+    expect(linesOf("sglang/srt/layers/deep_gemm_wrapper/compile_utils.py", 'os.environ["DG_JIT_CACHE_DIR"] = os.getenv(')).toEqual([38]);
   });
 });
