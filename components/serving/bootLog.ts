@@ -191,7 +191,7 @@ export function bootLogEvents(logText: string): BootLogEvent[] {
   return events.sort((a, b) => a.atMs - b.atMs);
 }
 
-/** Pure: `docker logs --timestamps` text -> the boot phases in order, each present only when its lines are. */
+/** Pure: `docker logs --timestamps` text -> the boot phases in start order, each present only when its lines are. */
 export function summarizeBootLog(logText: string): BootLogSummary {
   const ev = bootLogEvents(logText);
   const compileStart = first(ev, "compileMiss") ?? first(ev, "compileHit");
@@ -211,7 +211,8 @@ export function summarizeBootLog(logText: string): BootLogSummary {
   ];
   const hit = first(ev, "compileHit") !== undefined ? true : first(ev, "compileMiss") !== undefined ? false : undefined;
   return {
-    phases: candidates.filter((p): p is BootLogPhase => p !== undefined),
+    // In the order they started (the simulator compiles after the memory pool; ties keep BOOT_LOG_PHASES' order).
+    phases: candidates.filter((p): p is BootLogPhase => p !== undefined).sort((a, b) => Date.parse(a.start ?? "") - Date.parse(b.start ?? "")),
     ...(ready !== undefined ? { readyAt: new Date(ready).toISOString() } : {}),
     ...(hit !== undefined ? { compileCacheHit: hit } : {}),
   };
