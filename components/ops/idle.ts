@@ -77,7 +77,7 @@ export interface IdleInput {
   /** The stack is protected (config) or a production stack: never torn down this way. */
   readonly protectedReason: string | undefined;
   /** This reading, or undefined when the metrics could not be read (`readError` says why). */
-  readonly sample: ActivitySample | undefined;
+  readonly sample?: ActivitySample;
   readonly readError?: string;
   /** The record the previous run kept (another stack's record is ignored). */
   readonly previous: ActivityRecord | undefined;
