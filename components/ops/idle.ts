@@ -3,7 +3,8 @@
  * evidence out, so every rule is unit-tested on an injected clock. The I/O (reading /metrics over the pinned SSH
  * connection, keeping the record, destroying through the engine) is the CLI's (scripts/idle.ts, idleCli.ts).
  *
- * Signals, from the pinned releases (names checked in the 0.5.14 wheel and the router 0.3.2 binary):
+ * Signals, from the pinned releases (names checked in the 0.5.14 wheel and the router 0.3.2 binary by
+ * test/unit/conformance/releaseTexts.test.ts):
  * - activity counters: SGLang's `sglang:num_requests_total` (srt/observability/metrics_collector.py:1514, counted when
  *   a request finishes), `sglang:prompt_tokens_total` / `sglang:generation_tokens_total` (:1429, :1434), and the
  *   router's `smg_router_requests_total`. A counter that moved, or went down (the server restarted), is activity.

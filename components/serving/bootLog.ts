@@ -4,7 +4,7 @@
  * autotune, warm-up until "ready to roll") with start, end and duration on the host's clock.
  *
  * The message texts are the pinned release's (SGLang 0.5.14; `BOOT_LOG_SOURCES` names file and line of each, and
- * test/unit/conformance/bootLogSource.test.ts checks they still occur in the cached wheel). SGLang prints no line
+ * test/unit/conformance/releaseTexts.test.ts checks they still occur in the cached wheel). SGLang prints no line
  * saying whether a compile/JIT cache was hit (tvm-ffi's "Reused cached JIT module" is DEBUG level; DeepGEMM's
  * "Entering DeepGEMM JIT Pre-Compile session" and "Running FlashInfer autotune with cache" print on every start), so
  * a hit is told by the compile-cache marker (compileCache.ts) or by the simulator's own compile lines.

@@ -4,7 +4,7 @@
  * different build or GPU never reads a stale cache.
  *
  * The caches and the variables that place them, from the SGLang 0.5.14 wheel (`COMPILE_CACHE_SOURCES` cites each;
- * test/unit/conformance/bootLogSource.test.ts checks the citations against the cached wheel):
+ * test/unit/conformance/releaseTexts.test.ts checks the citations against the cached wheel):
  * - `SGLANG_CACHE_DIR` (sglang/srt/environ.py:894, default ~/.cache/sglang) holds the FlashInfer autotune results
  *   (srt/model_executor/runner/base_runner.py:390-396, `<dir>/flashinfer/autotune/<version>/<arch>/<key>/rank_*.json`),
  *   the piecewise torch.compile cache (srt/compilation/backend.py:405-411, `<dir>/torch_compile_cache/<hash>/...`),

@@ -1,5 +1,6 @@
 /**
- * The log texts bootLog.ts reads and the cache variables compileCache.ts sets are the pinned release's own: each
+ * The log texts bootLog.ts reads, the cache variables compileCache.ts sets and the metric names idle.ts reads are the
+ * pinned releases' own: each
  * cited literal occurs at its cited file:line in the SGLang wheel the conformance suite caches (scripts/conformance/
  * fetch.sh, the same venv conformance.test.ts uses; like it, this file FAILS rather than skips without the venv).
  * Bumping the image moves the lines: update the citations from the new release's source.
@@ -10,6 +11,7 @@ import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { BOOT_LOG_SOURCES, parseBootLogLine } from "../../../components/serving/bootLog";
 import { COMPILE_CACHE_SOURCES } from "../../../components/serving/compileCache";
+import { ACTIVITY_COUNTERS, IN_FLIGHT_GAUGES } from "../../../components/ops/idle";
 import { conformancePython, pinnedVersions } from "../../../scripts/conformance/variants";
 
 const versions = pinnedVersions();
@@ -59,5 +61,16 @@ describe(`compile cache variables of sglang ${versions.sglang}`, () => {
 
   it("SGLang still forces DeepGEMM's DG_JIT_CACHE_DIR from SGLANG_DG_CACHE_DIR (so setting the latter is enough)", () => {
     expect(linesOf("sglang/srt/layers/deep_gemm_wrapper/compile_utils.py", 'os.environ["DG_JIT_CACHE_DIR"] = os.getenv(')).toEqual([38]);
+  });
+});
+
+describe(`metric names the idle decision reads, in sglang ${versions.sglang} and sglang-router ${versions.router}`, () => {
+  it("SGLang's counters and gauges are declared by its metrics collector; the router's are in its binary", () => {
+    const collector = readFileSync(join(sitePackages, "sglang/srt/observability/metrics_collector.py"), "utf8");
+    const router = readFileSync(join(sitePackages, "sglang_router/sglang_router_rs.abi3.so")).toString("latin1");
+    const missing = [...ACTIVITY_COUNTERS, ...IN_FLIGHT_GAUGES].filter((name) =>
+      name.startsWith("sglang:") ? !collector.includes(`name="${name}"`) : !router.includes(name),
+    );
+    expect(missing).toEqual([]);
   });
 });
