@@ -166,9 +166,9 @@ function latestOf(...times: Array<number | undefined>): number | undefined {
   return known.length === 0 ? undefined : Math.max(...known);
 }
 
+/** A phase from its bounds; an end before the start (ranks' lines of two boots mixed) is dropped, not made negative. */
 function phaseOf(name: BootLogPhaseName, startMs: number | undefined, endMs: number | undefined, events: readonly BootLogEvent[], markers: readonly BootLogMarker[]): BootLogPhase | undefined {
-  if (startMs === undefined && endMs === undefined) return undefined;
-  // An end line without its start (the start scrolled out of a --tail) says nothing about the duration.
+  // No start line (the phase did not run, or its start scrolled out of a --tail): an end alone says nothing of the duration.
   if (startMs === undefined) return undefined;
   const validEnd = endMs !== undefined && endMs >= startMs ? endMs : undefined;
   const ranks = [...new Set(events.filter((e) => markers.includes(e.marker)).map((e) => e.rank))].sort();
