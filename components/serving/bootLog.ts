@@ -191,9 +191,25 @@ export function bootLogEvents(logText: string): BootLogEvent[] {
   return events.sort((a, b) => a.atMs - b.atMs);
 }
 
-/** Pure: `docker logs --timestamps` text -> the boot phases in start order, each present only when its lines are. */
+/**
+ * The events of the last boot: `docker logs` of a container that restarted holds every boot, and a phase must not
+ * span two. A boot starts at a "Load weight begin" that follows any later-phase line (TP ranks begin together).
+ */
+export function lastBoot(events: readonly BootLogEvent[]): BootLogEvent[] {
+  let start = 0;
+  let pastLoadBegin = false;
+  events.forEach((e, i) => {
+    if (e.marker === "weightsBegin" && pastLoadBegin) {
+      start = i;
+      pastLoadBegin = false;
+    } else if (e.marker !== "weightsBegin") pastLoadBegin = true;
+  });
+  return events.slice(start);
+}
+
+/** Pure: `docker logs --timestamps` text -> the last boot's phases in start order, each present only when its lines are. */
 export function summarizeBootLog(logText: string): BootLogSummary {
-  const ev = bootLogEvents(logText);
+  const ev = lastBoot(bootLogEvents(logText));
   const compileStart = first(ev, "compileMiss") ?? first(ev, "compileHit");
   const compileEnd = first(ev, "compileMiss") !== undefined ? last(ev, "compileEnd") : first(ev, "compileHit");
   const weightsEnd = last(ev, "weightsEnd");

@@ -99,11 +99,11 @@ describe("summarizeBootLog", () => {
 
   it("reads the simulator's compile lines: a miss spans to 'compile end', a hit is an instant", () => {
     const miss = [
+      "2026-12-07T23:30:00.000Z [2026-12-07 23:30:00] Load weight begin. avail mem=177.00 GB",
       "2026-12-07T23:30:00.100Z [2026-12-07 23:30:00] simulator: compile cache miss: /cache/sim/compile/k.done absent, compiling for 1500 ms",
       "2026-12-07T23:30:01.600Z [2026-12-07 23:30:01] simulator: compile end. elapsed=1.50 s",
-      "2026-12-07T23:30:01.700Z [2026-12-07 23:30:01] Load weight begin. avail mem=177.00 GB",
     ].join("\n");
-    expect(summarizeBootLog(miss)).toMatchObject({ compileCacheHit: false, phases: [{ phase: "compile", seconds: 1.5 }, { phase: "weightsLoad" }] });
+    expect(summarizeBootLog(miss)).toMatchObject({ compileCacheHit: false, phases: [{ phase: "weightsLoad" }, { phase: "compile", seconds: 1.5 }] });
     const hit = "2026-12-07T23:30:00.100Z [2026-12-07 23:30:00] simulator: compile cache hit: /cache/sim/compile/k.done";
     expect(summarizeBootLog(hit)).toMatchObject({ compileCacheHit: true, phases: [{ phase: "compile", seconds: 0 }] });
   });
@@ -112,6 +112,18 @@ describe("summarizeBootLog", () => {
     const shuffled = COLD_BOOT.split("\n").reverse().join("\n");
     expect(summarizeBootLog(shuffled)).toEqual(summarizeBootLog(COLD_BOOT));
     expect(bootLogEvents(shuffled).map((e) => e.atMs)).toEqual([...bootLogEvents(shuffled).map((e) => e.atMs)].sort((a, b) => a - b));
+  });
+
+  it("a container that restarted: only the last boot's phases, even while it is still loading", () => {
+    // The first boot an hour earlier (same lines), the second one is COLD_BOOT.
+    const firstBoot = COLD_BOOT.split("\n").map((line) => line.replace("T23:", "T22:").replace(" 23:", " 22:"));
+    const secondBoot = COLD_BOOT.split("\n");
+    const both = `${firstBoot.join("\n")}\n${secondBoot.join("\n")}`;
+    expect(summarizeBootLog(firstBoot.join("\n")).readyAt).toBe("2026-12-07T22:34:41.500Z");
+    expect(summarizeBootLog(both)).toEqual(summarizeBootLog(secondBoot.join("\n")));
+    const stillLoading = `${firstBoot.join("\n")}\n${secondBoot.filter((l) => /Load weight begin/.test(l)).join("\n")}`;
+    expect(summarizeBootLog(stillLoading).phases.map((p) => [p.phase, p.end])).toEqual([["weightsLoad", undefined]]);
+    expect(summarizeBootLog(stillLoading).readyAt).toBeUndefined();
   });
 
   it("an empty or unrelated log gives no phases", () => {
