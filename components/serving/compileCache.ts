@@ -61,11 +61,13 @@ const SUBDIRS: Readonly<Record<string, string>> = {
 
 export interface CompileCacheInput {
   /**
-   * Cache root as the host sees it: a directory on the persistent filesystem (beside `<mount>/huggingface`), or the
-   * mount point of a named volume's contents. Absolute; no `:` (Docker's -v syntax) nor control characters.
+   * Cache root as the host sees it: a directory on the persistent filesystem (beside `<mount>/huggingface`).
+   * Absolute; no `:` (Docker's -v syntax) nor control characters. Exactly one of `hostRoot` and `volumeName`.
    * @example "/lambda/nfs/hgx-hf-cache/compile-cache"
    */
-  readonly hostRoot: string;
+  readonly hostRoot?: string;
+  /** A named Docker volume holding the caches instead (the local stack, a host without a persistent filesystem). */
+  readonly volumeName?: string;
   /** The server image's content digest, `sha256:<64 hex>` (the pinned image's RepoDigest, not its tag). */
   readonly imageDigest: string;
   /** The GPU model the host reports, e.g. "NVIDIA B200" (GPU_MODEL_PATTERN). */
@@ -76,15 +78,20 @@ export interface CompileCacheInput {
 export interface CompileCachePlan {
   /** `<digest's first 16 hex>-<gpu model slug>`, e.g. `3f9ac1e07b2d4a55-nvidia-b200`. */
   readonly key: string;
-  /** Bind `hostRoot` here (the whole root: keys side by side, so a volume without sub-path mounts works too). */
-  readonly mount: { readonly hostPath: string; readonly containerPath: string };
-  /** The keyed directory, on the host and in the container. */
-  readonly hostDir: string;
+  /** The whole root, bound or mounted at CONTAINER_COMPILE_CACHE_ROOT (keys side by side: no sub-path mount needed). */
+  readonly mount:
+    | { readonly kind: "bind"; readonly hostPath: string; readonly containerPath: string }
+    | { readonly kind: "volume"; readonly volumeName: string; readonly containerPath: string };
+  /** The keyed directory on the host (bind only: a volume's directory is Docker's). */
+  readonly hostDir?: string;
+  /** The keyed directory in the container. */
   readonly containerDir: string;
   /** Container environment: one directory per cache under the keyed directory, plus the key itself. */
   readonly env: Readonly<Record<string, string>>;
-  /** The marker's path on the host (present = an earlier start with this key reached ready). */
-  readonly hostMarker: string;
+  /** The marker's path on the host, bind only (present = an earlier start with this key reached ready). */
+  readonly hostMarker?: string;
+  /** The marker's path in the container (for a check run inside it, e.g. on a volume). */
+  readonly containerMarker: string;
 }
 
 const DIGEST = /^sha256:([0-9a-f]{64})$/;
@@ -92,7 +99,13 @@ const DIGEST = /^sha256:([0-9a-f]{64})$/;
 /** Problems with the input, each naming the setting, the value and the fix (empty = valid). */
 export function validateCompileCacheInput(input: CompileCacheInput): string[] {
   const problems: string[] = [];
-  if (!input.hostRoot.startsWith("/") || /[:\x00-\x1f\x7f]/.test(input.hostRoot)) {
+  if ((input.hostRoot === undefined) === (input.volumeName === undefined)) {
+    problems.push("give the compile cache exactly one of hostRoot (a directory on the persistent filesystem) and volumeName (a Docker volume)");
+  }
+  if (input.volumeName !== undefined && !/^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/.test(input.volumeName)) {
+    problems.push(`compile cache volume ${JSON.stringify(input.volumeName)} is not a Docker volume name ([a-zA-Z0-9][a-zA-Z0-9_.-]+); e.g. hf-cache-compile`);
+  }
+  if (input.hostRoot !== undefined && (!input.hostRoot.startsWith("/") || /[:\x00-\x1f\x7f]/.test(input.hostRoot))) {
     problems.push(`compile cache root ${JSON.stringify(input.hostRoot)} must be an absolute host path without ':' or control characters; e.g. /lambda/nfs/hgx-hf-cache/compile-cache`);
   }
   if (!DIGEST.test(input.imageDigest)) {
@@ -116,18 +129,13 @@ export function compileCacheKey(imageDigest: string, gpuModel: string): string {
 export function planCompileCache(input: CompileCacheInput): CompileCachePlan {
   const problems = validateCompileCacheInput(input);
   if (problems.length > 0) throw new Error(problems.join("\n"));
-  const root = input.hostRoot.replace(/\/+$/, "") || "/";
   const key = compileCacheKey(input.imageDigest, input.gpuModel);
   const containerDir = `${CONTAINER_COMPILE_CACHE_ROOT}/${key}`;
-  const hostDir = `${root === "/" ? "" : root}/${key}`;
   const env: Record<string, string> = { [COMPILE_CACHE_KEY_ENV]: key };
   for (const [variable, sub] of Object.entries(SUBDIRS)) env[variable] = `${containerDir}/${sub}`;
-  return {
-    key,
-    mount: { hostPath: root, containerPath: CONTAINER_COMPILE_CACHE_ROOT },
-    hostDir,
-    containerDir,
-    env,
-    hostMarker: `${hostDir}/${COMPILE_CACHE_MARKER}`,
-  };
+  const common = { key, containerDir, env, containerMarker: `${containerDir}/${COMPILE_CACHE_MARKER}` };
+  if (input.volumeName !== undefined) return { ...common, mount: { kind: "volume", volumeName: input.volumeName, containerPath: CONTAINER_COMPILE_CACHE_ROOT } };
+  const root = input.hostRoot!.replace(/\/+$/, "") || "/";
+  const hostDir = `${root === "/" ? "" : root}/${key}`;
+  return { ...common, mount: { kind: "bind", hostPath: root, containerPath: CONTAINER_COMPILE_CACHE_ROOT }, hostDir, hostMarker: `${hostDir}/${COMPILE_CACHE_MARKER}` };
 }

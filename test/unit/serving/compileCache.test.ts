@@ -16,7 +16,7 @@ describe("planCompileCache", () => {
   it("keys the directory by image digest and GPU model, mounts the root and points every cache variable inside the key", () => {
     const plan = planCompileCache(INPUT);
     expect(plan.key).toBe("3f9ac1e07b2d4a55-nvidia-b200");
-    expect(plan.mount).toEqual({ hostPath: "/lambda/nfs/hgx-hf-cache/compile-cache", containerPath: CONTAINER_COMPILE_CACHE_ROOT });
+    expect(plan.mount).toEqual({ kind: "bind", hostPath: "/lambda/nfs/hgx-hf-cache/compile-cache", containerPath: CONTAINER_COMPILE_CACHE_ROOT });
     expect(plan.hostDir).toBe("/lambda/nfs/hgx-hf-cache/compile-cache/3f9ac1e07b2d4a55-nvidia-b200");
     expect(plan.hostMarker).toBe(`${plan.hostDir}/.hgx-compile-complete`);
     expect(plan.env).toEqual({
@@ -43,6 +43,17 @@ describe("planCompileCache", () => {
     expect(new Set(keys).size).toBe(3);
     expect(compileCacheKey(DIGEST, "NVIDIA B200")).toBe(keys[0]);
     expect(keys[2]).toBe("3f9ac1e07b2d4a55-nvidia-h100-80gb-hbm3");
+  });
+
+  it("on a Docker volume: the same keyed variables, the volume mounted at the root, the marker only in the container", () => {
+    const plan = planCompileCache({ volumeName: "hf-cache-compile", imageDigest: DIGEST, gpuModel: "NVIDIA B200" });
+    expect(plan.mount).toEqual({ kind: "volume", volumeName: "hf-cache-compile", containerPath: CONTAINER_COMPILE_CACHE_ROOT });
+    expect(plan.env).toEqual(planCompileCache(INPUT).env);
+    expect(plan.hostMarker).toBeUndefined();
+    expect(plan.containerMarker).toBe(`${CONTAINER_COMPILE_CACHE_ROOT}/3f9ac1e07b2d4a55-nvidia-b200/.hgx-compile-complete`);
+    expect(validateCompileCacheInput({ volumeName: "bad name", imageDigest: DIGEST, gpuModel: "x" })).toEqual([expect.stringMatching(/"bad name" is not a Docker volume name/)]);
+    expect(validateCompileCacheInput({ ...INPUT, volumeName: "v" })[0]).toMatch(/exactly one of hostRoot .* and volumeName/);
+    expect(validateCompileCacheInput({ imageDigest: DIGEST, gpuModel: "x" })[0]).toMatch(/exactly one of/);
   });
 
   it("a root of / still gives absolute paths", () => {
