@@ -84,6 +84,14 @@ const MARKER_PATTERNS: ReadonlyArray<readonly [BootLogMarker, RegExp]> = [
   ["compileEnd", /^simulator: compile end\b/],
 ];
 
+/**
+ * A `grep -E` pattern (POSIX ERE, no single quote: safe inside '...') that keeps only the marker lines of
+ * `docker logs --timestamps`, for the host-side script that hands the boot log to the stack: the rest of the log
+ * (SGLang prints its server_args, API key included, at start) never reaches Pulumi state.
+ */
+export const BOOT_LOG_GREP =
+  "(Load weight (begin|end)\\.|Memory pool end\\.|Capture [a-z -]*(CUDA|cuda|NPU|CPU) graph (begin|end)\\.|Running FlashInfer autotune|FlashInfer autotune completed\\.|The server is fired up and ready to roll!|simulator: compile (cache hit|cache miss|end))";
+
 /** One recognised line. */
 export interface BootLogEvent {
   readonly marker: BootLogMarker;

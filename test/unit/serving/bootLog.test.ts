@@ -1,5 +1,6 @@
+import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import { bootLogEvents, parseBootLogLine, splitDockerStamp, summarizeBootLog } from "../../../components/serving/bootLog";
+import { BOOT_LOG_GREP, bootLogEvents, parseBootLogLine, splitDockerStamp, summarizeBootLog } from "../../../components/serving/bootLog";
 
 /** A `docker logs --timestamps` line at `second` past 23:30:00 (fraction kept to the nanosecond, as docker prints). */
 function at(second: number, text: string): string {
@@ -129,5 +130,23 @@ describe("summarizeBootLog", () => {
   it("an empty or unrelated log gives no phases", () => {
     expect(summarizeBootLog("")).toEqual({ phases: [] });
     expect(summarizeBootLog("hello\r\nworld\r\n")).toEqual({ phases: [] });
+  });
+});
+
+describe("BOOT_LOG_GREP", () => {
+  it("grep -E with it keeps exactly the marker lines: the same summary, and no server_args (API key) line", () => {
+    const simulator = [
+      "2026-12-07T23:40:00.000Z [2026-12-07 23:40:00] simulator: compile cache miss: /c/m absent, compiling for 2.00 s",
+      "2026-12-07T23:40:02.000Z [2026-12-07 23:40:02] simulator: compile end. elapsed=2.00 s",
+      "2026-12-07T23:40:02.000Z [2026-12-07 23:40:02 TP0] Capture target prefill CUDA graph begin. backend=full",
+    ];
+    const log = `${COLD_BOOT}\n${simulator.join("\n")}\n`;
+    expect(BOOT_LOG_GREP).not.toContain("'");
+    const grep = spawnSync("grep", ["-E", BOOT_LOG_GREP], { input: log, encoding: "utf8", timeout: 10_000 });
+    expect(grep.status).toBe(0);
+    expect(grep.stdout).not.toContain("api_key");
+    expect(grep.stdout).not.toContain("Uvicorn");
+    expect(grep.stdout.trim().split("\n")).toHaveLength(bootLogEvents(log).length);
+    expect(summarizeBootLog(grep.stdout)).toEqual(summarizeBootLog(log));
   });
 });
