@@ -9,7 +9,7 @@ import { PRODUCTION_STACKS } from "../projectFacts";
 import type { ConsoleIo } from "./cli";
 import { teardownTargets } from "./downTargets";
 import { decideIdle, formatIdle, type ActivityRecord, type ActivitySample, type IdleDecision, type MetricsScrape, sampleFromScrapes } from "./idle";
-import { isProductionStack } from "./policy-rules";
+import { isProductionStack } from "./policyRules";
 
 /** What the stack's configuration says about idle teardown. */
 export interface IdleSettings {
