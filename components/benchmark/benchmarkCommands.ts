@@ -155,7 +155,8 @@ function writeCapacityReportLogged(reportDir: string, stackName: string, capacit
   const written = writeCapacityReport(reportDir, stackName, capacity);
   if (!written.png.written) pulumi.log.warn(`capacity report: no PNG charts: ${written.png.problem}`, resource);
   const markdown = capacityReportPaths(reportDir, stackName).markdown;
-  pulumi.log.info(`capacity: max concurrency ${capacity.maxConcurrency ?? "none"} (${capacity.stop}), ${capacity.points.length} levels; report ${markdown}`, resource);
+  const answer = capacity.axis === "concurrency" ? `max concurrency ${capacity.maxConcurrency ?? "none"}` : `max request rate ${capacity.maxRequestRate ?? "none"}/s (resolution ${capacity.resolution ?? "unknown"})`;
+  pulumi.log.info(`capacity: ${answer} (${capacity.stop}), ${capacity.points.length} levels; report ${markdown}`, resource);
 }
 
 /**

@@ -9,7 +9,7 @@ import { durationMs } from "../duration";
 import { PROJECT } from "../projectFacts";
 import { THRESHOLD_KEYS, type BenchmarkThresholds } from "./baseline";
 import { SLO_NAMES, type CapacitySlo } from "./capacity";
-import type { CapacitySettings } from "./capacityCommand";
+import { CAPACITY_DIMENSIONS, type CapacityDimension, type CapacitySettings } from "./capacityCommand";
 import { bundledTokenizerProblem } from "./remoteRunner";
 import { BENCHMARK_RUNNERS, runnerWorkloadProblems, SEED_WORKLOAD, type BenchmarkRunnerKind } from "./workload";
 
@@ -50,7 +50,7 @@ export const BENCHMARK_KEYS = {
     type: "object",
     default: {},
     description:
-      "Capacity search after the fixed run (native runner: requests from this machine; remote runner: the pinned vllm container once per level on the host, over SSH): {concurrencyRange: \"8:256\", promptsPerConcurrency, repeats, resolution, warmupRequests, maxDuration: \"2h\"}; {} = off. Exported as benchmark.capacity.",
+      "Capacity search after the fixed run (native runner: requests from this machine; remote runner: the pinned vllm container once per level on the host, over SSH): {concurrencyRange: \"8:256\", promptsPerConcurrency, repeats, resolution, warmupRequests, maxDuration: \"2h\"}, or a request-rate search (open loop, gamma arrivals as vllm's): {dimension: rate, rateRange: \"0.5:16\" (req/s), burstiness: 1 (Poisson), maxConcurrency (client slots; default none), resolution (req/s)}; {} = off. Exported as benchmark.capacity.",
   },
   benchmarkSlo: { type: "object", default: {}, description: "p99 limits of the capacity search in ms: {ttft_p99_ms, itl_p99_ms, tpot_p99_ms, e2el_p99_ms}." },
   benchmarkCompareStack: { type: "string", default: "", description: "Another stack whose `benchmark` outputs this stack's run is compared with (StackReference name: `org/project/stack`, or `stack` on a file backend); empty = only this stack's previous run. Deltas in benchmark.comparison and the report." },
@@ -155,15 +155,16 @@ function readCapacity(r: SettingsReader<BenchmarkKey>, key: BenchmarkKey, sloKey
     slo = out;
   }
   if (v === undefined || Object.keys(v).length === 0) return undefined;
-  const known = ["concurrencyRange", "promptsPerConcurrency", "repeats", "resolution", "warmupRequests", "maxDuration"];
+  const known = ["dimension", "concurrencyRange", "rateRange", "burstiness", "maxConcurrency", "promptsPerConcurrency", "repeats", "resolution", "warmupRequests", "maxDuration"];
   for (const name of Object.keys(v)) {
     if (!known.includes(name)) r.fail(`${key}.${name}`, v[name], "is not a known setting", `use ${known.join(", ")}`);
   }
-  const range = typeof v.concurrencyRange === "string" ? /^\s*(\d+)\s*:\s*(\d+)\s*$/.exec(v.concurrencyRange) : null;
-  const low = range ? Number(range[1]) : NaN;
-  const high = range ? Number(range[2]) : NaN;
-  if (!range || low < 1 || low > high) {
-    r.fail(`${key}.concurrencyRange`, v.concurrencyRange, "is not LOW:HIGH with 1 <= LOW <= HIGH", `pulumi config set --path '${PROJECT}:${key}.concurrencyRange' 8:256`);
+  const dimension = capacityDimension(r, key, v.dimension);
+  const rangeKey = dimension === "rate" ? "rateRange" : "concurrencyRange";
+  const range = readRange(r, key, rangeKey, v[rangeKey]);
+  const other = dimension === "rate" ? ["concurrencyRange"] : ["rateRange", "burstiness", "maxConcurrency"];
+  for (const name of other.filter((n) => v[n] !== undefined)) {
+    r.fail(`${key}.${name}`, v[name], `does not apply to a ${dimension} search`, dimension === "rate" ? `drop it (the rate search sets maxConcurrency for its client slots)` : `drop it, or pulumi config set --path '${PROJECT}:${key}.dimension' rate`);
   }
   const whole = (name: string, min: number): number | undefined => {
     const raw = v[name];
@@ -182,15 +183,48 @@ function readCapacity(r: SettingsReader<BenchmarkKey>, key: BenchmarkKey, sloKey
     if (ms === undefined || !(ms > 0)) r.fail(`${key}.maxDuration`, v.maxDuration, "is not a positive duration", `pulumi config set --path '${PROJECT}:${key}.maxDuration' 2h`);
     else maxDurationS = ms / 1000;
   }
+  const positive = (name: string, example: string): number | undefined => {
+    const raw = v[name];
+    if (raw === undefined) return undefined;
+    const n = typeof raw === "string" ? Number(raw) : raw;
+    if (typeof n !== "number" || !Number.isFinite(n) || n <= 0) {
+      r.fail(`${key}.${name}`, raw, "must be a number > 0", `pulumi config set --path '${PROJECT}:${key}.${name}' ${example}`);
+      return undefined;
+    }
+    return n;
+  };
   return {
-    concurrencyRange: { low: Number.isFinite(low) ? low : 1, high: Number.isFinite(high) ? Math.max(high, 1) : 1 },
+    ...(dimension === "rate"
+      ? { dimension, rateRange: range, burstiness: positive("burstiness", "1"), maxConcurrency: whole("maxConcurrency", 1) }
+      : { concurrencyRange: range }),
     slo,
     promptsPerConcurrency: whole("promptsPerConcurrency", 1),
     repeats: whole("repeats", 1),
-    resolution: whole("resolution", 1),
+    resolution: dimension === "rate" ? positive("resolution", "0.25") : whole("resolution", 1),
     warmupRequests: whole("warmupRequests", 0),
     maxDurationS,
   };
+}
+
+function capacityDimension(r: SettingsReader<BenchmarkKey>, key: BenchmarkKey, raw: unknown): CapacityDimension {
+  if (raw === undefined) return "concurrency";
+  if (typeof raw === "string" && (CAPACITY_DIMENSIONS as readonly string[]).includes(raw)) return raw as CapacityDimension;
+  r.fail(`${key}.dimension`, raw, `is not ${CAPACITY_DIMENSIONS.join(" or ")}`, `pulumi config set --path '${PROJECT}:${key}.dimension' rate (and ${key}.rateRange 0.5:16)`);
+  return "concurrency";
+}
+
+/** `LOW:HIGH`: whole numbers ≥ 1 for concurrency, numbers > 0 (req/s) for a rate; a refused range reads as 1:1. */
+function readRange(r: SettingsReader<BenchmarkKey>, key: BenchmarkKey, rangeKey: "concurrencyRange" | "rateRange", raw: unknown): { low: number; high: number } {
+  const whole = rangeKey === "concurrencyRange";
+  const m = typeof raw === "string" ? (whole ? /^\s*(\d+)\s*:\s*(\d+)\s*$/ : /^\s*(\d+(?:\.\d+)?)\s*:\s*(\d+(?:\.\d+)?)\s*$/).exec(raw) : null;
+  const low = m ? Number(m[1]) : NaN;
+  const high = m ? Number(m[2]) : NaN;
+  if (!m || !(whole ? low >= 1 : low > 0) || low > high) {
+    const example = whole ? "8:256" : "0.5:16";
+    r.fail(`${key}.${rangeKey}`, raw, whole ? "is not LOW:HIGH with 1 <= LOW <= HIGH" : "is not LOW:HIGH requests/s with 0 < LOW <= HIGH", `pulumi config set --path '${PROJECT}:${key}.${rangeKey}' ${example}`);
+    return { low: 1, high: 1 };
+  }
+  return { low, high };
 }
 
 /** The benchmark checks that need no other layer; `sloGiven`: `benchmarkSlo` holds something. */
