@@ -321,6 +321,7 @@ export function benchmarkArgsFor(config: StackConfig, { host, server }: Benchmar
       numPrompts: b.numPrompts,
       maxConcurrency: b.concurrency,
       endpoint: b.endpoint,
+      ...(b.prefixRepetition === undefined ? {} : { prefixRepetition: b.prefixRepetition }),
     },
     thresholds: b.thresholds,
     hourlyPriceUsd: host.hourlyPriceUsd,

@@ -40,6 +40,16 @@ export function warmupCount(setting: number | "concurrency" | undefined, level: 
   return setting;
 }
 
+/**
+ * A warm-up's prompts: random ones of the measured prompts' length. A shared-prefix warm-up would need at least one
+ * request per prefix, and its contexts (another seed's) would never be the measured run's anyway.
+ */
+export function warmupDataset(run: Pick<BenchmarkRunOptions, "datasetSpec" | "inputLen">): Pick<BenchmarkRunOptions, "datasetSpec" | "inputLen"> {
+  const spec = run.datasetSpec;
+  if (spec === undefined || spec.name !== "prefix_repetition") return {};
+  return { datasetSpec: { name: "random" }, inputLen: spec.prefixLen + spec.suffixLen };
+}
+
 /** A `measure` function for `searchCapacity` that runs the native runner against the server. */
 export function nativeMeasure(opts: NativeMeasureOptions): (level: LoadLevel, info: { readonly remainingS: number }) => Promise<PointMetrics> {
   let runs = 0;
@@ -54,7 +64,7 @@ export function nativeMeasure(opts: NativeMeasureOptions): (level: LoadLevel, in
     const warmups = warmupCount(opts.warmupRequests, level, numPrompts);
     if (warmups > 0) {
       await run(
-        { ...opts.run, numPrompts: warmups, maxConcurrency: level.concurrency, requestRate: Infinity, seed: seeds.warmup, goodput: undefined, totalTimeoutMs, signal: opts.signal, onDatasetProgress: undefined },
+        { ...opts.run, ...warmupDataset(opts.run), numPrompts: warmups, maxConcurrency: level.concurrency, requestRate: Infinity, seed: seeds.warmup, goodput: undefined, totalTimeoutMs, signal: opts.signal, onDatasetProgress: undefined },
         (done, total) => opts.onProgress?.("warm-up", done, total),
       );
     }

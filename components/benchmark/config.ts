@@ -11,7 +11,7 @@ import { THRESHOLD_KEYS, type BenchmarkThresholds } from "./baseline";
 import { SLO_NAMES, type CapacitySlo } from "./capacity";
 import { CAPACITY_DIMENSIONS, type CapacityDimension, type CapacitySettings } from "./capacityCommand";
 import { bundledTokenizerProblem } from "./remoteRunner";
-import { BENCHMARK_RUNNERS, runnerWorkloadProblems, SEED_WORKLOAD, type BenchmarkRunnerKind } from "./workload";
+import { BENCHMARK_RUNNERS, runnerWorkloadProblems, SEED_WORKLOAD, type BenchmarkRunnerKind, type PrefixRepetitionWorkload } from "./workload";
 
 /** A StackReference name: `stack`, `project/stack` or `org/project/stack`. */
 const STACK_REFERENCE_NAME = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+){0,2}$/;
@@ -29,6 +29,20 @@ export const WORKLOADS = {
   },
   /** A scaled-down rehearsal for the `local` stack and pipelines (seconds, not minutes). */
   smoke: { inputLen: 512, outputLen: 64, numPrompts: 32, concurrency: 8 },
+  /**
+   * Coding traffic that shares context: vllm's `prefix_repetition` dataset with 8 repositories' contexts of 7680
+   * tokens, each request one of them plus 512 tokens of its own (a question, a diff). 7680 + 512 = the seed's 8192
+   * and the same 1024 out, 512 prompts, 32 in flight, so against `coding` only the sharing differs; 8 contexts (more
+   * than the replicas a router spreads them over) of 64 requests each: at most 8 prefill misses a run, and 8 × 7680
+   * tokens of KV fit any GPU's cache many times over. Sizes: `benchmarkPrefixRepetition`.
+   */
+  "coding-prefix": {
+    inputLen: SEED_WORKLOAD.inputLen,
+    outputLen: SEED_WORKLOAD.outputLen,
+    numPrompts: SEED_WORKLOAD.numPrompts,
+    concurrency: SEED_WORKLOAD.maxConcurrency,
+    prefixRepetition: { prefixLen: 7680, suffixLen: 512, numPrefixes: 8 },
+  },
 } as const;
 export type WorkloadName = keyof typeof WORKLOADS;
 
@@ -36,7 +50,8 @@ export const BENCHMARK_KEYS = {
   benchmarkEnabled: { type: "boolean", default: true, description: "Run the benchmark after deploy and export its metrics." },
   benchmarkScalingEfficiency: { type: "boolean", default: false, description: "With `replicas` > 1: also run the benchmark against the first worker alone (before the one through the router) and export `benchmark.scalingEfficiency` = router throughput ÷ (replicas × one worker's)." },
   benchmarkRunner: { type: "string", default: "remote", description: "`remote` (vllm bench serve in a container on the host) or `native` (the TypeScript runner on the machine running Pulumi)." },
-  benchmarkWorkload: { type: "string", default: "coding", description: "Workload preset: `coding` (seed: 8192/1024, 512 prompts, 32 concurrent) or `smoke`." },
+  benchmarkWorkload: { type: "string", default: "coding", description: "Workload preset: `coding` (seed: 8192/1024, 512 prompts, 32 concurrent), `smoke`, or `coding-prefix` (the seed's sizes as shared context: 8 prefixes of 7680 tokens + 512 of each request's own, vllm's prefix_repetition dataset; sizes in benchmarkPrefixRepetition)." },
+  benchmarkPrefixRepetition: { type: "object", default: {}, description: "With benchmarkWorkload `coding-prefix`: {prefixLen, suffixLen, numPrefixes} of the shared contexts (vllm's --prefix-repetition-*); unset fields from the preset (7680, 512, 8). The input length is prefixLen + suffixLen; benchmarkNumPrompts must be a multiple of numPrefixes." },
   benchmarkInputLen: { type: "integer", default: 0, description: "Input tokens per prompt (0 = from the workload)." },
   benchmarkOutputLen: { type: "integer", default: 0, description: "Output tokens per request (0 = from the workload)." },
   benchmarkNumPrompts: { type: "integer", default: 0, description: "Number of prompts (0 = from the workload)." },
@@ -71,6 +86,8 @@ export interface BenchmarkSettings {
   readonly outputLen: number;
   readonly numPrompts: number;
   readonly concurrency: number;
+  /** Shared-prefix prompts (the `coding-prefix` preset); undefined = the random dataset. */
+  readonly prefixRepetition?: PrefixRepetitionWorkload;
   readonly endpoint: string;
   /** A tokenizer chosen explicitly; undefined = the model's own. */
   readonly tokenizer?: string;
@@ -88,12 +105,14 @@ export interface BenchmarkSettings {
 export function readBenchmarkSettings(r: SettingsReader<BenchmarkKey>): BenchmarkSettings {
   const workloadName = r.oneOf("benchmarkWorkload", Object.keys(WORKLOADS) as WorkloadName[]);
   const workload = WORKLOADS[workloadName] ?? WORKLOADS.coding;
+  const prefixRepetition = readPrefixRepetition(r, "benchmarkPrefixRepetition", "prefixRepetition" in workload ? workload.prefixRepetition : undefined);
   return {
+    ...(prefixRepetition === undefined ? {} : { prefixRepetition }),
     enabled: r.boolean("benchmarkEnabled"),
     scalingEfficiency: r.boolean("benchmarkScalingEfficiency"),
     runner: r.oneOf("benchmarkRunner", BENCHMARK_RUNNERS),
     workload: workloadName,
-    inputLen: r.integer("benchmarkInputLen", 1, 1_048_576, workload.inputLen),
+    inputLen: prefixRepetition === undefined ? r.integer("benchmarkInputLen", 1, 1_048_576, workload.inputLen) : sharedPrefixInputLen(r, prefixRepetition),
     outputLen: r.integer("benchmarkOutputLen", 1, 262_144, workload.outputLen),
     numPrompts: r.integer("benchmarkNumPrompts", 1, 1_000_000, workload.numPrompts),
     concurrency: r.integer("benchmarkConcurrency", 1, 100_000, workload.concurrency),
@@ -106,6 +125,47 @@ export function readBenchmarkSettings(r: SettingsReader<BenchmarkKey>): Benchmar
     compareStack: r.pattern("benchmarkCompareStack", matches(STACK_REFERENCE_NAME, "is not a stack name (stack, or org/project/stack: letters, digits, '.', '_', '-')"), "myorg/hgx-inference/prod", { optional: true }) || undefined,
     vllmImage: r.imageRef("benchmarkVllmImage"),
   };
+}
+
+/** A shared-prefix prompt's length (prefix + suffix); an explicit, different `benchmarkInputLen` is refused. */
+function sharedPrefixInputLen(r: SettingsReader<BenchmarkKey>, p: PrefixRepetitionWorkload): number {
+  const inputLen = p.prefixLen + p.suffixLen;
+  const given = r.integer("benchmarkInputLen", 0, 1_048_576, 0);
+  if (given !== 0 && given !== inputLen) {
+    r.fail("benchmarkInputLen", given, `conflicts with the coding-prefix workload, whose prompts are prefixLen + suffixLen = ${inputLen} tokens`, `pulumi config rm ${PROJECT}:benchmarkInputLen, and size the prompts with benchmarkPrefixRepetition.prefixLen / suffixLen`);
+  }
+  return inputLen;
+}
+
+/**
+ * `benchmarkPrefixRepetition` over the preset's sizes (undefined: a preset without shared prefixes, where the key
+ * must stay empty).
+ */
+function readPrefixRepetition(r: SettingsReader<BenchmarkKey>, key: BenchmarkKey, preset: PrefixRepetitionWorkload | undefined): PrefixRepetitionWorkload | undefined {
+  const v = r.json(key);
+  const given = typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  if (v !== undefined && given === undefined) {
+    r.fail(key, v, "is not an object", `pulumi config set --path '${PROJECT}:${key}.prefixLen' 7680`);
+    return preset;
+  }
+  if (preset === undefined) {
+    if (given !== undefined && Object.keys(given).length > 0) r.fail(key, v, "applies to benchmarkWorkload coding-prefix only", `pulumi config set ${PROJECT}:benchmarkWorkload coding-prefix, or pulumi config rm ${PROJECT}:${key}`);
+    return undefined;
+  }
+  const out = { ...preset };
+  for (const [name, raw] of Object.entries(given ?? {})) {
+    if (name !== "prefixLen" && name !== "suffixLen" && name !== "numPrefixes") {
+      r.fail(`${key}.${name}`, raw, "is not a known size", "use prefixLen, suffixLen, numPrefixes");
+      continue;
+    }
+    const n = typeof raw === "string" ? Number(raw) : raw;
+    if (typeof n !== "number" || !Number.isInteger(n) || n < 1 || n > 1_048_576) {
+      r.fail(`${key}.${name}`, raw, "must be a whole number between 1 and 1048576", `pulumi config set --path '${PROJECT}:${key}.${name}' ${preset[name]}`);
+      continue;
+    }
+    out[name] = n;
+  }
+  return out;
 }
 
 function readThresholds(r: SettingsReader<BenchmarkKey>, key: BenchmarkKey): BenchmarkThresholds {
@@ -231,6 +291,11 @@ function readRange(r: SettingsReader<BenchmarkKey>, key: BenchmarkKey, rangeKey:
 export function benchmarkProblems(b: BenchmarkSettings, sloGiven: boolean): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   const add = (key: BenchmarkKey, message: string) => problems.push({ key, message });
+  if (b.prefixRepetition !== undefined && b.numPrompts % b.prefixRepetition.numPrefixes !== 0)
+    add(
+      "benchmarkNumPrompts",
+      `= ${b.numPrompts} is not a multiple of benchmarkPrefixRepetition.numPrefixes = ${b.prefixRepetition.numPrefixes}: vllm sends numPrompts ÷ numPrefixes requests per prefix and drops the rest. Fix: pulumi config set ${PROJECT}:benchmarkNumPrompts ${Math.max(b.prefixRepetition.numPrefixes, b.numPrompts - (b.numPrompts % b.prefixRepetition.numPrefixes))}`,
+    );
   if (b.concurrency > b.numPrompts)
     add("benchmarkConcurrency", `= ${b.concurrency} exceeds benchmarkNumPrompts = ${b.numPrompts}: the extra slots would never be used. Fix: lower the concurrency or raise the prompt count`);
   if (!b.endpoint.startsWith("/"))

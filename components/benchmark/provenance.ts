@@ -79,9 +79,20 @@ export function describeWorkload(w: WorkloadProvenance): string {
   return `${w.dataset} ${w.inputLen} in / ${w.outputLen} out${spread}, ${w.numPrompts} prompts${w.ignoreEos ? "" : ", EOS honoured"}`;
 }
 
-/** The provenance of the stack's own workload (the random dataset, seed 0 and no length spread, as it runs it). */
-export function workloadProvenanceOf(w: { readonly inputLen: number; readonly outputLen: number; readonly numPrompts: number; readonly ignoreEos: boolean }, promptsPerConcurrency: number | null = null): WorkloadProvenance {
-  return { dataset: "random", inputLen: w.inputLen, outputLen: w.outputLen, rangeRatio: 0, numPrompts: w.numPrompts, promptsPerConcurrency, ignoreEos: w.ignoreEos, seed: 0 };
+/**
+ * The `dataset` a provenance records: `random`, or the shared-prefix dataset with its sizes (so two prefix workloads
+ * of other sizes are different workloads to a comparison, whose identity includes this text).
+ */
+export function datasetLabel(prefix: { readonly prefixLen: number; readonly suffixLen: number; readonly numPrefixes: number } | undefined): string {
+  return prefix === undefined ? "random" : `prefix_repetition (${prefix.numPrefixes} shared prefixes of ${prefix.prefixLen} tokens + ${prefix.suffixLen} own)`;
+}
+
+/** The provenance of the stack's own workload (seed 0 and no length spread, as it runs it). */
+export function workloadProvenanceOf(
+  w: { readonly inputLen: number; readonly outputLen: number; readonly numPrompts: number; readonly ignoreEos: boolean; readonly prefixRepetition?: { readonly prefixLen: number; readonly suffixLen: number; readonly numPrefixes: number } },
+  promptsPerConcurrency: number | null = null,
+): WorkloadProvenance {
+  return { dataset: datasetLabel(w.prefixRepetition), inputLen: w.inputLen, outputLen: w.outputLen, rangeRatio: 0, numPrompts: w.numPrompts, promptsPerConcurrency, ignoreEos: w.ignoreEos, seed: 0 };
 }
 
 /** The provenance as Markdown list lines (the capacity report's "Provenance" section). */
