@@ -13,6 +13,7 @@ import { capacityKey, capacityPlanForStack, parseCapacityOutput, renderNativeCap
 import { SSH_KEY_ENV, SSH_KNOWN_HOSTS_ENV } from "./capacityRemote";
 import { capacityReportPaths, writeCapacityReport } from "./capacityReport";
 import { validateHourlyPrice } from "./cost";
+import { withServerProvenance } from "./provenance";
 import { renderNativeBenchCommand } from "./nativeCommand";
 import type { RemoteBenchCommandOptions } from "./remoteRunner";
 import { renderRemoteBenchCommand } from "./remoteRunner";
@@ -198,12 +199,15 @@ export function createCapacitySearch(
     if (pulumi.runtime.isDryRun()) pulumi.log.info(`capacity search ${formatPlan(p, price)}`, parent);
     return p;
   });
-  const parsed = capacityCommand.stdout.apply((stdout) => {
+  const parsed = pulumi.all([capacityCommand.stdout, args.serverProvenance]).apply(([stdout, server]) => {
+    let out: ReturnType<typeof parseCapacityOutput>;
     try {
-      return parseCapacityOutput(stdout);
+      out = parseCapacityOutput(stdout);
     } catch (err) {
       throw new pulumi.ResourceError(`capacity result could not be read: ${(err as Error).message}`, parent);
     }
+    // The image, flags and router the CLI cannot see, from the stack.
+    return { ...out, capacity: { ...out.capacity, provenance: withServerProvenance(out.capacity.provenance, server) } };
   });
   const capacityPaths = capacityReportPaths(s.reportDir, inputs.stackName);
   const reportPath = parsed.apply((p) => {

@@ -11,6 +11,7 @@ import { THRESHOLD_KEYS, type BenchmarkThresholds } from "./baseline";
 import { SLO_NAMES, type CapacitySlo } from "./capacity";
 import { CAPACITY_DIMENSIONS, type CapacityDimension, type CapacitySettings } from "./capacityCommand";
 import { bundledTokenizerProblem } from "./remoteRunner";
+import type { PlanSettings } from "./stackPlan";
 import { BENCHMARK_RUNNERS, runnerWorkloadProblems, SEED_WORKLOAD, type BenchmarkRunnerKind, type PrefixRepetitionWorkload } from "./workload";
 
 /** A StackReference name: `stack`, `project/stack` or `org/project/stack`. */
@@ -68,6 +69,12 @@ export const BENCHMARK_KEYS = {
       "Capacity search after the fixed run (native runner: requests from this machine; remote runner: the pinned vllm container once per level on the host, over SSH): {concurrencyRange: \"8:256\", promptsPerConcurrency, repeats, resolution, warmupRequests, maxDuration: \"2h\"}, or a request-rate search (open loop, gamma arrivals as vllm's): {dimension: rate, rateRange: \"0.5:16\" (req/s), burstiness: 1 (Poisson), maxConcurrency (client slots; default none), resolution (req/s)}; {} = off. Exported as benchmark.capacity.",
   },
   benchmarkSlo: { type: "object", default: {}, description: "p99 limits of the capacity search in ms: {ttft_p99_ms, itl_p99_ms, tpot_p99_ms, e2el_p99_ms}." },
+  benchmarkPlan: {
+    type: "object",
+    default: {},
+    description:
+      "Deployment plan from the capacity search (needs benchmarkCapacity and benchmarkSlo): {targetUsers: N concurrent} or {targetRate: R req/s}, and optionally replicaPriceUsd (default: one replica's machine at its live price). Exported as benchmark.plan: replicas, $/h, $/1M tokens and headroom; with a router, the scaling efficiency measured by benchmarkScalingEfficiency. {} = off.",
+  },
   benchmarkCompareStack: { type: "string", default: "", description: "Another stack whose `benchmark` outputs this stack's run is compared with (StackReference name: `org/project/stack`, or `stack` on a file backend); empty = only this stack's previous run. Deltas in benchmark.comparison and the report." },
   benchmarkVllmImage: { type: "string", default: "vllm/vllm-openai:v0.18.0", description: "Pinned image whose `vllm bench serve` the `remote` runner runs on the host." },
 } as const;
@@ -96,6 +103,8 @@ export interface BenchmarkSettings {
   readonly reportDir: string;
   /** The capacity search; undefined when `benchmarkCapacity` is {} (off). */
   readonly capacity: CapacitySettings | undefined;
+  /** The deployment plan asked for (`benchmarkPlan`); undefined = none. */
+  readonly plan: PlanSettings | undefined;
   /** StackReference name of the stack compared with; undefined = none. */
   readonly compareStack: string | undefined;
   readonly vllmImage: string;
@@ -122,6 +131,7 @@ export function readBenchmarkSettings(r: SettingsReader<BenchmarkKey>): Benchmar
     thresholds: readThresholds(r, "benchmarkThresholds"),
     reportDir: r.string("benchmarkReportDir"),
     capacity: readCapacity(r, "benchmarkCapacity", "benchmarkSlo"),
+    plan: readPlan(r, "benchmarkPlan"),
     compareStack: r.pattern("benchmarkCompareStack", matches(STACK_REFERENCE_NAME, "is not a stack name (stack, or org/project/stack: letters, digits, '.', '_', '-')"), "myorg/hgx-inference/prod", { optional: true }) || undefined,
     vllmImage: r.imageRef("benchmarkVllmImage"),
   };
@@ -191,6 +201,39 @@ function readThresholds(r: SettingsReader<BenchmarkKey>, key: BenchmarkKey): Ben
   }
   return out;
 }
+/** `benchmarkPlan`: one target and an optional price; undefined when empty (off). */
+function readPlan(r: SettingsReader<BenchmarkKey>, key: BenchmarkKey): PlanSettings | undefined {
+  const v = r.json(key);
+  if (v === undefined) return undefined;
+  if (typeof v !== "object" || v === null || Array.isArray(v)) {
+    r.fail(key, v, "is not an object", `pulumi config set --path '${PROJECT}:${key}.targetUsers' 100`);
+    return undefined;
+  }
+  const o = v as Record<string, unknown>;
+  if (Object.keys(o).length === 0) return undefined;
+  const known = ["targetUsers", "targetRate", "replicaPriceUsd"];
+  for (const name of Object.keys(o)) if (!known.includes(name)) r.fail(`${key}.${name}`, o[name], "is not a known setting", `use ${known.join(", ")}`);
+  const number = (name: string, ok: (n: number) => boolean, reason: string, example: string): number | undefined => {
+    const raw = o[name];
+    if (raw === undefined) return undefined;
+    const n = typeof raw === "string" && raw.trim() !== "" ? Number(raw) : raw;
+    if (typeof n !== "number" || !Number.isFinite(n) || !ok(n)) {
+      r.fail(`${key}.${name}`, raw, reason, `pulumi config set --path '${PROJECT}:${key}.${name}' ${example}`);
+      return undefined;
+    }
+    return n;
+  };
+  const users = number("targetUsers", (n) => n > 0, "must be a number of concurrent users > 0", "100");
+  const rate = number("targetRate", (n) => n > 0, "must be a number of requests/s > 0", "20");
+  const replicaPriceUsd = number("replicaPriceUsd", (n) => n >= 0, "must be a number of dollars per replica-hour >= 0", "39.92");
+  if ((o.targetUsers === undefined) === (o.targetRate === undefined)) {
+    r.fail(key, v, "needs exactly one of targetUsers and targetRate", `pulumi config set --path '${PROJECT}:${key}.targetUsers' 100 (or .targetRate 20, not both)`);
+    return undefined;
+  }
+  if (users === undefined && rate === undefined) return undefined;
+  return { target: users !== undefined ? { users } : { requestsPerS: rate as number }, ...(replicaPriceUsd === undefined ? {} : { replicaPriceUsd }) };
+}
+
 /** `benchmarkCapacity` + `benchmarkSlo`; undefined when the capacity object is empty (off). */
 function readCapacity(r: SettingsReader<BenchmarkKey>, key: BenchmarkKey, sloKey: BenchmarkKey): CapacitySettings | undefined {
   const v = r.json(key);
@@ -311,6 +354,10 @@ export function benchmarkProblems(b: BenchmarkSettings, sloGiven: boolean): Conf
   const bundledProblem = b.tokenizer === "bundled" && b.runner === "remote" ? bundledTokenizerProblem(b.vllmImage) : undefined;
   if (bundledProblem)
     add("benchmarkTokenizer", `= "bundled": the ${bundledProblem}. Fix: pulumi config rm ${PROJECT}:benchmarkTokenizer (the model's own tokenizer), or set benchmarkRunner native`);
+  if (b.plan !== undefined && (b.capacity === undefined || b.capacity.slo === undefined))
+    add("benchmarkPlan", `is set, but a plan needs the capacity under SLOs, and ${b.capacity === undefined ? "benchmarkCapacity" : "benchmarkSlo"} is not set. Fix: pulumi config set --path '${PROJECT}:${b.capacity === undefined ? "benchmarkCapacity.concurrencyRange' 8:256" : "benchmarkSlo.ttft_p99_ms' 3000"}`);
+  if (b.plan !== undefined && "users" in b.plan.target && b.capacity?.dimension === "rate")
+    add("benchmarkPlan", `.targetUsers needs a concurrency search, but benchmarkCapacity.dimension is rate. Fix: plan for a rate (pulumi config set --path '${PROJECT}:benchmarkPlan.targetRate' 20 after removing targetUsers), or search the concurrency`);
   if (b.capacity === undefined && sloGiven)
     add("benchmarkSlo", `is set but benchmarkCapacity is not, so no search would use it. Fix: pulumi config set --path '${PROJECT}:benchmarkCapacity.concurrencyRange' 8:256`);
   return problems;

@@ -56,6 +56,22 @@ export interface CapacityProvenance {
   readonly date: string;
 }
 
+/** What the stack knows of the server behind the endpoint and the capacity CLI cannot see. */
+export interface ServerProvenanceFacts {
+  readonly imageDigest: string | null;
+  readonly serverFlagsHash: string | null;
+  readonly router: RouterProvenance | null;
+}
+
+/**
+ * The provenance with what the stack knows filled in where the CLI recorded nothing (what the CLI was told wins); a
+ * result without provenance (written before it was recorded) stays unknown rather than half-filled.
+ */
+export function withServerProvenance(p: CapacityProvenance | null, facts: ServerProvenanceFacts | undefined): CapacityProvenance | null {
+  if (p === null || facts === undefined) return p;
+  return { ...p, imageDigest: p.imageDigest ?? facts.imageDigest, serverFlagsHash: p.serverFlagsHash ?? facts.serverFlagsHash, router: p.router ?? facts.router };
+}
+
 /**
  * A stable hash of a server's flags: sha256 over the flags in the order given, NUL-separated (an argv, so a flag
  * and its value hash alike however they were quoted). Hex, 64 characters.
