@@ -41,6 +41,15 @@ export function warmupCount(setting: number | "concurrency" | undefined, level: 
 }
 
 /**
+ * Prompts a level sends with shared prefixes: rounded down to a multiple of the prefixes, at least one request each
+ * (vllm sends prompts ÷ prefixes per prefix and drops the rest; fewer prompts than prefixes is an error there).
+ * Unchanged without shared prefixes.
+ */
+export function sharedPrefixPrompts(prompts: number, numPrefixes: number | undefined): number {
+  return numPrefixes === undefined ? prompts : Math.max(numPrefixes, prompts - (prompts % numPrefixes));
+}
+
+/**
  * A warm-up's prompts: random ones of the measured prompts' length. A shared-prefix warm-up would need at least one
  * request per prefix, and its contexts (another seed's) would never be the measured run's anyway.
  */
@@ -71,7 +80,10 @@ export function nativeMeasure(opts: NativeMeasureOptions): (level: LoadLevel, in
     const result = await run(
       {
         ...opts.run,
-        numPrompts: promptsAtLevel({ numPrompts, promptsPerConcurrency: opts.promptsPerConcurrency }, level),
+        numPrompts: sharedPrefixPrompts(
+          promptsAtLevel({ numPrompts, promptsPerConcurrency: opts.promptsPerConcurrency }, level),
+          opts.run.datasetSpec?.name === "prefix_repetition" ? opts.run.datasetSpec.numPrefixes : undefined,
+        ),
         // The search judges p99 of all four; the runner reports only what is asked for.
         percentileMetrics: ["ttft", "tpot", "itl", "e2el"],
         metricPercentiles: [...new Set([...(opts.run.metricPercentiles ?? []), 50, 90, 99])].sort((a, b) => a - b),

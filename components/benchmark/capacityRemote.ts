@@ -9,7 +9,7 @@
 import { spawn } from "node:child_process";
 import { frameSecretStdin, STDIN_SCRIPT_COMMAND } from "../host/connection";
 import { goodputSloFor, pointMetricsFromResult, promptsAtLevel, type CapacitySlo, type LoadLevel, type PointMetrics } from "./capacity";
-import { levelSeeds, warmupCount } from "./capacityNative";
+import { levelSeeds, sharedPrefixPrompts, warmupCount } from "./capacityNative";
 import { renderRemoteBenchCommand, resultFilename, type RemoteBenchCommandOptions } from "./remoteRunner";
 import { parseBenchmarkOutput } from "./resultParser";
 import { assertRunnerCanRun, type BenchmarkWorkload } from "./workload";
@@ -65,9 +65,7 @@ export function vllmLevelArgs(level: LoadLevel, seed: number): string[] {
  * count vllm sends; the result is then read against what was really sent.
  */
 export function remotePromptsAtLevel(o: Pick<RemoteMeasureOptions, "workload" | "promptsPerConcurrency">, level: LoadLevel): number {
-  const prompts = promptsAtLevel({ numPrompts: o.workload.numPrompts, promptsPerConcurrency: o.promptsPerConcurrency }, level);
-  const n = o.workload.prefixRepetition?.numPrefixes;
-  return n === undefined ? prompts : Math.max(n, prompts - (prompts % n));
+  return sharedPrefixPrompts(promptsAtLevel({ numPrompts: o.workload.numPrompts, promptsPerConcurrency: o.promptsPerConcurrency }, level), o.workload.prefixRepetition?.numPrefixes);
 }
 
 /** The two scripts of the n-th level of a search (0-based): the warm-up (undefined with 0 warm-up requests) and the measured run. */

@@ -7,7 +7,8 @@
 import { describe, expect, it } from "vitest";
 import { parseStackConfig, type RawConfig } from "../../../components/config";
 import { benchmarkArgsFor } from "../../../components/stack";
-import { warmupDataset } from "../../../components/benchmark/capacityNative";
+import { nativeMeasure, sharedPrefixPrompts, warmupDataset } from "../../../components/benchmark/capacityNative";
+import type { BenchmarkResult, BenchmarkRunOptions } from "../../../components/benchmark/runner/runner";
 import { remoteLevelScripts, remotePromptsAtLevel } from "../../../components/benchmark/capacityRemote";
 import { nativeBenchArgs } from "../../../components/benchmark/nativeCommand";
 import { datasetLabel, workloadIdentity, workloadProvenanceOf } from "../../../components/benchmark/provenance";
@@ -86,6 +87,29 @@ describe("the capacity search with shared prefixes", () => {
     expect(scripts.measured).toContain("--dataset-name prefix_repetition");
     expect(warmupDataset({ datasetSpec: { name: "prefix_repetition", ...PREFIX } })).toEqual({ datasetSpec: { name: "random" }, inputLen: 8192 });
     expect(warmupDataset({ datasetSpec: { name: "random" }, inputLen: 64 })).toEqual({});
+  });
+
+  it("the native runner: warm-up random at the shared prompts' length, measured runs shared and rounded to the prefixes", async () => {
+    const calls: BenchmarkRunOptions[] = [];
+    const fakeRun = async (o: BenchmarkRunOptions) => {
+      calls.push(o);
+      const json = {
+        completed: o.numPrompts, failed: 0, duration: 1, total_input_tokens: 1, total_output_tokens: 1, request_throughput: 1, request_goodput: null,
+        output_throughput: 10, total_token_throughput: 20, mean_ttft_ms: 1, median_ttft_ms: 1, p99_ttft_ms: 2, mean_tpot_ms: 3, median_tpot_ms: 3, p99_tpot_ms: 4,
+        mean_itl_ms: 3, median_itl_ms: 3, p99_itl_ms: 5, mean_e2el_ms: 9, median_e2el_ms: 9, p99_e2el_ms: 10,
+      };
+      return { json } as unknown as BenchmarkResult;
+    };
+    const spec = { name: "prefix_repetition" as const, prefixLen: 448, suffixLen: 64, numPrefixes: 4 };
+    const measure = nativeMeasure({ run: { baseUrl: "http://x", servedModelName: "q", numPrompts: 64, datasetSpec: spec }, promptsPerConcurrency: 3, runBenchmark: fakeRun });
+    await measure({ concurrency: 3, requestRate: Infinity, burstiness: 1 }, { remainingS: Infinity });
+    expect(calls[0]).toMatchObject({ numPrompts: 3, datasetSpec: { name: "random" }, inputLen: 512 });
+    // 3 × 3 = 9 prompts: 8, two per prefix.
+    expect(calls[1]).toMatchObject({ numPrompts: 8, datasetSpec: spec });
+    await measure({ concurrency: 1, requestRate: Infinity, burstiness: 1 }, { remainingS: Infinity });
+    // 3 prompts would leave a prefix without a request (vllm refuses that): one each.
+    expect(calls[3]).toMatchObject({ numPrompts: 4, datasetSpec: spec });
+    expect(sharedPrefixPrompts(9, undefined)).toBe(9);
   });
 });
 
