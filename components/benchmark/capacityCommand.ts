@@ -168,6 +168,15 @@ function remoteRunnerArgs(r: RemoteCapacityRunner | undefined): string[] {
   ];
 }
 
+/**
+ * Warm-up requests before each level as the stack asks for them: as set; else for a concurrency search one wave at
+ * the level (the CLI's default, left to it), and for a rate search the fixed run's concurrency (a wave at the level
+ * would be every prompt at once there: no client cap, so the CLI's default wave is the whole run).
+ */
+export function stackWarmupRequests(c: CapacitySettings, w: Pick<BenchmarkWorkload, "maxConcurrency">): number | undefined {
+  return c.warmupRequests ?? (c.dimension === "rate" ? w.maxConcurrency : undefined);
+}
+
 /** Flags: the native bench CLI's (the remote runner's prompts, seeds and goodput follow from the same flags) (without --max-concurrency, which the search sets) plus the search's. */
 export function nativeCapacityArgs(o: NativeCapacityCommandOptions): string[] {
   const c = validateCapacitySettings(o.capacity);
@@ -190,7 +199,7 @@ export function nativeCapacityArgs(o: NativeCapacityCommandOptions): string[] {
     ...(c.promptsPerConcurrency === undefined ? [] : ["--prompts-per-concurrency", String(c.promptsPerConcurrency)]),
     ...(c.repeats === undefined ? [] : ["--repeats", String(c.repeats)]),
     ...(c.resolution === undefined ? [] : ["--resolution", String(c.resolution)]),
-    ...(c.warmupRequests === undefined ? [] : ["--warmup-requests", String(c.warmupRequests)]),
+    ...(stackWarmupRequests(c, o.workload) === undefined ? [] : ["--warmup-requests", String(stackWarmupRequests(c, o.workload))]),
     ...(c.maxDurationS === undefined ? [] : ["--max-duration", String(Math.round(c.maxDurationS))]),
     "--gpus", String(c.gpus ?? 8),
     ...remoteRunnerArgs(o.remote),
@@ -222,7 +231,7 @@ export function capacityPlanForStack(c: CapacitySettings, w: BenchmarkWorkload, 
     ...(c.dimension === "rate" ? { fixed: { concurrency: c.maxConcurrency ?? w.numPrompts, burstiness: c.burstiness ?? 1 } } : {}),
     resolution: c.resolution,
     repeats: c.repeats,
-    workload: { inputLen: w.inputLen, outputLen: w.outputLen, numPrompts: w.numPrompts, warmupRequests: c.warmupRequests ?? "concurrency", promptsPerConcurrency: c.promptsPerConcurrency },
+    workload: { inputLen: w.inputLen, outputLen: w.outputLen, numPrompts: w.numPrompts, warmupRequests: stackWarmupRequests(c, w) ?? "concurrency", promptsPerConcurrency: c.promptsPerConcurrency },
     hourlyPriceUsd,
     maxDurationS: c.maxDurationS,
     withSlo: c.slo !== undefined,

@@ -66,7 +66,7 @@ export const BENCHMARK_KEYS = {
     type: "object",
     default: {},
     description:
-      "Capacity search after the fixed run (native runner: requests from this machine; remote runner: the pinned vllm container once per level on the host, over SSH): {concurrencyRange: \"8:256\", promptsPerConcurrency, repeats, resolution, warmupRequests, maxDuration: \"2h\"}, or a request-rate search (open loop, gamma arrivals as vllm's): {dimension: rate, rateRange: \"0.5:16\" (req/s), burstiness: 1 (Poisson), maxConcurrency (client slots; default none), resolution (req/s)}; {} = off. Exported as benchmark.capacity.",
+      "Capacity search after the fixed run (native runner: requests from this machine; remote runner: the pinned vllm container once per level on the host, over SSH): {concurrencyRange: \"8:256\", promptsPerConcurrency, repeats, resolution, warmupRequests, maxDuration: \"2h\"}, or a request-rate search (open loop, gamma arrivals as vllm's): {dimension: rate, rateRange: \"0.5:16\" (req/s), burstiness: 1 (Poisson), maxConcurrency (client slots; default none), resolution (req/s), warmupRequests (default: benchmarkConcurrency)}; {} = off. Exported as benchmark.capacity.",
   },
   benchmarkSlo: { type: "object", default: {}, description: "p99 limits of the capacity search in ms: {ttft_p99_ms, itl_p99_ms, tpot_p99_ms, e2el_p99_ms}." },
   benchmarkPlan: {

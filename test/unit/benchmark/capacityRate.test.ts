@@ -42,12 +42,16 @@ describe("rate search settings", () => {
     expect(argv).not.toContain("--concurrency-range");
     // No client cap unless asked: the workload's fixed-run concurrency would throttle the arrivals.
     expect(argv).not.toContain("--max-concurrency");
+    // Warm-up: the fixed run's concurrency, not the CLI's one wave at the level (every prompt at once without a cap).
+    expect(argv.join(" ")).toContain("--warmup-requests 4");
+    expect(args({ ...RATE, warmupRequests: 0 }).join(" ")).toContain("--warmup-requests 0");
     const cli = parseCapacityArgs(argv, {});
     if (cli === "help") throw new Error("unexpected help");
     expect(cli.axis).toBe("requestRate");
     expect(cli.range).toEqual({ low: 0.5, high: 8 });
     expect(cli.resolution).toBe(0.25);
     expect(cli.fixed).toEqual({ concurrency: 48, burstiness: 0.5 });
+    expect(cli.warmupRequests).toBe(4);
 
     const capped = parseCapacityArgs(args({ ...RATE, maxConcurrency: 16 }), {});
     if (capped === "help") throw new Error("unexpected help");
@@ -59,6 +63,7 @@ describe("rate search settings", () => {
     expect(argv.join(" ")).toContain("--concurrency-range 2:16 --slo ttft_p99_ms=300");
     expect(argv).not.toContain("--request-rate-range");
     expect(argv).not.toContain("--burstiness");
+    expect(argv).not.toContain("--warmup-requests");
   });
 
   it("the stack's plan previews rate levels at the client cap", () => {
