@@ -169,8 +169,9 @@ function readPrefixRepetition(r: SettingsReader<BenchmarkKey>, key: BenchmarkKey
       continue;
     }
     const n = typeof raw === "string" ? Number(raw) : raw;
-    if (typeof n !== "number" || !Number.isInteger(n) || n < 1 || n > 1_048_576) {
-      r.fail(`${key}.${name}`, raw, "must be a whole number between 1 and 1048576", `pulumi config set --path '${PROJECT}:${key}.${name}' ${preset[name]}`);
+    // The workload's own limit (resolveWorkload), so a size accepted here is one the Benchmark accepts.
+    if (typeof n !== "number" || !Number.isInteger(n) || n < 1 || n > 1_000_000) {
+      r.fail(`${key}.${name}`, raw, "must be a whole number between 1 and 1000000", `pulumi config set --path '${PROJECT}:${key}.${name}' ${preset[name]}`);
       continue;
     }
     out[name] = n;

@@ -135,7 +135,7 @@ describe("benchmarkWorkload coding-prefix in the config", () => {
   it.each([
     [{ benchmarkWorkload: "coding-prefix", benchmarkNumPrompts: "100" }, "benchmarkNumPrompts: = 100 is not a multiple of benchmarkPrefixRepetition.numPrefixes = 8"],
     [{ benchmarkWorkload: "coding-prefix", benchmarkInputLen: "4096" }, "benchmarkInputLen: = 4096 conflicts with the coding-prefix workload, whose prompts are prefixLen + suffixLen = 8192 tokens"],
-    [{ benchmarkWorkload: "coding-prefix", benchmarkPrefixRepetition: '{"numPrefixes": 0}' }, "benchmarkPrefixRepetition.numPrefixes: = 0 must be a whole number between 1 and 1048576"],
+    [{ benchmarkWorkload: "coding-prefix", benchmarkPrefixRepetition: '{"numPrefixes": 0}' }, "benchmarkPrefixRepetition.numPrefixes: = 0 must be a whole number between 1 and 1000000"],
     [{ benchmarkWorkload: "coding-prefix", benchmarkPrefixRepetition: '{"prefix": 1}' }, "benchmarkPrefixRepetition.prefix: = 1 is not a known size"],
     [{ benchmarkPrefixRepetition: '{"prefixLen": 1024}' }, "benchmarkPrefixRepetition: = {\"prefixLen\":1024} applies to benchmarkWorkload coding-prefix only"],
   ])("refuses %j naming the key, the value and the fix", (extra, message) => {
