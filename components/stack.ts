@@ -310,6 +310,11 @@ export function serverProvenanceOf(server: Pick<SglangServer, "imageDigest" | "p
   return server.imageDigest.apply((imageDigest) => ({ imageDigest: imageDigest === "" ? null : imageDigest, serverFlagsHash: serverFlagsHash(server.plan.argv), router }));
 }
 
+/** What the benchmark needs of one replica's server measured directly (no router in front). */
+function replicaServerFacts(server: SglangServer): BenchmarkTargetFacts["server"] {
+  return { endpoint: server.endpoint, servedModelName: server.servedModelName, specHash: server.specHash, provenance: serverProvenanceOf(server) };
+}
+
 /** Benchmark arguments for one replica's server. */
 export function benchmarkArgsFor(config: StackConfig, { host, server, plan }: BenchmarkTargetFacts, reference?: pulumi.StackReference): BenchmarkArgs {
   const b = config.benchmark;
@@ -591,7 +596,7 @@ function deployUnrouted(config: StackConfig, { names, hosts, reference }: Replic
     const host = hosts[index];
     const server = new SglangServer(name, { ...serverArgsFor(config, name, host, index), ...pulls.pullFor(index) });
     pulls.record(server);
-    const benchmark = config.benchmark.enabled ? new Benchmark(name, benchmarkArgsFor(config, { host, server: { endpoint: server.endpoint, servedModelName: server.servedModelName, specHash: server.specHash, provenance: serverProvenanceOf(server) } }, reference)) : undefined;
+    const benchmark = config.benchmark.enabled ? new Benchmark(name, benchmarkArgsFor(config, { host, server: replicaServerFacts(server) }, reference)) : undefined;
     return { name, host, server, benchmark };
   });
   return {
@@ -662,12 +667,7 @@ function routedBenchmarks(
   if (!config.benchmark.enabled) return {};
   const first = deployments[0].server;
   // One worker alone first (when asked), so the router's run and this one never share the worker.
-  const single = config.benchmark.scalingEfficiency
-    ? new Benchmark(
-        names[0],
-        benchmarkArgsFor(config, { host: hosts[0], server: { endpoint: first.endpoint, servedModelName: first.servedModelName, specHash: first.specHash, provenance: serverProvenanceOf(first) }, plan: "none" }, reference),
-      )
-    : undefined;
+  const single = config.benchmark.scalingEfficiency ? new Benchmark(names[0], benchmarkArgsFor(config, { host: hosts[0], server: replicaServerFacts(first), plan: "none" }, reference)) : undefined;
   // The plan through the router uses the efficiency measured from this benchmark's own run: settled after it exists.
   const [efficiency, settleEfficiency] = pulumi.deferredOutput<number | undefined>();
   const routed: pulumi.Output<RoutedPlanFacts> = pulumi
