@@ -16,6 +16,7 @@ import { vllmBenchServeArgs } from "../../../components/benchmark/remoteRunner";
 import { datasetArgs, resolveWorkload, workloadKey } from "../../../components/benchmark/workload";
 import { parseBenchArgs } from "../../../scripts/bench";
 import { configProblems } from "../../fixtures/configProblems";
+import { translateVllmArgs } from "../../fixtures/stand-in-images/vllm-cli";
 
 const PREFIX = { prefixLen: 7680, suffixLen: 512, numPrefixes: 8 };
 const CODING_PREFIX = resolveWorkload({ prefixRepetition: PREFIX });
@@ -54,6 +55,11 @@ describe("both runners' command lines", () => {
       "--dataset-name prefix_repetition --prefix-repetition-prefix-len 7680 --prefix-repetition-suffix-len 512 --prefix-repetition-num-prefixes 8 --prefix-repetition-output-len 1024 --num-prompts 512",
     );
     expect(argv.some((a) => a.startsWith("--random-"))).toBe(false);
+    // The vllm stand-in (the rig's remote runner) hands the same dataset to the native runner it runs.
+    const standIn = parseBenchArgs(translateVllmArgs(argv), {});
+    if (standIn === "help") throw new Error("unexpected help");
+    expect(standIn.run.datasetSpec).toEqual({ name: "prefix_repetition", ...PREFIX });
+    expect(standIn.run.outputLen).toBe(1024);
     // The random workload's argv is the one it always was.
     expect(datasetArgs(resolveWorkload({}))).toEqual(["--dataset-name", "random", "--random-input-len", "8192", "--random-output-len", "1024"]);
   });
