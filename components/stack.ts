@@ -4,7 +4,7 @@
  * `index.ts` only calls `loadStackConfig` and `deployStack` and exports what they return.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { Benchmark, type BenchmarkArgs } from "./benchmark";
+import { Benchmark, serverFlagsHash, type BenchmarkArgs, type RoutedPlanFacts, type ServerProvenanceFacts } from "./benchmark";
 import {
   PROJECT,
   parseStackConfig,
@@ -295,12 +295,30 @@ export interface BenchmarkTargetFacts {
     readonly specHash: string;
     /** Port on the host the remote runner targets. @default sglangPort */
     readonly port?: number;
+    /** The image, flags and router behind the endpoint, for the capacity result's provenance. @default none */
+    readonly provenance?: pulumi.Input<ServerProvenanceFacts>;
   };
+  /**
+   * `benchmark.plan`'s basis: one replica's machine price and, behind a router, what the stack measured of the fleet;
+   * "none" for a benchmark that makes no plan (one worker measured alone). @default this host's price, no router
+   */
+  readonly plan?: { readonly replicaPriceUsd: pulumi.Input<number>; readonly routed?: pulumi.Input<RoutedPlanFacts> } | "none";
+}
+
+/** What the capacity CLI cannot see of a replica's server: its image by digest and a hash of its SGLang flags. */
+export function serverProvenanceOf(server: Pick<SglangServer, "imageDigest" | "plan">, router: ServerProvenanceFacts["router"] = null): pulumi.Output<ServerProvenanceFacts> {
+  return server.imageDigest.apply((imageDigest) => ({ imageDigest: imageDigest === "" ? null : imageDigest, serverFlagsHash: serverFlagsHash(server.plan.argv), router }));
+}
+
+/** What the benchmark needs of one replica's server measured directly (no router in front). */
+function replicaServerFacts(server: SglangServer): BenchmarkTargetFacts["server"] {
+  return { endpoint: server.endpoint, servedModelName: server.servedModelName, specHash: server.specHash, provenance: serverProvenanceOf(server) };
 }
 
 /** Benchmark arguments for one replica's server. */
-export function benchmarkArgsFor(config: StackConfig, { host, server }: BenchmarkTargetFacts, reference?: pulumi.StackReference): BenchmarkArgs {
+export function benchmarkArgsFor(config: StackConfig, { host, server, plan }: BenchmarkTargetFacts, reference?: pulumi.StackReference): BenchmarkArgs {
   const b = config.benchmark;
+  const planBasis = plan ?? { replicaPriceUsd: host.hourlyPriceUsd };
   // The server's own cache (bind path or named volume): the tokenizer is already in it.
   const cache = cacheMountFor(cacheMountPathFor(config), config.hf.cacheVolume);
   return {
@@ -321,6 +339,7 @@ export function benchmarkArgsFor(config: StackConfig, { host, server }: Benchmar
       numPrompts: b.numPrompts,
       maxConcurrency: b.concurrency,
       endpoint: b.endpoint,
+      ...(b.prefixRepetition === undefined ? {} : { prefixRepetition: b.prefixRepetition }),
     },
     thresholds: b.thresholds,
     hourlyPriceUsd: host.hourlyPriceUsd,
@@ -330,6 +349,8 @@ export function benchmarkArgsFor(config: StackConfig, { host, server }: Benchmar
     // tokens/s per GPU divides by the machine's GPUs (8 on the seed's B200 node)
     capacity: b.capacity && { ...b.capacity, gpus: Math.max(1, config.gpuCount) },
     vllmImage: b.vllmImage,
+    ...(server.provenance === undefined ? {} : { serverProvenance: server.provenance }),
+    ...(b.plan === undefined || planBasis === "none" ? {} : { plan: { settings: b.plan, ...planBasis } }),
     ...(reference === undefined || b.compareStack === undefined ? {} : { compareWith: { stackName: b.compareStack, benchmarkOutput: reference.getOutput("benchmark") } }),
   };
 }
@@ -575,7 +596,7 @@ function deployUnrouted(config: StackConfig, { names, hosts, reference }: Replic
     const host = hosts[index];
     const server = new SglangServer(name, { ...serverArgsFor(config, name, host, index), ...pulls.pullFor(index) });
     pulls.record(server);
-    const benchmark = config.benchmark.enabled ? new Benchmark(name, benchmarkArgsFor(config, { host, server }, reference)) : undefined;
+    const benchmark = config.benchmark.enabled ? new Benchmark(name, benchmarkArgsFor(config, { host, server: replicaServerFacts(server) }, reference)) : undefined;
     return { name, host, server, benchmark };
   });
   return {
@@ -644,8 +665,14 @@ function routedBenchmarks(
   routerHost: { readonly connection: HostConnection; readonly machines: readonly HgxHost[] },
 ): { single?: Benchmark; benchmark?: Benchmark; scalingEfficiency?: pulumi.Output<number> } {
   if (!config.benchmark.enabled) return {};
+  const first = deployments[0].server;
   // One worker alone first (when asked), so the router's run and this one never share the worker.
-  const single = config.benchmark.scalingEfficiency ? new Benchmark(names[0], benchmarkArgsFor(config, { host: hosts[0], server: deployments[0].server }, reference)) : undefined;
+  const single = config.benchmark.scalingEfficiency ? new Benchmark(names[0], benchmarkArgsFor(config, { host: hosts[0], server: replicaServerFacts(first), plan: "none" }, reference)) : undefined;
+  // The plan through the router uses the efficiency measured from this benchmark's own run: settled after it exists.
+  const [efficiency, settleEfficiency] = pulumi.deferredOutput<number | undefined>();
+  const routed: pulumi.Output<RoutedPlanFacts> = pulumi
+    .all([single?.capacity, efficiency])
+    .apply(([singleCapacity, scalingEfficiency]) => ({ replicas: names.length, scalingEfficiency, singleCapacity }));
   const benchmark = new Benchmark(
     "router",
     benchmarkArgsFor(config, {
@@ -657,12 +684,15 @@ function routedBenchmarks(
         // Re-run when any worker's spec, the number of workers or the routing changes.
         specHash: `${deployments.map((d) => d.server.specHash).join("+")}|${config.router.policy}`,
         port: config.router.port,
+        provenance: serverProvenanceOf(first, { policy: config.router.policy, replicas: names.length }),
       },
+      plan: { replicaPriceUsd: hosts[0].hourlyPriceUsd, routed },
     }, reference),
   );
   const scalingEfficiency = single
     ? pulumi.all([benchmark.metrics, single.metrics]).apply(([all, one]) => scalingEfficiencyOf(all.outputThroughput, one.outputThroughput, names.length))
     : undefined;
+  settleEfficiency(scalingEfficiency ?? pulumi.output(undefined));
   return { single, benchmark, scalingEfficiency };
 }
 
@@ -777,6 +807,7 @@ export function benchmarkOutputs(benchmark: Benchmark | undefined) {
       capacity: benchmark.capacity,
       capacityPlan: benchmark.capacityPlan,
       capacityReportPath: benchmark.capacityReportPath,
+      plan: benchmark.plan,
       comparison: benchmark.comparison,
     }
   );

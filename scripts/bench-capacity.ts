@@ -14,7 +14,8 @@ import { durationMs } from "../components/duration";
 import { parseSshDestination } from "../components/benchmark/capacityRemote";
 import { DEFAULT_HF_CACHE_DIR, DEFAULT_REMOTE_RESULT_DIR, DEFAULT_VLLM_IMAGE } from "../components/benchmark/remoteRunner";
 import type { PlanTarget } from "../components/benchmark/deploymentPlan";
-import type { CapacityProvenance } from "../components/benchmark/provenance";
+import { datasetLabel, type CapacityProvenance } from "../components/benchmark/provenance";
+import type { PrefixRepetitionWorkload } from "../components/benchmark/workload";
 import {
   formatPlan,
   parseSloItems,
@@ -415,7 +416,7 @@ export function capacityPlanFor(p: CapacityCliPlan): CapacityPlan {
     fixed: p.fixed,
     repeats: p.repeats,
     workload: {
-      inputLen: p.bench.run.inputLen ?? 8192,
+      inputLen: runInputLen(p.bench.run),
       outputLen: p.bench.run.outputLen ?? 1024,
       numPrompts,
       warmupRequests: p.warmupRequests,
@@ -425,6 +426,18 @@ export function capacityPlanFor(p: CapacityCliPlan): CapacityPlan {
     maxDurationS: p.maxDurationS,
     withSlo: p.slo !== undefined,
   });
+}
+
+/** The shared-prefix sizes of `--dataset-name prefix_repetition`; undefined for the random dataset. */
+export function prefixOf(run: CapacityCliPlan["bench"]["run"]): PrefixRepetitionWorkload | undefined {
+  const spec = run.datasetSpec;
+  return spec?.name === "prefix_repetition" ? { prefixLen: spec.prefixLen, suffixLen: spec.suffixLen, numPrefixes: spec.numPrefixes } : undefined;
+}
+
+/** Prompt tokens per request: the random dataset's length, or a shared prefix plus its own suffix. */
+export function runInputLen(run: CapacityCliPlan["bench"]["run"]): number {
+  const prefix = prefixOf(run);
+  return prefix === undefined ? (run.inputLen ?? 8192) : prefix.prefixLen + prefix.suffixLen;
 }
 
 /** This repository's version: the native runner's (package.json). */
@@ -441,8 +454,8 @@ export function capacityProvenance(cli: CapacityCliPlan, t: { readonly tokenizer
   const run = cli.bench.run;
   return {
     workload: {
-      dataset: "random",
-      inputLen: run.inputLen ?? 8192,
+      dataset: datasetLabel(prefixOf(run)),
+      inputLen: runInputLen(run),
       outputLen: run.outputLen ?? 1024,
       rangeRatio: run.rangeRatio ?? 0,
       numPrompts: run.numPrompts ?? 512,
@@ -602,7 +615,7 @@ async function runCapacitySearch(cli: CapacityCliPlan, loadedTokenizer: LoadedTo
   );
   const progress = levelProgressBar(cli.bench.progress ? progressBar(cliProgress) : undefined);
   const workload = {
-    inputLen: cli.bench.run.inputLen ?? 8192,
+    inputLen: runInputLen(cli.bench.run),
     outputLen: cli.bench.run.outputLen ?? 1024,
     numPrompts: cli.bench.run.numPrompts ?? 512,
     warmupRequests: cli.warmupRequests,
@@ -730,6 +743,7 @@ async function remoteMeasureFor(cli: CapacityCliPlan, r: RemoteCliSettings, sign
     ...(run.percentileMetrics === undefined ? {} : { percentileMetrics: run.percentileMetrics }),
     ...(run.metricPercentiles === undefined ? {} : { metricPercentiles: run.metricPercentiles }),
     ignoreEos: run.ignoreEos ?? true,
+    ...(prefixOf(run) === undefined ? {} : { prefixRepetition: prefixOf(run) }),
     // Every level sets its own concurrency; this only has to be valid.
     maxConcurrency: 1,
   });

@@ -10,6 +10,7 @@ import type { CapacityPlan, CapacitySummary } from "./capacity";
 import { type BenchmarkComparisons, type ComparableRun, comparableFromStackOutput, comparableRun, compareRuns, renderComparisonMarkdown, runIdentity } from "./comparison";
 import { workloadProvenanceOf } from "./provenance";
 import { BenchmarkHistory } from "./history";
+import { stackDeploymentPlan, type StackPlan } from "./stackPlan";
 import { type BenchmarkArgs, benchmarkTriggers, resolveBenchmarkSettings, type ResolvedBenchmarkSettings } from "./benchmarkSettings";
 import { type BenchmarkCommandInputs, createCapacitySearch, createRunCommand, noCapacitySearch } from "./benchmarkCommands";
 
@@ -176,6 +177,8 @@ export class Benchmark extends pulumi.ComponentResource {
   public readonly capacityPlan: pulumi.Output<CapacityPlan | undefined>;
   /** The capacity report (Markdown with two SVG charts beside it); undefined without `capacity`. */
   public readonly capacityReportPath: pulumi.Output<string | undefined>;
+  /** The deployment plan from the capacity search (`benchmarkPlan`): replicas, $/h, $/1M tokens, headroom; or why there is none. */
+  public readonly plan: pulumi.Output<StackPlan | undefined>;
   /** The stack's last two runs in state (`previous` feeds the comparison). */
   public readonly history: BenchmarkHistory;
   /** Deltas per figure against this stack's previous run and the reference stack, marked beyond run-to-run noise. */
@@ -210,6 +213,15 @@ export class Benchmark extends pulumi.ComponentResource {
     this.capacity = search.summary;
     this.capacityPlan = search.plan;
     this.capacityReportPath = search.reportPath;
+    const plan = args.plan;
+    this.plan =
+      plan === undefined
+        ? pulumi.output(undefined)
+        : pulumi.all([this.capacity, plan.replicaPriceUsd, plan.routed]).apply(([capacity, price, routed]) => {
+            const p = stackDeploymentPlan(capacity, plan.settings, price, routed);
+            if ("problem" in p) pulumi.log.warn(`benchmark.plan: no plan: ${p.problem}`, this);
+            return p;
+          });
 
     // This run and the one before it, kept in state; the reference stack's run, if any.
     const currentRun = pulumi.all([evaluation, this.capacity, args.serverSpecHash, this.tokenizer]).apply(([e, capacity, specHash, tokenizer]) =>
@@ -242,6 +254,7 @@ export class Benchmark extends pulumi.ComponentResource {
       capacity: this.capacity,
       capacityPlan: this.capacityPlan,
       capacityReportPath: this.capacityReportPath,
+      plan: this.plan,
       comparison: this.comparison,
     });
   }

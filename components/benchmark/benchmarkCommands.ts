@@ -13,6 +13,7 @@ import { capacityKey, capacityPlanForStack, parseCapacityOutput, renderNativeCap
 import { SSH_KEY_ENV, SSH_KNOWN_HOSTS_ENV } from "./capacityRemote";
 import { capacityReportPaths, writeCapacityReport } from "./capacityReport";
 import { validateHourlyPrice } from "./cost";
+import { withServerProvenance } from "./provenance";
 import { renderNativeBenchCommand } from "./nativeCommand";
 import type { RemoteBenchCommandOptions } from "./remoteRunner";
 import { renderRemoteBenchCommand } from "./remoteRunner";
@@ -155,7 +156,8 @@ function writeCapacityReportLogged(reportDir: string, stackName: string, capacit
   const written = writeCapacityReport(reportDir, stackName, capacity);
   if (!written.png.written) pulumi.log.warn(`capacity report: no PNG charts: ${written.png.problem}`, resource);
   const markdown = capacityReportPaths(reportDir, stackName).markdown;
-  pulumi.log.info(`capacity: max concurrency ${capacity.maxConcurrency ?? "none"} (${capacity.stop}), ${capacity.points.length} levels; report ${markdown}`, resource);
+  const answer = capacity.axis === "concurrency" ? `max concurrency ${capacity.maxConcurrency ?? "none"}` : `max request rate ${capacity.maxRequestRate ?? "none"}/s (resolution ${capacity.resolution ?? "unknown"})`;
+  pulumi.log.info(`capacity: ${answer} (${capacity.stop}), ${capacity.points.length} levels; report ${markdown}`, resource);
 }
 
 /**
@@ -197,12 +199,15 @@ export function createCapacitySearch(
     if (pulumi.runtime.isDryRun()) pulumi.log.info(`capacity search ${formatPlan(p, price)}`, parent);
     return p;
   });
-  const parsed = capacityCommand.stdout.apply((stdout) => {
+  const parsed = pulumi.all([capacityCommand.stdout, args.serverProvenance]).apply(([stdout, server]) => {
+    let out: ReturnType<typeof parseCapacityOutput>;
     try {
-      return parseCapacityOutput(stdout);
+      out = parseCapacityOutput(stdout);
     } catch (err) {
       throw new pulumi.ResourceError(`capacity result could not be read: ${(err as Error).message}`, parent);
     }
+    // The image, flags and router the CLI cannot see, from the stack.
+    return { ...out, capacity: { ...out.capacity, provenance: withServerProvenance(out.capacity.provenance, server) } };
   });
   const capacityPaths = capacityReportPaths(s.reportDir, inputs.stackName);
   const reportPath = parsed.apply((p) => {

@@ -9,6 +9,8 @@ import type * as pulumi from "@pulumi/pulumi";
 import type { HostConnection } from "../host/connection";
 import { type BaselineFigures, type BenchmarkThresholds, SEED_BASELINE, validateBaseline, validateThresholds } from "./baseline";
 import { validateCapacitySettings, type CapacitySettings } from "./capacityCommand";
+import type { ServerProvenanceFacts } from "./provenance";
+import type { PlanSettings, RoutedPlanFacts } from "./stackPlan";
 import { bundledTokenizerProblem, DEFAULT_HF_CACHE_DIR, DEFAULT_REMOTE_RESULT_DIR, DEFAULT_VLLM_IMAGE } from "./remoteRunner";
 import { BUNDLED_TOKENIZER_SPEC } from "./runner/tokenizer";
 import { assertRunnerCanRun, BENCHMARK_RUNNERS, type BenchmarkRunnerKind, type BenchmarkWorkload, resolveWorkload, workloadKey } from "./workload";
@@ -119,6 +121,22 @@ export interface BenchmarkArgs {
    * ```
    */
   readonly capacity?: CapacitySettings;
+  /**
+   * What the stack knows of the server that the capacity CLI cannot see (image digest, a hash of its flags, the router's
+   * policy and replicas): recorded in `benchmark.capacity.provenance` and its report.
+   * @default none (recorded as "not recorded")
+   */
+  readonly serverProvenance?: pulumi.Input<ServerProvenanceFacts>;
+  /**
+   * A deployment plan from the capacity search, exported as `benchmark.plan`: the target, the price of one replica's
+   * machine per hour, and (behind a router) what the stack measured of the fleet.
+   * @default none
+   */
+  readonly plan?: {
+    readonly settings: PlanSettings;
+    readonly replicaPriceUsd: pulumi.Input<number>;
+    readonly routed?: pulumi.Input<RoutedPlanFacts>;
+  };
   /**
    * Another stack's `benchmark` output to compare with (a `StackReference`'s `getOutput("benchmark")`), and its name.
    * @default none (only the previous run of this stack is compared)

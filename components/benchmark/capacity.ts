@@ -899,7 +899,7 @@ export function formatCapacityTable(s: CapacitySummary): string {
   const answer =
     s.axis === "concurrency"
       ? `capacity.maxConcurrency: ${s.maxConcurrency ?? "none"}`
-      : `capacity.maxRequestRate: ${s.maxRequestRate ?? "none"}`;
+      : `capacity.maxRequestRate: ${s.maxRequestRate ?? "none"} req/s${s.resolution === null ? "" : ` (resolution ${Number(s.resolution.toFixed(3))} req/s)`}`;
   const why: Record<CapacityStop, string> = {
     resolved: "",
     "sweep-only": "",

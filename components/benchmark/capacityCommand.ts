@@ -4,7 +4,7 @@
  * Pure, so the exact text the `local.Command` stores can be asserted in a test.
  */
 import type { BenchmarkWorkload } from "./workload";
-import { planCapacitySearch, validateRange, validateSlo, type CapacityPlan, type CapacitySlo, type CapacitySummary } from "./capacity";
+import { planCapacitySearch, validateRange, validateSlo, type CapacityAxis, type CapacityPlan, type CapacitySlo, type CapacitySummary } from "./capacity";
 import { nativeBenchArgs } from "./nativeCommand";
 import { extractResultObject } from "./resultParser";
 import { validateCapacityOutput } from "./capacitySchema";
@@ -13,16 +13,28 @@ import { shellQuote } from "./remoteRunner";
 /** The CLI, relative to the repository root. */
 export const NATIVE_CAPACITY_SCRIPT = "scripts/bench-capacity.ts";
 
+/** What a capacity search turns: requests in flight (closed loop), or the arrival rate (open loop, gamma arrivals). */
+export const CAPACITY_DIMENSIONS = ["concurrency", "rate"] as const;
+export type CapacityDimension = (typeof CAPACITY_DIMENSIONS)[number];
+
 export interface CapacitySettings {
-  /** Concurrency searched, inclusive: bracketing doubles from `low`. */
-  readonly concurrencyRange: { readonly low: number; readonly high: number };
+  /** What the search turns. @default "concurrency" */
+  readonly dimension?: CapacityDimension;
+  /** Concurrency searched, inclusive: bracketing doubles from `low`. Required with dimension "concurrency". */
+  readonly concurrencyRange?: { readonly low: number; readonly high: number };
+  /** Request rates searched (req/s), inclusive: bracketing doubles from `low`. Required with dimension "rate". */
+  readonly rateRange?: { readonly low: number; readonly high: number };
+  /** Gamma shape of the arrival gaps of a rate search: 1 = Poisson, < 1 burstier, > 1 more even. @default 1 */
+  readonly burstiness?: number;
+  /** Client slots at every rate level (`--max-concurrency`). @default the prompts of the level (no client cap, vllm's default) */
+  readonly maxConcurrency?: number;
   /** p99 limits; undefined sweeps the bracket levels without judging them. */
   readonly slo: CapacitySlo | undefined;
   /** A level sends min(numPrompts, this × its concurrency) prompts. @default numPrompts at every level */
   readonly promptsPerConcurrency?: number;
   /** Measurements per level. @default 1 */
   readonly repeats?: number;
-  /** Bisection stops at this gap. @default 1 */
+  /** Bisection stops at this gap (concurrency: whole number; rate: req/s). @default 1 (concurrency), rateRange.low / 8 (rate) */
   readonly resolution?: number;
   /** Discarded requests before each level. @default one wave at the level */
   readonly warmupRequests?: number;
@@ -34,16 +46,39 @@ export interface CapacitySettings {
 
 /** Validates settings; errors name the field, the value and the fix. */
 export function validateCapacitySettings(s: CapacitySettings): CapacitySettings {
-  validateRange("concurrency", s.concurrencyRange);
+  const dimension = s.dimension ?? "concurrency";
+  if (!CAPACITY_DIMENSIONS.includes(dimension)) {
+    throw new Error(`benchmarkCapacity.dimension must be ${CAPACITY_DIMENSIONS.join(" or ")}, got ${JSON.stringify(dimension)}. Fix: e.g. dimension: rate (with rateRange: "0.5:16").`);
+  }
+  const range = dimension === "concurrency" ? s.concurrencyRange : s.rateRange;
+  const rangeKey = dimension === "concurrency" ? "concurrencyRange" : "rateRange";
+  if (range === undefined) throw new Error(`benchmarkCapacity.${rangeKey} is not set, but the search turns the ${dimension}. Fix: e.g. ${rangeKey}: ${dimension === "concurrency" ? '"8:256"' : '"0.5:16"'}.`);
+  try {
+    validateRange(capacityAxisOf(dimension), range);
+  } catch (e) {
+    throw new Error(`benchmarkCapacity.${rangeKey}: ${(e as Error).message}`);
+  }
   if (s.slo !== undefined) validateSlo(s.slo, "benchmarkSlo");
   const whole = (name: string, v: number | undefined, min: number) => {
     if (v !== undefined && (!Number.isInteger(v) || v < min)) {
       throw new Error(`benchmarkCapacity.${name} must be a whole number ≥ ${min}, got ${JSON.stringify(v)}. Fix: e.g. ${name}: ${Math.max(min, 1)}.`);
     }
   };
+  const positive = (name: string, v: number | undefined, example: string) => {
+    if (v !== undefined && !(Number.isFinite(v) && v > 0)) throw new Error(`benchmarkCapacity.${name} must be a number > 0, got ${JSON.stringify(v)}. Fix: e.g. ${name}: ${example}.`);
+  };
+  if (dimension === "concurrency") {
+    for (const [name, v] of [["burstiness", s.burstiness], ["maxConcurrency", s.maxConcurrency]] as const) {
+      if (v !== undefined) throw new Error(`benchmarkCapacity.${name} (${JSON.stringify(v)}) applies to a rate search only. Fix: drop it, or set dimension: rate with a rateRange.`);
+    }
+    whole("resolution", s.resolution, 1);
+  } else {
+    positive("resolution", s.resolution, String(range.low / 8));
+    positive("burstiness", s.burstiness, "1 (Poisson)");
+    whole("maxConcurrency", s.maxConcurrency, 1);
+  }
   whole("promptsPerConcurrency", s.promptsPerConcurrency, 1);
   whole("repeats", s.repeats, 1);
-  whole("resolution", s.resolution, 1);
   whole("warmupRequests", s.warmupRequests, 0);
   whole("gpus", s.gpus, 1);
   if (s.maxDurationS !== undefined && !(s.maxDurationS > 0 && Number.isFinite(s.maxDurationS))) {
@@ -52,10 +87,29 @@ export function validateCapacitySettings(s: CapacitySettings): CapacitySettings 
   return s;
 }
 
-/** A stable text of the settings (fixed key order): the search re-runs exactly when it changes. */
+/** The search's axis for a configured dimension. */
+export function capacityAxisOf(dimension: CapacityDimension | undefined): CapacityAxis {
+  return dimension === "rate" ? "requestRate" : "concurrency";
+}
+
+/** The range the search turns, on its axis (validated settings: the dimension's range is set). */
+export function capacityRangeOf(s: CapacitySettings): { readonly low: number; readonly high: number } {
+  const range = s.dimension === "rate" ? s.rateRange : s.concurrencyRange;
+  if (range === undefined) throw new Error(`benchmarkCapacity.${s.dimension === "rate" ? "rateRange" : "concurrencyRange"} is not set. Fix: set the range the search turns.`);
+  return range;
+}
+
+/**
+ * A stable text of the settings (fixed key order): the search re-runs exactly when it changes. A concurrency search's
+ * text is the one stacks recorded before rate searches existed (no new key), so they do not re-run for it.
+ */
 export function capacityKey(s: CapacitySettings): string {
+  const rate =
+    s.dimension === "rate"
+      ? { dimension: "rate", rateRange: `${s.rateRange?.low}:${s.rateRange?.high}`, burstiness: s.burstiness ?? 1, maxConcurrency: s.maxConcurrency ?? null }
+      : {};
   return JSON.stringify({
-    concurrencyRange: `${s.concurrencyRange.low}:${s.concurrencyRange.high}`,
+    concurrencyRange: s.concurrencyRange === undefined ? null : `${s.concurrencyRange.low}:${s.concurrencyRange.high}`,
     slo: s.slo ? { ttft: s.slo.ttftP99Ms, itl: s.slo.itlP99Ms, tpot: s.slo.tpotP99Ms, e2el: s.slo.e2elP99Ms } : null,
     promptsPerConcurrency: s.promptsPerConcurrency ?? null,
     repeats: s.repeats ?? 1,
@@ -63,6 +117,7 @@ export function capacityKey(s: CapacitySettings): string {
     warmupRequests: s.warmupRequests ?? null,
     maxDurationS: s.maxDurationS ?? null,
     gpus: s.gpus ?? 8,
+    ...rate,
   });
 }
 
@@ -113,6 +168,15 @@ function remoteRunnerArgs(r: RemoteCapacityRunner | undefined): string[] {
   ];
 }
 
+/**
+ * Warm-up requests before each level as the stack asks for them: as set; else for a concurrency search one wave at
+ * the level (the CLI's default, left to it), and for a rate search the fixed run's concurrency (a wave at the level
+ * would be every prompt at once there: no client cap, so the CLI's default wave is the whole run).
+ */
+export function stackWarmupRequests(c: CapacitySettings, w: Pick<BenchmarkWorkload, "maxConcurrency">): number | undefined {
+  return c.warmupRequests ?? (c.dimension === "rate" ? w.maxConcurrency : undefined);
+}
+
 /** Flags: the native bench CLI's (the remote runner's prompts, seeds and goodput follow from the same flags) (without --max-concurrency, which the search sets) plus the search's. */
 export function nativeCapacityArgs(o: NativeCapacityCommandOptions): string[] {
   const c = validateCapacitySettings(o.capacity);
@@ -121,14 +185,21 @@ export function nativeCapacityArgs(o: NativeCapacityCommandOptions): string[] {
   if (i >= 0) bench.splice(i, 2);
   const jsonAt = bench.indexOf("--json");
   if (jsonAt >= 0) bench.splice(jsonAt, 1);
+  const range = capacityRangeOf(c);
   return [
     ...bench,
-    "--concurrency-range", `${c.concurrencyRange.low}:${c.concurrencyRange.high}`,
+    ...(c.dimension === "rate"
+      ? [
+          "--request-rate-range", `${range.low}:${range.high}`,
+          "--burstiness", String(c.burstiness ?? 1),
+          ...(c.maxConcurrency === undefined ? [] : ["--max-concurrency", String(c.maxConcurrency)]),
+        ]
+      : ["--concurrency-range", `${range.low}:${range.high}`]),
     ...(c.slo ? (Object.keys(SLO_FLAG) as (keyof CapacitySlo)[]).filter((k) => c.slo?.[k] !== undefined).flatMap((k) => ["--slo", `${SLO_FLAG[k]}=${c.slo?.[k]}`]) : []),
     ...(c.promptsPerConcurrency === undefined ? [] : ["--prompts-per-concurrency", String(c.promptsPerConcurrency)]),
     ...(c.repeats === undefined ? [] : ["--repeats", String(c.repeats)]),
     ...(c.resolution === undefined ? [] : ["--resolution", String(c.resolution)]),
-    ...(c.warmupRequests === undefined ? [] : ["--warmup-requests", String(c.warmupRequests)]),
+    ...(stackWarmupRequests(c, o.workload) === undefined ? [] : ["--warmup-requests", String(stackWarmupRequests(c, o.workload))]),
     ...(c.maxDurationS === undefined ? [] : ["--max-duration", String(Math.round(c.maxDurationS))]),
     "--gpus", String(c.gpus ?? 8),
     ...remoteRunnerArgs(o.remote),
@@ -155,10 +226,12 @@ export function renderNativeCapacityCommand(o: NativeCapacityCommandOptions): st
 /** The plan the stack previews: levels, worst-case duration and cost at the live price. */
 export function capacityPlanForStack(c: CapacitySettings, w: BenchmarkWorkload, hourlyPriceUsd: number): CapacityPlan {
   return planCapacitySearch({
-    range: c.concurrencyRange,
+    axis: capacityAxisOf(c.dimension),
+    range: capacityRangeOf(c),
+    ...(c.dimension === "rate" ? { fixed: { concurrency: c.maxConcurrency ?? w.numPrompts, burstiness: c.burstiness ?? 1 } } : {}),
     resolution: c.resolution,
     repeats: c.repeats,
-    workload: { inputLen: w.inputLen, outputLen: w.outputLen, numPrompts: w.numPrompts, warmupRequests: c.warmupRequests ?? "concurrency", promptsPerConcurrency: c.promptsPerConcurrency },
+    workload: { inputLen: w.inputLen, outputLen: w.outputLen, numPrompts: w.numPrompts, warmupRequests: stackWarmupRequests(c, w) ?? "concurrency", promptsPerConcurrency: c.promptsPerConcurrency },
     hourlyPriceUsd,
     maxDurationS: c.maxDurationS,
     withSlo: c.slo !== undefined,

@@ -40,6 +40,25 @@ export function warmupCount(setting: number | "concurrency" | undefined, level: 
   return setting;
 }
 
+/**
+ * Prompts a level sends with shared prefixes: rounded down to a multiple of the prefixes, at least one request each
+ * (vllm sends prompts ÷ prefixes per prefix and drops the rest; fewer prompts than prefixes is an error there).
+ * Unchanged without shared prefixes.
+ */
+export function sharedPrefixPrompts(prompts: number, numPrefixes: number | undefined): number {
+  return numPrefixes === undefined ? prompts : Math.max(numPrefixes, prompts - (prompts % numPrefixes));
+}
+
+/**
+ * A warm-up's prompts: random ones of the measured prompts' length. A shared-prefix warm-up would need at least one
+ * request per prefix, and its contexts (another seed's) would never be the measured run's anyway.
+ */
+export function warmupDataset(run: Pick<BenchmarkRunOptions, "datasetSpec" | "inputLen">): Pick<BenchmarkRunOptions, "datasetSpec" | "inputLen"> {
+  const spec = run.datasetSpec;
+  if (spec === undefined || spec.name !== "prefix_repetition") return {};
+  return { datasetSpec: { name: "random" }, inputLen: spec.prefixLen + spec.suffixLen };
+}
+
 /** A `measure` function for `searchCapacity` that runs the native runner against the server. */
 export function nativeMeasure(opts: NativeMeasureOptions): (level: LoadLevel, info: { readonly remainingS: number }) => Promise<PointMetrics> {
   let runs = 0;
@@ -54,14 +73,17 @@ export function nativeMeasure(opts: NativeMeasureOptions): (level: LoadLevel, in
     const warmups = warmupCount(opts.warmupRequests, level, numPrompts);
     if (warmups > 0) {
       await run(
-        { ...opts.run, numPrompts: warmups, maxConcurrency: level.concurrency, requestRate: Infinity, seed: seeds.warmup, goodput: undefined, totalTimeoutMs, signal: opts.signal, onDatasetProgress: undefined },
+        { ...opts.run, ...warmupDataset(opts.run), numPrompts: warmups, maxConcurrency: level.concurrency, requestRate: Infinity, seed: seeds.warmup, goodput: undefined, totalTimeoutMs, signal: opts.signal, onDatasetProgress: undefined },
         (done, total) => opts.onProgress?.("warm-up", done, total),
       );
     }
     const result = await run(
       {
         ...opts.run,
-        numPrompts: promptsAtLevel({ numPrompts, promptsPerConcurrency: opts.promptsPerConcurrency }, level),
+        numPrompts: sharedPrefixPrompts(
+          promptsAtLevel({ numPrompts, promptsPerConcurrency: opts.promptsPerConcurrency }, level),
+          opts.run.datasetSpec?.name === "prefix_repetition" ? opts.run.datasetSpec.numPrefixes : undefined,
+        ),
         // The search judges p99 of all four; the runner reports only what is asked for.
         percentileMetrics: ["ttft", "tpot", "itl", "e2el"],
         metricPercentiles: [...new Set([...(opts.run.metricPercentiles ?? []), 50, 90, 99])].sort((a, b) => a - b),

@@ -9,7 +9,7 @@
 import { spawn } from "node:child_process";
 import { frameSecretStdin, STDIN_SCRIPT_COMMAND } from "../host/connection";
 import { goodputSloFor, pointMetricsFromResult, promptsAtLevel, type CapacitySlo, type LoadLevel, type PointMetrics } from "./capacity";
-import { levelSeeds, warmupCount } from "./capacityNative";
+import { levelSeeds, sharedPrefixPrompts, warmupCount } from "./capacityNative";
 import { renderRemoteBenchCommand, resultFilename, type RemoteBenchCommandOptions } from "./remoteRunner";
 import { parseBenchmarkOutput } from "./resultParser";
 import { assertRunnerCanRun, type BenchmarkWorkload } from "./workload";
@@ -60,13 +60,21 @@ export function vllmLevelArgs(level: LoadLevel, seed: number): string[] {
   ];
 }
 
+/**
+ * Prompts a level sends: with shared prefixes, rounded down to a multiple of the prefixes (at least one each), the
+ * count vllm sends; the result is then read against what was really sent.
+ */
+export function remotePromptsAtLevel(o: Pick<RemoteMeasureOptions, "workload" | "promptsPerConcurrency">, level: LoadLevel): number {
+  return sharedPrefixPrompts(promptsAtLevel({ numPrompts: o.workload.numPrompts, promptsPerConcurrency: o.promptsPerConcurrency }, level), o.workload.prefixRepetition?.numPrefixes);
+}
+
 /** The two scripts of the n-th level of a search (0-based): the warm-up (undefined with 0 warm-up requests) and the measured run. */
 export function remoteLevelScripts(o: Omit<RemoteMeasureOptions, "exec" | "signal" | "onRun">, level: LoadLevel, n: number, timeoutSeconds: number): { warmup: string | undefined; measured: string } {
   const seeds = levelSeeds(o.seed ?? 0, n);
   const warmups = warmupCount(o.warmupRequests, level, o.workload.numPrompts);
   const measuredWorkload: BenchmarkWorkload = {
     ...o.workload,
-    numPrompts: promptsAtLevel({ numPrompts: o.workload.numPrompts, promptsPerConcurrency: o.promptsPerConcurrency }, level),
+    numPrompts: remotePromptsAtLevel(o, level),
     maxConcurrency: level.concurrency,
     // The search judges p99 of all four.
     percentileMetrics: ["ttft", "tpot", "itl", "e2el"],
@@ -74,7 +82,9 @@ export function remoteLevelScripts(o: Omit<RemoteMeasureOptions, "exec" | "signa
   };
   const common = { ...o.settings, apiKeyFromStdin: o.apiKey !== undefined, timeoutSeconds };
   const file = (w: BenchmarkWorkload, suffix: string) => `capacity-${resultFilename(o.settings.servedModelName, w).replace(/\.json$/, "")}${suffix}.json`;
-  const warmupWorkload: BenchmarkWorkload = { ...o.workload, numPrompts: Math.max(1, warmups), maxConcurrency: level.concurrency };
+  // Random prompts of the same length: a shared-prefix warm-up would need a request per prefix (see warmupDataset).
+  const { prefixRepetition: _shared, ...randomWorkload } = o.workload;
+  const warmupWorkload: BenchmarkWorkload = { ...randomWorkload, numPrompts: Math.max(1, warmups), maxConcurrency: level.concurrency };
   return {
     warmup:
       warmups > 0
@@ -107,7 +117,7 @@ export function remoteMeasure(o: RemoteMeasureOptions): (level: LoadLevel, info:
       o.onRun?.("warm-up", level, warmupCount(o.warmupRequests, level, o.workload.numPrompts));
       await o.exec(scripts.warmup, first, execLimitMs, o.signal);
     }
-    const prompts = promptsAtLevel({ numPrompts: o.workload.numPrompts, promptsPerConcurrency: o.promptsPerConcurrency }, level);
+    const prompts = remotePromptsAtLevel(o, level);
     o.onRun?.("measure", level, prompts);
     const stdout = await o.exec(scripts.measured, first, execLimitMs, o.signal);
     const metrics = parseBenchmarkOutput(stdout, { source: `the remote runner's result at concurrency ${level.concurrency} (vllm bench serve)`, numPrompts: prompts });

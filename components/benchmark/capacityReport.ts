@@ -420,10 +420,23 @@ export function renderThroughputChart(s: CapacitySummary, title?: string): strin
   return parts.join("\n") + "\n";
 }
 
+/**
+ * The answer in words: concurrent requests, or requests/s with the arrival process the rate search used (gamma
+ * arrivals of that burstiness, the client slots) and the step it resolved to, so "4.5 req/s" is not read as exact.
+ */
+export function capacityAnswerMarkdown(s: CapacitySummary): string {
+  if (s.axis === "concurrency") return `**${s.maxConcurrency ?? "none"}** concurrent requests`;
+  const first = s.points[0];
+  const arrivals = first === undefined ? "" : `${first.burstiness === 1 ? "Poisson arrivals" : `gamma arrivals, burstiness ${formatNumber(first.burstiness, 2)}`}, at most ${first.concurrency} in flight`;
+  const resolution = s.resolution === null ? "" : `resolution ${formatNumber(s.resolution, 3)} req/s`;
+  const detail = [arrivals, resolution].filter((x) => x !== "").join("; ");
+  return `**${s.maxRequestRate ?? "none"}** requests/s${detail === "" ? "" : ` (${detail})`}`;
+}
+
 /** The Markdown page: the answer, the figures there, every point, the provenance, the deployment plan, the charts. */
 export function renderCapacityMarkdown(s: CapacitySummary, stackName: string, deployment?: DeploymentPlan): string {
   const paths = capacityReportPaths(".", stackName);
-  const answer = s.axis === "concurrency" ? `**${s.maxConcurrency ?? "none"}** concurrent requests` : `**${s.maxRequestRate ?? "none"}** requests/s`;
+  const answer = capacityAnswerMarkdown(s);
   const at = s.atMax;
   const gpus = knownGpus(s);
   const rows = s.points.map(

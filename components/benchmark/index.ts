@@ -8,5 +8,7 @@ export * from "./benchmarkReport";
 export * from "./remoteRunner";
 export * from "./nativeCommand";
 export * from "./benchmark";
+export { serverFlagsHash, type ServerProvenanceFacts } from "./provenance";
+export * from "./stackPlan";
 // The native runner keeps its own namespace (its CLI-facing helpers are not the component API).
 export * as runner from "./runner";

@@ -3,7 +3,7 @@
  * machine. Pure, so the exact text the `local.Command` stores can be asserted in a test.
  */
 import { shellQuote } from "./remoteRunner";
-import { type BenchmarkWorkload, SEED_WORKLOAD } from "./workload";
+import { type BenchmarkWorkload, datasetArgs, SEED_WORKLOAD } from "./workload";
 
 /** The CLI, relative to the repository root (the command runs with `dir` = the repository). */
 export const NATIVE_BENCH_SCRIPT = "scripts/bench.ts";
@@ -49,8 +49,8 @@ export function nativeBenchArgs(o: NativeBenchCommandOptions): string[] {
     // Always explicit: without it the CLI would fall back to its bundled tokenizer when the model is not cached.
     "--tokenizer", o.tokenizer ?? o.model,
     "--served-model-name", o.servedModelName,
-    "--random-input-len", String(w.inputLen),
-    "--random-output-len", String(w.outputLen),
+    // The random dataset is the CLI's default: its command line stays the one stacks have in state.
+    ...(w.prefixRepetition === undefined ? ["--random-input-len", String(w.inputLen), "--random-output-len", String(w.outputLen)] : datasetArgs(w)),
     "--num-prompts", String(w.numPrompts),
     "--max-concurrency", String(w.maxConcurrency),
     "--temperature", String(w.temperature),

@@ -56,6 +56,22 @@ export interface CapacityProvenance {
   readonly date: string;
 }
 
+/** What the stack knows of the server behind the endpoint and the capacity CLI cannot see. */
+export interface ServerProvenanceFacts {
+  readonly imageDigest: string | null;
+  readonly serverFlagsHash: string | null;
+  readonly router: RouterProvenance | null;
+}
+
+/**
+ * The provenance with what the stack knows filled in where the CLI recorded nothing (what the CLI was told wins); a
+ * result without provenance (written before it was recorded) stays unknown rather than half-filled.
+ */
+export function withServerProvenance(p: CapacityProvenance | null, facts: ServerProvenanceFacts | undefined): CapacityProvenance | null {
+  if (p === null || facts === undefined) return p;
+  return { ...p, imageDigest: p.imageDigest ?? facts.imageDigest, serverFlagsHash: p.serverFlagsHash ?? facts.serverFlagsHash, router: p.router ?? facts.router };
+}
+
 /**
  * A stable hash of a server's flags: sha256 over the flags in the order given, NUL-separated (an argv, so a flag
  * and its value hash alike however they were quoted). Hex, 64 characters.
@@ -79,9 +95,20 @@ export function describeWorkload(w: WorkloadProvenance): string {
   return `${w.dataset} ${w.inputLen} in / ${w.outputLen} out${spread}, ${w.numPrompts} prompts${w.ignoreEos ? "" : ", EOS honoured"}`;
 }
 
-/** The provenance of the stack's own workload (the random dataset, seed 0 and no length spread, as it runs it). */
-export function workloadProvenanceOf(w: { readonly inputLen: number; readonly outputLen: number; readonly numPrompts: number; readonly ignoreEos: boolean }, promptsPerConcurrency: number | null = null): WorkloadProvenance {
-  return { dataset: "random", inputLen: w.inputLen, outputLen: w.outputLen, rangeRatio: 0, numPrompts: w.numPrompts, promptsPerConcurrency, ignoreEos: w.ignoreEos, seed: 0 };
+/**
+ * The `dataset` a provenance records: `random`, or the shared-prefix dataset with its sizes (so two prefix workloads
+ * of other sizes are different workloads to a comparison, whose identity includes this text).
+ */
+export function datasetLabel(prefix: { readonly prefixLen: number; readonly suffixLen: number; readonly numPrefixes: number } | undefined): string {
+  return prefix === undefined ? "random" : `prefix_repetition (${prefix.numPrefixes} shared prefixes of ${prefix.prefixLen} tokens + ${prefix.suffixLen} own)`;
+}
+
+/** The provenance of the stack's own workload (seed 0 and no length spread, as it runs it). */
+export function workloadProvenanceOf(
+  w: { readonly inputLen: number; readonly outputLen: number; readonly numPrompts: number; readonly ignoreEos: boolean; readonly prefixRepetition?: { readonly prefixLen: number; readonly suffixLen: number; readonly numPrefixes: number } },
+  promptsPerConcurrency: number | null = null,
+): WorkloadProvenance {
+  return { dataset: datasetLabel(w.prefixRepetition), inputLen: w.inputLen, outputLen: w.outputLen, rangeRatio: 0, numPrompts: w.numPrompts, promptsPerConcurrency, ignoreEos: w.ignoreEos, seed: 0 };
 }
 
 /** The provenance as Markdown list lines (the capacity report's "Provenance" section). */

@@ -4,7 +4,7 @@
  * measured). Pure functions rendering the shell script a `remote.Command` (or `local.Command`)
  * runs; the script prints nothing but the result JSON on stdout.
  */
-import { assertRunnerCanRun, type BenchmarkWorkload, SEED_WORKLOAD, vllmBackendForEndpoint } from "./workload";
+import { assertRunnerCanRun, type BenchmarkWorkload, datasetArgs, SEED_WORKLOAD, vllmBackendForEndpoint } from "./workload";
 
 /**
  * The vllm release whose `bench serve` is the reference. Pinned (never `latest`) so results
@@ -120,9 +120,7 @@ export function vllmBenchServeArgs(opts: {
     "--model", opts.model,
     ...tokenizer,
     "--served-model-name", opts.servedModelName,
-    "--dataset-name", "random",
-    "--random-input-len", String(w.inputLen),
-    "--random-output-len", String(w.outputLen),
+    ...datasetArgs(w),
     "--num-prompts", String(w.numPrompts),
     "--max-concurrency", String(w.maxConcurrency),
     "--temperature", String(w.temperature),

@@ -13,8 +13,22 @@ export const PERCENTILE_METRICS: readonly PercentileMetric[] = ["ttft", "tpot", 
 export const BENCHMARK_RUNNERS = ["remote", "native"] as const;
 export type BenchmarkRunnerKind = (typeof BENCHMARK_RUNNERS)[number];
 
+/**
+ * vllm's `prefix_repetition` dataset (`--dataset-name prefix_repetition`): `numPrefixes` shared contexts of
+ * `prefixLen` tokens, each request one of them followed by `suffixLen` tokens of its own; `numPrompts ÷ numPrefixes`
+ * requests share each context, shuffled. The shape of coding traffic (one repository's context, a short question).
+ */
+export interface PrefixRepetitionWorkload {
+  /** Tokens of each shared context (`--prefix-repetition-prefix-len`). */
+  readonly prefixLen: number;
+  /** Tokens of each request's own part after it (`--prefix-repetition-suffix-len`). */
+  readonly suffixLen: number;
+  /** Distinct contexts (`--prefix-repetition-num-prefixes`). */
+  readonly numPrefixes: number;
+}
+
 export interface BenchmarkWorkload {
-  /** Prompt length in tokens (`--random-input-len`). @default 8192 */
+  /** Prompt length in tokens (`--random-input-len`; with `prefixRepetition`, prefixLen + suffixLen). @default 8192 */
   readonly inputLen: number;
   /** Completion length in tokens (`--random-output-len`). @default 1024 */
   readonly outputLen: number;
@@ -41,6 +55,8 @@ export interface BenchmarkWorkload {
   readonly percentileMetrics: readonly PercentileMetric[];
   /** Percentiles to report. @default [50, 90, 99] */
   readonly metricPercentiles: readonly number[];
+  /** Shared-prefix prompts instead of the random dataset's independent ones. @default undefined (random) */
+  readonly prefixRepetition?: PrefixRepetitionWorkload;
 }
 
 /** The seed article's coding workload: 8192 in / 1024 out, 512 prompts, 32 in flight. */
@@ -87,11 +103,32 @@ export function resolveWorkload(partial?: Partial<BenchmarkWorkload>): Benchmark
   if (w.metricPercentiles.length === 0 || w.metricPercentiles.some((p) => !Number.isFinite(p) || p <= 0 || p >= 100)) {
     throw new Error(`benchmark workload metricPercentiles must be numbers strictly between 0 and 100, got ${JSON.stringify(w.metricPercentiles)}. Fix: use [50, 90, 99].`);
   }
+  const prefix = w.prefixRepetition === undefined ? undefined : resolvePrefixRepetition(w.prefixRepetition, w.numPrompts);
   return {
     ...w,
+    ...(prefix === undefined ? {} : { prefixRepetition: prefix, inputLen: prefix.prefixLen + prefix.suffixLen }),
     percentileMetrics: [...w.percentileMetrics],
     metricPercentiles: [...w.metricPercentiles],
   };
+}
+
+/**
+ * Validates the shared-prefix sizes against the prompt count: each a whole number ≥ 1, and `numPrompts` a multiple of
+ * `numPrefixes` (vllm 0.18 drops the remainder, so the run would send fewer requests than the workload says).
+ */
+export function resolvePrefixRepetition(p: PrefixRepetitionWorkload, numPrompts: number): PrefixRepetitionWorkload {
+  for (const key of ["prefixLen", "suffixLen", "numPrefixes"] as const) {
+    const v = p[key];
+    if (!Number.isInteger(v) || v < 1 || v > 1_000_000) {
+      throw new Error(`benchmark workload prefixRepetition.${key} must be a whole number between 1 and 1000000, got ${String(v)}. Fix: e.g. prefixLen 7680, suffixLen 512, numPrefixes 8 (the coding-prefix preset).`);
+    }
+  }
+  if (numPrompts % p.numPrefixes !== 0) {
+    throw new Error(
+      `benchmark workload numPrompts (${numPrompts}) must be a multiple of prefixRepetition.numPrefixes (${p.numPrefixes}): vllm sends numPrompts ÷ numPrefixes requests per prefix and drops the rest. Fix: numPrompts ${Math.max(p.numPrefixes, numPrompts - (numPrompts % p.numPrefixes))}.`,
+    );
+  }
+  return { prefixLen: p.prefixLen, suffixLen: p.suffixLen, numPrefixes: p.numPrefixes };
 }
 
 /** The vllm release whose `bench serve` behaviour the checks below describe (the remote runner's pinned image). */
@@ -173,5 +210,20 @@ export function workloadKey(w: BenchmarkWorkload): string {
     ignoreEos: w.ignoreEos,
     percentileMetrics: [...w.percentileMetrics],
     metricPercentiles: [...w.metricPercentiles],
+    // Only when set: a random workload keeps the key it always had (no re-run).
+    ...(w.prefixRepetition === undefined ? {} : { prefixRepetition: [w.prefixRepetition.prefixLen, w.prefixRepetition.suffixLen, w.prefixRepetition.numPrefixes] }),
   });
+}
+
+/** The dataset flags both runners take (`vllm bench serve`'s spelling): the random dataset's lengths, or the shared-prefix sizes. */
+export function datasetArgs(w: BenchmarkWorkload): string[] {
+  const p = w.prefixRepetition;
+  if (p === undefined) return ["--dataset-name", "random", "--random-input-len", String(w.inputLen), "--random-output-len", String(w.outputLen)];
+  return [
+    "--dataset-name", "prefix_repetition",
+    "--prefix-repetition-prefix-len", String(p.prefixLen),
+    "--prefix-repetition-suffix-len", String(p.suffixLen),
+    "--prefix-repetition-num-prefixes", String(p.numPrefixes),
+    "--prefix-repetition-output-len", String(w.outputLen),
+  ];
 }

@@ -1,7 +1,7 @@
 /**
  * Conformance: every `vllm bench serve` command line the project renders for the remote runner (the fixed run from
  * the Benchmark's resolved settings, the capacity search's warm-up and measured runs with --goodput, a finite
- * request rate with burstiness) is read by vllm 0.18.0's own parser and pre-flight code, and what vllm parsed and
+ * request rate with burstiness, the shared-prefix coding workload) is read by vllm 0.18.0's own parser and pre-flight code, and what vllm parsed and
  * would send is compared with the typed inputs the project meant. Stubbed modules are listed by
  * scripts/conformance/vllm_bench_check.py (and checked below). If the environment cannot be built the suite fails.
  */
@@ -9,7 +9,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { resolveBenchmarkSettings, type BenchmarkArgs } from "../../../components/benchmark/benchmark";
 import type { CapacitySlo, LoadLevel } from "../../../components/benchmark/capacity";
 import { levelSeeds } from "../../../components/benchmark/capacityNative";
-import { remoteLevelScripts, type RemoteMeasureOptions } from "../../../components/benchmark/capacityRemote";
+import { remoteLevelScripts, remotePromptsAtLevel, type RemoteMeasureOptions } from "../../../components/benchmark/capacityRemote";
 import { DEFAULT_VLLM_IMAGE, renderRemoteBenchCommand, vllmBenchServeArgs } from "../../../components/benchmark/remoteRunner";
 import { resolveWorkload, vllmBackendForEndpoint, type BenchmarkWorkload } from "../../../components/benchmark/workload";
 import { argvFromRenderedScript, checkVllmArgv, vllmEnv, vllmProblems, type VllmCheckResult, type VllmEnv } from "../../fixtures/conformance/vllm";
@@ -63,13 +63,13 @@ const CAPACITY: Omit<RemoteMeasureOptions, "exec"> = {
 };
 
 /** Both runs of the n-th capacity level, with what each means (workload as remoteLevelScripts builds it). */
-function capacityLevel(level: LoadLevel, n: number): Meant[] {
-  const scripts = remoteLevelScripts(CAPACITY, level, n, 600);
-  const seeds = levelSeeds(CAPACITY.seed ?? 0, n);
-  const base = { port: 8000, model: CAPACITY.settings.model, servedModelName: CAPACITY.settings.servedModelName };
+function capacityLevel(level: LoadLevel, n: number, capacity: Omit<RemoteMeasureOptions, "exec"> = CAPACITY): Meant[] {
+  const scripts = remoteLevelScripts(capacity, level, n, 600);
+  const seeds = levelSeeds(capacity.seed ?? 0, n);
+  const base = { port: 8000, model: capacity.settings.model, servedModelName: capacity.settings.servedModelName };
   const measuredWorkload = resolveWorkload({
-    ...CAPACITY.workload,
-    numPrompts: level.concurrency * (CAPACITY.promptsPerConcurrency ?? 1),
+    ...capacity.workload,
+    numPrompts: remotePromptsAtLevel(capacity, level),
     maxConcurrency: level.concurrency,
     percentileMetrics: ["ttft", "tpot", "itl", "e2el"],
     metricPercentiles: [50, 90, 99],
@@ -77,7 +77,7 @@ function capacityLevel(level: LoadLevel, n: number): Meant[] {
   const out: Meant[] = [
     {
       label: `capacity level ${n} (concurrency ${level.concurrency}, rate ${level.requestRate}) measured`,
-      argv: argvFromRenderedScript(scripts.measured, DEFAULT_VLLM_IMAGE, CAPACITY.apiKey),
+      argv: argvFromRenderedScript(scripts.measured, DEFAULT_VLLM_IMAGE, capacity.apiKey),
       ...base,
       workload: measuredWorkload,
       seed: seeds.measured,
@@ -88,9 +88,10 @@ function capacityLevel(level: LoadLevel, n: number): Meant[] {
   if (scripts.warmup !== undefined) {
     out.push({
       label: `capacity level ${n} warm-up`,
-      argv: argvFromRenderedScript(scripts.warmup, DEFAULT_VLLM_IMAGE, CAPACITY.apiKey),
+      argv: argvFromRenderedScript(scripts.warmup, DEFAULT_VLLM_IMAGE, capacity.apiKey),
       ...base,
-      workload: resolveWorkload({ ...CAPACITY.workload, numPrompts: level.concurrency, maxConcurrency: level.concurrency }),
+      // Random prompts of the measured length: a shared-prefix warm-up would need a request per prefix.
+      workload: resolveWorkload({ ...capacity.workload, prefixRepetition: undefined, numPrompts: level.concurrency, maxConcurrency: level.concurrency }),
       seed: seeds.warmup,
     });
   }
@@ -108,6 +109,13 @@ const CASES: Meant[] = [
   fixedRun("fixed run, /v1/completions", { servedModelName: "qwen", modelPath: MODEL, port: 30000, workload: { endpoint: "/v1/completions", inputLen: 128, outputLen: 16, numPrompts: 8, maxConcurrency: 4 } }),
   ...capacityLevel({ concurrency: 8, requestRate: Infinity, burstiness: 1 }, 0),
   ...capacityLevel({ concurrency: 16, requestRate: 4.5, burstiness: 0.5 }, 2),
+  // Issue 23: the coding-prefix workload (vllm's prefix_repetition dataset), its fixed run and a rate-search level.
+  fixedRun("fixed run, coding-prefix (shared prefixes)", { servedModelName: "qwen", modelPath: MODEL, workload: { prefixRepetition: { prefixLen: 7680, suffixLen: 512, numPrefixes: 8 }, numPrompts: 512, maxConcurrency: 32 } }),
+  ...capacityLevel({ concurrency: 64, requestRate: 6, burstiness: 1 }, 1, {
+    ...CAPACITY,
+    workload: resolveWorkload({ ...CAPACITY.workload, prefixRepetition: { prefixLen: 192, suffixLen: 64, numPrefixes: 4 } }),
+    promptsPerConcurrency: undefined,
+  }),
 ];
 
 /** vllm's parsed namespace and first request, as the typed inputs say they should be. */
@@ -121,9 +129,15 @@ function expectMeaning(m: Meant, r: VllmCheckResult): void {
     model: m.model,
     tokenizer: m.tokenizer ?? null,
     served_model_name: m.servedModelName,
-    dataset_name: "random",
-    random_input_len: w.inputLen,
-    random_output_len: w.outputLen,
+    ...(w.prefixRepetition === undefined
+      ? { dataset_name: "random", random_input_len: w.inputLen, random_output_len: w.outputLen }
+      : {
+          dataset_name: "prefix_repetition",
+          prefix_repetition_prefix_len: w.prefixRepetition.prefixLen,
+          prefix_repetition_suffix_len: w.prefixRepetition.suffixLen,
+          prefix_repetition_num_prefixes: w.prefixRepetition.numPrefixes,
+          prefix_repetition_output_len: w.outputLen,
+        }),
     num_prompts: w.numPrompts,
     max_concurrency: w.maxConcurrency,
     temperature: w.temperature,

@@ -17,7 +17,8 @@ import { TEST_HOST_PUBLIC_KEY } from "../../fixtures/hostKeys";
 const API_KEY = "sk-test-capacity-key-90ab";
 const reportDir = fs.mkdtempSync(path.join(os.tmpdir(), "hgx-capacity-component-"));
 const WORKLOAD = { inputLen: 64, outputLen: 8, numPrompts: 16, maxConcurrency: 2 };
-const CAPACITY: CapacitySettings = { concurrencyRange: { low: 1, high: 8 }, slo: { ttftP99Ms: 100, itlP99Ms: 40 }, promptsPerConcurrency: 4, maxDurationS: 600, gpus: 2 };
+const RANGE = { low: 1, high: 8 };
+const CAPACITY: CapacitySettings = { concurrencyRange: RANGE, slo: { ttftP99Ms: 100, itlP99Ms: 40 }, promptsPerConcurrency: 4, maxDurationS: 600, gpus: 2 };
 
 let mocks: BenchmarkMocks;
 let mod: typeof BenchmarkModule;
@@ -33,7 +34,7 @@ beforeAll(async () => {
   mod = await import("../../../components/benchmark/benchmark");
   const r = await searchCapacity({
     slo: CAPACITY.slo,
-    range: CAPACITY.concurrencyRange,
+    range: RANGE,
     gpus: 2,
     measure: async (l) => ({
       completed: 4 * l.concurrency, failed: 0, durationS: 1, totalInputTokens: 4 * l.concurrency * 64, totalOutputTokens: 4 * l.concurrency * 16, requestThroughput: 4, outputThroughput: 50 * l.concurrency, totalTokenThroughput: 400 * l.concurrency, requestGoodput: 3,

@@ -38,7 +38,22 @@ describe("benchmarkCapacity and benchmarkSlo", () => {
     expect(args.capacity).toMatchObject({ gpus: 4, concurrencyRange: { low: 8, high: 256 } });
   });
 
+  it("reads a request-rate search: dimension rate, its range in req/s, burstiness and client slots", () => {
+    const c = parseStackConfig(
+      { ...local, benchmarkCapacity: JSON.stringify({ dimension: "rate", rateRange: "0.5:16", burstiness: "0.5", maxConcurrency: 64, resolution: 0.25 }), benchmarkSlo: JSON.stringify({ ttft_p99_ms: 3000 }) },
+      { stack: "t" },
+    );
+    expect(c.benchmark.capacity).toEqual({ dimension: "rate", rateRange: { low: 0.5, high: 16 }, burstiness: 0.5, maxConcurrency: 64, resolution: 0.25, slo: { ttftP99Ms: 3000 } });
+    expect(problems({ ...local, benchmarkCapacity: JSON.stringify({ dimension: "rate", rateRange: "1:4" }) })).toEqual([]);
+  });
+
   it.each([
+    [{ benchmarkCapacity: '{"dimension": "rate", "rateRange": "4:1"}' }, "benchmarkCapacity.rateRange: = \"4:1\" is not LOW:HIGH requests/s"],
+    [{ benchmarkCapacity: '{"dimension": "rate"}' }, "benchmarkCapacity.rateRange: = undefined is not LOW:HIGH requests/s"],
+    [{ benchmarkCapacity: '{"dimension": "rate", "rateRange": "1:4", "burstiness": 0}' }, "benchmarkCapacity.burstiness: = 0 must be a number > 0"],
+    [{ benchmarkCapacity: '{"dimension": "rate", "rateRange": "1:4", "concurrencyRange": "1:8"}' }, "benchmarkCapacity.concurrencyRange: = \"1:8\" does not apply to a rate search"],
+    [{ benchmarkCapacity: '{"concurrencyRange": "1:8", "burstiness": 2}' }, "benchmarkCapacity.burstiness: = 2 does not apply to a concurrency search"],
+    [{ benchmarkCapacity: '{"dimension": "tokens", "concurrencyRange": "1:8"}' }, "benchmarkCapacity.dimension: = \"tokens\" is not concurrency or rate"],
     [{ benchmarkCapacity: '{"concurrencyRange": "256:8"}' }, "benchmarkCapacity.concurrencyRange: = \"256:8\" is not LOW:HIGH"],
     [{ benchmarkCapacity: '{"concurrencyRange": "1:8", "repeats": 0}' }, "benchmarkCapacity.repeats: = 0 must be a whole number >= 1"],
     [{ benchmarkCapacity: '{"concurrencyRange": "1:8", "levels": 3}' }, "benchmarkCapacity.levels: = 3 is not a known setting"],

@@ -4,6 +4,7 @@
  * them), plausible outputs for the providers' computed fields, and `call` refusing anything.
  */
 import * as crypto from "node:crypto";
+import * as fs from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { readStackFileConfig } from "../../../components/projectFile";
@@ -13,6 +14,7 @@ import { mockedCommandStdout, TEST_HOST_PRIVATE_KEY, TEST_HOST_PUBLIC_KEY } from
 import { installPulumiMocks, refuseCall, type RecordedResource } from "../../fixtures/pulumiMocks";
 
 const root = path.resolve(__dirname, "..", "..", "..");
+const CAPACITY_KNEE12_OUTPUT = fs.readFileSync(path.join(root, "test", "fixtures", "benchmark", "capacity-knee12-output.json"), "utf8");
 const PROJECT = "hgx-inference";
 /** Pulumi's wire marker for a secret value. */
 const SECRET_SIG = "4dabf18193072939515e22adb298388d";
@@ -39,6 +41,8 @@ function computedOutputs(type: string, name: string, inputs: Record<string, unkn
     const scanned = mockedCommandStdout(name);
     if (scanned !== undefined) return { stdout: scanned, stderr: "" };
     if (name.endsWith("-run")) return { stdout: seedResultForCommand(inputs.create), stderr: "" };
+    // A capacity search's --json output: a known knee of 12 (test/fixtures/benchmark/capacity-knee12-output.json).
+    if (name.endsWith("-capacity")) return { stdout: CAPACITY_KNEE12_OUTPUT, stderr: "" };
     if (name.endsWith("-weights")) return { stdout: WEIGHTS_LOG, stderr: "" };
     if (name.endsWith("-boot-wait")) return { stdout: BOOT_WAIT_LOG, stderr: "" };
     if (name.endsWith("-ready")) return { stdout: GATE_LOG, stderr: "" };
