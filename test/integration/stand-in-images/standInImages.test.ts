@@ -165,10 +165,10 @@ describe("vllm stand-in under the rendered remote benchmark script", () => {
   });
 
   it("refuses a flag the native runner does not reproduce, naming it", async () => {
-    const r = await runScript(["bash", "-c"], script({ extraBenchArgs: ["--burstiness", "0.5"] }), { env: process.env, stdin: secretStdinLine(API_KEY), timeoutMs: 120_000 });
+    const r = await runScript(["bash", "-c"], script({ extraBenchArgs: ["--ramp-up-strategy", "linear"] }), { env: process.env, stdin: secretStdinLine(API_KEY), timeoutMs: 120_000 });
     expect(r.code).toBe(2);
     expect(r.stdout).toBe("");
-    expect(r.stderr).toContain("Unknown option '--burstiness'");
+    expect(r.stderr).toContain("Unknown option '--ramp-up-strategy'");
   });
 });
 
