@@ -79,11 +79,18 @@ async function flushCaches(): Promise<void> {
   }
 }
 
-/** `pulumi up` with `policy`, the benchmark through the router re-run by it; the cache counters' deltas around it. */
-async function runPolicy(policy: "cache_aware" | "round_robin"): Promise<PolicyRun> {
+/** A worker that does not exist yet: nothing counted, nothing cached. */
+const NOTHING_YET: CacheCounters = { promptTokensTotal: 0, cachedTokensTotal: 0, requestsReceived: 0 };
+
+/**
+ * `pulumi up` with `policy`, the benchmark through the router re-run by it (its trigger holds the policy); the cache
+ * counters' deltas around it. The first up creates the workers (empty caches, counters from zero); before a later one
+ * both caches are flushed, so each policy starts cold.
+ */
+async function runPolicy(policy: "cache_aware" | "round_robin", first: boolean): Promise<PolicyRun> {
   await engine.stack.setConfig("hgx-inference:routerPolicy", { value: policy });
-  await flushCaches();
-  const before = await counters();
+  if (!first) await flushCaches();
+  const before = first ? [NOTHING_YET, NOTHING_YET] : await counters();
   const up = await engine.stack.up({ onOutput: engine.onOutput, onEvent: engine.onEvent });
   expect(up.summary.result, policy).toBe("succeeded");
   const after = await counters();
@@ -129,7 +136,8 @@ beforeAll(async () => {
     },
   });
   await setStructuredConfig(engine.stack, "hgx-inference:benchmarkPrefixRepetition", PREFIX);
-  await setStructuredConfig(engine.stack, "hgx-inference:sglangFlags", { "max-running-requests": 4 });
+  // No admission cap below the 8 clients: TTFT then differs by prefill alone (a hit skips the shared part), not by
+  // queueing behind a busy worker, which cache-aware stickiness would add at a small cap.
 });
 
 afterAll(async () => {
@@ -143,8 +151,8 @@ describe("coding-prefix through the real router: cache_aware against round_robin
   const runs: PolicyRun[] = [];
 
   it("runs the same shared-prefix benchmark under each policy, every request answered", async () => {
-    runs.push(await runPolicy("cache_aware"));
-    runs.push(await runPolicy("round_robin"));
+    runs.push(await runPolicy("cache_aware", true));
+    runs.push(await runPolicy("round_robin", false));
     const table = [
       "| policy | TTFT p50 ms | TTFT p99 ms | output tok/s | prefix-hit rate (worker 1 / 2) | overall | requests per worker |",
       "|---|---|---|---|---|---|---|",
@@ -162,13 +170,15 @@ describe("coding-prefix through the real router: cache_aware against round_robin
     }
   });
 
-  it("cache_aware keeps contexts on the worker that has them: more prefix hits and a lower median TTFT than round_robin", () => {
+  it("cache_aware keeps contexts on the worker that has them: more prefix hits than round_robin", () => {
     const [aware, robin] = runs;
     expect(aware.policy).toBe("cache_aware");
-    // Round robin sends every context to both workers: each misses it once per worker.
-    expect(aware.hitRate).toBeGreaterThan(robin.hitRate);
-    // A miss prefills ~12× the tokens of a hit: fewer misses move the median TTFT down.
-    expect(aware.ttftP50Ms).toBeLessThan(robin.ttftP50Ms);
+    // Round robin sends every context to both workers: each misses it once per worker (4 prompts a context: at most
+    // 1/2 hits); cache_aware sends a context back where it was computed (at most 3/4).
+    expect(aware.hitRate).toBeGreaterThan(robin.hitRate + 0.1);
+    // TTFT is printed above, not asserted: with 64 requests and at least half of them hits under either policy, the
+    // median is a hit under both (215 vs 216 ms in the run the README quotes), and a loaded machine moves p99 more
+    // than the policy does. The hit rate is what the policy decides.
     // The shared part is most of each prompt: some hits under either policy (the cache works at all).
     expect(robin.hitRate).toBeGreaterThan(0);
   });
