@@ -14,6 +14,8 @@
  * the slowest rank. A phase whose lines are missing is left out (or has only a start while the boot is still running).
  */
 
+import type { ReleaseSourceCitation } from "./releaseSource";
+
 /** The phases the log tells, in boot order. */
 export const BOOT_LOG_PHASES = ["compile", "weightsLoad", "memoryPool", "cudaGraphCapture", "flashinferAutotune", "warmup"] as const;
 export type BootLogPhaseName = (typeof BOOT_LOG_PHASES)[number];
@@ -42,13 +44,9 @@ export type BootLogMarker =
   | "compileMiss"
   | "compileEnd";
 
-/** Where a marker's text comes from in the pinned release (path under site-packages, 1-based line), for the conformance check. */
-export interface BootLogSource {
+/** Where a marker's text comes from in the pinned release, for the conformance check. */
+export interface BootLogSource extends ReleaseSourceCitation {
   readonly marker: BootLogMarker;
-  /** The literal as it appears in the Python source (an f-string's constant part). */
-  readonly literal: string;
-  readonly file: string;
-  readonly line: number;
 }
 
 /** The SGLang 0.5.14 sources of the markers (the simulator's compile markers have none: SGLang prints no such line). */

@@ -23,6 +23,7 @@
  * SGLang prints no cache hit/miss line; the marker file (written once the server was ready) tells the next start
  * whether it found this key's caches filled.
  */
+import type { ReleaseSourceCitation } from "./releaseSource";
 import { GPU_MODEL_PATTERN } from "../projectFacts";
 
 /** Where the cache root is mounted inside the server container. */
@@ -32,12 +33,9 @@ export const COMPILE_CACHE_KEY_ENV = "HGX_COMPILE_CACHE_KEY";
 /** Written in the keyed directory after the first start that reached ready with these caches. */
 export const COMPILE_CACHE_MARKER = ".hgx-compile-complete";
 
-/** A cited occurrence in the pinned wheel (path under site-packages, 1-based line). */
-export interface CompileCacheSource {
+/** A cited occurrence of a cache variable in the pinned wheel. */
+export interface CompileCacheSource extends ReleaseSourceCitation {
   readonly variable: string;
-  readonly literal: string;
-  readonly file: string;
-  readonly line: number;
 }
 
 /** The variables' sources in SGLang 0.5.14. */
